@@ -1,0 +1,20 @@
+"""Deterministic DICOM UIDs in the ``2.25.<UUID>`` form.
+
+``pydicom.uid.generate_uid(prefix=None, ...)`` ignores its entropy sources and returns a random
+UUID, so it cannot give byte-identical cities. Here a name-based (SHA-1, version 5) UUID of the
+city seed, the accession and the object's path stands in: the same inputs always give the same
+UID, and different studies, series and instances never collide in practice.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+# The namespace is itself a name-based UUID, so it is stable and owned by this generator.
+NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:gwangju-ai-health:synth:imaging")
+
+
+def uid(seed: int, accession: str, *parts: str | int) -> str:
+    """The UID of ``parts`` (for example ``("series", 2, "instance", 5)``) within one study."""
+    name = "/".join(str(p) for p in (seed, accession, *parts))
+    return f"2.25.{uuid.uuid5(NAMESPACE, name).int}"

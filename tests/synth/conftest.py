@@ -1,0 +1,89 @@
+"""Shared synthetic cities for the generator's tests.
+
+Generating a city takes seconds, so each shape is generated once per test session and read by many
+tests. The tests read the deliveries exactly as the pipelines will: from the files, through their
+manifests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from synth.city import generate
+from synth.config import CityConfig
+
+
+@dataclass(frozen=True)
+class City:
+    cfg: CityConfig
+    out: Path
+
+    @property
+    def faults(self) -> dict:
+        return json.loads((self.out / "faults.json").read_text(encoding="utf-8"))
+
+    def faulty_files(self) -> set[str]:
+        """Files quarantined whole (wrongly declared, duplicated, damaged)."""
+        return {f["path"] for f in self.faults["faults"] if f["line"] is None}
+
+    def row_faults(self) -> dict[str, dict[int, dict]]:
+        out: dict[str, dict[int, dict]] = {}
+        for f in self.faults["faults"]:
+            if f["line"] is not None:
+                out.setdefault(f["path"], {})[f["line"]] = f
+        return out
+
+    def deliveries(self, source: str) -> Iterator[tuple[Path, dict]]:
+        for manifest in sorted((self.out / source).glob("*/delivery.json")):
+            yield manifest.parent, json.loads(manifest.read_text(encoding="utf-8"))
+
+    def table(self, source: str, prefix: str) -> pl.DataFrame:
+        """Every well-formed row of one table across deliveries, as text, skipping whole-file
+        faults and the rows faults.json lists."""
+        frames = []
+        skip_files = self.faulty_files()
+        row_faults = self.row_faults()
+        for folder, manifest in self.deliveries(source):
+            for entry in manifest["files"]:
+                name = entry["name"]
+                rel = (folder / name).relative_to(self.out).as_posix()
+                if not name.startswith(prefix) or rel in skip_files:
+                    continue
+                text = (folder / name).read_bytes().decode(entry["encoding"])
+                lines = text.splitlines()
+                bad = row_faults.get(rel, {})
+                keep = [lines[0]] + [x for i, x in enumerate(lines[1:], start=2) if i not in bad]
+                frame = pl.read_csv(
+                    "\n".join(keep).encode(), infer_schema=False, separator=entry["delimiter"]
+                )
+                frames.append(frame.with_columns(pl.lit(folder.name).alias("_delivery")))
+        return pl.concat(frames, how="vertical_relaxed")
+
+
+def _make(tmp_path_factory: pytest.TempPathFactory, name: str, cfg: CityConfig) -> City:
+    out = tmp_path_factory.mktemp(name) / "sources"
+    generate(cfg, out)
+    return City(cfg, out)
+
+
+@pytest.fixture(scope="session")
+def demo_city(tmp_path_factory: pytest.TempPathFactory) -> City:
+    """The demo city's shape (5,000 citizens, one year) with faults injected, on two workers."""
+    cfg = CityConfig(
+        citizens=5000, start=date(2025, 1, 1), days=365, seed=11, inject_faults=True, workers=2
+    )
+    return _make(tmp_path_factory, "demo", cfg)
+
+
+@pytest.fixture(scope="session")
+def small_city(tmp_path_factory: pytest.TempPathFactory) -> City:
+    """A city of a few hundred citizens over a quarter: the smallest shape that must still work."""
+    cfg = CityConfig(citizens=300, start=date(2025, 3, 1), days=90, seed=3, inject_faults=True)
+    return _make(tmp_path_factory, "small", cfg)
