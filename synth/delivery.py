@@ -56,6 +56,15 @@ class _File:
         self._size += len(data)
         self._fh.write(data)
 
+    def write_lines(self, lines: Iterable[str]) -> int:
+        """Append already rendered lines; return the line number of the first one."""
+        first = self.lines + 1
+        block = list(lines)
+        if block:
+            self._write_text("\n".join(block) + "\n")
+            self.lines += len(block)
+        return first
+
     @property
     def rows(self) -> int:
         """Data rows written so far (physical lines minus the header)."""
@@ -130,15 +139,6 @@ class CsvFile(_File):
             self.lines += text.count("\n")
         return first
 
-    def write_lines(self, lines: Iterable[str]) -> int:
-        """Append already rendered lines; return the line number of the first one."""
-        first = self.lines + 1
-        block = list(lines)
-        if block:
-            self._write_text("\n".join(block) + "\n")
-            self.lines += len(block)
-        return first
-
 
 class JsonLinesFile(_File):
     """One JSON object per line, as the EMG and app-event exports send."""
@@ -151,14 +151,6 @@ class JsonLinesFile(_File):
         return self.write_lines(
             json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in records
         )
-
-    def write_lines(self, lines: Iterable[str]) -> int:
-        first = self.lines + 1
-        block = list(lines)
-        if block:
-            self._write_text("\n".join(block) + "\n")
-            self.lines += len(block)
-        return first
 
 
 class Delivery:

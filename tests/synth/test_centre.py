@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from datetime import date, datetime, timedelta
@@ -16,189 +15,16 @@ import pytest
 
 from synth.config import CityConfig
 from synth.faults import FaultLog
-
-# A hand-made population with Gwangju's shape: about 18 % aged 65+ (domain notes), five districts
-# in their population shares, some deaths, move-outs, move-ins and births in the window.
-AGE_BANDS = [
-    (0, 10, 0.07),
-    (10, 20, 0.095),
-    (20, 30, 0.13),
-    (30, 40, 0.12),
-    (40, 50, 0.15),
-    (50, 60, 0.155),
-    (60, 65, 0.10),
-    (65, 70, 0.06),
-    (70, 75, 0.045),
-    (75, 80, 0.035),
-    (80, 85, 0.024),
-    (85, 100, 0.016),
-]
-DISTRICTS = {"24010": 0.07, "24020": 0.20, "24030": 0.15, "24040": 0.29, "24050": 0.29}
-GU = {"24010": "동구", "24020": "서구", "24030": "남구", "24040": "북구", "24050": "광산구"}
-SURNAMES = "김이박최정강조윤장임한오서신권황안송류홍"
-SYLLABLES = "민서준지현우영수하은도윤예진성훈경희정숙자순옥철호재석"
-PREVALENCE_65 = {
-    "hypertension": 0.55,
-    "diabetes": 0.25,
-    "dyslipidaemia": 0.35,
-    "osteoarthritis": 0.30,
-    "osteoporosis": 0.18,
-    "stroke": 0.08,
-    "atrial_fibrillation": 0.05,
-    "ckd": 0.08,
-    "copd": 0.06,
-    "depression": 0.07,
-    "dementia": 0.08,
-    "ischaemic_heart": 0.08,
-}
-
-
-def _departure(
-    rng: np.random.Generator, age: float, first: int, days: int
-) -> tuple[str | None, int]:
-    """Death (rising with age) or move-out during the window, and the exclusive last day."""
-    death = (0.002 if age < 65 else 0.01 * np.exp((age - 65) / 10)) * days / 365
-    w = rng.random()
-    kind = "death" if w < death else "move_out" if w < death + 0.03 * days / 365 else None
-    if kind is None or first + 1 >= days:
-        return None, days
-    return kind, int(rng.integers(first + 1, days))
-
-
-def make_people(n: int, start: date, days: int, seed: int = 1) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """People and conditions with exactly the population model's schema."""
-    rng = np.random.default_rng(seed)
-    end = start + timedelta(days)
-    bands = rng.choice(len(AGE_BANDS), n, p=[w for *_, w in AGE_BANDS])
-    lo = np.array([AGE_BANDS[b][0] for b in bands])
-    hi = np.array([AGE_BANDS[b][1] for b in bands])
-    age_days = ((lo + rng.random(n) * (hi - lo)) * 365.25).astype(int)
-    birth = [start - timedelta(int(a)) for a in age_days]
-    sex = np.where(rng.random(n) < 0.5, "M", "F")
-    district = rng.choice(list(DISTRICTS), n, p=list(DISTRICTS.values()))
-    arrival = np.array(["baseline"] * n, dtype=object)
-    present_from = list[date](start for _ in range(n))
-    present_to = list[date](end for _ in range(n))
-    departure: list[str | None] = [None] * n
-    u = rng.random(n)
-    for i in range(n):
-        age = age_days[i] / 365.25
-        if days < 2:
-            pass
-        elif u[i] < 0.04:
-            arrival[i] = "move_in"
-            present_from[i] = start + timedelta(int(rng.integers(1, days)))
-        elif u[i] < 0.05:
-            arrival[i] = "birth"
-            birth[i] = present_from[i] = start + timedelta(int(rng.integers(1, days)))
-        departure[i], last = _departure(rng, age, (present_from[i] - start).days, days)
-        present_to[i] = start + timedelta(last)
-    rrn = [
-        f"{b:%y%m%d}-{(1 if s == 'M' else 2) + (2 if b.year >= 2000 else 0)}"
-        f"{rng.integers(0, 10**6):06d}"
-        for b, s in zip(birth, sex, strict=True)
-    ]
-    names = [
-        SURNAMES[rng.integers(len(SURNAMES))]
-        + SYLLABLES[rng.integers(len(SYLLABLES))]
-        + SYLLABLES[rng.integers(len(SYLLABLES))]
-        for _ in range(n)
-    ]
-    dong = [f"{d}{rng.integers(51, 80):02d}" for d in district]
-    people = pl.DataFrame(
-        {
-            "pid": pl.Series(range(n), dtype=pl.Int32),
-            "rrn": rrn,
-            "name": names,
-            "sex": sex.tolist(),
-            "birth_date": pl.Series(birth, dtype=pl.Date),
-            "district_code": district.tolist(),
-            "dong_code": dong,
-            "address": [
-                f"광주광역시 {GU[d]} 테스트로 {i % 300 + 1}" for i, d in enumerate(district)
-            ],
-            "present_from": pl.Series(present_from, dtype=pl.Date),
-            "present_to": pl.Series(present_to, dtype=pl.Date),
-            "arrival": arrival.tolist(),
-            "departure": pl.Series(departure, dtype=pl.Utf8),
-        }
-    )
-    rows: list[tuple[int, str, date]] = []
-    for i in range(n):
-        age = age_days[i] / 365.25
-        if age < 40:
-            continue
-        scale = 1.0 if age >= 65 else 0.3
-        for cond, p in PREVALENCE_65.items():
-            if rng.random() < p * scale:
-                if rng.random() < 0.1:
-                    onset = start + timedelta(int(rng.integers(0, days)))
-                else:
-                    onset = start - timedelta(int(rng.integers(30, 365 * 15)))
-                rows.append((i, cond, onset))
-    conditions = pl.DataFrame(
-        rows, schema={"pid": pl.Int32, "condition": pl.Utf8, "onset": pl.Date}, orient="row"
-    )
-    return people, conditions
-
-
-# -- reading the deliveries back ---------------------------------------------------------------
-
-START = date(2025, 1, 1)
-RRN_PATTERN = r"\d{6}-\d{7}"
-
-
-def manifests(out: Path, source: str) -> list[tuple[Path, dict[str, Any]]]:
-    """Every delivery folder of ``source`` with its manifest, in path order."""
-    return [
-        (m.parent, json.loads(m.read_text(encoding="utf-8")))
-        for m in sorted((out / source).glob("*/delivery.json"))
-    ]
-
-
-def check_manifest(folder: Path, manifest: dict[str, Any]) -> list[str]:
-    """Decode every data file in its declared encoding; check bytes, sha256 and row count.
-
-    Returns the decoded text of each file.
-    """
-    texts = []
-    for entry in manifest["files"]:
-        data = (folder / entry["name"]).read_bytes()
-        assert len(data) == entry["bytes"]
-        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
-        text = data.decode(entry["encoding"])  # raises if the declared encoding is wrong
-        header = 1 if entry["format"] == "csv" else 0
-        assert text.count("\n") - header == entry["rows"]
-        assert text == "" or text.endswith("\n")
-        texts.append(text)
-    names = {e["name"] for e in manifest["files"]}
-    assert names == {p.name for p in folder.iterdir()} - {"delivery.json"}
-    return texts
-
-
-def rel(path: Path, out: Path) -> str:
-    return path.relative_to(out).as_posix()
-
-
-def recorded(faults: FaultLog, prefix: str) -> set[tuple[str, int | None, str]]:
-    return {(f.path, f.line, f.kind) for f in faults.faults if f.path.startswith(prefix)}
-
-
-def duplicate_pairs(out: Path, source: str) -> set[tuple[str, None, str]]:
-    """Re-sent folders (``-2``) checked byte-identical to the original; as expected faults."""
-    found: set[tuple[str, None, str]] = set()
-    for folder, manifest in manifests(out, source):
-        if folder.name.endswith("-1"):
-            continue
-        original = folder.with_name(folder.name[:-2] + "-1")
-        first = json.loads((original / "delivery.json").read_text(encoding="utf-8"))
-        assert manifest["delivery_id"] != first["delivery_id"]
-        assert manifest["delivered_at"] > first["delivered_at"]
-        for entry in manifest["files"]:
-            assert (folder / entry["name"]).read_bytes() == (original / entry["name"]).read_bytes()
-            found.add((rel(folder / entry["name"], out), None, "duplicate_delivery"))
-    return found
-
+from tests.synth.helpers import (
+    RRN_PATTERN,
+    START,
+    check_manifest,
+    duplicate_pairs,
+    make_people,
+    manifests,
+    recorded,
+    rel,
+)
 
 DEVICES = {
     # device: (encoding, delimiter, columns, id column, time column, time format)

@@ -14,7 +14,7 @@ import pytest
 
 from synth.config import CityConfig
 from synth.faults import FaultLog
-from tests.synth.test_centre import (
+from tests.synth.helpers import (
     RRN_PATTERN,
     check_manifest,
     duplicate_pairs,
