@@ -4,10 +4,12 @@ For a slice of the population, ``ClaimsBuilder.build`` turns visits into the row
 
 * ``T200`` statements (one per visit or admission), ``T300`` treatment lines, ``T400`` diagnoses
   and ``T530`` prescriptions issued, with HIRA's column names;
-* pharmacy statements ``PHARM_T200`` and their lines ``PHARM_T300``, which follow the prescriptions
-  (the pharmacy is a statement of its own, class 81, linked by the prescription issue number);
-* corrected statements re-delivered in a later month (the review cut a line: same ``SPEC_ID_SNO``,
-  changed amounts), and the imaging orders of the AI-platform institutions.
+* pharmacy statements ``PHARM_T200`` and ``PHARM_T300`` (``synth.pharmacy``), which follow the
+  prescriptions;
+* corrected statements re-delivered in a later month (``synth.corrections``), and the imaging
+  orders of the AI-platform institutions.
+
+The layout and fee rules of the claims system live in ``synth.hira``.
 
 Every frame carries a ``_month`` column: the delivery (YYYYMM) it belongs to. The patient column
 ``JID`` carries the resident registration number, as the city receives it before
@@ -25,134 +27,21 @@ import polars as pl
 
 from synth import reference as ref
 from synth.config import CityConfig
+from synth.corrections import redeliver
+from synth.hira import (
+    HOSPITAL_CLASSES,
+    LINE_TYPE,
+    T300_COLUMNS,
+    T400_COLUMNS,
+    TABLES,
+    patient_share,
+    unit_price,
+)
 from synth.imaging.orders import ImagingOrder
 from synth.institutions import Enrolment, exam_capable
+from synth.pharmacy import dispense
 from synth.population import age_years
 
-T200_COLUMNS: Final = [
-    "SPEC_ID_SNO",
-    "JID",
-    "YID",
-    "SEX_TP_CD",
-    "PAT_AGE",
-    "INSUP_TP_CD",
-    "FOM_TP_CD",
-    "CL_CD",
-    "DGSBJT_CD",
-    "MSICK_CD",
-    "SSICK_CD",
-    "RECU_FR_DD",
-    "RECU_TO_DD",
-    "VST_DDCNT",
-    "PRSC_ISSU_NO",
-    "DMD_TRAMT",
-    "DMD_SBRDN_AMT",
-    "DMD_CHRG_AMT",
-]
-T300_COLUMNS: Final = [
-    "SPEC_ID_SNO",
-    "LN_NO",
-    "DIV_TY_CD",
-    "DIV_CD",
-    "DIV_NM",
-    "FQ1_MDCT_QTY",
-    "DY1_MDCT_QTY",
-    "TOT_USE_QTY_OR_EXEC_FQ",
-    "UNPRC",
-    "AMT",
-]
-T400_COLUMNS: Final = ["SPEC_ID_SNO", "SICK_SNO", "SICK_CD", "SICK_TY_CD"]
-T530_COLUMNS: Final = [
-    "SPEC_ID_SNO",
-    "LN_NO",
-    "GNL_NM_CD",
-    "DIV_CD",
-    "DIV_NM",
-    "FQ1_MDCT_QTY",
-    "DY1_MDCT_QTY",
-    "TOT_INJC_DDCNT_EXEC_FQ",
-    "UNPRC",
-    "AMT",
-]
-PHARM_T200_COLUMNS: Final = [
-    "SPEC_ID_SNO",
-    "JID",
-    "YID",
-    "SEX_TP_CD",
-    "PAT_AGE",
-    "INSUP_TP_CD",
-    "FOM_TP_CD",
-    "CL_CD",
-    "MSICK_CD",
-    "RECU_FR_DD",
-    "PRSC_YID",
-    "PRSC_ISSU_NO",
-    "DMD_TRAMT",
-    "DMD_SBRDN_AMT",
-    "DMD_CHRG_AMT",
-]
-PHARM_T300_COLUMNS: Final = [
-    "SPEC_ID_SNO",
-    "LN_NO",
-    "DIV_TY_CD",
-    "DIV_CD",
-    "GNL_NM_CD",
-    "DIV_NM",
-    "FQ1_MDCT_QTY",
-    "DY1_MDCT_QTY",
-    "TOT_USE_QTY_OR_EXEC_FQ",
-    "UNPRC",
-    "AMT",
-]
-TABLES: Final = {
-    "T200": T200_COLUMNS,
-    "T300": T300_COLUMNS,
-    "T400": T400_COLUMNS,
-    "T530": T530_COLUMNS,
-    "PHARM_T200": PHARM_T200_COLUMNS,
-    "PHARM_T300": PHARM_T300_COLUMNS,
-}
-
-# Fee-schedule add-on by institution class (종별가산율), approximate.
-CLASS_ADD_ON: Final = {
-    "01": 0.30,
-    "11": 0.25,
-    "21": 0.20,
-    "28": 0.20,
-    "31": 0.15,
-    "41": 0.20,
-    "51": 0.15,
-    "71": 0.0,
-    "81": 0.0,
-    "92": 0.20,
-    "93": 0.15,
-}
-# Patient share of outpatient care by class (National Health Insurance Act enforcement decree:
-# 30% clinics, 40% hospitals, 50% general hospitals, 60% tertiary), inpatient 20%.
-OUTPATIENT_SHARE: Final = {"01": 0.6, "11": 0.5, "21": 0.4, "28": 0.4, "41": 0.4, "92": 0.4}
-INPATIENT_SHARE: Final = 0.2
-CLINIC_SHARE: Final = 0.3
-# People 65 and over pay a flat 1,500 KRW at clinics when the total is at most 15,000 KRW, and 1,000
-# KRW at pharmacies up to 10,000 KRW; Medical Aid beneficiaries pay a small flat fee.
-ELDERLY_FLAT: Final = (15000, 1500)
-ELDERLY_PHARMACY_FLAT: Final = (10000, 1000)
-AID_FLAT: Final = {"clinic": 1000, "hospital": 1500, "tertiary": 2000, "pharmacy": 500}
-HOSPITAL_CLASSES: Final = ("01", "11", "21", "28", "41", "92")
-# About 4% of prescriptions are never filled (primary non-adherence, Korean claims studies).
-FILL_RATE: Final = 0.96
-CORRECTION_RATE: Final = 0.01  # statements re-delivered after review
-LINE_TYPE: Final = {
-    "consultation": "01",
-    "inpatient": "02",
-    "injection": "04",
-    "physiotherapy": "05",
-    "lab": "06",
-    "imaging": "07",
-    "dental": "08",
-    "korean_medicine": "09",
-    "pharmacy_fee": "03",
-    "drug": "10",
-}
 # Extra lines by visit reason: (reason or kcd prefix, EDI code, probability). A modelling choice.
 PROCEDURES: Final = (
     ("back_pain", "MM010", 0.7),
@@ -184,10 +73,6 @@ class ClaimsChunk:
     corrections: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
-def _yyyymmdd(day: pl.Expr, start: np.datetime64) -> pl.Expr:
-    return (pl.lit(start).cast(pl.Date) + pl.duration(days=day)).dt.strftime("%Y%m%d")
-
-
 class ClaimsBuilder:
     """Builds claims for slices of the population; prepared once per process."""
 
@@ -199,6 +84,7 @@ class ClaimsBuilder:
         self.inst = institutions.with_row_index("inst").with_columns(pl.col("inst").cast(pl.Int32))
         self.pharmacies = institutions.filter(pl.col("cl_cd") == "81")
         self.edi = ref.floats(ref.codes("edi_procedures"), "price")
+        self.prices: dict[str, float] = dict(self.edi.select("edi_code", "price").iter_rows())
         self.drugs = ref.floats(ref.codes("drugs"), "unit_price")
         self.regimens = ref.floats(ref.param("regimens"), "per_dose").with_columns(
             pl.col("per_day", "every_days").cast(pl.Int32)
@@ -295,7 +181,7 @@ class ClaimsBuilder:
         t530 = self._prescriptions(v)
         v = self._issue_numbers(v, t530, chunk)
         t200 = self._statements(v, lines, t400)
-        ph200, ph300 = self._pharmacy(rng, v, t530, chunk)
+        ph200, ph300 = dispense(rng, v, t530, chunk, self.pharmacies, self.edi)
         tables = {
             "T200": t200,
             "T300": lines,
@@ -304,7 +190,8 @@ class ClaimsBuilder:
             "PHARM_T200": ph200,
             "PHARM_T300": ph300,
         }
-        corrections, tables = self._corrections(rng, tables)
+        months = [f"{y}{m:02d}" for y, m in self.cfg.months()]
+        corrections, tables = redeliver(rng, tables, months, self.prices)
         return ClaimsChunk(tables, self._orders(rng, v, orders), corrections)
 
     def _diagnoses(self, v: pl.DataFrame) -> pl.DataFrame:
@@ -332,15 +219,6 @@ class ClaimsBuilder:
             )
             .select(*T400_COLUMNS, "_month", "seq")
         )
-
-    def _unit_price(self, code: pl.Expr, cl: pl.Expr) -> pl.Expr:
-        add_on = cl.replace_strict(CLASS_ADD_ON, default=0.0, return_dtype=pl.Float64)
-        price = code.replace_strict(
-            dict(self.edi.select("edi_code", "price").iter_rows()),
-            default=None,
-            return_dtype=pl.Float64,
-        )
-        return (price * (1 + add_on)).round(0).cast(pl.Int64)
 
     def _lines(
         self, rng: np.random.Generator, v: pl.DataFrame
@@ -457,7 +335,7 @@ class ClaimsBuilder:
             .with_columns(
                 (pl.int_range(pl.len()).over("seq") + 1).cast(pl.Utf8).alias("LN_NO"),
                 pl.col("category").replace_strict(LINE_TYPE, default="05").alias("DIV_TY_CD"),
-                self._unit_price(pl.col("DIV_CD"), pl.col("cl_cd")).alias("UNPRC"),
+                unit_price(pl.col("DIV_CD"), pl.col("cl_cd"), self.prices).alias("UNPRC"),
                 pl.lit("1").alias("FQ1_MDCT_QTY"),
                 pl.lit("1").alias("DY1_MDCT_QTY"),
                 pl.col("qty").cast(pl.Utf8).alias("TOT_USE_QTY_OR_EXEC_FQ"),
@@ -587,36 +465,6 @@ class ClaimsBuilder:
             .alias("PRSC_ISSU_NO")
         )
 
-    def _share(
-        self, total: pl.Expr, cl: pl.Expr, inpatient: pl.Expr, age: pl.Expr, insurance: pl.Expr
-    ) -> pl.Expr:
-        """The patient's share: by class and kind of care, flat for people 65+ at clinics with a
-        small total and for Medical Aid beneficiaries; rounded down to 100 KRW."""
-        rate = (
-            pl.when(inpatient)
-            .then(INPATIENT_SHARE)
-            .otherwise(
-                cl.replace_strict(OUTPATIENT_SHARE, default=CLINIC_SHARE, return_dtype=pl.Float64)
-            )
-        )
-        aid_flat = (
-            pl.when(cl == "01")
-            .then(AID_FLAT["tertiary"])
-            .when(cl.is_in(HOSPITAL_CLASSES))
-            .then(AID_FLAT["hospital"])
-            .otherwise(AID_FLAT["clinic"])
-        )
-        share = (
-            pl.when(insurance == "5")
-            .then(pl.when(inpatient).then(0).otherwise(aid_flat))
-            .when(
-                ~inpatient & (age >= 65) & ~cl.is_in(HOSPITAL_CLASSES) & (total <= ELDERLY_FLAT[0])
-            )
-            .then(ELDERLY_FLAT[1])
-            .otherwise((total * rate / 100).floor() * 100)
-        )
-        return pl.min_horizontal(share, total).cast(pl.Int64)
-
     def _statements(self, v: pl.DataFrame, lines: pl.DataFrame, t400: pl.DataFrame) -> pl.DataFrame:
         totals = lines.group_by("seq").agg(pl.col("AMT").sum().alias("DMD_TRAMT"))
         second = t400.filter(pl.col("SICK_SNO") == "2").select(
@@ -649,7 +497,7 @@ class ClaimsBuilder:
                 .alias("DGSBJT_CD"),
             )
             .with_columns(
-                self._share(
+                patient_share(
                     pl.col("DMD_TRAMT"),
                     pl.col("cl_cd"),
                     pl.col("kind") == "inpatient",
@@ -684,239 +532,6 @@ class ClaimsBuilder:
         return out
 
     # -- pharmacy ---------------------------------------------------------------------------
-
-    def _pharmacy(
-        self, rng: np.random.Generator, v: pl.DataFrame, t530: pl.DataFrame, chunk: int
-    ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Dispensing at a pharmacy near the prescriber, usually the same day."""
-        rx = v.filter(pl.col("has_rx"))
-        n = rx.height
-        lag = rng.choice([0, 1, 2, 3], size=n, p=[0.85, 0.10, 0.03, 0.02])
-        filled = rng.random(n) < FILL_RATE
-        ph = self.pharmacies
-        district = rx["district_code"].to_numpy()
-        ph_district = ph["district_code"].to_numpy()
-        ph_codes = ph["ykiho"].to_numpy()
-        u = rng.random(n)
-        pharmacy = np.empty(n, dtype=object)
-        for d in np.unique(district):
-            here = ph_codes[ph_district == d]
-            pool = here if len(here) else ph_codes
-            sel = district == d
-            pharmacy[sel] = pool[(u[sel] * len(pool)).astype(np.int64)]
-        disp = (
-            rx.with_columns(
-                pl.Series("lag", lag),
-                pl.Series("filled", filled),
-                pl.Series("pharmacy", pharmacy.astype(str)),
-            )
-            .with_columns((pl.col("date") + pl.duration(days="lag")).alias("disp_date"))
-            .filter(pl.col("filled") & (pl.col("disp_date") < pl.col("present_to")))
-            .with_columns(
-                pl.col("disp_date").dt.strftime("%Y%m").alias("_month"),
-                pl.format(
-                    "{}{}{}",
-                    pl.col("disp_date").dt.strftime("%Y%m"),
-                    pl.lit(f"{chunk:03d}"),
-                    (pl.col("seq") + 5_000_000).cast(pl.Utf8).str.zfill(7),
-                ).alias("PH_SPEC"),
-            )
-        )
-        drug_lines = (
-            disp.select("seq", "PH_SPEC", "_month")
-            .join(
-                t530.select(
-                    "seq",
-                    "GNL_NM_CD",
-                    "DIV_CD",
-                    "DIV_NM",
-                    "FQ1_MDCT_QTY",
-                    "DY1_MDCT_QTY",
-                    pl.col("TOT_INJC_DDCNT_EXEC_FQ").alias("TOT_USE_QTY_OR_EXEC_FQ"),
-                    "UNPRC",
-                    "AMT",
-                ),
-                on="seq",
-            )
-            .with_columns(pl.lit("10").alias("DIV_TY_CD"), pl.lit(1).alias("order"))
-        )
-        days = drug_lines.group_by("seq").agg(
-            pl.col("TOT_USE_QTY_OR_EXEC_FQ").cast(pl.Int64).max().alias("days")
-        )
-        fees = (
-            disp.select("seq", "PH_SPEC", "_month")
-            .join(days, on="seq")
-            .join(pl.DataFrame({"DIV_CD": ["Z1000", "Z2000", "Z3000", "Z4100"]}), how="cross")
-            .join(
-                self.edi.select(
-                    pl.col("edi_code").alias("DIV_CD"), pl.col("name_ko").alias("DIV_NM"), "price"
-                ),
-                on="DIV_CD",
-            )
-            .with_columns(
-                pl.lit("03").alias("DIV_TY_CD"),
-                pl.lit("").alias("GNL_NM_CD"),
-                pl.lit("1").alias("FQ1_MDCT_QTY"),
-                pl.lit("1").alias("DY1_MDCT_QTY"),
-                # The dispensing fee grows with the days supplied; the other fees are per visit.
-                pl.when(pl.col("DIV_CD") == "Z4100")
-                .then(pl.col("days").clip(upper_bound=30))
-                .otherwise(1)
-                .alias("qty"),
-                pl.col("price").round(0).cast(pl.Int64).alias("UNPRC"),
-                pl.lit(0).alias("order"),
-            )
-            .with_columns(
-                pl.col("qty").cast(pl.Utf8).alias("TOT_USE_QTY_OR_EXEC_FQ"),
-                (pl.col("UNPRC") * pl.col("qty")).alias("AMT"),
-            )
-        )
-        lines = (
-            pl.concat([fees.select(drug_lines.columns), drug_lines], how="vertical_relaxed")
-            .sort("seq", "order", "DIV_CD")
-            .with_columns((pl.int_range(pl.len()).over("seq") + 1).cast(pl.Utf8).alias("LN_NO"))
-            .select(
-                pl.col("PH_SPEC").alias("SPEC_ID_SNO"), *PHARM_T300_COLUMNS[1:], "_month", "seq"
-            )
-        )
-        totals = lines.group_by("seq").agg(pl.col("AMT").sum().alias("DMD_TRAMT"))
-        share = (
-            pl.when(pl.col("insurance") == "5")
-            .then(AID_FLAT["pharmacy"])
-            .when((pl.col("PAT_AGE") >= 65) & (pl.col("DMD_TRAMT") <= ELDERLY_PHARMACY_FLAT[0]))
-            .then(ELDERLY_PHARMACY_FLAT[1])
-            .otherwise((pl.col("DMD_TRAMT") * CLINIC_SHARE / 100).floor() * 100)
-        )
-        statements = (
-            disp.join(totals, on="seq")
-            .with_columns(
-                pl.min_horizontal(share, pl.col("DMD_TRAMT")).cast(pl.Int64).alias("DMD_SBRDN_AMT")
-            )
-            .select(
-                pl.col("PH_SPEC").alias("SPEC_ID_SNO"),
-                pl.col("rrn").alias("JID"),
-                pl.col("pharmacy").alias("YID"),
-                pl.when(pl.col("sex") == "M")
-                .then(pl.lit("1"))
-                .otherwise(pl.lit("2"))
-                .alias("SEX_TP_CD"),
-                pl.col("PAT_AGE").cast(pl.Utf8),
-                pl.col("insurance").alias("INSUP_TP_CD"),
-                pl.lit("081").alias("FOM_TP_CD"),
-                pl.lit("81").alias("CL_CD"),
-                pl.col("kcd").alias("MSICK_CD"),
-                pl.col("disp_date").dt.strftime("%Y%m%d").alias("RECU_FR_DD"),
-                pl.col("YID").alias("PRSC_YID"),
-                "PRSC_ISSU_NO",
-                "DMD_TRAMT",
-                "DMD_SBRDN_AMT",
-                (pl.col("DMD_TRAMT") - pl.col("DMD_SBRDN_AMT")).alias("DMD_CHRG_AMT"),
-                "_month",
-                "seq",
-            )
-        )
-        return statements, lines
-
-    # -- corrections ------------------------------------------------------------------------
-
-    def _corrections(
-        self, rng: np.random.Generator, tables: dict[str, pl.DataFrame]
-    ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
-        """Re-deliver about 1% of medical statements one or two months later, as HIRA does after
-        review: the last non-consultation line is cut (or a first-visit consultation is
-        reclassified as a return visit), the amounts are recomputed, and the whole statement is
-        sent again under the same ``SPEC_ID_SNO``."""
-        t200 = tables["T200"]
-        months = [f"{y}{m:02d}" for y, m in self.cfg.months()]
-        later = {m: months[i + 1 :] for i, m in enumerate(months)}
-        pick = rng.random(t200.height) < CORRECTION_RATE
-        delay = rng.integers(1, 3, t200.height)
-        target = [
-            (later[m][min(d, len(later[m])) - 1] if later[m] else None)
-            for m, d in zip(t200["_month"].to_list(), delay, strict=True)
-        ]
-        # Only statements the review can change: a line to cut or a first-visit fee to reclassify.
-        changeable = (
-            tables["T300"]
-            .filter((pl.col("DIV_TY_CD") != "01") | pl.col("DIV_CD").is_in(["AA154", "AA157"]))
-            .select("seq")
-            .unique()
-        )
-        chosen = (
-            t200.with_columns(pl.Series("_to", target, dtype=pl.Utf8), pl.Series("_pick", pick))
-            .filter(pl.col("_pick") & pl.col("_to").is_not_null())
-            .join(changeable, on="seq", how="semi")
-        )
-        if not chosen.height:
-            return pl.DataFrame(), {k: f.drop("seq", strict=False) for k, f in tables.items()}
-        seqs = chosen.select("seq", "_to")
-        lines = tables["T300"].join(seqs, on="seq")
-        last_extra = (
-            lines.filter(pl.col("DIV_TY_CD") != "01")
-            .group_by("seq")
-            .agg(pl.col("LN_NO").cast(pl.Int64).max().alias("cut"))
-        )
-        fixed = (
-            lines.join(last_extra, on="seq", how="left")
-            .filter(pl.col("cut").is_null() | (pl.col("LN_NO").cast(pl.Int64) != pl.col("cut")))
-            .with_columns(
-                pl.when(pl.col("cut").is_null() & pl.col("DIV_CD").is_in(["AA154", "AA157"]))
-                .then(pl.col("DIV_CD").replace({"AA154": "AA254", "AA157": "AA257"}))
-                .otherwise(pl.col("DIV_CD"))
-                .alias("DIV_CD_NEW")
-            )
-        )
-        reclassified = fixed["DIV_CD_NEW"] != fixed["DIV_CD"]
-        fixed = fixed.with_columns(
-            pl.when(pl.Series(reclassified))
-            .then((pl.col("UNPRC") * self._fee_ratio()).round(0).cast(pl.Int64))
-            .otherwise(pl.col("UNPRC"))
-            .alias("UNPRC"),
-            pl.col("DIV_CD_NEW").alias("DIV_CD"),
-        ).with_columns(
-            (pl.col("UNPRC") * pl.col("TOT_USE_QTY_OR_EXEC_FQ").cast(pl.Int64)).alias("AMT")
-        )
-        new_total = fixed.group_by("seq").agg(pl.col("AMT").sum().alias("new_total"))
-        ratio = pl.col("new_total") / pl.col("DMD_TRAMT").cast(pl.Float64)
-        redelivered_200 = (
-            chosen.join(new_total, on="seq")
-            .with_columns(
-                (pl.col("DMD_SBRDN_AMT") * ratio).floor().cast(pl.Int64).alias("DMD_SBRDN_AMT"),
-                pl.col("new_total").alias("DMD_TRAMT"),
-            )
-            .with_columns((pl.col("DMD_TRAMT") - pl.col("DMD_SBRDN_AMT")).alias("DMD_CHRG_AMT"))
-        )
-        truth = chosen.join(new_total, on="seq").select(
-            "SPEC_ID_SNO",
-            pl.col("_month").alias("first_delivery"),
-            pl.col("_to").alias("corrected_delivery"),
-            pl.col("DMD_TRAMT").alias("first_total"),
-            pl.col("new_total").alias("corrected_total"),
-        )
-
-        def resend(name: str, rows: pl.DataFrame) -> pl.DataFrame:
-            original = tables[name]
-            again = rows.join(seqs, on="seq") if "_to" not in rows.columns else rows
-            return pl.concat(
-                [
-                    original,
-                    again.with_columns(pl.col("_to").alias("_month")).select(original.columns),
-                ]
-            )
-
-        out = {
-            "T200": resend("T200", redelivered_200),
-            "T300": resend("T300", fixed),
-            "T400": resend("T400", tables["T400"]),
-            "T530": resend("T530", tables["T530"]),
-            "PHARM_T200": tables["PHARM_T200"],
-            "PHARM_T300": tables["PHARM_T300"],
-        }
-        return truth, {k: f.drop("seq", strict=False) for k, f in out.items()}
-
-    def _fee_ratio(self) -> float:
-        prices = dict(self.edi.select("edi_code", "price").iter_rows())
-        return float(prices["AA254"] / prices["AA154"])
 
     # -- imaging ----------------------------------------------------------------------------
 

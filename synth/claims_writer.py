@@ -20,10 +20,11 @@ import numpy as np
 import polars as pl
 
 from synth import faults as fk
-from synth.claims import TABLES, ClaimsChunk
+from synth.claims import ClaimsChunk
 from synth.config import KST, CityConfig
 from synth.delivery import MANIFEST, CsvFile, Delivery, resend
 from synth.faults import FaultLog
+from synth.hira import TABLES
 from synth.rng import stream
 
 SOURCES: Final = {

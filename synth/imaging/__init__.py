@@ -1,1 +1,1 @@
-"""Imaging deliveries: DICOM studies uploaded by the enrolled clinics, with separate ground truth."""
+"""Imaging deliveries: DICOM studies uploaded by enrolled clinics, with separate ground truth."""

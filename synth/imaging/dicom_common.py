@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag, Tag
 from pydicom.valuerep import VR
 
+from synth.imaging.encoder import SharedElement
 from synth.imaging.exams import QA_EXAM, Exam
 from synth.imaging.orders import ImagingOrder
 from synth.imaging.sites import Site
@@ -62,17 +65,28 @@ ANATOMY: dict[str, Anatomy] = {
 }
 
 
-def code_item(value: str, scheme: str, meaning: str) -> Dataset:
+class SharedSequence(Sequence):
+    """A sequence built once per process and held by many datasets; never mutate it.
+
+    ``element`` shares the data element of such a value, so the encoder writes its bytes once.
+    """
+
+
+EMPTY_SEQUENCE = SharedSequence()
+
+
+def code_item(value: str, scheme: str, meaning: str, version: str | None = None) -> Dataset:
     """One item of a code sequence (CodeValue, CodingSchemeDesignator, CodeMeaning)."""
-    item = Dataset()
-    item.CodeValue = value
-    item.CodingSchemeDesignator = scheme
-    item.CodeMeaning = meaning
-    return item
+    attributes = {"CodeValue": value, "CodingSchemeDesignator": scheme, "CodeMeaning": meaning}
+    if version is not None:
+        attributes["CodingSchemeVersion"] = version
+    return dataset(attributes)
 
 
-def code_sequence(value: str, scheme: str, meaning: str) -> Sequence:
-    return Sequence([code_item(value, scheme, meaning)])
+@cache
+def code_sequence(value: str, scheme: str, meaning: str) -> SharedSequence:
+    """A one-item code sequence, built once per process and shared."""
+    return SharedSequence([code_item(value, scheme, meaning)])
 
 
 def person_name(name: str) -> str:
@@ -165,80 +179,92 @@ def base(
     instance: int,
     sop_uid: str,
     extra_seconds: int = 0,
-) -> Dataset:
-    """A dataset with the patient, study, series, equipment and SOP common attributes."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
+) -> dict[str, Any]:
+    """The patient, study, series, equipment and SOP common attributes, by keyword."""
     content = series.started + timedelta(seconds=extra_seconds)
-    set_attributes(
-        ds,
-        {
-            "SpecificCharacterSet": list(study.charset)
-            if len(study.charset) > 1
-            else study.charset[0],
-            "SOPClassUID": sop_class,
-            "SOPInstanceUID": sop_uid,
-            "StudyDate": da(study.started),
-            "SeriesDate": da(series.started),
-            "ContentDate": da(content),
-            "StudyTime": tm(study.started),
-            "SeriesTime": tm(series.started),
-            "ContentTime": tm(content),
-            "AccessionNumber": study.accession,
-            "Modality": series.modality,
-            "Manufacturer": series.manufacturer,
-            "InstitutionName": study.institution_name,
-            "InstitutionCodeSequence": code_sequence(
-                study.institution_code, HIRA_SCHEME, study.institution_name
-            ),
-            "ReferringPhysicianName": "",
-            "StationName": series.station,
-            "StudyDescription": study.study_description,
-            "SeriesDescription": series.description,
-            "ManufacturerModelName": series.model,
-            "PatientName": study.patient_name,
-            "PatientID": study.patient_id,
-            "PatientBirthDate": study.birth_date,
-            "PatientSex": study.sex,
-            "PatientAge": study.age,
-            "StudyInstanceUID": study.study_uid,
-            "SeriesInstanceUID": series.uid,
-            "StudyID": study.accession[-8:],
-            "SeriesNumber": series.number,
-            "InstanceNumber": instance,
-        },
-    )
-    return ds
+    return {
+        "SpecificCharacterSet": list(study.charset) if len(study.charset) > 1 else study.charset[0],
+        "SOPClassUID": sop_class,
+        "SOPInstanceUID": sop_uid,
+        "StudyDate": da(study.started),
+        "SeriesDate": da(series.started),
+        "ContentDate": da(content),
+        "StudyTime": tm(study.started),
+        "SeriesTime": tm(series.started),
+        "ContentTime": tm(content),
+        "AccessionNumber": study.accession,
+        "Modality": series.modality,
+        "Manufacturer": series.manufacturer,
+        "InstitutionName": study.institution_name,
+        "InstitutionCodeSequence": code_sequence(
+            study.institution_code, HIRA_SCHEME, study.institution_name
+        ),
+        "ReferringPhysicianName": "",
+        "StationName": series.station,
+        "StudyDescription": study.study_description,
+        "SeriesDescription": series.description,
+        "ManufacturerModelName": series.model,
+        "PatientName": study.patient_name,
+        "PatientID": study.patient_id,
+        "PatientBirthDate": study.birth_date,
+        "PatientSex": study.sex,
+        "PatientAge": study.age,
+        "StudyInstanceUID": study.study_uid,
+        "SeriesInstanceUID": series.uid,
+        "StudyID": study.accession[-8:],
+        "SeriesNumber": series.number,
+        "InstanceNumber": instance,
+    }
 
 
-# Data elements of simple values, shared between datasets: a series repeats most of its
-# attributes in every instance, and building an element (value conversion and validation) costs
-# more than encoding it. Shared elements are never mutated after creation.
-_ELEMENTS: dict[tuple[str, str], DataElement] = {}
+# Data elements shared between datasets: a series repeats most of its attributes in every
+# instance, and building an element (value conversion and validation) costs more than encoding
+# it. Shared elements are never mutated after creation, which also lets the encoder keep their
+# bytes on them.
+_ELEMENTS: dict[tuple[str, object], SharedElement] = {}
 _ELEMENT_LIMIT = 100_000
 
 
-def element(keyword: str, value: Any) -> DataElement:
-    """The data element ``keyword = value``, reused when the same simple value recurs."""
+@cache
+def _tag_and_vr(keyword: str) -> tuple[BaseTag, str]:
     tag = tag_for_keyword(keyword)
     if tag is None:
         raise KeyError(f"unknown DICOM keyword {keyword!r}")
-    vr = dictionary_VR(tag)
-    # PersonName values remember their first encoding, so PN elements are never shared between
-    # datasets that may use different character sets.
-    if vr in (VR.SQ, VR.UI, VR.PN) or isinstance(value, bytes | bytearray | Sequence):
-        return DataElement(tag, vr, value)
-    key = (keyword, repr(value))
+    return Tag(tag), dictionary_VR(tag)
+
+
+def element(keyword: str, value: Any) -> DataElement:
+    """The data element ``keyword = value``, shared when the same value recurs.
+
+    Simple values (strings, numbers, lists of them) are shared by value and ``SharedSequence``
+    values by identity. Person names are never shared: a ``PersonName`` remembers its first
+    encoding, and datasets differ in character set. Other values (sequences) are unique to
+    their dataset.
+    """
+    if value is None or isinstance(value, str | int | float | list):
+        key: tuple[str, object] = (keyword, repr(value))
+    elif isinstance(value, SharedSequence):
+        key = (keyword, id(value))
+    else:
+        return DataElement(*_tag_and_vr(keyword), value)
     shared = _ELEMENTS.get(key)
     if shared is None:
+        tag, vr = _tag_and_vr(keyword)
+        if vr == VR.PN:
+            return DataElement(tag, vr, value)
         if len(_ELEMENTS) >= _ELEMENT_LIMIT:
             _ELEMENTS.clear()
-        shared = _ELEMENTS[key] = DataElement(tag, vr, value)
+        shared = _ELEMENTS[key] = SharedElement(tag, vr, value)
     return shared
 
 
-def set_attributes(ds: Dataset, values: dict[str, Any]) -> None:
-    """Set many attributes by keyword (keeps the per-IOD tables readable)."""
-    for keyword, value in values.items():
+def dataset(attributes: dict[str, Any], *elements: DataElement) -> Dataset:
+    """A dataset of keyword attributes (see ``element``) plus ready-made elements (pixel data
+    with its VR resolved), built without pydicom's per-item bookkeeping."""
+    items: dict[BaseTag, DataElement | RawDataElement] = {}
+    for keyword, value in attributes.items():
         elem = element(keyword, value)
-        ds[elem.tag] = elem
+        items[elem.tag] = elem
+    for elem in elements:
+        items[elem.tag] = elem
+    return Dataset(items)

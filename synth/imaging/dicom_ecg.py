@@ -6,21 +6,27 @@ channel's source coded in SCP-ECG terms as carts write them.
 
 from __future__ import annotations
 
+from functools import cache
+
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.valuerep import VR
 
 from synth.imaging.dicom_common import (
+    EMPTY_SEQUENCE,
     SeriesHeader,
+    SharedSequence,
     StudyHeader,
     base,
     code_item,
     code_sequence,
-    set_attributes,
+    dataset,
 )
 from synth.imaging.rendered import RenderedWaveform
 
 ECG_12LEAD = "1.2.840.10008.5.1.4.1.1.9.1.1"
+WAVEFORM_DATA = 0x54001010
 # SCP-ECG lead codes (coding scheme SCPECG 1.3).
 LEAD_CODES = {
     "I": ("5.6.3-9-1", "Lead I (Einthoven)"),
@@ -40,13 +46,9 @@ LEAD_CODES = {
 
 def _channel(lead: str, sensitivity: float) -> Dataset:
     value, meaning = LEAD_CODES[lead]
-    source = code_item(value, "SCPECG", meaning)
-    source.CodingSchemeVersion = "1.3"
-    channel = Dataset()
-    set_attributes(
-        channel,
+    return dataset(
         {
-            "ChannelSourceSequence": Sequence([source]),
+            "ChannelSourceSequence": SharedSequence([code_item(value, "SCPECG", meaning, "1.3")]),
             "ChannelSensitivity": f"{sensitivity:g}",
             "ChannelSensitivityUnitsSequence": code_sequence("uV", "UCUM", "microvolt"),
             "ChannelSensitivityCorrectionFactor": "1",
@@ -56,20 +58,22 @@ def _channel(lead: str, sensitivity: float) -> Dataset:
             "FilterLowFrequency": "0.05",
             "FilterHighFrequency": "150",
             "NotchFilterFrequency": "60",
-        },
+        }
     )
-    return channel
+
+
+@cache
+def _channels(leads: tuple[str, ...], sensitivity: float) -> SharedSequence:
+    """The channel definitions, the same for every ECG of a cart: built once and shared."""
+    return SharedSequence([_channel(lead, sensitivity) for lead in leads])
 
 
 def ecg(
     study: StudyHeader, series: SeriesHeader, waveform: RenderedWaveform, sop_uid: str
 ) -> Dataset:
     """The resting ECG as the cart sends it."""
-    ds = base(study, series, ECG_12LEAD, 1, sop_uid)
-    group = Dataset()
     samples, channels = waveform.samples.shape
-    set_attributes(
-        group,
+    group = dataset(
         {
             "MultiplexGroupTimeOffset": "0",
             "TriggerTimeOffset": "0",
@@ -78,20 +82,18 @@ def ecg(
             "NumberOfWaveformSamples": samples,
             "SamplingFrequency": f"{waveform.sampling_hz}",
             "MultiplexGroupLabel": "RHYTHM",
-            "ChannelDefinitionSequence": Sequence(
-                [_channel(lead, waveform.sensitivity_uv) for lead in waveform.leads]
-            ),
+            "ChannelDefinitionSequence": _channels(waveform.leads, waveform.sensitivity_uv),
             "WaveformBitsAllocated": 16,
             "WaveformSampleInterpretation": "SS",
         },
+        DataElement(WAVEFORM_DATA, VR.OW, waveform.samples.astype("<i2").tobytes()),
     )
-    group.add_new(0x54001010, VR.OW, waveform.samples.astype("<i2").tobytes())  # WaveformData
-    set_attributes(
-        ds,
+    attributes = base(study, series, ECG_12LEAD, 1, sop_uid)
+    attributes.update(
         {
             "AcquisitionDateTime": series.started.strftime("%Y%m%d%H%M%S"),
-            "AcquisitionContextSequence": Sequence(),
+            "AcquisitionContextSequence": EMPTY_SEQUENCE,
             "WaveformSequence": Sequence([group]),
-        },
+        }
     )
-    return ds
+    return dataset(attributes)

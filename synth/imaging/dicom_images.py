@@ -16,19 +16,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 import numpy as np
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 from pydicom.uid import RLELossless
 from pydicom.valuerep import VR
 
 from synth.imaging.dicom_common import (
+    EMPTY_SEQUENCE,
     SeriesHeader,
+    SharedSequence,
     StudyHeader,
     base,
     code_sequence,
-    set_attributes,
+    dataset,
 )
 from synth.imaging.rendered import RenderedImage, RenderedSeries
 
@@ -120,16 +124,16 @@ class ImageSpec:
     rle: bool = False
 
 
-def _grey(ds: Dataset, spec: ImageSpec) -> None:
-    """Image pixel module and VOI window for greyscale, inverting for MONOCHROME1."""
+def _grey(attributes: dict[str, Any], spec: ImageSpec) -> Dataset:
+    """Add the image pixel module and VOI window for greyscale, inverting for MONOCHROME1, and
+    build the dataset with its pixel data."""
     bits = spec.rseries.bits_stored
     pixels = np.asarray(spec.image.pixels, dtype=np.uint16)
     centre, width = spec.rseries.window
     if spec.monochrome1:
         pixels = ((1 << bits) - 1 - pixels).astype(np.uint16)
         centre = (1 << bits) - 1 - centre
-    set_attributes(
-        ds,
+    attributes.update(
         {
             "SamplesPerPixel": 1,
             "PhotometricInterpretation": "MONOCHROME1" if spec.monochrome1 else "MONOCHROME2",
@@ -139,21 +143,22 @@ def _grey(ds: Dataset, spec: ImageSpec) -> None:
             "BitsStored": bits,
             "HighBit": bits - 1,
             "PixelRepresentation": 0,
-        },
+        }
     )
     if not spec.for_processing:
-        ds.WindowCenter = f"{centre:.0f}"
-        ds.WindowWidth = f"{width:.0f}"
-    if spec.rle:
-        ds.compress(RLELossless, pixels, generate_instance_uid=False)
-    else:
-        ds.add_new(PIXEL_DATA, VR.OW, pixels.tobytes())
+        attributes["WindowCenter"] = f"{centre:.0f}"
+        attributes["WindowWidth"] = f"{width:.0f}"
+    if not spec.rle:
+        return dataset(attributes, DataElement(PIXEL_DATA, VR.OW, pixels.tobytes()))
+    ds = dataset(attributes)
+    ds.compress(RLELossless, pixels, generate_instance_uid=False)
+    return ds
 
 
-def _rgb(ds: Dataset, spec: ImageSpec) -> None:
+def _rgb(attributes: dict[str, Any], spec: ImageSpec) -> Dataset:
+    """Add the image pixel module for 8-bit RGB and build the dataset with its pixel data."""
     pixels = np.ascontiguousarray(spec.image.pixels, dtype=np.uint8)
-    set_attributes(
-        ds,
+    attributes.update(
         {
             "SamplesPerPixel": 3,
             "PhotometricInterpretation": "RGB",
@@ -165,23 +170,24 @@ def _rgb(ds: Dataset, spec: ImageSpec) -> None:
             "HighBit": 7,
             "PixelRepresentation": 0,
             "LossyImageCompression": "00",
-        },
+        }
     )
-    ds.add_new(PIXEL_DATA, VR.OB, pixels.tobytes())
+    return dataset(attributes, DataElement(PIXEL_DATA, VR.OB, pixels.tobytes()))
 
 
 def _orientation(view: str) -> list[str]:
     return ["P", "F"] if view in ("LL", "LAT") else ["L", "F"]
 
 
-def _projection(ds: Dataset, study: StudyHeader, spec: ImageSpec, sop_class: str) -> None:
+def _projection(
+    study: StudyHeader, series: SeriesHeader, spec: ImageSpec, sop_class: str
+) -> dict[str, Any]:
     """The DX family's series, anatomy, image and detector modules (DX, PX, IO and MG)."""
     spacing = [f"{s:.3f}" for s in spec.rseries.pixel_spacing]
     anatomy = study.anatomy
-    set_attributes(
-        ds,
+    attributes = base(study, series, sop_class, spec.instance, spec.sop_uid, spec.instance)
+    attributes.update(
         {
-            "SOPClassUID": sop_class,
             "ImageType": ["ORIGINAL", "PRIMARY"],
             "PresentationIntentType": "FOR PROCESSING"
             if spec.for_processing
@@ -189,7 +195,7 @@ def _projection(ds: Dataset, study: StudyHeader, spec: ImageSpec, sop_class: str
             "BodyPartExamined": study.body_part,
             "AnatomicRegionSequence": code_sequence(anatomy.code, "SCT", anatomy.meaning)
             if anatomy.code
-            else Sequence(),
+            else EMPTY_SEQUENCE,
             "ImageLaterality": spec.image.laterality,
             "ViewPosition": spec.image.view,
             "PatientOrientation": _orientation(spec.image.view),
@@ -204,19 +210,18 @@ def _projection(ds: Dataset, study: StudyHeader, spec: ImageSpec, sop_class: str
             "ImagerPixelSpacing": spacing,
             "PixelSpacing": spacing,
             "DetectorType": "SCINTILLATOR",
-            "AcquisitionContextSequence": Sequence(),
+            "AcquisitionContextSequence": EMPTY_SEQUENCE,
             "KVP": "70",
-        },
+        }
     )
-    _grey(ds, spec)
+    return attributes
 
 
 def cr(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
     """Computed radiography (storage-phosphor reader); often MONOCHROME1."""
-    ds = base(study, series, CR, spec.instance, spec.sop_uid, spec.instance)
+    attributes = base(study, series, CR, spec.instance, spec.sop_uid, spec.instance)
     spacing = [f"{s:.3f}" for s in spec.rseries.pixel_spacing]
-    set_attributes(
-        ds,
+    attributes.update(
         {
             "ImageType": ["ORIGINAL", "PRIMARY"],
             "BodyPartExamined": study.body_part,
@@ -231,44 +236,45 @@ def cr(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
             "RescaleSlope": "1",
             "RescaleType": "US",
             "PresentationLUTShape": "INVERSE" if spec.monochrome1 else "IDENTITY",
-        },
+        }
     )
-    _grey(ds, spec)
-    return ds
+    return _grey(attributes, spec)
 
 
 def dx(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
     """Digital radiography, and the dental panoramic (DX SOP class with Modality PX)."""
     sop = DX_PROCESSING if spec.for_processing else DX_PRESENTATION
-    ds = base(study, series, sop, spec.instance, spec.sop_uid, spec.instance)
-    _projection(ds, study, spec, sop)
-    return ds
+    return _grey(_projection(study, series, spec, sop), spec)
 
 
 def io(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
     """Digital intra-oral radiograph (periapical sensor)."""
-    ds = base(study, series, IO_PRESENTATION, spec.instance, spec.sop_uid, spec.instance)
-    _projection(ds, study, spec, IO_PRESENTATION)
-    ds.PositionerType = "NONE"
-    ds.DetectorType = "SCINTILLATOR"
-    return ds
+    attributes = _projection(study, series, spec, IO_PRESENTATION)
+    attributes.update({"PositionerType": "NONE", "DetectorType": "SCINTILLATOR"})
+    return _grey(attributes, spec)
 
 
-def _view_code(view: str) -> Sequence:
+@cache
+def _view_code(view: str) -> SharedSequence:
     """ViewCodeSequence with its (type 2, here empty) ViewModifierCodeSequence."""
-    views = code_sequence(MG_VIEWS[view][0], "SCT", MG_VIEWS[view][1])
-    views[0].ViewModifierCodeSequence = Sequence()
-    return views
+    value, meaning = MG_VIEWS[view]
+    item = dataset(
+        {
+            "CodeValue": value,
+            "CodingSchemeDesignator": "SCT",
+            "CodeMeaning": meaning,
+            "ViewModifierCodeSequence": EMPTY_SEQUENCE,
+        }
+    )
+    return SharedSequence([item])
 
 
 def mg(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
     """Digital mammography, for presentation or (held back) for processing."""
     sop = MG_PROCESSING if spec.for_processing else MG_PRESENTATION
-    ds = base(study, series, sop, spec.instance, spec.sop_uid, spec.instance)
-    _projection(ds, study, spec, sop)
+    attributes = _projection(study, series, spec, sop)
     view = spec.image.view
-    set_attributes(
-        ds,
+    attributes.update(
         {
             "PositionerType": "MAMMOGRAPHIC",
             "OrganExposed": "BREAST",
@@ -277,18 +283,17 @@ def mg(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
             "BreastImplantPresent": "NO",
             "DetectorType": "DIRECT",
             "KVP": "29",
-        },
+        }
     )
-    return ds
+    return _grey(attributes, spec)
 
 
-def _cross_section(ds: Dataset, series: SeriesHeader, spec: ImageSpec) -> None:
+def _cross_section(attributes: dict[str, Any], series: SeriesHeader, spec: ImageSpec) -> None:
     """Frame of reference and image plane of an axial slice."""
     rows, cols = spec.image.pixels.shape[:2]
     sy, sx = spec.rseries.pixel_spacing
     z = spec.image.position_mm
-    set_attributes(
-        ds,
+    attributes.update(
         {
             "FrameOfReferenceUID": series.frame_of_reference,
             "PositionReferenceIndicator": "",
@@ -298,57 +303,53 @@ def _cross_section(ds: Dataset, series: SeriesHeader, spec: ImageSpec) -> None:
             "PixelSpacing": [f"{sy:.4f}", f"{sx:.4f}"],
             "SliceLocation": f"{z:.2f}",
             "AcquisitionNumber": 1,
-        },
+        }
     )
 
 
 def ct(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
     """CT slice in HU via RescaleIntercept -1024."""
-    ds = base(study, series, CT, spec.instance, spec.sop_uid, spec.instance)
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    ds.BodyPartExamined = study.body_part
-    _cross_section(ds, series, spec)
-    set_attributes(
-        ds,
+    attributes = base(study, series, CT, spec.instance, spec.sop_uid, spec.instance)
+    attributes.update(
+        {"ImageType": ["ORIGINAL", "PRIMARY", "AXIAL"], "BodyPartExamined": study.body_part}
+    )
+    _cross_section(attributes, series, spec)
+    attributes.update(
         {
             "KVP": "120",
             "RescaleIntercept": f"{spec.rseries.rescale_intercept:.0f}",
             "RescaleSlope": "1",
             "RescaleType": "HU",
             "ConvolutionKernel": "H30s",
-        },
+        }
     )
-    _grey(ds, spec)
-    return ds
+    return _grey(attributes, spec)
 
 
 def mr(study: StudyHeader, series: SeriesHeader, spec: ImageSpec, field_strength: float) -> Dataset:
     """MR slice; the protocol attributes follow the series role (T2W, DWI, ADC, TOF)."""
-    ds = base(study, series, MR, spec.instance, spec.sop_uid, spec.instance)
-    ds.BodyPartExamined = study.body_part
-    _cross_section(ds, series, spec)
-    set_attributes(ds, dict(MR_PROTOCOL[spec.rseries.role]))
-    set_attributes(
-        ds,
+    attributes = base(study, series, MR, spec.instance, spec.sop_uid, spec.instance)
+    attributes["BodyPartExamined"] = study.body_part
+    _cross_section(attributes, series, spec)
+    attributes.update(MR_PROTOCOL[spec.rseries.role])
+    attributes.update(
         {
             "ScanOptions": "PFP" if spec.rseries.role == "TOF" else "",
             "MagneticFieldStrength": f"{field_strength:g}",
             "ImagedNucleus": "1H",
             "SpacingBetweenSlices": f"{spec.rseries.slice_thickness or 1.0:g}",
-        },
+        }
     )
     if spec.rseries.role == "DWI":
-        ds.DiffusionBValue = 1400.0 if "b1400" in spec.rseries.description else 1000.0
-    _grey(ds, spec)
-    return ds
+        attributes["DiffusionBValue"] = 1400.0 if "b1400" in spec.rseries.description else 1000.0
+    return _grey(attributes, spec)
 
 
 def op(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
     """Colour fundus photograph (Ophthalmic Photography 8 Bit)."""
-    ds = base(study, series, OP_8BIT, spec.instance, spec.sop_uid, spec.instance)
+    attributes = base(study, series, OP_8BIT, spec.instance, spec.sop_uid, spec.instance)
     anatomy = study.anatomy
-    set_attributes(
-        ds,
+    attributes.update(
         {
             "ImageType": ["ORIGINAL", "PRIMARY"],
             "BodyPartExamined": study.body_part,
@@ -367,34 +368,31 @@ def op(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
             "IntraOcularPressure": None,
             "HorizontalFieldOfView": 45.0,
             "PupilDilated": "NO",
-            "RefractiveStateSequence": Sequence(),
+            "RefractiveStateSequence": EMPTY_SEQUENCE,
             "DetectorType": "CCD",
             "AcquisitionDeviceTypeCodeSequence": code_sequence("409898007", "SCT", "Fundus camera"),
-            "IlluminationTypeCodeSequence": Sequence(),
-            "LightPathFilterTypeStackCodeSequence": Sequence(),
-            "ImagePathFilterTypeStackCodeSequence": Sequence(),
-            "LensesCodeSequence": Sequence(),
-        },
+            "IlluminationTypeCodeSequence": EMPTY_SEQUENCE,
+            "LightPathFilterTypeStackCodeSequence": EMPTY_SEQUENCE,
+            "ImagePathFilterTypeStackCodeSequence": EMPTY_SEQUENCE,
+            "LensesCodeSequence": EMPTY_SEQUENCE,
+        }
     )
-    _rgb(ds, spec)
-    return ds
+    return _rgb(attributes, spec)
 
 
 def es(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
     """Endoscopy frame captured by the video processor (VL Endoscopic Image)."""
-    ds = base(study, series, ES, spec.instance, spec.sop_uid, spec.instance)
+    attributes = base(study, series, ES, spec.instance, spec.sop_uid, spec.instance)
     anatomy = study.anatomy
-    set_attributes(
-        ds,
+    attributes.update(
         {
             "ImageType": ["ORIGINAL", "PRIMARY"],
             "BodyPartExamined": study.body_part,
             "AnatomicRegionSequence": code_sequence(anatomy.code, "SCT", anatomy.meaning),
-            "AcquisitionContextSequence": Sequence(),
-        },
+            "AcquisitionContextSequence": EMPTY_SEQUENCE,
+        }
     )
-    _rgb(ds, spec)
-    return ds
+    return _rgb(attributes, spec)
 
 
 Builder = Callable[[StudyHeader, SeriesHeader, ImageSpec], Dataset]

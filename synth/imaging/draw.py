@@ -2,10 +2,11 @@
 
 A shape is first computed as a ``Patch``: a weight map over the bounding window of the shape only,
 so an image with a hundred shapes still renders in a few milliseconds. A patch is then added,
-painted or multiplied onto a canvas (greyscale ``(rows, cols)`` or RGB ``(rows, cols, 3)``), and
-reports the box of the pixels it changed. Findings are drawn this way after the anatomy, so a
-finding's box is exactly where the abnormal image differs from the normal one rendered from the
-same random streams.
+painted or multiplied onto a canvas (greyscale ``(rows, cols)`` or colour, planar ``(3, rows,
+cols)``: numpy broadcasts a weight over planes fast, but over a trailing axis of 3 it runs
+twenty times slower), and reports the box of the pixels it changed. Findings are drawn this way
+after the anatomy, so a finding's box is exactly where the abnormal image differs from the normal
+one rendered from the same random streams.
 
 Coordinates are ``(y, x)`` in pixels (row, column), as numpy indexes images.
 
@@ -95,6 +96,11 @@ def window(shape: tuple[int, ...], y0: float, y1: float, x0: float, x1: float) -
     return ix0, iy0, ix1, iy1
 
 
+def coordinates(n: int) -> F32:
+    """Pixel coordinates ``0 .. n - 1`` as a read-only vector (shared, so free to get)."""
+    return _COORDS[:n]
+
+
 def _axes(win: Box) -> tuple[F32, F32]:
     """Row and column coordinates of a window, as read-only vectors."""
     x0, y0, x1, y1 = win
@@ -102,50 +108,123 @@ def _axes(win: Box) -> tuple[F32, F32]:
 
 
 @cache
-def _power_table(power: float) -> F32:
-    table: F32 = (np.linspace(0.0, 1.0, POWER_STEPS + 1) ** power).astype(np.float32)
+def _power_table(exponent: float) -> F32:
+    table: F32 = (np.linspace(0.0, 1.0, POWER_STEPS + 1) ** exponent).astype(np.float32)
     return table
 
 
-def _power(weight: F32, power: float) -> F32:
-    """``weight ** power`` for weights in ``[0, 1]``, reusing ``weight``'s memory where it can.
+def unit_power(values: F32, exponent: float) -> F32:
+    """``values ** exponent`` for values in ``[0, 1]``; may overwrite ``values`` with the result.
 
-    Square roots and products are exact; other exponents are looked up in a table of 65536 steps,
-    finer than the 12-bit output can show.
+    numpy's float power costs twenty times a square root, so square roots and products are used
+    where they are exact and other exponents are looked up in a table of 65536 steps, finer
+    than the 8- and 12-bit outputs can show.
     """
-    if power == 1.0:
-        return weight
-    if power == 0.5:
-        return np.sqrt(weight, out=weight)
-    if power == 2.0:
-        return np.multiply(weight, weight, out=weight)
-    if power == 1.5:
-        return np.multiply(weight, np.sqrt(weight), out=weight)
-    index = (weight * np.float32(POWER_STEPS) + np.float32(0.5)).astype(np.uint16)
-    return np.take(_power_table(power), index)
+    if exponent == 1.0:
+        return values
+    if exponent == 0.5:
+        return np.sqrt(values, out=values)
+    if exponent == 2.0:
+        return np.multiply(values, values, out=values)
+    if exponent == 1.5:
+        return np.multiply(values, np.sqrt(values), out=values)
+    index = (values * np.float32(POWER_STEPS) + np.float32(0.5)).astype(np.uint16)
+    return np.take(_power_table(exponent), index)
 
 
-def _ellipse_r2(
-    shape: tuple[int, ...], cy: float, cx: float, ry: float, rx: float, angle: float, reach: float
-) -> tuple[Box, F32] | None:
-    """The squared elliptic radius (1 on the ellipse) over the window holding ``r <= reach``."""
-    c, s = math.cos(angle), math.sin(angle)
-    hy = reach * math.hypot(rx * s, ry * c)
-    hx = reach * math.hypot(rx * c, ry * s)
-    win = window(shape, cy - hy, cy + hy, cx - hx, cx + hx)
-    if win is None:
-        return None
-    ys, xs = _axes(win)
-    dy, dx = ys - np.float32(cy), xs - np.float32(cx)
-    if s == 0.0:  # axis-aligned: the radius separates into a row and a column term
-        v, u = dy * np.float32(1.0 / ry), dx * np.float32(1.0 / rx)
-        return win, np.add.outer(v * v, u * u)
-    u2 = np.add.outer(dy * np.float32(s / rx), dx * np.float32(c / rx))
-    v2 = np.add.outer(dy * np.float32(c / ry), dx * np.float32(-s / ry))
+def _patches(wins: Sequence[Box | None], weights: F32) -> list[Patch | None]:
+    """Patches viewing a padded batch: row ``k`` of ``weights`` belongs to the k-th window
+    present, and only its top-left window-sized corner is its own."""
+    if len(wins) == 1:
+        return [None if wins[0] is None else Patch(wins[0], weights[0])]
+    out: list[Patch | None] = []
+    k = 0
+    for win in wins:
+        if win is None:
+            out.append(None)
+            continue
+        x0, y0, x1, y1 = win
+        out.append(Patch(win, weights[k, : y1 - y0, : x1 - x0]))
+        k += 1
+    return out
+
+
+class _Constants:
+    """Per-shape constants of a batch of S shapes, one row of numbers per shape.
+
+    ``line(j)`` broadcasts against per-shape vectors ``(S, n)`` and ``plane(j)`` against planes
+    ``(S, H, W)``. A batch of one uses plain floats and unbatched arrays instead, because
+    numpy's loops against a scalar are several times faster than against a broadcast array;
+    ``batched`` restores the leading axis.
+    """
+
+    def __init__(self, rows: Sequence[tuple[float, ...]]) -> None:
+        self.single = len(rows) == 1
+        self.first = rows[0]
+        self.table = (
+            np.empty((0, 0), dtype=np.float32) if self.single else np.array(rows, dtype=np.float32)
+        )
+
+    def line(self, j: int) -> float | F32:
+        return self.first[j] if self.single else self.table[:, j, None]
+
+    def plane(self, j: int) -> float | F32:
+        return self.first[j] if self.single else self.table[:, j, None, None]
+
+    def batched(self, planes: F32) -> F32:
+        return planes[None] if self.single else planes
+
+
+Ellipse = tuple[float, float, float, float, float]  # cy, cx, ry, rx, angle
+
+
+def _ellipses_r2(
+    shape: tuple[int, ...], specs: Sequence[Ellipse], reach: Sequence[float]
+) -> tuple[list[Box | None], F32 | None]:
+    """The squared elliptic radius (1 on the ellipse) of each ellipse over the window holding
+    ``r <= reach``, as a padded batch ``(S, H, W)`` over the windows present (``None`` when
+    none is)."""
+    wins: list[Box | None] = []
+    rows = []
+    for (cy, cx, ry, rx, angle), k in zip(specs, reach, strict=True):
+        c, s = math.cos(angle), math.sin(angle)
+        hy = k * math.hypot(rx * s, ry * c)
+        hx = k * math.hypot(rx * c, ry * s)
+        win = window(shape, cy - hy, cy + hy, cx - hx, cx + hx)
+        wins.append(win)
+        if win is not None:
+            rows.append((win[1] - cy, win[0] - cx, s / rx, c / rx, c / ry, -s / ry))
+    if not rows:
+        return wins, None
+    h = max(w[3] - w[1] for w in wins if w is not None)
+    w = max(w[2] - w[0] for w in wins if w is not None)
+    p = _Constants(rows)
+    dy = _COORDS[:h] + p.line(0)
+    dx = _COORDS[:w] + p.line(1)
+    if not any(row[2] for row in rows):  # axis-aligned: a row term plus a column term
+        v, u = dy * p.line(4), dx * p.line(3)
+        v *= v
+        u *= u
+        return wins, p.batched(v[..., :, None] + u[..., None, :])
+    u2 = (dy * p.line(2))[..., :, None] + (dx * p.line(3))[..., None, :]
+    v2 = (dy * p.line(4))[..., :, None] + (dx * p.line(5))[..., None, :]
     u2 *= u2
     v2 *= v2
     u2 += v2
-    return win, u2
+    return wins, p.batched(u2)
+
+
+def blobs(
+    shape: tuple[int, ...], specs: Sequence[Ellipse], *, power: float = 1.0
+) -> list[Patch | None]:
+    """Many ``blob``s ``(cy, cx, ry, rx, angle)`` in one batch of numpy calls (per-call
+    overhead, not pixels, dominates small shapes)."""
+    wins, r2 = _ellipses_r2(shape, specs, [1.0] * len(specs))
+    if r2 is None:
+        return [None] * len(specs)
+    weight = np.subtract(np.float32(1.0), r2, out=r2)
+    weight.clip(0.0, 1.0, out=weight)
+    return _patches(wins, unit_power(weight, power))
 
 
 def blob(
@@ -163,13 +242,25 @@ def blob(
     ``power=0.5`` is the projected thickness of an ellipsoid (a radiograph of a ball); larger
     powers give softer, fluffier blobs.
     """
-    got = _ellipse_r2(shape, cy, cx, ry, rx, angle, 1.0)
-    if got is None:
-        return None
-    win, r2 = got
-    weight = np.subtract(np.float32(1.0), r2, out=r2)
+    return blobs(shape, [(cy, cx, ry, rx, angle)], power=power)[0]
+
+
+def ellipses(
+    shape: tuple[int, ...], specs: Sequence[Ellipse], *, edge: float = 1.0
+) -> list[Patch | None]:
+    """Many ``ellipse``s ``(cy, cx, ry, rx, angle)`` in one batch of numpy calls."""
+    # weight = (1 - r) * k + 0.5, clipped to [0, 1], with k = min(ry, rx) / edge: it reaches
+    # zero at r = 1 + 0.5 / k.
+    slopes = [min(ry, rx) / edge for _cy, _cx, ry, rx, _angle in specs]
+    wins, r2 = _ellipses_r2(shape, specs, [1.0 + 0.5 / k for k in slopes])
+    if r2 is None:
+        return [None] * len(specs)
+    k = _Constants([(k,) for k, win in zip(slopes, wins, strict=True) if win is not None])
+    weight = np.sqrt(r2, out=r2)
+    weight *= -k.plane(0)
+    weight += k.plane(0) + 0.5
     weight.clip(0.0, 1.0, out=weight)
-    return Patch(win, _power(weight, power))
+    return _patches(wins, weight)
 
 
 def ellipse(
@@ -183,40 +274,52 @@ def ellipse(
     edge: float = 1.0,
 ) -> Patch | None:
     """A filled ellipse whose edge ramps over ``edge`` pixels."""
-    k = min(ry, rx) / edge
-    got = _ellipse_r2(shape, cy, cx, ry, rx, angle, 1.0 + 0.5 / k)
-    if got is None:
-        return None
-    win, r2 = got
-    weight = np.sqrt(r2, out=r2)  # weight = (1 - r) * k + 0.5, clipped to [0, 1]
-    weight *= np.float32(-k)
-    weight += np.float32(k + 0.5)
-    weight.clip(0.0, 1.0, out=weight)
-    return Patch(win, weight)
+    return ellipses(shape, [(cy, cx, ry, rx, angle)], edge=edge)[0]
+
+
+def polygons(
+    shape: tuple[int, ...], polys: Sequence[Sequence[Point]], *, edge: float = 1.0
+) -> list[Patch | None]:
+    """Many ``polygon``s in one batch of numpy calls."""
+    wins: list[Box | None] = []
+    coefficients = []
+    for points in polys:
+        ys = [float(p[0]) for p in points]
+        xs = [float(p[1]) for p in points]
+        win = window(shape, min(ys) - edge, max(ys) + edge, min(xs) - edge, max(xs) + edge)
+        wins.append(win)
+        if win is None:
+            continue
+        n = len(points)
+        area = sum(xs[i] * ys[(i + 1) % n] - xs[(i + 1) % n] * ys[i] for i in range(n))
+        sign = -1.0 if area > 0 else 1.0
+        # Signed distance to each edge line, in units of ``edge`` and relative to the window
+        # origin: a row term plus a column term.
+        y0, x0 = win[1], win[0]
+        edges = []
+        for i in range(n):
+            ay, ax, by, bx = ys[i] - y0, xs[i] - x0, ys[(i + 1) % n] - y0, xs[(i + 1) % n] - x0
+            ey, ex = by - ay, bx - ax
+            k = sign / (math.hypot(ey, ex) or 1.0) / edge
+            edges.append((ey * k, -ex * k, (ay * ex - ax * ey) * k + 0.5))
+        coefficients.append(edges)
+    if not coefficients:
+        return [None] * len(polys)
+    most = max(len(edges) for edges in coefficients)
+    # Repeating an edge leaves the minimum over edges unchanged.
+    padded = [edges + [edges[0]] * (most - len(edges)) for edges in coefficients]
+    h = max(w[3] - w[1] for w in wins if w is not None)
+    w = max(w[2] - w[0] for w in wins if w is not None)
+    c = np.array(padded, dtype=np.float32)  # (S, edges, 3)
+    rows = c[:, :, 1, None] * _COORDS[:h] + c[:, :, 2, None]
+    cols = c[:, :, 0, None] * _COORDS[:w]
+    inside = (rows[:, :, :, None] + cols[:, :, None, :]).min(axis=1)
+    return _patches(wins, inside.clip(0.0, 1.0, out=inside))
 
 
 def polygon(shape: tuple[int, ...], points: Sequence[Point], *, edge: float = 1.0) -> Patch | None:
     """A filled convex polygon (vertices ``(y, x)``, either winding) with a soft edge."""
-    ys = [float(p[0]) for p in points]
-    xs = [float(p[1]) for p in points]
-    win = window(shape, min(ys) - edge, max(ys) + edge, min(xs) - edge, max(xs) + edge)
-    if win is None:
-        return None
-    n = len(points)
-    area = sum(xs[i] * ys[(i + 1) % n] - xs[(i + 1) % n] * ys[i] for i in range(n))
-    sign = -1.0 if area > 0 else 1.0
-    # Signed distance to each edge line, in units of ``edge``: a row term plus a column term.
-    coefficients = []
-    for i in range(n):
-        ay, ax, by, bx = ys[i], xs[i], ys[(i + 1) % n], xs[(i + 1) % n]
-        ey, ex = by - ay, bx - ax
-        k = sign / (math.hypot(ey, ex) or 1.0) / edge
-        coefficients.append((ey * k, -ex * k, (ay * ex - ax * ey) * k + 0.5))
-    col_k, row_k, const = np.array(coefficients, dtype=np.float32).T
-    rows, cols = _axes(win)
-    row_terms = np.multiply.outer(row_k, rows) + const[:, None]
-    inside = (row_terms[:, :, None] + np.multiply.outer(col_k, cols)[:, None, :]).min(axis=0)
-    return Patch(win, inside.clip(0.0, 1.0, out=inside))
+    return polygons(shape, [points], edge=edge)[0]
 
 
 def between(
@@ -255,40 +358,81 @@ def between(
     return Patch(win, inside.clip(0.0, 1.0, out=inside))
 
 
-def _capsule(ys: F32, xs: F32, a: Point, b: Point, radius: float, hollow: float, flat: bool) -> F32:
-    """A capsule's weight over the window with row coordinates ``ys`` and columns ``xs``."""
-    (ay, ax), (by, bx) = a, b
-    ey, ex = by - ay, bx - ax
-    length2 = ey * ey + ex * ex or 1.0
-    py, px = ys - np.float32(ay), xs - np.float32(ax)
+def _capsules(
+    wins: Sequence[Box],
+    ends: Sequence[tuple[float, float, float, float, float]],
+    hollow: float,
+    flat: bool,
+) -> F32:
+    """Weights ``(S, H, W)`` of S capsules ``(ay, ax, by, bx, radius)``, each over its window
+    ``wins[s]`` padded at the far sides to the largest window: one batch of numpy calls for a
+    whole polyline, since per-call overhead, not pixels, dominates such small windows."""
+    h = max(win[3] - win[1] for win in wins)
+    w = max(win[2] - win[0] for win in wins)
+    rows = []
+    for (x0, y0, _x1, _y1), (ay, ax, by, bx, r) in zip(wins, ends, strict=True):
+        ey, ex = by - ay, bx - ax
+        length2 = ey * ey + ex * ex or 1.0
+        rows.append((y0 - ay, x0 - ax, ey / length2, ex / length2, ey, ex, r))
+    p = _Constants(rows)
+    py = _COORDS[:h] + p.line(0)  # row offsets from a
+    px = _COORDS[:w] + p.line(1)  # column offsets from a
     # Position along the axis (0 at a, 1 at b), clamped, then the offset from that axis point.
-    t = np.add.outer(py * np.float32(ey / length2), px * np.float32(ex / length2))
+    t = (py * p.line(2))[..., :, None] + (px * p.line(3))[..., None, :]
     t.clip(0.0, 1.0, out=t)
-    dy = py[:, None] - t * np.float32(ey)
-    dx = np.multiply(t, np.float32(ex), out=t)
-    np.subtract(px, dx, out=dx)
+    dy = py[..., :, None] - t * p.plane(4)
+    np.multiply(t, p.plane(5), out=t)
+    dx = np.subtract(px[..., None, :], t, out=t)
     dy *= dy
     dx *= dx
     d2: F32 = np.add(dy, dx, out=dy)
+    radius = p.plane(6)
     if flat:
         np.sqrt(d2, out=d2)
-        np.subtract(np.float32(radius + 0.5), d2, out=d2)
+        np.subtract(radius + 0.5, d2, out=d2)
         d2.clip(0.0, 1.0, out=d2)
-        return d2
+        return p.batched(d2)
     inner = None
     if hollow > 0.0:
-        inner = d2 * np.float32(-1.0 / (radius * radius * hollow * hollow))
-        inner += np.float32(1.0)
+        inner = d2 * (-1.0 / (hollow * hollow) / (radius * radius))
+        inner += 1.0
         inner.clip(0.0, 1.0, out=inner)
         np.sqrt(inner, out=inner)
-        inner *= np.float32(0.8 * hollow)
-    d2 *= np.float32(-1.0 / (radius * radius))
-    d2 += np.float32(1.0)
+        inner *= 0.8 * hollow
+    d2 *= -1.0 / (radius * radius)
+    d2 += 1.0
     d2.clip(0.0, 1.0, out=d2)
     np.sqrt(d2, out=d2)
     if inner is not None:
         d2 -= inner
-    return d2
+    return p.batched(d2)
+
+
+def segments(
+    shape: tuple[int, ...],
+    ends: Sequence[tuple[Point, Point, float]],
+    *,
+    hollow: float = 0.0,
+    flat: bool = False,
+) -> list[Patch | None]:
+    """Many ``segment``s ``(a, b, radius)`` in one batch of numpy calls."""
+    wins: list[Box | None] = []
+    kept: list[tuple[float, float, float, float, float]] = []
+    for (ay, ax), (by, bx), r in ends:
+        win = window(
+            shape,
+            min(ay, by) - r - 1,
+            max(ay, by) + r + 1,
+            min(ax, bx) - r - 1,
+            max(ax, bx) + r + 1,
+        )
+        wins.append(win)
+        if win is not None:
+            kept.append((float(ay), float(ax), float(by), float(bx), float(r)))
+    if not kept:
+        return [None] * len(ends)
+    present = [win for win in wins if win is not None]
+    return _patches(wins, _capsules(present, kept, hollow, flat))
 
 
 def segment(
@@ -307,15 +451,7 @@ def segment(
     bright cortical edges a long bone shows. ``flat`` gives a uniform soft-edged band instead
     (vessels in a photograph).
     """
-    reach = radius + 1.0
-    (ay, ax), (by, bx) = a, b
-    win = window(
-        shape, min(ay, by) - reach, max(ay, by) + reach, min(ax, bx) - reach, max(ax, bx) + reach
-    )
-    if win is None:
-        return None
-    ys, xs = _axes(win)
-    return Patch(win, _capsule(ys, xs, a, b, radius, hollow, flat))
+    return segments(shape, [(a, b, radius)], hollow=hollow, flat=flat)[0]
 
 
 def polyline(
@@ -331,33 +467,29 @@ def polyline(
     Joints are combined with a maximum, so a curve does not brighten where its capsules meet.
     """
     radii = [float(radius)] * len(points) if isinstance(radius, int | float) else list(radius)
-    if len(points) == 2:
-        return segment(
-            shape, points[0], points[1], 0.5 * (radii[0] + radii[1]), hollow=hollow, flat=flat
-        )
-    reach = max(radii) + 1.0
-    ys = [p[0] for p in points]
-    xs = [p[1] for p in points]
-    win = window(shape, min(ys) - reach, max(ys) + reach, min(xs) - reach, max(xs) + reach)
-    if win is None:
-        return None
+    pieces = segments(
+        shape,
+        [
+            (points[i], points[i + 1], 0.5 * (radii[i] + radii[i + 1]))
+            for i in range(len(points) - 1)
+        ],
+        hollow=hollow,
+        flat=flat,
+    )
+    present = [piece for piece in pieces if piece is not None]
+    if len(present) <= 1:
+        return present[0] if present else None
+    win = (
+        min(p.win[0] for p in present),
+        min(p.win[1] for p in present),
+        max(p.win[2] for p in present),
+        max(p.win[3] for p in present),
+    )
     layer = np.zeros((win[3] - win[1], win[2] - win[0]), dtype=np.float32)
-    for i in range(len(points) - 1):
-        r = 0.5 * (radii[i] + radii[i + 1])
-        (ay, ax), (by, bx) = points[i], points[i + 1]
-        sub = window(
-            shape,
-            min(ay, by) - r - 1,
-            max(ay, by) + r + 1,
-            min(ax, bx) - r - 1,
-            max(ax, bx) + r + 1,
-        )
-        if sub is None:
-            continue
-        sub_ys, sub_xs = _axes(sub)
-        w = _capsule(sub_ys, sub_xs, points[i], points[i + 1], r, hollow, flat)
-        view = layer[sub[1] - win[1] : sub[3] - win[1], sub[0] - win[0] : sub[2] - win[0]]
-        np.maximum(view, w, out=view)
+    for piece in present:
+        x0, y0, x1, y1 = piece.win
+        view = layer[y0 - win[1] : y1 - win[1], x0 - win[0] : x1 - win[0]]
+        np.maximum(view, piece.weight, out=view)
     return Patch(win, layer)
 
 
@@ -406,42 +538,50 @@ def band(
     return Patch(win, np.sqrt(rel, out=rel))
 
 
-def _view(canvas: NDArray[np.float32], patch: Patch) -> tuple[NDArray[np.float32], F32]:
+def _view(canvas: F32, patch: Patch) -> F32:
     x0, y0, x1, y1 = patch.win
-    view = canvas[y0:y1, x0:x1]
-    weight = patch.weight[:, :, None] if canvas.ndim == 3 else patch.weight
-    return view, weight
+    if canvas.ndim == 3:
+        return canvas[:, y0:y1, x0:x1]
+    return canvas[y0:y1, x0:x1]
 
 
-def add(canvas: NDArray[np.float32], patch: Patch | None, value: Value) -> Patch | None:
+def _value(value: Value) -> float | F32:
+    """A scalar as is (numpy keeps float32 arithmetic float32), a colour as a ``(3, 1, 1)``
+    column that broadcasts over a planar canvas."""
+    if isinstance(value, tuple):
+        return np.array(value, dtype=np.float32)[:, None, None]
+    return value
+
+
+def add(canvas: F32, patch: Patch | None, value: Value) -> Patch | None:
     """Add ``value * weight`` (overlapping structures in a projection)."""
     if patch is not None:
-        view, weight = _view(canvas, patch)
-        view += weight * np.asarray(value, dtype=np.float32)
+        view = _view(canvas, patch)
+        view += patch.weight * _value(value)
     return patch
 
 
-def paint(canvas: NDArray[np.float32], patch: Patch | None, value: Value) -> Patch | None:
+def paint(canvas: F32, patch: Patch | None, value: Value) -> Patch | None:
     """Blend towards ``value`` by the weight (one tissue replacing another)."""
     if patch is not None:
-        view, weight = _view(canvas, patch)
-        view += (np.asarray(value, dtype=np.float32) - view) * weight
+        view = _view(canvas, patch)
+        view += (_value(value) - view) * patch.weight
     return patch
 
 
-def scale(canvas: NDArray[np.float32], patch: Patch | None, factor: Value) -> Patch | None:
+def scale(canvas: F32, patch: Patch | None, factor: Value) -> Patch | None:
     """Multiply by ``factor`` where the weight is 1, blending to no change where it is 0."""
     if patch is not None:
-        view, weight = _view(canvas, patch)
-        view *= 1.0 - weight * (1.0 - np.asarray(factor, dtype=np.float32))
+        view = _view(canvas, patch)
+        view *= 1.0 - patch.weight * (1.0 - _value(factor))
     return patch
 
 
-def brighten(canvas: NDArray[np.float32], patch: Patch | None, value: float) -> Patch | None:
+def brighten(canvas: F32, patch: Patch | None, value: float) -> Patch | None:
     """Raise to at least ``value * weight`` (a bright vessel in an angiogram)."""
     if patch is not None:
-        view, weight = _view(canvas, patch)
-        np.maximum(view, weight * np.float32(value), out=view)
+        view = _view(canvas, patch)
+        np.maximum(view, patch.weight * value, out=view)
     return patch
 
 
@@ -508,11 +648,14 @@ def to_uint(canvas: NDArray[np.floating], bits: int) -> NDArray[np.uint16]:
     return out
 
 
-def to_rgb8(canvas: NDArray[np.floating]) -> NDArray[np.uint8]:
-    """Quantise a ``[0, 1]`` RGB canvas to 8 bits per sample."""
+def to_rgb8(canvas: F32) -> NDArray[np.uint8]:
+    """Quantise a planar ``[0, 1]`` colour canvas to interleaved ``(rows, cols, 3)`` 8-bit RGB."""
     scaled = canvas * np.float32(255.0)
     scaled.clip(0, 255, out=scaled)
-    out: NDArray[np.uint8] = np.rint(scaled, out=scaled).astype(np.uint8)
+    np.rint(scaled, out=scaled)
+    out = np.empty((*canvas.shape[1:], 3), dtype=np.uint8)
+    for k in range(3):  # one strided copy per channel: faster than a transposing astype
+        out[:, :, k] = scaled[k]
     return out
 
 

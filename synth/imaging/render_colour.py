@@ -13,6 +13,8 @@ redder dome with its own highlight), in one or two of the four frames.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from synth.imaging import draw
@@ -28,10 +30,23 @@ RGB_WINDOW = (128.0, 256.0)
 
 
 def _radial(shape: tuple[int, int], cy: float, cx: float) -> draw.F32:
-    yy = (np.arange(shape[0], dtype=np.float32)[:, None] - cy) / (shape[0] / 2)
-    xx = (np.arange(shape[1], dtype=np.float32)[None, :] - cx) / (shape[1] / 2)
-    radius: draw.F32 = np.sqrt(yy * yy + xx * xx)
+    """Distance from ``(cy, cx)`` in units of half the image side."""
+    dy = (draw.coordinates(shape[0]) - np.float32(cy)) * np.float32(2 / shape[0])
+    dx = (draw.coordinates(shape[1]) - np.float32(cx)) * np.float32(2 / shape[1])
+    radius: draw.F32 = np.sqrt(np.add.outer(dy * dy, dx * dx))
     return radius
+
+
+@cache
+def _fundus_field() -> tuple[draw.F32, draw.F32]:
+    """The camera's vignetting and its circular field stop: the same in every photograph, so
+    built once per process (read-only)."""
+    r = _radial(FUNDUS_SHAPE, FUNDUS / 2, FUNDUS / 2)
+    vignette = 1 - 0.45 * r * r
+    field = (r < 0.94).astype(np.float32)
+    vignette.flags.writeable = False
+    field.flags.writeable = False
+    return vignette, field
 
 
 def _vessel(
@@ -80,11 +95,13 @@ def _fundus_eye(case: Case, eye: str, lesion: str | None) -> RenderedImage:
     shape = FUNDUS_SHAPE
     right = eye == "R"
     cy = cx = FUNDUS / 2
-    r = _radial(shape, cy, cx)
+    vignette, field = _fundus_field()
     base = np.array([0.86, 0.42, 0.2], dtype=np.float32) * np.float32(a.uniform(0.85, 1.05))
     texture = draw.smooth_noise(a, FUNDUS, FUNDUS, 18)
-    c = base[None, None, :] * (1 - 0.45 * r * r)[:, :, None]
-    c *= (1 + 0.05 * texture)[:, :, None]
+    texture *= np.float32(0.05)
+    texture += np.float32(1.0)
+    texture *= vignette
+    c = base[:, None, None] * texture
     disc = (cy + float(a.normal(0, 3)), cx + (1 if right else -1) * FUNDUS * 0.22)
     macula = (cy + 4.0, cx - (1 if right else -1) * FUNDUS * 0.1)
     draw.scale(c, draw.blob(shape, *macula, 22, 22, power=1.0), (0.7, 0.6, 0.7))
@@ -117,8 +134,8 @@ def _fundus_eye(case: Case, eye: str, lesion: str | None) -> RenderedImage:
                 patches.append(draw.add(c, patch, (0.35, 0.4, 0.02)))
         box = draw.union(patches)
         boxes = (box,) if box else ()
-    c *= (r < 0.94)[:, :, None].astype(np.float32)
-    c += case.noise.standard_normal(c.shape, dtype=np.float32) * np.float32(0.012)
+    c *= field
+    c += draw.gaussian(case.noise, c.shape, 0.012)
     return RenderedImage(draw.to_rgb8(c), boxes, laterality=eye)
 
 
@@ -144,7 +161,10 @@ def fundus(case: Case) -> RenderedStudy:
     return RenderedStudy(case.exam, "fundus", case.abnormal, code, None, series)
 
 
+@cache
 def _octagon(shape: tuple[int, int]) -> draw.F32:
+    """The processor's octagonal mask: the same for every frame, so built once per process
+    (read-only)."""
     h, w = shape
     cut = h * 0.16
     mask = np.zeros(shape, dtype=np.float32)
@@ -165,6 +185,7 @@ def _octagon(shape: tuple[int, int]) -> draw.F32:
         ),
         1.0,
     )
+    mask.flags.writeable = False
     return mask
 
 
@@ -173,21 +194,29 @@ def _endo_frame(case: Case, colon: bool, lesion: bool) -> RenderedImage:
     shape = ENDO_SHAPE
     ly, lx = float(a.uniform(50, 110)), float(a.uniform(50, 110))
     r = _radial(shape, ly, lx)
-    yy = np.arange(ENDO, dtype=np.float32)[:, None]
-    xx = np.arange(ENDO, dtype=np.float32)[None, :]
     warp = draw.smooth_noise(a, ENDO, ENDO, 4)
     if colon:
         base = np.array([0.88, 0.55, 0.47], dtype=np.float32)
-        folds = np.sin(r * np.float32(a.uniform(14, 20)) + warp * 1.5)
+        warp *= np.float32(1.5)
+        folds = np.sin(np.add(r * np.float32(a.uniform(14, 20)), warp, out=warp), out=warp)
     else:
         base = np.array([0.8, 0.38, 0.3], dtype=np.float32)
         theta = float(a.uniform(0, np.pi))
-        folds = np.sin((xx * np.cos(theta) + yy * np.sin(theta)) / 7 + warp * 2.5)
-    light = np.clip(r * 1.3, 0.08, 1.0) ** 0.8
-    shade = light * (0.85 + 0.15 * folds)
-    c = base[None, None, :] * shade[:, :, None]
+        ramp = np.add.outer(
+            draw.coordinates(ENDO) * np.float32(np.sin(theta) / 7),
+            draw.coordinates(ENDO) * np.float32(np.cos(theta) / 7),
+        )
+        warp *= np.float32(2.5)
+        folds = np.sin(np.add(ramp, warp, out=warp), out=warp)
+    light = r * np.float32(1.3)
+    light = draw.unit_power(light.clip(0.08, 1.0, out=light), 0.8)
+    folds *= np.float32(0.15)
+    folds += np.float32(0.85)
+    shade = np.multiply(light, folds, out=folds)
     vessels = np.abs(draw.smooth_noise(a, ENDO, ENDO, 26)) < 0.05
-    c[vessels] *= np.array([0.95, 0.82, 0.85], dtype=np.float32)
+    tinted = base * np.array([0.95, 0.82, 0.85], dtype=np.float32)
+    c = np.where(vessels, tinted[:, None, None], base[:, None, None])
+    c *= shade
     boxes: tuple[Box, ...] = ()
     if lesion:
         py, px = float(f.uniform(30, 130)), float(f.uniform(30, 130))
@@ -217,8 +246,8 @@ def _endo_frame(case: Case, colon: bool, lesion: bool) -> RenderedImage:
             draw.blob(shape, float(hy), float(hx), *a.uniform(1, 3, 2), power=2.0),
             (1.0, 1.0, 1.0),
         )
-    c *= _octagon(shape)[:, :, None]
-    c += case.noise.standard_normal(c.shape, dtype=np.float32) * np.float32(0.01)
+    c *= _octagon(shape)
+    c += draw.gaussian(case.noise, c.shape, 0.01)
     return RenderedImage(draw.to_rgb8(c), boxes)
 
 

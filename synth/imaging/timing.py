@@ -12,6 +12,7 @@ encoded header elements) are warm, as they are after the first few studies of a 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import defaultdict
 from datetime import date, datetime, timedelta
@@ -55,7 +56,7 @@ def orders(n: int) -> list[ImagingOrder]:
     """About ``n`` eligible orders in the demo mix, abnormal at each exam's stated rate."""
     rng = np.random.default_rng(SEED)
     total = sum(MIX.values())
-    out = []
+    out: list[ImagingOrder] = []
     for code, weight in MIX.items():
         row = exams()[code]
         for k in range(max(1, round(n * weight / total))):
@@ -99,22 +100,22 @@ def measure(batch: list[ImagingOrder]) -> None:
         total_s[order.exam] += done - rendered
         files[order.exam] += len(assembled.objects)
         studies[order.exam] += 1
-    print(f"{'exam':<14}{'studies':>8}{'files':>7}{'ms/file':>9}{'render':>8}{'ms/study':>10}")
+    lines = [f"{'exam':<14}{'studies':>8}{'files':>7}{'ms/file':>9}{'render':>8}{'ms/study':>10}"]
     for code in MIX:
-        if not studies[code]:
-            continue
-        per_file = 1000 * total_s[code] / files[code]
-        print(
-            f"{code:<14}{studies[code]:>8}{files[code]:>7}{per_file:>9.2f}"
-            f"{1000 * render_s[code] / files[code]:>8.2f}"
-            f"{1000 * total_s[code] / studies[code]:>10.1f}"
-        )
+        if studies[code]:
+            lines.append(
+                f"{code:<14}{studies[code]:>8}{files[code]:>7}"
+                f"{1000 * total_s[code] / files[code]:>9.2f}"
+                f"{1000 * render_s[code] / files[code]:>8.2f}"
+                f"{1000 * total_s[code] / studies[code]:>10.1f}"
+            )
     all_files = sum(files.values())
-    print(
+    lines.append(
         f"{'overall':<14}{sum(studies.values()):>8}{all_files:>7}"
         f"{1000 * sum(total_s.values()) / all_files:>9.2f}"
         f"{1000 * sum(render_s.values()) / all_files:>8.2f}"
     )
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from synth import reference as ref
-from synth.claims import TABLES
+from synth.hira import TABLES
 
 pytestmark = pytest.mark.slow
 

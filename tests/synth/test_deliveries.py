@@ -16,8 +16,8 @@ from pydicom.errors import InvalidDicomError
 
 from synth import reference as ref
 from synth.city import generate
-from synth.claims import TABLES
 from synth.config import CityConfig
+from synth.hira import TABLES
 
 SOURCES = ("registry", "claims", "pharmacy", "centre", "programme")
 
