@@ -21,7 +21,7 @@ import numpy as np
 
 from synth.imaging.burn_in import burn
 from synth.imaging.dicom_common import SeriesHeader, StudyHeader
-from synth.imaging.dicom_ecg import ecg as ecg_dataset
+from synth.imaging.dicom_ecg import ecg as ecg_object
 from synth.imaging.dicom_images import BUILDERS, ImageSpec, mr
 from synth.imaging.encoder import encode
 from synth.imaging.exams import QA_EXAM, exam
@@ -192,11 +192,10 @@ def _encode(
             station,
             frame_of_reference,
         )
-        ds = ecg_dataset(header, series, study.waveform, header.uid("series", 1, "instance", 1))
+        sop_uid = header.uid("series", 1, "instance", 1)
+        obj = ecg_object(header, series, study.waveform, sop_uid)
         return [
-            EncodedObject(
-                encode(ds, implicit_vr=False), 0, modality, 1, 0, 1, series.uid, ds.SOPInstanceUID
-            )
+            EncodedObject(encode(obj, implicit_vr=False), 0, modality, 1, 0, 1, series.uid, sop_uid)
         ]
     objects = []
     mono1 = (modality == "CR" and place.cr_monochrome1) or (
@@ -232,12 +231,12 @@ def _encode(
                 rle=plan.rle,
             )
             if modality == "MR":
-                ds = mr(header, series, spec, place.field_strength)
+                obj = mr(header, series, spec, place.field_strength)
             else:
-                ds = BUILDERS[modality](header, series, spec)
+                obj = BUILDERS[modality](header, series, spec)
             objects.append(
                 EncodedObject(
-                    encode(ds, place.implicit_vr),
+                    encode(obj, place.implicit_vr),
                     part,
                     modality,
                     number,

@@ -14,14 +14,9 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
-from pydicom.tag import BaseTag, Tag
-from pydicom.valuerep import VR
 
-from synth.imaging.encoder import SharedElement
+from synth.imaging.encoder import SharedSequence, dataset
 from synth.imaging.exams import QA_EXAM, Exam
 from synth.imaging.orders import ImagingOrder
 from synth.imaging.sites import Site
@@ -65,14 +60,7 @@ ANATOMY: dict[str, Anatomy] = {
 }
 
 
-class SharedSequence(Sequence):
-    """A sequence built once per process and held by many datasets; never mutate it.
-
-    ``element`` shares the data element of such a value, so the encoder writes its bytes once.
-    """
-
-
-EMPTY_SEQUENCE = SharedSequence()
+EMPTY_SEQUENCE = SharedSequence()  # the value of every empty sequence attribute
 
 
 def code_item(value: str, scheme: str, meaning: str, version: str | None = None) -> Dataset:
@@ -215,56 +203,3 @@ def base(
         "SeriesNumber": series.number,
         "InstanceNumber": instance,
     }
-
-
-# Data elements shared between datasets: a series repeats most of its attributes in every
-# instance, and building an element (value conversion and validation) costs more than encoding
-# it. Shared elements are never mutated after creation, which also lets the encoder keep their
-# bytes on them.
-_ELEMENTS: dict[tuple[str, object], SharedElement] = {}
-_ELEMENT_LIMIT = 100_000
-
-
-@cache
-def _tag_and_vr(keyword: str) -> tuple[BaseTag, str]:
-    tag = tag_for_keyword(keyword)
-    if tag is None:
-        raise KeyError(f"unknown DICOM keyword {keyword!r}")
-    return Tag(tag), dictionary_VR(tag)
-
-
-def element(keyword: str, value: Any) -> DataElement:
-    """The data element ``keyword = value``, shared when the same value recurs.
-
-    Simple values (strings, numbers, lists of them) are shared by value and ``SharedSequence``
-    values by identity. Person names are never shared: a ``PersonName`` remembers its first
-    encoding, and datasets differ in character set. Other values (sequences) are unique to
-    their dataset.
-    """
-    if value is None or isinstance(value, str | int | float | list):
-        key: tuple[str, object] = (keyword, repr(value))
-    elif isinstance(value, SharedSequence):
-        key = (keyword, id(value))
-    else:
-        return DataElement(*_tag_and_vr(keyword), value)
-    shared = _ELEMENTS.get(key)
-    if shared is None:
-        tag, vr = _tag_and_vr(keyword)
-        if vr == VR.PN:
-            return DataElement(tag, vr, value)
-        if len(_ELEMENTS) >= _ELEMENT_LIMIT:
-            _ELEMENTS.clear()
-        shared = _ELEMENTS[key] = SharedElement(tag, vr, value)
-    return shared
-
-
-def dataset(attributes: dict[str, Any], *elements: DataElement) -> Dataset:
-    """A dataset of keyword attributes (see ``element``) plus ready-made elements (pixel data
-    with its VR resolved), built without pydicom's per-item bookkeeping."""
-    items: dict[BaseTag, DataElement | RawDataElement] = {}
-    for keyword, value in attributes.items():
-        elem = element(keyword, value)
-        items[elem.tag] = elem
-    for elem in elements:
-        items[elem.tag] = elem
-    return Dataset(items)

@@ -16,13 +16,12 @@ from pydicom.valuerep import VR
 from synth.imaging.dicom_common import (
     EMPTY_SEQUENCE,
     SeriesHeader,
-    SharedSequence,
     StudyHeader,
     base,
     code_item,
     code_sequence,
-    dataset,
 )
+from synth.imaging.encoder import DicomObject, SharedSequence, dataset
 from synth.imaging.rendered import RenderedWaveform
 
 ECG_12LEAD = "1.2.840.10008.5.1.4.1.1.9.1.1"
@@ -70,7 +69,7 @@ def _channels(leads: tuple[str, ...], sensitivity: float) -> SharedSequence:
 
 def ecg(
     study: StudyHeader, series: SeriesHeader, waveform: RenderedWaveform, sop_uid: str
-) -> Dataset:
+) -> DicomObject:
     """The resting ECG as the cart sends it."""
     samples, channels = waveform.samples.shape
     group = dataset(
@@ -96,4 +95,4 @@ def ecg(
             "WaveformSequence": Sequence([group]),
         }
     )
-    return dataset(attributes)
+    return DicomObject(attributes)

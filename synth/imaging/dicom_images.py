@@ -21,19 +21,16 @@ from typing import Any
 
 import numpy as np
 from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset
-from pydicom.uid import RLELossless
 from pydicom.valuerep import VR
 
 from synth.imaging.dicom_common import (
     EMPTY_SEQUENCE,
     SeriesHeader,
-    SharedSequence,
     StudyHeader,
     base,
     code_sequence,
-    dataset,
 )
+from synth.imaging.encoder import DicomObject, SharedSequence, dataset
 from synth.imaging.rendered import RenderedImage, RenderedSeries
 
 CR = "1.2.840.10008.5.1.4.1.1.1"
@@ -124,9 +121,9 @@ class ImageSpec:
     rle: bool = False
 
 
-def _grey(attributes: dict[str, Any], spec: ImageSpec) -> Dataset:
-    """Add the image pixel module and VOI window for greyscale, inverting for MONOCHROME1, and
-    build the dataset with its pixel data."""
+def _grey(attributes: dict[str, Any], spec: ImageSpec) -> DicomObject:
+    """Add the image pixel module and VOI window for greyscale, inverting for MONOCHROME1: the
+    object with its pixel data."""
     bits = spec.rseries.bits_stored
     pixels = np.asarray(spec.image.pixels, dtype=np.uint16)
     centre, width = spec.rseries.window
@@ -148,15 +145,13 @@ def _grey(attributes: dict[str, Any], spec: ImageSpec) -> Dataset:
     if not spec.for_processing:
         attributes["WindowCenter"] = f"{centre:.0f}"
         attributes["WindowWidth"] = f"{width:.0f}"
-    if not spec.rle:
-        return dataset(attributes, DataElement(PIXEL_DATA, VR.OW, pixels.tobytes()))
-    ds = dataset(attributes)
-    ds.compress(RLELossless, pixels, generate_instance_uid=False)
-    return ds
+    if spec.rle:
+        return DicomObject(attributes, rle_pixels=pixels)
+    return DicomObject(attributes, (DataElement(PIXEL_DATA, VR.OW, pixels.tobytes()),))
 
 
-def _rgb(attributes: dict[str, Any], spec: ImageSpec) -> Dataset:
-    """Add the image pixel module for 8-bit RGB and build the dataset with its pixel data."""
+def _rgb(attributes: dict[str, Any], spec: ImageSpec) -> DicomObject:
+    """Add the image pixel module for 8-bit RGB: the object with its pixel data."""
     pixels = np.ascontiguousarray(spec.image.pixels, dtype=np.uint8)
     attributes.update(
         {
@@ -172,7 +167,7 @@ def _rgb(attributes: dict[str, Any], spec: ImageSpec) -> Dataset:
             "LossyImageCompression": "00",
         }
     )
-    return dataset(attributes, DataElement(PIXEL_DATA, VR.OB, pixels.tobytes()))
+    return DicomObject(attributes, (DataElement(PIXEL_DATA, VR.OB, pixels.tobytes()),))
 
 
 def _orientation(view: str) -> list[str]:
@@ -217,7 +212,7 @@ def _projection(
     return attributes
 
 
-def cr(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
+def cr(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> DicomObject:
     """Computed radiography (storage-phosphor reader); often MONOCHROME1."""
     attributes = base(study, series, CR, spec.instance, spec.sop_uid, spec.instance)
     spacing = [f"{s:.3f}" for s in spec.rseries.pixel_spacing]
@@ -241,13 +236,13 @@ def cr(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
     return _grey(attributes, spec)
 
 
-def dx(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
+def dx(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> DicomObject:
     """Digital radiography, and the dental panoramic (DX SOP class with Modality PX)."""
     sop = DX_PROCESSING if spec.for_processing else DX_PRESENTATION
     return _grey(_projection(study, series, spec, sop), spec)
 
 
-def io(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
+def io(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> DicomObject:
     """Digital intra-oral radiograph (periapical sensor)."""
     attributes = _projection(study, series, spec, IO_PRESENTATION)
     attributes.update({"PositionerType": "NONE", "DetectorType": "SCINTILLATOR"})
@@ -269,7 +264,7 @@ def _view_code(view: str) -> SharedSequence:
     return SharedSequence([item])
 
 
-def mg(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
+def mg(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> DicomObject:
     """Digital mammography, for presentation or (held back) for processing."""
     sop = MG_PROCESSING if spec.for_processing else MG_PRESENTATION
     attributes = _projection(study, series, spec, sop)
@@ -307,7 +302,7 @@ def _cross_section(attributes: dict[str, Any], series: SeriesHeader, spec: Image
     )
 
 
-def ct(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
+def ct(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> DicomObject:
     """CT slice in HU via RescaleIntercept -1024."""
     attributes = base(study, series, CT, spec.instance, spec.sop_uid, spec.instance)
     attributes.update(
@@ -326,7 +321,9 @@ def ct(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
     return _grey(attributes, spec)
 
 
-def mr(study: StudyHeader, series: SeriesHeader, spec: ImageSpec, field_strength: float) -> Dataset:
+def mr(
+    study: StudyHeader, series: SeriesHeader, spec: ImageSpec, field_strength: float
+) -> DicomObject:
     """MR slice; the protocol attributes follow the series role (T2W, DWI, ADC, TOF)."""
     attributes = base(study, series, MR, spec.instance, spec.sop_uid, spec.instance)
     attributes["BodyPartExamined"] = study.body_part
@@ -345,7 +342,7 @@ def mr(study: StudyHeader, series: SeriesHeader, spec: ImageSpec, field_strength
     return _grey(attributes, spec)
 
 
-def op(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
+def op(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> DicomObject:
     """Colour fundus photograph (Ophthalmic Photography 8 Bit)."""
     attributes = base(study, series, OP_8BIT, spec.instance, spec.sop_uid, spec.instance)
     anatomy = study.anatomy
@@ -380,7 +377,7 @@ def op(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
     return _rgb(attributes, spec)
 
 
-def es(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
+def es(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> DicomObject:
     """Endoscopy frame captured by the video processor (VL Endoscopic Image)."""
     attributes = base(study, series, ES, spec.instance, spec.sop_uid, spec.instance)
     anatomy = study.anatomy
@@ -395,7 +392,7 @@ def es(study: StudyHeader, series: SeriesHeader, spec: ImageSpec) -> Dataset:
     return _rgb(attributes, spec)
 
 
-Builder = Callable[[StudyHeader, SeriesHeader, ImageSpec], Dataset]
+Builder = Callable[[StudyHeader, SeriesHeader, ImageSpec], DicomObject]
 BUILDERS: dict[str, Builder] = {
     "CR": cr,
     "DX": dx,

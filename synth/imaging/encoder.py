@@ -3,40 +3,49 @@
 pydicom's writer spends tens of microseconds per element, and a city writes millions of elements
 whose values repeat: the same manufacturer, image type, bit depth, study and series attributes in
 every slice of a series. ``encode`` produces exactly the bytes ``pydicom.dcmwrite(...,
-enforce_file_format=True)`` would (the tests compare the two), but:
+enforce_file_format=True)`` would write for the object's dataset (the tests compare the two), but:
 
+* an object is given as attributes by keyword (a ``DicomObject``), and each (keyword, value,
+  VR mode, character set) is encoded once per process and then looked up, without building a
+  pydicom dataset at all;
 * a ``SharedElement`` (one object held by many datasets, never mutated) keeps its own bytes per
-  encoding, so it is encoded once per process however often it is written, and sequences are
-  assembled here so their items' shared elements hit that cache too;
-* person names, which cannot be shared elements, are cached by value and character set;
+  encoding; ``element`` hands them out, so sequence items built once, and the datasets of the
+  rare objects that are compressed, reuse bytes too;
 * ASCII strings (UIDs, dates, accession and patient IDs, ...) and uncompressed bulk data
   (pixels, waveforms), which are often unique per object, are encoded directly: their layout is
   trivial, and pydicom's generic path costs tens of microseconds an element;
 * the file meta group is written directly.
 
-Datasets must carry resolved VRs: the builders give pixel and waveform data OB or OW explicitly,
-so no "OB or OW" correction pass is needed.
+Bulk elements must carry resolved VRs (OB or OW), so no "OB or OW" correction pass is needed.
 """
 
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
+from functools import cache
 from operator import itemgetter
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from pydicom import __version_info__
 from pydicom.charset import default_encoding
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
+from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag, Tag
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
     UID,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
+    RLELossless,
 )
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
+from pydicom.valuerep import CUSTOMIZABLE_CHARSET_VR, EXPLICIT_VR_LENGTH_32, VR
 
 PREAMBLE = b"\x00" * 128 + b"DICM"
 ITEM = b"\xfe\xff\x00\xe0"
@@ -64,27 +73,106 @@ PLAIN_TEXT = {
     VR.UT,
     VR.UI,
 }
+# VRs whose bytes depend on the character set: pydicom encodes only these with it, and items.
+CHARSET_VRS = CUSTOMIZABLE_CHARSET_VR | {VR.SQ}
+CACHE_LIMIT = 100_000  # entries per cache; a full cache is emptied and refills with what recurs
 
 Charset = str | tuple[str, ...]
-# Person names are not shared elements (see ``dicom_common.element``), but a study repeats its
-# patient's name in every object, so their bytes are kept by value and character set.
-_NAMES: dict[tuple[int, str, bool, Charset], bytes] = {}
-NAME_CACHE_LIMIT = 10_000
 
 
 class SharedElement(DataElement):
     """A data element shared between datasets; it must never be mutated after creation.
 
-    Its encoded bytes are kept per (implicit VR, character set), so a value repeated in every
-    object of a city is encoded once per process. A single string of a plain-text VR is stored
-    as it is: pydicom's conversion would return it unchanged, and skipping its validation
-    halves the cost of the many elements that are new with every study (dates, accession, IDs).
+    Its encoded bytes are kept per (implicit VR, character set). A single string of a plain-text
+    VR is stored as it is: pydicom's conversion would return it unchanged, and skipping its
+    validation halves the cost of the many elements that are new with every study (dates,
+    accession, IDs).
     """
 
     def __init__(self, tag: int, vr: str, value: Any) -> None:
         plain = isinstance(value, str) and "\\" not in value and vr in PLAIN_TEXT
         super().__init__(tag, vr, value, already_converted=plain)
         self.encoded: dict[tuple[bool, Charset], bytes] = {}
+
+
+class SharedSequence(Sequence):
+    """A sequence built once per process and held by many datasets; never mutate it.
+
+    ``element`` shares the data element of such a value, so its bytes are encoded once.
+    """
+
+
+@dataclass(frozen=True)
+class DicomObject:
+    """One object to encode.
+
+    Attributes:
+        attributes: Values by keyword, as ``element`` takes them.
+        bulk: Elements whose VR must be given (pixel or waveform data, OB or OW).
+        rle_pixels: Pixels to store RLE Lossless instead of any uncompressed pixel data.
+    """
+
+    attributes: dict[str, Any]
+    bulk: tuple[DataElement, ...] = ()
+    rle_pixels: NDArray[np.uint16] | None = None
+
+
+# Data elements shared between datasets: a series repeats most of its attributes in every
+# instance, and building an element (value conversion and validation) costs more than encoding
+# it.
+_ELEMENTS: dict[tuple[str, object], SharedElement] = {}
+# Encoded attributes by (keyword, value, implicit VR, character set): tag, bytes and the value
+# (which keeps a sequence keyed by identity alive).
+_ATTRIBUTES: dict[tuple[str, object, bool, Charset], tuple[int, bytes, object]] = {}
+
+
+@cache
+def _tag_and_vr(keyword: str) -> tuple[BaseTag, str]:
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(f"unknown DICOM keyword {keyword!r}")
+    return Tag(tag), dictionary_VR(tag)
+
+
+def _value_key(value: Any) -> object | None:
+    """How a value is recognised when it recurs: simple values (strings, numbers, lists of
+    them) by their repr, a ``SharedSequence`` by identity; ``None`` for values unique to their
+    dataset (other sequences)."""
+    if value is None or isinstance(value, str | int | float | list):
+        return repr(value)
+    if isinstance(value, SharedSequence):
+        return id(value)
+    return None
+
+
+def element(keyword: str, value: Any) -> DataElement:
+    """The data element ``keyword = value``, shared when the same value recurs (see
+    ``_value_key``). Person names are never shared: a ``PersonName`` remembers its first
+    encoding, and datasets differ in character set."""
+    key = _value_key(value)
+    if key is None:
+        return DataElement(*_tag_and_vr(keyword), value)
+    shared = _ELEMENTS.get((keyword, key))
+    if shared is None:
+        tag, vr = _tag_and_vr(keyword)
+        if vr == VR.PN:
+            return DataElement(tag, vr, value)
+        if len(_ELEMENTS) >= CACHE_LIMIT:
+            _ELEMENTS.clear()
+        shared = _ELEMENTS[(keyword, key)] = SharedElement(tag, vr, value)
+    return shared
+
+
+def dataset(attributes: dict[str, Any], *elements: DataElement) -> Dataset:
+    """A dataset of keyword attributes (see ``element``) plus ready-made elements (pixel data
+    with its VR resolved), built without pydicom's per-item bookkeeping."""
+    items: dict[BaseTag, DataElement | RawDataElement] = {}
+    for keyword, value in attributes.items():
+        elem = element(keyword, value)
+        items[elem.tag] = elem
+    for elem in elements:
+        items[elem.tag] = elem
+    return Dataset(items)
 
 
 def _header(tag: int, vr: str, length: int, implicit: bool) -> bytes:
@@ -123,45 +211,69 @@ def _encode(elem: DataElement, implicit: bool, charset: Charset) -> bytes:
     return fp.getvalue()
 
 
+def _implicit(explicit: bytes) -> bytes:
+    """Explicit VR bytes of an element (not a sequence) recast as implicit VR: the same value
+    after a tag and a 4-byte length."""
+    long = explicit[4:6].decode() in EXPLICIT_VR_LENGTH_32
+    value = explicit[12:] if long else explicit[8:]
+    return explicit[:4] + struct.pack("<I", len(value)) + value
+
+
 def _element(elem: DataElement, implicit: bool, charset: Charset) -> bytes:
-    """One element's bytes, from its own cache when it is shared, else from the name cache."""
-    if isinstance(elem, SharedElement):
-        key = (implicit, charset)
-        data = elem.encoded.get(key)
-        if data is None:
-            data = elem.encoded[key] = _encode(elem, implicit, charset)
-        return data
-    if elem.VR != VR.PN:
+    """One element's bytes, from its own cache when it is shared.
+
+    Only text VRs (and sequences, which may hold text) depend on the character set, and an
+    element's implicit VR bytes follow from its explicit ones, so a shared element is encoded
+    by pydicom at most once per character set it is written in.
+    """
+    if not isinstance(elem, SharedElement):
         return _encode(elem, implicit, charset)
-    name_key = (elem.tag, str(elem.value), implicit, charset)
-    data = _NAMES.get(name_key)
+    cs = charset if elem.VR in CHARSET_VRS else ""
+    data = elem.encoded.get((implicit, cs))
     if data is None:
-        if len(_NAMES) >= NAME_CACHE_LIMIT:
-            _NAMES.clear()
-        data = _NAMES[name_key] = _encode(elem, implicit, charset)
+        if implicit and elem.VR != VR.SQ:
+            data = _implicit(_element(elem, False, charset))
+        else:
+            data = _encode(elem, implicit, charset)
+        elem.encoded[(implicit, cs)] = data
     return data
 
 
-def _body(ds: Dataset, implicit: bool, charset: Charset) -> bytes:
-    """A dataset's elements in tag order (retired group lengths dropped, as pydicom does).
+def _attribute(keyword: str, value: Any, implicit: bool, charset: Charset) -> tuple[int, bytes]:
+    """Tag and bytes of ``keyword = value``, looked up when the value recurs."""
+    key = _value_key(value)
+    if key is None:
+        elem = element(keyword, value)
+        return int(elem.tag), _encode(elem, implicit, charset)
+    hit = _ATTRIBUTES.get((keyword, key, implicit, charset))
+    if hit is None:
+        elem = element(keyword, value)
+        if len(_ATTRIBUTES) >= CACHE_LIMIT:
+            _ATTRIBUTES.clear()
+        hit = (int(elem.tag), _element(elem, implicit, charset), value)
+        _ATTRIBUTES[(keyword, key, implicit, charset)] = hit
+    return hit[0], hit[1]
 
-    Tags are sorted as plain integers: pydicom's tag comparisons run in Python.
-    """
+
+def _join(parts: list[tuple[int, bytes]]) -> bytes:
+    """Elements in tag order, retired group lengths dropped (as pydicom does)."""
+    parts.sort(key=itemgetter(0))
+    return b"".join(data for tag, data in parts if tag & 0xFFFF or tag >> 16 <= 6)
+
+
+def _body(ds: Dataset, implicit: bool, charset: Charset) -> bytes:
+    """A dataset's elements in tag order."""
     if SPECIFIC_CHARACTER_SET in ds:
-        own = ds[SPECIFIC_CHARACTER_SET].value
-        charset = own if isinstance(own, str) else tuple(own)
+        charset = _charset(ds[SPECIFIC_CHARACTER_SET].value)
     parts = []
-    for tag, elem in sorted(zip(map(int, ds.keys()), ds.values(), strict=True), key=itemgetter(0)):
-        if tag & 0xFFFF == 0 and tag >> 16 > 6:
-            continue
-        parts.append(
-            _element(ds[tag] if isinstance(elem, RawDataElement) else elem, implicit, charset)
-        )
-    return b"".join(parts)
+    for tag, elem in zip(map(int, ds.keys()), ds.values(), strict=True):
+        full = ds[tag] if isinstance(elem, RawDataElement) else elem
+        parts.append((tag, _element(full, implicit, charset)))
+    return _join(parts)
 
 
 def _sequence(elem: DataElement, implicit: bool, charset: Charset) -> bytes:
-    """A sequence of defined-length items, with its items' elements taken from the cache."""
+    """A sequence of defined-length items, with its items' shared elements from their cache."""
     items = []
     for item in elem.value:
         body = _body(item, implicit, charset)
@@ -173,6 +285,10 @@ def _sequence(elem: DataElement, implicit: bool, charset: Charset) -> bytes:
     if elem.is_undefined_length:
         return head + UNDEFINED + value + SEQUENCE_END
     return head + struct.pack("<I", len(value)) + value
+
+
+def _charset(value: Any) -> Charset:
+    return value if isinstance(value, str) else tuple(value)
 
 
 # The file meta elements that never change, as dcmwrite(enforce_file_format=True) writes them.
@@ -195,23 +311,23 @@ def _file_meta(sop_class: str, sop_instance: str, syntax: str) -> bytes:
     return _header(META_GROUP_LENGTH, VR.UL, 4, False) + struct.pack("<I", len(body)) + body
 
 
-def encode(ds: Dataset, implicit_vr: bool) -> bytes:
-    """The Part 10 bytes of ``ds``: preamble, file meta and the little-endian dataset.
+def encode(obj: DicomObject, implicit_vr: bool) -> bytes:
+    """The Part 10 bytes of ``obj``: preamble, file meta and the little-endian dataset.
 
-    A dataset whose pixel data is already compressed keeps its transfer syntax; otherwise
-    ``implicit_vr`` chooses between Implicit and Explicit VR Little Endian.
+    ``implicit_vr`` chooses between Implicit and Explicit VR Little Endian; an object with
+    ``rle_pixels`` is RLE Lossless (explicit VR) whatever it says.
     """
-    meta = getattr(ds, "file_meta", None)
-    syntax = (
-        UID(meta.TransferSyntaxUID)
-        if meta and "TransferSyntaxUID" in meta
-        else (ImplicitVRLittleEndian if implicit_vr else ExplicitVRLittleEndian)
-    )
-    implicit = syntax == ImplicitVRLittleEndian
-    if "PixelData" in ds:
-        ds["PixelData"].is_undefined_length = syntax.is_compressed
-    return (
-        PREAMBLE
-        + _file_meta(ds.SOPClassUID, ds.SOPInstanceUID, syntax)
-        + _body(ds, implicit, default_encoding)
-    )
+    attributes = obj.attributes
+    sop_class, sop_instance = attributes["SOPClassUID"], attributes["SOPInstanceUID"]
+    if obj.rle_pixels is not None:
+        ds = dataset(attributes, *obj.bulk)
+        ds.compress(RLELossless, obj.rle_pixels, generate_instance_uid=False)
+        ds["PixelData"].is_undefined_length = True
+        syntax = UID(ds.file_meta.TransferSyntaxUID)
+        body = _body(ds, False, default_encoding)
+        return PREAMBLE + _file_meta(sop_class, sop_instance, syntax) + body
+    syntax = ImplicitVRLittleEndian if implicit_vr else ExplicitVRLittleEndian
+    charset = _charset(attributes.get("SpecificCharacterSet", default_encoding))
+    parts = [_attribute(k, v, implicit_vr, charset) for k, v in attributes.items()]
+    parts += [(int(e.tag), _element(e, implicit_vr, charset)) for e in obj.bulk]
+    return PREAMBLE + _file_meta(sop_class, sop_instance, syntax) + _join(parts)

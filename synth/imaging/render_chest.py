@@ -7,6 +7,8 @@ patch of consolidation inside one lung.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from synth.imaging import draw
@@ -52,31 +54,29 @@ def _frontal(case: Case, ap: bool) -> tuple[draw.F32, draw.F32]:
     draw.paint(
         c, draw.polygon(SHAPE, [(0, cx - 24), (0, cx + 24), (40, cx + 30), (40, cx - 30)]), 0.40
     )
-    for side in (-1.0, 1.0):
-        draw.paint(c, draw.ellipse(SHAPE, top + 14, cx + side * 84 * s, 24, 46 * s, edge=4), 0.40)
-        draw.add(c, draw.blob(SHAPE, top + 24, cx + side * 112 * s, 13, 12, power=0.5), 0.12)
-        if ap:  # scapulae project over the lungs on a supine AP film
-            draw.add(c, draw.blob(SHAPE, top + 70, cx + side * 86 * s, 55, 22, power=0.7), 0.05)
+    sides = (-1.0, 1.0)
+    shoulders = [(top + 14, cx + side * 84 * s, 24.0, 46 * s, 0.0) for side in sides]
+    for shoulder in draw.ellipses(SHAPE, shoulders, edge=4):
+        draw.paint(c, shoulder, 0.40)
+    heads = [(top + 24, cx + side * 112 * s, 13.0, 12.0, 0.0) for side in sides]  # humeral
+    for head in draw.blobs(SHAPE, heads, power=0.5):
+        draw.add(c, head, 0.12)
+    if ap:  # scapulae project over the lungs on a supine AP film
+        scapulae = [(top + 70, cx + side * 86 * s, 55.0, 22.0, 0.0) for side in sides]
+        for scapula in draw.blobs(SHAPE, scapulae, power=0.7):
+            draw.add(c, scapula, 0.05)
 
     lung = np.zeros(SHAPE, dtype=np.float32)
-    for side, tilt in ((-1.0, 0.1), (1.0, -0.1)):
-        cy = top + 104 * depth
-        draw.paint(
-            lung,
-            draw.ellipse(
-                SHAPE,
-                cy,
-                cx + side * 50 * s,
-                106 * depth * s,
-                46 * s,
-                angle=tilt * side * -1,
-                edge=3,
-            ),
-            1.0,
-        )
-    for side, drop in ((-1.0, 0.0), (1.0, 8.0)):  # right dome higher than left
-        dome_y = top + 212 * depth + drop
-        draw.paint(lung, draw.ellipse(SHAPE, dome_y, cx + side * 50 * s, 30, 62 * s, edge=3), 0.0)
+    cy = top + 104 * depth
+    lungs = [(cy, cx + side * 50 * s, 106 * depth * s, 46 * s, side * -0.1) for side in sides]
+    for half in draw.ellipses(SHAPE, lungs, edge=3):
+        draw.paint(lung, half, 1.0)
+    domes = [  # right dome higher than left
+        (top + 212 * depth + drop, cx + side * 50 * s, 30.0, 62 * s, 0.0)
+        for side, drop in ((-1.0, 0.0), (1.0, 8.0))
+    ]
+    for dome in draw.ellipses(SHAPE, domes, edge=3):
+        draw.paint(lung, dome, 0.0)
     mediastinum = [
         (top - 10, cx - 12),
         (top - 10, cx + 12),
@@ -88,24 +88,32 @@ def _frontal(case: Case, ap: bool) -> tuple[draw.F32, draw.F32]:
     draw.paint(
         lung, draw.ellipse(SHAPE, hy, hx, 38 * heart * s, 52 * heart * s, angle=-0.45, edge=3), 0.0
     )
-    np.clip(lung, 0.0, 1.0, out=lung)
+    lung.clip(0.0, 1.0, out=lung)
     c -= np.float32(0.25) * lung
 
     draw.add(c, draw.blob(SHAPE, top + 62, cx + 18, 11, 12, power=0.5), 0.05)  # aortic knob
     draw.add(c, draw.segment(SHAPE, (0, cx), (SIZE, cx), 11, hollow=0.6), 0.13)  # spine
-    for k in range(14):
-        draw.add(c, draw.ellipse(SHAPE, top - 8 + k * 17 * s, cx, 1.6, 11), -0.03)  # disc spaces
+    discs = [(top - 8 + k * 17 * s, cx, 1.6, 11.0, 0.0) for k in range(14)]
+    for disc in draw.ellipses(SHAPE, discs):
+        draw.add(c, disc, -0.03)
     _ribs(c, a, cx, top, s, ap)
-    for side in (-1.0, 1.0):  # hilar and lower-zone vessels
+    vessels: list[tuple[draw.Point, draw.Point, float]] = []
+    for side in (-1.0, 1.0):  # hilar and lower-zone vessels, tapering from 3 to 0.8 px
         hilum = (top + 95 * depth, cx + side * 30 * s)
         for _ in range(4):
             ang = float(a.uniform(0.3, 2.4))
             length = float(a.uniform(30, 55))
-            end = (hilum[0] + length * np.cos(ang) * 0.8, hilum[1] + side * length * np.sin(ang))
-            draw.add(c, draw.polyline(SHAPE, [hilum, end], [3.0, 0.8]), 0.035)
+            end = (
+                hilum[0] + length * math.cos(ang) * 0.8,
+                hilum[1] + side * length * math.sin(ang),
+            )
+            vessels.append((hilum, end, 1.9))
+    for vessel in draw.segments(SHAPE, vessels):
+        draw.add(c, vessel, 0.035)
     if case.sex == "F":
-        for side in (-1.0, 1.0):
-            draw.add(c, draw.blob(SHAPE, top + 170, cx + side * 70 * s, 38, 48, power=1.5), 0.07)
+        breasts = [(top + 170, cx + side * 70 * s, 38.0, 48.0, 0.0) for side in sides]
+        for breast in draw.blobs(SHAPE, breasts, power=1.5):
+            draw.add(c, breast, 0.07)
     return c, lung
 
 
@@ -120,13 +128,19 @@ def _lesion(case: Case, c: draw.F32, lung: draw.F32) -> tuple[str, list[Box]]:
     """A nodule (round, dense, 6-14 mm) or consolidation (fluffy, larger) inside one lung."""
     f = case.finding
     code = "nodule" if f.random() < 0.6 else "consolidation"
-    rows, cols = np.nonzero(lung > 0.98)
     radius = float(f.uniform(3.5, 8.0)) if code == "nodule" else float(f.uniform(9, 16))
-    for _ in range(200):
-        k = int(f.integers(rows.size))
-        y, x = float(rows[k]), float(cols[k])
-        if _inside(lung, y, x, radius * 0.8):
-            break
+    # A uniformly random lung pixel, preferably with the lesion's core inside the lung: drawn
+    # by rejection, since the lungs fill a third of the image.
+    site = None
+    for _ in range(1000):
+        row, col = (int(v) for v in f.integers(SIZE, size=2))
+        if lung[row, col] > 0.98:
+            site = (float(row), float(col))
+            if _inside(lung, *site, radius * 0.8):
+                break
+    if site is None:
+        raise ValueError("the lung mask is empty")
+    y, x = site
     if code == "nodule":
         patch = draw.blob(SHAPE, y, x, radius, radius * float(f.uniform(0.85, 1.15)), power=0.5)
         added = draw.add(c, patch.masked(lung) if patch else None, float(f.uniform(0.13, 0.2)))

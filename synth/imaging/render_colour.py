@@ -13,6 +13,7 @@ redder dome with its own highlight), in one or two of the four frames.
 
 from __future__ import annotations
 
+import math
 from functools import cache
 
 import numpy as np
@@ -49,8 +50,11 @@ def _fundus_field() -> tuple[draw.F32, draw.F32]:
     return vignette, field
 
 
+Vessel = tuple[list[draw.Point], list[float], tuple[float, float, float]]
+
+
 def _vessel(
-    c: draw.F32,
+    vessels: list[Vessel],
     a: np.random.Generator,
     start: tuple[float, float],
     angle: float,
@@ -60,19 +64,21 @@ def _vessel(
     factor: tuple[float, float, float],
     depth: int = 0,
 ) -> None:
-    """A vessel curving by ``bend`` per step, darkening the image by ``factor``, with branches."""
+    """A vessel curving by ``bend`` per step, that darkens the image by ``factor``, and its
+    branches: appended to ``vessels`` as points, radii and factor."""
     points, radii = [start], [width]
     y, x = start
     steps = 8
+    wobble = a.normal(0, 0.06, steps).tolist()
     for step in range(steps):
-        angle += bend * 12 / steps + float(a.normal(0, 0.06))
-        y, x = y + np.sin(angle) * length / steps, x + np.cos(angle) * length / steps
+        angle += bend * 12 / steps + wobble[step]
+        y, x = y + math.sin(angle) * length / steps, x + math.cos(angle) * length / steps
         points.append((y, x))
         radii.append(max(width * (1 - step / 11), 0.5))
         if depth < 1 and step in (3, 6) and a.random() < 0.7:
             side = 1.0 if a.random() < 0.5 else -1.0
             _vessel(
-                c,
+                vessels,
                 a,
                 (y, x),
                 angle + side * 0.7,
@@ -82,7 +88,7 @@ def _vessel(
                 factor,
                 depth + 1,
             )
-    draw.scale(c, draw.polyline(FUNDUS_SHAPE, points, radii, flat=True), factor)
+    vessels.append((points, radii, factor))
 
 
 def _turn(start: float, end: float) -> float:
@@ -109,15 +115,23 @@ def _fundus_eye(case: Case, eye: str, lesion: str | None) -> RenderedImage:
     draw.paint(c, draw.ellipse(shape, *disc, 12, 10.5, edge=1.5), (0.98, 0.78, 0.5))
     draw.paint(c, draw.blob(shape, *disc, 6, 5, power=1.0), (1.0, 0.92, 0.75))
     temporal = -1.0 if right else 1.0  # image x direction of the temporal side
+    vessels: list[Vessel] = []
     for v in (-1.0, 1.0):  # superior, inferior
         for factor, width, lag in (((0.62, 0.4, 0.5), 2.2, 0.0), ((0.8, 0.6, 0.65), 1.6, 0.12)):
             # Temporal arcade: leaves the disc vertically, arches round the macula.
             start = float(np.arctan2(v, temporal * (0.45 + lag)))
             end = float(np.arctan2(0.2 * v, temporal))
-            _vessel(c, a, disc, start, _turn(start, end) / 12, FUNDUS * 0.75, width, factor)
+            turn = _turn(start, end) / 12
+            _vessel(vessels, a, disc, start, turn, FUNDUS * 0.75, width, factor)
             start = float(np.arctan2(v, -temporal * (0.5 + lag)))
             end = float(np.arctan2(0.5 * v, -temporal))
-            _vessel(c, a, disc, start, _turn(start, end) / 12, FUNDUS * 0.35, width * 0.8, factor)
+            turn = _turn(start, end) / 12
+            _vessel(vessels, a, disc, start, turn, FUNDUS * 0.35, width * 0.8, factor)
+    lines = [(points, radii) for points, radii, _factor in vessels]
+    for (_points, _radii, factor), patch in zip(
+        vessels, draw.polylines(shape, lines, flat=True), strict=True
+    ):
+        draw.scale(c, patch, factor)
     boxes: tuple[Box, ...] = ()
     if lesion is not None:
         patches: list[draw.Patch | None] = []
@@ -208,14 +222,15 @@ def _endo_frame(case: Case, colon: bool, lesion: bool) -> RenderedImage:
         )
         warp *= np.float32(2.5)
         folds = np.sin(np.add(ramp, warp, out=warp), out=warp)
-    light = r * np.float32(1.3)
-    light = draw.unit_power(light.clip(0.08, 1.0, out=light), 0.8)
+    light = r * np.float32(1.3)  # the exponent 0.75 is exact in square roots
+    light = draw.unit_power(light.clip(0.08, 1.0, out=light), 0.75)
     folds *= np.float32(0.15)
     folds += np.float32(0.85)
     shade = np.multiply(light, folds, out=folds)
-    vessels = np.abs(draw.smooth_noise(a, ENDO, ENDO, 26)) < 0.05
-    tinted = base * np.array([0.95, 0.82, 0.85], dtype=np.float32)
-    c = np.where(vessels, tinted[:, None, None], base[:, None, None])
+    vessels = np.abs(draw.smooth_noise(a, ENDO, ENDO, 26)) < 0.05  # a fine vascular net
+    tint = base * np.array([-0.05, -0.18, -0.15], dtype=np.float32)  # to 0.95, 0.82, 0.85
+    c = vessels * tint[:, None, None]
+    c += base[:, None, None]
     c *= shade
     boxes: tuple[Box, ...] = ()
     if lesion:
@@ -239,13 +254,13 @@ def _endo_frame(case: Case, colon: bool, lesion: bool) -> RenderedImage:
                 c, draw.blob(shape, py, px, rr * 0.8, rr * 0.9, power=0.4), (0.93, 0.88, 0.74)
             )
             boxes = (rim.box,) if rim and rim.box else ()
-    for _ in range(int(a.integers(3, 8))):  # specular highlights
+    highlights: list[draw.Ellipse] = []  # specular highlights
+    for _ in range(int(a.integers(3, 8))):
         hy, hx = a.uniform(10, 150, 2)
-        draw.paint(
-            c,
-            draw.blob(shape, float(hy), float(hx), *a.uniform(1, 3, 2), power=2.0),
-            (1.0, 1.0, 1.0),
-        )
+        ry, rx = a.uniform(1, 3, 2)
+        highlights.append((float(hy), float(hx), float(ry), float(rx), 0.0))
+    for highlight in draw.blobs(shape, highlights, power=2.0):
+        draw.paint(c, highlight, (1.0, 1.0, 1.0))
     c *= _octagon(shape)
     c += draw.gaussian(case.noise, c.shape, 0.01)
     return RenderedImage(draw.to_rgb8(c), boxes)

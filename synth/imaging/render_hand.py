@@ -15,6 +15,8 @@ when normal and beyond about 2.2 SD (advanced or delayed) when abnormal.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from synth.imaging import draw
@@ -64,30 +66,43 @@ def _bone_age(case: Case) -> float:
     return round(max(case.age_months + deviation, 1.0), 1)
 
 
+def _fraction(value: float) -> float:
+    """``value`` clipped to [0, 1] (in Python: numpy's scalar clip costs microseconds)."""
+    return min(max(value, 0.0), 1.0)
+
+
 def _epiphysis(
-    c: draw.F32,
-    centre: tuple[float, float],
-    width: float,
-    angle: float,
-    grown: float,
-    fused: float,
-    toward: float,
-    density: float,
-) -> draw.Patch | None:
-    """An epiphysis beside a physis; ``toward`` is +1 when it caps the bone's far end."""
+    centre: tuple[float, float], width: float, angle: float, grown: float, toward: float
+) -> tuple[draw.Ellipse, draw.Ellipse] | None:
+    """An epiphysis beside its physis (the gap that closes with fusion), as the ellipses of
+    both; ``toward`` is +1 when it caps the bone's far end. ``None`` before it appears."""
     if grown <= 0:
         return None
     y, x = centre
     ry, rx = max(width * 0.22 * grown, 0.6), max(width * 0.5 * grown, 0.8)
-    patch = draw.add(c, draw.blob(SHAPE, y, x, ry, rx, angle=-angle, power=0.5), density)
-    gap_y = y + toward * (ry + 0.8) * np.cos(angle)
-    gap_x = x - toward * (ry + 0.8) * np.sin(angle)
-    draw.add(
-        c,
-        draw.ellipse(SHAPE, gap_y, gap_x, 0.7, width * 0.5, angle=-angle, edge=0.8),
-        -0.12 * (1 - fused),
-    )
-    return patch
+    gap_y = y + toward * (ry + 0.8) * math.cos(angle)
+    gap_x = x - toward * (ry + 0.8) * math.sin(angle)
+    return (y, x, ry, rx, -angle), (gap_y, gap_x, 0.7, width * 0.5, -angle)
+
+
+def _draw_epiphyses(
+    c: draw.F32,
+    epiphyses: list[tuple[draw.Ellipse, draw.Ellipse] | None],
+    density: float,
+    fused: float,
+) -> list[draw.Patch | None]:
+    """Add the epiphyses and darken their physes by how far fusion has gone; returns each
+    epiphysis's patch (``None`` for those not yet ossified)."""
+    kept = [(k, e) for k, e in enumerate(epiphyses) if e is not None]
+    caps = draw.blobs(SHAPE, [e[0] for _k, e in kept], power=0.5)
+    for cap in caps:
+        draw.add(c, cap, density)
+    for gap in draw.ellipses(SHAPE, [e[1] for _k, e in kept], edge=0.8):
+        draw.add(c, gap, -0.12 * (1 - fused))
+    patches: list[draw.Patch | None] = [None] * len(epiphyses)
+    for (k, _e), cap in zip(kept, caps, strict=True):
+        patches[k] = cap
+    return patches
 
 
 def hand(case: Case) -> RenderedStudy:
@@ -95,9 +110,9 @@ def hand(case: Case) -> RenderedStudy:
     a = case.anatomy
     months = _bone_age(case)
     years = months / 12.0
-    size = 0.42 + 0.58 * (1 - np.exp(-years / 5.5))
+    size = 0.42 + 0.58 * (1 - math.exp(-years / 5.5))
     density = 0.2 + 0.1 * min(years / 16.0, 1.0)
-    fused = float(np.clip((years - 13.5) / 3.0, 0.0, 1.0))
+    fused = _fraction((years - 13.5) / 3.0)
     wy, wx = 200.0 + float(a.normal(0, 4)), COLS / 2 - 8 + float(a.normal(0, 4))
     c = np.full(SHAPE, 0.04, dtype=np.float32)
 
@@ -107,7 +122,7 @@ def hand(case: Case) -> RenderedStudy:
     bones: list[tuple[tuple[float, float], tuple[float, float], float, float, int, int]] = []
     for ray, ((by, bx), spread, lengths) in enumerate(RAYS):
         angle = spread + float(a.normal(0, 0.03))
-        uy, ux = -np.cos(angle), np.sin(angle)
+        uy, ux = -math.cos(angle), math.sin(angle)
         pos = at(by, bx)
         for k, length in enumerate(lengths):
             r = RADII[k if ray else (0 if k == 0 else k + 1)] * size
@@ -123,60 +138,42 @@ def hand(case: Case) -> RenderedStudy:
         ),
         0.16,
     )
-    for start, end, r, _angle, _ray, k in bones:
-        if k > 0 or _ray == 0:
-            draw.paint(c, draw.segment(SHAPE, start, end, r * 2.0 + 2.5 * size, flat=True), 0.16)
-    radius_x, ulna_x = 13.0, -11.0
-    draw.add(
-        c,
-        draw.segment(
-            SHAPE, at(8, radius_x), (ROWS + 5, wx + radius_x * size), 6 * size, hollow=0.5
-        ),
-        density * 1.2,
-    )
-    draw.add(
-        c,
-        draw.segment(SHAPE, at(10, ulna_x), (ROWS + 5, wx + ulna_x * size), 4 * size, hollow=0.5),
-        density * 1.2,
-    )
-    maturity: list[draw.Patch | None] = [
-        _epiphysis(
-            c,
-            at(2, radius_x),
-            17 * size,
-            0.0,
-            float(np.clip((years - 1) / 6, 0, 1)),
-            fused,
-            1.0,
-            density,
-        ),
-        _epiphysis(
-            c,
-            at(4, ulna_x),
-            10 * size,
-            0.0,
-            float(np.clip((years - 6) / 5, 0, 1)),
-            fused,
-            1.0,
-            density,
-        ),
+    tissue = [
+        (start, end, r * 2.0 + 2.5 * size) for start, end, r, _a, ray, k in bones if k or not ray
     ]
-    for _name, (dy, dx), (ry, rx), appears in CARPALS:
-        grown = float(np.clip((years - appears) / 4 + 0.25, 0, 1)) if years >= appears else 0.0
-        if grown > 0:
-            g = 1.15 * size * grown
-            patch = draw.blob(SHAPE, *at(dy, dx), ry * g, rx * g, power=0.5)
-            maturity.append(draw.add(c, patch, density))
+    for finger in draw.segments(SHAPE, tissue, flat=True):
+        draw.paint(c, finger, 0.16)
+    radius_x, ulna_x = 13.0, -11.0
+    forearm = [
+        (at(8, radius_x), (ROWS + 5, wx + radius_x * size), 6 * size),
+        (at(10, ulna_x), (ROWS + 5, wx + ulna_x * size), 4 * size),
+    ]
+    for bone in draw.segments(SHAPE, forearm, hollow=0.5):
+        draw.add(c, bone, density * 1.2)
+    epiphyses = [  # radius and ulna first: they are maturity indicators
+        _epiphysis(at(2, radius_x), 17 * size, 0.0, _fraction((years - 1) / 6), 1.0),
+        _epiphysis(at(4, ulna_x), 10 * size, 0.0, _fraction((years - 6) / 5), 1.0),
+    ]
     for start, end, r, angle, ray, k in bones:
-        draw.add(c, draw.segment(SHAPE, start, end, r, hollow=0.5), density)
         # Metacarpals 2-5 carry their epiphysis distally; the thumb's and phalanges' proximally.
         distal = k == 0 and ray > 0
-        uy, ux = -np.cos(angle), np.sin(angle)
+        uy, ux = -math.cos(angle), math.sin(angle)
         cap = end if distal else start
         shift = 1.6 * size * (1 if distal else -1)
         centre = (cap[0] + uy * shift, cap[1] + ux * shift)
-        grown = float(np.clip((years - 1.2 - 0.3 * k) / 9 + 0.3, 0, 1)) if years > 1.2 else 0.0
-        _epiphysis(c, centre, r * 2.4, angle, grown, fused, -1.0 if distal else 1.0, density)
+        grown = _fraction((years - 1.2 - 0.3 * k) / 9 + 0.3) if years > 1.2 else 0.0
+        epiphyses.append(_epiphysis(centre, r * 2.4, angle, grown, -1.0 if distal else 1.0))
+    maturity = _draw_epiphyses(c, epiphyses, density, fused)[:2]
+    carpals: list[draw.Ellipse] = []
+    for _name, (dy, dx), (ry, rx), appears in CARPALS:
+        grown = _fraction((years - appears) / 4 + 0.25) if years >= appears else 0.0
+        if grown > 0:
+            g = 1.15 * size * grown
+            carpals.append((*at(dy, dx), ry * g, rx * g, 0.0))
+    for carpal in draw.blobs(SHAPE, carpals, power=0.5):
+        maturity.append(draw.add(c, carpal, density))
+    for bone in draw.segments(SHAPE, [(s, e, r) for s, e, r, _a, _ray, _k in bones], hollow=0.5):
+        draw.add(c, bone, density)
     box = draw.union(maturity)
     boxes = (box,) if box and case.abnormal else ()
     pixels = draw.xray_finish(c, case.noise, 0.01)

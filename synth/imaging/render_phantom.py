@@ -24,110 +24,35 @@ def phantom(case: Case) -> RenderedStudy:
     gain = float(a.uniform(0.95, 1.05))
     dy, dx = (float(v) for v in a.normal(0, 2, 2))
     c = np.full(SHAPE, 0.08, dtype=np.float32)
-    draw.paint(
-        c,
-        draw.polygon(
-            SHAPE,
-            [(12 + dy, 12 + dx), (12 + dy, 244 + dx), (244 + dy, 244 + dx), (244 + dy, 12 + dx)],
-            edge=1,
-        ),
-        0.45,
-    )
-    for step in range(10):  # step wedge
-        x0 = 24 + step * 21 + dx
-        draw.paint(
-            c,
-            draw.polygon(
-                SHAPE,
-                [(22 + dy, x0), (22 + dy, x0 + 20), (58 + dy, x0 + 20), (58 + dy, x0)],
-                edge=0.6,
-            ),
-            0.1 + 0.08 * step,
-        )
-    x = 30.0 + dx
-    for width in (4, 3, 2, 1):  # line pairs, vertical bars then horizontal bars
+
+    def rect(y0: float, x0: float, y1: float, x1: float) -> list[draw.Point]:
+        return [(y0 + dy, x0 + dx), (y0 + dy, x1 + dx), (y1 + dy, x1 + dx), (y1 + dy, x0 + dx)]
+
+    plate = draw.polygon(SHAPE, rect(12, 12, 244, 244), edge=1)
+    draw.paint(c, plate, 0.45)
+    wedge = [rect(22, 24 + step * 21, 58, 44 + step * 21) for step in range(10)]
+    for step, patch in enumerate(draw.polygons(SHAPE, wedge, edge=0.6)):  # step wedge
+        draw.paint(c, patch, 0.1 + 0.08 * step)
+    bars = []  # line pairs, vertical bars then horizontal bars
+    x = 30.0
+    for width in (4, 3, 2, 1):
         for k in range(3):
             bx = x + k * 2 * width
-            draw.paint(
-                c,
-                draw.polygon(
-                    SHAPE,
-                    [(80 + dy, bx), (80 + dy, bx + width), (120 + dy, bx + width), (120 + dy, bx)],
-                    edge=0.5,
-                ),
-                0.85,
-            )
-            by = 80 + dy + k * 2 * width
-            draw.paint(
-                c,
-                draw.polygon(
-                    SHAPE,
-                    [(by, x + 120), (by, x + 150), (by + width, x + 150), (by + width, x + 120)],
-                    edge=0.5,
-                ),
-                0.85,
-            )
+            bars.append(rect(80, bx, 120, bx + width))
+            by = 80 + k * 2 * width
+            bars.append(rect(by, x + 120, by + width, x + 150))
         x += 6 * width + 8
-    for k in range(6):  # low-contrast discs
-        draw.paint(
-            c, draw.ellipse(SHAPE, 170 + dy, 40 + k * 34 + dx, 10, 10), 0.45 + 0.06 / (k + 1)
-        )
-    draw.paint(
-        c,
-        draw.polygon(
-            SHAPE,
-            [
-                (127 + dy, 100 + dx),
-                (127 + dy, 156 + dx),
-                (129 + dy, 156 + dx),
-                (129 + dy, 100 + dx),
-            ],
-            edge=0.5,
-        ),
-        0.9,
-    )
-    draw.paint(
-        c,
-        draw.polygon(
-            SHAPE,
-            [
-                (100 + dy, 127 + dx),
-                (100 + dy, 129 + dx),
-                (156 + dy, 129 + dx),
-                (156 + dy, 127 + dx),
-            ],
-            edge=0.5,
-        ),
-        0.9,
-    )
-    draw.paint(
-        c,
-        draw.polygon(
-            SHAPE,
-            [
-                (205 + dy, 210 + dx),
-                (205 + dy, 216 + dx),
-                (230 + dy, 216 + dx),
-                (230 + dy, 210 + dx),
-            ],
-            edge=0.5,
-        ),
-        0.95,
-    )
-    draw.paint(
-        c,
-        draw.polygon(
-            SHAPE,
-            [
-                (224 + dy, 210 + dx),
-                (224 + dy, 228 + dx),
-                (230 + dy, 228 + dx),
-                (230 + dy, 210 + dx),
-            ],
-            edge=0.5,
-        ),
-        0.95,
-    )
+    for bar in draw.polygons(SHAPE, bars, edge=0.5):
+        draw.paint(c, bar, 0.85)
+    discs = [(170 + dy, 40 + k * 34 + dx, 10.0, 10.0, 0.0) for k in range(6)]
+    for k, disc in enumerate(draw.ellipses(SHAPE, discs)):  # low-contrast discs
+        draw.paint(c, disc, 0.45 + 0.06 / (k + 1))
+    cross = [rect(127, 100, 129, 156), rect(100, 127, 156, 129)]
+    for arm in draw.polygons(SHAPE, cross, edge=0.5):
+        draw.paint(c, arm, 0.9)
+    marker = [rect(205, 210, 230, 216), rect(224, 210, 230, 228)]  # an L: orientation
+    for stroke in draw.polygons(SHAPE, marker, edge=0.5):
+        draw.paint(c, stroke, 0.95)
     c *= np.float32(gain)
     pixels = draw.xray_finish(c, case.noise, 0.006)
     image = RenderedImage(pixels, (), view="AP", laterality="U")

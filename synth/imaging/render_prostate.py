@@ -75,45 +75,60 @@ DESCRIPTIONS = {
 WINDOWS = {"T2W": (1800.0, 3200.0), "DWI": (700.0, 1400.0), "ADC": (1400.0, 2400.0)}
 
 
-def _ell(dy: float, dx: float, ry: float, rx: float, angle: float = 0.0) -> draw.Patch | None:
+def _ell(dy: float, dx: float, ry: float, rx: float, angle: float = 0.0) -> draw.Ellipse | None:
     if ry <= 0.3 or rx <= 0.3:
         return None
-    return draw.ellipse(
-        SHAPE,
+    return (
         MATRIX / 2 + dy / SPACING,
         MATRIX / 2 + dx / SPACING,
         ry / SPACING,
         rx / SPACING,
-        angle=angle,
+        angle,
     )
 
 
-def _slice(
-    z: float, gland: float, age: float
-) -> tuple[list[tuple[str, draw.Patch | None]], draw.F32]:
-    """Tissue layers of the slice at ``z`` mm and its peripheral-zone mask."""
-    layers: list[tuple[str, draw.Patch | None]] = [("fat", _ell(0, 0, 95, 150))]
+Layer = tuple[str, draw.Patch | None]
+
+
+def _slice(z: float, gland: float, age: float) -> tuple[list[Layer], tuple[int, int] | None]:
+    """Tissue layers of the slice at ``z`` mm, and the indexes of the layers that bound the
+    peripheral zone (outer gland, transition zone) when the slice cuts the gland."""
+    specs: list[tuple[str, draw.Ellipse | None]] = [("fat", _ell(0, 0, 95, 150))]
     for s in (-1.0, 1.0):
-        layers += [("muscle", _ell(45, s * 65, 35, 40)), ("muscle", _ell(0, s * 45, 30, 12))]
+        specs += [("muscle", _ell(45, s * 65, 35, 40)), ("muscle", _ell(0, s * 45, 30, 12))]
         if 0 <= z <= 25:
-            layers += [("cortex", _ell(-5, s * 80, 23, 23)), ("marrow", _ell(-5, s * 80, 19, 19))]
+            specs += [("cortex", _ell(-5, s * 80, 23, 23)), ("marrow", _ell(-5, s * 80, 19, 19))]
         if z < 5:
-            layers += [("cortex", _ell(-45, s * 9, 12, 8)), ("marrow", _ell(-45, s * 9, 9, 5))]
+            specs += [("cortex", _ell(-45, s * 9, 12, 8)), ("marrow", _ell(-45, s * 9, 9, 5))]
         if 5 <= z <= 20:
-            layers += [("sv", _ell(18, s * 15, 6, 14, angle=s * 0.3))]
+            specs += [("sv", _ell(18, s * 15, 6, 14, angle=s * 0.3))]
     if z > 6:
         k = min((z - 6) / 10, 1.0)
-        layers += [("urine", _ell(-20, 0, 26 * k, 36 * k))]
-    layers += [("wall", _ell(30, 0, 14, 18)), ("gas", _ell(30, 0, 7, 10))]
-    pz = np.zeros(SHAPE, dtype=np.float32)
+        specs += [("urine", _ell(-20, 0, 26 * k, 36 * k))]
+    specs += [("wall", _ell(30, 0, 14, 18)), ("gas", _ell(30, 0, 7, 10))]
+    zone = None
     k2 = 1 - ((z + 4) / 15) ** 2
     if k2 > 0:
         k = k2**0.5 * gland
-        outer, inner = _ell(0, 0, 18 * k, 24 * k), _ell(-4 * k, 0, 11 * k * (1 + age), 15 * k)
-        layers += [("pz", outer), ("tz", inner), ("urine", _ell(-3 * k, 0, 1.2, 1.2))]
-        draw.paint(pz, outer, 1.0)
-        draw.paint(pz, inner, 0.0)
-    return layers, pz
+        zone = (len(specs), len(specs) + 1)
+        specs += [
+            ("pz", _ell(0, 0, 18 * k, 24 * k)),
+            ("tz", _ell(-4 * k, 0, 11 * k * (1 + age), 15 * k)),
+            ("urine", _ell(-3 * k, 0, 1.2, 1.2)),
+        ]
+    present = [spec for _tissue, spec in specs if spec is not None]
+    drawn = iter(draw.ellipses(SHAPE, present))  # one call: they batch by size
+    layers = [(tissue, next(drawn) if spec is not None else None) for tissue, spec in specs]
+    return layers, zone
+
+
+def _peripheral_zone(layers: list[Layer], zone: tuple[int, int] | None) -> draw.F32:
+    """The peripheral-zone mask: the gland outline less the transition zone."""
+    pz = np.zeros(SHAPE, dtype=np.float32)
+    if zone is not None:
+        draw.paint(pz, layers[zone[0]][1], 1.0)
+        draw.paint(pz, layers[zone[1]][1], 0.0)
+    return pz
 
 
 def prostate(case: Case) -> RenderedStudy:
@@ -135,7 +150,7 @@ def prostate(case: Case) -> RenderedStudy:
     stacks: dict[str, list[RenderedImage]] = {s: [] for s in SEQUENCES}
     for i in range(SLICES):
         z = TOP_Z - i * STEP
-        layers, pz = _slice(z, gland, bph)
+        layers, zone = _slice(z, gland, bph)
         patch, box = None, None
         if lesion is not None:
             ly, lx, lz, lr, half = lesion
@@ -150,9 +165,9 @@ def prostate(case: Case) -> RenderedStudy:
                     r * 1.2,
                     power=0.7,
                 )
-                patch = blob.masked(pz) if blob else None
+                patch = blob.masked(_peripheral_zone(layers, zone)) if blob else None
                 box = patch.box if patch else None
-        field = case.noise.standard_normal(SHAPE, dtype=np.float32)
+        field = draw.gaussian(case.noise, SHAPE, 1.0)
         for seq in SEQUENCES:
             table = VALUES[seq]
             c = np.full(SHAPE, table["air"], dtype=np.float32)

@@ -8,6 +8,8 @@ endplate.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from synth.imaging import draw
@@ -26,7 +28,7 @@ FRACTURE_WEIGHTS = (0.25, 0.35, 0.2, 0.1, 0.06, 0.04)
 def _rotate(
     points: list[tuple[float, float]], cy: float, cx: float, angle: float
 ) -> list[tuple[float, float]]:
-    c, s = np.cos(angle), np.sin(angle)
+    c, s = math.cos(angle), math.sin(angle)
     return [(cy + dy * c + dx * s, cx + dx * c - dy * s) for dy, dx in points]
 
 
@@ -39,14 +41,30 @@ def _body(
     return _rotate(corners, cy, cx, angle)
 
 
+def _bowel_gas(
+    c: draw.F32,
+    a: np.random.Generator,
+    count: tuple[int, int],
+    columns: tuple[float, float],
+    radii: tuple[float, float],
+    value: float,
+) -> None:
+    """Gas bubbles in the bowel: a random number of soft blobs within ``columns``."""
+    gas: list[draw.Ellipse] = []
+    for _ in range(int(a.integers(*count))):
+        y, x = float(a.uniform(20, 236)), float(a.uniform(*columns))
+        ry, rx = a.uniform(*radii, 2)
+        gas.append((y, x, float(ry), float(rx), 0.0))
+    for bubble in draw.blobs(SHAPE, gas, power=1.5):
+        draw.add(c, bubble, value)
+
+
 def spine_lateral(case: Case) -> RenderedStudy:
     """Lateral lumbar spine; anterior is to the image left."""
     a, f = case.anatomy, case.finding
     c = np.full(SHAPE, 0.34, dtype=np.float32)
     draw.paint(c, draw.ellipse(SHAPE, 128, 20, 200, 180, edge=6), 0.36)
-    for _ in range(int(a.integers(5, 10))):  # bowel gas, anterior
-        y, x = float(a.uniform(20, 236)), float(a.uniform(5, 80))
-        draw.add(c, draw.blob(SHAPE, y, x, *a.uniform(5, 14, 2), power=1.5), -0.10)
+    _bowel_gas(c, a, (5, 10), (5, 80), (5, 14), -0.10)  # anterior
     texture = draw.smooth_noise(a, ROWS, COLS, 40)
     bone = np.zeros(SHAPE, dtype=np.float32)
     density = float(a.uniform(0.75, 1.0)) - 0.002 * max(case.age_years - 50, 0)
@@ -56,17 +74,15 @@ def spine_lateral(case: Case) -> RenderedStudy:
     broken = int(f.choice(len(LEVELS), p=FRACTURE_WEIGHTS)) if case.abnormal else -1
     wedge = float(f.uniform(0.25, 0.5)) if case.abnormal else 0.0
     boxes = []
+    outers, inners, pedicles, laminae, spinous = [], [], [], [], []
     for i in range(len(LEVELS)):
         cy = y + height / 2
         u = (cy - ROWS / 2) / (ROWS / 2)
         cx = x_mid + lordosis * u * u
-        angle = float(np.arctan(2 * lordosis * u / (ROWS / 2))) * -1.0
+        angle = -math.atan(2 * lordosis * u / (ROWS / 2))
         w = wedge if i == broken else 0.0
-        outer = draw.polygon(SHAPE, _body(cy, cx, height, depth, angle, w, 0.0), edge=1.2)
-        draw.add(c, outer, 0.20 * density)
-        draw.add(bone, outer, 1.0)
-        inner = draw.polygon(SHAPE, _body(cy, cx, height, depth, angle, w * 1.1, 2.5), edge=1.5)
-        draw.add(c, inner, -0.06)
+        outers.append(_body(cy, cx, height, depth, angle, w, 0.0))
+        inners.append(_body(cy, cx, height, depth, angle, w * 1.1, 2.5))
         if i == broken:
             top = _body(cy, cx, height, depth, angle, w, 0.0)
             endplate = [top[0], top[1], (top[1][0] + 4, top[1][1]), (top[0][0] + 4, top[0][1])]
@@ -76,10 +92,21 @@ def spine_lateral(case: Case) -> RenderedStudy:
             if box:
                 boxes.append(box)
         back = cx + depth / 2
-        draw.add(c, draw.segment(SHAPE, (cy - 4, back), (cy - 2, back + 24), 6), 0.10)
-        draw.add(c, draw.segment(SHAPE, (cy - 2, back + 24), (cy + 8, back + 50), 5), 0.11)
-        draw.add(c, draw.blob(SHAPE, cy + height / 2 + 2, back + 20, 5, 7, power=0.5), 0.08)
+        pedicles.append(((cy - 4, back), (cy - 2, back + 24), 6.0))
+        laminae.append(((cy - 2, back + 24), (cy + 8, back + 50), 5.0))
+        spinous.append((cy + height / 2 + 2, back + 20, 5.0, 7.0, 0.0))
         y += height + disc
+    for outer in draw.polygons(SHAPE, outers, edge=1.2):
+        draw.add(c, outer, 0.20 * density)
+        draw.add(bone, outer, 1.0)
+    for inner in draw.polygons(SHAPE, inners, edge=1.5):
+        draw.add(c, inner, -0.06)
+    for pedicle in draw.segments(SHAPE, pedicles):
+        draw.add(c, pedicle, 0.10)
+    for lamina in draw.segments(SHAPE, laminae):
+        draw.add(c, lamina, 0.11)
+    for process in draw.blobs(SHAPE, spinous, power=0.5):
+        draw.add(c, process, 0.08)
     sacrum = _rotate(
         [(-14, -26), (-14, 26), (30, 18), (30, -14)], y + 12, x_mid + lordosis + 6, -0.7
     )
@@ -96,41 +123,38 @@ def spine_ap(case: Case) -> RenderedStudy:
     a = case.anatomy
     c = np.full(SHAPE, 0.05, dtype=np.float32)
     draw.paint(c, draw.ellipse(SHAPE, 128, 96, 220, 92, edge=6), 0.36)
-    for _ in range(int(a.integers(4, 9))):
-        draw.add(
-            c,
-            draw.blob(
-                SHAPE,
-                *a.uniform(20, 236, 1),
-                *a.uniform(10, 180, 1),
-                *a.uniform(6, 14, 2),
-                power=1.5,
-            ),
-            -0.08,
-        )
+    _bowel_gas(c, a, (4, 9), (10, 180), (6, 14), -0.08)
     scoliosis = float(a.normal(0, 4))
     y = 12.0
+    bodies: list[list[draw.Point]] = []
+    rings: list[draw.Ellipse] = []  # pedicle rings, then their hollows
+    hollows: list[draw.Ellipse] = []
+    transverse: list[tuple[draw.Point, draw.Point, float]] = []
+    spinous: list[draw.Ellipse] = []
     for _ in LEVELS:
-        cy, cx = y + 13.5, 96 + scoliosis * np.sin(np.pi * y / ROWS)
-        draw.add(
-            c,
-            draw.polygon(
-                SHAPE,
-                [(cy - 13, cx - 23), (cy - 13, cx + 23), (cy + 13, cx + 25), (cy + 13, cx - 25)],
-                edge=1.2,
-            ),
-            0.2,
+        cy, cx = y + 13.5, 96 + scoliosis * math.sin(math.pi * y / ROWS)
+        bodies.append(
+            [(cy - 13, cx - 23), (cy - 13, cx + 23), (cy + 13, cx + 25), (cy + 13, cx - 25)]
         )
         for side in (-1.0, 1.0):
-            draw.add(c, draw.ellipse(SHAPE, cy - 5, cx + side * 15, 6, 4.5), 0.08)
-            draw.add(c, draw.ellipse(SHAPE, cy - 5, cx + side * 15, 3.5, 2.2), -0.06)
-            draw.add(
-                c, draw.segment(SHAPE, (cy - 2, cx + side * 24), (cy, cx + side * 44), 3.5), 0.1
-            )
-        draw.add(c, draw.blob(SHAPE, cy + 8, cx, 7, 4, power=0.5), 0.1)
+            rings.append((cy - 5, cx + side * 15, 6.0, 4.5, 0.0))
+            hollows.append((cy - 5, cx + side * 15, 3.5, 2.2, 0.0))
+            transverse.append(((cy - 2, cx + side * 24), (cy, cx + side * 44), 3.5))
+        spinous.append((cy + 8, cx, 7.0, 4.0, 0.0))
         y += 36
-    for side in (-1.0, 1.0):
-        draw.add(c, draw.blob(SHAPE, 250, 96 + side * 70, 40, 30, power=0.6), 0.14)
+    for body in draw.polygons(SHAPE, bodies, edge=1.2):
+        draw.add(c, body, 0.2)
+    for ring in draw.ellipses(SHAPE, rings):
+        draw.add(c, ring, 0.08)
+    for hollow in draw.ellipses(SHAPE, hollows):
+        draw.add(c, hollow, -0.06)
+    for process in draw.segments(SHAPE, transverse):
+        draw.add(c, process, 0.1)
+    for process in draw.blobs(SHAPE, spinous, power=0.5):
+        draw.add(c, process, 0.1)
+    iliac = [(250.0, 96 + side * 70, 40.0, 30.0, 0.0) for side in (-1.0, 1.0)]
+    for wing in draw.blobs(SHAPE, iliac, power=0.6):
+        draw.add(c, wing, 0.14)
     pixels = draw.xray_finish(c, case.noise, 0.01)
     image = RenderedImage(pixels, (), view="AP", laterality="U")
     series = RenderedSeries("AP", "L-SPINE AP", (image,), SPACING, 12, WINDOW)

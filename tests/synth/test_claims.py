@@ -152,9 +152,7 @@ def test_every_line_belongs_to_a_statement_and_amounts_add_up(claims):
     latest_lines = lines.join(
         t200.select("SPEC_ID_SNO", pl.col("_delivery").alias("_latest")), on="SPEC_ID_SNO"
     ).filter(pl.col("_delivery") == pl.col("_latest"))
-    sums = latest_lines.group_by("SPEC_ID_SNO").agg(
-        pl.col("AMT").sum().alias("sum")
-    )
+    sums = latest_lines.group_by("SPEC_ID_SNO").agg(pl.col("AMT").sum().alias("sum"))
     check = t200.join(sums, on="SPEC_ID_SNO")
     agree = check.select((pl.col("DMD_TRAMT").cast(pl.Int64) == pl.col("sum")).mean()).item()
     assert agree > 0.99  # the rest lost a line to an injected fault
