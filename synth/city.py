@@ -27,7 +27,7 @@ import polars as pl
 from synth import reference as ref
 from synth.care import CareModel
 from synth.claims import ClaimsBuilder, ClaimsChunk
-from synth.claims_writer import ClaimsWriter
+from synth.claims_writer import ClaimsPlan, ClaimsWriter, RenderedPart, render_slice
 from synth.config import CityConfig
 from synth.faults import FaultLog
 from synth.imaging.orders import ImagingOrder
@@ -95,9 +95,11 @@ def _init_worker(
     conditions: pl.DataFrame,
     institutions: pl.DataFrame,
     enrolments: list[Enrolment],
+    plan: ClaimsPlan,
 ) -> None:
     _STATE.update(
         cfg=cfg,
+        plan=plan,
         people=people,
         conditions=conditions,
         care=CareModel(cfg, institutions),
@@ -110,7 +112,16 @@ def _slice_bounds(total: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + size, total)) for lo in range(0, total, size)]
 
 
-def _run_slice(task: tuple[int, int, int]) -> ClaimsChunk:
+@dataclass
+class _SliceResult:
+    """What a worker sends back: encoded file parts, imaging orders, corrections' truth."""
+
+    parts: list[RenderedPart]
+    orders: list[ImagingOrder]
+    corrections: pl.DataFrame
+
+
+def _run_slice(task: tuple[int, int, int]) -> _SliceResult:
     index, lo, hi = task
     cfg: CityConfig = _STATE["cfg"]
     people = _STATE["people"].slice(lo, hi - lo)
@@ -119,12 +130,12 @@ def _run_slice(task: tuple[int, int, int]) -> ClaimsChunk:
     chunk: ClaimsChunk = _STATE["claims"].build(
         stream(cfg.seed, "claims", index), index, people, visits
     )
-    return chunk
+    return _SliceResult(render_slice(_STATE["plan"], index, chunk), chunk.orders, chunk.corrections)
 
 
 def _ordered(
     tasks: list[tuple[int, int, int]], workers: int, init_args: tuple[Any, ...]
-) -> Iterator[ClaimsChunk]:
+) -> Iterator[_SliceResult]:
     """Results in task order, with at most ``2 * workers`` slices in flight (bounded memory)."""
     if workers <= 1 or len(tasks) == 1:  # one slice: a pool would only add start-up time
         _init_worker(*init_args)
@@ -299,20 +310,20 @@ def _claims(
     cfg: CityConfig,
     out: Path,
     faults: FaultLog,
-    init: tuple[CityConfig, pl.DataFrame, pl.DataFrame, pl.DataFrame, list[Enrolment]],
+    init: tuple[CityConfig, pl.DataFrame, pl.DataFrame, pl.DataFrame, list[Enrolment], ClaimsPlan],
     say: Callable[[str], None],
 ) -> tuple[list[ImagingOrder], list[pl.DataFrame], dict[str, int], dict[str, int]]:
     """Claims slice by slice, then the top-up visits; returns the imaging orders, the
     corrections' ground truth, the rows per table and the top-up studies per service."""
-    _, people, _, institutions, enrolments = init
-    writer = ClaimsWriter(out, cfg, faults)
+    _, people, _, institutions, enrolments, plan = init
+    writer = ClaimsWriter(out, plan, faults)
     tasks = [(i, lo, hi) for i, (lo, hi) in enumerate(_slice_bounds(people.height))]
     orders: list[ImagingOrder] = []
     corrections: list[pl.DataFrame] = []
-    for i, chunk in enumerate(_ordered(tasks, cfg.workers, init)):
-        writer.write(i, chunk)
-        orders += chunk.orders
-        corrections.append(chunk.corrections)
+    for i, result in enumerate(_ordered(tasks, cfg.workers, init)):
+        writer.append(result.parts)
+        orders += result.orders
+        corrections.append(result.corrections)
         say(f"claims: slice {i + 1}/{len(tasks)}")
     visits, forced, added = _topup_visits(cfg, people, institutions, enrolments, orders)
     if visits.height:
@@ -320,7 +331,7 @@ def _claims(
         builder: ClaimsBuilder = _STATE["claims"]
         seed = stream(cfg.seed, "claims", "topup")
         extra = builder.build(seed, len(tasks), people, visits, force_exam=pl.Series(forced))
-        writer.write(len(tasks), extra)
+        writer.append(render_slice(plan, len(tasks), extra))
         orders += extra.orders
         corrections.append(extra.corrections)
     return orders, corrections, writer.close(), added
@@ -347,7 +358,8 @@ def generate(cfg: CityConfig, out: Path, progress: Callable[[str], None] | None 
         )
 
     with clock("claims"):
-        init = (cfg, people, conditions, institutions, enrolments)
+        plan = ClaimsPlan.for_city(cfg, faults.enabled)
+        init = (cfg, people, conditions, institutions, enrolments, plan)
         orders, corrections, summary.counts["claims_rows"], summary.counts["imaging_topup"] = (
             _claims(cfg, out, faults, init, say)
         )

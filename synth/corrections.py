@@ -26,12 +26,13 @@ def redeliver(
     reclassified as a return visit), the amounts are recomputed, and the whole statement is
     sent again under the same ``SPEC_ID_SNO``."""
     t200 = tables["T200"]
-    later = {m: months[i + 1 :] for i, m in enumerate(months)}
     pick = rng.random(t200.height) < CORRECTION_RATE
     delay = rng.integers(1, 3, t200.height)
+    # The delivery one or two months later, capped at the window's last month; none for the last.
+    index = t200["_month"].replace_strict({m: i for i, m in enumerate(months)}).to_numpy()
+    later = np.minimum(index + delay, len(months) - 1)
     target = [
-        (later[m][min(d, len(later[m])) - 1] if later[m] else None)
-        for m, d in zip(t200["_month"].to_list(), delay, strict=True)
+        months[int(j)] if i < len(months) - 1 else None for i, j in zip(index, later, strict=True)
     ]
     # Only statements the review can change: a line to cut or a first-visit fee to reclassify.
     changeable = (

@@ -51,7 +51,9 @@ class _File:
         self._fh: BinaryIO = path.open("wb")
 
     def _write_text(self, text: str) -> None:
-        data = text.encode(self.encoding)
+        self._write_bytes(text.encode(self.encoding))
+
+    def _write_bytes(self, data: bytes) -> None:
         self._hash.update(data)
         self._size += len(data)
         self._fh.write(data)
@@ -100,14 +102,6 @@ class CsvFile(_File):
         self._write_text(delimiter.join(columns) + "\n")
         self.lines = self.header_lines = 1
 
-    def render(self, frame: pl.DataFrame) -> list[str]:
-        """Render ``frame`` as this file's data lines, without writing them."""
-        if frame.columns != self.columns:
-            raise ValueError(f"{self.path.name}: columns {frame.columns} != {self.columns}")
-        buf = io.StringIO()
-        frame.write_csv(buf, include_header=False, separator=self.delimiter)
-        return buf.getvalue().splitlines()
-
     def write_frame(
         self,
         frame: pl.DataFrame,
@@ -117,27 +111,53 @@ class CsvFile(_File):
 
         Args:
             frame: Rows with exactly this file's columns, in order.
-            edits: Optional row index -> function that rewrites that row's rendered line. Fault
-                injection uses it to break a row the way real files break (a lost field, a stray
-                delimiter) while the line numbers stay exact.
+            edits: Optional row index -> function that rewrites that row's rendered line (see
+                ``render_csv``).
         """
+        if frame.columns != self.columns:
+            raise ValueError(f"{self.path.name}: columns {frame.columns} != {self.columns}")
+        return self.write_rendered(
+            render_csv(frame, self.encoding, self.delimiter, edits), frame.height
+        )
+
+    def write_rendered(self, data: bytes, lines: int) -> int:
+        """Append rows already rendered and encoded (in a worker process, say) in this file's
+        encoding; return the physical line number of the first of the ``lines`` lines."""
         first = self.lines + 1
-        if frame.height == 0:
-            return first
-        if edits:
-            lines = self.render(frame)
-            for index, edit in edits.items():
-                lines[index] = edit(lines[index])
-            self.write_lines(lines)
-        else:
-            buf = io.StringIO()
-            frame.select(self.columns).write_csv(
-                buf, include_header=False, separator=self.delimiter
-            )
-            text = buf.getvalue()
-            self._write_text(text)
-            self.lines += text.count("\n")
+        self._write_bytes(data)
+        self.lines += lines
         return first
+
+
+def render_csv(
+    frame: pl.DataFrame,
+    encoding: str,
+    delimiter: str = ",",
+    edits: Mapping[int, Callable[[str], str]] | None = None,
+) -> bytes:
+    """Rows as delimited text without a header, one line per row, encoded.
+
+    Args:
+        frame: The rows (no value holds a line break, so row i is line i).
+        encoding: The bytes' encoding (Polars writes UTF-8; other encodings are converted).
+        delimiter: The field separator.
+        edits: Optional row index -> function that rewrites that row's line. Fault injection uses
+            it to break a row the way real files break (a lost field, a stray delimiter) while the
+            line numbers stay exact.
+    """
+    if frame.height == 0:
+        return b""
+    buf = io.BytesIO()
+    frame.write_csv(buf, include_header=False, separator=delimiter)
+    data = buf.getvalue()
+    if edits:
+        lines = data.split(b"\n")
+        for index, edit in edits.items():
+            lines[index] = edit(lines[index].decode("utf-8")).encode("utf-8")
+        data = b"\n".join(lines)
+    if encoding.replace("-", "").lower() != "utf8":
+        data = data.decode("utf-8").encode(encoding)
+    return data
 
 
 class JsonLinesFile(_File):

@@ -17,6 +17,9 @@ from synth.hira import AID_FLAT, CLINIC_SHARE, ELDERLY_PHARMACY_FLAT, PHARM_T300
 
 # About 4% of prescriptions are never filled (primary non-adherence, Korean claims studies).
 FILL_RATE: Final = 0.96
+# Dispensing fee lines of every pharmacy statement: management, basic dispensing, counselling and
+# the per-days dispensing fee.
+FEES: Final = ("Z1000", "Z2000", "Z3000", "Z4100")
 
 
 def dispense(
@@ -75,6 +78,8 @@ def dispense(
         .join(
             t530.select(
                 "seq",
+                # Drug lines follow the four fee lines, in the prescription's order.
+                (pl.col("LN_NO").cast(pl.Int32) + len(FEES)).alias("ln"),
                 "GNL_NM_CD",
                 "DIV_CD",
                 "DIV_NM",
@@ -86,7 +91,7 @@ def dispense(
             ),
             on="seq",
         )
-        .with_columns(pl.lit("10").alias("DIV_TY_CD"), pl.lit(1).alias("order"))
+        .with_columns(pl.lit("10").alias("DIV_TY_CD"))
     )
     days = drug_lines.group_by("seq").agg(
         pl.col("TOT_USE_QTY_OR_EXEC_FQ").cast(pl.Int64).max().alias("days")
@@ -94,7 +99,10 @@ def dispense(
     fees = (
         disp.select("seq", "PH_SPEC", "_month")
         .join(days, on="seq")
-        .join(pl.DataFrame({"DIV_CD": ["Z1000", "Z2000", "Z3000", "Z4100"]}), how="cross")
+        .join(
+            pl.DataFrame({"DIV_CD": list(FEES), "ln": range(1, len(FEES) + 1)}),
+            how="cross",
+        )
         .join(
             edi.select(
                 pl.col("edi_code").alias("DIV_CD"), pl.col("name_ko").alias("DIV_NM"), "price"
@@ -112,7 +120,7 @@ def dispense(
             .otherwise(1)
             .alias("qty"),
             pl.col("price").round(0).cast(pl.Int64).alias("UNPRC"),
-            pl.lit(0).alias("order"),
+            pl.col("ln").cast(pl.Int32),
         )
         .with_columns(
             pl.col("qty").cast(pl.Utf8).alias("TOT_USE_QTY_OR_EXEC_FQ"),
@@ -121,8 +129,8 @@ def dispense(
     )
     lines = (
         pl.concat([fees.select(drug_lines.columns), drug_lines], how="vertical_relaxed")
-        .sort("seq", "order", "DIV_CD")
-        .with_columns((pl.int_range(pl.len()).over("seq") + 1).cast(pl.Utf8).alias("LN_NO"))
+        .sort("seq", "ln")
+        .with_columns(pl.col("ln").cast(pl.Utf8).alias("LN_NO"))
         .select(pl.col("PH_SPEC").alias("SPEC_ID_SNO"), *PHARM_T300_COLUMNS[1:], "_month", "seq")
     )
     totals = lines.group_by("seq").agg(pl.col("AMT").sum().alias("DMD_TRAMT"))

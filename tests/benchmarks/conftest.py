@@ -31,11 +31,11 @@ def _tree_rss_kib(root: int) -> int:
     return total
 
 
-def run_measured(cmd: list[str], **kwargs: Any) -> dict[str, float]:
-    """Run a command; return wall seconds and the peak resident memory of its whole process tree
-    (sampled every 0.2 s), so worker processes count too."""
+def run_measured(cmd: list[str], **kwargs: Any) -> dict[str, Any]:
+    """Run a command; return wall seconds, the peak resident memory of its whole process tree
+    (sampled every 0.2 s, so worker processes count too) and what it printed."""
     began = time.perf_counter()
-    proc = subprocess.Popen(cmd, **kwargs)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, **kwargs)
     peak = 0
     stop = threading.Event()
 
@@ -47,12 +47,12 @@ def run_measured(cmd: list[str], **kwargs: Any) -> dict[str, float]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    code = proc.wait()
+    stdout, _ = proc.communicate()
     stop.set()
     sampler.join()
-    if code:
-        raise subprocess.CalledProcessError(code, cmd)
-    return {"seconds": time.perf_counter() - began, "peak_rss_mib": peak / 1024}
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, stdout)
+    return {"seconds": time.perf_counter() - began, "peak_rss_mib": peak / 1024, "stdout": stdout}
 
 
 def record(name: str, result: dict[str, Any]) -> None:

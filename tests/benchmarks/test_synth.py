@@ -58,6 +58,12 @@ def test_synth_city(city: str, tmp_path: Path) -> None:
     scratch.mkdir()
     bare_seconds, rows = _bare_polars_write(out, scratch)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    # The command prints "stages: population 0.3s, registries 0.1s, claims 3.4s, ...".
+    stages_line = next(x for x in measured["stdout"].splitlines() if "stages:" in x)
+    stages = {
+        name: float(secs.rstrip("s"))
+        for name, secs in (part.split() for part in stages_line.split(":", 1)[1].split(","))
+    }
     result = {
         "citizens": citizens,
         "days": 365,
@@ -66,7 +72,10 @@ def test_synth_city(city: str, tmp_path: Path) -> None:
         "output_gib": round(size / 2**30, 2),
         "files": manifest["files"],
         "claims_and_pharmacy_rows": rows,
+        "stage_seconds": stages,
         "bare_polars_write_csv_seconds": round(bare_seconds, 1),
+        # Claims stage (simulate visits, build tables, encode, write) against writing its rows.
+        "claims_stage_vs_bare_write": round(stages["claims"] / max(bare_seconds, 1e-9), 1),
         "imaging_studies": manifest["counts"]["imaging"]["studies"],
     }
     record(f"synth_{city}", result)

@@ -1,0 +1,54 @@
+"""Where things live, from environment variables with embedded defaults.
+
+The same code runs on a laptop (``./data/lakehouse``) and on object storage
+(``LAKEHOUSE_URI=s3://bucket/prefix`` with the usual ``AWS_*`` variables).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Final
+
+DEFAULT_LAKEHOUSE: Final = "data/lakehouse"
+DEFAULT_SOURCES: Final = "data/sources"
+DEFAULT_SECRETS: Final = "secrets"
+# Object-store settings passed through to delta-rs when the lakehouse is remote.
+STORAGE_VARIABLES: Final = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ALLOW_HTTP",
+    "AWS_S3_ALLOW_UNSAFE_RENAME",
+)
+
+
+def is_remote(uri: str) -> bool:
+    """Whether ``uri`` names object storage rather than a local folder."""
+    return "://" in uri and not uri.startswith("file://")
+
+
+def lakehouse_uri() -> str:
+    """The lakehouse root: ``LAKEHOUSE_URI``, or ``./data/lakehouse`` made absolute."""
+    uri = os.environ.get("LAKEHOUSE_URI", DEFAULT_LAKEHOUSE)
+    return uri.rstrip("/") if is_remote(uri) else str(Path(uri).resolve())
+
+
+def sources_dir() -> Path:
+    """The drop folder the pipelines ingest from: ``GJH_SOURCES``, default ``./data/sources``."""
+    return Path(os.environ.get("GJH_SOURCES", DEFAULT_SOURCES)).resolve()
+
+
+def secrets_dir() -> Path:
+    """Where keys live when not given in the environment: ``GJH_SECRETS_DIR``, default
+    ``./secrets`` (git-ignored, and never inside the lakehouse)."""
+    return Path(os.environ.get("GJH_SECRETS_DIR", DEFAULT_SECRETS)).resolve()
+
+
+def storage_options() -> dict[str, str] | None:
+    """delta-rs storage options for a remote lakehouse (None for a local one)."""
+    if not is_remote(lakehouse_uri()):
+        return None
+    return {k: v for k in STORAGE_VARIABLES if (v := os.environ.get(k))}
