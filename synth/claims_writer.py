@@ -197,7 +197,8 @@ class ClaimsWriter:
                     month,
                     _delivered_at(y, m),
                     plan.encoding[month],
-                    meta={"period": f"{y}-{m:02d}", "layout": "HIRA research extract"},
+                    meta={"layout": "HIRA research extract"},
+                    period=f"{y}-{m:02d}",
                 )
                 self.deliveries[(source, month)] = d
                 for table in tables:

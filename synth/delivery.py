@@ -25,6 +25,8 @@ from typing import Any, BinaryIO, Self
 
 import polars as pl
 
+from synth.config import KST
+
 MANIFEST = "delivery.json"
 
 
@@ -180,8 +182,10 @@ class Delivery:
         root: The output root (``--out``).
         source: The delivering source, also the first folder level (``claims``, ``centre/gait``).
         delivery_id: The folder name inside the source; unique per delivery.
-        delivered_at: When the source sent it (KST); recorded in the manifest.
+        delivered_at: When the source sent it; a time without a zone is Korean time (KST).
         encoding: The encoding the files are written in and declared as.
+        period: What the delivery covers: ``YYYY-MM`` for a month, ``YYYY-MM-DD`` for a day. The
+            pipelines partition by it.
         meta: Extra manifest fields, for example the claims period.
     """
 
@@ -193,11 +197,16 @@ class Delivery:
         delivered_at: datetime,
         encoding: str = "utf-8",
         meta: Mapping[str, Any] | None = None,
+        *,
+        period: str,
     ) -> None:
         self.root = root
         self.source = source
         self.delivery_id = delivery_id
-        self.delivered_at = delivered_at
+        self.delivered_at = (
+            delivered_at if delivered_at.tzinfo else delivered_at.replace(tzinfo=KST)
+        )
+        self.period = period
         self.encoding = encoding
         self.meta = dict(meta or {})
         self.folder = root / source / delivery_id
@@ -240,6 +249,7 @@ class Delivery:
             "source": self.source,
             "delivery_id": self.delivery_id,
             "delivered_at": self.delivered_at.isoformat(),
+            "period": self.period,
             **self.meta,
             "files": sorted(entries, key=lambda e: str(e["name"])),
         }

@@ -433,7 +433,10 @@ def day_lines(
 
 
 def _deliver(out: Path, stamp: str, at: datetime, name: str, lines: list[str]) -> str:
-    with Delivery(out, FOLDER, stamp, at, "utf-8", {"system": "AI시민의료앱 event log"}) as dl:
+    # The day's log: the stamp is YYYYMMDD-n.
+    period = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}"
+    meta = {"system": "AI시민의료앱 event log"}
+    with Delivery(out, FOLDER, stamp, at, "utf-8", meta, period=period) as dl:
         dl.jsonl(name).write_lines(lines)
         return dl.relpath(name)
 

@@ -54,7 +54,10 @@ def write_citizens(people: pl.DataFrame, cfg: CityConfig, out: Path) -> dict[str
     """The register on the first day, then one change file per month."""
     day = cfg.start.strftime("%Y%m%d")
     baseline = people.filter(pl.col("arrival") == "baseline").select(_resident_fields(people))
-    with Delivery(out, "registry/citizens", day, _at(cfg.start), REGISTER_ENCODING) as d:
+    period = cfg.start.isoformat()
+    with Delivery(
+        out, "registry/citizens", day, _at(cfg.start), REGISTER_ENCODING, period=period
+    ) as d:
         d.csv(f"residents_{day}.csv", RESIDENT_COLUMNS).write_frame(baseline)
 
     start = pl.lit(cfg.start)
@@ -86,7 +89,9 @@ def write_citizens(people: pl.DataFrame, cfg: CityConfig, out: Path) -> dict[str
         month = f"{y}{m:02d}"
         part = changes.filter(pl.col("_month") == month).select(CHANGE_COLUMNS)
         nxt = date(y + (m == 12), m % 12 + 1, 5)  # the month's changes arrive on the 5th
-        with Delivery(out, "registry/citizens", month, _at(nxt), REGISTER_ENCODING) as d:
+        with Delivery(
+            out, "registry/citizens", month, _at(nxt), REGISTER_ENCODING, period=f"{y}-{m:02d}"
+        ) as d:
             d.csv(f"resident_changes_{month}.csv", CHANGE_COLUMNS).write_frame(part)
         counts["changes"] += part.height
     return counts
@@ -109,7 +114,9 @@ def write_institutions(
         pl.col("departments").alias("DGSBJT_CDS"),
         pl.col("opened").dt.strftime("%Y%m%d").alias("ESTB_DD"),
     )
-    with Delivery(out, "registry/institutions", day, _at(cfg.start), "utf-8") as d:
+    with Delivery(
+        out, "registry/institutions", day, _at(cfg.start), "utf-8", period=cfg.start.isoformat()
+    ) as d:
         d.csv(f"institutions_{day}.csv", INSTITUTION_COLUMNS).write_frame(frame)
 
     names = dict(institutions.select("ykiho", "name").iter_rows())
@@ -128,7 +135,11 @@ def write_institutions(
         )
         selected = rows[0].selected
         with Delivery(
-            out, "registry/ai_platform", f"round{number}", _at(selected + timedelta(days=1), 10)
+            out,
+            "registry/ai_platform",
+            f"round{number}",
+            _at(selected + timedelta(days=1), 10),
+            period=selected.isoformat(),
         ) as d:
             d.csv(f"enrolment_round{number}.csv", ENROLMENT_COLUMNS).write_frame(part)
     return {"institutions": institutions.height, "enrolled": len(enrolments)}

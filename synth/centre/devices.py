@@ -54,7 +54,7 @@ class Device:
     """How one device exports.
 
     Attributes:
-        name: Folder under ``centre/`` and the ``centre_columns.csv`` device key.
+        name: Folder under ``centre/`` and the ``centre_ranges.csv`` device key.
         label: What the centre calls the device (manifest).
         fmt: ``csv`` or ``jsonl``.
         encoding: The file encoding, declared in the manifest.

@@ -158,7 +158,11 @@ def _deliver(
     meta: dict[str, Any],
 ) -> str:
     """Write one delivery folder holding one data file; return the file's relative path."""
-    with Delivery(out, source, delivery_id, delivered_at, device.encoding, meta) as dl:
+    period = str(meta["period"])
+    extra = {k: v for k, v in meta.items() if k != "period"}
+    with Delivery(
+        out, source, delivery_id, delivered_at, device.encoding, extra, period=period
+    ) as dl:
         if device.fmt == "csv":
             dl.csv(name, list(device.columns), delimiter=device.delimiter).write_lines(lines)
         else:
@@ -248,7 +252,11 @@ def _write_registry(members: pl.DataFrame, cfg: CityConfig, out: Path, faults: F
     sent = 0
     for key, upto, chunk, plan in zip(keys, bounds, chunks, plans, strict=True):
         body = Content(_registry_lines(chunk), [])
-        meta = {"system": REGISTRY.label, "registered_before": upto.isoformat()}
+        meta = {
+            "system": REGISTRY.label,
+            "registered_before": upto.isoformat(),
+            "period": f"{key[:4]}-{key[4:6]}",
+        }
         name = f"members_{key}.csv"
         sent += _send(out, REGISTRY, upto, key, name, body, plan, cfg.seed, faults, meta)
     return sent
@@ -310,7 +318,7 @@ def write_centre(
             rng = stream(cfg.seed, SOURCE, name, stamp)
             columns = BUILDERS[name](ctx, v.sessions[name], rng)
             body = content(ctx, device, columns, plans[name][i], rng)
-            meta = {"device": device.label, "export_date": day.isoformat()}
+            meta = {"device": device.label, "period": day.isoformat()}
             summary["centre_deliveries"] += _send(
                 out,
                 device,

@@ -16,6 +16,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from synth import reference as ref
+
 PARAMS_DIR: Final = Path(__file__).resolve().parent.parent / "params"
 
 FloatArray = npt.NDArray[np.float64]
@@ -151,7 +153,8 @@ def load() -> CentreParams:
                 raise ValueError(f"centre_norms.csv has no rows for {name} {sex}")
     ranges = {
         (r["device"], r["column"]): (float(r["low"]), float(r["high"]))
-        for r in read_rows("centre_columns.csv")
+        # Shared with the pipelines, which quarantine values outside the same ranges.
+        for r in ref.codes("centre_ranges").iter_rows(named=True)
     }
     muscles = tuple(
         Muscle(r["muscle"], float(r["mvc_ratio"]), float(r["rms_mvc_uv"]), float(r["mean_freq_hz"]))

@@ -57,7 +57,7 @@ MUSCLES = {"vastus_lateralis", "biceps_femoris", "tibialis_anterior", "gastrocne
 
 
 def column_ranges() -> dict[tuple[str, str], tuple[float, float]]:
-    path = Path(__file__).parents[2] / "synth" / "params" / "centre_columns.csv"
+    path = Path(__file__).parents[2] / "lakehouse" / "reference" / "codes" / "centre_ranges.csv"
     lines = [x for x in path.read_text(encoding="utf-8").splitlines() if not x.startswith("#")]
     return {
         (r["device"], r["column"]): (float(r["low"]), float(r["high"]))

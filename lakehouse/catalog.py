@@ -1,0 +1,805 @@
+"""The table catalogue: the one declaration of every table in the lakehouse.
+
+Names are ``<layer>.<name>``:
+
+* ``bronze``: each delivery as delivered, typed as text, with its lineage (delivery, file, line,
+  delivery time, checksum). Resident registration numbers never get here: they become citizen keys
+  at this boundary (``lakehouse.pseudonym``), and direct identifiers go encrypted to ``vault``.
+* ``silver``: typed, conformed to the code systems, deduplicated, corrected.
+* ``gold``: shaped for the apps' lookups.
+* ``quarantine.records``: every rejected record or file, with its reason.
+* ``vault.identities``: the only home of names, birth dates and addresses, encrypted.
+
+Schemas, quality checks (``lakehouse.quality``) and the documentation (``gjh catalog --docs``)
+are all generated from this module.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from lakehouse.schema import Column, ColumnType, Personal, Table
+
+KCD_PATTERN: Final = r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,2})?$"
+INGREDIENT_PATTERN: Final = r"^[0-9]{6}[A-D][A-Z]{2}$"
+YKIHO_PATTERN: Final = r"^[0-9]{8}$"
+KEY_PATTERN: Final = r"^C[0-9a-f]{32}$"
+
+
+def _c(
+    name: str,
+    type: ColumnType,
+    description: str,
+    *,
+    required: bool = False,
+    personal: Personal | None = None,
+    source: str | None = None,
+    pattern: str | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    references: str | None = None,
+    codes: str | None = None,
+) -> Column:
+    return Column(
+        name, type, description, required, personal, source, pattern, low, high, references, codes
+    )
+
+
+def _text(name: str, description: str = "", source: str | None = None) -> Column:
+    """A bronze column: the delivered text, unparsed."""
+    return _c(name, "text", description or f"as delivered ({source or name})", source=source)
+
+
+def _citizen(source: str | None = None, required: bool = True, fk: bool = True) -> Column:
+    return _c(
+        "citizen_key",
+        "text",
+        "pseudonymous citizen key: keyed HMAC-SHA256 of the resident registration number",
+        required=required,
+        personal="pseudonym",
+        source=source,
+        pattern=KEY_PATTERN,
+        references="silver.citizens.citizen_key" if fk else None,
+    )
+
+
+LINEAGE: Final = (
+    _c("_delivery_id", "text", "the delivery folder this row came in", required=True),
+    _c("_file", "text", "file path relative to the drop folder", required=True),
+    _c("_line", "int", "1-based physical line in the file (the header is line 1)", required=True),
+    _c("_delivered_at", "timestamp", "when the source sent the delivery", required=True),
+    _c("_sha256", "text", "SHA-256 of the delivered file", required=True),
+    _c("_period", "text", "the delivery's period: YYYY-MM or YYYY-MM-DD", required=True),
+)
+
+
+def _bronze(name: str, description: str, columns: tuple[Column, ...], grain: str | None) -> Table:
+    return Table(
+        f"bronze.{name}",
+        description,
+        columns + LINEAGE,
+        key=("_file", "_line"),
+        partition_by=("_period",),
+        grain="month" if grain == "month" else "day" if grain == "day" else None,
+    )
+
+
+_CLAIM_STATEMENT = (
+    _text("SPEC_ID_SNO", "statement id"),
+    _citizen("JID", fk=False),
+    *(
+        _text(n)
+        for n in (
+            "YID",
+            "SEX_TP_CD",
+            "PAT_AGE",
+            "INSUP_TP_CD",
+            "FOM_TP_CD",
+            "CL_CD",
+            "DGSBJT_CD",
+            "MSICK_CD",
+            "SSICK_CD",
+            "RECU_FR_DD",
+            "RECU_TO_DD",
+            "VST_DDCNT",
+            "PRSC_ISSU_NO",
+            "DMD_TRAMT",
+            "DMD_SBRDN_AMT",
+            "DMD_CHRG_AMT",
+        )
+    ),
+)
+_PHARMACY_STATEMENT = (
+    _text("SPEC_ID_SNO", "statement id"),
+    _citizen("JID", fk=False),
+    *(
+        _text(n)
+        for n in (
+            "YID",
+            "SEX_TP_CD",
+            "PAT_AGE",
+            "INSUP_TP_CD",
+            "FOM_TP_CD",
+            "CL_CD",
+            "MSICK_CD",
+            "RECU_FR_DD",
+            "PRSC_YID",
+            "PRSC_ISSU_NO",
+            "DMD_TRAMT",
+            "DMD_SBRDN_AMT",
+            "DMD_CHRG_AMT",
+        )
+    ),
+)
+
+
+def _texts(*names: str) -> tuple[Column, ...]:
+    return tuple(_text(n) for n in names)
+
+
+BRONZE: Final = (
+    _bronze(
+        "resident_register",
+        "Resident register extracts: the first-day register and the monthly changes. Names, birth "
+        "dates and addresses go encrypted to vault.identities, never here.",
+        (
+            _text("EVENT_CD", "BASELINE for the first-day register, else the change"),
+            _text("EVENT_DT", "date of the change (the register date for BASELINE)"),
+            _citizen("RRN", fk=False),
+            *_texts("SEX_CD"),
+            _c(
+                "birth_ym",
+                "text",
+                "year and month of birth (YYYYMM), from BIRTH_DT",
+                personal="quasi",
+                source="BIRTH_DT",
+            ),
+            *_texts("SGG_CD", "EMD_CD"),
+        ),
+        None,
+    ),
+    _bronze(
+        "institutions",
+        "Institution snapshots (HIRA open-data fields).",
+        _texts(
+            "YKIHO",
+            "YADM_NM",
+            "CL_CD",
+            "CL_CD_NM",
+            "SGGU_CD",
+            "EMDONG_CD",
+            "ADDR",
+            "DGSBJT_CDS",
+            "ESTB_DD",
+        ),
+        None,
+    ),
+    _bronze(
+        "ai_enrolment",
+        "AI support platform enrolment rounds: the institutions selected in each.",
+        _texts("YKIHO", "YADM_NM", "ROUND", "APPLIED_DT", "SELECTED_DT", "SERVICES", "STATUS"),
+        None,
+    ),
+    _bronze("claims_t200", "HIRA T200: claim statements.", _CLAIM_STATEMENT, "month"),
+    _bronze(
+        "claims_t300",
+        "HIRA T300: treatment lines.",
+        _texts(
+            "SPEC_ID_SNO",
+            "LN_NO",
+            "DIV_TY_CD",
+            "DIV_CD",
+            "DIV_NM",
+            "FQ1_MDCT_QTY",
+            "DY1_MDCT_QTY",
+            "TOT_USE_QTY_OR_EXEC_FQ",
+            "UNPRC",
+            "AMT",
+        ),
+        "month",
+    ),
+    _bronze(
+        "claims_t400",
+        "HIRA T400: diagnoses (KCD, without the dot).",
+        _texts("SPEC_ID_SNO", "SICK_SNO", "SICK_CD", "SICK_TY_CD"),
+        "month",
+    ),
+    _bronze(
+        "claims_t530",
+        "HIRA T530: prescriptions issued for pharmacies to fill.",
+        _texts(
+            "SPEC_ID_SNO",
+            "LN_NO",
+            "GNL_NM_CD",
+            "DIV_CD",
+            "DIV_NM",
+            "FQ1_MDCT_QTY",
+            "DY1_MDCT_QTY",
+            "TOT_INJC_DDCNT_EXEC_FQ",
+            "UNPRC",
+            "AMT",
+        ),
+        "month",
+    ),
+    _bronze("pharmacy_t200", "Pharmacy claim statements.", _PHARMACY_STATEMENT, "month"),
+    _bronze(
+        "pharmacy_t300",
+        "Pharmacy claim lines: dispensing fees and the drugs dispensed.",
+        _texts(
+            "SPEC_ID_SNO",
+            "LN_NO",
+            "DIV_TY_CD",
+            "DIV_CD",
+            "GNL_NM_CD",
+            "DIV_NM",
+            "FQ1_MDCT_QTY",
+            "DY1_MDCT_QTY",
+            "TOT_USE_QTY_OR_EXEC_FQ",
+            "UNPRC",
+            "AMT",
+        ),
+        "month",
+    ),
+    _bronze(
+        "centre_members",
+        "Seniors' centre member register: member number to citizen.",
+        (
+            _text("member_no", source="회원번호"),
+            _citizen("주민등록번호", fk=False),
+            _text("sex", source="성별"),
+            _text("joined_on", source="가입일"),
+        ),
+        "month",
+    ),
+    _bronze(
+        "centre_gait",
+        "Gait analysis exports.",
+        _texts(
+            "test_id",
+            "member_no",
+            "measured_at",
+            "speed_m_s",
+            "cadence_steps_min",
+            "stride_length_cm",
+            "step_time_symmetry",
+            "double_support_pct",
+        ),
+        "day",
+    ),
+    _bronze(
+        "centre_balance",
+        "Balance measurement exports (eyes open and closed).",
+        _texts(
+            "record_no",
+            "member_no",
+            "test_datetime",
+            "condition",
+            "duration_s",
+            "path_length_cm",
+            "sway_area_cm2",
+            "mean_velocity_cm_s",
+            "balance_score",
+        ),
+        "day",
+    ),
+    _bronze(
+        "centre_checkup",
+        "Check-up station exports.",
+        (
+            _text("record_no", source="측정번호"),
+            _text("member_no", source="회원번호"),
+            _text("measured_at", source="측정일시"),
+            _text("sex", source="성별"),
+            _text("age", source="연령"),
+            _text("systolic_mmhg", source="수축기혈압"),
+            _text("diastolic_mmhg", source="이완기혈압"),
+            _text("pulse_bpm", source="맥박"),
+            _text("grip_left_kg", source="악력_좌"),
+            _text("grip_right_kg", source="악력_우"),
+            _text("height_cm", source="신장"),
+            _text("weight_kg", source="체중"),
+            _text("fasting_glucose_mg_dl", source="공복혈당"),
+        ),
+        "day",
+    ),
+    _bronze(
+        "centre_emg",
+        "Wireless EMG sessions: one JSON object per session, kept as delivered.",
+        _texts("session_id", "member_no", "started_at", "payload"),
+        "day",
+    ),
+    _bronze(
+        "app_events",
+        "Citizen-app events, one JSON object per event; sign-ups' registration numbers are "
+        "already citizen keys and their names are dropped.",
+        (
+            *_texts("event_id", "event_type", "occurred_at", "app_user_id"),
+            _citizen(required=False, fk=False),
+            _text("payload", "the event's other fields as JSON"),
+        ),
+        "day",
+    ),
+)
+
+OPS: Final = (
+    Table(
+        "bronze.deliveries",
+        "The ingestion ledger: every delivered file the pipelines saw, and what became of it.",
+        (
+            _c("source", "text", "delivering source (claims, centre/gait, ...)", required=True),
+            _c("delivery_id", "text", "the delivery folder", required=True),
+            _c("file", "text", "file path relative to the drop folder", required=True),
+            _c("sha256", "text", "SHA-256 of the file's bytes", required=True),
+            _c("period", "text", "the delivery's period", required=True),
+            _c("delivered_at", "timestamp", "when the source sent it", required=True),
+            _c("rows_declared", "int", "data rows the manifest declares"),
+            _c("rows_read", "int", "data lines found in the file"),
+            _c("rows_accepted", "int", "rows written to bronze"),
+            _c("rows_quarantined", "int", "rows (or the whole file) quarantined"),
+            _c("status", "text", "ingested | duplicate | rejected", required=True),
+            _c("duplicate_of", "text", "the earlier file with the same bytes"),
+        ),
+        key=("source", "delivery_id", "file"),
+    ),
+    Table(
+        "quarantine.records",
+        "Every rejected record or file with its reason; payloads carry citizen keys, never "
+        "registration numbers.",
+        (
+            _c("stage", "text", "bronze (parsing) or silver (conforming)", required=True),
+            _c("source", "text", "delivering source", required=True),
+            _c("table", "text", "the table the record was meant for", required=True),
+            _c("period", "text", "the pipeline partition that quarantined it", required=True),
+            _c("delivery_id", "text", "the delivery folder", required=True),
+            _c("file", "text", "file path relative to the drop folder", required=True),
+            _c("line", "int", "1-based line; null when the whole file is quarantined"),
+            _c("record_key", "text", "the record's own key, where it has one"),
+            _c("reason", "text", "reason code", required=True),
+            _c("message", "text", "what is wrong, in words", required=True),
+            _c("payload", "text", "the raw record, pseudonymised"),
+            _c(
+                "rows",
+                "int",
+                "rows this record stands for (the file's rows for a file)",
+                required=True,
+            ),
+        ),
+        partition_by=("stage",),
+    ),
+    Table(
+        "vault.identities",
+        "Direct identifiers, encrypted (Fernet); only the access layer decrypts them, for the "
+        "person themselves.",
+        (
+            _citizen(),
+            _c("name_enc", "text", "name, encrypted", required=True, personal="encrypted"),
+            _c(
+                "birth_date_enc",
+                "text",
+                "birth date, encrypted",
+                required=True,
+                personal="encrypted",
+            ),
+            _c(
+                "address_enc",
+                "text",
+                "road address, encrypted",
+                required=True,
+                personal="encrypted",
+            ),
+            _c("key_id", "text", "which encryption key", required=True),
+        ),
+        key=("citizen_key",),
+    ),
+)
+
+_DELIVERY: Final = (
+    _c("delivery_id", "text", "the delivery this version of the row came in", required=True),
+    _c("delivered_at", "timestamp", "when that delivery was sent", required=True),
+)
+
+
+def _money(name: str, description: str) -> Column:
+    return _c(name, "int", description, required=True, low=0, high=100_000_000)
+
+
+SILVER: Final = (
+    Table(
+        "silver.citizens",
+        "One row per citizen ever resident in the window: who, where and when, without direct "
+        "identifiers.",
+        (
+            _citizen(fk=False),
+            _c("sex", "text", "M or F", required=True, personal="quasi", pattern=r"^[MF]$"),
+            _c(
+                "birth_year",
+                "int",
+                "year of birth",
+                required=True,
+                personal="quasi",
+                low=1890,
+                high=2030,
+            ),
+            _c(
+                "birth_month",
+                "int",
+                "month of birth",
+                required=True,
+                personal="quasi",
+                low=1,
+                high=12,
+            ),
+            _c(
+                "district_code",
+                "text",
+                "district (gu) code",
+                required=True,
+                personal="quasi",
+                pattern=r"^240[1-5]0$",
+            ),
+            _c(
+                "dong_code",
+                "text",
+                "neighbourhood (dong) code",
+                required=True,
+                personal="quasi",
+                pattern=r"^240[1-5]0[0-9]{2}$",
+            ),
+            _c("resident_from", "date", "first day resident", required=True),
+            _c("resident_to", "date", "first day no longer resident (null: still resident)"),
+            _c("arrival", "text", "baseline | birth | move_in", required=True),
+            _c("departure", "text", "death | move_out (null: still resident)"),
+            _c("died_on", "date", "date of death"),
+        ),
+        key=("citizen_key",),
+        start_before_end=("resident_from", "resident_to"),
+    ),
+    Table(
+        "silver.institutions",
+        "Clinics, hospitals, pharmacies and public health centres, with their AI-platform "
+        "enrolment.",
+        (
+            _c("ykiho", "text", "HIRA institution code", required=True, pattern=YKIHO_PATTERN),
+            _c("name", "text", "institution name", required=True),
+            _c(
+                "class_code",
+                "text",
+                "HIRA class (CL_CD)",
+                required=True,
+                codes="institution_classes",
+            ),
+            _c("district_code", "text", "district", required=True, pattern=r"^240[1-5]0$"),
+            _c("dong_code", "text", "neighbourhood"),
+            _c("address", "text", "road address"),
+            _c("departments", "text", "HIRA department codes, | separated"),
+            _c("opened_on", "date", "opening date"),
+            _c("enrolment_round", "int", "AI-platform round (null: not enrolled)", low=1, high=9),
+            _c("enrolled_on", "date", "day the round selected it"),
+            _c("ai_services", "text", "AI services it uses, | separated"),
+        ),
+        key=("ykiho",),
+    ),
+    Table(
+        "silver.claims",
+        "One row per claim statement (medical and pharmacy), in its latest delivered version: a "
+        "re-delivered statement replaces the earlier one.",
+        (
+            _c("spec_id", "text", "statement id (SPEC_ID_SNO)", required=True),
+            _citizen(),
+            _c(
+                "ykiho",
+                "text",
+                "institution",
+                required=True,
+                references="silver.institutions.ykiho",
+            ),
+            _c("sex", "text", "M or F at the visit", required=True, pattern=r"^[MF]$"),
+            _c("age", "int", "age at the visit", required=True, low=0, high=120),
+            _c(
+                "insurance_type",
+                "text",
+                "4 health insurance, 5 medical aid",
+                required=True,
+                pattern=r"^[457]$",
+            ),
+            _c(
+                "form_type", "text", "statement form (FOM_TP_CD)", required=True, codes="form_types"
+            ),
+            _c(
+                "class_code",
+                "text",
+                "institution class",
+                required=True,
+                codes="institution_classes",
+            ),
+            _c("department", "text", "treatment department", codes="departments"),
+            _c(
+                "main_dx",
+                "text",
+                "main diagnosis, KCD with the dot",
+                required=True,
+                pattern=KCD_PATTERN,
+                codes="kcd",
+            ),
+            _c("sub_dx", "text", "first sub-diagnosis, KCD with the dot", pattern=KCD_PATTERN),
+            _c("start_date", "date", "first day of care", required=True),
+            _c("end_date", "date", "last day of care", required=True),
+            _c("visit_days", "int", "days of care", required=True, low=1, high=366),
+            _c("prescription_no", "text", "prescription issue number (medical statements)"),
+            _c("prescriber_ykiho", "text", "prescribing institution (pharmacy statements)"),
+            _money("total_amount", "total claimed, KRW"),
+            _money("patient_amount", "patient's share, KRW"),
+            _money("insurer_amount", "insurer's share, KRW"),
+            _c("claim_month", "text", "YYYY-MM of the first day of care", required=True),
+            *_DELIVERY,
+        ),
+        key=("spec_id",),
+        partition_by=("claim_month",),
+        grain="month",
+        during_life=("start_date", "citizen_key"),
+        start_before_end=("start_date", "end_date"),
+    ),
+    Table(
+        "silver.claim_lines",
+        "Treatment lines of every delivered version of a statement; the version in use is the "
+        "one whose delivery_id equals silver.claims.delivery_id.",
+        (
+            _c("spec_id", "text", "statement id", required=True),
+            _c("line_no", "int", "line number on the statement", required=True, low=1, high=999),
+            _c("line_type", "text", "item type (DIV_TY_CD)", required=True, codes="line_types"),
+            _c("code", "text", "EDI procedure, drug product or fee code", required=True),
+            _c("name", "text", "item name as billed"),
+            _c(
+                "ingredient_code",
+                "text",
+                "drug ingredient code (pharmacy drug lines)",
+                pattern=INGREDIENT_PATTERN,
+            ),
+            _c("quantity", "float", "total quantity or times", required=True, low=0, high=10_000),
+            _money("unit_price", "unit price, KRW"),
+            _money("amount", "amount, KRW"),
+            _c("claim_month", "text", "the statement's claim month", required=True),
+            *_DELIVERY,
+        ),
+        key=("spec_id", "delivery_id", "line_no"),
+        partition_by=("claim_month",),
+        grain="month",
+    ),
+    Table(
+        "silver.diagnoses",
+        "Diagnoses of every delivered version of a statement (KCD with the dot), with the "
+        "patient and date carried over for timeline lookups.",
+        (
+            _c("spec_id", "text", "statement id", required=True),
+            _c("seq", "int", "diagnosis order on the statement", required=True, low=1, high=99),
+            _c(
+                "kcd",
+                "text",
+                "KCD code with the dot",
+                required=True,
+                pattern=KCD_PATTERN,
+                codes="kcd",
+            ),
+            _c("kind", "text", "main | sub", required=True, pattern=r"^(main|sub)$"),
+            _citizen(),
+            _c("diagnosed_on", "date", "the statement's first day of care", required=True),
+            _c("claim_month", "text", "the statement's claim month", required=True),
+            *_DELIVERY,
+        ),
+        key=("spec_id", "delivery_id", "seq"),
+        partition_by=("claim_month",),
+        grain="month",
+        during_life=("diagnosed_on", "citizen_key"),
+    ),
+    Table(
+        "silver.prescriptions",
+        "Prescriptions issued (T530) of every delivered version of a statement.",
+        (
+            _c("spec_id", "text", "statement id", required=True),
+            _c("line_no", "int", "line on the prescription", required=True, low=1, high=99),
+            _citizen(),
+            _c("ykiho", "text", "prescribing institution", required=True),
+            _c("prescription_no", "text", "issue number", required=True),
+            _c("issued_on", "date", "day issued", required=True),
+            _c(
+                "ingredient_code",
+                "text",
+                "HIRA main-ingredient code",
+                required=True,
+                pattern=INGREDIENT_PATTERN,
+                codes="drugs",
+            ),
+            _c("product_code", "text", "product code (9 digits)"),
+            _c("name", "text", "product name"),
+            _c("dose", "float", "dose per administration", required=True, low=0, high=1000),
+            _c("per_day", "int", "administrations per day", required=True, low=0, high=12),
+            _c("days", "int", "days (or doses for weekly drugs)", required=True, low=1, high=366),
+            _money("unit_price", "unit price, KRW"),
+            _money("amount", "amount, KRW"),
+            _c("claim_month", "text", "the statement's claim month", required=True),
+            *_DELIVERY,
+        ),
+        key=("spec_id", "delivery_id", "line_no"),
+        partition_by=("claim_month",),
+        grain="month",
+        during_life=("issued_on", "citizen_key"),
+    ),
+    Table(
+        "silver.dispensings",
+        "Drugs dispensed at pharmacies, one row per drug line, linked to the prescription by "
+        "prescriber and issue number.",
+        (
+            _c("spec_id", "text", "pharmacy statement id", required=True),
+            _c("line_no", "int", "line on the pharmacy statement", required=True, low=1, high=99),
+            _citizen(),
+            _c(
+                "pharmacy_ykiho",
+                "text",
+                "pharmacy",
+                required=True,
+                references="silver.institutions.ykiho",
+            ),
+            _c("dispensed_on", "date", "day dispensed", required=True),
+            _c("prescriber_ykiho", "text", "prescribing institution", required=True),
+            _c("prescription_no", "text", "prescription issue number", required=True),
+            _c(
+                "ingredient_code",
+                "text",
+                "HIRA main-ingredient code",
+                required=True,
+                pattern=INGREDIENT_PATTERN,
+                codes="drugs",
+            ),
+            _c("product_code", "text", "product code"),
+            _c("name", "text", "product name"),
+            _c("dose", "float", "dose per administration", required=True, low=0, high=1000),
+            _c("per_day", "int", "administrations per day", required=True, low=0, high=12),
+            _c("days", "int", "days supplied", required=True, low=1, high=366),
+            _money("amount", "amount, KRW"),
+            _c("claim_month", "text", "YYYY-MM of the dispensing", required=True),
+            *_DELIVERY,
+        ),
+        key=("spec_id", "delivery_id", "line_no"),
+        partition_by=("claim_month",),
+        grain="month",
+        during_life=("dispensed_on", "citizen_key"),
+    ),
+    Table(
+        "silver.centre_members",
+        "Seniors' centre members: member number to citizen key.",
+        (
+            _c("member_no", "text", "centre member number", required=True, pattern=r"^BG\d{7}$"),
+            _citizen(),
+            _c("joined_on", "date", "day of joining", required=True),
+        ),
+        key=("member_no",),
+    ),
+    Table(
+        "silver.centre_measurements",
+        "One row per measured value at the seniors' centre: gait, balance, EMG and check-up, "
+        "in long form with units.",
+        (
+            _c("measurement_id", "text", "device record id", required=True),
+            _c(
+                "member_no",
+                "text",
+                "centre member number",
+                required=True,
+                references="silver.centre_members.member_no",
+            ),
+            _c(
+                "device",
+                "text",
+                "gait | balance | emg | checkup",
+                required=True,
+                pattern=r"^(gait|balance|emg|checkup)$",
+            ),
+            _c("measured_at", "timestamp", "when measured", required=True),
+            _c("measure", "text", "what was measured", required=True),
+            _c("context", "text", "eyes open/closed, muscle and side, ..."),
+            _c("value", "float", "the value", required=True),
+            _c("unit", "text", "its unit", required=True),
+            _c("measured_on", "date", "day measured (KST)", required=True),
+        ),
+        key=("measurement_id", "measure", "context"),
+        partition_by=("measured_on",),
+        grain="day",
+    ),
+    Table(
+        "silver.app_users",
+        "Citizen-app accounts: app user id to citizen key, from the sign-ups.",
+        (
+            _c("app_user_id", "text", "app account id", required=True),
+            _citizen(),
+            _c("signed_up_at", "timestamp", "sign-up time", required=True),
+        ),
+        key=("app_user_id",),
+    ),
+    Table(
+        "silver.programme_events",
+        "Citizen-app events: sign-ups, consents, record-link requests, logins, shares.",
+        (
+            _c("event_id", "text", "event id", required=True),
+            _c("event_type", "text", "event type", required=True),
+            _c("occurred_at", "timestamp", "when", required=True),
+            _c(
+                "app_user_id",
+                "text",
+                "app account",
+                required=True,
+                references="silver.app_users.app_user_id",
+            ),
+            _c("details", "text", "the event's other fields as JSON (no identifiers)"),
+            _c("event_date", "date", "day of the event (KST)", required=True),
+        ),
+        key=("event_id",),
+        partition_by=("event_date",),
+        grain="day",
+    ),
+)
+
+GOLD: Final = (
+    Table(
+        "gold.citizen_timeline",
+        "Each citizen's lifetime health timeline: visits, diagnoses, prescriptions, dispensings "
+        "and centre measurements, one row per event, laid out so one citizen's timeline is one "
+        "partition read.",
+        (
+            _citizen(),
+            _c("event_date", "date", "day of the event", required=True),
+            _c(
+                "kind",
+                "text",
+                "visit | admission | diagnosis | prescription | dispensing | measurement",
+                required=True,
+            ),
+            _c("code", "text", "KCD, ingredient, EDI or measure code"),
+            _c(
+                "title",
+                "text",
+                "what happened, in Korean (names from the code lists)",
+                required=True,
+            ),
+            _c("detail", "text", "amounts, doses, values"),
+            _c("institution", "text", "where (institution code)"),
+            _c("source_ref", "text", "the silver row it came from", required=True),
+            _c(
+                "key_bucket",
+                "int",
+                "hash bucket of the citizen key (partition)",
+                required=True,
+                low=0,
+                high=63,
+            ),
+        ),
+        partition_by=("key_bucket",),
+    ),
+    Table(
+        "gold.programme_uptake_daily",
+        "Daily programme uptake by district, age group and sex: residents, app sign-ups and "
+        "active users, centre visits. Raw counts; small cells are suppressed by the access "
+        "layer, not here.",
+        (
+            _c("day", "date", "the day", required=True),
+            _c("district_code", "text", "district", required=True),
+            _c("age_group", "text", "0-19 | 20-39 | 40-64 | 65-74 | 75+", required=True),
+            _c("sex", "text", "M or F", required=True),
+            _c("residents", "int", "residents that day", required=True, low=0),
+            _c("signups", "int", "app sign-ups that day", required=True, low=0),
+            _c("app_users", "int", "app users signed up by that day", required=True, low=0),
+            _c("active_users", "int", "app users who logged in that day", required=True, low=0),
+            _c("centre_visitors", "int", "centre members measured that day", required=True, low=0),
+        ),
+        key=("day", "district_code", "age_group", "sex"),
+    ),
+)
+
+TABLES: Final[dict[str, Table]] = {t.name: t for t in (*BRONZE, *OPS, *SILVER, *GOLD)}
+
+
+def table(name: str) -> Table:
+    """The declaration of one table, by ``<layer>.<name>``."""
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"no table {name!r} in the catalogue") from None

@@ -1,0 +1,188 @@
+"""The one Delta IO module: every write to the lakehouse goes through here.
+
+Writes are conformed to the catalogue first (``Table.conform``), so a table's schema is what the
+catalogue says, whoever writes it. Four ways to write, each one atomic commit:
+
+* ``append``: add rows (the ledger, audit-style tables);
+* ``replace``: replace exactly the rows matching a predicate (a partition, a delivery) and nothing
+  else, so a rerun is idempotent and neighbouring partitions survive; never a whole-table
+  overwrite;
+* ``merge``: upsert by key, optionally only where the incoming row is newer;
+* ``delete``: remove rows matching a predicate.
+
+Concurrent writers can lose the race to commit (``CommitFailedError``); nothing is lost, the
+writer retries with backoff. ``optimize`` and ``vacuum`` keep tables fast and small.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+import polars as pl
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError
+
+from lakehouse.catalog import table as catalog_table
+from lakehouse.config import lakehouse_uri, storage_options
+from lakehouse.schema import Table
+
+log = logging.getLogger(__name__)
+
+RETRIES: Final = 8
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write did: the table's new version and how many rows went in."""
+
+    table: str
+    version: int
+    rows: int
+
+
+def uri(name: str) -> str:
+    """Where a table lives: ``<LAKEHOUSE_URI>/<layer>/<name>``."""
+    layer, short = name.split(".", 1)
+    return f"{lakehouse_uri()}/{layer}/{short}"
+
+
+def spec(name: str | Table) -> Table:
+    return name if isinstance(name, Table) else catalog_table(name)
+
+
+def exists(name: str | Table) -> bool:
+    """Whether the table has been created."""
+    return DeltaTable.is_deltatable(uri(spec(name).name), storage_options=storage_options())
+
+
+def open_table(name: str | Table) -> DeltaTable:
+    """The Delta table, at its latest version."""
+    return DeltaTable(uri(spec(name).name), storage_options=storage_options())
+
+
+def _retry(action: Callable[[], T], what: str) -> T:
+    """Run a commit, retrying when another writer committed first."""
+    for attempt in range(RETRIES):
+        try:
+            return action()
+        except CommitFailedError:
+            if attempt == RETRIES - 1:
+                raise
+            wait = min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
+            log.info("%s: commit conflict, retrying in %.2f s", what, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def _write(table: Table, frame: pl.DataFrame, predicate: str | None) -> WriteResult:
+    """Append (no predicate) or replace the rows matching ``predicate``, in one commit."""
+    data = table.conform(frame).to_arrow()
+    target = uri(table.name)
+    parts = list(table.partition_by) or None
+    options = storage_options()
+
+    def commit() -> None:
+        if predicate is None:
+            write_deltalake(
+                target, data, mode="append", partition_by=parts, storage_options=options
+            )
+        else:
+            write_deltalake(
+                target,
+                data,
+                mode="overwrite",
+                predicate=predicate,
+                partition_by=parts,
+                storage_options=options,
+            )
+
+    _retry(commit, table.name)
+    return WriteResult(table.name, open_table(table).version(), frame.height)
+
+
+def append(name: str | Table, frame: pl.DataFrame) -> WriteResult:
+    """Add rows to a table, creating it if need be."""
+    return _write(spec(name), frame, None)
+
+
+def replace(name: str | Table, frame: pl.DataFrame, predicate: str) -> WriteResult:
+    """Replace exactly the rows matching ``predicate`` with ``frame``, in one commit.
+
+    Args:
+        name: The table.
+        frame: The new rows; every one of them must match ``predicate``.
+        predicate: A SQL predicate on the table's columns, such as ``_period = '2025-03'``. It
+            bounds what is replaced: rows outside it are never touched.
+    """
+    table = spec(name)
+    if not exists(table):
+        return _write(table, frame, None)
+    return _write(table, frame, predicate)
+
+
+def merge(
+    name: str | Table,
+    frame: pl.DataFrame,
+    keys: tuple[str, ...] | None = None,
+    newer: str | None = None,
+) -> WriteResult:
+    """Upsert rows by key in one commit.
+
+    Args:
+        name: The table.
+        frame: The incoming rows.
+        keys: Columns identifying a row; the table's declared key by default.
+        newer: A column (such as ``delivered_at``): a matched row is replaced only when the
+            incoming value is at least the stored one, so re-running an older delivery never
+            undoes a later correction.
+    """
+    table = spec(name)
+    if not exists(table):
+        return _write(table, frame, None)
+    on = keys or table.key
+    # Partition columns in the join let delta-rs skip the files of untouched partitions.
+    join = " AND ".join(f"t.{k} = s.{k}" for k in (*table.partition_by, *on) if k)
+    data = table.conform(frame).to_arrow()
+
+    def commit() -> None:
+        builder = open_table(table).merge(
+            data, predicate=join, source_alias="s", target_alias="t", streamed_exec=False
+        )
+        condition = f"s.{newer} >= t.{newer}" if newer else None
+        builder.when_matched_update_all(predicate=condition).when_not_matched_insert_all().execute()
+
+    _retry(commit, table.name)
+    return WriteResult(table.name, open_table(table).version(), frame.height)
+
+
+def delete(name: str | Table, predicate: str) -> int:
+    """Delete the rows matching ``predicate``; return how many went."""
+    table = spec(name)
+    if not exists(table):
+        return 0
+    metrics = _retry(lambda: open_table(table).delete(predicate), table.name)
+    return int(metrics.get("num_deleted_rows", 0) or 0)
+
+
+def optimize(name: str | Table) -> dict[str, object]:
+    """Compact small files (each run adds some); returns delta-rs's metrics."""
+    table = spec(name)
+    result: dict[str, object] = _retry(open_table(table).optimize.compact, table.name)
+    return result
+
+
+def vacuum(name: str | Table, retention_hours: int = 168) -> list[str]:
+    """Remove files no version within ``retention_hours`` needs (default a week, so readers of
+    recent versions and time travel keep working); returns the removed files."""
+    table = spec(name)
+    return list(
+        open_table(table).vacuum(
+            retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
+        )
+    )

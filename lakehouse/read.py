@@ -1,0 +1,57 @@
+"""The one read path: Polars for pipelines, DuckDB for queries.
+
+``scan`` gives a Polars ``LazyFrame`` of a table (``pl.scan_delta`` prunes partitions on
+filters). ``connect`` gives a DuckDB connection where every existing table is a view under its
+catalogue name (``SELECT * FROM silver.claims``), read through DuckDB's delta extension, which is
+loaded from the ``duckdb-extension-delta`` wheel because ``INSTALL delta`` needs the network.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from lakehouse.catalog import TABLES
+from lakehouse.config import storage_options
+from lakehouse.delta import exists, spec, uri
+from lakehouse.schema import Table
+
+
+def scan(name: str | Table) -> pl.LazyFrame:
+    """A table as a Polars LazyFrame; an empty one with the catalogue's schema when the table
+    has not been written yet (a pipeline's first run)."""
+    table = spec(name)
+    if not exists(table):
+        return pl.LazyFrame(schema=table.polars_schema())
+    return pl.scan_delta(uri(table.name), storage_options=storage_options())
+
+
+def frame(name: str | Table, where: pl.Expr | None = None) -> pl.DataFrame:
+    """A table's rows, optionally filtered (partition filters prune files)."""
+    lazy = scan(name)
+    return (lazy.filter(where) if where is not None else lazy).collect()
+
+
+def _delta_extension() -> Path:
+    root = Path(str(resources.files("duckdb_extension_delta")))
+    return root / "extensions" / f"v{duckdb.__version__}" / "delta.duckdb_extension"
+
+
+def connect(tables: list[str] | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with a view per existing table, named as in the catalogue.
+
+    Args:
+        tables: Only these tables (all existing ones by default). Views read the latest version
+            at query time, so a long-lived connection sees new commits.
+    """
+    con = duckdb.connect()
+    con.execute(f"LOAD '{_delta_extension()}'")
+    for layer in sorted({t.split(".")[0] for t in TABLES}):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
+    for name in tables or sorted(TABLES):
+        if exists(name):
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM delta_scan('{uri(name)}')")
+    return con

@@ -1,0 +1,1 @@
+"""Dagster definitions, one module per source, plus the shared partitions and resources."""

@@ -1,0 +1,1 @@
+"""The bronze boundary: deliveries in, bronze rows and quarantine records out."""

@@ -1,0 +1,158 @@
+"""The bronze boundary: parsed rows become bronze rows, and the ingestion is accounted for.
+
+Each source's files are read in delivery order (``discover``), checked and parsed (``parse``),
+then renamed to the catalogue's column names, stripped of direct identifiers, pseudonymised
+(every registration number becomes a citizen key) and given their lineage. Per file, rows read =
+rows accepted + rows quarantined, and the ledger records it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from lakehouse import delta
+from lakehouse import read as lake
+from lakehouse.catalog import table as catalog_table
+from lakehouse.pseudonym import pseudonymise
+from lakehouse.schema import Table
+from pipelines.ingest.deliveries import DeliveredFile, discover
+from pipelines.ingest.parse import (
+    Parsed,
+    Quarantined,
+    ledger_row,
+    lineage,
+    parse_csv,
+    quarantine_frame,
+)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One kind of delivered file: which files (by name prefix), the bronze table they feed and
+    the header the source agreed to send."""
+
+    prefix: str
+    table: str
+    headers: tuple[str, ...]
+
+
+@dataclass
+class Batch:
+    """Everything one source delivered for one run: bronze rows per table, quarantine records
+    and ledger rows, ready to be written."""
+
+    source: str
+    periods: list[str]
+    tables: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
+    quarantined: list[Quarantined] = field(default_factory=list)
+    ledger: list[dict[str, Any]] = field(default_factory=list)
+    parsed: list[Parsed] = field(default_factory=list)
+
+    def frame(self, table: str) -> pl.DataFrame:
+        """One bronze table's rows from this batch (empty with its schema when none)."""
+        spec = catalog_table(table)
+        frames = self.tables.get(table, [])
+        return pl.concat(frames) if frames else pl.DataFrame(schema=spec.polars_schema())
+
+
+def seen_checksums(source: str, excluding: list[str]) -> dict[str, str]:
+    """SHA-256 -> file of everything this source had ingested, outside the periods being
+    (re)processed, so a file delivered twice is recognised whenever it comes."""
+    ledger = lake.frame(
+        "bronze.deliveries",
+        (pl.col("source") == source)
+        & (pl.col("status") == "ingested")
+        & ~pl.col("period").is_in(excluding),
+    )
+    return dict(zip(ledger["sha256"].to_list(), ledger["file"].to_list(), strict=True))
+
+
+def to_bronze(rows: pl.DataFrame, spec: Table, f: DeliveredFile) -> pl.DataFrame:
+    """Rows with the delivered headers -> the bronze table's columns: renamed, pseudonymised
+    (columns declared ``pseudonym`` hash their source column), lineage added; columns the table
+    does not declare (direct identifiers) are dropped here."""
+    columns: list[pl.Expr] = []
+    for c in spec.columns:
+        if c.name.startswith("_"):
+            continue
+        if c.personal == "pseudonym":
+            source = rows[c.header] if c.header in rows.columns else pl.Series([None] * rows.height)
+            columns.append(pl.lit(pseudonymise(source.cast(pl.Utf8))).alias(c.name))
+        else:
+            columns.append(pl.col(c.header).alias(c.name))
+    out = rows.select(*columns, "_line")
+    return lineage(out, f)
+
+
+def ingest_csv(
+    root: Path,
+    source: str,
+    layouts: list[Layout],
+    periods: list[str],
+    prepare: Callable[[pl.DataFrame, DeliveredFile, Layout], pl.DataFrame] | None = None,
+) -> Batch:
+    """Read every delimited file ``source`` delivered for ``periods`` into a batch.
+
+    Args:
+        root: The drop folder.
+        source: The source (first folder level).
+        layouts: The kinds of file it sends.
+        periods: The periods to ingest (a pipeline partition, or every period).
+        prepare: Optional per-file step on the parsed text rows before the bronze boundary (to
+            derive a column, or to take identities away to the vault).
+    """
+    batch = Batch(source, periods)
+    seen = seen_checksums(source, periods)
+    for f in [f for p in periods for f in discover(root, source, p)]:
+        layout = next((x for x in layouts if f.name.startswith(x.prefix)), None)
+        if layout is None:
+            continue  # a file this pipeline does not read (documented in the layouts)
+        parsed = parse_csv(f, layout.table, layout.headers, seen)
+        accepted = 0
+        if parsed.status == "ingested" and parsed.rows.height:
+            rows = prepare(parsed.rows, f, layout) if prepare else parsed.rows
+            frame = to_bronze(rows, catalog_table(layout.table), f)
+            batch.tables.setdefault(layout.table, []).append(frame)
+            accepted = frame.height
+        batch.quarantined += parsed.quarantined
+        batch.ledger.append(ledger_row(parsed, accepted))
+        batch.parsed.append(parsed)
+    return batch
+
+
+def _in(column: str, values: list[str]) -> str:
+    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+def write_batch(batch: Batch, tables: list[str]) -> dict[str, int]:
+    """Write a batch: each bronze table, the ledger and the quarantine, each replacing exactly
+    the batch's periods for its source (so a rerun gives identical tables)."""
+    written: dict[str, int] = {}
+    window = _in("_period", batch.periods)
+    for name in tables:
+        frame = batch.frame(name)
+        delta.replace(name, frame, window)
+        written[name] = frame.height
+    ledger = pl.DataFrame(batch.ledger, schema=catalog_table("bronze.deliveries").polars_schema())
+    if batch.ledger:
+        ledger = ledger.with_columns(pl.col("delivered_at").dt.convert_time_zone("UTC"))
+    own = f"source = '{batch.source}' AND {_in('period', batch.periods)}"
+    delta.replace("bronze.deliveries", ledger, own)
+    write_quarantine("bronze", batch.source, batch.periods, batch.quarantined)
+    written["quarantine"] = len(batch.quarantined)
+    return written
+
+
+def write_quarantine(
+    stage: str, source: str, periods: list[str], records: list[Quarantined]
+) -> int:
+    """Replace the quarantine records of one stage, source and set of periods."""
+    predicate = f"stage = '{stage}' AND source = '{source}' AND {_in('period', periods)}"
+    delta.replace("quarantine.records", quarantine_frame(records), predicate)
+    return len(records)

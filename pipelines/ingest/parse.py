@@ -1,0 +1,281 @@
+"""Reading one delivered file into rows, and turning what cannot be read into quarantine records.
+
+Nothing fails as a traceback in the middle of a run: a file whose bytes are not what its manifest
+says (checksum, encoding), whose header is not the layout the source agreed (schema drift), that
+is empty, or that repeats an earlier file is quarantined whole with its reason; a line with the
+wrong number of fields, or a JSON line that does not parse, is quarantined alone. Everything else
+comes out as text rows with their line numbers, ready for the bronze boundary.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+import polars as pl
+
+from lakehouse.catalog import table as catalog_table
+from lakehouse.pseudonym import scrub
+from pipelines.ingest.deliveries import DeliveredFile, file_sha256
+
+# Quarantine reason codes. The first six are the fault kinds the synthetic city injects.
+MALFORMED_ROW: Final = "malformed_row"
+IMPOSSIBLE_DATE: Final = "impossible_date"
+UNKNOWN_CODE: Final = "unknown_code"
+OUT_OF_RANGE: Final = "out_of_range_value"
+DUPLICATE_DELIVERY: Final = "duplicate_delivery"
+WRONG_ENCODING: Final = "wrong_encoding"
+SCHEMA_DRIFT: Final = "schema_drift"
+EMPTY_FILE: Final = "empty_file"
+CHECKSUM_MISMATCH: Final = "checksum_mismatch"
+MISSING_VALUE: Final = "missing_value"
+PAYLOAD_LIMIT: Final = 2000
+
+
+@dataclass
+class Quarantined:
+    """One quarantine record (see ``quarantine.records`` in the catalogue)."""
+
+    stage: str
+    source: str
+    table: str
+    period: str
+    delivery_id: str
+    file: str
+    line: int | None
+    record_key: str | None
+    reason: str
+    message: str
+    payload: str | None
+    rows: int
+
+
+def quarantine_frame(records: list[Quarantined]) -> pl.DataFrame:
+    """Records as a frame with ``quarantine.records``' schema; payloads never carry a
+    registration number (they are scrubbed to citizen keys)."""
+    spec = catalog_table("quarantine.records")
+    if not records:
+        return pl.DataFrame(schema=spec.polars_schema())
+    rows = [asdict(r) for r in records]
+    for r in rows:
+        if r["payload"] is not None:
+            r["payload"] = scrub(r["payload"])[:PAYLOAD_LIMIT]
+    return pl.DataFrame(rows, schema=spec.polars_schema())
+
+
+@dataclass
+class Parsed:
+    """What came out of one file: its rows (text, with ``_line``), what was quarantined, and
+    the accounting the ledger keeps."""
+
+    file: DeliveredFile
+    rows: pl.DataFrame
+    quarantined: list[Quarantined] = field(default_factory=list)
+    rows_read: int = 0
+    status: str = "ingested"
+    duplicate_of: str | None = None
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(q.rows for q in self.quarantined)
+
+
+def _record(
+    f: DeliveredFile,
+    table: str,
+    reason: str,
+    message: str,
+    *,
+    line: int | None = None,
+    payload: str | None = None,
+    rows: int = 1,
+    key: str | None = None,
+) -> Quarantined:
+    return Quarantined(
+        "bronze",
+        f.source,
+        table,
+        f.period,
+        f.delivery_id,
+        f.rel,
+        line,
+        key,
+        reason,
+        message,
+        payload,
+        rows,
+    )
+
+
+def _whole(f: DeliveredFile, table: str, reason: str, message: str, rows: int) -> Parsed:
+    """The file is quarantined whole; it stands for all the rows it declared or held."""
+    empty = pl.DataFrame()
+    return Parsed(
+        f, empty, [_record(f, table, reason, message, rows=rows)], rows, status="rejected"
+    )
+
+
+def check_file(
+    f: DeliveredFile, table: str, seen: dict[str, str]
+) -> tuple[Parsed | None, str | None]:
+    """File-level checks before parsing: checksum, duplicate, empty, encoding.
+
+    Args:
+        f: The file.
+        table: The bronze table it feeds (for the quarantine record).
+        seen: SHA-256 -> file of everything already ingested; updated with this file when it
+            passes.
+
+    Returns:
+        ``(rejection, None)`` for a file quarantined whole, or ``(None, text)`` to parse.
+    """
+    actual = file_sha256(f.path)
+    if f.sha256 and actual != f.sha256:
+        message = "SHA-256 differs from the manifest"
+        return _whole(f, table, CHECKSUM_MISMATCH, message, f.rows), None
+    if actual in seen:
+        rejected = _whole(f, table, DUPLICATE_DELIVERY, f"same bytes as {seen[actual]}", f.rows)
+        rejected.status, rejected.duplicate_of = "duplicate", seen[actual]
+        return rejected, None
+    data = f.read_bytes()
+    try:
+        text = data.decode(f.encoding)
+    except UnicodeDecodeError as exc:
+        message = f"does not decode as the declared {f.encoding}: {exc.reason} at byte {exc.start}"
+        return _whole(f, table, WRONG_ENCODING, message, f.rows), None
+    except LookupError:
+        message = f"declares an unknown encoding {f.encoding!r}"
+        return _whole(f, table, WRONG_ENCODING, message, f.rows), None
+    if not text.strip():
+        return _whole(f, table, EMPTY_FILE, "the file is empty", f.rows), None
+    seen[actual] = f.rel
+    return None, text.removeprefix("\ufeff")
+
+
+def parse_csv(
+    f: DeliveredFile, table: str, headers: tuple[str, ...], seen: dict[str, str]
+) -> Parsed:
+    """Parse a delimited file into text rows with their line numbers.
+
+    Args:
+        f: The file.
+        table: The bronze table it feeds.
+        headers: The layout the source agreed to send, in order.
+        seen: Checksums already ingested (see ``check_file``).
+    """
+    rejected, text = check_file(f, table, seen)
+    if rejected is not None or text is None:
+        return rejected or _whole(f, table, EMPTY_FILE, "the file is empty", f.rows)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    lines = [line.removesuffix("\r") for line in lines]
+    data = lines[1:]
+    header = next(csv.reader([lines[0]], delimiter=f.delimiter))
+    if tuple(header) != headers:
+        missing = [h for h in headers if h not in header]
+        extra = [h for h in header if h not in headers]
+        message = f"header differs from the agreed layout: missing {missing}, unexpected {extra}"
+        if not missing and not extra:
+            message = "columns are in a different order than the agreed layout"
+        return _whole(f, table, SCHEMA_DRIFT, message, len(data))
+    if any('"' in line for line in data):
+        fields = list(csv.reader(data, delimiter=f.delimiter))
+    else:
+        fields = [line.split(f.delimiter) for line in data]
+    good: list[list[str]] = []
+    numbers: list[int] = []
+    bad: list[Quarantined] = []
+    for i, row in enumerate(fields):
+        if len(row) == len(headers):
+            good.append(row)
+            numbers.append(i + 2)
+        else:
+            bad.append(
+                _record(
+                    f,
+                    table,
+                    MALFORMED_ROW,
+                    f"{len(row)} fields where the layout has {len(headers)}",
+                    line=i + 2,
+                    payload=data[i],
+                    key=row[0] if row else None,
+                )
+            )
+    frame = pl.DataFrame(
+        {h: [r[j] for r in good] for j, h in enumerate(headers)} | {"_line": numbers},
+        schema={**dict.fromkeys(headers, pl.Utf8), "_line": pl.Int64},
+    )
+    return Parsed(f, frame, bad, len(data))
+
+
+def parse_jsonl(
+    f: DeliveredFile, table: str, required: tuple[str, ...], seen: dict[str, str]
+) -> tuple[Parsed, list[dict[str, Any]]]:
+    """Parse a JSON Lines file: every line must be an object holding ``required`` keys.
+
+    Returns:
+        The accounting (its ``rows`` frame holds only ``_line``) and the parsed objects, in the
+        same order.
+    """
+    rejected, text = check_file(f, table, seen)
+    if rejected is not None or text is None:
+        return rejected or _whole(f, table, EMPTY_FILE, "the file is empty", f.rows), []
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    objects: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    bad: list[Quarantined] = []
+    for i, line in enumerate(lines):
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            bad.append(
+                _record(f, table, MALFORMED_ROW, f"not JSON: {exc.msg}", line=i + 1, payload=line)
+            )
+            continue
+        if not isinstance(obj, dict) or any(k not in obj for k in required):
+            missing = [k for k in required if not isinstance(obj, dict) or k not in obj]
+            bad.append(
+                _record(
+                    f, table, MALFORMED_ROW, f"missing fields {missing}", line=i + 1, payload=line
+                )
+            )
+            continue
+        objects.append(obj)
+        numbers.append(i + 1)
+    frame = pl.DataFrame({"_line": numbers}, schema={"_line": pl.Int64})
+    return Parsed(f, frame, bad, len(lines)), objects
+
+
+def lineage(frame: pl.DataFrame, f: DeliveredFile) -> pl.DataFrame:
+    """Add the bronze lineage columns to rows parsed from ``f``."""
+    return frame.with_columns(
+        pl.lit(f.delivery_id).alias("_delivery_id"),
+        pl.lit(f.rel).alias("_file"),
+        pl.lit(f.delivered_at).dt.convert_time_zone("UTC").alias("_delivered_at"),
+        pl.lit(f.sha256).alias("_sha256"),
+        pl.lit(f.period).alias("_period"),
+    )
+
+
+def ledger_row(p: Parsed, accepted: int) -> dict[str, Any]:
+    """The ingestion ledger's row for one file (``bronze.deliveries``)."""
+    f = p.file
+    return {
+        "source": f.source,
+        "delivery_id": f.delivery_id,
+        "file": f.rel,
+        "sha256": f.sha256,
+        "period": f.period,
+        "delivered_at": f.delivered_at,
+        "rows_declared": f.rows,
+        "rows_read": p.rows_read,
+        "rows_accepted": accepted,
+        "rows_quarantined": p.rows_quarantined,
+        "status": p.status,
+        "duplicate_of": p.duplicate_of,
+    }
