@@ -131,6 +131,7 @@ def merge(
     frame: pl.DataFrame,
     keys: tuple[str, ...] | None = None,
     newer: str | None = None,
+    insert_only: bool = False,
 ) -> WriteResult:
     """Upsert rows by key in one commit.
 
@@ -141,6 +142,8 @@ def merge(
         newer: A column (such as ``delivered_at``): a matched row is replaced only when the
             incoming value is at least the stored one, so re-running an older delivery never
             undoes a later correction.
+        insert_only: Add new keys and leave existing rows untouched (for values that are not
+            reproducible, such as ciphertexts with random nonces).
     """
     table = spec(name)
     if not exists(table):
@@ -154,8 +157,10 @@ def merge(
         builder = open_table(table).merge(
             data, predicate=join, source_alias="s", target_alias="t", streamed_exec=False
         )
-        condition = f"s.{newer} >= t.{newer}" if newer else None
-        builder.when_matched_update_all(predicate=condition).when_not_matched_insert_all().execute()
+        if not insert_only:
+            condition = f"s.{newer} >= t.{newer}" if newer else None
+            builder = builder.when_matched_update_all(predicate=condition)
+        builder.when_not_matched_insert_all().execute()
 
     _retry(commit, table.name)
     return WriteResult(table.name, open_table(table).version(), frame.height)

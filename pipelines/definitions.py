@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.defs import claims
+from pipelines.defs import claims, registry
 from pipelines.defs.resources import from_environment
 
 defs = dg.Definitions(
-    assets=[claims.bronze_claims, claims.bronze_pharmacy, claims.silver_claims],
+    assets=[
+        registry.bronze_registry,
+        registry.silver_registry,
+        claims.bronze_claims,
+        claims.bronze_pharmacy,
+        claims.silver_claims,
+    ],
     resources=from_environment(),
 )

@@ -17,7 +17,7 @@ from lakehouse.catalog import table as catalog_table
 from pipelines.defs.partitions import MONTHS, ONE_RUN, periods
 from pipelines.defs.resources import Lakehouse
 from pipelines.ingest.bronze import Layout, ingest_csv, write_batch, write_quarantine
-from pipelines.transform.claims import children, statements
+from pipelines.transform.claims import children, latest, statements
 
 OWNERS: Final = ["team:data-platform"]
 KINDS: Final = {"delta", "polars"}
@@ -140,9 +140,10 @@ def silver_claims(
     counts = dict.fromkeys(SILVER, 0)
     if deliveries:
         # The latest delivered version of a statement wins, whatever order periods run in.
-        if heads.height:
-            delta.merge("silver.claims", heads, newer="delivered_at")
-        counts["silver.claims"] = heads.height
+        current = latest(heads)
+        if current.height:
+            delta.merge("silver.claims", current, newer="delivered_at")
+        counts["silver.claims"] = current.height
         # Child rows are versioned by delivery: this window's deliveries are replaced exactly.
         own = "delivery_id IN (" + ", ".join(f"'{d}'" for d in deliveries) + ")"
         for name, frame in result.tables.items():

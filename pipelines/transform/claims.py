@@ -91,8 +91,9 @@ def _split(rows: pl.DataFrame, bad: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame
 def statements(
     t200: pl.DataFrame, pharmacy: pl.DataFrame
 ) -> tuple[pl.DataFrame, list[Quarantined]]:
-    """Medical and pharmacy statements -> ``silver.claims`` rows (latest version per statement
-    within this batch), and the statements quarantined."""
+    """Medical and pharmacy statements -> ``silver.claims`` rows, every delivered version (the
+    children of each version join to it), and the statements quarantined. ``latest`` keeps the
+    version in use."""
     kcd = sorted(code_set("kcd"))
     classes = sorted(code_set("institution_classes"))
     quarantined: list[Quarantined] = []
@@ -132,7 +133,6 @@ def statements(
     out = (
         pl.concat(frames, how="diagonal_relaxed")
         .sort("_delivered_at", "_line")
-        .unique("SPEC_ID_SNO", keep="last", maintain_order=True)
         .select(
             pl.col("SPEC_ID_SNO").alias("spec_id"),
             "citizen_key",
@@ -162,6 +162,11 @@ def statements(
         )
     )
     return out, quarantined
+
+
+def latest(heads: pl.DataFrame) -> pl.DataFrame:
+    """The version of each statement in use: the one delivered last."""
+    return heads.sort("delivered_at").unique("spec_id", keep="last", maintain_order=True)
 
 
 def _with_statement(rows: pl.DataFrame, heads: pl.DataFrame) -> pl.DataFrame:
