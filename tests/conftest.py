@@ -1,13 +1,13 @@
-"""Shared synthetic cities for the generator's tests.
+"""Shared synthetic cities, generated once per test session and read by many tests.
 
-Generating a city takes seconds, so each shape is generated once per test session and read by many
-tests. The tests read the deliveries exactly as the pipelines will: from the files, through their
-manifests.
+The generator's tests read the deliveries exactly as the pipelines will (from the files, through
+their manifests); the pipelines' tests ingest them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -87,3 +87,22 @@ def small_city(tmp_path_factory: pytest.TempPathFactory) -> City:
     """A city of a few hundred citizens over a quarter: the smallest shape that must still work."""
     cfg = CityConfig(citizens=300, start=date(2025, 3, 1), days=90, seed=3, inject_faults=True)
     return _make(tmp_path_factory, "small", cfg)
+
+
+# Fixed test keys, set before any module caches them: pseudonyms and vault ciphertexts in the
+# tests are made with these, never with a developer's own secrets.
+TEST_PSEUDONYM_KEY = "00" * 31 + "01"
+TEST_IDENTITY_KEY = "dGVzdC1pZGVudGl0eS1rZXktMzItYnl0ZXMtbG9uZyE="  # Fernet: 32 bytes, base64
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_keys() -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in ("GJH_PSEUDONYM_KEY", "GJH_IDENTITY_KEY")}
+    os.environ["GJH_PSEUDONYM_KEY"] = TEST_PSEUDONYM_KEY
+    os.environ["GJH_IDENTITY_KEY"] = TEST_IDENTITY_KEY
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
