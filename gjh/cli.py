@@ -1,13 +1,15 @@
 """``gjh``: the one command-line front door of the platform.
 
 Subcommands are thin: they parse arguments, call the package that does the work and report.
-``gjh synth`` generates a synthetic city; the pipeline, catalogue, serving and benchmark commands
-join as their parts land.
+``gjh synth`` generates a synthetic city, ``gjh keys`` creates the demo's secrets, ``gjh build``
+runs every pipeline, ``gjh catalog`` lists the tables and ``gjh serve`` starts the servers.
+Heavy imports happen inside each command, so ``gjh --help`` is instant.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -77,6 +79,58 @@ def _parser() -> argparse.ArgumentParser:
         help="worker processes; the output does not depend on it (default: up to 2)",
     )
     synth.set_defaults(func=_synth)
+
+    keys = sub.add_parser(
+        "keys",
+        help="create the pseudonymisation and identity keys if missing (demo and tests)",
+        description=(
+            "Create random keys in GJH_SECRETS_DIR (default ./secrets, git-ignored): the HMAC key "
+            "that turns registration numbers into citizen keys and the Fernet key of the "
+            "identity vault. Existing keys are kept. Production sets GJH_PSEUDONYM_KEY and "
+            "GJH_IDENTITY_KEY from its secret store instead."
+        ),
+    )
+    keys.set_defaults(func=_keys)
+
+    build = sub.add_parser(
+        "build",
+        help="run every pipeline into the lakehouse, without the UI",
+        description=(
+            "Materialise every asset (bronze, silver, gold, with their checks) from the "
+            "deliveries in --sources into LAKEHOUSE_URI, with the Definitions the UI uses. Runs "
+            "are recorded in DAGSTER_HOME (default data/dagster)."
+        ),
+    )
+    build.add_argument(
+        "--sources",
+        type=Path,
+        default=None,
+        help="the drop folder (default: GJH_SOURCES or data/sources)",
+    )
+    build.set_defaults(func=_build)
+
+    catalog = sub.add_parser(
+        "catalog",
+        help="list every table with its rows, version and last update",
+        description="Every table of the catalogue in LAKEHOUSE_URI: rows, version, last update.",
+    )
+    catalog.add_argument(
+        "--json",
+        action="store_true",
+        help='print a JSON list of {"table", "uri", "rows", "version", "updated"}',
+    )
+    catalog.set_defaults(func=_catalog)
+
+    serve = sub.add_parser(
+        "serve",
+        help="start the Dagster UI (and, as they land, the apps) and print their URLs",
+        description="Start the servers in the foreground; Ctrl-C stops them all.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument(
+        "--dagster-port", type=_positive, default=3000, help="Dagster UI port (default 3000)"
+    )
+    serve.set_defaults(func=_serve)
     return parser
 
 
@@ -113,6 +167,86 @@ def _synth(args: argparse.Namespace) -> int:
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items())
     print(f"  stages: {stages}")
     return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from lakehouse import identity, pseudonym
+
+    for what, path in (
+        ("pseudonymisation key", pseudonym.create_key()),
+        ("identity vault key", identity.create_key()),
+    ):
+        print(f"  {what}: {path}")
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    if args.sources is not None:
+        os.environ["GJH_SOURCES"] = str(args.sources)
+    from lakehouse.config import lakehouse_uri, sources_dir
+    from lakehouse.pseudonym import MissingKeyError, check_key
+    from pipelines.build import BuildError, build
+    from pipelines.instance import instance
+
+    sources = sources_dir()
+    if not sources.is_dir():
+        print(f"gjh build: no drop folder at {sources}", file=sys.stderr)
+        return 2
+    try:
+        check_key()
+    except MissingKeyError as exc:
+        print(f"gjh build: {exc}", file=sys.stderr)
+        return 2
+    print(f"gjh build: {sources} -> {lakehouse_uri()}", flush=True)
+    began = time.perf_counter()
+    try:
+        results = build(sources, instance(), lambda line: print(line, flush=True))
+    except BuildError as exc:
+        print(f"gjh build: {exc}", file=sys.stderr)
+        return 1
+    failed = [c for r in results for c in r.checks_failed]
+    print(f"gjh build: done in {time.perf_counter() - began:.1f} s")
+    if failed:
+        print(f"  data-quality warnings: {', '.join(failed)} (see the Dagster UI)")
+    return 0
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from lakehouse import delta
+    from lakehouse.catalog import TABLES
+
+    states = [delta.state(name) for name in TABLES]
+    if args.json:
+        doc = [
+            {
+                "table": s.table,
+                "uri": s.uri,
+                "rows": s.rows,
+                "version": s.version,
+                "updated": s.updated.isoformat() if s.updated else None,
+            }
+            for s in states
+        ]
+        print(json.dumps(doc, indent=1, ensure_ascii=False))
+        return 0
+    width = max(len(s.table) for s in states)
+    print(f"{'table':<{width}}  {'rows':>12}  {'version':>7}  updated (UTC)")
+    for s in states:
+        if s.version is None:
+            print(f"{s.table:<{width}}  {'-':>12}  {'-':>7}  not built")
+        else:
+            when = s.updated.strftime("%Y-%m-%d %H:%M:%S") if s.updated else "-"
+            print(f"{s.table:<{width}}  {s.rows or 0:>12,}  {s.version:>7}  {when}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gjh.serve import dagster_ui, serve
+    from pipelines.instance import dagster_home
+
+    dagster_home()
+    print("gjh serve:")
+    return serve([dagster_ui(args.host, args.dagster_port)])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

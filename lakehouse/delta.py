@@ -21,6 +21,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final, TypeVar
 
 import polars as pl
@@ -59,6 +60,32 @@ def spec(name: str | Table) -> Table:
 def exists(name: str | Table) -> bool:
     """Whether the table has been created."""
     return DeltaTable.is_deltatable(uri(spec(name).name), storage_options=storage_options())
+
+
+@dataclass(frozen=True)
+class TableState:
+    """What ``gjh catalog`` reports of one table: where it is, its rows, version and last
+    commit (all None when the table has not been created yet)."""
+
+    table: str
+    uri: str
+    rows: int | None
+    version: int | None
+    updated: datetime | None
+
+
+def state(name: str | Table) -> TableState:
+    """A table's size and version from its Delta log alone (file statistics, no data read)."""
+    table = spec(name)
+    where = uri(table.name)
+    if not exists(table):
+        return TableState(table.name, where, None, None, None)
+    dt = open_table(table)
+    actions = pl.DataFrame(dt.get_add_actions(flatten=True))
+    rows = int(actions["num_records"].sum()) if actions.height else 0
+    last = dt.history(1)
+    updated = datetime.fromtimestamp(last[0]["timestamp"] / 1000, UTC) if last else None
+    return TableState(table.name, where, rows, dt.version(), updated)
 
 
 def open_table(name: str | Table) -> DeltaTable:

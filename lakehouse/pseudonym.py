@@ -67,6 +67,11 @@ def _key() -> bytes:
     return key
 
 
+def check_key() -> None:
+    """Raise ``MissingKeyError`` now, before a run starts, if no usable key is configured."""
+    _key()
+
+
 def reset_key_cache() -> None:
     """Forget the loaded key (tests switch keys between runs)."""
     _key.cache_clear()

@@ -28,7 +28,8 @@ class Lakehouse(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     @property
     def sources(self) -> Path:
-        return config.sources_dir()
+        """The drop folder (from this resource's own setting: sensors read it without a run)."""
+        return Path(self.sources_dir).resolve()
 
 
 def from_environment() -> dict[str, object]:

@@ -15,9 +15,12 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import pytest
 
 from lakehouse import read as lake_read
+from pipelines.build import build
 from pipelines.defs.resources import Lakehouse
+from tests.conftest import City
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,12 @@ class Lake:
         self,
         assets: Sequence[dg.AssetsDefinition],
         partitions: str | tuple[str, str] | None = None,
+        raise_on_error: bool = True,
     ) -> dg.ExecuteInProcessResult:
         """Run ``assets`` in process: unpartitioned, one partition, or a ``(first, last)`` range
-        as one run (the assets' single-run backfill policy)."""
+        as one run (the assets' single-run backfill policy). ``assets`` may include asset checks
+        (``AssetChecksDefinition``); ``raise_on_error=False`` returns a failed run's result
+        instead of raising (to inspect what a blocking check stopped)."""
         tags: dict[str, str] = {}
         key = None
         if isinstance(partitions, tuple):
@@ -77,9 +83,24 @@ class Lake:
                 partition_key=key,
                 tags=tags,
                 instance=dg.DagsterInstance.ephemeral(),
+                raise_on_error=raise_on_error,
             )
 
     def frame(self, name: str, where: pl.Expr | None = None) -> pl.DataFrame:
         """A whole table (or the rows matching ``where``) from this lakehouse."""
         with self.active():
             return lake_read.frame(name, where)
+
+
+@pytest.fixture(scope="session")
+def built_demo(demo_city: City, tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """The demo city (5,000 citizens, a year, faults injected) built end to end by
+    ``pipelines.build`` with the project's Definitions, as ``gjh build`` does."""
+    lake = Lake(tmp_path_factory.mktemp("built_demo") / "lakehouse", demo_city.out)
+    with lake.active():
+        build(demo_city.out, dg.DagsterInstance.ephemeral(), progress=lambda _: None)
+    return lake
+
+
+def parquet_files(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.parquet"))

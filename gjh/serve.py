@@ -1,0 +1,105 @@
+"""``gjh serve``: start the platform's servers and keep them in the foreground.
+
+Each server runs in its own process group (``dagster dev`` ignores SIGTERM when backgrounded and
+spawns a webserver and a daemon), so stopping ``gjh serve`` (Ctrl-C or SIGTERM) stops every
+process it started and nothing is left listening.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+STOP_GRACE_S: Final = 10.0
+
+
+@dataclass(frozen=True)
+class Service:
+    """One server: what it is, how to start it, where it answers and how to tell it is up."""
+
+    name: str
+    command: tuple[str, ...]
+    url: str
+    health: str
+
+
+def dagster_ui(host: str, port: int) -> Service:
+    """The Dagster UI and daemon (sensors, schedules) on this project's Definitions."""
+    binary = Path(sys.executable).with_name("dagster")
+    command = (str(binary), "dev", "-m", "pipelines.definitions", "-h", host, "-p", str(port))
+    url = f"http://{host}:{port}"
+    return Service("Dagster UI", command, url, f"{url}/server_info")
+
+
+def _up(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server's whole process group: politely, then for good."""
+    if process.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGINT, STOP_GRACE_S), (signal.SIGKILL, STOP_GRACE_S)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def serve(services: Sequence[Service], timeout_s: float = 120.0) -> int:
+    """Start ``services``, print their URLs when they answer, and wait until stopped.
+
+    Returns 0 when stopped by a signal, 1 when a server failed to start or exited.
+    """
+    processes = [
+        subprocess.Popen(s.command, stdin=subprocess.DEVNULL, start_new_session=True)
+        for s in services
+    ]
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        deadline = time.monotonic() + timeout_s
+        pending = list(services)
+        while pending:
+            if time.monotonic() > deadline:
+                names = ", ".join(s.name for s in pending)
+                print(f"gjh serve: {names} did not start within {timeout_s:.0f} s", file=sys.stderr)
+                return 1
+            for s, p in zip(services, processes, strict=True):
+                if p.poll() is not None:
+                    print(f"gjh serve: {s.name} exited ({p.returncode})", file=sys.stderr)
+                    return 1
+            for s in [s for s in pending if _up(s.health)]:
+                pending.remove(s)
+                print(f"  {s.name:<12} {s.url}", flush=True)
+            time.sleep(0.5)
+        print("Serving. Press Ctrl-C to stop.", flush=True)
+        while all(p.poll() is None for p in processes):
+            time.sleep(1)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for p in processes:
+            _stop(p)

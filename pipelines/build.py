@@ -1,0 +1,198 @@
+"""``gjh build``: materialise every pipeline without the UI, with the Definitions the UI uses.
+
+A build is a few runs of the same asset job, in dependency order:
+
+1. the unpartitioned sources (registries, centre members): each run reads every delivery;
+2. the monthly extracts (claims, pharmacy) over the months delivered, as one range run;
+3. the daily exports (centre devices, app events) over the days delivered, as one range run;
+4. gold, from everything above.
+
+Range runs use the assets' single-run backfill policy, so a year of daily partitions is one pass
+rather than 365 runs. The runs are recorded in the Dagster instance when ``DAGSTER_HOME`` is set
+(``gjh build`` sets it), so the UI shows their materialisations and checks afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import dagster as dg
+
+MANIFEST: Final = "delivery.json"
+MONTH: Final = re.compile(r"^\d{4}-\d{2}$")
+DAY: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Dagster's own step logs are for the UI; the build prints one line per stage.
+QUIET: Final = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+class BuildError(RuntimeError):
+    """A stage failed; the message names the failed steps and where to read why."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One run of the build: the assets it materialises and the partitions it covers."""
+
+    name: str
+    keys: tuple[dg.AssetKey, ...]
+    partitions: tuple[str, str] | None = None
+
+    def tags(self) -> dict[str, str]:
+        if self.partitions is None:
+            return {}
+        return {
+            "dagster/asset_partition_range_start": self.partitions[0],
+            "dagster/asset_partition_range_end": self.partitions[1],
+        }
+
+
+@dataclass
+class StageResult:
+    stage: Stage
+    seconds: float
+    rows: dict[str, int] = field(default_factory=dict)
+    checks_failed: list[str] = field(default_factory=list)
+
+
+def delivered_periods(sources: Path) -> list[str]:
+    """Every period any source declared in a delivery manifest (two or three folders deep)."""
+    found: set[str] = set()
+    for pattern in (f"*/*/{MANIFEST}", f"*/*/*/{MANIFEST}"):
+        for manifest in sources.glob(pattern):
+            period = json.loads(manifest.read_text(encoding="utf-8")).get("period")
+            if isinstance(period, str):
+                found.add(period)
+    return sorted(found)
+
+
+def _range(
+    periods: list[str], pattern: re.Pattern[str], part: dg.PartitionsDefinition
+) -> tuple[str, str] | None:
+    """The first and last delivered period of one grain, checked against the partitions."""
+    mine = [p for p in periods if pattern.match(p)]
+    if not mine:
+        return None
+    known = set(part.get_partition_keys())
+    outside = [p for p in (mine[0], mine[-1]) if p not in known]
+    if outside:
+        raise BuildError(
+            f"deliveries for {', '.join(outside)} fall outside the pipeline partitions "
+            f"({part.get_first_partition_key()} to {part.get_last_partition_key()})"
+        )
+    return mine[0], mine[-1]
+
+
+def plan(defs: dg.Definitions, sources: Path) -> list[Stage]:
+    """The stages that build everything ``sources`` holds, in dependency order."""
+    from pipelines.defs.partitions import DAYS, MONTHS
+
+    graph = defs.resolve_asset_graph()
+    by_grain: dict[str, list[dg.AssetKey]] = {"plain": [], "month": [], "day": [], "gold": []}
+    for key in sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string()):
+        part = graph.get(key).partitions_def
+        if key.path[0] == "gold":
+            by_grain["gold"].append(key)
+        elif part is None:
+            by_grain["plain"].append(key)
+        elif part == MONTHS:
+            by_grain["month"].append(key)
+        elif part == DAYS:
+            by_grain["day"].append(key)
+        else:
+            raise BuildError(f"{key.to_user_string()} has partitions the build does not know")
+    periods = delivered_periods(sources)
+    stages = [Stage("sources delivered whole", tuple(by_grain["plain"]))]
+    months = _range(periods, MONTH, MONTHS)
+    if months and by_grain["month"]:
+        stages.append(Stage("monthly extracts", tuple(by_grain["month"]), months))
+    days = _range(periods, DAY, DAYS)
+    if days and by_grain["day"]:
+        stages.append(Stage("daily exports", tuple(by_grain["day"]), days))
+    stages.append(Stage("gold", tuple(by_grain["gold"])))
+    return [s for s in stages if s.keys]
+
+
+def _row_counts(result: dg.ExecuteInProcessResult) -> dict[str, int]:
+    rows: dict[str, int] = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.step_materialization_data.materialization
+        value: Any = mat.metadata.get("dagster/row_count")
+        if value is not None:
+            rows[mat.asset_key.to_user_string()] = int(value.value)
+    return rows
+
+
+def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
+    failed = []
+    for event in result.all_events:
+        if event.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        evaluation = event.event_specific_data.evaluation  # type: ignore[union-attr]
+        if not evaluation.passed:
+            failed.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    return failed
+
+
+def run_stage(
+    defs: dg.Definitions, stage: Stage, instance: dg.DagsterInstance
+) -> dg.ExecuteInProcessResult:
+    """One stage as one run of the Definitions' asset job (checks of the selected assets
+    included), recorded in ``instance``."""
+    job = defs.resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(
+        run_config=QUIET,
+        instance=instance,
+        asset_selection=list(stage.keys),
+        tags=stage.tags(),
+        raise_on_error=False,
+    )
+
+
+def build(
+    sources: Path,
+    instance: dg.DagsterInstance,
+    progress: Callable[[str], None] = print,
+    defs: dg.Definitions | None = None,
+) -> list[StageResult]:
+    """Materialise everything ``sources`` holds; report each stage through ``progress``.
+
+    Raises:
+        BuildError: a stage failed (the message says which steps; the run's logs say why).
+    """
+    if defs is None:
+        from pipelines.definitions import defs as loaded
+
+        defs = loaded
+    results = []
+    stages = plan(defs, sources)
+    for i, stage in enumerate(stages, start=1):
+        window = f" {stage.partitions[0]}..{stage.partitions[1]}" if stage.partitions else ""
+        progress(f"[{i}/{len(stages)}] {stage.name}{window}: {len(stage.keys)} tables ...")
+        began = time.perf_counter()
+        result = run_stage(defs, stage, instance)
+        elapsed = time.perf_counter() - began
+        if not result.success:
+            failed = [
+                e.step_key or "?" for e in result.all_events if e.event_type_value == "STEP_FAILURE"
+            ]
+            errors = [
+                e.event_specific_data.error.message.strip()  # type: ignore[union-attr]
+                for e in result.all_events
+                if e.event_type_value == "STEP_FAILURE" and e.event_specific_data is not None
+            ]
+            raise BuildError(
+                f"stage '{stage.name}' failed in {', '.join(failed) or 'the run'} "
+                f"(run {result.run_id}): {' | '.join(errors)[:2000]}"
+            )
+        done = StageResult(stage, elapsed, _row_counts(result), _failed_checks(result))
+        results.append(done)
+        total = sum(done.rows.values())
+        checks = f", {len(done.checks_failed)} checks failed" if done.checks_failed else ""
+        progress(f"      done in {elapsed:.1f} s: {total:,} rows written{checks}")
+    return results
