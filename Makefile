@@ -27,13 +27,17 @@ $(BIN)/gjh: pyproject.toml uv.lock | uv
 
 env: $(BIN)/gjh ## Create the virtual environment from uv.lock
 
-synth: env ## Generate the demo city's deliveries into $(SOURCES)
-	$(BIN)/gjh synth --citizens $(DEMO_CITIZENS) --start 2025-01-01 --days 365 --seed $(DEMO_SEED) --out $(SOURCES)
+synth: env ## Generate the demo city's deliveries into $(SOURCES) (kept if already there)
+	@test -f $(SOURCES)/MANIFEST.json || $(BIN)/gjh synth --citizens $(DEMO_CITIZENS) --start 2025-01-01 --days 365 --seed $(DEMO_SEED) --out $(SOURCES)
 
-demo: synth ## Generate the demo city, then run every stage that exists
+demo: synth ## Generate the demo city, build the lakehouse, then serve the UI
+	$(BIN)/gjh keys
+	$(BIN)/gjh build --sources $(SOURCES)
+	$(BIN)/gjh catalog
 	@echo
-	@echo "Deliveries are in $(SOURCES)/ (registry, claims, pharmacy, imaging, centre, programme)."
-	@echo "Ground truth (never read by the pipelines) is in $(SOURCES)/ground_truth/."
+	@echo "Deliveries are in $(SOURCES)/; ground truth (never read by the pipelines) in $(SOURCES)/ground_truth/."
+	@echo "Tables are in data/lakehouse/ (gjh catalog lists them); run history in data/dagster/."
+	$(BIN)/gjh serve
 
 test: env ## Run every test except the benchmarks
 	$(BIN)/pytest

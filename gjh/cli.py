@@ -119,6 +119,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help='print a JSON list of {"table", "uri", "rows", "version", "updated"}',
     )
+    catalog.add_argument(
+        "--docs",
+        action="store_true",
+        help="regenerate DATA_QUALITY.md (every table's checks) from the catalogue",
+    )
     catalog.set_defaults(func=_catalog)
 
     serve = sub.add_parser(
@@ -215,6 +220,13 @@ def _catalog(args: argparse.Namespace) -> int:
     from lakehouse import delta
     from lakehouse.catalog import TABLES
 
+    if args.docs:
+        from lakehouse.quality import render_markdown
+
+        target = Path(__file__).resolve().parents[1] / "DATA_QUALITY.md"
+        target.write_text(render_markdown(), encoding="utf-8")
+        print(f"gjh catalog: wrote {target}")
+        return 0
     states = [delta.state(name) for name in TABLES]
     if args.json:
         doc = [

@@ -15,7 +15,9 @@ rather than 365 runs. The runs are recorded in the Dagster instance when ``DAGST
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -133,10 +135,39 @@ def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
     for event in result.all_events:
         if event.event_type_value != "ASSET_CHECK_EVALUATION":
             continue
-        evaluation = event.event_specific_data.evaluation  # type: ignore[union-attr]
-        if not evaluation.passed:
+        evaluation = event.event_specific_data
+        if isinstance(evaluation, dg.AssetCheckEvaluation) and not evaluation.passed:
             failed.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
     return failed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover(instance: dg.DagsterInstance) -> list[str]:
+    """Fail the runs of earlier builds on this host whose process died (killed, machine
+    restarted) and give back the concurrency-pool slots they held; otherwise the next build
+    would wait forever for the "lakehouse" pool. Returns the recovered run ids."""
+    recovered = []
+    in_progress = dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
+        tags={"gjh/build-host": socket.gethostname()},
+    )
+    for run in instance.get_runs(filters=in_progress):
+        pid = int(run.tags.get("gjh/build-pid", "0"))
+        if pid and (pid == os.getpid() or _alive(pid)):
+            continue
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        instance.report_run_failed(run, "its gjh build process is gone (killed or crashed)")
+        recovered.append(run.run_id)
+    return recovered
 
 
 def run_stage(
@@ -149,7 +180,8 @@ def run_stage(
         run_config=QUIET,
         instance=instance,
         asset_selection=list(stage.keys),
-        tags=stage.tags(),
+        tags=stage.tags()
+        | {"gjh/build-host": socket.gethostname(), "gjh/build-pid": str(os.getpid())},
         raise_on_error=False,
     )
 
@@ -165,11 +197,15 @@ def build(
     Raises:
         BuildError: a stage failed (the message says which steps; the run's logs say why).
     """
+    # The assets read the drop folder from the environment (through the lakehouse resource).
+    os.environ["GJH_SOURCES"] = str(sources.resolve())
     if defs is None:
         from pipelines.definitions import defs as loaded
 
         defs = loaded
     results = []
+    for run_id in recover(instance):
+        progress(f"recovered run {run_id} of a build that died")
     stages = plan(defs, sources)
     for i, stage in enumerate(stages, start=1):
         window = f" {stage.partitions[0]}..{stage.partitions[1]}" if stage.partitions else ""

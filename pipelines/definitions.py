@@ -1,5 +1,5 @@
-"""The Dagster entry point: every source's assets, their jobs, the sensor, one environment's
-resources.
+"""The Dagster entry point: every source's assets and their data-quality checks, the ingestion
+jobs and the drop-folder sensor, the nightly gold refresh, one environment's resources.
 
 ``dagster dev -m pipelines.definitions``, ``gjh build`` and ``gjh serve`` all load this.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.defs import claims, registry, sensors
+from pipelines.defs import centre, checks, claims, gold, programme, registry, sensors
 from pipelines.defs.resources import from_environment
 
 ASSETS: list[dg.AssetsDefinition] = [
@@ -17,13 +17,21 @@ ASSETS: list[dg.AssetsDefinition] = [
     claims.bronze_claims,
     claims.bronze_pharmacy,
     claims.silver_claims,
+    centre.centre_members,
+    centre.bronze_centre,
+    centre.silver_centre,
+    programme.bronze_programme,
+    programme.silver_programme,
+    *gold.GOLD_ASSETS,
 ]
 GROUPS = {spec.group_name for a in ASSETS for spec in a.specs if spec.group_name}
 JOBS = sensors.jobs(GROUPS)
 
 defs = dg.Definitions(
     assets=ASSETS,
-    jobs=JOBS,
+    asset_checks=checks.checks_for(ASSETS),
+    jobs=[*JOBS, gold.gold_job],
     sensors=[sensors.drop_folder_sensor(JOBS)],
+    schedules=[gold.nightly_gold],
     resources=from_environment(),
 )

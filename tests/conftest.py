@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -43,6 +43,22 @@ class City:
     def deliveries(self, source: str) -> Iterator[tuple[Path, dict]]:
         for manifest in sorted((self.out / source).glob("*/delivery.json")):
             yield manifest.parent, json.loads(manifest.read_text(encoding="utf-8"))
+
+    def json_lines(self, source: str, keep: Callable[[dict | None], bool]) -> list[dict]:
+        """Every record of a JSON Lines source across deliveries, skipping whole-file faults and
+        the lines for which ``keep`` (given the line's fault in faults.json, or None) is false."""
+        skip, bad = self.faulty_files(), self.row_faults()
+        records = []
+        for folder, manifest in self.deliveries(source):
+            for entry in manifest["files"]:
+                rel = (folder / entry["name"]).relative_to(self.out).as_posix()
+                if rel in skip:
+                    continue
+                lines = (folder / entry["name"]).read_text(encoding="utf-8").splitlines()
+                for i, line in enumerate(lines, start=1):
+                    if keep(bad.get(rel, {}).get(i)):
+                        records.append(json.loads(line))
+        return records
 
     def table(self, source: str, prefix: str) -> pl.DataFrame:
         """Every well-formed row of one table across deliveries, as text, skipping whole-file

@@ -13,14 +13,12 @@ import polars as pl
 
 from lakehouse import delta
 from lakehouse import read as lake
-from lakehouse.catalog import table as catalog_table
 from pipelines.defs.partitions import MONTHS, ONE_RUN, periods
 from pipelines.defs.resources import Lakehouse
+from pipelines.defs.specs import delivered_headers, key, spec
 from pipelines.ingest.bronze import Layout, ingest_csv, write_batch, write_quarantine
 from pipelines.transform.claims import children, latest, statements
 
-OWNERS: Final = ["team:data-platform"]
-KINDS: Final = {"delta", "polars"}
 # Bronze tables per source, keyed by the delivered file's name prefix.
 SOURCES: Final = {
     "claims": {
@@ -42,28 +40,7 @@ SILVER: Final = (
 
 def layouts(source: str) -> list[Layout]:
     """The files a source sends: the header of each is its bronze table's delivered headers."""
-    out = []
-    for prefix, name in SOURCES[source].items():
-        spec = catalog_table(name)
-        headers = tuple(c.header for c in spec.columns if not c.name.startswith("_"))
-        out.append(Layout(prefix, name, headers))
-    return out
-
-
-def key(name: str) -> dg.AssetKey:
-    return dg.AssetKey(name.split("."))
-
-
-def _spec(name: str, group: str, deps: list[str] | None = None) -> dg.AssetSpec:
-    return dg.AssetSpec(
-        key(name),
-        description=catalog_table(name).description,
-        group_name=group,
-        owners=OWNERS,
-        kinds=KINDS,
-        partitions_def=MONTHS,
-        deps=[key(d) for d in deps or []],
-    )
+    return [Layout(p, name, delivered_headers(name)) for p, name in SOURCES[source].items()]
 
 
 def _bronze_asset(source: str) -> dg.AssetsDefinition:
@@ -71,7 +48,7 @@ def _bronze_asset(source: str) -> dg.AssetsDefinition:
 
     @dg.multi_asset(
         name=f"bronze_{source}",
-        specs=[_spec(t, f"{source}_bronze") for t in tables],
+        specs=[spec(t, f"{source}_bronze", MONTHS) for t in tables],
         partitions_def=MONTHS,
         backfill_policy=ONE_RUN,
         pool="lakehouse",
@@ -107,7 +84,9 @@ bronze_pharmacy = _bronze_asset("pharmacy")
 @dg.multi_asset(
     name="silver_claims",
     specs=[
-        _spec(t, "claims_silver", deps=[*SOURCES["claims"].values(), *SOURCES["pharmacy"].values()])
+        spec(
+            t, "claims_silver", MONTHS, (*SOURCES["claims"].values(), *SOURCES["pharmacy"].values())
+        )
         for t in SILVER
     ],
     partitions_def=MONTHS,

@@ -13,9 +13,8 @@ import polars as pl
 
 from lakehouse import delta
 from lakehouse import read as lake
-from lakehouse.catalog import table as catalog_table
-from pipelines.defs.claims import KINDS, OWNERS, key
 from pipelines.defs.resources import Lakehouse
+from pipelines.defs.specs import delivered_headers, key, spec
 from pipelines.ingest.bronze import Layout, ingest_csv, write_batch, write_quarantine
 from pipelines.ingest.deliveries import DeliveredFile, periods
 from pipelines.transform.registry import citizens, identities, institutions
@@ -33,18 +32,14 @@ LAYOUTS: Final = {
         Layout(
             "institutions_",
             "bronze.institutions",
-            tuple(
-                c.header for c in catalog_table("bronze.institutions").columns if c.name[0] != "_"
-            ),
+            delivered_headers("bronze.institutions"),
         )
     ],
     "registry/ai_platform": [
         Layout(
             "enrolment_",
             "bronze.ai_enrolment",
-            tuple(
-                c.header for c in catalog_table("bronze.ai_enrolment").columns if c.name[0] != "_"
-            ),
+            delivered_headers("bronze.ai_enrolment"),
         )
     ],
 }
@@ -52,22 +47,11 @@ BRONZE: Final = ("bronze.resident_register", "bronze.institutions", "bronze.ai_e
 SILVER: Final = ("silver.citizens", "silver.institutions")
 
 
-def _spec(name: str, group: str, deps: tuple[str, ...] = ()) -> dg.AssetSpec:
-    return dg.AssetSpec(
-        key(name),
-        description=catalog_table(name).description,
-        group_name=group,
-        owners=OWNERS,
-        kinds=KINDS,
-        deps=[key(d) for d in deps],
-    )
-
-
 @dg.multi_asset(
     name="bronze_registry",
     specs=[
-        *(_spec(t, "registry_bronze") for t in BRONZE),
-        _spec("vault.identities", "registry_bronze"),
+        *(spec(t, "registry_bronze") for t in BRONZE),
+        spec("vault.identities", "registry_bronze"),
     ],
     pool="lakehouse",
 )
@@ -108,7 +92,7 @@ def bronze_registry(
 
 @dg.multi_asset(
     name="silver_registry",
-    specs=[_spec(t, "registry_silver", BRONZE) for t in SILVER],
+    specs=[spec(t, "registry_silver", deps=BRONZE) for t in SILVER],
     pool="lakehouse",
 )
 def silver_registry(

@@ -2,6 +2,8 @@
 
 The lakehouse modules read their locations from environment variables; the resource makes them
 explicit in Dagster (visible in the UI, overridable per deployment) and sets them for the run.
+A setting left unset means "the process environment at run time, else the embedded default",
+so a laptop needs no configuration and a test can point a run at a temporary lakehouse.
 """
 
 from __future__ import annotations
@@ -17,32 +19,37 @@ from lakehouse import config
 class Lakehouse(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Where the lakehouse, the drop folder and the keys are."""
 
-    lakehouse_uri: str = config.DEFAULT_LAKEHOUSE
-    sources_dir: str = config.DEFAULT_SOURCES
-    secrets_dir: str = config.DEFAULT_SECRETS
+    lakehouse_uri: str | None = None
+    sources_dir: str | None = None
+    secrets_dir: str | None = None
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        os.environ["LAKEHOUSE_URI"] = self.lakehouse_uri
-        os.environ["GJH_SOURCES"] = self.sources_dir
-        os.environ["GJH_SECRETS_DIR"] = self.secrets_dir
+        for name, value in (
+            ("LAKEHOUSE_URI", self.lakehouse_uri),
+            ("GJH_SOURCES", self.sources_dir),
+            ("GJH_SECRETS_DIR", self.secrets_dir),
+        ):
+            if value:
+                os.environ[name] = value
 
     @property
     def sources(self) -> Path:
-        """The drop folder (from this resource's own setting: sensors read it without a run)."""
-        return Path(self.sources_dir).resolve()
+        """The drop folder (from this resource's own setting when it has one: sensors read it
+        without a run)."""
+        return Path(self.sources_dir).resolve() if self.sources_dir else config.sources_dir()
 
 
 def from_environment() -> dict[str, object]:
-    """The resources for this environment: every setting from an environment variable, with the
-    embedded defaults when the variable is unset (a laptop needs none)."""
+    """The resources for this deployment: each setting an ``EnvVar`` when the variable is set
+    where the definitions load (the UI shows it), else left to the run's environment."""
 
-    def env(name: str, default: str) -> str | dg.EnvVar:
-        return dg.EnvVar(name) if os.environ.get(name) else default
+    def env(name: str) -> dg.EnvVar | None:
+        return dg.EnvVar(name) if os.environ.get(name) else None
 
     return {
         "lakehouse": Lakehouse(
-            lakehouse_uri=env("LAKEHOUSE_URI", config.DEFAULT_LAKEHOUSE),
-            sources_dir=env("GJH_SOURCES", config.DEFAULT_SOURCES),
-            secrets_dir=env("GJH_SECRETS_DIR", config.DEFAULT_SECRETS),
+            lakehouse_uri=env("LAKEHOUSE_URI"),
+            sources_dir=env("GJH_SOURCES"),
+            secrets_dir=env("GJH_SECRETS_DIR"),
         )
     }

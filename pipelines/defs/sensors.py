@@ -20,6 +20,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 )
 
 from pipelines.defs.partitions import DAYS, MONTHS
+from pipelines.defs.resources import Lakehouse
 from pipelines.ingest.deliveries import MANIFEST
 
 INTERVAL_S: Final = 60
@@ -126,10 +127,9 @@ def drop_folder_sensor(available: list[AssetJob]) -> dg.SensorDefinition:
         minimum_interval_seconds=INTERVAL_S,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Launches ingestion runs for deliveries that arrive in the drop folder.",
-        required_resource_keys={"lakehouse"},
     )
-    def sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        root = context.resources.lakehouse.sources
+    def sensor(context: dg.SensorEvaluationContext, lakehouse: Lakehouse) -> dg.SensorResult:
+        root = lakehouse.sources
         seen = set(json.loads(context.cursor)) if context.cursor else set()
         requests, now_seen = run_requests(root, seen, names)
         if not requests:

@@ -20,13 +20,16 @@ from lakehouse import read as lake
 from lakehouse.catalog import table as catalog_table
 from lakehouse.pseudonym import pseudonymise
 from lakehouse.schema import Table
-from pipelines.ingest.deliveries import DeliveredFile, discover
+from pipelines.ingest.deliveries import DeliveredFile, discover, file_sha256
 from pipelines.ingest.parse import (
+    EMPTY_FILE,
     Parsed,
     Quarantined,
+    is_quiet,
     ledger_row,
     lineage,
     parse_csv,
+    parse_jsonl,
     quarantine_frame,
 )
 
@@ -72,6 +75,47 @@ def seen_checksums(source: str, excluding: list[str]) -> dict[str, str]:
     return dict(zip(ledger["sha256"].to_list(), ledger["file"].to_list(), strict=True))
 
 
+@dataclass
+class QuietFiles:
+    """Duplicate detection for quiet days' exports (``parse.is_quiet``).
+
+    A device that measured nobody exports a header (or nothing) every such day, so the bytes of
+    its quiet files are alike from day to day: only an earlier quiet file of the same name and
+    bytes (the same day re-sent) is a duplicate of one. Files with rows are checked by checksum
+    against everything seen, as usual.
+    """
+
+    earlier: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def scope(self, f: DeliveredFile, seen: dict[str, str]) -> dict[str, str]:
+        """The checksums ``f`` is a duplicate of if it matches one (pass it to the parser)."""
+        if not is_quiet(f):
+            return seen
+        sha = file_sha256(f.path)
+        earlier = self.earlier.get((f.name, sha))
+        return {sha: earlier} if earlier else {}
+
+    def passed(self, f: DeliveredFile, parsed: Parsed) -> Parsed:
+        """Remember a quiet file that passed its checks; an empty JSON Lines file that declares
+        no rows is a quiet day (no events), not an ``empty_file`` fault."""
+        if not is_quiet(f):
+            return parsed
+        reasons = [q.reason for q in parsed.quarantined]
+        if parsed.status == "rejected" and reasons == [EMPTY_FILE]:
+            parsed = Parsed(f, pl.DataFrame(schema={"_line": pl.Int64}), [], 0)
+        if parsed.status == "ingested":
+            self.earlier[(f.name, file_sha256(f.path))] = f.rel
+        return parsed
+
+
+def delivered(root: Path, source: str, periods: list[str]) -> list[DeliveredFile]:
+    """Every file ``source`` delivered for ``periods``, oldest delivery first, from one pass
+    over its manifests (a daily source's range run would otherwise read every manifest once
+    per day of the range)."""
+    wanted = set(periods)
+    return [f for f in discover(root, source) if f.period in wanted]
+
+
 def to_bronze(rows: pl.DataFrame, spec: Table, f: DeliveredFile) -> pl.DataFrame:
     """Rows with the delivered headers -> the bronze table's columns: renamed, pseudonymised
     (columns declared ``pseudonym`` hash their source column), lineage added; columns the table
@@ -95,6 +139,8 @@ def ingest_csv(
     layouts: list[Layout],
     periods: list[str],
     prepare: Callable[[pl.DataFrame, DeliveredFile, Layout], pl.DataFrame] | None = None,
+    *,
+    quiet_days: bool = False,
 ) -> Batch:
     """Read every delimited file ``source`` delivered for ``periods`` into a batch.
 
@@ -105,19 +151,69 @@ def ingest_csv(
         periods: The periods to ingest (a pipeline partition, or every period).
         prepare: Optional per-file step on the parsed text rows before the bronze boundary (to
             derive a column, or to take identities away to the vault).
+        quiet_days: The source exports daily, header-only files on days with no rows; those are
+            told apart by name as well as bytes (``QuietFiles``).
     """
     batch = Batch(source, periods)
     seen = seen_checksums(source, periods)
-    for f in [f for p in periods for f in discover(root, source, p)]:
+    quiet = QuietFiles()
+    for f in delivered(root, source, periods):
         layout = next((x for x in layouts if f.name.startswith(x.prefix)), None)
         if layout is None:
             continue  # a file this pipeline does not read (documented in the layouts)
-        parsed = parse_csv(f, layout.table, layout.headers, seen)
+        scope = quiet.scope(f, seen) if quiet_days else seen
+        parsed = parse_csv(f, layout.table, layout.headers, scope)
+        if quiet_days:
+            parsed = quiet.passed(f, parsed)
         accepted = 0
         if parsed.status == "ingested" and parsed.rows.height:
             rows = prepare(parsed.rows, f, layout) if prepare else parsed.rows
             frame = to_bronze(rows, catalog_table(layout.table), f)
             batch.tables.setdefault(layout.table, []).append(frame)
+            accepted = frame.height
+        batch.quarantined += parsed.quarantined
+        batch.ledger.append(ledger_row(parsed, accepted))
+        batch.parsed.append(parsed)
+    return batch
+
+
+def ingest_jsonl(
+    root: Path,
+    source: str,
+    table: str,
+    required: tuple[str, ...],
+    periods: list[str],
+    fields: Callable[[dict[str, Any]], dict[str, str | None]],
+) -> Batch:
+    """Read every JSON Lines file ``source`` delivered for ``periods`` into a batch (the JSON
+    counterpart of ``ingest_csv``; empty files of days with nothing to report are quiet days).
+
+    Args:
+        root: The drop folder.
+        source: The source (``centre/emg``, ``programme/app_events``).
+        table: The bronze table every file feeds.
+        required: Keys every object must hold; a line without them is quarantined
+            (``malformed_row``).
+        periods: The periods to ingest.
+        fields: One object -> its text values by the table's delivered headers (nested parts as
+            JSON). Keys it does not return never reach bronze; headers of columns declared
+            ``pseudonym`` are hashed to citizen keys by ``to_bronze``.
+    """
+    batch = Batch(source, periods)
+    seen = seen_checksums(source, periods)
+    quiet = QuietFiles()
+    spec = catalog_table(table)
+    headers = {c.header: pl.Utf8 for c in spec.columns if not c.name.startswith("_")}
+    for f in delivered(root, source, periods):
+        if f.format != "jsonl":
+            continue  # a file this pipeline does not read
+        parsed, objects = parse_jsonl(f, table, required, quiet.scope(f, seen))
+        parsed = quiet.passed(f, parsed)
+        accepted = 0
+        if parsed.status == "ingested" and objects:
+            rows = pl.DataFrame([fields(o) for o in objects], schema=headers)
+            frame = to_bronze(rows.with_columns(parsed.rows["_line"]), spec, f)
+            batch.tables.setdefault(table, []).append(frame)
             accepted = frame.height
         batch.quarantined += parsed.quarantined
         batch.ledger.append(ledger_row(parsed, accepted))

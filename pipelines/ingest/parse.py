@@ -31,6 +31,8 @@ SCHEMA_DRIFT: Final = "schema_drift"
 EMPTY_FILE: Final = "empty_file"
 CHECKSUM_MISMATCH: Final = "checksum_mismatch"
 MISSING_VALUE: Final = "missing_value"
+# A record dated outside the period its delivery covers (a daily export holding another day).
+OUTSIDE_PERIOD: Final = "outside_period"
 PAYLOAD_LIMIT: Final = 2000
 
 
@@ -109,6 +111,36 @@ def _record(
     )
 
 
+def rejected_rows(rows: pl.DataFrame, source: str, table: str) -> list[Quarantined]:
+    """Silver-stage quarantine records, one per rejected bronze row.
+
+    Args:
+        rows: The rejected rows: the bronze lineage (``_period``, ``_delivery_id``, ``_file``,
+            ``_line``) and ``key``, ``reason``, ``message`` and ``payload`` (text) per row. Each
+            record is filed in the period of the delivery the row came in, so a partition rerun
+            replaces it.
+        source: The delivering source (``centre/gait``, ``programme/app_events``).
+        table: The bronze table the rows are in.
+    """
+    return [
+        Quarantined(
+            "silver",
+            source,
+            table,
+            r["_period"],
+            r["_delivery_id"],
+            r["_file"],
+            r["_line"],
+            r["key"],
+            r["reason"],
+            r["message"],
+            r["payload"],
+            1,
+        )
+        for r in rows.iter_rows(named=True)
+    ]
+
+
 def _whole(f: DeliveredFile, table: str, reason: str, message: str, rows: int) -> Parsed:
     """The file is quarantined whole; it stands for all the rows it declared or held."""
     empty = pl.DataFrame()
@@ -152,6 +184,16 @@ def check_file(
         return _whole(f, table, EMPTY_FILE, "the file is empty", f.rows), None
     seen[actual] = f.rel
     return None, text.removeprefix("\ufeff")
+
+
+def is_quiet(f: DeliveredFile) -> bool:
+    """Whether ``f`` is a quiet day's export: it declares no rows and holds none (nothing at all,
+    or only a header). Every quiet export of one device has the same bytes, so for these files
+    the same bytes alone do not make a duplicate (``pipelines.ingest.bronze.QuietFiles``)."""
+    if f.rows:
+        return False
+    lines = [line for line in f.read_bytes().splitlines() if line.strip()]
+    return len(lines) <= (1 if f.format == "csv" else 0)
 
 
 def parse_csv(

@@ -17,6 +17,7 @@ from typing import Final
 
 import polars as pl
 
+from lakehouse.catalog import table as catalog_table
 from lakehouse.reference import code_set
 from pipelines.ingest.parse import IMPOSSIBLE_DATE, UNKNOWN_CODE, Quarantined
 
@@ -128,8 +129,8 @@ def statements(
             pl.format("code in no list: MSICK_CD={} CL_CD={}", "MSICK_CD", "CL_CD"),
         )
         frames.append(good)
-    if not frames:
-        return pl.DataFrame(), quarantined
+    if not frames:  # nothing delivered in the window: no statements, same columns
+        return pl.DataFrame(schema=catalog_table("silver.claims").polars_schema()), quarantined
     out = (
         pl.concat(frames, how="diagonal_relaxed")
         .sort("_delivered_at", "_line")

@@ -8,7 +8,8 @@ what production would.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Iterator, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,3 +105,26 @@ def built_demo(demo_city: City, tmp_path_factory: pytest.TempPathFactory) -> Lak
 
 def parquet_files(root: Path) -> list[Path]:
     return sorted(root.rglob("*.parquet"))
+
+
+# A registration number: YYMMDD (a real month and day), optional hyphen, the sex digit and six
+# more, standing alone (not digits inside a hex key or a longer id).
+RRN = re.compile(
+    r"(?<![0-9A-Za-z])\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])-?[1-8]\d{6}(?![0-9A-Za-z])"
+)
+
+
+def assert_no_identifiers(
+    files: list[Path], names: Set[str], numbers: Set[str] = frozenset()
+) -> None:
+    """No string value of these Parquet files is a registration number or holds one of the
+    given names or (hyphen-free) numbers."""
+    for path in files:
+        table = pl.read_parquet(path)
+        for column in table.columns:
+            if table[column].dtype != pl.String:
+                continue
+            for value in table[column].drop_nulls().unique().to_list():
+                assert not RRN.search(value), f"{path}: {column} holds a registration number"
+                assert not any(n in value for n in numbers), f"{path}: {column}: {value}"
+                assert not any(n in value for n in names), f"{path}: {column} holds a name"

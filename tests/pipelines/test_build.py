@@ -4,22 +4,15 @@ what was injected, and no registration number or name reaches any table."""
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 
 import polars as pl
 import pytest
 
 from tests.conftest import City
-from tests.pipelines.conftest import Lake, parquet_files
+from tests.pipelines.conftest import RRN, Lake, parquet_files
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
-
-# A registration number: YYMMDD (a real month and day), optional hyphen, the sex digit and six
-# more, standing alone (not digits inside a hex key or a longer id).
-RRN = re.compile(
-    r"(?<![0-9A-Za-z])\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])-?[1-8]\d{6}(?![0-9A-Za-z])"
-)
 
 
 def _built_sources(lake: Lake) -> set[str]:

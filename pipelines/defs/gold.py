@@ -1,0 +1,173 @@
+"""Gold: the tables shaped for the apps, rebuilt from silver every night.
+
+Both gold tables are derived entirely from silver, so the nightly run rebuilds them in full
+rather than tracking which silver rows changed (a claim correction can touch any month, a late
+centre-member registration any day). A full rebuild never means a whole-table overwrite:
+
+* ``gold.citizen_timeline`` is rebuilt in passes of ``BUCKETS_PER_PASS`` key buckets. Each pass
+  reads silver narrowed to its citizens, builds their rows and replaces exactly its buckets
+  (``key_bucket >= lo AND key_bucket < hi``, partition columns only, so delta-rs drops whole
+  files). Memory is bounded by one pass (1/8 of the city), each commit is atomic, a citizen's
+  timeline is always one consistent version (their bucket is replaced in one commit), and a
+  failed run leaves the other buckets as they were.
+* ``gold.programme_uptake_daily`` is small (days × 50 cells) and replaces exactly the days of the
+  data window it recomputed (``day >= first AND day <= last``).
+
+Silver tables another pipeline has not built yet (the centre, the app) count as empty, so gold
+runs as soon as the resident register exists. Dependencies are declared by asset key, not by
+importing the other pipelines' modules.
+"""
+
+from collections.abc import Callable
+from typing import Final
+
+import dagster as dg
+import polars as pl
+
+from lakehouse import delta
+from lakehouse import read as lake
+from lakehouse.catalog import table as catalog_table
+from pipelines.defs.resources import Lakehouse
+from pipelines.defs.specs import KINDS, OWNERS, key
+from pipelines.transform.gold import (
+    TimelineSources,
+    bucket_groups,
+    data_window,
+    in_buckets,
+    timeline,
+    uptake_daily,
+)
+
+GROUP: Final = "gold"
+TIMELINE: Final = "gold.citizen_timeline"
+UPTAKE: Final = "gold.programme_uptake_daily"
+# Key buckets per timeline pass: 8 passes of 8 buckets. Smaller passes use less memory and read
+# silver more often; at city scale (about 100 M claim rows) one pass holds about 1/8 of them.
+BUCKETS_PER_PASS: Final = 8
+TIMELINE_SOURCES: Final = (
+    "silver.claims",
+    "silver.diagnoses",
+    "silver.prescriptions",
+    "silver.dispensings",
+    "silver.centre_measurements",
+    "silver.centre_members",
+)
+UPTAKE_SOURCES: Final = (
+    "silver.citizens",
+    "silver.app_users",
+    "silver.programme_events",
+    "silver.centre_measurements",
+    "silver.centre_members",
+    "silver.claims",
+)
+# The nightly refresh: after the night's deliveries (the app's event log arrives after midnight,
+# the centre's exports the evening before), before the working day.
+NIGHTLY_CRON: Final = "0 2 * * *"
+TIMEZONE: Final = "Asia/Seoul"
+
+
+def _scan(name: str) -> pl.LazyFrame:
+    """A silver table, or an empty frame of its declared schema if it is not built yet
+    (``lakehouse.read.scan`` checks ``lakehouse.delta.exists``)."""
+    return lake.scan(name)
+
+
+def _asset(name: str, deps: tuple[str, ...]) -> Callable[..., dg.AssetsDefinition]:
+    """The decorator of one gold asset: its catalogue name as key, silver deps by key."""
+    return dg.asset(
+        key=key(name),
+        description=catalog_table(name).description,
+        group_name=GROUP,
+        owners=OWNERS,
+        kinds=KINDS,
+        deps=[key(d) for d in deps],
+        pool="lakehouse",
+    )
+
+
+@_asset(TIMELINE, TIMELINE_SOURCES)
+def gold_citizen_timeline(
+    context: dg.AssetExecutionContext, lakehouse: Lakehouse
+) -> dg.MaterializeResult[None]:
+    """Every citizen's timeline rebuilt from silver, one group of key buckets per commit."""
+    del lakehouse  # its setup points the lakehouse modules at this deployment's storage
+    members = _scan("silver.centre_members")
+    rows = 0
+    kinds: dict[str, int] = {}
+    for group in bucket_groups(BUCKETS_PER_PASS):
+        src = TimelineSources(
+            claims=in_buckets(_scan("silver.claims"), group),
+            diagnoses=in_buckets(_scan("silver.diagnoses"), group),
+            prescriptions=in_buckets(_scan("silver.prescriptions"), group),
+            dispensings=in_buckets(_scan("silver.dispensings"), group),
+            measurements=_scan("silver.centre_measurements"),
+            members=in_buckets(members, group),
+        )
+        frame = timeline(src).collect(engine="streaming")
+        delta.replace(TIMELINE, frame, f"key_bucket >= {group.start} AND key_bucket < {group.stop}")
+        rows += frame.height
+        for kind, n in frame.group_by("kind").len().iter_rows():
+            kinds[kind] = kinds.get(kind, 0) + n
+        context.log.info(f"timeline buckets {group.start}..{group.stop - 1}: {frame.height} rows")
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": rows, **{f"rows_{k}": v for k, v in sorted(kinds.items())}},
+    )
+
+
+@_asset(UPTAKE, UPTAKE_SOURCES)
+def gold_programme_uptake_daily(
+    context: dg.AssetExecutionContext, lakehouse: Lakehouse
+) -> dg.MaterializeResult[None]:
+    """Daily residents, sign-ups, app users, active users and centre visitors per cell."""
+    del lakehouse
+    citizens = _scan("silver.citizens").collect()
+    events = _scan("silver.programme_events")
+    measurements = _scan("silver.centre_measurements")
+    seen = pl.collect_all(
+        [
+            events.select(pl.col("event_date").max()),
+            measurements.select(pl.col("measured_on").max()),
+            _scan("silver.claims").select(pl.col("start_date").max()),
+        ]
+    )
+    window = data_window(citizens, *(f.to_series() for f in seen))
+    if window is None:
+        context.log.info("uptake: no citizens in silver yet, nothing to write")
+        return dg.MaterializeResult(metadata={"dagster/row_count": 0})
+    first, last = window
+    frame = uptake_daily(
+        citizens.lazy(),
+        _scan("silver.app_users"),
+        events,
+        measurements,
+        _scan("silver.centre_members"),
+        first,
+        last,
+    ).collect(engine="streaming")
+    delta.replace(UPTAKE, frame, f"day >= '{first.isoformat()}' AND day <= '{last.isoformat()}'")
+    context.log.info(f"uptake {first}..{last}: {frame.height} rows")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": frame.height,
+            "first_day": first.isoformat(),
+            "last_day": last.isoformat(),
+        },
+    )
+
+
+GOLD_ASSETS: Final = (gold_citizen_timeline, gold_programme_uptake_daily)
+
+gold_job = dg.define_asset_job(
+    "gold_job",
+    selection=dg.AssetSelection.groups(GROUP),
+    description="Rebuild the gold tables from silver.",
+)
+
+nightly_gold = dg.ScheduleDefinition(
+    name="nightly_gold",
+    job=gold_job,
+    cron_schedule=NIGHTLY_CRON,
+    execution_timezone=TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Rebuild gold every night at 02:00 KST, after the night's deliveries.",
+)

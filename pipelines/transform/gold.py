@@ -1,0 +1,526 @@
+"""Silver into gold: the tables shaped for the apps' lookups (plain Polars, lazy).
+
+* ``timeline``: ``gold.citizen_timeline``, every event of a citizen's health history as one row
+  with a Korean title from the code lists, so the citizen app and the clinician view read one
+  partition (``key_bucket``, ``lakehouse.buckets``) and render it without further joins. Only the
+  version of a statement in use counts: silver keeps every delivered version of a statement's
+  children (diagnoses, prescriptions, dispensings), and the one in use is the one whose
+  ``delivery_id`` equals ``silver.claims.delivery_id`` for that ``spec_id``.
+* ``uptake_daily``: ``gold.programme_uptake_daily``, the programme's daily figures by district,
+  age group and sex, raw (the access layer suppresses small cells before anyone sees them).
+
+Nothing here reads or writes the lakehouse: ``pipelines.defs.gold`` scans silver, calls these per
+group of key buckets (so memory is bounded by a fraction of the city, not all of it) and writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Final
+
+import polars as pl
+
+from lakehouse.buckets import BUCKETS, key_bucket_expr
+from lakehouse.catalog import table as catalog_table
+from lakehouse.reference import codes
+
+TIMELINE: Final = catalog_table("gold.citizen_timeline")
+UPTAKE: Final = catalog_table("gold.programme_uptake_daily")
+KST: Final = "Asia/Seoul"
+# Age groups of the uptake table: (label, lowest age, first age past the group).
+AGE_GROUPS: Final = (
+    ("0-19", 0, 20),
+    ("20-39", 20, 40),
+    ("40-64", 40, 65),
+    ("65-74", 65, 75),
+    ("75+", 75, 200),
+)
+SEXES: Final = ("M", "F")
+SIGNUP: Final = "signup"
+LOGIN: Final = "login"
+# Kinds in the order a day's events read naturally: the visit, then what came of it.
+KIND_ORDER: Final = ("admission", "visit", "diagnosis", "prescription", "dispensing", "measurement")
+DEVICES_KO: Final = {
+    "gait": "보행분석",
+    "balance": "균형측정",
+    "emg": "근전도",
+    "checkup": "건강측정",
+}
+# Korean names of the centre's measures. The devices export English column names (gait, balance,
+# EMG) or Korean ones (check-up station); both spellings are listed, so whichever silver keeps
+# gets a Korean title. A measure missing here is titled "<device>: <measure>" rather than lost.
+MEASURES_KO: Final = {
+    "speed_m_s": "보행 속도",
+    "cadence_steps_min": "분당 걸음수",
+    "stride_length_cm": "보폭",
+    "step_time_symmetry": "걸음 시간 대칭성",
+    "double_support_pct": "양발 지지 비율",
+    "duration_s": "측정 시간",
+    "path_length_cm": "압력중심 이동거리",
+    "sway_area_cm2": "동요 면적",
+    "mean_velocity_cm_s": "평균 동요 속도",
+    "balance_score": "균형 점수",
+    "systolic_mmhg": "수축기혈압",
+    "diastolic_mmhg": "이완기혈압",
+    "pulse_bpm": "맥박",
+    "grip_left_kg": "악력(좌)",
+    "grip_right_kg": "악력(우)",
+    "height_cm": "신장",
+    "weight_kg": "체중",
+    "fasting_glucose_mg_dl": "공복혈당",
+    "sts_time_s": "앉았다 일어서기 시간",
+    "rms_uv": "근활성도(RMS)",
+    "mvc_pct": "최대수의수축 대비 근활성",
+    "mean_freq_hz": "평균 주파수",
+    **{
+        k: k
+        for k in (
+            "수축기혈압",
+            "이완기혈압",
+            "맥박",
+            "악력_좌",
+            "악력_우",
+            "신장",
+            "체중",
+            "공복혈당",
+        )
+    },
+}
+
+# Contexts the centre pipeline gives balance trials; others (EMG "<muscle> <side>") pass through.
+CONTEXTS_KO: Final = {"eyes_open": "눈 뜨고", "eyes_closed": "눈 감고"}
+
+
+@dataclass(frozen=True)
+class TimelineSources:
+    """The silver tables the timeline is built from, as lazy frames (already narrowed to the key
+    buckets of one pass, or whole). Tables not built yet are empty frames of their schema."""
+
+    claims: pl.LazyFrame
+    diagnoses: pl.LazyFrame
+    prescriptions: pl.LazyFrame
+    dispensings: pl.LazyFrame
+    measurements: pl.LazyFrame
+    members: pl.LazyFrame
+
+
+def _names(code_list: str, key: str, value: str = "name_ko") -> dict[str, str]:
+    frame = codes(code_list)
+    return dict(zip(frame[key].to_list(), frame[value].to_list(), strict=True))
+
+
+def _lookup(expr: pl.Expr, names: Mapping[str, str], fallback: pl.Expr) -> pl.Expr:
+    """``names[expr]``, or ``fallback`` where the code is not in the list."""
+    return expr.replace_strict(dict(names), default=None, return_dtype=pl.Utf8).fill_null(fallback)
+
+
+def inpatient_forms() -> frozenset[str]:
+    """Statement forms of inpatient care (the form types whose Korean name ends in 입원:
+    의과입원, 치과입원, 한방입원): their statements are admissions, the others visits."""
+    return frozenset(k for k, v in _names("form_types", "fom_tp_cd").items() if v.endswith("입원"))
+
+
+def _kcd_name(column: str) -> pl.Expr:
+    """The KCD name of a code stored with the dot (the list keeps codes without it)."""
+    return _lookup(
+        pl.col(column).str.replace(".", "", literal=True), _names("kcd", "code"), pl.col(column)
+    )
+
+
+def _drug_name(column: str) -> pl.Expr:
+    """Ingredient name and strength (``암로디핀베실산염 5 mg``), or the code if unlisted."""
+    drugs = codes("drugs")
+    names = dict(
+        zip(
+            drugs["gnl_nm_cd"].to_list(),
+            (f"{n} {s}" for n, s in zip(drugs["name_ko"], drugs["strength"], strict=True)),
+            strict=True,
+        )
+    )
+    return _lookup(pl.col(column), names, pl.col(column))
+
+
+def _text(expr: pl.Expr) -> pl.Expr:
+    """A value as text for ``pl.format`` (which turns a whole string null if one part is)."""
+    return expr.cast(pl.Utf8).fill_null("")
+
+
+def _rows(
+    frame: pl.LazyFrame,
+    *,
+    event_date: pl.Expr,
+    kind: pl.Expr,
+    code: pl.Expr,
+    title: pl.Expr,
+    detail: pl.Expr,
+    institution: pl.Expr,
+    source_ref: pl.Expr,
+) -> pl.LazyFrame:
+    return frame.select(
+        pl.col("citizen_key"),
+        event_date.alias("event_date"),
+        kind.alias("kind"),
+        code.cast(pl.Utf8).alias("code"),
+        title.alias("title"),
+        detail.alias("detail"),
+        institution.cast(pl.Utf8).alias("institution"),
+        source_ref.alias("source_ref"),
+    )
+
+
+def visits(claims: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per statement in use: an admission for inpatient forms, a visit otherwise
+    (pharmacy statements included: the trip to the pharmacy is a visit; its drugs are the
+    dispensing rows). Titled ``<form> · <main diagnosis>``."""
+    forms = _names("form_types", "fom_tp_cd")
+    departments = _names("departments", "dgsbjt_cd")
+    classes = _names("institution_classes", "cl_cd")
+    inpatient = pl.col("form_type").is_in(sorted(inpatient_forms()))
+    where = _lookup(
+        pl.col("department"), departments, _lookup(pl.col("class_code"), classes, pl.lit(""))
+    )
+    money = pl.format(
+        "총진료비 {}원 (본인부담 {}원)",
+        _text(pl.col("total_amount")),
+        _text(pl.col("patient_amount")),
+    )
+    return _rows(
+        claims,
+        event_date=pl.col("start_date"),
+        kind=pl.when(inpatient).then(pl.lit("admission")).otherwise(pl.lit("visit")),
+        code=pl.col("main_dx"),
+        title=pl.format(
+            "{} · {}",
+            _lookup(pl.col("form_type"), forms, pl.col("form_type")),
+            _kcd_name("main_dx"),
+        ),
+        detail=pl.when(inpatient)
+        .then(
+            pl.format(
+                "{} · {}~{} ({}일) · {}",
+                where,
+                _text(pl.col("start_date")),
+                _text(pl.col("end_date")),
+                _text(pl.col("visit_days")),
+                money,
+            )
+        )
+        .otherwise(pl.format("{} · {}일 · {}", where, _text(pl.col("visit_days")), money)),
+        institution=pl.col("ykiho"),
+        source_ref=pl.format("silver.claims:{}", pl.col("spec_id")),
+    )
+
+
+def in_use(children: pl.LazyFrame, claims: pl.LazyFrame) -> pl.LazyFrame:
+    """The child rows of the statement versions in use, with their statement's institution."""
+    heads = claims.select("spec_id", "delivery_id", pl.col("ykiho").alias("_claim_ykiho"))
+    return children.join(heads, on=["spec_id", "delivery_id"], how="inner")
+
+
+def diagnoses(rows: pl.LazyFrame, claims: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per diagnosis in use, titled with its KCD name."""
+    return _rows(
+        in_use(rows, claims),
+        event_date=pl.col("diagnosed_on"),
+        kind=pl.lit("diagnosis"),
+        code=pl.col("kcd"),
+        title=_kcd_name("kcd"),
+        detail=pl.when(pl.col("kind") == "main").then(pl.lit("주진단")).otherwise(pl.lit("부진단")),
+        institution=pl.col("_claim_ykiho"),
+        source_ref=pl.format(
+            "silver.diagnoses:{}:{}:{}", pl.col("spec_id"), pl.col("delivery_id"), pl.col("seq")
+        ),
+    )
+
+
+def _dosage(days: str) -> pl.Expr:
+    return pl.format(
+        "1회 {} · 1일 {}회 · {}일 · {}",
+        _text(pl.col("dose")),
+        _text(pl.col("per_day")),
+        _text(pl.col(days)),
+        _text(pl.col("name")),
+    )
+
+
+def prescriptions(rows: pl.LazyFrame, claims: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per prescribed drug in use, titled with its ingredient name and strength."""
+    return _rows(
+        in_use(rows, claims),
+        event_date=pl.col("issued_on"),
+        kind=pl.lit("prescription"),
+        code=pl.col("ingredient_code"),
+        title=_drug_name("ingredient_code"),
+        detail=pl.format("{} · 처방전 {}", _dosage("days"), _text(pl.col("prescription_no"))),
+        institution=pl.col("ykiho"),
+        source_ref=pl.format(
+            "silver.prescriptions:{}:{}:{}",
+            pl.col("spec_id"),
+            pl.col("delivery_id"),
+            pl.col("line_no"),
+        ),
+    )
+
+
+def dispensings(rows: pl.LazyFrame, claims: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per dispensed drug in use, at the pharmacy, with the prescriber in the detail."""
+    return _rows(
+        in_use(rows, claims),
+        event_date=pl.col("dispensed_on"),
+        kind=pl.lit("dispensing"),
+        code=pl.col("ingredient_code"),
+        title=_drug_name("ingredient_code"),
+        detail=pl.format(
+            "{} · {}원 · 처방기관 {}",
+            _dosage("days"),
+            _text(pl.col("amount")),
+            _text(pl.col("prescriber_ykiho")),
+        ),
+        institution=pl.col("pharmacy_ykiho"),
+        source_ref=pl.format(
+            "silver.dispensings:{}:{}:{}",
+            pl.col("spec_id"),
+            pl.col("delivery_id"),
+            pl.col("line_no"),
+        ),
+    )
+
+
+def measurements(rows: pl.LazyFrame, members: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per centre measurement of a known member (the member register gives the citizen;
+    a device row whose member is not registered yet joins on a later run). The institution is
+    left empty: the centre is not a HIRA institution."""
+    device = _lookup(pl.col("device"), DEVICES_KO, pl.col("device"))
+    name = _lookup(pl.col("measure"), MEASURES_KO, pl.format("{}: {}", device, pl.col("measure")))
+    context = pl.col("context").fill_null("")
+    shown = _lookup(context, CONTEXTS_KO, context)
+    return _rows(
+        rows.join(members.select("member_no", "citizen_key"), on="member_no", how="inner"),
+        event_date=pl.col("measured_on"),
+        kind=pl.lit("measurement"),
+        code=pl.col("measure"),
+        title=pl.when(context == "").then(name).otherwise(pl.format("{} ({})", name, shown)),
+        detail=pl.format("{} {} · {}", _text(pl.col("value")), pl.col("unit"), device),
+        institution=pl.lit(None, pl.Utf8),
+        source_ref=pl.format(
+            "silver.centre_measurements:{}:{}:{}",
+            pl.col("measurement_id"),
+            pl.col("measure"),
+            context,
+        ),
+    )
+
+
+def in_buckets(frame: pl.LazyFrame, buckets: Iterable[int]) -> pl.LazyFrame:
+    """Only the rows of citizens in ``buckets`` (a pass of the timeline build)."""
+    return frame.filter(key_bucket_expr().is_in(sorted(buckets)))
+
+
+def bucket_groups(size: int) -> list[range]:
+    """The key buckets split into consecutive groups of ``size``: one build pass and one commit
+    each (``range(0, 8)``, ``range(8, 16)``, ...)."""
+    if size < 1 or BUCKETS % size:
+        raise ValueError(f"group size must divide {BUCKETS}")
+    return [range(lo, lo + size) for lo in range(0, BUCKETS, size)]
+
+
+def timeline(src: TimelineSources) -> pl.LazyFrame:
+    """``gold.citizen_timeline`` rows from the silver tables, sorted by citizen and date so a
+    citizen's rows sit together in the partition's files (row-group statistics on
+    ``citizen_key`` then let a reader skip the rest of the partition)."""
+    parts = [
+        visits(src.claims),
+        diagnoses(src.diagnoses, src.claims),
+        prescriptions(src.prescriptions, src.claims),
+        dispensings(src.dispensings, src.claims),
+        measurements(src.measurements, src.members),
+    ]
+    order = {k: i for i, k in enumerate(KIND_ORDER)}
+    return (
+        pl.concat(parts, how="vertical")
+        .with_columns(key_bucket_expr().alias("key_bucket"))
+        .sort(
+            "citizen_key",
+            "event_date",
+            pl.col("kind").replace_strict(order, return_dtype=pl.Int64),
+            "source_ref",
+        )
+        .select(TIMELINE.names)
+    )
+
+
+# --- programme uptake -----------------------------------------------------------------------
+
+
+def _birthday(age: str) -> pl.Expr:
+    """The day a citizen turns ``age``. Silver keeps only birth year and month (quasi-identifiers
+    kept coarse on purpose), so a birthday is taken as the first of the birth month."""
+    return pl.date(pl.col("birth_year") + pl.col(age), pl.col("birth_month"), 1)
+
+
+def residence_segments(citizens: pl.LazyFrame, first: date, last: date) -> pl.LazyFrame:
+    """Each citizen's residence in ``[first, last]`` cut at the birthdays that move them to the
+    next age group: rows ``(citizen_key, district_code, sex, age_group, start, end)`` with
+    ``end`` exclusive. A citizen yields at most one row per age group, so counting residents per
+    day is a sum of interval starts and ends, never a citizen-by-day expansion (1.43 M citizens
+    over years would be billions of rows)."""
+    groups = pl.LazyFrame(
+        {
+            "age_group": [g for g, _, _ in AGE_GROUPS],
+            "_lo": [lo for _, lo, _ in AGE_GROUPS],
+            "_hi": [hi for _, _, hi in AGE_GROUPS],
+        }
+    )
+    end = last + timedelta(days=1)
+    return (
+        citizens.select(
+            "citizen_key",
+            "district_code",
+            "sex",
+            "birth_year",
+            "birth_month",
+            "resident_from",
+            "resident_to",
+        )
+        .join(groups, how="cross")
+        .with_columns(
+            pl.max_horizontal("resident_from", _birthday("_lo"), pl.lit(first)).alias("start"),
+            pl.min_horizontal(
+                pl.col("resident_to").fill_null(pl.lit(end)), _birthday("_hi"), pl.lit(end)
+            ).alias("end"),
+        )
+        .filter(pl.col("start") < pl.col("end"))
+        .select("citizen_key", "district_code", "sex", "age_group", "start", "end")
+    )
+
+
+CELL: Final = ("district_code", "age_group", "sex")
+
+
+def _interval_counts(segments: pl.LazyFrame, column: str, last: date) -> pl.LazyFrame:
+    """Per cell and day, how many ``[start, end)`` intervals cover the day: +1 at each start,
+    -1 at each end, summed cumulatively over the days later (``_grid``)."""
+    starts = segments.select(*CELL, pl.col("start").alias("day"), pl.lit(1).alias("_d"))
+    ends = segments.filter(pl.col("end") <= last).select(
+        *CELL, pl.col("end").alias("day"), pl.lit(-1).alias("_d")
+    )
+    return (
+        pl.concat([starts, ends])
+        .group_by(*CELL, "day")
+        .agg(pl.col("_d").sum().cast(pl.Int64).alias(column))
+    )
+
+
+def _place(events: pl.LazyFrame, segments: pl.LazyFrame, column: str) -> pl.LazyFrame:
+    """Count ``(citizen_key, day)`` events per cell, each in the citizen's district, age group
+    and sex on that day. Events of people not resident that day (moved out, unknown key) are not
+    counted: the table describes the resident population, so rates against ``residents`` hold."""
+    return (
+        events.join(segments, on="citizen_key", how="inner")
+        .filter((pl.col("start") <= pl.col("day")) & (pl.col("day") < pl.col("end")))
+        .group_by(*CELL, "day")
+        .agg(pl.len().cast(pl.Int64).alias(column))
+    )
+
+
+def kst_day(column: str) -> pl.Expr:
+    """The Korean calendar day of a UTC timestamp (the programme's days are KST days)."""
+    return pl.col(column).dt.convert_time_zone(KST).dt.date()
+
+
+def data_window(citizens: pl.DataFrame, *days: pl.Series) -> tuple[date, date] | None:
+    """The days the uptake table covers: from the first day anyone is on the register (the
+    baseline extract) to the last day any source reports (register changes, app events, centre
+    measurements, claims). None when nobody is on the register yet."""
+    if not citizens.height:
+        return None
+    first = citizens["resident_from"].min()
+    seen = [
+        citizens["resident_from"].max(),
+        citizens["died_on"].max(),
+        citizens.select(pl.col("resident_to") - timedelta(days=1))["resident_to"].max(),
+        *(s.max() for s in days if s.len()),
+    ]
+    last = max(d for d in seen if isinstance(d, date))
+    return (first, last) if isinstance(first, date) else None
+
+
+def uptake_daily(
+    citizens: pl.LazyFrame,
+    app_users: pl.LazyFrame,
+    events: pl.LazyFrame,
+    centre_measurements: pl.LazyFrame,
+    centre_members: pl.LazyFrame,
+    first: date,
+    last: date,
+) -> pl.LazyFrame:
+    """``gold.programme_uptake_daily`` for every day in ``[first, last]`` and every cell
+    (district × age group × sex, districts as found on the register), zeros included.
+
+    Args:
+        citizens: ``silver.citizens``; the district and sex a citizen has, the age group on the
+            day (see ``residence_segments``).
+        app_users: ``silver.app_users``. ``signups`` counts accounts signed up that day (KST);
+            ``app_users`` counts residents with an account signed up on or before that day.
+        events: ``silver.programme_events``; ``active_users`` counts residents with a login
+            that day (several logins or accounts count once).
+        centre_measurements: ``silver.centre_measurements``; ``centre_visitors`` counts
+            residents measured that day, whatever and however often.
+        centre_members: ``silver.centre_members``, member number to citizen key.
+        first: The first day.
+        last: The last day.
+    """
+    segments = residence_segments(citizens, first, last)
+    signed = app_users.select("citizen_key", kst_day("signed_up_at").alias("day")).filter(
+        pl.col("day") <= last
+    )
+    first_signup = signed.group_by("citizen_key").agg(pl.col("day").min().alias("_signup"))
+    user_segments = (
+        segments.join(first_signup, on="citizen_key", how="inner")
+        .with_columns(pl.max_horizontal("start", "_signup").alias("start"))
+        .filter(pl.col("start") < pl.col("end"))
+    )
+    logins = (
+        events.filter(pl.col("event_type") == LOGIN)
+        .select("app_user_id", pl.col("event_date").alias("day"))
+        .filter(pl.col("day").is_between(first, last))
+        .unique()
+        .join(app_users.select("app_user_id", "citizen_key"), on="app_user_id", how="inner")
+        .select("citizen_key", "day")
+        .unique()
+    )
+    visitors = (
+        centre_measurements.select("member_no", pl.col("measured_on").alias("day"))
+        .filter(pl.col("day").is_between(first, last))
+        .unique()
+        .join(centre_members.select("member_no", "citizen_key"), on="member_no", how="inner")
+        .select("citizen_key", "day")
+        .unique()
+    )
+    days = pl.LazyFrame({"day": pl.date_range(first, last, "1d", eager=True)})
+    cells = (
+        citizens.select("district_code")
+        .unique()
+        .join(pl.LazyFrame({"age_group": [g for g, _, _ in AGE_GROUPS]}), how="cross")
+        .join(pl.LazyFrame({"sex": list(SEXES)}), how="cross")
+    )
+    grid = days.join(cells, how="cross")
+    counts = {
+        "residents": _interval_counts(segments, "residents", last),
+        "signups": _place(signed.filter(pl.col("day") >= first), segments, "signups"),
+        "app_users": _interval_counts(user_segments, "app_users", last),
+        "active_users": _place(logins, segments, "active_users"),
+        "centre_visitors": _place(visitors, segments, "centre_visitors"),
+    }
+    for column, frame in counts.items():
+        grid = grid.join(frame, on=["day", *CELL], how="left")
+        grid = grid.with_columns(pl.col(column).fill_null(0))
+    cumulative = ("residents", "app_users")
+    return (
+        grid.sort(*CELL, "day")
+        .with_columns(pl.col(c).cum_sum().over(list(CELL)) for c in cumulative)
+        .sort("day", *CELL)
+        .select(UPTAKE.names)
+    )

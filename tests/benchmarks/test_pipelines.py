@@ -1,0 +1,110 @@
+"""Claims ingestion, bronze to silver, for one month of the whole city, against bare Polars
+reading the same files and writing the same rows to Delta in the same run. Only `make bench`
+runs this. Target: the pipeline at most 1.5x the bare time."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from tests.benchmarks.conftest import record, run_measured
+from tests.conftest import TEST_IDENTITY_KEY, TEST_PSEUDONYM_KEY
+
+pytestmark = pytest.mark.benchmark
+
+CITIZENS = 1_430_000
+TARGET = 1.5
+
+
+def _row_count(metadata: Mapping[str, dg.MetadataValue]) -> int:
+    """The row count a bronze asset reported, as Dagster's standard metadata key."""
+    value = metadata["dagster/row_count"]
+    assert isinstance(value, dg.IntMetadataValue)
+    return int(value.value or 0)
+
+
+def _bare(sources: Path, period: str, lake: Path) -> tuple[float, int]:
+    """What a bare script would do with the month: read each delivered file with
+    ``pl.read_csv`` (declared encoding and delimiter, text columns) and ``write_delta`` it."""
+    began = time.perf_counter()
+    rows = 0
+    for source in ("claims", "pharmacy"):
+        for manifest in sorted((sources / source).glob("*/delivery.json")):
+            doc = json.loads(manifest.read_text(encoding="utf-8"))
+            if doc["period"] != period:
+                continue
+            for entry in doc["files"]:
+                frame = pl.read_csv(
+                    manifest.parent / entry["name"],
+                    encoding="utf8" if entry["encoding"] == "utf-8" else entry["encoding"],
+                    separator=entry["delimiter"],
+                    infer_schema=False,
+                )
+                frame.write_delta(str(lake / entry["name"].rsplit("_", 1)[0]), mode="append")
+                rows += frame.height
+    return time.perf_counter() - began, rows
+
+
+def test_claims_month_bronze_to_silver(tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    cmd = [
+        sys.executable, "-m", "gjh.cli", "synth", "--citizens", str(CITIZENS),
+        "--start", "2025-03-01", "--days", "31", "--seed", "20250101",
+        "--out", str(sources), "--workers", "2",
+    ]  # fmt: skip
+    synth = run_measured(cmd)
+    period = "2025-03"
+    os.environ |= {
+        "LAKEHOUSE_URI": str(tmp_path / "lakehouse"),
+        "GJH_SOURCES": str(sources),
+        "GJH_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY,
+        "GJH_IDENTITY_KEY": TEST_IDENTITY_KEY,
+    }
+    from pipelines.defs import claims
+
+    began = time.perf_counter()
+    result = dg.materialize(
+        [claims.bronze_claims, claims.bronze_pharmacy, claims.silver_claims],
+        partition_key=period,
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    pipeline_seconds = time.perf_counter() - began
+    assert result.success
+    steps = {}
+    for event in result.all_events:
+        if event.event_type_value == "STEP_SUCCESS" and event.step_key:
+            data = event.event_specific_data
+            steps[event.step_key] = round(getattr(data, "duration_ms", 0) / 1000, 1)
+    rows = sum(
+        _row_count(e.step_materialization_data.materialization.metadata)
+        for e in result.get_asset_materialization_events()
+        if e.step_key and e.step_key.startswith("bronze")
+    )
+    bare_seconds, bare_rows = _bare(sources, period, tmp_path / "bare")
+    ratio = pipeline_seconds / bare_seconds
+    record(
+        "pipeline_claims_month",
+        {
+            "citizens": CITIZENS,
+            "period": period,
+            "synth_seconds": round(synth["seconds"], 1),
+            "delivered_rows": bare_rows,
+            "bronze_rows": rows,
+            "pipeline_seconds": round(pipeline_seconds, 1),
+            "pipeline_step_seconds": steps,
+            "bare_read_csv_write_delta_seconds": round(bare_seconds, 1),
+            "ratio": round(ratio, 2),
+            "target_ratio": TARGET,
+            "meets_target": ratio <= TARGET,
+        },
+    )
+    assert rows == bare_rows

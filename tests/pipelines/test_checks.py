@@ -1,0 +1,157 @@
+"""The generated asset checks in real Dagster runs: the registry and claims pipelines on the small
+city with every check of their tables, and a blocking check stopping what is downstream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from lakehouse import delta, quality
+from pipelines.defs import claims, registry
+from pipelines.defs.checks import checks_for, table_checks
+from tests.conftest import City
+from tests.pipelines.conftest import Lake
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+REGISTRY = [registry.bronze_registry, registry.silver_registry]
+CLAIMS = [claims.bronze_claims, claims.bronze_pharmacy, claims.silver_claims]
+# The small city's quarter (2025-03-01 plus 90 days), as one range run.
+MONTHS = ("2025-03", "2025-05")
+
+
+@dataclass(frozen=True)
+class Checked:
+    lake: Lake
+    evaluations: list[dg.AssetCheckEvaluation]
+
+
+@pytest.fixture(scope="module")
+def checked(small_city: City, tmp_path_factory: pytest.TempPathFactory) -> Checked:
+    """The registry, then the claims quarter, each run with the checks of its own tables."""
+    lake = Lake(tmp_path_factory.mktemp("checked") / "lakehouse", small_city.out)
+    runs = [
+        lake.materialise([*REGISTRY, *checks_for(REGISTRY)]),
+        lake.materialise([*CLAIMS, *checks_for(CLAIMS)], MONTHS),
+    ]
+    assert all(r.success for r in runs)
+    return Checked(lake, [e for r in runs for e in r.get_asset_check_evaluations()])
+
+
+def _expected() -> dict[dg.AssetCheckKey, quality.Check]:
+    tables = {".".join(k.path) for a in (*REGISTRY, *CLAIMS) for k in a.keys}
+    return {
+        dg.AssetCheckKey(dg.AssetKey(c.table.split(".")), c.dagster_name): c
+        for t in tables
+        for c in quality.checks(t)
+    }
+
+
+def test_every_catalogue_check_of_the_run_tables_ran(checked: Checked) -> None:
+    ran = [e.asset_check_key for e in checked.evaluations]
+    assert len(ran) == len(set(ran))
+    assert set(ran) == set(_expected())
+    assert {".".join(k.asset_key.path) for k in ran} == {
+        "silver.citizens",
+        "silver.institutions",
+        "vault.identities",
+        *claims.SILVER,
+    }
+
+
+def test_fatal_checks_pass_on_the_real_data(checked: Checked) -> None:
+    expected = _expected()
+    failed = {
+        e.asset_check_key.to_user_string(): e.metadata["samples"].value
+        for e in checked.evaluations
+        if expected[e.asset_check_key].fatal and not e.passed
+    }
+    assert failed == {}
+
+
+def test_results_carry_counts_shares_and_samples(checked: Checked) -> None:
+    for e in checked.evaluations:
+        check = _expected()[e.asset_check_key]
+        meta: dict[str, Any] = {k: v.value for k, v in e.metadata.items()}
+        assert meta["dqd_check"] == check.type
+        assert meta["severity"] == check.severity
+        assert 0 <= meta["violations"] <= meta["rows"]
+        assert len(meta["samples"]) <= min(quality.SAMPLES, meta["violations"])
+        expected_severity = (
+            dg.AssetCheckSeverity.ERROR if check.fatal else dg.AssetCheckSeverity.WARN
+        )
+        assert e.severity == expected_severity
+    # The checks read real tables: keys were counted over every statement.
+    pk = next(
+        e
+        for e in checked.evaluations
+        if e.asset_check_key.name == "isPrimaryKey_spec_id"
+        and e.asset_check_key.asset_key.path == ["silver", "claims"]
+    )
+    assert pk.metadata["rows"].value == checked.lake.frame("silver.claims").height > 0
+
+
+def test_checks_cover_every_checked_asset_and_block_only_on_fatal() -> None:
+    defs = checks_for([*REGISTRY, *CLAIMS])
+    specs = [s for d in defs for s in d.check_specs]
+    assert {".".join(s.asset_key.path) for s in specs} == {
+        "silver.citizens",
+        "silver.institutions",
+        "vault.identities",
+        *claims.SILVER,
+    }
+    expected = _expected()
+    for s in specs:
+        assert s.blocking == expected[s.key].fatal
+    # A foreign key to silver.citizens waits for it when both are in one set of definitions.
+    fk = next(
+        s for s in specs if s.name == "isForeignKey_citizen_key" and s.asset_key.path[1] == "claims"
+    )
+    assert dg.AssetKey(["silver", "citizens"]) in {d.asset_key for d in fk.additional_deps}
+    # Bronze delivery tables have no checks.
+    with pytest.raises(ValueError, match="no quality checks"):
+        table_checks("bronze.claims_t200")
+
+
+@dg.asset(key=["gold", "probe"], deps=[dg.AssetKey(["silver", "citizens"])])
+def probe() -> None:
+    """A stand-in for anything built on silver.citizens."""
+
+
+def test_a_failing_fatal_check_blocks_downstream_assets(
+    small_city: City, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    lake = Lake(tmp_path_factory.mktemp("blocked") / "lakehouse", small_city.out)
+    assert lake.materialise(REGISTRY).success
+    # Corrupt silver.citizens behind the pipeline's back: one citizen twice.
+    with lake.active():
+        citizens = lake.frame("silver.citizens")
+        delta.append("silver.citizens", citizens.head(1))
+    run = lake.materialise(
+        [registry.silver_registry, probe, *checks_for([registry.silver_registry, probe])],
+        raise_on_error=False,
+    )
+    assert not run.success
+    failed = {
+        e.asset_check_key.name
+        for e in run.get_asset_check_evaluations()
+        if e.asset_key.path == ["silver", "citizens"] and not e.passed
+    }
+    assert "isPrimaryKey_citizen_key" in failed
+    done = {m.asset_key for m in run.get_asset_materialization_events() if m.asset_key}
+    assert dg.AssetKey(["silver", "citizens"]) in done
+    assert dg.AssetKey(["gold", "probe"]) not in done
+    # With the duplicate gone the same run goes through to the downstream asset.
+    with lake.active():
+        delta.delete("silver.citizens", "true")
+        delta.append("silver.citizens", citizens)
+    rerun = lake.materialise(
+        [registry.silver_registry, probe, *checks_for([registry.silver_registry, probe])]
+    )
+    assert rerun.success
+    assert dg.AssetKey(["gold", "probe"]) in {
+        m.asset_key for m in rerun.get_asset_materialization_events()
+    }
