@@ -141,6 +141,23 @@ def rejected_rows(rows: pl.DataFrame, source: str, table: str) -> list[Quarantin
     ]
 
 
+def first_failure(rows: pl.DataFrame, checks: list[tuple[pl.Expr, str, pl.Expr]]) -> pl.DataFrame:
+    """``rows`` with ``reason`` and ``message`` columns: those of the first check (condition,
+    reason code, message) a row fails, in the order given, or null when it passes them all.
+
+    One reason per row keeps the quarantine's accounting exact: a row counts once, under the
+    most basic thing wrong with it.
+    """
+    reason: Any = pl
+    message: Any = pl
+    for condition, code, text in checks:
+        reason = reason.when(condition.fill_null(False)).then(pl.lit(code))
+        message = message.when(condition.fill_null(False)).then(text)
+    return rows.with_columns(
+        reason.otherwise(None).alias("reason"), message.otherwise(None).alias("message")
+    )
+
+
 def _whole(f: DeliveredFile, table: str, reason: str, message: str, rows: int) -> Parsed:
     """The file is quarantined whole; it stands for all the rows it declared or held."""
     empty = pl.DataFrame()

@@ -43,6 +43,7 @@ from pipelines.ingest.parse import (
     OUTSIDE_PERIOD,
     UNKNOWN_CODE,
     Quarantined,
+    first_failure,
     rejected_rows,
 )
 
@@ -326,14 +327,7 @@ def _check(rows: pl.DataFrame, device: Device, known: pl.Series) -> pl.DataFrame
             pl.format("member {} is not in the member register (yet)", pl.col("member_no")),
         ),
     ]
-    reason: Any = pl
-    message: Any = pl
-    for condition, code, text in checks:
-        reason = reason.when(condition.fill_null(False)).then(pl.lit(code))
-        message = message.when(condition.fill_null(False)).then(text)
-    return rows.with_columns(
-        reason.otherwise(None).alias("reason"), message.otherwise(None).alias("message")
-    )
+    return first_failure(rows, checks)
 
 
 def device_measurements(
@@ -435,14 +429,7 @@ def members(bronze: pl.DataFrame) -> tuple[pl.DataFrame, list[Quarantined]]:
             pl.format("가입일={} is not a date", pl.col("joined_on")),
         ),
     ]
-    reason: Any = pl
-    message: Any = pl
-    for condition, code, text in checks:
-        reason = reason.when(condition.fill_null(False)).then(pl.lit(code))
-        message = message.when(condition.fill_null(False)).then(text)
-    checked = rows.with_columns(
-        reason.otherwise(None).alias("reason"), message.otherwise(None).alias("message")
-    )
+    checked = first_failure(rows, checks)
     bad = checked.filter(pl.col("reason").is_not_null()).with_columns(
         pl.col("member_no").alias("key"),
         # The number and the citizen key only: never more of a register row.

@@ -19,7 +19,7 @@ import polars as pl
 
 from lakehouse.catalog import table as catalog_table
 from lakehouse.reference import code_set
-from pipelines.ingest.parse import IMPOSSIBLE_DATE, UNKNOWN_CODE, Quarantined
+from pipelines.ingest.parse import IMPOSSIBLE_DATE, UNKNOWN_CODE, Quarantined, rejected_rows
 
 MISSING_STATEMENT: Final = "missing_statement"
 
@@ -59,29 +59,14 @@ def _quarantine(
         "_file",
         "_line",
         pl.col("SPEC_ID_SNO").alias("key"),
+        pl.lit(reason).alias("reason"),
         message.alias("message"),
         pl.concat_str(
             [pl.col(c).fill_null("") for c in rows.columns if not c.startswith("_")],
             separator=",",
         ).alias("payload"),
     )
-    return [
-        Quarantined(
-            "silver",
-            source,
-            table,
-            r["_period"],
-            r["_delivery_id"],
-            r["_file"],
-            r["_line"],
-            r["key"],
-            reason,
-            r["message"],
-            r["payload"],
-            1,
-        )
-        for r in details.iter_rows(named=True)
-    ]
+    return rejected_rows(details, source, table)
 
 
 def _split(rows: pl.DataFrame, bad: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -147,6 +147,12 @@ def _text(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.Utf8).fill_null("")
 
 
+def _ref(table: str, *key: str) -> pl.Expr:
+    """Where a timeline row came from, ``<table>:<key>:<key>…``: a screen finds the source row by
+    it, so the timeline need not copy the row."""
+    return pl.format(table + ":{}" * len(key), *(pl.col(k) for k in key))
+
+
 def _rows(
     frame: pl.LazyFrame,
     *,
@@ -209,7 +215,7 @@ def visits(claims: pl.LazyFrame) -> pl.LazyFrame:
         )
         .otherwise(pl.format("{} · {}일 · {}", where, _text(pl.col("visit_days")), money)),
         institution=pl.col("ykiho"),
-        source_ref=pl.format("silver.claims:{}", pl.col("spec_id")),
+        source_ref=_ref("silver.claims", "spec_id"),
     )
 
 
@@ -229,9 +235,7 @@ def diagnoses(rows: pl.LazyFrame, claims: pl.LazyFrame) -> pl.LazyFrame:
         title=_kcd_name("kcd"),
         detail=pl.when(pl.col("kind") == "main").then(pl.lit("주진단")).otherwise(pl.lit("부진단")),
         institution=pl.col("_claim_ykiho"),
-        source_ref=pl.format(
-            "silver.diagnoses:{}:{}:{}", pl.col("spec_id"), pl.col("delivery_id"), pl.col("seq")
-        ),
+        source_ref=_ref("silver.diagnoses", "spec_id", "delivery_id", "seq"),
     )
 
 
@@ -255,12 +259,7 @@ def prescriptions(rows: pl.LazyFrame, claims: pl.LazyFrame) -> pl.LazyFrame:
         title=_drug_name("ingredient_code"),
         detail=pl.format("{} · 처방전 {}", _dosage("days"), _text(pl.col("prescription_no"))),
         institution=pl.col("ykiho"),
-        source_ref=pl.format(
-            "silver.prescriptions:{}:{}:{}",
-            pl.col("spec_id"),
-            pl.col("delivery_id"),
-            pl.col("line_no"),
-        ),
+        source_ref=_ref("silver.prescriptions", "spec_id", "delivery_id", "line_no"),
     )
 
 
@@ -279,12 +278,7 @@ def dispensings(rows: pl.LazyFrame, claims: pl.LazyFrame) -> pl.LazyFrame:
             _text(pl.col("prescriber_ykiho")),
         ),
         institution=pl.col("pharmacy_ykiho"),
-        source_ref=pl.format(
-            "silver.dispensings:{}:{}:{}",
-            pl.col("spec_id"),
-            pl.col("delivery_id"),
-            pl.col("line_no"),
-        ),
+        source_ref=_ref("silver.dispensings", "spec_id", "delivery_id", "line_no"),
     )
 
 

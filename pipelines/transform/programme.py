@@ -33,6 +33,7 @@ from pipelines.ingest.parse import (
     OUTSIDE_PERIOD,
     UNKNOWN_CODE,
     Quarantined,
+    first_failure,
     rejected_rows,
 )
 
@@ -140,14 +141,7 @@ def _checked(bronze: pl.DataFrame, known: pl.Series) -> pl.DataFrame:
             pl.format("app user {} never signed up", pl.col("app_user_id")),
         ),
     ]
-    reason: Any = pl
-    message: Any = pl
-    for condition, code, text in checks:
-        reason = reason.when(condition.fill_null(False)).then(pl.lit(code))
-        message = message.when(condition.fill_null(False)).then(text)
-    return rows.with_columns(
-        reason.otherwise(None).alias("reason"), message.otherwise(None).alias("message")
-    )
+    return first_failure(rows, checks)
 
 
 def events(bronze: pl.DataFrame, known: pl.Series) -> SilverProgramme:
