@@ -13,7 +13,6 @@ lets the lakehouse join them.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import re
 import secrets
@@ -77,23 +76,62 @@ def reset_key_cache() -> None:
     _key.cache_clear()
 
 
+_NOT_DIGIT: Final = re.compile("[^0-9]")
+
+
 def normalise(rrn: str) -> str:
     """The 13 digits of a registration number, whatever its punctuation."""
-    return "".join(ch for ch in rrn if ch.isdigit())
+    return _NOT_DIGIT.sub("", rrn)
+
+
+class _Hmac:
+    """HMAC-SHA256 (RFC 2104) under one key with its padded key blocks hashed once.
+
+    A month of the city's statements hashes over a million distinct numbers; copying the two
+    prepared SHA-256 states is about twice as fast as ``hmac.digest``, which prepares them for
+    every message. The tests check it against ``hmac.digest`` byte for byte.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        block = hashlib.sha256().block_size
+        if len(key) > block:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(block, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def hexdigest(self, message: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
+@cache
+def _hmac(key: bytes) -> _Hmac:
+    return _Hmac(key)
+
+
+def _hashed(digits: str, mac: _Hmac) -> str:
+    return "C" + mac.hexdigest(digits.encode("ascii"))[:32]
 
 
 def citizen_key(rrn: str) -> str:
     """The citizen key of one resident registration number."""
-    digest = hmac.new(_key(), normalise(rrn).encode("ascii"), hashlib.sha256).hexdigest()
-    return "C" + digest[:32]
+    return _hashed(normalise(rrn), _hmac(_key()))
 
 
 def pseudonymise(values: pl.Series) -> pl.Series:
-    """Citizen keys for a column of registration numbers (nulls stay null); each distinct number
-    is hashed once."""
-    distinct = values.drop_nulls().unique()
-    keys = {v: citizen_key(v) for v in distinct.to_list()}
-    return values.replace_strict(keys, default=None, return_dtype=pl.Utf8).alias(values.name)
+    """Citizen keys for a column of registration numbers (nulls stay null).
+
+    Punctuation is stripped in Polars and each distinct number is hashed once, so a city's month
+    of statements costs one HMAC per person, not per row.
+    """
+    digits = values.cast(pl.Utf8).str.replace_all("[^0-9]", "")
+    mac = _hmac(_key())
+    keys = {d: _hashed(d, mac) for d in digits.drop_nulls().unique().to_list()}
+    return digits.replace_strict(keys, default=None, return_dtype=pl.Utf8).alias(values.name)
 
 
 def scrub(text: str) -> str:

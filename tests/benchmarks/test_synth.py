@@ -14,7 +14,8 @@ import pytest
 
 from tests.benchmarks.conftest import record, run_measured
 
-pytestmark = pytest.mark.benchmark
+# Full-city runs take far longer than the suite's per-test timeout.
+pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(3 * 3600)]
 
 CITIES = {
     "demo": 5_000,  # `make demo`; target: well under a minute

@@ -1,0 +1,91 @@
+"""Parsing one delimited file: every line becomes a row or a quarantine record with its line
+number, and a damaged line never takes its neighbours with it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pipelines.ingest.deliveries import DeliveredFile, file_sha256
+from pipelines.ingest.parse import MALFORMED_ROW, SCHEMA_DRIFT, WRONG_ENCODING, parse_csv
+
+HEADERS = ("SPEC_ID_SNO", "LN_NO", "DIV_NM", "AMT")
+
+
+def _file(tmp_path: Path, body: bytes, encoding: str = "utf-8") -> DeliveredFile:
+    path = tmp_path / "T300_202503.csv"
+    path.write_bytes(body)
+    return DeliveredFile(
+        source="claims",
+        delivery_id="202503",
+        period="2025-03",
+        delivered_at=datetime(2025, 4, 10, tzinfo=UTC),
+        path=path,
+        rel="claims/202503/T300_202503.csv",
+        name=path.name,
+        format="csv",
+        encoding=encoding,
+        delimiter=",",
+        rows=body.count(b"\n") - 1,
+        sha256=file_sha256(path),
+    )
+
+
+def test_quoted_fields_keep_their_delimiters_quotes_and_empty_strings(tmp_path: Path) -> None:
+    body = (
+        "SPEC_ID_SNO,LN_NO,DIV_NM,AMT\r\n"
+        '1,1,"아세트아미노펜 500mg, 정",790\r\n'
+        '1,2,"",1720\r\n'
+        '1,3,"6"" 붕대",\r\n'
+    ).encode()
+    parsed = parse_csv(_file(tmp_path, body), "bronze.claims_t300", HEADERS, {})
+    assert parsed.quarantined == []
+    assert parsed.rows.rows() == [
+        ("1", "1", "아세트아미노펜 500mg, 정", "790", 2),
+        ("1", "2", "", "1720", 3),
+        ("1", "3", '6" 붕대', "", 4),
+    ]
+
+
+def test_a_line_with_an_unclosed_quote_is_quarantined_alone(tmp_path: Path) -> None:
+    """The csv module would read on into the next lines looking for the closing quote, so one
+    damaged line would swallow good rows; each line is judged on its own."""
+    body = b'SPEC_ID_SNO,LN_NO,DIV_NM,AMT\n1,1,"broken,790\n1,2,ok,1720\n1,3,"fine",10\n'
+    parsed = parse_csv(_file(tmp_path, body), "bronze.claims_t300", HEADERS, {})
+    assert parsed.rows["LN_NO"].to_list() == ["2", "3"]
+    assert parsed.rows["_line"].to_list() == [3, 4]
+    [bad] = parsed.quarantined
+    assert (bad.reason, bad.line, bad.record_key) == (MALFORMED_ROW, 2, "1")
+    assert bad.message == "a quoted field is not closed"
+    assert parsed.rows_read == 3 == parsed.rows.height + parsed.rows_quarantined
+
+
+def test_short_long_and_blank_lines_are_quarantined_with_their_numbers(tmp_path: Path) -> None:
+    body = b"SPEC_ID_SNO,LN_NO,DIV_NM,AMT\n1,1,a,1\n1,2,b\n\n1,4,d,4,extra\n1,5,e,5\n"
+    parsed = parse_csv(_file(tmp_path, body), "bronze.claims_t300", HEADERS, {})
+    assert parsed.rows["_line"].to_list() == [2, 6]
+    assert [(q.line, q.message) for q in parsed.quarantined] == [
+        (3, "3 fields where the layout has 4"),
+        (4, "1 fields where the layout has 4"),
+        (5, "5 fields where the layout has 4"),
+    ]
+    assert {q.reason for q in parsed.quarantined} == {MALFORMED_ROW}
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding", "reason"),
+    [
+        ("SPEC_ID_SNO,LN_NO,DIV_NM,AMT\n1,1,정,1\n".encode("cp949"), "utf-8", WRONG_ENCODING),
+        (b"SPEC_ID_SNO,DIV_NM,LN_NO,AMT\n1,a,1,1\n", "utf-8", SCHEMA_DRIFT),
+        (b"SPEC_ID_SNO,LN_NO,DIV_NM\n1,1,a\n", "utf-8", SCHEMA_DRIFT),
+    ],
+)
+def test_whole_file_faults_quarantine_the_file(
+    tmp_path: Path, body: bytes, encoding: str, reason: str
+) -> None:
+    parsed = parse_csv(_file(tmp_path, body, encoding), "bronze.claims_t300", HEADERS, {})
+    assert parsed.status == "rejected"
+    assert [q.reason for q in parsed.quarantined] == [reason]
+    assert parsed.rows.height == 0
