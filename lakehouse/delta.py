@@ -34,7 +34,7 @@ from lakehouse.schema import Table
 
 log = logging.getLogger(__name__)
 
-RETRIES: Final = 8
+RETRIES: Final = 10
 T = TypeVar("T")
 
 

@@ -1,5 +1,6 @@
 """The Dagster entry point: every source's assets and their data-quality checks, the ingestion
-jobs and the drop-folder sensor, the nightly gold refresh, one environment's resources.
+jobs and the drop-folder sensor, the nightly gold refresh, the weekly table upkeep, one
+environment's resources.
 
 ``dagster dev -m pipelines.definitions``, ``gjh build`` and ``gjh serve`` all load this.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.defs import centre, checks, claims, gold, programme, registry, sensors
+from pipelines.defs import centre, checks, claims, gold, maintenance, programme, registry, sensors
 from pipelines.defs.resources import from_environment
 
 ASSETS: list[dg.AssetsDefinition] = [
@@ -30,8 +31,8 @@ JOBS = sensors.jobs(GROUPS)
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=checks.checks_for(ASSETS),
-    jobs=[*JOBS, gold.gold_job],
+    jobs=[*JOBS, gold.gold_job, maintenance.upkeep_job],
     sensors=[sensors.drop_folder_sensor(JOBS)],
-    schedules=[gold.nightly_gold],
+    schedules=[gold.nightly_gold, maintenance.weekly_upkeep],
     resources=from_environment(),
 )
