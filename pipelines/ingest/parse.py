@@ -3,14 +3,17 @@
 Nothing fails as a traceback in the middle of a run: a file whose bytes are not what its manifest
 says (checksum, encoding), whose header is not the layout the source agreed (schema drift), that
 is empty, or that repeats an earlier file is quarantined whole with its reason; a line with the
-wrong number of fields, or a JSON line that does not parse, is quarantined alone. Everything else
-comes out as text rows with their line numbers, ready for the bronze boundary.
+wrong number of fields or with its quotes unclosed or misplaced (RFC 4180), or a JSON line that
+does not parse, is quarantined alone. Everything else comes out as text rows with their line
+numbers, ready for the bronze boundary.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
@@ -168,7 +171,7 @@ def _whole(f: DeliveredFile, table: str, reason: str, message: str, rows: int) -
 
 def check_file(
     f: DeliveredFile, table: str, seen: dict[str, str]
-) -> tuple[Parsed | None, str | None]:
+) -> tuple[Parsed | None, bytes | None]:
     """File-level checks before parsing: checksum, duplicate, empty, encoding.
 
     Args:
@@ -178,7 +181,8 @@ def check_file(
             passes.
 
     Returns:
-        ``(rejection, None)`` for a file quarantined whole, or ``(None, text)`` to parse.
+        ``(rejection, None)`` for a file quarantined whole, or ``(None, body)`` to parse: the
+        text as UTF-8 bytes without a byte-order mark (a UTF-8 delivery's own bytes, not copied).
     """
     actual = file_sha256(f.path)
     if f.sha256 and actual != f.sha256:
@@ -200,7 +204,9 @@ def check_file(
     if not text.strip():
         return _whole(f, table, EMPTY_FILE, "the file is empty", f.rows), None
     seen[actual] = f.rel
-    return None, text.removeprefix("\ufeff")
+    as_delivered = codecs.lookup(f.encoding).name == "utf-8"
+    body = data if as_delivered else text.encode("utf-8")
+    return None, body.removeprefix(b"\xef\xbb\xbf")
 
 
 def is_quiet(f: DeliveredFile) -> bool:
@@ -217,23 +223,60 @@ def is_quiet(f: DeliveredFile) -> bool:
 _QUOTED: Final = r'"(?:[^"]|"")*"'
 
 
-def _lines(text: str) -> pl.Series:
-    """The file's lines (split on LF, a trailing CR dropped, no final empty line)."""
-    lines = pl.Series("line", [text]).str.split("\n").explode()
-    if lines.len() and lines[-1] == "":
-        lines = lines.head(-1)
-    return lines.str.strip_suffix("\r")
+def _well_quoted(delimiter: str) -> str:
+    """A line whose quotes are where RFC 4180 allows them: every field is either quoted whole
+    or holds no quote. Anything else (text after a closing quote, a quote inside an unquoted
+    field) is a line Polars' reader would refuse or split differently than it was counted."""
+    d = re.escape(delimiter)
+    field_ = f'(?:{_QUOTED}|[^"{d}]*)'
+    return f"^{field_}(?:{d}{field_})*$"
+
+
+def _lines(body: bytes) -> pl.Series:
+    """The file's lines (split on LF, a trailing CR dropped, a blank line an empty string, no
+    final empty line), split by Polars' multi-threaded CSV reader with NUL as a separator no text
+    holds; a file that does hold NUL is split the slower way."""
+    if b"\0" in body:
+        lines = pl.Series("line", [body.decode("utf-8")]).str.split("\n").explode()
+        if lines.len() and lines[-1] == "":
+            lines = lines.head(-1)
+        return lines.str.strip_suffix("\r")
+    read = pl.read_csv(
+        body,
+        has_header=False,
+        new_columns=["line"],
+        separator="\0",
+        quote_char=None,
+        infer_schema=False,
+        schema_overrides={"line": pl.Utf8},
+    )
+    return read["line"].fill_null("")
 
 
 def _field_counts(data: pl.Series, delimiter: str) -> pl.DataFrame:
-    """Per line: how many fields it has (quoted delimiters do not count) and whether its quotes
-    are balanced. Vectorised, so a city's month of claims is not split in Python."""
+    """Per line: how many fields it has (quoted delimiters do not count), whether its quotes
+    are balanced and whether they are well placed (``_well_quoted``). Vectorised, so a city's
+    month of claims is not split in Python.
+
+    Only lines holding a quote pay for the regular expressions. Empty quoted fields (``""``, in
+    most claims lines) are removed literally before counting, which leaves which delimiters are
+    quoted unchanged.
+    """
     quotes = data.str.count_matches('"', literal=True)
-    unquoted = data.str.replace_all(_QUOTED, "") if quotes.sum() else data
+    unquoted = data
+    well_placed = pl.Series([True] * data.len(), dtype=pl.Boolean)
+    quoted = (quotes > 0).arg_true()
+    if quoted.len():
+        lines = data.gather(quoted)
+        well_placed = well_placed.scatter(quoted, lines.str.contains(_well_quoted(delimiter)))
+        stripped = lines.str.replace_all('""', "", literal=True)
+        stripped = stripped.str.replace_all(_QUOTED, "")
+        unquoted = data.clone().scatter(quoted, stripped)  # scatter writes in place
     return pl.DataFrame(
         {
             "fields": unquoted.str.count_matches(delimiter, literal=True) + 1,
             "balanced": quotes % 2 == 0,
+            "well_placed": well_placed,
         }
     )
 
@@ -254,10 +297,10 @@ def parse_csv(
         headers: The layout the source agreed to send, in order.
         seen: Checksums already ingested (see ``check_file``).
     """
-    rejected, text = check_file(f, table, seen)
-    if rejected is not None or text is None:
+    rejected, body = check_file(f, table, seen)
+    if rejected is not None or body is None:
         return rejected or _whole(f, table, EMPTY_FILE, "the file is empty", f.rows)
-    lines = _lines(text)
+    lines = _lines(body)
     data = lines.slice(1)
     header = next(csv.reader([lines[0]], delimiter=f.delimiter))
     if tuple(header) != headers:
@@ -268,24 +311,32 @@ def parse_csv(
             message = "columns are in a different order than the agreed layout"
         return _whole(f, table, SCHEMA_DRIFT, message, data.len())
     counts = _field_counts(data, f.delimiter).with_row_index("i")
-    ok = (pl.col("fields") == len(headers)) & pl.col("balanced")
+    ok = (pl.col("fields") == len(headers)) & pl.col("balanced") & pl.col("well_placed")
     bad = [
-        _malformed(f, table, data[i], i + 2, n, len(headers), balanced)
-        for i, n, balanced in counts.filter(~ok).iter_rows()
+        _malformed(f, table, data[i], i + 2, n, len(headers), balanced, well_placed)
+        for i, n, balanced, well_placed in counts.filter(~ok).iter_rows()
     ]
     good = counts.filter(ok)["i"]
-    rows = _read_fields(data.gather(good), f.delimiter, headers)
+    # Every line well formed (the usual case): read the delivered text as it is, in one pass.
+    whole = None if bad else body
+    rows = _read_fields(data.gather(good), f.delimiter, headers, whole)
     return Parsed(f, rows.with_columns((good.cast(pl.Int64) + 2).alias("_line")), bad, data.len())
 
 
-def _read_fields(lines: pl.Series, delimiter: str, headers: tuple[str, ...]) -> pl.DataFrame:
-    """Well-formed lines (each with exactly ``headers``' fields) -> one text column per header."""
+def _read_fields(
+    lines: pl.Series, delimiter: str, headers: tuple[str, ...], whole: bytes | None = None
+) -> pl.DataFrame:
+    """Well-formed lines (each with exactly ``headers``' fields) -> one text column per header.
+
+    ``whole`` is the file's text (header line first) when every line is well formed: reading it
+    directly gives the same rows without joining the lines again.
+    """
     if not lines.len():
         return pl.DataFrame(schema=dict.fromkeys(headers, pl.Utf8))
-    body = lines.str.join("\n").item().encode("utf-8") + b"\n"
+    body = whole if whole is not None else lines.str.join("\n").item().encode("utf-8") + b"\n"
     return pl.read_csv(
         body,
-        has_header=False,
+        has_header=whole is not None,
         new_columns=list(headers),
         separator=delimiter,
         infer_schema=False,
@@ -295,11 +346,21 @@ def _read_fields(lines: pl.Series, delimiter: str, headers: tuple[str, ...]) -> 
 
 
 def _malformed(
-    f: DeliveredFile, table: str, line: str, number: int, fields: int, wanted: int, balanced: bool
+    f: DeliveredFile,
+    table: str,
+    line: str,
+    number: int,
+    fields: int,
+    wanted: int,
+    balanced: bool,
+    well_placed: bool,
 ) -> Quarantined:
-    """The quarantine record of one line that cannot be a row."""
+    """The quarantine record of one line that cannot be a row, under the most basic thing wrong
+    with it (a field count means little while the quotes are wrong)."""
     row = next(csv.reader([line], delimiter=f.delimiter), [])
     message = f"{fields} fields where the layout has {wanted}"
+    if not well_placed:
+        message = "a quote is misplaced: text after a closing quote, or inside an unquoted field"
     if not balanced:
         message = "a quoted field is not closed"
     return _record(
@@ -316,10 +377,10 @@ def parse_jsonl(
         The accounting (its ``rows`` frame holds only ``_line``) and the parsed objects, in the
         same order.
     """
-    rejected, text = check_file(f, table, seen)
-    if rejected is not None or text is None:
+    rejected, body = check_file(f, table, seen)
+    if rejected is not None or body is None:
         return rejected or _whole(f, table, EMPTY_FILE, "the file is empty", f.rows), []
-    lines = text.split("\n")
+    lines = body.decode("utf-8").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     objects: list[dict[str, Any]] = []

@@ -89,3 +89,46 @@ def test_whole_file_faults_quarantine_the_file(
     assert parsed.status == "rejected"
     assert [q.reason for q in parsed.quarantined] == [reason]
     assert parsed.rows.height == 0
+
+
+def test_escaped_quotes_around_delimiters_do_not_split_fields(tmp_path: Path) -> None:
+    """Empty quoted fields are stripped before the quoted-field expression runs; quotes escaped
+    next to a delimiter must still keep it inside its field."""
+    body = b'SPEC_ID_SNO,LN_NO,DIV_NM,AMT\n1,1,""",""",1\n1,2,"a"",b",2\n1,3,"",3\n1,4,"x,y,4\n'
+    parsed = parse_csv(_file(tmp_path, body), "bronze.claims_t300", HEADERS, {})
+    assert parsed.rows.select("DIV_NM", "_line").rows() == [('","', 2), ('a",b', 3), ("", 4)]
+    [bad] = parsed.quarantined
+    assert (bad.line, bad.message) == (5, "a quoted field is not closed")
+
+
+@pytest.mark.parametrize("line", ['1,4,"x,"y,4', '1,4,""x,4', '1,4,"a" ,4', '1,4,a"b,c"d'])
+def test_a_misplaced_quote_is_quarantined_not_a_crash(tmp_path: Path, line: str) -> None:
+    """Balanced quotes in the wrong place (text after a closing quote, quotes inside an unquoted
+    field) would stop Polars' reader, or split the line differently than it was counted, and so
+    fail the whole run; the line is quarantined alone."""
+    body = f"SPEC_ID_SNO,LN_NO,DIV_NM,AMT\n1,1,a,1\n{line}\n1,3,c,3\n".encode()
+    parsed = parse_csv(_file(tmp_path, body), "bronze.claims_t300", HEADERS, {})
+    assert parsed.rows["_line"].to_list() == [2, 4]
+    [bad] = parsed.quarantined
+    assert (bad.reason, bad.line, bad.payload) == (MALFORMED_ROW, 3, line)
+    assert bad.message.startswith("a quote is misplaced")
+
+
+def test_a_cp949_delivery_reads_as_its_utf8_twin(tmp_path: Path) -> None:
+    text = 'SPEC_ID_SNO,LN_NO,DIV_NM,AMT\r\n1,1,"약국관리료, 야간",790\r\n1,2,조제기본료,1720\r\n'
+    korean = parse_csv(_file(tmp_path, text.encode("cp949"), "cp949"), "t", HEADERS, {})
+    twin = parse_csv(_file(tmp_path, ("\ufeff" + text).encode()), "t", HEADERS, {})
+    assert korean.quarantined == twin.quarantined == []
+    assert korean.rows.rows() == twin.rows.rows()
+    assert korean.rows["DIV_NM"].to_list() == ["약국관리료, 야간", "조제기본료"]
+
+
+def test_a_nul_byte_in_a_line_neither_breaks_the_file_nor_its_line_numbers(tmp_path: Path) -> None:
+    """Lines are normally split by Polars with NUL as a separator no text holds; a file that
+    does hold one is split the slower way, with the same result."""
+    body = b"SPEC_ID_SNO,LN_NO,DIV_NM,AMT\n1,1,a\x00b,1\n1,2\n1,3,c,3\n"
+    parsed = parse_csv(_file(tmp_path, body), "bronze.claims_t300", HEADERS, {})
+    assert parsed.rows.select("DIV_NM", "_line").rows() == [("a\x00b", 2), ("c", 4)]
+    assert [(q.line, q.message) for q in parsed.quarantined] == [
+        (3, "2 fields where the layout has 4")
+    ]
