@@ -258,23 +258,25 @@ def _field_counts(data: pl.Series, delimiter: str) -> pl.DataFrame:
     are balanced and whether they are well placed (``_well_quoted``). Vectorised, so a city's
     month of claims is not split in Python.
 
-    Only lines holding a quote pay for the regular expressions. Empty quoted fields (``""``, in
-    most claims lines) are removed literally before counting, which leaves which delimiters are
-    quoted unchanged.
+    An empty quoted field between delimiters (``,"",``, in most claims lines) is first made an
+    empty field: that removes two adjacent quotes, which changes neither which delimiters are
+    quoted nor whether the line is well formed. Only lines still holding a quote pay for the
+    regular expressions.
     """
-    quotes = data.str.count_matches('"', literal=True)
-    unquoted = data
-    well_placed = pl.Series([True] * data.len(), dtype=pl.Boolean)
+    empty = f'{delimiter}""{delimiter}'
+    # Twice: in ,"","", the first replacement consumes the delimiter the second one starts with.
+    plain = data.str.replace_all(empty, delimiter * 2, literal=True)
+    plain = plain.str.replace_all(empty, delimiter * 2, literal=True)
+    quotes = plain.str.count_matches('"', literal=True)
+    well_placed = pl.repeat(True, data.len(), dtype=pl.Boolean, eager=True)
     quoted = (quotes > 0).arg_true()
     if quoted.len():
-        lines = data.gather(quoted)
-        well_placed = well_placed.scatter(quoted, lines.str.contains(_well_quoted(delimiter)))
-        stripped = lines.str.replace_all('""', "", literal=True)
-        stripped = stripped.str.replace_all(_QUOTED, "")
-        unquoted = data.clone().scatter(quoted, stripped)  # scatter writes in place
+        lines = plain.gather(quoted)
+        well_placed.scatter(quoted, lines.str.contains(_well_quoted(delimiter)))
+        plain.scatter(quoted, lines.str.replace_all(_QUOTED, ""))  # in place: plain is ours
     return pl.DataFrame(
         {
-            "fields": unquoted.str.count_matches(delimiter, literal=True) + 1,
+            "fields": plain.str.count_matches(delimiter, literal=True) + 1,
             "balanced": quotes % 2 == 0,
             "well_placed": well_placed,
         }

@@ -94,9 +94,19 @@ def test_whole_file_faults_quarantine_the_file(
 def test_escaped_quotes_around_delimiters_do_not_split_fields(tmp_path: Path) -> None:
     """Empty quoted fields are stripped before the quoted-field expression runs; quotes escaped
     next to a delimiter must still keep it inside its field."""
-    body = b'SPEC_ID_SNO,LN_NO,DIV_NM,AMT\n1,1,""",""",1\n1,2,"a"",b",2\n1,3,"",3\n1,4,"x,y,4\n'
+    body = (
+        b"SPEC_ID_SNO,LN_NO,DIV_NM,AMT\n"
+        b'1,1,""",""",1\n1,2,"a"",b",2\n1,3,"",3\n1,4,"x,y,4\n'
+        b'1,"","",""\n1,6,"p,"",q",6\n'
+    )
     parsed = parse_csv(_file(tmp_path, body), "bronze.claims_t300", HEADERS, {})
-    assert parsed.rows.select("DIV_NM", "_line").rows() == [('","', 2), ('a",b', 3), ("", 4)]
+    assert parsed.rows.select("LN_NO", "DIV_NM", "_line").rows() == [
+        ("1", '","', 2),
+        ("2", 'a",b', 3),
+        ("3", "", 4),
+        ("", "", 6),
+        ("6", 'p,",q', 7),
+    ]
     [bad] = parsed.quarantined
     assert (bad.line, bad.message) == (5, "a quoted field is not closed")
 
