@@ -64,16 +64,6 @@ BoolArray = npt.NDArray[np.bool_]
 
 SOURCE: Final = "programme"
 FOLDER: Final = "programme/app_events"
-EVENT_TYPES: Final = (
-    "signup",
-    "consent",
-    "consent_withdrawn",
-    "record_link_request",
-    "record_link_completed",
-    "login",
-    "share_created",
-    "account_deleted",
-)
 LEAF_EVENTS: Final = frozenset({"login", "share_created"})
 ROW_FAULTS: Final = frozenset({MALFORMED_ROW, IMPOSSIBLE_DATE, DUPLICATE_DELIVERY})
 REQUIRED_CONSENTS: Final = ("terms_of_service", "privacy_collection", "sensitive_health_info")

@@ -26,6 +26,7 @@ import polars as pl
 
 from lakehouse.catalog import table as catalog_table
 from lakehouse.pseudonym import scrub
+from lakehouse.reference import code_set
 from pipelines.ingest.parse import (
     IMPOSSIBLE_DATE,
     MALFORMED_ROW,
@@ -42,17 +43,6 @@ SOURCE: Final = "programme/app_events"
 TABLE: Final = "bronze.app_events"
 KST: Final = "Asia/Seoul"
 SIGNUP: Final = "signup"
-# The event types the app's back end logs (its export specification).
-EVENT_TYPES: Final = (
-    "signup",
-    "consent",
-    "consent_withdrawn",
-    "record_link_request",
-    "record_link_completed",
-    "login",
-    "share_created",
-    "account_deleted",
-)
 TOP: Final = ("event_id", "event_type", "occurred_at", "app_user_id")
 # Direct identifiers a sign-up carries: the number becomes the citizen key, the name goes nowhere.
 RRN_FIELD: Final = "rrn"
@@ -125,7 +115,7 @@ def _checked(bronze: pl.DataFrame, known: pl.Series) -> pl.DataFrame:
             ),
         ),
         (
-            ~pl.col("event_type").is_in(list(EVENT_TYPES)),
+            ~pl.col("event_type").is_in(sorted(code_set("app_event_types"))),
             UNKNOWN_CODE,
             pl.format("event type {} is not one the app logs", pl.col("event_type")),
         ),

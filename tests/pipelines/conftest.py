@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence, Set
+from collections.abc import Iterable, Iterator, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +91,14 @@ class Lake:
         """A whole table (or the rows matching ``where``) from this lakehouse."""
         with self.active():
             return lake_read.frame(name, where)
+
+    def parquet(self, tables: Iterable[str]) -> list[Path]:
+        """Every Parquet file these tables hold (for scans of what was written)."""
+        return [p for t in tables for p in parquet_files(self.root / t.replace(".", "/"))]
+
+    def snapshot(self, tables: Iterable[str]) -> dict[str, pl.DataFrame]:
+        """These tables' rows in a fixed order, to compare before and after a rerun."""
+        return {name: self.frame(name).sort(pl.all()) for name in tables}
 
 
 @pytest.fixture(scope="session")

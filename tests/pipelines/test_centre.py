@@ -17,7 +17,7 @@ import pytest
 from lakehouse.pseudonym import citizen_key
 from pipelines.defs import centre, registry
 from tests.conftest import City
-from tests.pipelines.conftest import Lake, assert_no_identifiers, parquet_files
+from tests.pipelines.conftest import Lake, assert_no_identifiers
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -199,21 +199,18 @@ def test_no_registration_number_or_name_in_any_centre_table(lake: Lake, small_ci
             names |= set(frame["성명"].to_list())
             numbers |= {n.replace("-", "") for n in frame["주민등록번호"].to_list()}
     assert names and numbers
-    folders = [lake.root / t.replace(".", "/") for t in (*TABLES, "quarantine.records")]
-    files = [p for folder in folders for p in parquet_files(folder)]
+    files = lake.parquet((*TABLES, "quarantine.records"))
     assert len(files) > len(TABLES)
     assert_no_identifiers(files, names, numbers)
 
 
-def _snapshot(lake: Lake) -> dict[str, pl.DataFrame]:
-    names = (*TABLES, "quarantine.records", "bronze.deliveries")
-    return {n: lake.frame(n).sort(pl.all()) for n in names}
+SNAPSHOT = (*TABLES, "quarantine.records", "bronze.deliveries")
 
 
 def test_a_partition_rerun_gives_identical_tables(lake: Lake, small_city: City) -> None:
     """Rerunning a day with faults (and the register) replaces exactly what it wrote before:
     every table, neighbouring days included, is as it was."""
-    before = _snapshot(lake)
+    before = lake.snapshot(SNAPSHOT)
     day = next(
         f["path"].split("/")[2][:8]
         for f in small_city.faults["faults"]
@@ -222,7 +219,7 @@ def test_a_partition_rerun_gives_identical_tables(lake: Lake, small_city: City) 
     partition = f"{day[:4]}-{day[4:6]}-{day[6:]}"
     lake.materialise([centre.centre_members])
     lake.materialise([centre.bronze_centre, centre.silver_centre], partition)
-    after = _snapshot(lake)
+    after = lake.snapshot(SNAPSHOT)
     for name, frame in before.items():
         assert frame.equals(after[name]), name
 

@@ -18,7 +18,7 @@ import pytest
 from lakehouse.pseudonym import citizen_key
 from pipelines.defs import programme, registry
 from tests.conftest import City
-from tests.pipelines.conftest import Lake, assert_no_identifiers, parquet_files
+from tests.pipelines.conftest import Lake, assert_no_identifiers
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -98,21 +98,18 @@ def test_no_registration_number_or_name_in_any_programme_table(
     names = {e["name"] for e in signups}
     payloads = [json.loads(p) for p in lake.frame("bronze.app_events")["payload"].to_list()]
     assert not any({"rrn", "name"} & p.keys() for p in payloads)
-    folders = [lake.root / t.replace(".", "/") for t in (*TABLES, "quarantine.records")]
-    files = [p for folder in folders for p in parquet_files(folder)]
+    files = lake.parquet((*TABLES, "quarantine.records"))
     assert len(files) > len(TABLES)
     assert_no_identifiers(files, names, numbers)
 
 
-def _snapshot(lake: Lake) -> dict[str, pl.DataFrame]:
-    names = (*TABLES, "quarantine.records", "bronze.deliveries")
-    return {n: lake.frame(n).sort(pl.all()) for n in names}
+SNAPSHOT = (*TABLES, "quarantine.records", "bronze.deliveries")
 
 
 def test_a_partition_rerun_gives_identical_tables(lake: Lake, small_city: City) -> None:
     """Rerunning a day with a sign-up and a day with a fault replaces exactly what they wrote:
     every table, neighbouring days included, is as it was."""
-    before = _snapshot(lake)
+    before = lake.snapshot(SNAPSHOT)
     signup_day = before["silver.programme_events"].filter(pl.col("event_type") == "signup")[
         "event_date"
     ][0]
@@ -123,7 +120,7 @@ def test_a_partition_rerun_gives_identical_tables(lake: Lake, small_city: City) 
     )
     for day in (signup_day.isoformat(), f"{faulty[:4]}-{faulty[4:6]}-{faulty[6:]}"):
         lake.materialise([programme.bronze_programme, programme.silver_programme], day)
-    after = _snapshot(lake)
+    after = lake.snapshot(SNAPSHOT)
     for name, frame in before.items():
         assert frame.equals(after[name]), name
 
