@@ -82,12 +82,14 @@ def _parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser(
         "keys",
-        help="create the pseudonymisation and identity keys if missing (demo and tests)",
+        help="create the pseudonymisation, identity and object-store keys if missing (demo and "
+        "tests)",
         description=(
             "Create random keys in GJH_SECRETS_DIR (default ./secrets, git-ignored): the HMAC key "
-            "that turns registration numbers into citizen keys and the Fernet key of the "
-            "identity vault. Existing keys are kept. Production sets GJH_PSEUDONYM_KEY and "
-            "GJH_IDENTITY_KEY from its secret store instead."
+            "that turns registration numbers into citizen keys, the Fernet key of the identity "
+            "vault and the AES key of the DICOM object store. Existing keys are kept. Production "
+            "sets GJH_PSEUDONYM_KEY, GJH_IDENTITY_KEY and GJH_OBJECT_KEY from its secret store "
+            "instead."
         ),
     )
     keys.set_defaults(func=_keys)
@@ -175,11 +177,12 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    from lakehouse import identity, pseudonym
+    from lakehouse import dicom_store, identity, pseudonym
 
     for what, path in (
         ("pseudonymisation key", pseudonym.create_key()),
         ("identity vault key", identity.create_key()),
+        ("DICOM object-store key", dicom_store.create_key()),
     ):
         print(f"  {what}: {path}")
     return 0

@@ -738,6 +738,179 @@ SILVER: Final = (
     ),
 )
 
+_UID: Final = r"^[0-9]+(\.[0-9]+)*$"
+
+
+def _uid(name: str, description: str, required: bool = True) -> Column:
+    return _c(name, "text", description, required=required, pattern=_UID)
+
+
+# Header attributes an instance, its series and its study share (silver.imaging_instances holds
+# them per instance; the series and study tables aggregate them).
+_IMAGE_ATTRIBUTES: Final = (
+    _c("modality", "text", "Modality (0008,0060)"),
+    _c("series_number", "int", "SeriesNumber"),
+    _c("series_description", "text", "SeriesDescription"),
+    _c("body_part", "text", "BodyPartExamined, upper case (null when blank)"),
+    _c("view_position", "text", "ViewPosition (PA, AP, LL, CC, MLO, ...)"),
+    _c("laterality", "text", "ImageLaterality, else Laterality (R, L, B, U)"),
+    _c("image_type", "text", "ImageType values, upper case, joined by a backslash"),
+    _c("presentation_intent", "text", "PresentationIntentType (FOR PRESENTATION / PROCESSING)"),
+    _c("burned_in_annotation", "bool", "BurnedInAnnotation YES (null when not stated)"),
+    _c("pixel_spacing_mm", "float", "PixelSpacing (else ImagerPixelSpacing), row spacing in mm"),
+    _c("sampling_frequency_hz", "float", "waveform sampling frequency (ECG)"),
+    _c("waveform_channels", "int", "waveform channels (ECG leads)"),
+)
+_RECEIVED: Final = (
+    _c("first_received_at", "timestamp", "when its first instance landed", required=True),
+    _c("last_received_at", "timestamp", "when its latest instance landed", required=True),
+)
+
+IMAGING: Final = (
+    Table(
+        "silver.imaging_instances",
+        "Every DICOM instance the clinics uploaded, indexed from its header (pixels are never "
+        "read here); the original is kept, encrypted and unmodified, in the object store at "
+        "file_uri. One row per SOP Instance UID: the same instance dropped again is a duplicate.",
+        (
+            _uid("sop_instance_uid", "SOPInstanceUID"),
+            _uid("sop_class_uid", "SOPClassUID"),
+            _uid("transfer_syntax_uid", "TransferSyntaxUID of the file"),
+            _uid("study_instance_uid", "StudyInstanceUID"),
+            _uid("series_instance_uid", "SeriesInstanceUID"),
+            _c("instance_number", "int", "InstanceNumber"),
+            _c(
+                "file_uri",
+                "text",
+                "the original in the object store, relative to LAKEHOUSE_URI "
+                "(lakehouse.dicom_store)",
+                required=True,
+            ),
+            _c("size_bytes", "int", "size of the original", required=True, low=1),
+            _c("sha256", "text", "SHA-256 of the original bytes", required=True),
+            _c(
+                "source_file", "text", "where it landed, relative to the drop folder", required=True
+            ),
+            _c("drop_id", "text", "the ingestion pass that indexed it", required=True),
+            _c("received_at", "timestamp", "when it landed in the drop folder", required=True),
+            _c("indexed_at", "timestamp", "when it was indexed", required=True),
+            _citizen(required=False, fk=False),
+            _c(
+                "patient_key",
+                "text",
+                "pseudonymous patient: the citizen key for a registration number, else "
+                "L + keyed HMAC of the institution and its local patient id",
+                personal="pseudonym",
+                pattern=r"^[CL][0-9a-f]{32}$",
+            ),
+            _c("patient_sex", "text", "PatientSex (M, F, O)", personal="quasi", pattern="^[MFO]$"),
+            _c(
+                "patient_age_months",
+                "int",
+                "age at the study in months (PatientAge, else birth date and study date)",
+                personal="quasi",
+                low=0,
+                high=1560,
+            ),
+            _c("institution", "text", "the sending institution's YKIHO", pattern=YKIHO_PATTERN),
+            _c("institution_name", "text", "InstitutionName"),
+            _c("accession_number", "text", "AccessionNumber (the order at the clinic)"),
+            _c("study_description", "text", "StudyDescription"),
+            _c("study_datetime", "timestamp", "StudyDate and StudyTime (KST)"),
+            _c("content_datetime", "timestamp", "ContentDate and ContentTime (KST)"),
+            _c("rows", "int", "Rows"),
+            _c("columns", "int", "Columns"),
+            _c("number_of_frames", "int", "NumberOfFrames (1 when absent)", low=1),
+            _c("photometric_interpretation", "text", "PhotometricInterpretation"),
+            *_IMAGE_ATTRIBUTES,
+        ),
+        key=("sop_instance_uid",),
+    ),
+    Table(
+        "silver.imaging_series",
+        "One row per DICOM series: the attributes routing reads, from its instances.",
+        (
+            _uid("series_instance_uid", "SeriesInstanceUID"),
+            _uid("study_instance_uid", "StudyInstanceUID"),
+            _c("sop_class_uid", "text", "SOPClassUID (of its first instance)"),
+            *_IMAGE_ATTRIBUTES,
+            _c("rows", "int", "Rows (of its first instance)"),
+            _c("columns", "int", "Columns (of its first instance)"),
+            _c("instances", "int", "instances indexed", required=True, low=1),
+            _c("frames", "int", "frames over its instances", required=True, low=0),
+            *_RECEIVED,
+        ),
+        key=("series_instance_uid",),
+    ),
+    Table(
+        "silver.imaging_studies",
+        "One row per DICOM study: who (pseudonymous), where, what and when; a study is "
+        "complete once no instance arrived for the quiet period (silver.imaging_routing).",
+        (
+            _uid("study_instance_uid", "StudyInstanceUID"),
+            _citizen(required=False, fk=False),
+            _c(
+                "patient_key",
+                "text",
+                "pseudonymous patient (see silver.imaging_instances)",
+                personal="pseudonym",
+                pattern=r"^[CL][0-9a-f]{32}$",
+            ),
+            _c("patient_sex", "text", "M, F or O", personal="quasi", pattern="^[MFO]$"),
+            _c("patient_age_months", "int", "age at the study in months", personal="quasi"),
+            _c("institution", "text", "the sending institution's YKIHO", pattern=YKIHO_PATTERN),
+            _c("institution_name", "text", "InstitutionName"),
+            _c("accession_number", "text", "AccessionNumber"),
+            _c("study_description", "text", "StudyDescription"),
+            _c("study_datetime", "timestamp", "StudyDate and StudyTime (KST)"),
+            _c("study_date", "date", "StudyDate"),
+            _c("modalities", "text", "modalities in the study, | separated", required=True),
+            _c("body_parts", "text", "body parts examined, | separated"),
+            _c("series_count", "int", "series indexed", required=True, low=1),
+            _c("instance_count", "int", "instances indexed", required=True, low=1),
+            _c(
+                "patient_conflict",
+                "bool",
+                "instances naming another patient arrived for it (quarantined; the study is "
+                "held back)",
+                required=True,
+            ),
+            *_RECEIVED,
+        ),
+        key=("study_instance_uid",),
+    ),
+    Table(
+        "silver.imaging_routing",
+        "Every routing decision: each series of a complete study goes to the AI reading "
+        "service whose rule fired, or is held back or left unrouted with the reason.",
+        (
+            _uid("study_instance_uid", "StudyInstanceUID"),
+            _uid("series_instance_uid", "SeriesInstanceUID"),
+            _c(
+                "outcome",
+                "text",
+                "routed | held_back | unrouted",
+                required=True,
+                pattern=r"^(routed|held_back|unrouted)$",
+            ),
+            _c("service", "text", "the AI service (routed only)", codes="ai_services"),
+            _c("rule", "text", "the rule that fired (pipelines/transform/routing.toml)"),
+            _c("reason", "text", "why it was held back, or no_service"),
+            _c("message", "text", "the decision in words", required=True),
+            _c("instances", "int", "instances in the series", required=True, low=1),
+            _c("rules_version", "text", "SHA-256 prefix of the rule file used", required=True),
+            _c(
+                "received_until",
+                "timestamp",
+                "the study's last instance when decided (a later instance reopens the study)",
+                required=True,
+            ),
+            _c("decided_at", "timestamp", "when decided", required=True),
+        ),
+        key=("study_instance_uid", "series_instance_uid"),
+    ),
+)
+
 GOLD: Final = (
     Table(
         "gold.citizen_timeline",
@@ -825,7 +998,7 @@ GOLD: Final = (
     ),
 )
 
-TABLES: Final[dict[str, Table]] = {t.name: t for t in (*BRONZE, *OPS, *SILVER, *GOLD)}
+TABLES: Final[dict[str, Table]] = {t.name: t for t in (*BRONZE, *OPS, *SILVER, *IMAGING, *GOLD)}
 
 
 def table(name: str) -> Table:

@@ -77,6 +77,7 @@ def reset_key_cache() -> None:
 
 
 _NOT_DIGIT: Final = re.compile("[^0-9]")
+_WHOLE_RRN: Final = re.compile(r"^\d{6}-?\d{7}$")
 
 
 def normalise(rrn: str) -> str:
@@ -120,6 +121,19 @@ def _hashed(digits: str, mac: _Hmac) -> str:
 def citizen_key(rrn: str) -> str:
     """The citizen key of one resident registration number."""
     return _hashed(normalise(rrn), _hmac(_key()))
+
+
+def is_registration_number(value: str) -> bool:
+    """Whether ``value`` is shaped like a registration number (13 digits, optional hyphen)."""
+    return _WHOLE_RRN.match(value.strip()) is not None
+
+
+def local_key(namespace: str, value: str) -> str:
+    """The pseudonym of an identifier that is not a registration number, such as a clinic's own
+    chart number in a DICOM PatientID: ``L`` + 128 bits of the keyed HMAC of the namespace (the
+    institution) and the value, so one chart number at two clinics stays two people and the
+    number itself never reaches a table."""
+    return "L" + _hmac(_key()).hexdigest(f"{namespace}\0{value}".encode())[:32]
 
 
 def pseudonymise(values: pl.Series) -> pl.Series:

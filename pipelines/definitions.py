@@ -1,6 +1,6 @@
 """The Dagster entry point: every source's assets and their data-quality checks, the ingestion
-jobs and the drop-folder sensor, the nightly gold refresh, the weekly table upkeep, one
-environment's resources.
+jobs and the drop-folder sensors (deliveries, DICOM uploads), the nightly gold refresh, the
+weekly table upkeep, one environment's resources.
 
 ``dagster dev -m pipelines.definitions``, ``gjh build`` and ``gjh serve`` all load this.
 """
@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.defs import centre, checks, claims, gold, maintenance, programme, registry, sensors
+from pipelines.defs import (
+    centre,
+    checks,
+    claims,
+    gold,
+    imaging,
+    maintenance,
+    programme,
+    registry,
+    sensors,
+)
 from pipelines.defs.resources import from_environment
 
 ASSETS: list[dg.AssetsDefinition] = [
@@ -23,6 +33,8 @@ ASSETS: list[dg.AssetsDefinition] = [
     centre.silver_centre,
     programme.bronze_programme,
     programme.silver_programme,
+    imaging.imaging_index,
+    imaging.imaging_routing,
     *gold.GOLD_ASSETS,
 ]
 GROUPS = {spec.group_name for a in ASSETS for spec in a.specs if spec.group_name}
@@ -31,8 +43,8 @@ JOBS = sensors.jobs(GROUPS)
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=checks.checks_for(ASSETS),
-    jobs=[*JOBS, gold.gold_job, maintenance.upkeep_job],
-    sensors=[sensors.drop_folder_sensor(JOBS)],
+    jobs=[*JOBS, imaging.imaging_job, gold.gold_job, maintenance.upkeep_job],
+    sensors=[sensors.drop_folder_sensor(JOBS), imaging.imaging_drop],
     schedules=[gold.nightly_gold, maintenance.weekly_upkeep],
     resources=from_environment(),
 )

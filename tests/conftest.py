@@ -109,13 +109,18 @@ def small_city(tmp_path_factory: pytest.TempPathFactory) -> City:
 # tests are made with these, never with a developer's own secrets.
 TEST_PSEUDONYM_KEY = "00" * 31 + "01"
 TEST_IDENTITY_KEY = "dGVzdC1pZGVudGl0eS1rZXktMzItYnl0ZXMtbG9uZyE="  # Fernet: 32 bytes, base64
+TEST_OBJECT_KEY = "00" * 31 + "02"  # AES-256 of the DICOM object store
+KEYS = {
+    "GJH_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY,
+    "GJH_IDENTITY_KEY": TEST_IDENTITY_KEY,
+    "GJH_OBJECT_KEY": TEST_OBJECT_KEY,
+}
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _test_keys() -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in ("GJH_PSEUDONYM_KEY", "GJH_IDENTITY_KEY")}
-    os.environ["GJH_PSEUDONYM_KEY"] = TEST_PSEUDONYM_KEY
-    os.environ["GJH_IDENTITY_KEY"] = TEST_IDENTITY_KEY
+    saved = {k: os.environ.get(k) for k in KEYS}
+    os.environ.update(KEYS)
     yield
     for k, v in saved.items():
         if v is None:

@@ -39,6 +39,26 @@ class Lakehouse(dg.ConfigurableResource):  # type: ignore[type-arg]
         return Path(self.sources_dir).resolve() if self.sources_dir else config.sources_dir()
 
 
+class Imaging(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """How the imaging pipeline reads the drop folder and decides a study is complete.
+
+    Attributes:
+        quiet_period_s: A study is complete once no instance arrived for this long (Orthanc's
+            "stable age"); only complete studies are routed.
+        settle_s: A file modified less than this long ago is still being written and waits
+            for the next pass.
+        workers: Processes that parse headers (0: one per CPU).
+    """
+
+    quiet_period_s: int = 300
+    settle_s: float = 10.0
+    workers: int = 0
+
+    @property
+    def processes(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
 def from_environment() -> dict[str, object]:
     """The resources for this deployment: each setting an ``EnvVar`` when the variable is set
     where the definitions load (the UI shows it), else left to the run's environment."""
@@ -51,5 +71,6 @@ def from_environment() -> dict[str, object]:
             lakehouse_uri=env("LAKEHOUSE_URI"),
             sources_dir=env("GJH_SOURCES"),
             secrets_dir=env("GJH_SECRETS_DIR"),
-        )
+        ),
+        "imaging": Imaging(),
     }

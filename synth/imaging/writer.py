@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,14 @@ from synth.rng import stream
 
 SOURCE = "imaging"
 GROUND_TRUTH = Path("ground_truth") / "imaging_studies.jsonl"
+KST = timezone(timedelta(hours=9))
+
+
+def _landed(path: Path, sent: datetime) -> None:
+    """Give a written file the time its upload agent wrote it (the pipeline reads a file's
+    modification time as when it landed)."""
+    stamp = sent.replace(tzinfo=KST).timestamp()
+    os.utime(path, (stamp, stamp))
 
 
 @dataclass(frozen=True)
@@ -114,11 +124,12 @@ def _write_study(job: _Job) -> _Written:
         if job.faults:
             data = _maybe_damage(data, fault_rng, _rel(job.out, target), written.faults)
         target.write_bytes(data)
+        _landed(target, assembled.uploads[obj.part])
         written.files.append(_rel(job.out, target))
     if job.faults:
-        for folder in folders:
+        for folder, sent in zip(folders, assembled.uploads, strict=True):
             if fault_rng.random() < RATES[NOT_DICOM]:
-                written.faults.append(_stray(job.out, folder, fault_rng))
+                written.faults.append(_stray(job.out, folder, fault_rng, sent))
     written.truth["uploads"] = written.uploads
     written.truth["files"] = written.files
     return written
@@ -144,10 +155,11 @@ def _maybe_damage(data: bytes, rng: np.random.Generator, rel: str, faults: list[
     return data
 
 
-def _stray(out: Path, folder: Path, rng: np.random.Generator) -> Fault:
+def _stray(out: Path, folder: Path, rng: np.random.Generator, sent: datetime) -> Fault:
     name, content = damage.stray(rng)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(content)
+    _landed(folder / name, sent)
     return Fault(
         _rel(out, folder / name),
         None,
@@ -178,12 +190,14 @@ def _force_missing(results: list[_Written], out: Path, seed: int) -> list[Fault]
         rng = stream(seed, "imaging", "forced-fault", kind)
         ordered = results[start % len(results) :] + results[: start % len(results)]
         if kind == NOT_DICOM:
-            added.append(_stray(out, out / ordered[0].uploads[0], rng))
+            sent = datetime.fromtimestamp((out / ordered[0].files[0]).stat().st_mtime, KST)
+            added.append(_stray(out, out / ordered[0].uploads[0], rng, sent.replace(tzinfo=None)))
             continue
         target = next((p for r in ordered for p in reversed(r.files) if p not in damaged), None)
         if target is None:
             continue
         path = out / target
+        landed_at = path.stat().st_mtime
         data = path.read_bytes()
         if kind == TRUNCATED_DICOM:
             cut = damage.truncate(data, rng)
@@ -192,6 +206,7 @@ def _force_missing(results: list[_Written], out: Path, seed: int) -> list[Fault]
         else:
             path.write_bytes(damage.corrupt(data, rng))
             detail = "preamble prefix and file meta overwritten"
+        os.utime(path, (landed_at, landed_at))
         damaged.add(target)
         added.append(Fault(target, None, kind, SOURCE, detail=detail))
     return added

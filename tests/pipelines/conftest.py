@@ -20,7 +20,7 @@ import pytest
 
 from lakehouse import read as lake_read
 from pipelines.build import build
-from pipelines.defs.resources import Lakehouse
+from pipelines.defs.resources import Imaging, Lakehouse
 from tests.conftest import City
 
 
@@ -38,7 +38,8 @@ class Lake:
                 lakehouse_uri=str(self.root),
                 sources_dir=str(self.sources),
                 secrets_dir=str(self.root.parent / "secrets"),
-            )
+            ),
+            "imaging": Imaging(workers=2),
         }
 
     @contextmanager

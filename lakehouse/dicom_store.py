@@ -1,0 +1,182 @@
+"""The DICOM object store: every original file the clinics upload, kept exactly, encrypted at rest.
+
+Originals live beside the tables, under ``<LAKEHOUSE_URI>/objects/dicom/<StudyInstanceUID>/
+<SeriesInstanceUID>/<SOPInstanceUID>.dcm``, so a study is one folder and a series one sub-folder.
+Why encrypt: a DICOM header carries the patient's name, birth date and, in Korea, the resident
+registration number as PatientID. The tables never hold them (pseudonymised at ingestion), and the
+files must not be the way round that. Each object is AES-256-GCM (the maintained ``cryptography``
+package) under a key that lives outside the lakehouse (``GJH_OBJECT_KEY`` hex, or
+``<GJH_SECRETS_DIR>/objects.key``), with the object's own key as associated data, so a file
+copied to another study's place does not decrypt. Decrypted bytes are the uploaded bytes: the
+SHA-256 recorded in ``silver.imaging_instances`` is of the original, and ``get`` returns it.
+
+Objects are written once and never modified: ``put`` leaves an existing object alone. Everything
+that reads an original (scoring, the viewer, research copies) goes through ``get``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import secrets
+from functools import cache
+from pathlib import Path
+from typing import Final
+
+import pyarrow.fs as pafs
+import pydicom
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from lakehouse.config import is_remote, lakehouse_uri, secrets_dir
+from lakehouse.pseudonym import MissingKeyError
+
+KEY_FILE: Final = "objects.key"
+PREFIX: Final = "objects/dicom"
+MAGIC: Final = b"GJHD1"
+NONCE: Final = 12
+# A DICOM UID: digits in dot-separated components, at most 64 characters (PS3.5 9.1). Checked
+# before a UID becomes part of a path, so no header can name a path outside the store.
+UID_PATTERN: Final = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+
+class ObjectStoreError(RuntimeError):
+    """An object is missing, or does not decrypt (wrong key, or moved or altered)."""
+
+
+def is_uid(value: str | None) -> bool:
+    """Whether ``value`` is a well-formed DICOM UID."""
+    return bool(value) and len(value or "") <= 64 and UID_PATTERN.match(value or "") is not None
+
+
+def key_path() -> Path:
+    return secrets_dir() / KEY_FILE
+
+
+def create_key(path: Path | None = None) -> Path:
+    """Write a new random 256-bit key file (mode 600) unless one exists; return its path."""
+    target = path or key_path()
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
+        target.chmod(0o600)
+    return target
+
+
+@cache
+def _cipher() -> tuple[AESGCM, bytes]:
+    value = os.environ.get("GJH_OBJECT_KEY", "")
+    if not value:
+        path = key_path()
+        if not path.exists():
+            raise MissingKeyError(
+                f"no object-store key: set GJH_OBJECT_KEY or create {path} (`gjh keys`)"
+            )
+        value = path.read_text(encoding="ascii").strip()
+    key = bytes.fromhex(value)
+    if len(key) != 32:
+        raise MissingKeyError("the object-store key must be 256 bits (64 hex characters)")
+    return AESGCM(key), hashlib.sha256(key).hexdigest()[:8].encode("ascii")
+
+
+def reset_key_cache() -> None:
+    """Forget the loaded key (tests switch keys between runs)."""
+    _cipher.cache_clear()
+
+
+def check_key() -> None:
+    """Raise ``MissingKeyError`` now, before a run starts, if no usable key is configured."""
+    _cipher()
+
+
+def object_key(study_uid: str, series_uid: str, sop_uid: str) -> str:
+    """Where an instance lives, relative to the lakehouse root (what the tables record)."""
+    for uid in (study_uid, series_uid, sop_uid):
+        if not is_uid(uid):
+            raise ValueError(f"not a DICOM UID: {uid!r}")
+    return f"{PREFIX}/{study_uid}/{series_uid}/{sop_uid}.dcm"
+
+
+def _encrypt(key: str, data: bytes) -> bytes:
+    cipher, key_id = _cipher()
+    nonce = secrets.token_bytes(NONCE)
+    return MAGIC + key_id + nonce + cipher.encrypt(nonce, data, key.encode("ascii"))
+
+
+def _decrypt(key: str, blob: bytes) -> bytes:
+    cipher, key_id = _cipher()
+    head = len(MAGIC) + len(key_id)
+    if blob[: len(MAGIC)] != MAGIC:
+        raise ObjectStoreError(f"{key} is not a stored object")
+    if blob[len(MAGIC) : head] != key_id:
+        raise ObjectStoreError(f"{key} was stored under another key ({blob[5:13].decode()})")
+    nonce = blob[head : head + NONCE]
+    try:
+        return cipher.decrypt(nonce, blob[head + NONCE :], key.encode("ascii"))
+    except Exception as error:  # cryptography raises InvalidTag without a message
+        raise ObjectStoreError(f"{key} does not decrypt: altered, or moved here") from error
+
+
+def _remote() -> tuple[pafs.FileSystem, str] | None:
+    root = lakehouse_uri()
+    if not is_remote(root):
+        return None
+    fs, path = pafs.FileSystem.from_uri(root)
+    return fs, path
+
+
+def put(key: str, data: bytes) -> bool:
+    """Store an original under ``key`` unless it is there already; True when written.
+
+    Local objects are written to a temporary name and renamed, so a reader never sees half an
+    object, and made read-only.
+    """
+    blob = _encrypt(key, data)
+    remote = _remote()
+    if remote is not None:
+        fs, root = remote
+        target = f"{root}/{key}"
+        if fs.get_file_info(target).type != pafs.FileType.NotFound:
+            return False
+        fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+        with fs.open_output_stream(target) as out:
+            out.write(blob)
+        return True
+    path = Path(lakehouse_uri()) / key
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    partial.write_bytes(blob)
+    partial.chmod(0o444)
+    partial.replace(path)
+    return True
+
+
+def exists(key: str) -> bool:
+    remote = _remote()
+    if remote is not None:
+        fs, root = remote
+        return bool(fs.get_file_info(f"{root}/{key}").type != pafs.FileType.NotFound)
+    return (Path(lakehouse_uri()) / key).exists()
+
+
+def get(key: str) -> bytes:
+    """The original bytes of a stored instance."""
+    remote = _remote()
+    try:
+        if remote is not None:
+            fs, root = remote
+            with fs.open_input_stream(f"{root}/{key}") as stream:
+                blob = stream.read()
+        else:
+            blob = (Path(lakehouse_uri()) / key).read_bytes()
+    except (FileNotFoundError, OSError) as error:
+        raise ObjectStoreError(f"no stored object {key}") from error
+    return _decrypt(key, blob)
+
+
+def dataset(key: str, stop_before_pixels: bool = False) -> pydicom.Dataset:
+    """A stored instance read with pydicom (pixels decoded lazily, as pydicom does)."""
+    return pydicom.dcmread(io.BytesIO(get(key)), stop_before_pixels=stop_before_pixels)
