@@ -1,6 +1,6 @@
 """The Dagster entry point: every source's assets and their data-quality checks, the ingestion
 jobs and the drop-folder sensors (deliveries, DICOM uploads), the nightly gold refresh, the
-weekly table upkeep, one environment's resources.
+weekly table upkeep, research copies on request, one environment's resources.
 
 ``dagster dev -m pipelines.definitions``, ``gjh build`` and ``gjh serve`` all load this.
 """
@@ -18,6 +18,7 @@ from pipelines.defs import (
     maintenance,
     programme,
     registry,
+    research,
     sensors,
 )
 from pipelines.defs.resources import from_environment
@@ -43,7 +44,13 @@ JOBS = sensors.jobs(GROUPS)
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=checks.checks_for(ASSETS),
-    jobs=[*JOBS, imaging.imaging_job, gold.gold_job, maintenance.upkeep_job],
+    jobs=[
+        *JOBS,
+        imaging.imaging_job,
+        research.research_copy_job,
+        gold.gold_job,
+        maintenance.upkeep_job,
+    ],
     sensors=[sensors.drop_folder_sensor(JOBS), imaging.imaging_drop],
     schedules=[gold.nightly_gold, maintenance.weekly_upkeep],
     resources=from_environment(),

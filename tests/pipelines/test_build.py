@@ -28,6 +28,12 @@ def _delivered_files(city: City, tops: set[str]) -> set[str]:
         if doc["source"].split("/")[0] in tops:
             rel = manifest.parent.relative_to(city.out).as_posix()
             files |= {f"{rel}/{f['name']}" for f in doc["files"]}
+    if "imaging" in tops:  # DICOM uploads come without manifests: every file counts
+        files |= {
+            p.relative_to(city.out).as_posix()
+            for p in (city.out / "imaging").rglob("*")
+            if p.is_file()
+        }
     return files
 
 

@@ -29,6 +29,7 @@ from pydicom.uid import UID
 from lakehouse import dicom_store
 from lakehouse.reference import code_set, codes
 from pipelines.defs.imaging import imaging_drop, imaging_index, imaging_routing
+from pipelines.defs.research import research_copy_job
 from pipelines.defs.resources import Imaging, Lakehouse
 from pipelines.ingest import dicom
 from tests.conftest import City
@@ -431,3 +432,46 @@ def test_the_sensor_runs_for_new_files_and_for_newly_complete_studies(
     with lake.active():
         ready = sense(resources, first.cursor)
     assert [k.split(":")[1] for k in run_keys(ready)] == ["complete"]
+
+
+def test_a_research_request_writes_a_deidentified_copy(city_lake: Lake) -> None:
+    studies = city_lake.frame("silver.imaging_studies").filter(pl.col("citizen_key").is_not_null())
+    wanted = studies["study_instance_uid"].head(2).to_list()
+    config = {
+        "ops": {
+            "copy_studies": {
+                "config": {
+                    "request_id": "irb-2026-017",
+                    "study_uids": wanted,
+                    "requested_by": "researcher@cnu.ac.kr",
+                    "purpose": "IRB 2026-017: chest AI external validation",
+                }
+            }
+        }
+    }
+    with city_lake.active():
+        result = research_copy_job.execute_in_process(
+            run_config=config, resources=city_lake.resources
+        )
+    out = Path(result.output_for_node("copy_studies"))
+    assert out == city_lake.root / "research" / "irb-2026-017"
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    copies = sorted(out.rglob("*.dcm"))
+    originals = city_lake.frame(
+        "silver.imaging_instances", pl.col("study_instance_uid").is_in(wanted)
+    )
+    assert copies and len(copies) + len(manifest["excluded"]) == originals.height
+    old_uids = set(originals["sop_instance_uid"].to_list()) | set(wanted)
+    patient_ids = {
+        pydicom.dcmread(city_lake.sources / rel, stop_before_pixels=True).PatientID
+        for rel in originals["source_file"].to_list()
+    }
+    for path in copies:
+        ds = pydicom.dcmread(path)
+        assert ds.PatientIdentityRemoved == "YES"
+        assert ds.SOPInstanceUID not in old_uids and ds.StudyInstanceUID not in old_uids
+        assert ds.PatientID.startswith("R") and ds.PatientID not in patient_ids
+        raw = path.read_bytes()
+        assert not any(p.encode() in raw for p in patient_ids)
+    text = (out / "manifest.json").read_text(encoding="utf-8")
+    assert not any(uid in text for uid in old_uids)
