@@ -33,10 +33,10 @@ INDEX = """
 import dagster as dg
 from pipelines.defs.imaging import imaging_index
 from pipelines.defs.resources import Imaging, Lakehouse
-dg.materialize([imaging_index], resources={
+dg.materialize([imaging_index], resources={{
     "lakehouse": Lakehouse(lakehouse_uri={lake!r}, sources_dir={sources!r}),
     "imaging": Imaging(settle_s=0, workers={workers}),
-}, instance=dg.DagsterInstance.ephemeral())
+}}, instance=dg.DagsterInstance.ephemeral())
 """
 
 
