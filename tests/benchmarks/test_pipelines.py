@@ -26,7 +26,7 @@ import polars as pl
 import pytest
 
 from tests.benchmarks.conftest import record, run_measured
-from tests.conftest import TEST_IDENTITY_KEY, TEST_PSEUDONYM_KEY
+from tests.conftest import KEYS, TEST_IDENTITY_KEY, TEST_PSEUDONYM_KEY
 
 # Full-city runs take far longer than the suite's per-test timeout.
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(3 * 3600)]
@@ -165,8 +165,7 @@ def test_demo_build(tmp_path: Path) -> None:
     env = os.environ | {
         "LAKEHOUSE_URI": str(tmp_path / "lakehouse"),
         "DAGSTER_HOME": str(tmp_path / "dagster"),
-        "GJH_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY,
-        "GJH_IDENTITY_KEY": TEST_IDENTITY_KEY,
+        **KEYS,
     }
     build = run_measured(
         [sys.executable, "-m", "gjh.cli", "build", "--sources", str(sources)], env=env
