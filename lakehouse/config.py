@@ -52,3 +52,13 @@ def storage_options() -> dict[str, str] | None:
     if not is_remote(lakehouse_uri()):
         return None
     return {k: v for k in STORAGE_VARIABLES if (v := os.environ.get(k))}
+
+
+def write_secret(path: Path, value: str) -> Path:
+    """Write a generated key to ``path`` (mode 600, parents created) unless one is there: the
+    demo and the tests make their keys this way; production sets them from its secret store."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(value + "\n", encoding="ascii")
+        path.chmod(0o600)
+    return path

@@ -29,7 +29,7 @@ import pyarrow.fs as pafs
 import pydicom
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from lakehouse.config import is_remote, lakehouse_uri, secrets_dir
+from lakehouse.config import is_remote, lakehouse_uri, secrets_dir, write_secret
 from lakehouse.pseudonym import MissingKeyError
 
 KEY_FILE: Final = "objects.key"
@@ -56,12 +56,7 @@ def key_path() -> Path:
 
 def create_key(path: Path | None = None) -> Path:
     """Write a new random 256-bit key file (mode 600) unless one exists; return its path."""
-    target = path or key_path()
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
-        target.chmod(0o600)
-    return target
+    return write_secret(path or key_path(), secrets.token_hex(32))
 
 
 @cache

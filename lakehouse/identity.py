@@ -17,7 +17,7 @@ from typing import Final
 import polars as pl
 from cryptography.fernet import Fernet
 
-from lakehouse.config import secrets_dir
+from lakehouse.config import secrets_dir, write_secret
 from lakehouse.pseudonym import MissingKeyError
 
 KEY_FILE: Final = "identity.key"
@@ -29,12 +29,7 @@ def key_path() -> Path:
 
 def create_key(path: Path | None = None) -> Path:
     """Write a new Fernet key file (mode 600) unless one exists; return its path."""
-    target = path or key_path()
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(Fernet.generate_key() + b"\n")
-        target.chmod(0o600)
-    return target
+    return write_secret(path or key_path(), Fernet.generate_key().decode("ascii"))
 
 
 @cache

@@ -22,7 +22,7 @@ from typing import Final
 
 import polars as pl
 
-from lakehouse.config import secrets_dir
+from lakehouse.config import secrets_dir, write_secret
 
 KEY_FILE: Final = "pseudonym.key"
 KEY_BYTES: Final = 32
@@ -41,12 +41,7 @@ def key_path() -> Path:
 def create_key(path: Path | None = None) -> Path:
     """Write a new random key file (mode 600) unless one exists; return its path. The demo and
     the tests use this; production sets ``GJH_PSEUDONYM_KEY`` from its secret store."""
-    target = path or key_path()
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(secrets.token_hex(KEY_BYTES) + "\n", encoding="ascii")
-        target.chmod(0o600)
-    return target
+    return write_secret(path or key_path(), secrets.token_hex(KEY_BYTES))
 
 
 @cache

@@ -104,11 +104,6 @@ def studies_of(instances: pl.DataFrame, conflicted: set[str]) -> pl.DataFrame:
     return table("silver.imaging_studies").conform(out)
 
 
-def complete(studies: pl.DataFrame, now: datetime, quiet: timedelta) -> pl.Series:
-    """Which studies are complete: nothing arrived for ``quiet`` up to ``now``."""
-    return studies["last_received_at"] <= now - quiet
-
-
 def to_route(
     studies: pl.DataFrame, routing: pl.DataFrame, now: datetime, quiet: timedelta
 ) -> tuple[list[str], list[str]]:

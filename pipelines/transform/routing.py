@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from lakehouse.catalog import table as catalog_table
 from lakehouse.reference import code_set
 
 DEFAULT_RULES: Final = Path(__file__).with_name("routing.toml")
@@ -49,21 +50,8 @@ SAMPLING_RATE_OUT_OF_RANGE: Final = "sampling_rate_out_of_range"
 INCOMPLETE_PROTOCOL: Final = "incomplete_protocol"
 
 UTC_US: Final = pl.Datetime("us", "UTC")
-OUTPUT_SCHEMA: Final = pl.Schema(
-    {
-        "study_instance_uid": pl.String(),
-        "series_instance_uid": pl.String(),
-        "outcome": pl.String(),
-        "service": pl.String(),
-        "rule": pl.String(),
-        "reason": pl.String(),
-        "message": pl.String(),
-        "instances": pl.Int64(),
-        "rules_version": pl.String(),
-        "received_until": UTC_US,
-        "decided_at": UTC_US,
-    }
-)
+# The output is a silver.imaging_routing row set: its schema is the catalogue's.
+OUTPUT_SCHEMA: Final = catalog_table("silver.imaging_routing").polars_schema()
 NAME_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_]*$")
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from lakehouse.catalog import table as catalog_table
 from lakehouse.reference import code_set
 from pipelines.transform.routing import (
     DEFAULT_RULES,
@@ -60,19 +61,8 @@ STUDIES_SCHEMA: dict[str, pl.DataType] = {
     "patient_conflict": pl.Boolean(),
     "last_received_at": UTC_US,
 }
-OUTPUT_SCHEMA: dict[str, pl.DataType] = {
-    "study_instance_uid": pl.String(),
-    "series_instance_uid": pl.String(),
-    "outcome": pl.String(),
-    "service": pl.String(),
-    "rule": pl.String(),
-    "reason": pl.String(),
-    "message": pl.String(),
-    "instances": pl.Int64(),
-    "rules_version": pl.String(),
-    "received_until": UTC_US,
-    "decided_at": UTC_US,
-}
+# What the router must return: the catalogue's declaration of silver.imaging_routing.
+OUTPUT_SCHEMA = dict(catalog_table("silver.imaging_routing").polars_schema())
 
 # SOP classes as the synthetic devices and pydicom's corpus write them.
 CR = "1.2.840.10008.5.1.4.1.1.1"
