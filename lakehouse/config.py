@@ -7,6 +7,7 @@ The same code runs on a laptop (``./data/lakehouse``) and on object storage
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
 from typing import Final
 
@@ -32,7 +33,12 @@ def is_remote(uri: str) -> bool:
 
 def lakehouse_uri() -> str:
     """The lakehouse root: ``LAKEHOUSE_URI``, or ``./data/lakehouse`` made absolute."""
-    uri = os.environ.get("LAKEHOUSE_URI", DEFAULT_LAKEHOUSE)
+    return _absolute(os.environ.get("LAKEHOUSE_URI", DEFAULT_LAKEHOUSE))
+
+
+@cache
+def _absolute(uri: str) -> str:
+    """Resolved once per setting: object stores ask for the root once per stored file."""
     return uri.rstrip("/") if is_remote(uri) else str(Path(uri).resolve())
 
 

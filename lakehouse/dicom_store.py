@@ -121,32 +121,54 @@ def _remote() -> tuple[pafs.FileSystem, str] | None:
     return fs, path
 
 
-def put(key: str, data: bytes) -> bool:
+def put(key: str, data: bytes, replace: bool = False) -> bool:
     """Store an original under ``key`` unless it is there already; True when written.
 
-    Local objects are written to a temporary name and renamed, so a reader never sees half an
-    object, and made read-only.
+    Local objects are written to a temporary name, made read-only and linked into place, so a
+    reader never sees half an object and, of two processes storing the same key at once, exactly
+    one wins. ``replace`` is for the indexer alone: it overwrites an object that no table refers
+    to yet (one a losing duplicate stored first, see ``pipelines.ingest.imaging``).
     """
     blob = _encrypt(key, data)
     remote = _remote()
     if remote is not None:
         fs, root = remote
         target = f"{root}/{key}"
-        if fs.get_file_info(target).type != pafs.FileType.NotFound:
+        if not replace and fs.get_file_info(target).type != pafs.FileType.NotFound:
             return False
         fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
         with fs.open_output_stream(target) as out:
             out.write(blob)
         return True
     path = Path(lakehouse_uri()) / key
-    if path.exists():
+    if path.exists() and not replace:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    partial.write_bytes(blob)
-    partial.chmod(0o444)
-    partial.replace(path)
+    # Created read-only: the descriptor opened here may still write it, nobody else can.
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    with os.fdopen(fd, "wb") as out:
+        out.write(blob)
+    if replace:
+        partial.replace(path)
+        return True
+    try:
+        os.link(partial, path)  # fails if the name exists: never overwrites
+    except FileExistsError:
+        return False
+    finally:
+        partial.unlink()
     return True
+
+
+def remove(key: str) -> None:
+    """Delete an object no table refers to (the indexer's clean-up of a rejected file)."""
+    remote = _remote()
+    if remote is not None:
+        fs, root = remote
+        fs.delete_file(f"{root}/{key}")
+        return
+    (Path(lakehouse_uri()) / key).unlink(missing_ok=True)
 
 
 def exists(key: str) -> bool:

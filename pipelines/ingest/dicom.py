@@ -30,20 +30,22 @@ import io
 import os
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import pydicom
 from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 
+from lakehouse import dicom_store
 from lakehouse.dicom_store import is_uid
 from lakehouse.pseudonym import citizen_key, is_registration_number, local_key
 from lakehouse.reference import code_set
@@ -70,7 +72,13 @@ DICOM_UID_ROOT: Final = b"1.2.840.10008."
 # The SOP Class UID tag (0008,0016) as a little- or big-endian element header: binary DICOM
 # content, which a text file that merely mentions a UID does not have.
 SOP_CLASS_TAGS: Final = (b"\x08\x00\x16\x00", b"\x00\x08\x00\x16")
-PIXEL_DATA: Final = 0x7FE00010
+# Where a header ends: pixel data, float or double float pixel data (as stop_before_pixels).
+PIXEL_TAGS: Final = frozenset({0x7FE00010, 0x7FE00009, 0x7FE00008})
+TRANSFER_SYNTAX_TAG: Final = 0x00020010
+MEDIA_STORAGE_SOP_CLASS_TAG: Final = 0x00020002
+IMPLICIT_LITTLE: Final = "1.2.840.10008.1.2"
+EXPLICIT_BIG: Final = "1.2.840.10008.1.2.2"
+DEFLATED: Final = "1.2.840.10008.1.2.1.99"
 UNDEFINED: Final = 0xFFFFFFFF
 YKIHO: Final = re.compile(r"^[0-9]{8}$")
 HIRA_SCHEME: Final = "99HIRA"
@@ -119,6 +127,9 @@ TEXT_VRS: Final = frozenset({"LO", "SH", "PN", "LT", "ST", "UT", "UC"})
 DELIMITERS: Final = {"PN": {ord("^"), ord("=")}}  # component separators, as byte values
 
 
+Job: TypeAlias = tuple[str, str]  # (path, path relative to the drop folder)
+
+
 @dataclass(frozen=True)
 class Landed:
     """One file in the drop folder."""
@@ -142,17 +153,21 @@ def landed(root: Path, settle_s: float, now: datetime) -> list[Landed]:
     if not base.is_dir():
         return found
     horizon = now.timestamp() - settle_s
-    for folder, dirs, files in os.walk(base):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            if name.startswith("."):
-                continue
-            path = Path(folder) / name
-            stat = path.stat()
-            if stat.st_mtime > horizon:
-                continue
-            rel = path.relative_to(root).as_posix()
-            found.append(Landed(path, rel, stat.st_size, stat.st_mtime_ns))
+    prefix = len(str(root)) + 1  # plain strings: a drop can hold a hundred thousand files
+    folders = [str(base)]
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir():
+                    folders.append(entry.path)
+                    continue
+                stat = entry.stat()
+                if stat.st_mtime > horizon:
+                    continue
+                rel = entry.path[prefix:].replace(os.sep, "/")
+                found.append(Landed(Path(entry.path), rel, stat.st_size, stat.st_mtime_ns))
     found.sort(key=lambda f: (f.mtime_ns, f.rel))
     return found
 
@@ -168,6 +183,8 @@ class FileResult:
     reason: str | None = None
     message: str | None = None
     summary: dict[str, str] | None = None  # safe header facts for a quarantine payload
+    stored: bool = False  # this file's bytes were written to the object store
+    stored_sha256: str | None = None  # what the store held already, when it held something
 
 
 @cache
@@ -177,21 +194,27 @@ def _encodings(raw: bytes) -> list[str]:
 
 
 class Header:
-    """Plain values from one parsed header's raw elements."""
+    """Plain values from one parsed header's raw elements, each decoded once."""
 
     def __init__(self, ds: pydicom.Dataset) -> None:
         self.ds = ds
+        # Plain int keys: looking a tag up among pydicom's BaseTag keys runs BaseTag.__eq__ in
+        # Python for every hit, which for a few dozen lookups costs more than this copy.
+        self._elements = {int(tag): element for tag, element in ds._dict.items()}
         raw = self._bytes("SpecificCharacterSet")
         self.encodings = _encodings(raw.strip(b" \0") if raw else b"")
+        self._texts = {keyword: self._decode(keyword) for keyword in KEYWORDS}
 
     def _raw(self, keyword: str) -> Any:
-        return self.ds._dict.get(BaseTag(TAGS[keyword]))  # the raw element, unconverted
+        return self._elements.get(TAGS[keyword])  # the raw element, unconverted
 
     def _bytes(self, keyword: str) -> bytes | None:
-        element = self._raw(keyword)
+        element = self._elements.get(TAGS[keyword])
         if element is None:
             return None
         value = element.value
+        if type(value) is bytes:  # as read: the common case, first
+            return value
         if isinstance(value, bytes | bytearray):
             return bytes(value)
         if value is None:
@@ -200,18 +223,25 @@ class Header:
             return "\\".join(str(v) for v in value).encode("utf-8")
         return str(value).encode("utf-8")
 
-    def text(self, keyword: str) -> str | None:
-        """The value as text (multi-values joined by a backslash), stripped; None when blank."""
+    def _decode(self, keyword: str) -> str | None:
         value = self._bytes(keyword)
         if not value:
             return None
-        vr = VRS[keyword]
-        if vr in TEXT_VRS:
-            decoded = decode_bytes(value, self.encodings, DELIMITERS.get(vr, set()))
+        if value.isascii() and b"\x1b" not in value:
+            # Plain ASCII is the same text in every character set DICOM allows; an ISO 2022
+            # escape (ESC) switches sets, and then pydicom decodes it.
+            decoded = value.decode("ascii")
+        elif VRS[keyword] in TEXT_VRS:
+            decoded = decode_bytes(value, self.encodings, DELIMITERS.get(VRS[keyword], set()))
         else:
             decoded = value.decode("ascii", "replace")
-        out = "\\".join(v.strip(" \0") for v in decoded.split("\\")).strip(" \0\\")
-        return out or None
+        if "\\" in decoded:
+            decoded = "\\".join(v.strip(" \0") for v in decoded.split("\\")).strip("\\")
+        return decoded.strip(" \0") or None
+
+    def text(self, keyword: str) -> str | None:
+        """The value as text (multi-values joined by a backslash), stripped; None when blank."""
+        return self._texts[keyword]
 
     def upper(self, keyword: str) -> str | None:
         value = self.text(keyword)
@@ -242,12 +272,20 @@ class Header:
 
     def moment(self, date_keyword: str, time_keyword: str) -> datetime | None:
         """A DICOM date and time (local time, KST) as a UTC instant."""
-        day = self.text(date_keyword)
-        if not day or len(day) < 8:
-            return None
+        day = (self.text(date_keyword) or "")[:8]
         clock = (self.text(time_keyword) or "000000").split(".")[0].ljust(6, "0")[:6]
+        if len(day) < 8 or not (day.isdigit() and clock.isdigit()):
+            return None
         try:
-            local = datetime.strptime(day[:8] + clock, "%Y%m%d%H%M%S").replace(tzinfo=KST)
+            local = datetime(
+                int(day[:4]),
+                int(day[4:6]),
+                int(day[6:8]),
+                int(clock[:2]),
+                int(clock[2:4]),
+                int(clock[4:6]),
+                tzinfo=KST,
+            )
         except ValueError:
             return None
         return local.astimezone(UTC)
@@ -312,18 +350,18 @@ def _waveform(ds: pydicom.Dataset) -> tuple[float | None, int | None]:
     )
 
 
-def _truncation(ds: pydicom.Dataset, data: bytes, stopped_at: int) -> str | None:
+def _truncation(parsed: Parsed, data: bytes) -> str | None:
     """Why the file ends too early, if it does: an element (or the pixel data) declares more
     bytes than the file holds, or encapsulated pixel data lacks its closing delimiter."""
-    size = len(data)
-    for element in ds._dict.values():
+    size, stopped_at = len(data), parsed.stopped_at
+    for element in parsed.ds._dict.values():
         value_tell = getattr(element, "value_tell", None)
         length = getattr(element, "length", None)
         if value_tell is None or length is None or length == UNDEFINED:
             continue
         if value_tell + length > size:
             return f"element {element.tag} declares {length} bytes at {value_tell}; file has {size}"
-    return _pixel_overrun(ds, data, stopped_at) if stopped_at < size else None
+    return _pixel_overrun(parsed, data) if stopped_at < size else None
 
 
 def _pixel_header(head: bytes, little: bool, implicit: bool) -> tuple[int, int] | None:
@@ -338,10 +376,10 @@ def _pixel_header(head: bytes, little: bool, implicit: bool) -> tuple[int, int] 
     return struct.unpack(order + "H", head[6:8])[0], 8
 
 
-def _pixel_overrun(ds: pydicom.Dataset, data: bytes, stopped_at: int) -> str | None:
-    """The pixel data element (where ``stop_before_pixels`` stopped) against the file's end."""
-    little = ds.is_little_endian if ds.is_little_endian is not None else True
-    header = _pixel_header(data[stopped_at : stopped_at + 12], little, bool(ds.is_implicit_VR))
+def _pixel_overrun(parsed: Parsed, data: bytes) -> str | None:
+    """The pixel data element (where the parse stopped) against the file's end."""
+    little, stopped_at = parsed.little, parsed.stopped_at
+    header = _pixel_header(data[stopped_at : stopped_at + 12], little, parsed.implicit)
     if header is None:
         return f"pixel data element cut at byte {len(data)}"
     length, start = header[0], stopped_at + header[1]
@@ -378,17 +416,88 @@ def _not_part10(data: bytes) -> tuple[str, str]:
     return NOT_DICOM, "not a DICOM file (no DICM prefix at byte 128)"
 
 
-def read(job: tuple[str, str]) -> FileResult:
-    """Hash and index one file (runs in a worker process). ``job`` is (path, rel)."""
-    path, rel = job
-    data = Path(path).read_bytes()
+@dataclass
+class Parsed:
+    """One file's header as read: the file meta, the data set up to the pixel data, how it is
+    encoded, and where the parse stopped (the pixel data element, or the end)."""
+
+    meta: pydicom.Dataset
+    ds: pydicom.Dataset
+    implicit: bool
+    little: bool
+    stopped_at: int
+
+
+def _past_meta(tag: int, vr: str | None, length: int) -> bool:
+    return tag >> 16 != 2
+
+
+def _at_pixels(tag: int, vr: str | None, length: int) -> bool:
+    return tag in PIXEL_TAGS
+
+
+def _parse(data: bytes) -> Parsed:
+    """The header of a Part 10 file, parsed once with pydicom's ``read_dataset``.
+
+    Why not ``dcmread``: for the common encodings it does the same parse plus work the index
+    does not need (validating and wrapping the file meta, a command-set pass, the FileDataset),
+    which costs about two fifths of the read. Anything else (deflated, no transfer syntax, a
+    command set, an empty data set) and any failure is read by ``dcmread`` itself, whose error
+    then names the fault.
+    """
+    fp = io.BytesIO(data)
+    fp.seek(132)
+    try:
+        meta = read_dataset(fp, is_implicit_VR=False, is_little_endian=True, stop_when=_past_meta)
+        element = meta._dict.get(BaseTag(TRANSFER_SYNTAX_TAG))
+        ok = element is not None and element.VR == "UI"  # explicit VR, as Part 10 requires
+        encoding = _encoding(_uid_bytes(element.value)) if ok and element is not None else None
+        start = fp.tell()
+        if encoding is not None and data[start : start + 2] != b"\0\0":  # no command set
+            ds = read_dataset(fp, *encoding, stop_when=_at_pixels)
+            return Parsed(meta, ds, *encoding, fp.tell())
+    except Exception:  # dcmread below reads it again, and its error names the fault
+        pass
+    fp.seek(0)
+    full = pydicom.dcmread(fp, stop_before_pixels=True)
+    implicit, little = full.original_encoding[:2]
+    return Parsed(full.file_meta, full, bool(implicit), bool(little), fp.tell())
+
+
+def _encoding(transfer_syntax: str) -> tuple[bool, bool] | None:
+    """(implicit VR, little endian) of an accepted syntax ``read_dataset`` reads as it is; None
+    for a deflated or unaccepted one. Encapsulated syntaxes are explicit VR little endian
+    (PS3.5 A.4)."""
+    if transfer_syntax == DEFLATED or transfer_syntax not in accepted_transfer_syntaxes():
+        return None
+    return transfer_syntax == IMPLICIT_LITTLE, transfer_syntax != EXPLICIT_BIG
+
+
+def _uid_bytes(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("ascii", "replace").strip(" \0")
+    return str(value or "").strip(" \0")
+
+
+def _meta_uid(meta: pydicom.Dataset, tag: int) -> str:
+    element = meta._dict.get(BaseTag(tag))
+    return _uid_bytes(element.value) if element is not None else ""
+
+
+def read(job: Job) -> FileResult:
+    """Hash and index one file (in a worker process). ``job`` is (path, rel)."""
+    data = Path(job[0]).read_bytes()
+    return index(job[1], data)
+
+
+def index(rel: str, data: bytes) -> FileResult:
+    """Hash one file's bytes and index its header, or say why it cannot be indexed."""
     result = FileResult(rel, hashlib.sha256(data).hexdigest(), len(data))
     if len(data) < 132 or data[128:132] != b"DICM":
         result.reason, result.message = _not_part10(data)
         return result
-    fp = io.BytesIO(data)
     try:
-        ds = pydicom.dcmread(fp, stop_before_pixels=True)
+        parsed = _parse(data)
     except (EOFError, struct.error) as error:
         result.reason, result.message = TRUNCATED_DICOM, f"the header ends early: {error}"
         return result
@@ -405,14 +514,14 @@ def read(job: tuple[str, str]) -> FileResult:
         result.reason = MALFORMED_HEADER
         result.message = f"pydicom cannot parse it: {type(error).__name__}: {error}"
         return result
-    _index(ds, data, fp.tell(), result)
+    _index(parsed, data, result)
     return result
 
 
-def _index(ds: pydicom.Dataset, data: bytes, stopped_at: int, result: FileResult) -> None:
-    meta = ds.file_meta
-    media_class = str(meta.get("MediaStorageSOPClassUID", "") or "")
-    transfer = str(meta.get("TransferSyntaxUID", "") or "").strip()
+def _index(parsed: Parsed, data: bytes, result: FileResult) -> None:
+    ds = parsed.ds
+    media_class = _meta_uid(parsed.meta, MEDIA_STORAGE_SOP_CLASS_TAG)
+    transfer = _meta_uid(parsed.meta, TRANSFER_SYNTAX_TAG)
     h = Header(ds)
     uids = {
         "sop_instance_uid": h.text("SOPInstanceUID"),
@@ -427,7 +536,7 @@ def _index(ds: pydicom.Dataset, data: bytes, stopped_at: int, result: FileResult
         result.reason = MEDIA_DIRECTORY
         result.message = "a DICOMDIR (an index of removable media), not an instance"
         return
-    truncated = _truncation(ds, data, stopped_at)
+    truncated = _truncation(parsed, data)
     if truncated:
         result.reason, result.message = TRUNCATED_DICOM, truncated
         return
@@ -493,20 +602,68 @@ def _index(ds: pydicom.Dataset, data: bytes, stopped_at: int, result: FileResult
     }
 
 
+def read_and_store(job: Job) -> FileResult:
+    """``read``, then store an indexable original in the object store (in a worker process, so
+    the bytes are read, hashed and encrypted once, on both cores).
+
+    The store keeps whichever copy of an instance arrives first and never overwrites; when the
+    object was there already, the stored copy's hash is reported, and the indexer (which decides
+    duplicates in file order) puts the right bytes in place if they differ.
+    """
+    data = Path(job[0]).read_bytes()
+    result = index(job[1], data)
+    row = result.row
+    if row is not None:
+        key = dicom_store.object_key(
+            row["study_instance_uid"], row["series_instance_uid"], row["sop_instance_uid"]
+        )
+        result.stored = dicom_store.put(key, data)
+        if not result.stored:
+            try:
+                result.stored_sha256 = hashlib.sha256(dicom_store.get(key)).hexdigest()
+            except dicom_store.ObjectStoreError:
+                result.stored_sha256 = None  # unreadable: the indexer replaces it
+    return result
+
+
 @cache
 def accepted_transfer_syntaxes() -> frozenset[str]:
     return code_set("transfer_syntaxes")
 
 
-def read_all(files: list[Landed], workers: int) -> Iterator[FileResult]:
-    """``read`` over files in order, in ``workers`` processes (in this one when 1)."""
-    jobs = [(str(f.path), f.rel) for f in files]
-    if workers <= 1 or len(jobs) < 64:
-        yield from map(read, jobs)
-        return
-    import multiprocessing
+class Readers:
+    """The header workers, as a context manager: ``task`` (by default ``read_and_store``; the
+    benchmark also times ``read`` alone) over files in order.
 
-    # spawn, not fork: Dagster and test runners hold threads.
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers) as pool:
-        yield from pool.imap(read, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 8))))
+    The worker processes start on entry, so their imports (pydicom, polars: about two seconds)
+    overlap the caller's listing of the drop and its look at what is already indexed. spawn, not
+    fork: Dagster and test runners hold threads. Drops of fewer than 64 files, or one worker,
+    are read in this process.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: Any = None
+
+    def __enter__(self) -> Readers:
+        if self.workers > 1:
+            import multiprocessing
+
+            self.pool = multiprocessing.get_context("spawn").Pool(self.workers)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+    def read_all(
+        self, files: list[Landed], task: Callable[[Job], FileResult] = read_and_store
+    ) -> Iterator[FileResult]:
+        jobs = [(str(f.path), f.rel) for f in files]
+        if self.pool is None or len(jobs) < 64:
+            yield from map(task, jobs)
+            return
+        # Chunks of up to 256 files: fewer round trips to the workers, still several per worker.
+        chunk = max(1, min(256, len(jobs) // (self.workers * 8)))
+        yield from self.pool.imap(task, jobs, chunksize=chunk)

@@ -13,9 +13,12 @@ Then, in file order, the decisions that need more than one file:
   is quarantined as ``duplicate_instance`` and adds nothing;
 * one patient per study: an instance whose (pseudonymised) patient differs from the study's is
   quarantined as ``conflicting_patient_id`` and the study is flagged, so routing holds it back;
-* storage: each accepted original goes to the object store under its study and series
-  (``lakehouse.dicom_store``), re-read and checked against the worker's hash first, so the
-  stored bytes are the indexed bytes even if the file changed in between.
+* storage: the workers store each indexable original under its study and series
+  (``lakehouse.dicom_store``) from the very bytes they hashed and parsed, the first copy of a
+  key winning. Here, an accepted instance whose key held other bytes (a losing duplicate stored
+  first, or a pass that stopped midway) gets its own bytes put in place, and an object stored
+  for a file rejected here (a duplicate under another key, a conflicting patient) is deleted,
+  so the store holds exactly the indexed originals.
 """
 
 from __future__ import annotations
@@ -40,8 +43,8 @@ from pipelines.ingest.dicom import (
     TABLE,
     FileResult,
     Landed,
+    Readers,
     landed,
-    read_all,
 )
 from pipelines.ingest.parse import Quarantined
 
@@ -160,30 +163,43 @@ def ingest(root: Path, workers: int, settle_s: float = 10.0, now: datetime | Non
     """Index every new file in ``<root>/imaging``; the originals are stored as they are
     accepted, the tables are written by the caller (``write``)."""
     now = now or datetime.now(UTC)
-    files = new_files(root, settle_s, now)
-    digest = hashlib.sha256("\n".join(f.rel for f in files).encode()).hexdigest()[:8]
-    drop = Drop(f"drop-{now:%Y%m%dT%H%M%S}-{digest}", now)
-    if not files:
-        return drop
-    index = _Index.load()
-    seen: dict[str, str] = {}
-    for f, r in zip(files, read_all(files, workers), strict=True):
-        if r.row is None:
-            drop.quarantined.append(_quarantine(drop, f, r, r.reason or "", r.message or ""))
-            drop.ledger.append(_ledger(drop, f, r, "rejected"))
-            continue
-        _decide(drop, index, seen, f, r)
+    dicom_store.check_key()  # before the workers start, so a missing key is one clear error
+    with Readers(workers) as readers:
+        files = new_files(root, settle_s, now)
+        digest = hashlib.sha256("\n".join(f.rel for f in files).encode()).hexdigest()[:8]
+        drop = Drop(f"drop-{now:%Y%m%dT%H%M%S}-{digest}", now)
+        if not files:
+            return drop
+        index = _Index.load()
+        seen: dict[str, str] = {}
+        orphans: set[str] = set()
+        for f, r in zip(files, readers.read_all(files), strict=True):
+            if r.row is None:
+                drop.quarantined.append(_quarantine(drop, f, r, r.reason or "", r.message or ""))
+                drop.ledger.append(_ledger(drop, f, r, "rejected"))
+                continue
+            if not _decide(drop, index, seen, f, r) and r.stored:
+                orphans.add(_object_key(r.row))
+    for key in orphans - {row["file_uri"] for row in drop.instances}:
+        dicom_store.remove(key)
     return drop
 
 
-def _decide(drop: Drop, index: _Index, seen: dict[str, str], f: Landed, r: FileResult) -> None:
+def _object_key(row: dict[str, Any]) -> str:
+    return dicom_store.object_key(
+        row["study_instance_uid"], row["series_instance_uid"], row["sop_instance_uid"]
+    )
+
+
+def _decide(drop: Drop, index: _Index, seen: dict[str, str], f: Landed, r: FileResult) -> bool:
+    """Account for one readable file; True when it is (or already was) indexed."""
     row = r.row or {}
     sop, study = row["sop_instance_uid"], row["study_instance_uid"]
     earlier = index.instances.get(sop)
     if earlier == (r.sha256, f.rel):
         # Indexed by a pass that stopped before its ledger was written: account for it only.
         drop.ledger.append(_ledger(drop, f, r, "ingested"))
-        return
+        return True
     first = earlier[1] if earlier else seen.get(sop)
     if first is not None:
         same = earlier is None or earlier[0] == r.sha256
@@ -193,20 +209,21 @@ def _decide(drop: Drop, index: _Index, seen: dict[str, str], f: Landed, r: FileR
         )
         drop.quarantined.append(_quarantine(drop, f, r, DUPLICATE_INSTANCE, message))
         drop.ledger.append(_ledger(drop, f, r, "duplicate", first))
-        return
+        return False
     patient = row["patient_key"]
     if study in index.patients and index.patients[study] != patient:
         message = "names another patient than the study's other instances (pseudonyms differ)"
         drop.quarantined.append(_quarantine(drop, f, r, CONFLICTING_PATIENT_ID, message))
         drop.ledger.append(_ledger(drop, f, r, "rejected"))
         drop.conflicted.add(study)
-        return
-    data = f.path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != r.sha256:
-        drop.changed.append(f.rel)  # still being rewritten: taken with its new time next pass
-        return
-    key = dicom_store.object_key(study, row["series_instance_uid"], sop)
-    dicom_store.put(key, data)
+        return False
+    key = _object_key(row)
+    if not r.stored and r.stored_sha256 != r.sha256:
+        data = f.path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != r.sha256:
+            drop.changed.append(f.rel)  # being rewritten: taken with its new time next pass
+            return False
+        dicom_store.put(key, data, replace=True)  # no table refers to the bytes it held
     index.patients.setdefault(study, patient)
     seen[sop] = f.rel
     drop.instances.append(
@@ -219,3 +236,4 @@ def _decide(drop: Drop, index: _Index, seen: dict[str, str], f: Landed, r: FileR
         }
     )
     drop.ledger.append(_ledger(drop, f, r, "ingested"))
+    return True
