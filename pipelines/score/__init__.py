@@ -1,0 +1,1 @@
+"""AI reading services: inputs prepared, models run, findings and DICOM SR written back."""
