@@ -1,0 +1,416 @@
+"""The AI findings SR (TID 1500 in a Comprehensive 3D SR) on real DICOM sources.
+
+Sources are pydicom's CT, MR and 12-lead ECG test files and studies the synthetic city renders
+(a chest radiograph, a four-view mammogram, a bone-age hand, a leg-length radiograph, an ECG).
+Every report is written to bytes, read back with pydicom and with highdicom, and compared.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, replace
+from datetime import date, datetime, timedelta, timezone
+from functools import cache
+from typing import Any
+
+import highdicom as hd
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.sr.coding import Code
+
+from pipelines.score import sr
+from pipelines.score.sr import Algorithm, SrFinding, finding_report, read_findings
+from synth.imaging.assemble import assemble
+from synth.imaging.orders import ImagingOrder
+
+SEED = 20240601
+WHEN = datetime(2024, 6, 3, 10, 15, 30)
+ALGORITHM = Algorithm("GJH reference chest", "1.0.0", "2.25.31415926535897932384626", "chest")
+SERIES_UID = "2.25.1000000000000000000001"
+SOP_UID = "2.25.1000000000000000000002"
+
+
+def _file(name: str) -> pydicom.Dataset:
+    path = get_testdata_file(name)
+    assert path is not None, name
+    return pydicom.dcmread(path, stop_before_pixels=True)
+
+
+@cache
+def _synthetic(exam: str, sex: str, born: date) -> tuple[tuple[pydicom.Dataset, ...], Any]:
+    """A study of the synthetic city: its instances' headers and its ground truth."""
+    order = ImagingOrder(
+        accession=f"SR{exam[:8]}",
+        exam=exam,
+        patient_id=f"{born:%y%m%d}-{2 if sex == 'F' else 1}234567",
+        patient_name="남궁민수",
+        sex=sex,
+        birth_date=born,
+        institution_code="36100066",
+        institution_name="상무중앙영상의학과의원",
+        study_datetime=datetime(2024, 6, 3, 9, 30),
+        abnormal=True,
+        visit_key="S000000777",
+    )
+    study, _ = assemble(order, SEED)
+    headers = tuple(
+        pydicom.dcmread(io.BytesIO(o.data), stop_before_pixels=True) for o in study.objects
+    )
+    return headers, study.truth
+
+
+def _uid(n: int) -> str:
+    return f"2.25.{7000000000000000000000 + n}"
+
+
+def _finding(source: pydicom.Dataset, n: int = 1, **changes: Any) -> SrFinding:
+    base = SrFinding(
+        finding_code="lung_nodule",
+        finding_meaning="Suspected lung nodule",
+        sop_instance_uid=str(source.SOPInstanceUID),
+        tracking_id=f"chest:lung_nodule:{n}",
+        tracking_uid=_uid(n),
+        score=0.8123456478118896,  # a float32 score, as the ONNX model returns it
+        threshold=0.5,
+        positive=True,
+    )
+    return replace(base, **changes)
+
+
+def _write(sources: Any, findings: list[SrFinding], algorithm: Algorithm = ALGORITHM) -> bytes:
+    report = finding_report(sources, findings, algorithm, SERIES_UID, SOP_UID, when=WHEN)
+    buffer = io.BytesIO()
+    report.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _expected(finding: SrFinding, algorithm: Algorithm = ALGORITHM) -> dict[str, Any]:
+    return asdict(finding) | {
+        "algorithm_name": algorithm.name,
+        "algorithm_version": algorithm.version,
+        "device_uid": algorithm.device_uid,
+    }
+
+
+def _report(data: bytes) -> hd.sr.MeasurementReport:
+    document = hd.sr.srread(io.BytesIO(data))
+    assert isinstance(document, hd.sr.Comprehensive3DSR)
+    assert isinstance(document.content, hd.sr.MeasurementReport)
+    return document.content
+
+
+def _groups(report: hd.sr.MeasurementReport) -> list[Any]:
+    return [*report.get_planar_roi_measurement_groups(), *report.get_image_measurement_groups()]
+
+
+def _texts(item: Any, code: Code) -> list[str]:
+    found = hd.sr.utils.find_content_items(
+        item, name=code, value_type=hd.sr.ValueTypeValues.TEXT, recursive=True
+    )
+    return [str(i.TextValue) for i in found]
+
+
+def _assert_same_patient_and_study(ds: pydicom.Dataset, source: pydicom.Dataset) -> None:
+    for keyword in ("PatientID", "PatientName", "PatientSex", "StudyInstanceUID", "StudyDate"):
+        assert str(ds.get(keyword)) == str(source.get(keyword)), keyword
+    assert ds.AccessionNumber == source.AccessionNumber
+
+
+def _assert_evidence(data: bytes, sources: Any) -> None:
+    document = hd.sr.srread(io.BytesIO(data))
+    current = document.get_evidence(current_procedure_only=True)
+    assert {e[2] for e in current} == {str(s.SOPInstanceUID) for s in sources}
+    assert {e[0] for e in current} == {str(s.StudyInstanceUID) for s in sources}
+    assert "PertinentOtherEvidenceSequence" not in document
+
+
+def _assert_algorithm_everywhere(report: hd.sr.MeasurementReport, count: int) -> None:
+    groups = _groups(report)
+    assert len(groups) == count
+    for group in groups:
+        assert _texts(group[0], sr.ALGORITHM_NAME) == [ALGORITHM.name]
+        assert _texts(group[0], sr.ALGORITHM_VERSION) == [ALGORITHM.version]
+    (device,) = report.get_observer_contexts(observer_type=sr.DEVICE)
+    attributes = device.observer_identifying_attributes
+    assert isinstance(attributes, hd.sr.DeviceObserverIdentifyingAttributes)
+    assert attributes.uid == ALGORITHM.device_uid
+    assert attributes.name == ALGORITHM.name
+    assert attributes.model_name == f"{ALGORITHM.name} {ALGORITHM.version}"
+
+
+def test_a_chest_radiograph_report_round_trips_with_its_box() -> None:
+    (source,), truth = _synthetic("CXR_PA", "M", date(1961, 4, 12))
+    assert source.Modality == "DX" and str(source.PatientName) == "남궁^민수"
+    (location,) = truth["locations"]
+    box = tuple(float(v) + 0.3 for v in location["box"])  # sub-pixel, as the heatmap gives
+    finding = _finding(source, box=box, finding_code=truth["finding_code"])
+    data = _write([source], [finding])
+
+    ds = pydicom.dcmread(io.BytesIO(data))
+    assert read_findings(ds) == [_expected(finding)]
+    assert ds.SOPClassUID == pydicom.uid.Comprehensive3DSRStorage
+    assert (ds.Modality, ds.SeriesInstanceUID, ds.SOPInstanceUID) == ("SR", SERIES_UID, SOP_UID)
+    assert (ds.SeriesNumber, ds.InstanceNumber) == (9001, 1)
+    assert (ds.ContentDate, ds.ContentTime[:6]) == ("20240603", "101530")
+    assert ds.Manufacturer == sr.MANUFACTURER
+    assert "not for clinical use" in ds.SeriesDescription
+    assert (ds.CompletionFlag, ds.VerificationFlag) == ("COMPLETE", "UNVERIFIED")
+    _assert_same_patient_and_study(ds, source)
+    assert ds.SpecificCharacterSet == "ISO_IR 192"
+    assert str(ds.PatientName) == "남궁^민수"
+    assert "남궁^민수".encode() in data  # UTF-8 on disk, not replaced
+    _assert_evidence(data, [source])
+
+    report = _report(data)
+    (group,) = report.get_planar_roi_measurement_groups(
+        tracking_uid=finding.tracking_uid,
+        graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+        referenced_sop_instance_uid=str(source.SOPInstanceUID),
+    )
+    roi = group.roi
+    assert isinstance(roi, hd.sr.ImageRegion)
+    points = roi.value
+    assert points.shape == (5, 2) and (points[0] == points[-1]).all()  # a closed rectangle
+    (probability,) = group.get_measurements(name=sr.PROBABILITY)
+    assert (probability.value, probability.unit.value) == (finding.score, "1")
+    (threshold,) = group.get_measurements(name=sr.THRESHOLD)
+    assert (threshold.value, threshold.unit.value) == (0.5, "1")
+    (flag,) = group.get_qualitative_evaluations(name=finding.concept)
+    assert flag.value == sr.PRESENT
+    assert group.finding_type == finding.concept
+    _assert_algorithm_everywhere(report, 1)
+
+    statements = _texts(report[0], sr.COMMENT)
+    assert statements == [sr.DISCLAIMER_EN, sr.DISCLAIMER_KO]
+    assert sr.DISCLAIMER_KO.encode() in data
+
+
+def test_a_four_view_mammogram_carries_one_group_per_finding() -> None:
+    views, truth = _synthetic("MAMMO_SCREEN", "F", date(1972, 9, 30))
+    assert len(views) == 4 and {v.Modality for v in views} == {"MG"}
+    by_uid = {str(v.SOPInstanceUID): v for v in views}
+    located = [loc["sop_instance_uid"] for loc in truth["locations"]]
+    assert len(located) == 2 and set(located) <= set(by_uid)
+    findings = [
+        _finding(
+            by_uid[loc["sop_instance_uid"]],
+            n,
+            finding_code="mass",
+            finding_meaning="Suspected mass",
+            tracking_id=f"mammography:mass:{n}",
+            score=0.9 - n / 10,
+            threshold=0.42,
+            box=tuple(float(v) for v in loc["box"]),
+        )
+        for n, loc in enumerate(truth["locations"], start=1)
+    ]
+    clear = next(v for uid, v in by_uid.items() if uid not in located)
+    findings.append(
+        _finding(
+            clear,
+            3,
+            finding_code="calcification",
+            finding_meaning="Suspected calcification",
+            score=0.03,
+            threshold=0.42,
+            positive=False,
+        )
+    )
+    data = _write(list(views), findings)
+
+    assert read_findings(pydicom.dcmread(io.BytesIO(data))) == [_expected(f) for f in findings]
+    _assert_evidence(data, views)
+    ds = pydicom.dcmread(io.BytesIO(data))
+    _assert_same_patient_and_study(ds, views[0])
+
+    report = _report(data)
+    _assert_algorithm_everywhere(report, 3)
+    assert len(report.get_planar_roi_measurement_groups()) == 2
+    for finding in findings[:2]:
+        (group,) = report.get_planar_roi_measurement_groups(
+            referenced_sop_instance_uid=finding.sop_instance_uid
+        )
+        assert group.tracking_identifier == finding.tracking_id
+    (whole,) = report.get_image_measurement_groups(
+        referenced_sop_instance_uid=str(clear.SOPInstanceUID)
+    )
+    (flag,) = whole.get_qualitative_evaluations(name=findings[2].concept)
+    assert flag.value == sr.ABSENT
+    assert [s.referenced_sop_instance_uid for s in whole.source_images] == [clear.SOPInstanceUID]
+
+
+@pytest.mark.parametrize(
+    ("name", "box"),
+    [("CT_small.dcm", (10.5, 12.3, 40.0, 50.75)), ("MR_small.dcm", None)],
+)
+def test_pydicom_ct_and_mr_sources(
+    name: str, box: tuple[float, float, float, float] | None
+) -> None:
+    """Latin-1 sources (or none declared) give a UTF-8 SR; the box's float32 coordinates read
+    back as the decimals written."""
+    source = _file(name)
+    finding = _finding(source, box=box)
+    data = _write([source], [finding])
+    ds = pydicom.dcmread(io.BytesIO(data))
+    assert read_findings(ds) == [_expected(finding)]
+    _assert_same_patient_and_study(ds, source)
+    _assert_evidence(data, [source])
+    assert ds.SpecificCharacterSet == "ISO_IR 192"
+    group = _groups(_report(data))[0]
+    if box is None:
+        assert isinstance(group, hd.sr.MeasurementsAndQualitativeEvaluations)
+        assert [s.referenced_sop_instance_uid for s in group.source_images] == [
+            source.SOPInstanceUID
+        ]
+    else:
+        assert isinstance(group, hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations)
+
+
+@pytest.mark.parametrize(
+    ("exam", "sex", "born", "code", "unit", "ucum", "threshold"),
+    [
+        ("HAND_BONEAGE", "F", date(2014, 3, 1), "bone_age", "month", "mo", 12.0),
+        ("LEG_LENGTH", "M", date(2012, 8, 20), "leg_length_discrepancy", "mm", "mm", 20.0),
+    ],
+)
+def test_a_regression_value_is_a_measurement_in_ucum_units(
+    exam: str, sex: str, born: date, code: str, unit: str, ucum: str, threshold: float
+) -> None:
+    (source,), truth = _synthetic(exam, sex, born)
+    assert truth["value"] is not None  # the synthetic city's rendered value
+    value = float(truth["value"])
+    finding = _finding(
+        source,
+        finding_code=code,
+        finding_meaning=code.replace("_", " ").capitalize(),
+        tracking_id=f"{exam}:{code}:1",
+        score=None,
+        threshold=threshold,
+        value=value,
+        unit=unit,
+    )
+    data = _write([source], [finding])
+    assert read_findings(pydicom.dcmread(io.BytesIO(data))) == [_expected(finding)]
+
+    (group,) = _report(data).get_image_measurement_groups()
+    assert group.get_measurements(name=sr.PROBABILITY) == []
+    (measured,) = group.get_measurements(name=finding.concept)
+    assert (measured.value, measured.unit.value, measured.unit.scheme_designator) == (
+        value,
+        ucum,
+        "UCUM",
+    )
+    (limit,) = group.get_measurements(name=sr.THRESHOLD)
+    assert (limit.value, limit.unit.value) == (threshold, ucum)
+
+
+def _ecg_sources() -> list[tuple[pydicom.Dataset, tuple[tuple[float, float], ...]]]:
+    (synthetic,), truth = _synthetic("ECG_12LEAD", "M", date(1958, 1, 5))
+    rate = float(synthetic.WaveformSequence[0].SamplingFrequency)
+    truth_segments = tuple((a / rate, b / rate) for a, b in truth["ecg_segments"])
+    return [(_file("waveform_ecg.dcm"), ((1.6, 2.4), (7.2, 8.0))), (synthetic, truth_segments)]
+
+
+# pydicom's ECG names its patient "Anonymous"; highdicom warns that a PN has one component.
+@pytest.mark.filterwarnings('ignore:The string "Anonymous":UserWarning')
+@pytest.mark.parametrize("index", [0, 1], ids=["pydicom_ecg", "synthetic_ecg"])
+def test_an_ecg_finding_references_the_waveform_and_its_segments(index: int) -> None:
+    source, segments = _ecg_sources()[index]
+    assert source.Modality == "ECG"
+    assert source.SOPClassUID == pydicom.uid.TwelveLeadECGWaveformStorage
+    assert segments
+    finding = _finding(
+        source,
+        finding_code="premature_ventricular_contractions",  # longer than 16: a Long Code Value
+        finding_meaning="Premature ventricular contractions",
+        tracking_id="ecg:pvc:1",
+        score=0.77,
+        segments_s=segments,
+    )
+    data = _write([source], [finding])
+    ds = pydicom.dcmread(io.BytesIO(data))
+    assert read_findings(ds) == [_expected(finding)]
+    _assert_same_patient_and_study(ds, source)
+    _assert_evidence(data, [source])
+
+    report = _report(data)
+    assert report.get_planar_roi_measurement_groups() == []
+    (group,) = report.get_image_measurement_groups()
+    assert group.source_images == []  # a waveform is not an image
+    (reference,) = hd.sr.utils.find_content_items(
+        group[0], name=sr.SOURCE, value_type=hd.sr.ValueTypeValues.COMPOSITE
+    )
+    assert reference.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
+    starts = group.get_measurements(name=sr.SEGMENT_START)
+    ends = group.get_measurements(name=sr.SEGMENT_END)
+    assert [(s.value, e.value) for s, e in zip(starts, ends, strict=True)] == list(segments)
+    assert {m.unit.value for m in [*starts, *ends]} == {"s"}
+    procedures = hd.sr.utils.find_content_items(
+        report[0], name=Code("121058", "DCM", "Procedure reported")
+    )
+    assert [p.value for p in procedures] == [sr.ECG_PROCEDURE]
+
+
+def test_an_aware_time_is_written_with_its_utc_offset() -> None:
+    ct = _file("CT_small.dcm")
+    kst = WHEN.replace(tzinfo=timezone(timedelta(hours=9)))
+    report = finding_report([ct], [_finding(ct)], ALGORITHM, SERIES_UID, SOP_UID, when=kst)
+    assert (str(report.ContentDate), str(report.ContentTime)[:6]) == ("20240603", "101530")
+    assert report.TimezoneOffsetFromUTC == "+0900"
+    naive = finding_report([ct], [_finding(ct)], ALGORITHM, SERIES_UID, SOP_UID, when=WHEN)
+    assert "TimezoneOffsetFromUTC" not in naive
+
+
+def test_a_finding_on_an_instance_outside_the_sources_is_refused() -> None:
+    ct, mr = _file("CT_small.dcm"), _file("MR_small.dcm")
+    with pytest.raises(ValueError, match="not among the sources"):
+        finding_report([ct], [_finding(mr)], ALGORITHM, SERIES_UID, SOP_UID)
+
+
+def test_a_report_without_findings_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one finding"):
+        finding_report([_file("CT_small.dcm")], [], ALGORITHM, SERIES_UID, SOP_UID)
+
+
+def test_sources_from_two_studies_are_refused() -> None:
+    ct, mr = _file("CT_small.dcm"), _file("MR_small.dcm")
+    with pytest.raises(ValueError, match="2 studies"):
+        finding_report([ct, mr], [_finding(ct)], ALGORITHM, SERIES_UID, SOP_UID)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"score": 1.5}, "not a probability"),
+        ({"score": None}, "neither a score nor a value"),
+        ({"score": None, "value": 120.0}, "unit None"),
+        ({"score": None, "value": 120.0, "unit": "cm"}, "unit 'cm'"),
+        ({"unit": "mm"}, "a unit but no value"),
+        ({"box": (30.0, 10.0, 20.0, 40.0)}, "is not \\(x0, y0, x1, y1\\)"),
+        ({"box": (0.0, 0.0, 10.0, 9999.0)}, "inside the"),
+        ({"segments_s": ((1.0, 2.0),)}, "not a waveform"),
+        ({"tracking_uid": "not-a-uid"}, "not a valid DICOM UID"),
+        ({"finding_meaning": "x" * 65}, "exceeds 64"),
+    ],
+)
+def test_malformed_findings_are_refused(changes: dict[str, Any], message: str) -> None:
+    ct = _file("CT_small.dcm")
+    with pytest.raises(ValueError, match=message):
+        finding_report([ct], [_finding(ct, **changes)], ALGORITHM, SERIES_UID, SOP_UID)
+
+
+def test_a_box_on_a_waveform_and_shared_tracking_uids_are_refused() -> None:
+    ecg, ct = _file("waveform_ecg.dcm"), _file("CT_small.dcm")
+    with pytest.raises(ValueError, match="not an image"):
+        finding_report(
+            [ecg], [_finding(ecg, box=(0.0, 0.0, 1.0, 1.0))], ALGORITHM, SERIES_UID, SOP_UID
+        )
+    twice = [_finding(ct, 1), _finding(ct, 1, finding_code="other")]
+    with pytest.raises(ValueError, match="share a tracking UID"):
+        finding_report([ct], twice, ALGORITHM, SERIES_UID, SOP_UID)
+
+
+def test_read_findings_refuses_what_is_not_a_comprehensive_3d_sr() -> None:
+    with pytest.raises(ValueError, match="not a Comprehensive 3D SR"):
+        read_findings(_file("CT_small.dcm"))
