@@ -12,7 +12,7 @@ SOURCES ?= data/sources
 DEMO_CITIZENS ?= 5000
 DEMO_SEED ?= 20250101
 
-.PHONY: help uv env demo synth test check format bench clean
+.PHONY: help uv env demo synth test check format bench clean train
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,6 +53,24 @@ format: env ## Apply ruff's fixes and formatting
 
 bench: env ## Run the benchmarks (full city size; slow) and write bench-results/
 	$(BIN)/pytest -m benchmark -p no:cacheprovider -s tests/benchmarks
+
+# Training environment for the reference models: torch from the CPU wheel this machine kind keeps
+# on disk (pip's find-links), never from an index (that resolves to a multi-GB CUDA build). torch is
+# not a runtime dependency: the platform scores with onnxruntime alone.
+TRAIN_VENV := .venv-train
+TRAIN_PYTHON ?= python3.11
+MODEL_SERVICES ?= chest spine_fracture dental leg_length ecg brain fundus gastroscopy mammography \
+	prostate bone_age colonoscopy
+
+$(TRAIN_VENV)/.installed: pyproject.toml
+	$(TRAIN_PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.13.0 onnx -e .
+	@touch $@
+
+train: $(addprefix train-,$(MODEL_SERVICES)) ## Retrain the reference models (MODEL_SERVICES="chest ecg" for some)
+
+train-%: $(TRAIN_VENV)/.installed
+	$(TRAIN_VENV)/bin/python models/$*/train.py
 
 clean: ## Remove generated data and caches (keeps the environment)
 	rm -rf data bench-results .pytest_cache .mypy_cache .ruff_cache

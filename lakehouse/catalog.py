@@ -7,6 +7,7 @@ Names are ``<layer>.<name>``:
   at this boundary (``lakehouse.pseudonym``), and direct identifiers go encrypted to ``vault``.
 * ``silver``: typed, conformed to the code systems, deduplicated, corrected.
 * ``gold``: shaped for the apps' lookups.
+* ``ai``: what the AI reading services found (``ai.findings``), written back by batch scoring.
 * ``quarantine.records``: every rejected record or file, with its reason.
 * ``vault.identities``: the only home of names, birth dates and addresses, encrypted.
 
@@ -745,6 +746,13 @@ def _uid(name: str, description: str, required: bool = True) -> Column:
     return _c(name, "text", description, required=required, pattern=_UID)
 
 
+_PATIENT_KEY: Final = _c(
+    "patient_key",
+    "text",
+    "pseudonymous patient (see silver.imaging_instances)",
+    personal="pseudonym",
+    pattern=r"^[CL][0-9a-f]{32}$",
+)
 # Header attributes an instance, its series and its study share (silver.imaging_instances holds
 # them per instance; the series and study tables aggregate them).
 _IMAGE_ATTRIBUTES: Final = (
@@ -849,13 +857,7 @@ IMAGING: Final = (
         (
             _uid("study_instance_uid", "StudyInstanceUID"),
             _citizen(required=False, fk=False),
-            _c(
-                "patient_key",
-                "text",
-                "pseudonymous patient (see silver.imaging_instances)",
-                personal="pseudonym",
-                pattern=r"^[CL][0-9a-f]{32}$",
-            ),
+            _PATIENT_KEY,
             _c("patient_sex", "text", "M, F or O", personal="quasi", pattern="^[MFO]$"),
             _c("patient_age_months", "int", "age at the study in months", personal="quasi"),
             _c("institution", "text", "the sending institution's YKIHO", pattern=YKIHO_PATTERN),
@@ -908,6 +910,103 @@ IMAGING: Final = (
             _c("decided_at", "timestamp", "when decided", required=True),
         ),
         key=("study_instance_uid", "series_instance_uid"),
+    ),
+)
+
+AI: Final = (
+    Table(
+        "ai.findings",
+        "What an AI reading service found in one complete, routed study: one row per study, "
+        "service, model version and finding code; or one failed row with the reason when the "
+        "study could not be scored. The models are reference models trained on synthetic data.",
+        (
+            _uid("study_instance_uid", "StudyInstanceUID"),
+            _uid("series_instance_uid", "the series holding the located instance", False),
+            _uid("sop_instance_uid", "the instance where the finding is located", False),
+            _citizen(required=False, fk=False),
+            _PATIENT_KEY,
+            _c("institution", "text", "the sending institution's YKIHO", pattern=YKIHO_PATTERN),
+            _c("service", "text", "the AI reading service", required=True, codes="ai_services"),
+            _c(
+                "finding_code",
+                "text",
+                "what was looked for (models/<service>/config.toml)",
+                required=True,
+            ),
+            _c(
+                "status",
+                "text",
+                "scored | failed",
+                required=True,
+                pattern=r"^(scored|failed)$",
+            ),
+            _c("reason", "text", "why it could not be scored (failed only)"),
+            _c("score", "float", "probability 0..1 (classifiers; shown as 0-100)", low=0, high=1),
+            _c("threshold", "float", "the operating threshold it was compared with"),
+            _c("positive", "bool", "the score (or value) is beyond the threshold"),
+            _c("value", "float", "the measured value of a regression (bone age, leg length)"),
+            _c("unit", "text", "the value's unit: month | mm", pattern=r"^(month|mm)$"),
+            _c(
+                "location",
+                "text",
+                "where, as JSON: a box in the instance's pixels {type: box, box: [x0, y0, x1, "
+                "y1]} or ECG segments {type: segments, seconds: [[start, end], ...]}",
+            ),
+            _c("heatmap_uri", "text", "the explanation map in the object store (.npy, encrypted)"),
+            _c("sr_uri", "text", "the study's DICOM SR (TID 1500) in the object store"),
+            _c("instances_scored", "int", "instances the model read", required=True, low=0),
+            _c("algorithm_name", "text", "the model's name", required=True),
+            _c(
+                "algorithm_version",
+                "text",
+                "the model's version (models/registry.toml)",
+                required=True,
+            ),
+            _c(
+                "device_uid",
+                "text",
+                "the algorithm's DICOM UID (changes when retrained)",
+                required=True,
+                pattern=_UID,
+            ),
+            _c(
+                "tracking_id",
+                "text",
+                "the finding's tracking identifier (as in the SR)",
+                required=True,
+            ),
+            _c(
+                "tracking_uid",
+                "text",
+                "the finding's tracking UID (as in the SR)",
+                required=True,
+                pattern=_UID,
+            ),
+            _c(
+                "verification",
+                "text",
+                "unverified until a clinician accepts, rejects or amends it (IHE AIRA)",
+                required=True,
+                pattern=r"^(unverified|accepted|rejected|amended)$",
+            ),
+            _c(
+                "priority",
+                "int",
+                "worklist priority: 1 urgent (positive, high score), 2 positive, 3 negative, "
+                "4 failed (a person must look)",
+                required=True,
+                low=1,
+                high=4,
+            ),
+            _c(
+                "synthetic_reference",
+                "bool",
+                "scored by a reference model trained on synthetic data (every screen says so)",
+                required=True,
+            ),
+            _c("scored_at", "timestamp", "when scored", required=True),
+        ),
+        key=("study_instance_uid", "service", "algorithm_version", "finding_code"),
     ),
 )
 
@@ -998,7 +1097,9 @@ GOLD: Final = (
     ),
 )
 
-TABLES: Final[dict[str, Table]] = {t.name: t for t in (*BRONZE, *OPS, *SILVER, *IMAGING, *GOLD)}
+TABLES: Final[dict[str, Table]] = {
+    t.name: t for t in (*BRONZE, *OPS, *SILVER, *IMAGING, *AI, *GOLD)
+}
 
 
 def table(name: str) -> Table:

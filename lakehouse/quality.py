@@ -138,7 +138,7 @@ CITIZENS: Final = "silver.citizens"
 # conforming them is silver's job, with a quarantine); the ledger, quarantine and vault get the
 # structural checks only, because quarantine holds exactly the records that failed the rules
 # and the vault is written before silver.citizens exists, so cross-table checks cannot hold.
-FULL_LAYERS: Final = frozenset({"silver", "gold"})
+FULL_LAYERS: Final = frozenset({"silver", "gold", "ai"})
 STRUCTURAL: Final[frozenset[DQDCheck]] = frozenset({"isPrimaryKey", "isRequired"})
 KST: Final = ZoneInfo("Asia/Seoul")
 

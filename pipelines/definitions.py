@@ -19,6 +19,7 @@ from pipelines.defs import (
     programme,
     registry,
     research,
+    scoring,
     sensors,
 )
 from pipelines.defs.resources import from_environment
@@ -36,6 +37,7 @@ ASSETS: list[dg.AssetsDefinition] = [
     programme.silver_programme,
     imaging.imaging_index,
     imaging.imaging_routing,
+    scoring.ai_findings,
     *gold.GOLD_ASSETS,
 ]
 GROUPS = {spec.group_name for a in ASSETS for spec in a.specs if spec.group_name}
@@ -48,6 +50,7 @@ defs = dg.Definitions(
         *JOBS,
         imaging.imaging_job,
         research.research_copy_job,
+        scoring.scoring_job,
         gold.gold_job,
         maintenance.upkeep_job,
     ],

@@ -141,8 +141,8 @@ def imaging_routing(
 
 imaging_job = dg.define_asset_job(
     "imaging_job",
-    selection=dg.AssetSelection.groups(GROUP),
-    description="Index the DICOM drop folder and route complete studies.",
+    selection=dg.AssetSelection.groups(GROUP, "ai"),
+    description="Index the DICOM drop folder, route complete studies and score them.",
 )
 
 

@@ -59,6 +59,26 @@ class Imaging(dg.ConfigurableResource):  # type: ignore[type-arg]
         return self.workers or os.cpu_count() or 1
 
 
+class Scoring(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """How the AI reading services run.
+
+    Attributes:
+        batch: Model inputs per ONNX run (images or waveforms): bounds memory, keeps the
+            runtime's matrix kernels busy.
+        threads: onnxruntime threads in a single process (0: one per CPU).
+        workers: Processes that decode, prepare and infer (0: one per CPU); each then runs a
+            one-thread session.
+    """
+
+    batch: int = 64
+    threads: int = 0
+    workers: int = 0
+
+    @property
+    def processes(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
 def from_environment() -> dict[str, object]:
     """The resources for this deployment: each setting an ``EnvVar`` when the variable is set
     where the definitions load (the UI shows it), else left to the run's environment."""
@@ -73,4 +93,5 @@ def from_environment() -> dict[str, object]:
             secrets_dir=env("GJH_SECRETS_DIR"),
         ),
         "imaging": Imaging(),
+        "scoring": Scoring(),
     }

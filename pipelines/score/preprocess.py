@@ -24,7 +24,7 @@ from typing import Final
 import numpy as np
 import pydicom
 from numpy.typing import NDArray
-from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut, convert_color_space
+from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 
 COLOUR: Final = frozenset({"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT"})
 
@@ -161,10 +161,8 @@ def image_input(ds: pydicom.Dataset, spec: ImageSpec) -> tuple[NDArray[np.float3
     out, geometry = [], []
     for frame in pixels:
         if colour:
-            rgb = frame
-            if photometric.startswith("YBR"):
-                rgb = convert_color_space(frame, photometric, "RGB")
-            scaled = np.asarray(rgb, dtype=np.float32) / float((1 << int(ds.BitsStored)) - 1)
+            # pydicom 3's pixel_array already returns YBR data as RGB: no second conversion.
+            scaled = np.asarray(frame, dtype=np.float32) / float((1 << int(ds.BitsStored)) - 1)
         else:
             values = np.asarray(apply_modality_lut(frame, ds), dtype=np.float64)
             shown = _voi(ds, values, spec)

@@ -20,7 +20,7 @@ import pytest
 
 from lakehouse import read as lake_read
 from pipelines.build import build
-from pipelines.defs.resources import Imaging, Lakehouse
+from pipelines.defs.resources import Imaging, Lakehouse, Scoring
 from tests.conftest import City
 
 
@@ -40,6 +40,7 @@ class Lake:
                 secrets_dir=str(self.root.parent / "secrets"),
             ),
             "imaging": Imaging(workers=2),
+            "scoring": Scoring(workers=2),
         }
 
     @contextmanager

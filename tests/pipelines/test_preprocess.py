@@ -70,6 +70,15 @@ def test_colour_images_are_scaled_and_channels_first() -> None:
         image_input(ds, ImageSpec(size=16, channels=1))
 
 
+def test_a_ybr_jpeg_is_converted_to_rgb_once() -> None:
+    """pydicom returns YBR JPEG pixels as RGB already; a second conversion would tint them."""
+    ds = _file("SC_rgb_jpeg_dcmtk.dcm")
+    assert ds.PhotometricInterpretation.startswith("YBR")
+    arrays, _ = image_input(ds, ImageSpec(size=100, channels=3))
+    red = arrays[0, :, 2, 50]  # the test image's top band is pure red
+    assert red[0] > 0.9 and red[1] < 0.1 and red[2] < 0.1, red
+
+
 def test_the_ecg_from_pydicoms_test_files_becomes_model_input() -> None:
     ds = _file("waveform_ecg.dcm")
     signal = waveform_input(ds, WaveformSpec(rate_hz=250, seconds=10, leads=12))

@@ -1,0 +1,452 @@
+"""Batch scoring: routed, complete studies through a service's model into findings and an SR.
+
+For one service, ``pending`` lists the studies routed to it that have no finding for the model
+version in the registry (so a rerun scores nothing new and a new version rescores). ``score``
+reads each study's originals from the object store, prepares every instance with
+``pipelines.score.preprocess``, runs the ONNX model in batches of about ``batch`` inputs (so
+memory is bounded by the batch, not by the drop), and turns the outputs into one finding row
+per study:
+
+* classifiers: the study's score is the highest instance score (mammography: over its views);
+  the finding is located on that instance, as the box around its heatmap's hottest cells;
+* regressions: the mean of the instances' values, in the unit the config names (leg length is
+  predicted as a fraction of the image and scaled by its extent in mm);
+* ECG: the contributing segments, in seconds, from the per-segment map.
+
+A study whose originals cannot be read, decoded or shaped for the model gets a ``failed`` row with
+the reason instead; it never stops the batch. Each scored study's heatmap and its DICOM SR
+(``pipelines.score.sr``) go to the object store beside the study.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import numpy as np
+import onnxruntime as ort
+import polars as pl
+import pydicom
+from numpy.typing import NDArray
+
+from lakehouse import dicom_store
+from pipelines.score import sr
+from pipelines.score.preprocess import Geometry, InputError, image_input, waveform_input
+from pipelines.score.services import Service
+
+UNREADABLE: Final = "unreadable_pixels"
+UNSUPPORTED: Final = "unsupported_input"
+MISSING: Final = "missing_original"
+REPORT: Final = "report_failed"  # the outputs could not become a finding and its SR
+HOT: Final = 0.5  # heatmap cells at least this fraction of the peak make up the location
+SR_SERIES_NUMBER: Final = 9001
+
+
+def uid(*parts: str) -> str:
+    """A deterministic DICOM UID (2.25 form) for the given parts."""
+    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+    return f"2.25.{int(digest, 16)}"
+
+
+@dataclass
+class Job:
+    """One study for one service: its routed instances, in order, and the study's row."""
+
+    study: dict[str, Any]
+    instances: list[dict[str, Any]]
+
+    @property
+    def study_uid(self) -> str:
+        return str(self.study["study_instance_uid"])
+
+
+def pending(
+    service: Service,
+    routing: pl.DataFrame,
+    instances: pl.DataFrame,
+    studies: pl.DataFrame,
+    findings: pl.DataFrame,
+) -> list[Job]:
+    """Studies routed to ``service`` that have no finding for its current version."""
+    routed = routing.filter(
+        (pl.col("outcome") == "routed") & (pl.col("service") == service.service)
+    ).select("study_instance_uid", "series_instance_uid")
+    done = findings.filter(
+        (pl.col("service") == service.service) & (pl.col("algorithm_version") == service.version)
+    ).select("study_instance_uid")
+    todo = routed.join(done, on="study_instance_uid", how="anti")
+    if todo.is_empty():
+        return []
+    chosen = instances.join(todo, on=["study_instance_uid", "series_instance_uid"]).sort(
+        "study_instance_uid", "series_number", "instance_number", "sop_instance_uid"
+    )
+    by_study = {row["study_instance_uid"]: row for row in studies.iter_rows(named=True)}
+    jobs = []
+    for (study_uid,), rows in chosen.group_by("study_instance_uid", maintain_order=True):
+        if study_uid in by_study:
+            jobs.append(Job(by_study[study_uid], rows.to_dicts()))
+    return jobs
+
+
+@dataclass
+class Prepared:
+    """One study's model inputs, or why it has none."""
+
+    job: Job
+    arrays: list[NDArray[np.float32]] = field(default_factory=list)
+    owners: list[int] = field(default_factory=list)  # instance index of each input row
+    geometry: list[Geometry | None] = field(default_factory=list)
+    headers: list[pydicom.Dataset] = field(default_factory=list)
+    reason: str | None = None
+    message: str | None = None
+
+
+def prepare(service: Service, job: Job) -> Prepared:
+    """Read and prepare every routed instance of one study (all or nothing)."""
+    config = service.config
+    out = Prepared(job)
+    for index, row in enumerate(job.instances):
+        try:
+            ds = dicom_store.dataset(row["file_uri"])
+        except dicom_store.ObjectStoreError as error:
+            out.reason, out.message = MISSING, str(error)
+            return out
+        except Exception as error:  # a stored original pydicom cannot read at all
+            out.reason, out.message = UNREADABLE, f"{type(error).__name__}: {error}"
+            return out
+        try:
+            if config.input == "waveform" and config.waveform is not None:
+                out.arrays.append(waveform_input(ds, config.waveform)[np.newaxis])
+                out.geometry.append(None)
+                out.owners.append(index)
+            elif config.image is not None:
+                arrays, placed = image_input(ds, config.image)
+                out.arrays.append(arrays)
+                out.geometry.extend(placed)
+                out.owners.extend([index] * len(arrays))
+        except InputError as error:
+            decode = "cannot be decoded" in str(error) or "no pixel" in str(error)
+            out.reason, out.message = (UNREADABLE if decode else UNSUPPORTED), str(error)
+            return out
+        if "PixelData" in ds:
+            del ds.PixelData  # the SR needs the header only; the pixels are in the arrays
+        out.headers.append(ds)
+    if not out.arrays:
+        out.reason, out.message = UNSUPPORTED, "no instances to score"
+    return out
+
+
+class Model:
+    """An ONNX session and the names of its inputs and outputs."""
+
+    def __init__(self, service: Service, threads: int = 0) -> None:
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.service = service
+        self.session = ort.InferenceSession(
+            str(service.model_path), options, providers=["CPUExecutionProvider"]
+        )
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def run(self, batch: NDArray[np.float32], sex: NDArray[np.float32] | None) -> dict[str, Any]:
+        config = self.service.config
+        feeds: dict[str, Any] = {config.inputs.get("image", "image"): batch}
+        if "sex" in config.inputs:
+            feeds[config.inputs["sex"]] = (
+                sex if sex is not None else np.zeros((len(batch), 1), np.float32)
+            )
+        results = self.session.run(None, feeds)
+        return dict(zip(self.outputs, results, strict=True))
+
+
+def _sex(job: Job) -> float:
+    return 1.0 if job.study.get("patient_sex") == "F" else 0.0
+
+
+def infer(model: Model, prepared: Sequence[Prepared]) -> list[dict[str, Any]]:
+    """One batched run over several studies' inputs; the outputs split back per study."""
+    ready = [p for p in prepared if p.reason is None]
+    if not ready:
+        return [{} for _ in prepared]
+    batch = np.concatenate([a for p in ready for a in p.arrays]).astype(np.float32)
+    sex = np.concatenate(
+        [np.full((sum(len(a) for a in p.arrays), 1), _sex(p.job), np.float32) for p in ready]
+    )
+    outputs = model.run(batch, sex)
+    split: list[dict[str, Any]] = []
+    start = 0
+    for p in prepared:
+        if p.reason is not None:
+            split.append({})
+            continue
+        n = sum(len(a) for a in p.arrays)
+        split.append({name: value[start : start + n] for name, value in outputs.items()})
+        start += n
+    return split
+
+
+def _hot_box(heatmap: NDArray[np.float32], geometry: Geometry, size: int) -> list[float]:
+    """The box around the heatmap cells at least ``HOT`` of its peak, in source pixels."""
+    grid = np.asarray(heatmap, dtype=np.float64)
+    low = grid.min()
+    peak = grid.max() - low
+    hot = (grid - low) >= HOT * peak if peak > 0 else grid >= grid.max()
+    rows, cols = np.nonzero(hot)
+    cell_y, cell_x = size / grid.shape[0], size / grid.shape[1]
+    x0, y0 = geometry.to_source(cols.min() * cell_x, rows.min() * cell_y)
+    x1, y1 = geometry.to_source((cols.max() + 1) * cell_x, (rows.max() + 1) * cell_y)
+    return [
+        round(float(np.clip(x0, 0, geometry.columns)), 1),
+        round(float(np.clip(y0, 0, geometry.rows)), 1),
+        round(float(np.clip(x1, 0, geometry.columns)), 1),
+        round(float(np.clip(y1, 0, geometry.rows)), 1),
+    ]
+
+
+def _segments(contributions: NDArray[np.float32], seconds: float) -> list[list[float]]:
+    values = np.asarray(contributions, dtype=np.float64)
+    peak = values.max() - values.min()
+    hot = values - values.min() >= HOT * peak if peak > 0 else values >= values.max()
+    width = seconds / len(values)
+    return [[round(i * width, 3), round((i + 1) * width, 3)] for i in np.nonzero(hot)[0]]
+
+
+@dataclass
+class Scored:
+    """One study's finding row, and the objects to store with it."""
+
+    row: dict[str, Any]
+    objects: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+def _base(service: Service, job: Job, now: datetime) -> dict[str, Any]:
+    config = service.config
+    tracking = uid(job.study_uid, service.service, service.version, config.finding_code)
+    return {
+        "study_instance_uid": job.study_uid,
+        "series_instance_uid": None,
+        "sop_instance_uid": None,
+        "citizen_key": job.study.get("citizen_key"),
+        "patient_key": job.study.get("patient_key"),
+        "institution": job.study.get("institution"),
+        "service": service.service,
+        "finding_code": config.finding_code,
+        "status": "scored",
+        "reason": None,
+        "score": None,
+        "threshold": service.threshold,
+        "positive": None,
+        "value": None,
+        "unit": config.unit if config.kind == "regression" else None,
+        "location": None,
+        "heatmap_uri": None,
+        "sr_uri": None,
+        "instances_scored": len(job.instances),
+        "algorithm_name": service.algorithm_name,
+        "algorithm_version": service.version,
+        "device_uid": service.device_uid,
+        "tracking_id": f"{service.service}:{config.finding_code}:{job.study_uid[-12:]}",
+        "tracking_uid": tracking,
+        "verification": "unverified",
+        "priority": 3,
+        "synthetic_reference": True,
+        "scored_at": now,
+    }
+
+
+def _failed(service: Service, prepared: Prepared, now: datetime) -> Scored:
+    row = _base(service, prepared.job, now)
+    row.update(
+        status="failed",
+        reason=prepared.reason,
+        priority=4,
+        instances_scored=0,
+        location=json.dumps({"message": prepared.message}, ensure_ascii=False),
+    )
+    return Scored(row)
+
+
+def _extent_mm(ds: pydicom.Dataset, geometry: Geometry) -> float | None:
+    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    if not spacing:
+        return None
+    return max(geometry.rows * float(spacing[0]), geometry.columns * float(spacing[1]))
+
+
+def _judge(
+    service: Service, prepared: Prepared, outputs: dict[str, Any], row: dict[str, Any]
+) -> int | None:
+    """Fill score or value, the flag and the priority; return the located input's index, or
+    None when the value cannot be had (the study then fails with ``prepared.reason``)."""
+    config, names = service.config, service.config.outputs
+    if config.kind == "classification":
+        scores = np.asarray(outputs[names.get("score", "score")], dtype=np.float64).reshape(-1)
+        pick = int(np.argmax(scores)) if config.aggregate == "max" else 0
+        score = float(scores.max() if config.aggregate == "max" else scores.mean())
+        row["score"] = round(score, 6)
+        row["positive"] = score >= service.threshold
+        urgent = score >= (1 + service.threshold) / 2
+        row["priority"] = 1 if row["positive"] and urgent else 2 if row["positive"] else 3
+        return pick
+    values = np.asarray(outputs[names.get("value", "value")], dtype=np.float64).reshape(-1)
+    if config.scale == "image_extent_mm":
+        geometry = prepared.geometry[0]
+        extent = _extent_mm(prepared.headers[0], geometry) if geometry else None
+        if extent is None:
+            prepared.reason = UNSUPPORTED
+            prepared.message = "the model's value needs PixelSpacing; the image has none"
+            return None
+        values = values * extent
+    value = float(values.mean())
+    row["value"] = round(value, 2)
+    age = prepared.job.study.get("patient_age_months")
+    if config.flag == "deviation":
+        row["positive"] = None if age is None else abs(value - age) > service.threshold
+    else:
+        row["positive"] = value > service.threshold
+    row["priority"] = 2 if row["positive"] else 3
+    return 0
+
+
+def finish(service: Service, prepared: Prepared, outputs: dict[str, Any], now: datetime) -> Scored:
+    """The finding row (and heatmap and SR) of one study from its model outputs."""
+    if prepared.reason is not None:
+        return _failed(service, prepared, now)
+    config, job = service.config, prepared.job
+    row = _base(service, job, now)
+    pick = _judge(service, prepared, outputs, row)
+    if pick is None:
+        return _failed(service, prepared, now)
+    instance = job.instances[prepared.owners[pick]]
+    row["series_instance_uid"] = instance["series_instance_uid"]
+    row["sop_instance_uid"] = instance["sop_instance_uid"]
+    scored = Scored(row)
+    box: list[float] | None = None
+    segments: list[list[float]] = []
+    heatmaps = outputs.get(config.outputs.get("heatmap", "heatmap"))
+    if heatmaps is not None:
+        heatmap = np.asarray(heatmaps[pick], dtype=np.float32)
+        geometry = prepared.geometry[pick]
+        if config.input == "waveform" and config.waveform is not None:
+            segments = _segments(heatmap.reshape(-1), config.waveform.seconds)
+            row["location"] = json.dumps({"type": "segments", "seconds": segments})
+        elif geometry is not None and config.image is not None:
+            box = _hot_box(heatmap, geometry, config.image.size)
+            row["location"] = json.dumps(
+                {"type": "box", "box": box, "sop_instance_uid": instance["sop_instance_uid"]}
+            )
+        buffer = io.BytesIO()
+        np.save(buffer, heatmap.astype(np.float16))
+        key = (
+            f"objects/ai/{job.study_uid}/{service.service}-{service.version}/"
+            f"{instance['sop_instance_uid']}.npy"
+        )
+        row["heatmap_uri"] = key
+        scored.objects.append((key, buffer.getvalue()))
+    scored.objects.append(_report(service, prepared, row, box, segments, now))
+    return scored
+
+
+def _report(
+    service: Service,
+    prepared: Prepared,
+    row: dict[str, Any],
+    box: list[float] | None,
+    segments: list[list[float]],
+    now: datetime,
+) -> tuple[str, bytes]:
+    """The study's DICOM SR, as bytes under its object-store key; its key goes in the row."""
+    job, config = prepared.job, service.config
+    series_uid = uid(job.study_uid, service.service, service.version, "sr-series")
+    sop_uid = uid(job.study_uid, service.service, service.version, "sr")
+    finding = sr.SrFinding(
+        finding_code=config.finding_code,
+        finding_meaning=config.finding_en,
+        sop_instance_uid=row["sop_instance_uid"],
+        tracking_id=row["tracking_id"],
+        tracking_uid=row["tracking_uid"],
+        score=row["score"],
+        threshold=service.threshold,
+        positive=bool(row["positive"]),
+        value=row["value"],
+        unit=row["unit"],
+        box=(box[0], box[1], box[2], box[3]) if box else None,
+        segments_s=tuple((s[0], s[1]) for s in segments),
+    )
+    algorithm = sr.Algorithm(
+        service.algorithm_name, service.version, service.device_uid, service.service
+    )
+    report = sr.finding_report(
+        prepared.headers, [finding], algorithm, series_uid, sop_uid, SR_SERIES_NUMBER, 1, now
+    )
+    buffer = io.BytesIO()
+    report.save_as(buffer, enforce_file_format=True)
+    key = dicom_store.object_key(job.study_uid, series_uid, sop_uid)
+    row["sr_uri"] = key
+    return key, buffer.getvalue()
+
+
+def chunks(jobs: Sequence[Job], batch: int) -> list[list[Job]]:
+    """Consecutive jobs grouped to about ``batch`` instances each (one run of the model)."""
+    out: list[list[Job]] = []
+    group: list[Job] = []
+    size = 0
+    for job in jobs:
+        group.append(job)
+        size += len(job.instances)
+        if size >= batch:
+            out.append(group)
+            group, size = [], 0
+    if group:
+        out.append(group)
+    return out
+
+
+_MODELS: dict[tuple[str, str], Model] = {}
+
+
+def score_chunk(task: tuple[Service, list[Job], datetime, int]) -> list[Scored]:
+    """Prepare, infer and finish one chunk of studies (in a worker process, or in this one).
+    Each process keeps one session per model version."""
+    service, group, now, threads = task
+    model = _MODELS.get((service.service, service.version))
+    if model is None:
+        model = _MODELS[(service.service, service.version)] = Model(service, threads)
+    prepared = [prepare(service, job) for job in group]
+    out = []
+    for p, outputs in zip(prepared, infer(model, prepared), strict=True):
+        try:
+            out.append(finish(service, p, outputs, now))
+        except Exception as error:  # one study's report must not stop the city's scoring
+            p.reason, p.message = REPORT, f"{type(error).__name__}: {error}"
+            out.append(_failed(service, p, now))
+    return out
+
+
+def score(
+    service: Service,
+    jobs: Sequence[Job],
+    now: datetime,
+    batch: int = 64,
+    threads: int = 0,
+    workers: int = 1,
+) -> Iterator[Scored]:
+    """Every job scored, in order, about ``batch`` model inputs per run. With ``workers`` > 1
+    the chunks run in that many processes (spawned: Dagster holds threads), each with a
+    one-thread session, so decoding, preprocessing and inference use every core."""
+    tasks = [(service, group, now, threads if workers <= 1 else 1) for group in chunks(jobs, batch)]
+    if workers <= 1 or len(tasks) < 2:
+        for task in tasks:
+            yield from score_chunk(task)
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        for scored in pool.imap(score_chunk, tasks):
+            yield from scored

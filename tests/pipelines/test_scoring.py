@@ -1,0 +1,186 @@
+"""AI scoring on the small city's real uploads: real Dagster runs, the shipped ONNX models, the
+encrypted object store, DICOM SRs read back with pydicom and highdicom."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from lakehouse import dicom_store
+from pipelines.defs.imaging import imaging_index, imaging_routing
+from pipelines.defs.resources import Imaging, Scoring
+from pipelines.defs.scoring import ai_findings
+from pipelines.score import scoring, sr
+from pipelines.score.services import active, registry
+from tests.conftest import City
+from tests.pipelines.conftest import Lake
+
+pytestmark = pytest.mark.integration
+FINDINGS = "ai.findings"
+
+
+def run(lake: Lake, assets: list[dg.AssetsDefinition], **env: str) -> dg.ExecuteInProcessResult:
+    resources = lake.resources | {
+        "imaging": Imaging(quiet_period_s=0, settle_s=0, workers=2),
+        "scoring": Scoring(batch=32, workers=2),
+    }
+    with lake.active(), pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        registry_cache_clear()
+        try:
+            return dg.materialize(
+                assets, resources=resources, instance=dg.DagsterInstance.ephemeral()
+            )
+        finally:
+            registry_cache_clear()
+
+
+def registry_cache_clear() -> None:
+    from pipelines.score import services
+
+    services._registry.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def scored(small_city: City, tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """The small city's uploads indexed, routed once complete, and scored."""
+    sources = tmp_path_factory.mktemp("scoring_city") / "sources"
+    shutil.copytree(small_city.out / "imaging", sources / "imaging", copy_function=shutil.copy2)
+    lake = Lake(sources.parent / "lakehouse", sources)
+    run(lake, [imaging_index, imaging_routing, ai_findings])
+    return lake
+
+
+def _truth(city: City) -> dict[str, dict]:
+    lines = (city.out / "ground_truth" / "imaging_studies.jsonl").read_text().splitlines()
+    return {s["study_uid"]: s for s in map(json.loads, lines)}
+
+
+def test_every_routed_study_gets_one_finding_per_service_version(scored: Lake) -> None:
+    routed = scored.frame("silver.imaging_routing", pl.col("outcome") == "routed")
+    pairs = set(routed.select("study_instance_uid", "service").unique().iter_rows())
+    findings = scored.frame(FINDINGS)
+    assert findings.height == len(pairs) > 20
+    assert set(findings.select("study_instance_uid", "service").iter_rows()) == pairs
+    versions = {s.service: s.version for s in active()}
+    for row in findings.iter_rows(named=True):
+        assert row["algorithm_version"] == versions[row["service"]]
+        assert row["verification"] == "unverified" and row["synthetic_reference"]
+        if row["status"] == "failed":
+            assert row["reason"] and row["priority"] == 4
+            continue
+        assert row["sr_uri"] and row["heatmap_uri"] and row["location"]
+        assert (row["score"] is not None) != (row["value"] is not None)
+    assert (findings["status"] == "scored").sum() > 0.9 * findings.height
+    assert {"chest", "ecg", "mammography"} <= set(findings["service"].to_list())
+
+
+def test_findings_agree_with_the_synthetic_ground_truth(small_city: City, scored: Lake) -> None:
+    truth = _truth(small_city)
+    findings = scored.frame(FINDINGS, pl.col("score").is_not_null())
+    labels = np.array([truth[s]["abnormal"] for s in findings["study_instance_uid"]])
+    scores = findings["score"].to_numpy().astype(np.float64)
+    assert labels.any() and not labels.all()
+    # Pooled over services, positives rank above negatives far more often than chance.
+    above = (scores[labels][:, None] > scores[~labels][None, :]).mean()
+    assert above > 0.75, above
+
+
+def test_each_sr_reads_back_with_its_finding(scored: Lake) -> None:
+    findings = scored.frame(FINDINGS, pl.col("status") == "scored")
+    with scored.active():
+        for row in findings.iter_rows(named=True):
+            ds = pydicom.dcmread(io.BytesIO(dicom_store.get(row["sr_uri"])))
+            assert ds.StudyInstanceUID == row["study_instance_uid"]
+            (found,) = sr.read_findings(ds)
+            assert found["tracking_uid"] == row["tracking_uid"]
+            assert found["sop_instance_uid"] == row["sop_instance_uid"]
+            assert found["finding_code"] == row["finding_code"]
+            if row["score"] is not None:
+                assert found["score"] == pytest.approx(row["score"], abs=1e-6)
+            heatmap = np.load(io.BytesIO(dicom_store.get(row["heatmap_uri"])))
+            assert heatmap.ndim in (1, 2) and np.isfinite(heatmap).all()
+
+
+def test_a_rerun_scores_nothing_and_a_new_version_rescores(scored: Lake, tmp_path: Path) -> None:
+    before = scored.snapshot([FINDINGS])
+    run(scored, [ai_findings])
+    assert scored.snapshot([FINDINGS])[FINDINGS].equals(before[FINDINGS])
+    # A retrained chest model: a new folder version in a copy of the registry.
+    models = tmp_path / "models"
+    shutil.copytree(registry()["chest"].folder.parent, models)
+    text = (models / "registry.toml").read_text(encoding="utf-8")
+    entries = tomllib.loads(text)["service"]
+    old = next(e for e in entries if e["service"] == "chest")["version"]
+    (models / "chest" / f"chest-{old}.onnx").rename(models / "chest" / "chest-1.0.1.onnx")
+    text = text.replace(f'version = "{old}"\ndevice_uid', 'version = "1.0.1"\ndevice_uid', 1)
+    (models / "registry.toml").write_text(text, encoding="utf-8")
+    run(scored, [ai_findings], GJH_MODELS_DIR=str(models))
+    after = scored.frame(FINDINGS)
+    keys = ["study_instance_uid", "service", "algorithm_version", "finding_code"]
+    added = after.join(before[FINDINGS], on=keys, how="anti")
+    chest = before[FINDINGS].filter(pl.col("service") == "chest").height
+    assert added.height == chest > 0
+    assert set(added["service"].to_list()) == {"chest"}
+    assert set(added["algorithm_version"].to_list()) == {"1.0.1"}
+
+
+def test_unreadable_pixels_give_a_failed_row_not_a_crash(scored: Lake) -> None:
+    service = registry()["chest"]
+    with scored.active():
+        instances = scored.frame("silver.imaging_instances")
+        study = scored.frame("silver.imaging_studies").row(0, named=True)
+        row = instances.filter(pl.col("study_instance_uid") == study["study_instance_uid"]).row(
+            0, named=True
+        )
+        original = dicom_store.get(row["file_uri"])
+        ds = pydicom.dcmread(io.BytesIO(original))
+        ds.PixelData = bytes(ds.PixelData)[:64]  # the pixels cut short
+        if ds.file_meta.TransferSyntaxUID.is_compressed:
+            pytest.skip("needs an uncompressed original")
+        key = dicom_store.object_key("2.25.1", "2.25.2", "2.25.3")
+        buffer = io.BytesIO()
+        ds.save_as(buffer)
+        dicom_store.put(key, buffer.getvalue(), replace=True)
+        job = scoring.Job(study, [row | {"file_uri": key}])
+        missing = scoring.Job(study, [row | {"file_uri": key.replace("2.25.3", "2.25.4")}])
+        out = list(scoring.score(service, [job, missing], datetime.now(UTC)))
+    assert [s.row["status"] for s in out] == ["failed", "failed"]
+    assert [s.row["reason"] for s in out] == [scoring.UNREADABLE, scoring.MISSING]
+    assert all(not s.objects for s in out)
+
+
+def test_the_ecg_from_pydicoms_test_files_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAKEHOUSE_URI", str(tmp_path / "lake"))
+    path = get_testdata_file("waveform_ecg.dcm")
+    assert path is not None
+    ds = pydicom.dcmread(path)
+    key = dicom_store.object_key(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    dicom_store.put(key, Path(path).read_bytes())
+    study = {"study_instance_uid": ds.StudyInstanceUID, "patient_sex": "M"}
+    instance = {
+        "study_instance_uid": ds.StudyInstanceUID,
+        "series_instance_uid": ds.SeriesInstanceUID,
+        "sop_instance_uid": ds.SOPInstanceUID,
+        "file_uri": key,
+    }
+    (out,) = scoring.score(registry()["ecg"], [scoring.Job(study, [instance])], datetime.now(UTC))
+    assert out.row["status"] == "scored", out.row
+    assert 0 <= out.row["score"] <= 1
+    assert json.loads(out.row["location"])["type"] == "segments"
+    report = pydicom.dcmread(io.BytesIO(dict(out.objects)[out.row["sr_uri"]]))
+    assert len(sr.read_findings(report)) == 1
