@@ -34,6 +34,7 @@ SNAPSHOT = Path(__file__).with_name("asset_graph.txt")
 RUN_CLOCK = {
     "silver.imaging_instances": ("drop_id", "indexed_at"),
     "silver.imaging_routing": ("decided_at",),
+    "ai.findings": ("scored_at",),
 }
 DROP_ID = {"bronze.deliveries": "delivery_id", "quarantine.records": "delivery_id"}
 
