@@ -34,8 +34,8 @@ from lakehouse import read as lake_read
 from pipelines.defs.imaging import imaging_index, imaging_routing
 from pipelines.defs.resources import Imaging, Lakehouse
 from pipelines.score.preprocess import image_input, waveform_input
-from pipelines.score.scoring import pending
-from pipelines.score.services import active
+from pipelines.score.scoring import Job, pending
+from pipelines.score.services import Service, active
 from tests.benchmarks.conftest import record, run_measured
 from tests.conftest import KEYS
 
@@ -53,11 +53,11 @@ dg.materialize([ai_findings], resources={{
 """
 
 
-def _bare(jobs_by_service: dict) -> tuple[int, float]:
+def _bare(jobs_by_service: list[tuple[Service, list[Job]]]) -> tuple[int, float]:
     """The same read, preparation and inference, nothing else; (studies, seconds)."""
     began = time.perf_counter()
     studies = 0
-    for service, jobs in jobs_by_service.items():
+    for service, jobs in jobs_by_service:
         session = ort.InferenceSession(str(service.model_path), providers=["CPUExecutionProvider"])
         config = service.config
         names = {i.name for i in session.get_inputs()}
@@ -113,8 +113,8 @@ def test_scoring_against_a_bare_read_preprocess_infer_loop(
             "algorithm_version": pl.String,
         }
     )
-    jobs = {s: pending(s, routing, instances, studies, none) for s in active()}
-    total = sum(len(j) for j in jobs.values())
+    jobs = [(s, pending(s, routing, instances, studies, none)) for s in active()]
+    total = sum(len(j) for _, j in jobs)
     assert total > 100
 
     bare_studies, bare_s = _bare(jobs)
@@ -130,9 +130,9 @@ def test_scoring_against_a_bare_read_preprocess_infer_loop(
         "scoring",
         {
             "studies": total,
-            "instances": sum(len(j.instances) for js in jobs.values() for j in js),
+            "instances": sum(len(j.instances) for _, js in jobs for j in js),
             "failed": int((findings["status"] == "failed").sum()),
-            "per_service": {s.service: len(j) for s, j in jobs.items()},
+            "per_service": {s.service: len(j) for s, j in jobs},
             "bare_studies_per_hour": round(bare_rate * 3600),
             "bare_seconds": round(bare_s, 1),
             "scored_studies_per_hour": round(rate * 3600),
