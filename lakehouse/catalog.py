@@ -940,7 +940,14 @@ AI: Final = (
                 required=True,
                 pattern=r"^(scored|failed)$",
             ),
-            _c("reason", "text", "why it could not be scored (failed only)"),
+            _c(
+                "reason",
+                "text",
+                "why it could not be scored (failed only): unreadable_pixels | unsupported_input"
+                " | missing_original | report_failed",
+                pattern=r"^(unreadable_pixels|unsupported_input|missing_original|report_failed)$",
+            ),
+            _c("message", "text", "the error behind the reason, in words (failed only)"),
             _c("score", "float", "probability 0..1 (classifiers; shown as 0-100)", low=0, high=1),
             _c("threshold", "float", "the operating threshold it was compared with"),
             _c("positive", "bool", "the score (or value) is beyond the threshold"),

@@ -6,6 +6,7 @@ version in ``models/registry.toml`` rescores its service's studies; the old vers
 Each scored study's heatmap and DICOM SR go to the object store beside the study.
 """
 
+import time
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -17,7 +18,7 @@ from lakehouse import read as lake
 from lakehouse.catalog import table as catalog_table
 from pipelines.defs.resources import Lakehouse, Scoring
 from pipelines.defs.specs import key
-from pipelines.score.scoring import pending, score
+from pipelines.score.scoring import Scorers, pending
 from pipelines.score.services import active
 
 FINDINGS: Final = "ai.findings"
@@ -41,31 +42,37 @@ def _write(rows: list[dict[str, Any]]) -> None:
 
 
 def run_scoring(batch: int, threads: int, workers: int) -> dict[str, dict[str, int]]:
-    """Score what is pending for every active service; counts per service."""
+    """Score what is pending for every active service; counts per service.
+
+    The scoring processes start first, so that their imports overlap the reading of what is
+    pending. Rows are written every ``WRITE_EVERY`` findings, each after its heatmap and SR
+    are stored: a run that stops leaves no row pointing at a missing object.
+    """
     dicom_store.check_key()
-    routing = lake.frame("silver.imaging_routing", pl.col("outcome") == "routed")
-    instances = lake.scan("silver.imaging_instances").select(*INSTANCE_COLUMNS).collect()
-    studies = lake.frame("silver.imaging_studies")
-    findings = (
-        lake.scan(FINDINGS).select("study_instance_uid", "service", "algorithm_version").collect()
-    )
-    now = datetime.now(UTC)
-    counts: dict[str, dict[str, int]] = {}
-    for service in active():
-        jobs = pending(service, routing, instances, studies, findings)
-        tally = {"studies": len(jobs), "scored": 0, "failed": 0, "positive": 0}
+    with Scorers(workers, threads) as scorers:
+        routing = lake.frame("silver.imaging_routing", pl.col("outcome") == "routed")
+        instances = lake.scan("silver.imaging_instances").select(*INSTANCE_COLUMNS).collect()
+        studies = lake.frame("silver.imaging_studies")
+        findings = (
+            lake.scan(FINDINGS)
+            .select("study_instance_uid", "service", "algorithm_version")
+            .collect()
+        )
+        work = [(s, pending(s, routing, instances, studies, findings)) for s in active()]
+        counts = {
+            s.service: {"studies": len(jobs), "scored": 0, "failed": 0, "positive": 0}
+            for s, jobs in work
+        }
         rows: list[dict[str, Any]] = []
-        for scored in score(service, jobs, now, batch, threads, workers):
-            for object_key, data in scored.objects:
-                dicom_store.put(object_key, data)
-            rows.append(scored.row)
-            tally[str(scored.row["status"])] += 1
-            tally["positive"] += bool(scored.row["positive"])
+        for row in scorers.score(work, datetime.now(UTC), batch):
+            tally = counts[row["service"]]
+            tally[str(row["status"])] += 1
+            tally["positive"] += bool(row["positive"])
+            rows.append(row)
             if len(rows) >= WRITE_EVERY:
                 _write(rows)
                 rows = []
         _write(rows)
-        counts[service.service] = tally
     return counts
 
 
@@ -84,7 +91,9 @@ def ai_findings(
     """Routed, complete studies without a finding for the current model version, scored by
     the reference models (trained on synthetic data); findings, heatmaps and SRs written back."""
     del lakehouse  # its setup points the lakehouse modules at this deployment's storage
+    began = time.perf_counter()
     counts = run_scoring(scoring.batch, scoring.threads, scoring.processes)
+    seconds = time.perf_counter() - began
     for service, tally in counts.items():
         if tally["studies"]:
             context.log.info(f"{service}: {tally}")
@@ -95,6 +104,8 @@ def ai_findings(
             "scored": total["scored"],
             "failed": total["failed"],
             "per_service": dg.MetadataValue.json(counts),
+            "scoring_seconds": round(seconds, 2),
+            "studies_per_hour": round(total["studies"] * 3600 / seconds) if seconds else 0,
             "models": "reference models trained on synthetic data, not for clinical use",
         }
     )

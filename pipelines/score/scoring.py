@@ -1,7 +1,8 @@
 """Batch scoring: routed, complete studies through a service's model into findings and an SR.
 
 For one service, ``pending`` lists the studies routed to it that have no finding for the model
-version in the registry (so a rerun scores nothing new and a new version rescores). ``score``
+version in the registry (so a rerun scores nothing new and a new version rescores).
+``Scorers.score`` takes every service's pending studies through one pool of processes: it
 reads each study's originals from the object store, prepares every instance with
 ``pipelines.score.preprocess``, runs the ONNX model in batches of about ``batch`` inputs (so
 memory is bounded by the batch, not by the drop), and turns the outputs into one finding row
@@ -14,8 +15,9 @@ per study:
 * ECG: the contributing segments, in seconds, from the per-segment map.
 
 A study whose originals cannot be read, decoded or shaped for the model gets a ``failed`` row with
-the reason instead; it never stops the batch. Each scored study's heatmap and its DICOM SR
-(``pipelines.score.sr``) go to the object store beside the study.
+the reason code and the error's message instead; it never stops the batch. Each scored study's
+heatmap and its DICOM SR (``pipelines.score.sr``) go to the object store beside the study, from
+the process that made them.
 """
 
 from __future__ import annotations
@@ -239,6 +241,7 @@ def _base(service: Service, job: Job, now: datetime) -> dict[str, Any]:
         "finding_code": config.finding_code,
         "status": "scored",
         "reason": None,
+        "message": None,
         "score": None,
         "threshold": service.threshold,
         "positive": None,
@@ -265,9 +268,9 @@ def _failed(service: Service, prepared: Prepared, now: datetime) -> Scored:
     row.update(
         status="failed",
         reason=prepared.reason,
+        message=prepared.message,
         priority=4,
         instances_scored=0,
-        location=json.dumps({"message": prepared.message}, ensure_ascii=False),
     )
     return Scored(row)
 
@@ -409,44 +412,77 @@ def chunks(jobs: Sequence[Job], batch: int) -> list[list[Job]]:
 
 
 _MODELS: dict[tuple[str, str], Model] = {}
+Task = tuple[Service, list[Job], datetime, int]
 
 
-def score_chunk(task: tuple[Service, list[Job], datetime, int]) -> list[Scored]:
-    """Prepare, infer and finish one chunk of studies (in a worker process, or in this one).
-    Each process keeps one session per model version."""
+def score_chunk(task: Task) -> list[dict[str, Any]]:
+    """Prepare, infer and finish one chunk of one service's studies, store each study's heatmap
+    and SR, and return the finding rows (in a worker process, or in this one).
+
+    The objects are stored here, where they were made, so that their bytes never travel back
+    to the parent and their encryption runs on every core. ``replace``: an object under these
+    keys can only be left from a run that stopped before writing its rows (pending studies
+    have no row for this version), and the row written next must point at this run's object.
+    Each process keeps one session per model version.
+    """
     service, group, now, threads = task
     model = _MODELS.get((service.service, service.version))
     if model is None:
         model = _MODELS[(service.service, service.version)] = Model(service, threads)
     prepared = [prepare(service, job) for job in group]
-    out = []
+    rows = []
     for p, outputs in zip(prepared, infer(model, prepared), strict=True):
         try:
-            out.append(finish(service, p, outputs, now))
+            scored = finish(service, p, outputs, now)
+            for key, data in scored.objects:
+                dicom_store.put(key, data, replace=True)
         except Exception as error:  # one study's report must not stop the city's scoring
             p.reason, p.message = REPORT, f"{type(error).__name__}: {error}"
-            out.append(_failed(service, p, now))
-    return out
+            scored = _failed(service, p, now)
+        rows.append(scored.row)
+    return rows
 
 
-def score(
-    service: Service,
-    jobs: Sequence[Job],
-    now: datetime,
-    batch: int = 64,
-    threads: int = 0,
-    workers: int = 1,
-) -> Iterator[Scored]:
-    """Every job scored, in order, about ``batch`` model inputs per run. With ``workers`` > 1
-    the chunks run in that many processes (spawned: Dagster holds threads), each with a
-    one-thread session, so decoding, preprocessing and inference use every core."""
-    tasks = [(service, group, now, threads if workers <= 1 else 1) for group in chunks(jobs, batch)]
-    if workers <= 1 or len(tasks) < 2:
-        for task in tasks:
-            yield from score_chunk(task)
-        return
-    import multiprocessing
+class Scorers:
+    """The scoring processes, as a context manager; ``score`` runs work through them.
 
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        for scored in pool.imap(score_chunk, tasks):
-            yield from scored
+    With ``workers`` > 1 the processes start on entry, so their imports (onnxruntime, pydicom,
+    highdicom, polars: seconds) overlap the caller's reading of what is pending; one pool
+    serves every service, each process keeping a one-thread session per model (so decoding,
+    preprocessing, inference and the SRs use every core). spawn, not fork: Dagster and test
+    runners hold threads. One worker scores in this process, with ``threads`` for onnxruntime.
+    """
+
+    def __init__(self, workers: int = 1, threads: int = 0) -> None:
+        self.workers = workers
+        self.threads = threads if workers <= 1 else 1
+        self.pool: Any = None
+
+    def __enter__(self) -> Scorers:
+        if self.workers > 1:
+            import multiprocessing
+
+            self.pool = multiprocessing.get_context("spawn").Pool(self.workers)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+    def score(
+        self, work: Sequence[tuple[Service, Sequence[Job]]], now: datetime, batch: int = 64
+    ) -> Iterator[dict[str, Any]]:
+        """Every job's finding row, service by service and in order, about ``batch`` model
+        inputs per run; the heatmaps and SRs are stored before their rows are returned."""
+        tasks: list[Task] = [
+            (service, group, now, self.threads)
+            for service, jobs in work
+            for group in chunks(jobs, batch)
+        ]
+        if self.pool is None or len(tasks) < 2:
+            for task in tasks:
+                yield from score_chunk(task)
+            return
+        for rows in self.pool.imap(score_chunk, tasks):
+            yield from rows

@@ -79,7 +79,7 @@ def test_every_routed_study_gets_one_finding_per_service_version(scored: Lake) -
         assert row["algorithm_version"] == versions[row["service"]]
         assert row["verification"] == "unverified" and row["synthetic_reference"]
         if row["status"] == "failed":
-            assert row["reason"] and row["priority"] == 4
+            assert row["reason"] and row["message"] and row["priority"] == 4
             continue
         assert row["sr_uri"] and row["heatmap_uri"] and row["location"]
         assert (row["score"] is not None) != (row["value"] is not None)
@@ -141,25 +141,40 @@ def test_unreadable_pixels_give_a_failed_row_not_a_crash(scored: Lake) -> None:
     service = registry()["chest"]
     with scored.active():
         instances = scored.frame("silver.imaging_instances")
-        study = scored.frame("silver.imaging_studies").row(0, named=True)
-        row = instances.filter(pl.col("study_instance_uid") == study["study_instance_uid"]).row(
+        studies = scored.frame("silver.imaging_studies")
+        routing = scored.frame("silver.imaging_routing", pl.col("service") == "chest")
+        # A chest radiograph stored uncompressed, so that cutting its pixel data short is what
+        # makes it unreadable (a compressed one could fail in its codec instead).
+        for row in instances.join(
+            routing.select("study_instance_uid", "series_instance_uid"),
+            on=["study_instance_uid", "series_instance_uid"],
+        ).iter_rows(named=True):
+            original = dicom_store.get(row["file_uri"])
+            ds = pydicom.dcmread(io.BytesIO(original))
+            if not ds.file_meta.TransferSyntaxUID.is_compressed:
+                break
+        else:
+            raise AssertionError("the small city has no uncompressed chest radiograph")
+        study = studies.filter(pl.col("study_instance_uid") == row["study_instance_uid"]).row(
             0, named=True
         )
-        original = dicom_store.get(row["file_uri"])
-        ds = pydicom.dcmread(io.BytesIO(original))
         ds.PixelData = bytes(ds.PixelData)[:64]  # the pixels cut short
-        if ds.file_meta.TransferSyntaxUID.is_compressed:
-            pytest.skip("needs an uncompressed original")
         key = dicom_store.object_key("2.25.1", "2.25.2", "2.25.3")
         buffer = io.BytesIO()
         ds.save_as(buffer)
         dicom_store.put(key, buffer.getvalue(), replace=True)
-        job = scoring.Job(study, [row | {"file_uri": key}])
+        good = scoring.Job(study, [row])
+        cut = scoring.Job(study, [row | {"file_uri": key}])
         missing = scoring.Job(study, [row | {"file_uri": key.replace("2.25.3", "2.25.4")}])
-        out = list(scoring.score(service, [job, missing], datetime.now(UTC)))
-    assert [s.row["status"] for s in out] == ["failed", "failed"]
-    assert [s.row["reason"] for s in out] == [scoring.UNREADABLE, scoring.MISSING]
-    assert all(not s.objects for s in out)
+        with scoring.Scorers() as scorers:
+            out = list(scorers.score([(service, [cut, good, missing])], datetime.now(UTC)))
+    assert [r["status"] for r in out] == ["failed", "scored", "failed"]
+    assert [r["reason"] for r in out] == [scoring.UNREADABLE, None, scoring.MISSING]
+    assert "2.25.4" in out[2]["message"] and out[0]["message"]
+    assert out[1]["message"] is None and out[1]["sr_uri"]
+    for failed in (out[0], out[2]):  # nothing stored, nothing located
+        assert failed["sr_uri"] is None and failed["heatmap_uri"] is None
+        assert failed["location"] is None and failed["priority"] == 4
 
 
 def test_the_ecg_from_pydicoms_test_files_scores(
@@ -178,9 +193,11 @@ def test_the_ecg_from_pydicoms_test_files_scores(
         "sop_instance_uid": ds.SOPInstanceUID,
         "file_uri": key,
     }
-    (out,) = scoring.score(registry()["ecg"], [scoring.Job(study, [instance])], datetime.now(UTC))
-    assert out.row["status"] == "scored", out.row
-    assert 0 <= out.row["score"] <= 1
-    assert json.loads(out.row["location"])["type"] == "segments"
-    report = pydicom.dcmread(io.BytesIO(dict(out.objects)[out.row["sr_uri"]]))
+    with scoring.Scorers() as scorers:
+        work = [(registry()["ecg"], [scoring.Job(study, [instance])])]
+        (out,) = scorers.score(work, datetime.now(UTC))
+    assert out["status"] == "scored", out
+    assert 0 <= out["score"] <= 1
+    assert json.loads(out["location"])["type"] == "segments"
+    report = pydicom.dcmread(io.BytesIO(dicom_store.get(out["sr_uri"])))
     assert len(sr.read_findings(report)) == 1
