@@ -1,28 +1,36 @@
 """The AI findings SR (TID 1500 in a Comprehensive 3D SR) on real DICOM sources.
 
 Sources are pydicom's CT, MR and 12-lead ECG test files and studies the synthetic city renders
-(a chest radiograph, a four-view mammogram, a bone-age hand, a leg-length radiograph, an ECG).
-Every report is written to bytes, read back with pydicom and with highdicom, and compared.
+(a chest radiograph, a four-view mammogram, a bone-age hand, a leg-length radiograph, an ECG,
+a two-series brain MR). Every report is written to bytes, read back with pydicom and with
+highdicom, and compared; and the document itself is compared, element by element, with the one
+highdicom's own constructors build from the same inputs (``sr_oracle``).
 """
 
 from __future__ import annotations
 
 import io
+from collections import Counter
+from copy import deepcopy
 from dataclasses import asdict, replace
 from datetime import date, datetime, timedelta, timezone
 from functools import cache
 from typing import Any
 
 import highdicom as hd
+import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
+from pydicom.multival import MultiValue
 from pydicom.sr.coding import Code
+from pydicom.valuerep import DT
 
 from pipelines.score import sr
 from pipelines.score.sr import Algorithm, SrFinding, finding_report, read_findings
 from synth.imaging.assemble import assemble
 from synth.imaging.orders import ImagingOrder
+from tests.pipelines.sr_oracle import oracle_report
 
 SEED = 20240601
 WHEN = datetime(2024, 6, 3, 10, 15, 30)
@@ -312,8 +320,6 @@ def _ecg_sources() -> list[tuple[pydicom.Dataset, tuple[tuple[float, float], ...
     return [(_file("waveform_ecg.dcm"), ((1.6, 2.4), (7.2, 8.0))), (synthetic, truth_segments)]
 
 
-# pydicom's ECG names its patient "Anonymous"; highdicom warns that a PN has one component.
-@pytest.mark.filterwarnings('ignore:The string "Anonymous":UserWarning')
 @pytest.mark.parametrize("index", [0, 1], ids=["pydicom_ecg", "synthetic_ecg"])
 def test_an_ecg_finding_references_the_waveform_and_its_segments(index: int) -> None:
     source, segments = _ecg_sources()[index]
@@ -414,3 +420,251 @@ def test_a_box_on_a_waveform_and_shared_tracking_uids_are_refused() -> None:
 def test_read_findings_refuses_what_is_not_a_comprehensive_3d_sr() -> None:
     with pytest.raises(ValueError, match="not a Comprehensive 3D SR"):
         read_findings(_file("CT_small.dcm"))
+
+
+# -- The document against highdicom's own construction ---------------------------------------
+
+# What legitimately differs: pydicom, not highdicom, writes the file (implementation UID and
+# name, hence the group length), and the last contributing equipment is the platform, where
+# highdicom names itself with the time it ran.
+FILE_META_DIFFERENCES = frozenset(
+    {"FileMetaInformationGroupLength", "ImplementationClassUID", "ImplementationVersionName"}
+)
+
+
+def _comparable(value: Any, vr: str) -> Any:
+    """A value as written: pydicom's value types (DA, TM, PersonName, UID, DSfloat) by their
+    text, numbers as numbers (FL ones as 32-bit floats), multiple values as lists."""
+    if isinstance(value, list | MultiValue):
+        return [_comparable(v, vr) for v in value]
+    if vr == "FL":
+        return np.float32(value)
+    if isinstance(value, bool | int | float | bytes) and not hasattr(value, "original_string"):
+        return value
+    return None if value is None else str(value)
+
+
+def _differences(ours: pydicom.Dataset, theirs: pydicom.Dataset, path: str = "") -> list[str]:
+    """Every difference of tag, VR, value or sequence length, recursively, by path."""
+    out = [
+        f"{path}{tag} only in {'ours' if tag in ours else 'highdicom'}"
+        for tag in sorted(set(ours.keys()) ^ set(theirs.keys()))
+    ]
+    for tag in sorted(set(ours.keys()) & set(theirs.keys())):
+        mine, other = ours[tag], theirs[tag]
+        where = f"{path}{mine.keyword or tag}"
+        if mine.VR != other.VR:
+            out.append(f"{where}: VR {mine.VR} != {other.VR}")
+        elif mine.VR != "SQ":
+            if _comparable(mine.value, mine.VR) != _comparable(other.value, other.VR):
+                out.append(f"{where}: {mine.value!r} != {other.value!r}")
+        elif len(mine.value) != len(other.value):
+            out.append(f"{where}: {len(mine.value)} != {len(other.value)} items")
+        else:
+            for n, (a, b) in enumerate(zip(mine.value, other.value, strict=True)):
+                out.extend(_differences(a, b, f"{where}[{n}]."))
+    return out
+
+
+def _without_platform(ds: pydicom.Dataset) -> tuple[pydicom.Dataset, list[pydicom.Dataset]]:
+    """The document with its last contributing equipment (ours or highdicom's) taken out."""
+    copy = deepcopy(ds)
+    *kept, last = copy.ContributingEquipmentSequence
+    copy.ContributingEquipmentSequence = kept
+    meta = copy.file_meta
+    for keyword in FILE_META_DIFFERENCES:
+        if keyword in meta:
+            del meta[keyword]
+    return copy, [last]
+
+
+def _assert_as_highdicom_builds_it(
+    sources: Any, findings: list[SrFinding], when: datetime = WHEN
+) -> pydicom.Dataset:
+    """Our document equals highdicom's, in memory and as written, but for the equipment that
+    created it; returns ours as read back."""
+    args = (list(sources), findings, ALGORITHM, SERIES_UID, SOP_UID, 9001, 1, when)
+    ours, theirs = finding_report(*args), oracle_report(*args)
+    written = []
+    for document in (ours, theirs):
+        buffer = io.BytesIO()
+        document.save_as(buffer, enforce_file_format=True)
+        written.append(pydicom.dcmread(io.BytesIO(buffer.getvalue())))
+    for pair in ((ours, theirs), tuple(written)):
+        (mine, (platform,)), (other, (library,)) = (_without_platform(ds) for ds in pair)
+        assert _differences(mine, other) == []
+        assert _differences(mine.file_meta, other.file_meta) == []
+        assert (platform.Manufacturer, platform.ManufacturerModelName) == (
+            sr.PLATFORM_MANUFACTURER,
+            sr.PLATFORM,
+        )
+        assert str(platform.ContributionDateTime) == str(DT(when))  # the report's time
+        assert library.ManufacturerModelName == "highdicom"
+        assert platform.PurposeOfReferenceCodeSequence[0].CodeValue == "109102"  # processing
+        assert (
+            _differences(
+                platform.PurposeOfReferenceCodeSequence[0],
+                library.PurposeOfReferenceCodeSequence[0],
+            )
+            == []
+        )
+    assert written[0].file_meta.ImplementationClassUID == pydicom.uid.PYDICOM_IMPLEMENTATION_UID
+    length = "FileMetaInformationGroupLength"
+    assert ours.file_meta[length].value == written[0].file_meta[length].value  # as highdicom's
+    assert read_findings(ours) == read_findings(theirs) == read_findings(written[0])
+    assert read_findings(written[0]) == [_expected(f) for f in findings]
+    return written[0]
+
+
+def test_a_box_on_a_chest_radiograph_is_written_as_highdicom_builds_it() -> None:
+    (source,), truth = _synthetic("CXR_PA", "M", date(1961, 4, 12))
+    (location,) = truth["locations"]
+    box = tuple(float(v) + 0.3 for v in location["box"])
+    ds = _assert_as_highdicom_builds_it([source], [_finding(source, box=box)])
+    (acquisition, _) = ds.ContributingEquipmentSequence  # the radiograph's, then ours
+    assert acquisition.Manufacturer == source.Manufacturer
+    measurements = ds.ContentSequence[7]  # after the language, the observer and the procedure
+    assert measurements.ConceptNameCodeSequence[0].CodeMeaning == "Imaging Measurements"
+    (group,) = measurements.ContentSequence
+    assert group.ContentTemplateSequence[0].TemplateIdentifier == "1410"
+    assert ds.PatientAge == source.PatientAge  # the Patient Study module, copied as highdicom does
+
+
+@pytest.mark.parametrize("name", ["MR_small.dcm", "CT_small.dcm"])
+def test_a_whole_image_finding_is_written_as_highdicom_builds_it(name: str) -> None:
+    source = _file(name)
+    _assert_as_highdicom_builds_it([source], [_finding(source, positive=False, score=0.125)])
+
+
+@pytest.mark.parametrize(
+    ("exam", "sex", "born", "code", "unit", "threshold"),
+    [
+        ("HAND_BONEAGE", "F", date(2014, 3, 1), "bone_age", "month", 12.0),
+        ("LEG_LENGTH", "M", date(2012, 8, 20), "leg_length_discrepancy", "mm", 20.0),
+    ],
+)
+def test_a_regression_is_written_as_highdicom_builds_it(
+    exam: str, sex: str, born: date, code: str, unit: str, threshold: float
+) -> None:
+    (source,), truth = _synthetic(exam, sex, born)
+    finding = _finding(
+        source,
+        finding_code=code,
+        finding_meaning=code.replace("_", " ").capitalize(),
+        score=None,
+        threshold=threshold,
+        value=float(truth["value"]),
+        unit=unit,
+    )
+    _assert_as_highdicom_builds_it([source], [finding])
+
+
+# pydicom's ECG names its patient "Anonymous"; highdicom (the oracle) warns that a PN has one
+# component.
+@pytest.mark.filterwarnings('ignore:The string "Anonymous":UserWarning')
+@pytest.mark.parametrize("index", [0, 1], ids=["pydicom_ecg", "synthetic_ecg"])
+def test_an_ecg_with_segments_is_written_as_highdicom_builds_it(index: int) -> None:
+    source, segments = _ecg_sources()[index]
+    finding = _finding(
+        source,
+        finding_code="premature_ventricular_contractions",  # a Long Code Value
+        finding_meaning="Premature ventricular contractions",
+        segments_s=segments,
+    )
+    kst = WHEN.replace(tzinfo=timezone(timedelta(hours=9)))
+    ds = _assert_as_highdicom_builds_it([source], [finding], when=kst)
+    assert ds.TimezoneOffsetFromUTC == "+0900"
+    assert len(ds.ContributingEquipmentSequence) == 1  # a waveform has no acquisition entry
+
+
+def test_two_findings_in_one_report_are_written_as_highdicom_builds_it() -> None:
+    ct = _file("CT_small.dcm")
+    findings = [
+        _finding(ct, 1, box=(10.5, 12.3, 40.0, 50.75)),
+        _finding(ct, 2, finding_code="emphysema", finding_meaning="Emphysema", score=0.25),
+    ]
+    _assert_as_highdicom_builds_it([ct], findings)
+
+
+def test_a_two_series_study_is_written_as_highdicom_builds_it() -> None:
+    instances, _ = _synthetic("BRAIN_DWI", "F", date(1950, 2, 2))
+    per_series = Counter(str(i.SeriesInstanceUID) for i in instances)
+    assert len(instances) > 12 and len(per_series) == 2
+    findings = [
+        _finding(
+            instances[-1],
+            1,
+            finding_code="infarct",
+            finding_meaning="Infarct",
+            box=(4.0, 5.0, 30.5, 31.5),
+        ),
+        _finding(instances[0], 2, finding_code="bleed", finding_meaning="Haemorrhage", score=0.01),
+    ]
+    ds = _assert_as_highdicom_builds_it(instances, findings)
+    (study,) = ds.CurrentRequestedProcedureEvidenceSequence
+    evidence = {
+        s.SeriesInstanceUID: len(s.ReferencedSOPSequence) for s in study.ReferencedSeriesSequence
+    }
+    assert evidence == per_series
+
+
+def test_codes_encoded_once_are_told_apart_by_their_meaning() -> None:
+    """The writer encodes each code once per process; ``Code`` equality ignores the meaning,
+    so a cache keyed by it would give the second report the first one's meaning."""
+    ct = _file("CT_small.dcm")
+    for meaning in ("Suspected lung nodule", "Lung nodule, suspected"):
+        finding = _finding(ct, finding_meaning=meaning)
+        data = _write([ct], [finding])
+        assert read_findings(pydicom.dcmread(io.BytesIO(data))) == [_expected(finding)]
+
+
+def _refusals() -> list[tuple[str, Any]]:
+    def without(keyword: str) -> Any:
+        def change(ds: pydicom.Dataset) -> None:
+            del ds[keyword]
+
+        return change
+
+    def setting(keyword: str, value: Any) -> Any:
+        def change(ds: pydicom.Dataset) -> None:
+            setattr(ds, keyword, value)
+
+        return change
+
+    return [
+        ("lacks PatientID", without("PatientID")),
+        ("lacks StudyID", without("StudyID")),
+        ("is not M, F or O", setting("PatientSex", "U")),
+        ("not a standard IOD", setting("SOPClassUID", "1.2.826.0.1.3680043.9.9999.1")),
+        ("modality 'SEG' is no source", setting("Modality", "SEG")),
+    ]
+
+
+@pytest.mark.parametrize(("message", "change"), _refusals(), ids=[m for m, _ in _refusals()])
+def test_sources_highdicom_cannot_take_are_refused(message: str, change: Any) -> None:
+    ct = deepcopy(_file("CT_small.dcm"))
+    change(ct)
+    finding = _finding(ct, box=(1.0, 1.0, 2.0, 2.0))
+    with pytest.raises(ValueError, match=message):
+        finding_report([ct], [finding], ALGORITHM, SERIES_UID, SOP_UID, when=WHEN)
+    with pytest.raises((AttributeError, KeyError, ValueError)):
+        oracle_report([ct], [finding], ALGORITHM, SERIES_UID, SOP_UID, when=WHEN)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "series_number", "message"),
+    [
+        (replace(ALGORITHM, name="x" * 65), 9001, "algorithm name"),
+        (replace(ALGORITHM, version="1\\2"), 9001, "algorithm version"),
+        (ALGORITHM, 0, "must be positive"),
+    ],
+)
+def test_a_header_highdicom_cannot_write_is_refused(
+    algorithm: Algorithm, series_number: int, message: str
+) -> None:
+    ct = _file("CT_small.dcm")
+    args = ([ct], [_finding(ct)], algorithm, SERIES_UID, SOP_UID, series_number, 1, WHEN)
+    with pytest.raises(ValueError, match=message):
+        finding_report(*args)
+    with pytest.raises(ValueError):
+        oracle_report(*args)
