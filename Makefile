@@ -12,10 +12,10 @@ SOURCES ?= data/sources
 DEMO_CITIZENS ?= 5000
 DEMO_SEED ?= 20250101
 
-.PHONY: help uv env demo synth test check format bench clean train
+.PHONY: help uv env browser demo synth test screenshots check format bench clean train
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 uv: ## Install uv with pip if it is missing
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
@@ -27,20 +27,41 @@ $(BIN)/gjh: pyproject.toml uv.lock | uv
 
 env: $(BIN)/gjh ## Create the virtual environment from uv.lock
 
+# The browser tests drive Debian's Chromium through Playwright (never `playwright install`: nothing
+# downloads a browser) and need a CJK font so Korean renders in screenshots instead of boxes.
+# apt-get runs only when something is missing, so an equipped machine pays nothing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -qq -o Dpkg::Use-Pty=0
+BROWSER_PACKAGES := chromium fonts-noto-cjk
+
+browser: ## Install Debian's Chromium and a Korean font for the browser tests (only when missing)
+	@if [ ! -x /usr/bin/chromium ] || [ -z "$$(fc-list :lang=ko 2>/dev/null)" ]; then \
+		echo "Installing $(BROWSER_PACKAGES) with apt-get"; \
+		$(APT_GET) update && \
+		$(APT_GET) install -y --no-install-recommends $(BROWSER_PACKAGES) fontconfig >/dev/null; \
+	fi
+
 synth: env ## Generate the demo city's deliveries into $(SOURCES) (kept if already there)
 	@test -f $(SOURCES)/MANIFEST.json || $(BIN)/gjh synth --citizens $(DEMO_CITIZENS) --start 2025-01-01 --days 365 --seed $(DEMO_SEED) --out $(SOURCES)
 
-demo: synth ## Generate the demo city, build the lakehouse, then serve the UI
+demo: synth ## Generate the demo city, build the lakehouse, then serve the apps and the Dagster UI
 	$(BIN)/gjh keys
+	$(BIN)/gjh accounts load-demo --sources $(SOURCES)
 	$(BIN)/gjh build --sources $(SOURCES)
 	$(BIN)/gjh catalog
 	@echo
 	@echo "Deliveries are in $(SOURCES)/; ground truth (never read by the pipelines) in $(SOURCES)/ground_truth/."
 	@echo "Tables are in data/lakehouse/ (gjh catalog lists them); run history in data/dagster/."
+	@echo
+	$(BIN)/gjh accounts demo --sources $(SOURCES)
+	@echo
 	$(BIN)/gjh serve
 
-test: env ## Run every test except the benchmarks
+test: env browser ## Run every test except the benchmarks
 	$(BIN)/pytest
+
+screenshots: env browser ## Refresh the committed screenshots in docs/screenshots from the browser tests
+	GJH_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -m browser -p no:cacheprovider tests/apps
 
 check: env ## Lint, format check and type check
 	$(BIN)/ruff check .

@@ -130,14 +130,38 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser(
         "serve",
-        help="start the Dagster UI (and, as they land, the apps) and print their URLs",
-        description="Start the servers in the foreground; Ctrl-C stops them all.",
+        help="start every app and the Dagster UI and print their URLs",
+        description=(
+            "Start the servers in the foreground; Ctrl-C stops them all. Default ports: citizen "
+            "8501, clinician 8502, public_health 8503, admin 8504, Dagster UI 3000."
+        ),
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument(
         "--dagster-port", type=_positive, default=3000, help="Dagster UI port (default 3000)"
     )
+    serve.add_argument(
+        "--app",
+        choices=["citizen", "clinician", "public_health", "admin", "dagster"],
+        help="start only this one",
+    )
+    serve.add_argument("--port", type=_positive, help="its port (with --app)")
     serve.set_defaults(func=_serve)
+
+    accounts = sub.add_parser(
+        "accounts",
+        help="manage the embedded local accounts (argon2id password hashes)",
+        description=(
+            "Load a synthetic city's demo accounts (citizens' registration numbers become "
+            "citizen keys; passwords become argon2id hashes), list the accounts, or print the "
+            "demo sign-ins."
+        ),
+    )
+    accounts.add_argument("action", choices=["load-demo", "list", "demo"], help="what to do")
+    accounts.add_argument(
+        "--sources", type=Path, default=None, help="the city (default: GJH_SOURCES)"
+    )
+    accounts.set_defaults(func=_accounts)
     return parser
 
 
@@ -191,8 +215,8 @@ def _keys(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> int:
     if args.sources is not None:
         os.environ["GJH_SOURCES"] = str(args.sources)
-    from lakehouse.config import lakehouse_uri, sources_dir
-    from lakehouse.pseudonym import MissingKeyError, check_key
+    from lakehouse.config import MissingKeyError, lakehouse_uri, sources_dir
+    from lakehouse.pseudonym import check_key
     from pipelines.build import BuildError, build
     from pipelines.instance import instance
 
@@ -256,12 +280,48 @@ def _catalog(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gjh.serve import dagster_ui, serve
+    from gjh.serve import APPS, app, dagster_ui, serve
     from pipelines.instance import dagster_home
 
     dagster_home()
+    if args.port and not args.app:
+        print("gjh serve: --port needs --app", file=sys.stderr)
+        return 2
+    services = []
+    if args.app in (None, "dagster"):
+        services.append(dagster_ui(args.host, args.port or args.dagster_port))
+    for name, port in APPS.items():
+        if args.app in (None, name):
+            services.append(app(name, args.host, args.port or port))
     print("gjh serve:")
-    return serve([dagster_ui(args.host, args.dagster_port)])
+    return serve(services)
+
+
+def _accounts(args: argparse.Namespace) -> int:
+    from lakehouse import accounts
+    from lakehouse.config import sources_dir
+
+    demo = (args.sources or sources_dir()) / "demo_accounts.json"
+    if args.action == "load-demo":
+        if not demo.exists():
+            print(
+                f"gjh accounts: no {demo}: regenerate the city with this version of gjh synth",
+                file=sys.stderr,
+            )
+            return 2
+        count = accounts.load_demo(demo)
+        print(f"gjh accounts: {count} demo accounts in {accounts.path()}")
+        return 0
+    if args.action == "list":
+        for a in accounts.load().values():
+            print(f"  {a.name:<20} {a.role:<10} {a.institution or ''}")
+        return 0
+    doc = json.loads(demo.read_text(encoding="utf-8"))
+    print("Demo sign-ins (synthetic people; not real):")
+    for entry in doc["accounts"]:
+        print(f"  {entry['role']:<10} {entry['username']:<20} {entry['password']:<18} "
+              f"{entry.get('who', '')}")  # fmt: skip
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

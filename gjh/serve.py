@@ -40,6 +40,28 @@ def dagster_ui(host: str, port: int) -> Service:
     return Service("Dagster UI", command, url, f"{url}/server_info")
 
 
+# The apps and their fixed default ports (the Dagster UI is on 3000).
+APPS: Final = {"citizen": 8501, "clinician": 8502, "public_health": 8503, "admin": 8504}
+APP_TITLES: Final = {
+    "citizen": "citizen app",
+    "clinician": "clinician app",
+    "public_health": "public health",
+    "admin": "admin app",
+}
+
+
+def app(name: str, host: str, port: int) -> Service:
+    """One Streamlit app (``apps/<name>/streamlit_app.py``), headless, without usage stats."""
+    script = Path(__file__).resolve().parents[1] / "apps" / name / "streamlit_app.py"
+    command = (
+        sys.executable, "-m", "streamlit", "run", str(script),
+        "--server.headless", "true", "--server.address", host, "--server.port", str(port),
+        "--browser.gatherUsageStats", "false",
+    )  # fmt: skip
+    url = f"http://{host}:{port}"
+    return Service(APP_TITLES[name], command, url, f"{url}/_stcore/health")
+
+
 def _up(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:

@@ -394,6 +394,109 @@ OPS: Final = (
     ),
 )
 
+# What the apps append (never update): who read whose data, the grants that allowed it, and
+# the sign-in attempts. The access layer (``lakehouse.access``) is their only writer.
+ROLES_PATTERN: Final = r"^(citizen|clinician|official|admin)$"
+APP_LEDGERS: Final = (
+    Table(
+        "ops.audit_log",
+        "Every read or write of person-level data, and every refusal, by anyone: account, role, "
+        "time, origin, whose data, the action, its purpose and how many rows (Medical Service "
+        "Act access log; kept at least two years).",
+        (
+            _c("event_id", "text", "a random id of the entry", required=True),
+            _c("at", "timestamp", "when", required=True),
+            _c(
+                "month",
+                "text",
+                "YYYY-MM of at (partition: retention drops whole months)",
+                required=True,
+                pattern=r"^[0-9]{4}-[0-9]{2}$",
+            ),
+            _c("account", "text", "who asked (account name)", required=True),
+            _c("role", "text", "their role", required=True, pattern=ROLES_PATTERN),
+            _c("institution", "text", "their institution (clinicians)", pattern=YKIHO_PATTERN),
+            _c("origin", "text", "where from: the app and the client address", required=True),
+            _c(
+                "subject_key",
+                "text",
+                "whose data (citizen key); null for aggregates and operations",
+                personal="pseudonym",
+                pattern=KEY_PATTERN,
+            ),
+            _c("action", "text", "what was done, e.g. read:timeline", required=True),
+            _c(
+                "purpose",
+                "text",
+                "on what basis: self | proxy | institution | share | emergency | monitoring | "
+                "oversight | account",
+                required=True,
+            ),
+            _c("outcome", "text", "allowed | denied", required=True, pattern=r"^(allowed|denied)$"),
+            _c("rows", "int", "rows returned or written", required=True, low=0),
+            _c("emergency", "bool", "an emergency (break-the-glass) access", required=True),
+            _c("detail", "text", "the stated reason, or why it was refused"),
+        ),
+        key=("event_id",),
+        partition_by=("month",),
+    ),
+    Table(
+        "ops.grants",
+        "Who may see whose record beyond the default rules, as events: a citizen's share code or "
+        "proxy (family carer) grant, a clinician's emergency access, their use and revocation.",
+        (
+            _c("event_id", "text", "a random id of the event", required=True),
+            _c("grant_id", "text", "the grant the event belongs to", required=True),
+            _c(
+                "event",
+                "text",
+                "created | redeemed | revoked",
+                required=True,
+                pattern=r"^(created|redeemed|revoked)$",
+            ),
+            _c(
+                "kind",
+                "text",
+                "share | proxy | emergency",
+                required=True,
+                pattern=r"^(share|proxy|emergency)$",
+            ),
+            _c("at", "timestamp", "when", required=True),
+            _c(
+                "subject_key",
+                "text",
+                "whose record",
+                required=True,
+                personal="pseudonym",
+                pattern=KEY_PATTERN,
+            ),
+            _c("actor", "text", "the account that did this", required=True),
+            _c("grantee", "text", "the account it is for (proxy; a share once redeemed)"),
+            _c("institution", "text", "the grantee's institution", pattern=YKIHO_PATTERN),
+            _c("code_hash", "text", "keyed hash of a share code (the code is never stored)"),
+            _c("expires_at", "timestamp", "when it stops allowing access (null: until revoked)"),
+            _c("reason", "text", "the stated reason (emergency)"),
+        ),
+        key=("event_id",),
+    ),
+    Table(
+        "ops.sign_ins",
+        "Every sign-in attempt to the embedded local accounts (lockout counts the recent "
+        "failures; the admin reviews them).",
+        (
+            _c("at", "timestamp", "when", required=True),
+            _c("account", "text", "the account name given", required=True),
+            _c("origin", "text", "the app and the client address", required=True),
+            _c(
+                "outcome",
+                "text",
+                "ok | wrong_password | unknown_account | locked | disabled",
+                required=True,
+            ),
+        ),
+    ),
+)
+
 _DELIVERY: Final = (
     _c("delivery_id", "text", "the delivery this version of the row came in", required=True),
     _c("delivered_at", "timestamp", "when that delivery was sent", required=True),
@@ -1105,7 +1208,7 @@ GOLD: Final = (
 )
 
 TABLES: Final[dict[str, Table]] = {
-    t.name: t for t in (*BRONZE, *OPS, *SILVER, *IMAGING, *AI, *GOLD)
+    t.name: t for t in (*BRONZE, *OPS, *APP_LEDGERS, *SILVER, *IMAGING, *AI, *GOLD)
 }
 
 

@@ -60,6 +60,10 @@ def storage_options() -> dict[str, str] | None:
     return {k: v for k in STORAGE_VARIABLES if (v := os.environ.get(k))}
 
 
+class MissingKeyError(RuntimeError):
+    """A key (pseudonymisation, identity vault, object store) is not configured."""
+
+
 def write_secret(path: Path, value: str) -> Path:
     """Write a generated key to ``path`` (mode 600, parents created) unless one is there: the
     demo and the tests make their keys this way; production sets them from its secret store."""

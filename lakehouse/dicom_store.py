@@ -23,14 +23,21 @@ import re
 import secrets
 from functools import cache
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import pyarrow.fs as pafs
 import pydicom
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from lakehouse.config import is_remote, lakehouse_uri, secrets_dir, write_secret
-from lakehouse.pseudonym import MissingKeyError
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
+
+from lakehouse.config import (
+    MissingKeyError,
+    is_remote,
+    lakehouse_uri,
+    secrets_dir,
+    write_secret,
+)
 
 KEY_FILE: Final = "objects.key"
 PREFIX: Final = "objects/dicom"
@@ -113,10 +120,18 @@ def _decrypt(key: str, blob: bytes) -> bytes:
         raise ObjectStoreError(f"{key} does not decrypt: altered, or moved here") from error
 
 
+def _not_found() -> pafs.FileType:
+    import pyarrow.fs as pafs
+
+    return pafs.FileType.NotFound
+
+
 def _remote() -> tuple[pafs.FileSystem, str] | None:
     root = lakehouse_uri()
     if not is_remote(root):
         return None
+    import pyarrow.fs as pafs  # only for a remote store: scoring workers start faster without
+
     fs, path = pafs.FileSystem.from_uri(root)
     return fs, path
 
@@ -134,7 +149,7 @@ def put(key: str, data: bytes, replace: bool = False) -> bool:
     if remote is not None:
         fs, root = remote
         target = f"{root}/{key}"
-        if not replace and fs.get_file_info(target).type != pafs.FileType.NotFound:
+        if not replace and fs.get_file_info(target).type != _not_found():
             return False
         fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
         with fs.open_output_stream(target) as out:
@@ -175,7 +190,7 @@ def exists(key: str) -> bool:
     remote = _remote()
     if remote is not None:
         fs, root = remote
-        return bool(fs.get_file_info(f"{root}/{key}").type != pafs.FileType.NotFound)
+        return bool(fs.get_file_info(f"{root}/{key}").type != _not_found())
     return (Path(lakehouse_uri()) / key).exists()
 
 

@@ -17,8 +17,7 @@ from typing import Final
 import polars as pl
 from cryptography.fernet import Fernet
 
-from lakehouse.config import secrets_dir, write_secret
-from lakehouse.pseudonym import MissingKeyError
+from lakehouse.config import MissingKeyError, secrets_dir, write_secret
 
 KEY_FILE: Final = "identity.key"
 

@@ -22,16 +22,12 @@ from typing import Final
 
 import polars as pl
 
-from lakehouse.config import secrets_dir, write_secret
+from lakehouse.config import MissingKeyError, secrets_dir, write_secret
 
 KEY_FILE: Final = "pseudonym.key"
 KEY_BYTES: Final = 32
 # A resident registration number as it appears in text: YYMMDD, optional hyphen, G and 6 digits.
 RRN_PATTERN: Final = re.compile(r"(?<!\d)(\d{6})-?(\d{7})(?!\d)")
-
-
-class MissingKeyError(RuntimeError):
-    """No pseudonymisation key is configured."""
 
 
 def key_path() -> Path:

@@ -386,6 +386,14 @@ def generate(cfg: CityConfig, out: Path, progress: Callable[[str], None] | None 
         summary.counts["programme"] = write_programme_events(people, cfg, out, faults)
     say("centre and programme events: written")
 
+    with clock("accounts"):
+        from synth.accounts import write_demo_accounts
+
+        summary.counts["accounts"] = write_demo_accounts(
+            cfg, out, people, institutions, enrolments, orders, faults
+        )
+    say("demo accounts: written")
+
     _write_truth(out, corrections)
     faults.write(out)
     summary.counts["faults"] = Counter(f.kind for f in faults.faults)

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pytest
 
 from synth.city import generate
 from synth.config import CityConfig
+
+if TYPE_CHECKING:
+    from tests.pipelines.conftest import Lake
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,46 @@ def small_city(tmp_path_factory: pytest.TempPathFactory) -> City:
     """A city of a few hundred citizens over a quarter: the smallest shape that must still work."""
     cfg = CityConfig(citizens=300, start=date(2025, 3, 1), days=90, seed=3, inject_faults=True)
     return _make(tmp_path_factory, "small", cfg)
+
+
+@pytest.fixture(scope="session")
+def built_demo(demo_city: City, tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """The demo city (5,000 citizens, a year, faults injected) built end to end by
+    ``pipelines.build`` with the project's Definitions, as ``gjh build`` does."""
+    import dagster as dg
+
+    from pipelines.build import build
+    from tests.pipelines.conftest import Lake
+
+    lake = Lake(tmp_path_factory.mktemp("built_demo") / "lakehouse", demo_city.out)
+    with lake.active():
+        build(demo_city.out, dg.DagsterInstance.ephemeral(), progress=lambda _: None)
+    return lake
+
+
+# Tables the apps read; ``platform_lake`` copies them from the built demo.
+APP_TABLES = (
+    "gold/citizen_timeline",
+    "gold/programme_uptake_daily",
+    "silver/imaging_studies",
+    "silver/institutions",
+    "silver/citizens",
+    "vault/identities",
+    "ai/findings",
+)
+
+
+@pytest.fixture(scope="module")
+def platform_lake(built_demo: Lake, tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """A copy of the built demo's tables the apps read, with empty ops ledgers, for one test
+    module: its audit rows, grants and sign-ins touch neither the shared build nor another
+    module's expectations."""
+    from tests.pipelines.conftest import Lake
+
+    root = tmp_path_factory.mktemp("platform") / "lakehouse"
+    for name in APP_TABLES:
+        shutil.copytree(built_demo.root / name, root / name)
+    return Lake(root, built_demo.sources)
 
 
 # Fixed test keys, set before any module caches them: pseudonyms and vault ciphertexts in the

@@ -1,4 +1,5 @@
-"""Table upkeep: compact small files and remove files no recent version needs, once a week.
+"""Table upkeep: compact small files and remove files no recent version needs, once a week,
+and drop access-log months past their retention (``lakehouse.access.expire_audit``).
 
 Every partition rerun and merge adds files and leaves replaced ones behind; without upkeep reads
 slow down and storage grows. Compaction keeps the data as it is (same rows, a new version);
@@ -10,7 +11,7 @@ from typing import Final
 
 import dagster as dg
 
-from lakehouse import delta
+from lakehouse import access, delta
 from lakehouse.catalog import TABLES
 from pipelines.defs.gold import TIMEZONE
 from pipelines.defs.resources import Lakehouse
@@ -28,6 +29,7 @@ def compact_and_vacuum(
 ) -> dg.Output[dict[str, int]]:
     """Optimize then vacuum every table that exists; report files compacted and removed."""
     del lakehouse  # its setup points the lakehouse modules at this deployment's storage
+    expired = access.expire_audit()  # before compaction, so the deleted months' files go too
     compacted = removed = tables = 0
     for name in sorted(TABLES):
         if not delta.exists(name):
@@ -37,7 +39,12 @@ def compact_and_vacuum(
         removed += len(delta.vacuum(name, config.retention_hours))
         tables += 1
     context.log.info(f"{tables} tables: {compacted} files compacted, {removed} files removed")
-    summary = {"tables": tables, "files_compacted": compacted, "files_removed": removed}
+    summary = {
+        "tables": tables,
+        "files_compacted": compacted,
+        "files_removed": removed,
+        "audit_entries_expired": expired,
+    }
     return dg.Output(summary, metadata=summary)
 
 

@@ -18,7 +18,8 @@ from lakehouse import read as lake
 from lakehouse.catalog import table as catalog_table
 from pipelines.defs.resources import Lakehouse, Scoring
 from pipelines.defs.specs import key
-from pipelines.score.scoring import Scorers, pending
+from pipelines.score.pending import pending
+from pipelines.score.scoring import Scorers
 from pipelines.score.services import active
 
 FINDINGS: Final = "ai.findings"

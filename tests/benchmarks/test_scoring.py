@@ -1,7 +1,8 @@
 """Scoring benchmark: the ``ai_findings`` asset against a bare loop doing the same reading,
 preprocessing and inference on the same studies, in the same run.
 
-A synthetic city (``GJH_BENCH_CITIZENS``, default 5,000 citizens over a year) is indexed and
+A synthetic city (``GJH_BENCH_CITIZENS``, default 20,000 citizens over a year: about 2,400
+studies, enough for the workers' start-up to be a small part of the run) is indexed and
 routed; then, on the same routed studies:
 
 * bare: one process; for every routed study and its service, each instance read from the object
@@ -38,21 +39,24 @@ from lakehouse import dicom_store
 from lakehouse import read as lake_read
 from pipelines.defs.imaging import imaging_index, imaging_routing
 from pipelines.defs.resources import Imaging, Lakehouse
+from pipelines.score.pending import pending
 from pipelines.score.preprocess import image_input, waveform_input
-from pipelines.score.scoring import Job, pending
+from pipelines.score.scoring import Job
 from pipelines.score.services import Service, active
 from tests.benchmarks.conftest import record, run_measured
 from tests.conftest import KEYS
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(0)]
-CITIZENS = int(os.environ.get("GJH_BENCH_CITIZENS", "5000"))
+CITIZENS = int(os.environ.get("GJH_BENCH_CITIZENS", "20000"))
 WORKERS = 2
+# Imports under the main guard: spawned workers re-import a script's top level, which a
+# Dagster run worker (`python -m dagster api execute_run`) or `gjh` (a light top level) does not.
 SCORE = """
-import json
-import dagster as dg
-from pipelines.defs.scoring import ai_findings
-from pipelines.defs.resources import Lakehouse, Scoring
 if __name__ == "__main__":
+    import json
+    import dagster as dg
+    from pipelines.defs.scoring import ai_findings
+    from pipelines.defs.resources import Lakehouse, Scoring
     result = dg.materialize([ai_findings], resources={{
         "lakehouse": Lakehouse(lakehouse_uri={lake!r}, sources_dir={sources!r}),
         "scoring": Scoring(workers={workers}),

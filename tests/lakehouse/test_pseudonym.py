@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from lakehouse import pseudonym
+from lakehouse.config import MissingKeyError
 
 pytestmark = pytest.mark.security
 
@@ -66,7 +67,7 @@ def test_no_key_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("GJH_SECRETS_DIR", str(tmp_path))
     pseudonym.reset_key_cache()
     try:
-        with pytest.raises(pseudonym.MissingKeyError, match="gjh keys"):
+        with pytest.raises(MissingKeyError, match="gjh keys"):
             pseudonym.citizen_key("900101-1234567")
     finally:
         pseudonym.reset_key_cache()

@@ -16,12 +16,9 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-import pytest
 
 from lakehouse import read as lake_read
-from pipelines.build import build
 from pipelines.defs.resources import Imaging, Lakehouse, Scoring
-from tests.conftest import City
 
 
 @dataclass(frozen=True)
@@ -101,16 +98,6 @@ class Lake:
     def snapshot(self, tables: Iterable[str]) -> dict[str, pl.DataFrame]:
         """These tables' rows in a fixed order, to compare before and after a rerun."""
         return {name: self.frame(name).sort(pl.all()) for name in tables}
-
-
-@pytest.fixture(scope="session")
-def built_demo(demo_city: City, tmp_path_factory: pytest.TempPathFactory) -> Lake:
-    """The demo city (5,000 citizens, a year, faults injected) built end to end by
-    ``pipelines.build`` with the project's Definitions, as ``gjh build`` does."""
-    lake = Lake(tmp_path_factory.mktemp("built_demo") / "lakehouse", demo_city.out)
-    with lake.active():
-        build(demo_city.out, dg.DagsterInstance.ephemeral(), progress=lambda _: None)
-    return lake
 
 
 def parquet_files(root: Path) -> list[Path]:

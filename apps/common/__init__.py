@@ -1,0 +1,1 @@
+"""What every app shares: sign-in, the access layer's session, i18n, theme and layout."""

@@ -1,0 +1,94 @@
+"""The one message catalogue: Korean first, English second, and Korean formats.
+
+Every string a screen shows comes from ``messages.toml`` through ``t`` (a key missing in either
+language fails the tests, not the screen). The language is the session's choice, defaulting to
+Korean whatever the browser says: the service is Korean first. Numbers use thousands separators;
+dates read ``2025년 3월 4일`` in Korean and ``4 Mar 2025`` in English.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Final, Literal
+
+Lang = Literal["ko", "en"]
+LANGS: Final[tuple[Lang, ...]] = ("ko", "en")
+DEFAULT: Final[Lang] = "ko"
+CATALOGUE: Final = Path(__file__).with_name("messages.toml")
+STATE_KEY: Final = "lang"
+_MONTHS_EN: Final = [
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+]
+
+
+@cache
+def messages() -> dict[str, dict[str, str]]:
+    """Every message, by dotted key, with its ``ko`` and ``en`` text."""
+    doc = tomllib.loads(CATALOGUE.read_text(encoding="utf-8"))
+    flat: dict[str, dict[str, str]] = {}
+
+    def walk(node: dict[str, object], prefix: str) -> None:
+        if set(node) <= set(LANGS) and node:
+            flat[prefix] = {k: str(v) for k, v in node.items()}
+            return
+        for name, child in node.items():
+            if not isinstance(child, dict):
+                raise ValueError(f"{prefix}.{name}: expected a table of ko/en texts")
+            walk(child, f"{prefix}.{name}" if prefix else name)
+
+    walk(doc, "")
+    return flat
+
+
+def lang() -> Lang:
+    """The session's language (Korean until the person switches)."""
+    import streamlit as st
+
+    chosen = st.session_state.get(STATE_KEY, DEFAULT)
+    return chosen if chosen in LANGS else DEFAULT
+
+
+def t(key: str, language: Lang | None = None, **values: object) -> str:
+    """The message ``key`` in the session's language, with ``{name}`` fields filled."""
+    entry = messages().get(key)
+    if entry is None:
+        raise KeyError(f"no message {key!r} in {CATALOGUE.name}")
+    text = entry[language or lang()]
+    return text.format(**values) if values else text
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    """``1,234`` (the same in both languages); a dash for nothing."""
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def day(value: date | datetime | None, language: Lang | None = None) -> str:
+    """A date as people read it: ``2025년 3월 4일`` or ``4 Mar 2025``."""
+    if value is None:
+        return "–"
+    if (language or lang()) == "ko":
+        return f"{value.year}년 {value.month}월 {value.day}일"
+    return f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year}"
+
+
+def moment(value: datetime | None, language: Lang | None = None) -> str:
+    """A date and time (minutes), in the time the value carries."""
+    if value is None:
+        return "–"
+    return f"{day(value, language)} {value:%H:%M}"

@@ -1,0 +1,126 @@
+"""The frame of every app: page setup, the sign-in gate, the role's navigation, the sidebar
+(language, large text, sign-out), the synthetic-data notice and the error page.
+
+An app's router (``apps/<app>/streamlit_app.py``) calls ``run`` with its role and pages; pages
+call ``access()`` for the access layer as the signed-in principal. A page for another role is
+never offered, and were it reached anyway, the access layer refuses its reads: hiding a page is
+not access control.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Final
+
+import streamlit as st
+
+from apps.common import auth
+from apps.common.i18n import LANGS, STATE_KEY, t
+from lakehouse import accounts
+from lakehouse.access import Access, AccessDeniedError, Principal, Role
+
+log = logging.getLogger("gjh.apps")
+APP_KEY: Final = "app"
+LARGE_KEY: Final = "large_text"
+LARGE_CSS: Final = """<style>
+html, body, [class*="st-"], .stMarkdown p, .stDataFrame, button, input, label {
+  font-size: 1.25rem !important; line-height: 1.6 !important; }
+</style>"""
+
+
+def _preferences() -> None:
+    """Language and large text, on every page, before and after sign-in."""
+    st.session_state.setdefault(STATE_KEY, "ko")
+    st.session_state.setdefault(LARGE_KEY, False)
+    with st.sidebar:
+        st.radio(
+            "언어 / Language",
+            LANGS,
+            format_func=lambda code: {"ko": "한국어", "en": "English"}[code],
+            key=STATE_KEY,
+            horizontal=True,
+        )
+        st.toggle(t("layout.large_text"), key=LARGE_KEY)
+    if st.session_state[LARGE_KEY]:
+        st.html(LARGE_CSS)
+
+
+def _sign_in(app: str, role: Role) -> None:
+    st.title(t(f"app.{app}.title"))
+    st.caption(t("layout.synthetic_notice"))
+    if st.session_state.pop(auth.EXPIRED, False):
+        st.info(t("auth.expired"))
+    with st.form("sign_in"):
+        name = st.text_input(t("auth.username"), key="sign_in_name")
+        password = st.text_input(t("auth.password"), type="password", key="sign_in_password")
+        submitted = st.form_submit_button(t("auth.sign_in"), type="primary")
+    if not submitted:
+        return
+    try:
+        account = accounts.sign_in(name.strip(), password, auth.origin(app))
+    except accounts.SignInError as error:
+        st.error(t(f"auth.refused.{error.reason}"))
+        return
+    if account.role != role:
+        st.error(t("auth.wrong_app", role=t(f"role.{account.role}")))
+        return
+    auth.start(account)
+    st.rerun()
+
+
+def current() -> Principal:
+    """The signed-in principal of this run (the router has checked there is one)."""
+    found = auth.principal(str(st.session_state.get(APP_KEY, "unknown")))
+    if found is None:
+        raise AccessDeniedError("not signed in")
+    return found
+
+
+def access() -> Access:
+    """The access layer, as the signed-in principal."""
+    return Access(current())
+
+
+def guarded(page: Callable[[], None]) -> None:
+    """Run a page; a refusal or a fault shows a clear message, never a traceback."""
+    try:
+        page()
+    except AccessDeniedError:
+        st.error(t("error.denied"))
+    except Exception:
+        incident = uuid.uuid4().hex[:8]
+        log.exception("page failed (incident %s)", incident)
+        st.error(t("error.unexpected", incident=incident))
+
+
+def run(
+    app: str, role: Role, pages: Sequence[st.Page], icon: str = ":material/local_hospital:"
+) -> None:
+    """The router: sign-in gate, then the role's pages."""
+    st.set_page_config(page_title=t(f"app.{app}.title"), page_icon=icon, layout="wide")
+    st.session_state[APP_KEY] = app
+    _preferences()
+    who = auth.principal(app)
+    if who is None or who.role != role:
+        if who is not None:
+            auth.sign_out()
+        st.navigation(
+            [st.Page(lambda: _sign_in(app, role), title=t("auth.sign_in"))], position="hidden"
+        ).run()
+        return
+    with st.sidebar:
+        st.caption(
+            t(
+                "layout.signed_in_as",
+                name=who.display_name or who.account,
+                role=t(f"role.{who.role}"),
+            )
+        )
+        if st.button(t("auth.sign_out"), key="sign_out"):
+            auth.sign_out()
+            st.rerun()
+    st.warning(t("layout.synthetic_notice"), icon=":material/info:")
+    page = st.navigation(list(pages))
+    guarded(page.run)

@@ -1,0 +1,68 @@
+"""Programme uptake by district, age group and sex, as it may be published: the access layer
+suppresses and complements small cells before anything reaches this page."""
+
+import polars as pl
+import streamlit as st
+
+from apps.common.i18n import number, t
+from apps.common.layout import access
+from lakehouse import disclosure
+from lakehouse.access import UPTAKE_DIMENSIONS, UPTAKE_MEASURES
+
+DISTRICTS = {"24010": "동구", "24020": "서구", "24030": "남구", "24040": "북구", "24050": "광산구"}
+MONTHS = [f"2025-{m:02d}" for m in range(1, 13)]
+
+st.title(t("official.uptake.title"))
+st.caption(t("official.uptake.rule"))
+a, b, c = st.columns(3)
+measure = a.selectbox(
+    t("official.uptake.measure"),
+    list(UPTAKE_MEASURES),
+    format_func=lambda m: t(f"measure.{m}"),
+    key="uptake_measure",
+)
+dims = b.multiselect(
+    t("official.uptake.by"),
+    list(UPTAKE_DIMENSIONS),
+    default=["district_code"],
+    format_func=lambda d: t(f"dimension.{d}"),
+    key="uptake_dims",
+)
+first, last = c.select_slider(
+    t("official.uptake.period"), MONTHS, value=(MONTHS[0], MONTHS[-1]), key="uptake_period"
+)
+table = access().uptake(measure, dims, first, last)
+# One marker for every hidden cell: telling primary from complementary cells would tell which
+# hidden counts are 1-10 (lakehouse.disclosure, "Bounds, not equations").
+HIDDEN = "◆ " + t("official.uptake.suppressed")
+
+
+def label(column: str, value: str) -> str:
+    if value == disclosure.TOTAL:
+        return t("official.uptake.total")
+    return DISTRICTS.get(value, value) if column == "district_code" else value
+
+
+def labelled(column: str) -> pl.Expr:
+    return (
+        pl.col(column)
+        .map_elements(lambda v: label(column, v), return_dtype=pl.Utf8)
+        .alias(t(f"dimension.{column}"))
+    )
+
+
+def cell(row: dict[str, object]) -> str:
+    """The published value, or the mark of a suppressed cell."""
+    if row["suppressed"]:
+        return HIDDEN
+    value = row[measure]
+    return number(float(value) if isinstance(value, int | float) else None)
+
+
+shown = table.select(
+    *[labelled(d) for d in dims],
+    pl.struct(measure, "suppressed")
+    .map_elements(cell, return_dtype=pl.Utf8)
+    .alias(t(f"measure.{measure}")),
+)
+st.dataframe(shown, hide_index=True, key="uptake_table")

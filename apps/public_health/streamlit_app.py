@@ -1,0 +1,19 @@
+"""The public-health app for city officials: programme uptake, aggregates only."""
+
+import streamlit as st
+
+from apps.common.i18n import t
+from apps.common.layout import run
+
+run(
+    "public_health",
+    "official",
+    [
+        st.Page(
+            "app_pages/uptake.py",
+            title=t("official.uptake.title"),
+            icon=":material/bar_chart:",
+            default=True,
+        )
+    ],
+)

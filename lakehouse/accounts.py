@@ -1,0 +1,200 @@
+"""Local accounts: the embedded default sign-in, and the map from any sign-in to a principal.
+
+Production signs people in through the city's or a hospital's OpenID Connect provider
+(Streamlit's ``st.login``); the account file then maps the provider's subject to a role, an
+institution or a citizen key, and holds no password. Without a provider (the demo, a laptop),
+accounts sign in with a password, stored only as an argon2id hash (argon2-cffi, salted, with its
+parameters in the hash). Five failures within fifteen minutes lock the account for fifteen
+minutes; every attempt is appended to ``ops.sign_ins``.
+
+The file is JSON (``GJH_ACCOUNTS``, default ``<secrets>/accounts.json``, mode 600), outside the
+lakehouse. Citizens are listed by citizen key, never by registration number: ``load_demo``
+pseudonymises the synthetic city's demo accounts file at this boundary, as bronze does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from lakehouse import delta, pseudonym
+from lakehouse import read as lake
+from lakehouse.access import KEY, ROLES, Principal, Role
+from lakehouse.catalog import YKIHO_PATTERN, table
+from lakehouse.config import secrets_dir
+
+SIGN_INS: Final = "ops.sign_ins"
+LOCK_AFTER: Final = 5
+LOCK_WINDOW: Final = timedelta(minutes=15)
+_HASHER: Final = PasswordHasher()  # argon2id, the library's current recommended parameters
+
+
+class SignInError(Exception):
+    """Sign-in refused; ``reason`` is one of ``ops.sign_ins.outcome``'s values."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Account:
+    """One account.
+
+    Attributes:
+        name: What the person types (or the identity provider's subject or e-mail).
+        role: citizen | clinician | official | admin.
+        display_name: Staff names as the apps greet them (citizens: empty, the vault has it).
+        institution: A clinician's institution (YKIHO).
+        citizen_key: A citizen's pseudonymous key.
+        password_hash: argon2id hash (None: signs in only through the identity provider).
+        disabled: Refused at sign-in.
+    """
+
+    name: str
+    role: Role
+    display_name: str = ""
+    institution: str | None = None
+    citizen_key: str | None = None
+    password_hash: str | None = None
+    disabled: bool = False
+
+    def principal(self, origin: str) -> Principal:
+        return Principal(
+            self.name, self.role, self.display_name, self.institution, self.citizen_key, origin
+        )
+
+
+def path() -> Path:
+    return Path(os.environ.get("GJH_ACCOUNTS") or secrets_dir() / "accounts.json")
+
+
+def _check(account: Account) -> Account:
+    if account.role not in ROLES:
+        raise ValueError(f"{account.name}: unknown role {account.role!r}")
+    if account.role == "citizen" and not (account.citizen_key and KEY.match(account.citizen_key)):
+        raise ValueError(f"{account.name}: a citizen account needs a citizen key")
+    if account.role == "clinician" and not (
+        account.institution and re.match(YKIHO_PATTERN, account.institution)
+    ):
+        raise ValueError(f"{account.name}: a clinician account needs an institution code")
+    return account
+
+
+def load(where: Path | None = None) -> dict[str, Account]:
+    """Every account, by name (an empty map when there is no file yet)."""
+    file = where or path()
+    if not file.exists():
+        return {}
+    doc = json.loads(file.read_text(encoding="utf-8"))
+    return {a["name"]: _check(Account(**a)) for a in doc["accounts"]}
+
+
+def save(accounts: dict[str, Account], where: Path | None = None) -> Path:
+    """Write the account file atomically, readable by its owner only."""
+    file = where or path()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    partial = file.with_name(f".{file.name}.partial")
+    doc = {"accounts": [asdict(a) for a in sorted(accounts.values(), key=lambda a: a.name)]}
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(doc, out, ensure_ascii=False, indent=1)
+    partial.replace(file)
+    return file
+
+
+def hash_password(password: str) -> str:
+    if len(password) < 8:
+        raise ValueError("a password needs at least 8 characters")
+    return _HASHER.hash(password)
+
+
+def load_demo(demo_file: Path, where: Path | None = None) -> int:
+    """Add (or replace) the accounts of a synthetic city's demo accounts file; returns how
+    many. Citizens' registration numbers become citizen keys here and go no further;
+    passwords become argon2id hashes."""
+    doc = json.loads(demo_file.read_text(encoding="utf-8"))
+    accounts = load(where)
+    for entry in doc["accounts"]:
+        rrn = entry.get("resident_registration_number")
+        accounts[entry["username"]] = _check(
+            Account(
+                name=entry["username"],
+                role=entry["role"],
+                display_name=entry.get("display_name", "") if entry["role"] != "citizen" else "",
+                institution=entry.get("institution"),
+                citizen_key=pseudonym.citizen_key(rrn) if rrn else None,
+                password_hash=hash_password(entry["password"]),
+            )
+        )
+    save(accounts, where)
+    return len(doc["accounts"])
+
+
+def _record(name: str, origin: str, outcome: str, at: datetime) -> None:
+    row: dict[str, Any] = {"at": at, "account": name, "origin": origin, "outcome": outcome}
+    delta.append(SIGN_INS, pl.DataFrame([row], schema=table(SIGN_INS).polars_schema()))
+
+
+def _recent_failures(name: str, now: datetime) -> int:
+    return int(
+        lake.scan(SIGN_INS)
+        .filter(
+            (pl.col("account") == name)
+            & (pl.col("at") > now - LOCK_WINDOW)
+            & pl.col("outcome").is_in(["wrong_password", "locked"])
+        )
+        .select(pl.len())
+        .collect()
+        .item()
+    )
+
+
+def sign_in(name: str, password: str, origin: str, now: datetime | None = None) -> Account:
+    """The account, if ``password`` is right and it is neither disabled nor locked; otherwise
+    ``SignInError``. Every attempt is recorded. An unknown name costs a hash like a known one,
+    so timing does not tell which names exist."""
+    at = now or datetime.now(UTC)
+    account = load().get(name)
+    if account is None or account.password_hash is None:
+        with contextlib.suppress(VerificationError):
+            _HASHER.verify(_dummy(), password)
+        _record(name, origin, "unknown_account", at)
+        raise SignInError("unknown_account")
+    if account.disabled:
+        _record(name, origin, "disabled", at)
+        raise SignInError("disabled")
+    if _recent_failures(name, at) >= LOCK_AFTER:
+        _record(name, origin, "locked", at)
+        raise SignInError("locked")
+    try:
+        _HASHER.verify(account.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        _record(name, origin, "wrong_password", at)
+        if _recent_failures(name, at) >= LOCK_AFTER:
+            raise SignInError("locked") from None
+        raise SignInError("wrong_password") from None
+    _record(name, origin, "ok", at)
+    return account
+
+
+def by_subject(subject: str) -> Account | None:
+    """The account an identity provider's subject (or e-mail) maps to (``st.login``)."""
+    account = load().get(subject)
+    return None if account is None or account.disabled else account
+
+
+@cache
+def _dummy() -> str:
+    return _HASHER.hash("not a real password, only for equal timing")

@@ -1,0 +1,168 @@
+"""Each role's flow in Chromium against the built demo city: sign in, see what the role may see,
+be refused what it may not, and find every access in the audit log. Screenshots of each step go
+to ``test-artifacts/screenshots`` (``make screenshots``: ``docs/screenshots``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+from playwright.sync_api import Dialog, Page, expect
+
+from lakehouse import accounts
+from tests.apps.browser import AppServer, exception_texts, open_app, rerun, run_app, shot
+from tests.pipelines.conftest import Lake
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.security]
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "demo-password-2"
+HOSTILE = "<img src=x onerror=window.__xss=1><script>__xss=2</script>"  # < 64 chars
+
+
+@pytest.fixture(scope="module")
+def cast(platform_lake: Lake) -> dict[str, str]:
+    """A citizen with a long record, a clinic they visited, and a clinic they never did."""
+    timeline = platform_lake.frame("gold.citizen_timeline", pl.col("institution").is_not_null())
+    counts = timeline.group_by("citizen_key").len().sort("len", "citizen_key", descending=True)
+    citizen, other = counts["citizen_key"][4], counts["citizen_key"][5]
+    visited = timeline.filter(pl.col("citizen_key") == citizen)["institution"][0]
+    studies = platform_lake.frame("silver.imaging_studies")
+    near = set(timeline.filter(pl.col("citizen_key") == citizen)["institution"].to_list())
+    near |= set(studies.filter(pl.col("citizen_key") == citizen)["institution"].to_list())
+    clinics = platform_lake.frame("silver.institutions")["ykiho"].sort().to_list()
+    stranger = next(c for c in clinics if c not in near)
+    return {"citizen": citizen, "other": other, "visited": visited, "stranger": stranger}
+
+
+@pytest.fixture(scope="module")
+def servers(
+    platform_lake: Lake, cast: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, AppServer]]:
+    folder = tmp_path_factory.mktemp("flow_accounts")
+    hashed = accounts.hash_password(PASSWORD)
+    roster = {
+        a.name: a
+        for a in (
+            accounts.Account("minji", "citizen", citizen_key=cast["citizen"], password_hash=hashed),
+            accounts.Account(
+                "dr.park", "clinician", "박의사", institution=cast["stranger"], password_hash=hashed
+            ),
+            accounts.Account("official", "official", "시청 담당자", password_hash=hashed),
+            accounts.Account("admin", "admin", "운영자", password_hash=hashed),
+        )
+    }
+    env = {
+        "LAKEHOUSE_URI": str(platform_lake.root),
+        "GJH_SECRETS_DIR": str(platform_lake.root.parent / "secrets"),
+        "GJH_ACCOUNTS": str(accounts.save(roster, folder / "accounts.json")),
+        "GJH_SESSION_KEY": "cd" * 32,
+    }
+    with (
+        run_app(ROOT / "apps/citizen/streamlit_app.py", env) as citizen,
+        run_app(ROOT / "apps/clinician/streamlit_app.py", env) as clinician,
+        run_app(ROOT / "apps/public_health/streamlit_app.py", env) as official,
+        run_app(ROOT / "apps/admin/streamlit_app.py", env) as admin,
+    ):
+        yield {"citizen": citizen, "clinician": clinician, "official": official, "admin": admin}
+
+
+def sign_in(page: Page, server: AppServer, account: str, flow: str) -> None:
+    open_app(page, server.url)
+    expect(page.get_by_label("비밀번호")).to_be_visible()
+    shot(page, flow, "sign-in")
+    page.get_by_label("아이디").fill(account)
+    page.get_by_label("비밀번호").fill(PASSWORD)
+    with rerun(page):
+        page.get_by_role("button", name="로그인").click()
+    assert not exception_texts(page)
+
+
+def audit(lake: Lake, account: str) -> pl.DataFrame:
+    return lake.frame("ops.audit_log", pl.col("account") == account)
+
+
+def test_citizen_timeline_share_code_and_clinician_redeeming_it(
+    page: Page, servers: dict[str, AppServer], cast: dict[str, str], platform_lake: Lake
+) -> None:
+    dialogs: list[str] = []
+
+    def record(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", record)
+    sign_in(page, servers["citizen"], "minji", "citizen")
+    expect(page.get_by_role("heading", name="내 건강 타임라인")).to_be_visible()
+    expect(page.get_by_text("합성(가상) 데이터").first).to_be_visible()
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    shot(page, "citizen", "timeline")
+    with rerun(page):
+        page.get_by_text("English", exact=True).click()
+    expect(page.get_by_role("heading", name="My health timeline")).to_be_visible()
+    shot(page, "citizen", "timeline-english")
+    with rerun(page):
+        page.get_by_text("한국어", exact=True).click()
+    with rerun(page):
+        page.get_by_role("link", name="공유와 가족 대리").click()
+    with rerun(page):
+        page.get_by_role("button", name="공유 코드 만들기").click()
+    banner = page.get_by_text(re.compile(r"공유 코드: [A-Z2-9]{4}-[A-Z2-9]{4}"))
+    expect(banner).to_be_visible()
+    code = re.search(r"[A-Z2-9]{4}-[A-Z2-9]{4}", banner.inner_text())
+    assert code is not None
+    page.get_by_label("대리인 아이디").fill(HOSTILE)
+    with rerun(page):
+        page.get_by_role("button", name="대리인으로 지정").click()
+    expect(page.get_by_text(HOSTILE).first).to_be_visible()  # shown as text
+    assert page.evaluate("window.__xss") is None and not dialogs  # never run
+    shot(page, "citizen", "share")
+
+    # The clinician of a clinic the citizen never visited: refused, then let in by the code.
+    doctor = page.context.new_page()
+    sign_in(doctor, servers["clinician"], "dr.park", "clinician")
+    doctor.get_by_label("환자 가명 키").fill(cast["citizen"])
+    with rerun(doctor):
+        doctor.get_by_role("button", name="기록 열기").click()
+    expect(doctor.get_by_text("볼 권한이 없습니다").first).to_be_visible()
+    shot(doctor, "clinician", "refused")
+    doctor.get_by_label("환자가 알려 준 공유 코드").fill(code.group(0))
+    with rerun(doctor):
+        doctor.get_by_role("button", name="공유 코드로 열기").click()
+    expect(doctor.get_by_text("열람 근거: 환자 공유")).to_be_visible()
+    expect(doctor.get_by_text("진단").first).to_be_visible()
+    shot(doctor, "clinician", "shared-record")
+    log = audit(platform_lake, "dr.park")
+    assert set(log["outcome"].to_list()) == {"allowed", "denied"}
+    assert "share" in log["purpose"].to_list()
+
+    # Back to the citizen: the clinician's reading is in "who viewed my record".
+    with rerun(page):
+        page.get_by_role("link", name="내 기록 열람 내역").click()
+    expect(page.get_by_text("dr.park").first).to_be_attached()  # a grid cell (canvas table)
+    shot(page, "citizen", "who-viewed")
+
+
+def test_official_sees_suppressed_uptake_and_admin_reviews_the_log(
+    page: Page, servers: dict[str, AppServer], platform_lake: Lake
+) -> None:
+    sign_in(page, servers["official"], "official", "official")
+    expect(page.get_by_role("heading", name="프로그램 이용 현황")).to_be_visible()
+    shot(page, "official", "uptake")
+    admin = page.context.new_page()
+    sign_in(admin, servers["admin"], "admin", "admin")
+    expect(admin.get_by_role("heading", name="접근 기록 검토")).to_be_visible()
+    expect(admin.get_by_text(re.compile(r"\d+건 \(응급 열람 \d+건, 거부 \d+건\)"))).to_be_visible()
+    shot(admin, "admin", "audit-log")
+    assert "read:aggregate" in audit(platform_lake, "official")["action"].to_list()
+    assert "read:audit_log" in audit(platform_lake, "admin")["action"].to_list()
+    # The official's app refuses a citizen's account; the admin's app refuses the official's.
+    other = admin.context.new_page()
+    open_app(other, servers["admin"].url)
+    other.get_by_label("아이디").fill("official")
+    other.get_by_label("비밀번호").fill(PASSWORD)
+    with rerun(other):
+        other.get_by_role("button", name="로그인").click()
+    expect(other.get_by_text("이 화면은 시 담당자 계정으로 사용할 수 없습니다.")).to_be_visible()
