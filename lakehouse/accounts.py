@@ -142,6 +142,12 @@ def load_demo(demo_file: Path, where: Path | None = None) -> int:
     return len(doc["accounts"])
 
 
+def record_forged_session(claimed: str, origin: str) -> None:
+    """A session token that fails its signature (tampered or made up): refused by the app,
+    recorded here with the account it claimed, for the admin's review."""
+    _record(claimed[:64] or "?", origin, "forged_session", datetime.now(UTC))
+
+
 def _record(name: str, origin: str, outcome: str, at: datetime) -> None:
     row: dict[str, Any] = {"at": at, "account": name, "origin": origin, "outcome": outcome}
     delta.append(SIGN_INS, pl.DataFrame([row], schema=table(SIGN_INS).polars_schema()))

@@ -490,7 +490,7 @@ APP_LEDGERS: Final = (
             _c(
                 "outcome",
                 "text",
-                "ok | wrong_password | unknown_account | locked | disabled",
+                "ok | wrong_password | unknown_account | locked | disabled | forged_session",
                 required=True,
             ),
         ),

@@ -78,11 +78,16 @@ def sign_out() -> None:
 MAX_AGE_S: Final = 12 * 3600  # a signed-in session lasts a working day at most
 
 
-def _account_of_token() -> str | None:
+def _account_of_token(app: str) -> str | None:
     """The account name of a valid session token; a malformed, forged, stale or idle token
-    is dropped (idle: the person is told their session expired)."""
+    is dropped (idle: the person is told their session expired; forged: recorded in
+    ``ops.sign_ins``)."""
     token = st.session_state.get(STATE)
+    if token is None:
+        return None
     if not isinstance(token, dict):
+        st.session_state.pop(STATE, None)
+        accounts.record_forged_session(str(token), origin(app))
         return None
     name, issued, seen = token.get("account"), token.get("issued"), token.get("seen")
     valid = (
@@ -92,7 +97,11 @@ def _account_of_token() -> str | None:
         and hmac.compare_digest(str(token.get("sig", "")), _sign(name, issued))
     )
     now = time.time()
-    if not valid or now - float(issued) > MAX_AGE_S:  # type: ignore[arg-type]
+    if not valid:
+        st.session_state.pop(STATE, None)
+        accounts.record_forged_session(str(name), origin(app))
+        return None
+    if now - float(issued) > MAX_AGE_S:  # type: ignore[arg-type]
         st.session_state.pop(STATE, None)
         return None
     if now - float(seen) > idle_limit_s():  # type: ignore[arg-type]
@@ -110,7 +119,7 @@ def principal(app: str) -> Principal | None:
         subject = str(st.user.get("email") or st.user.get("sub") or "")
         found = accounts.by_subject(subject)
     else:
-        name = _account_of_token()
+        name = _account_of_token(app)
         found = accounts.load().get(name) if name else None
     if found is None or found.disabled:
         st.session_state.pop(STATE, None)

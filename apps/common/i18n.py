@@ -13,12 +13,14 @@ from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Final, Literal
+from zoneinfo import ZoneInfo
 
 Lang = Literal["ko", "en"]
 LANGS: Final[tuple[Lang, ...]] = ("ko", "en")
 DEFAULT: Final[Lang] = "ko"
 CATALOGUE: Final = Path(__file__).with_name("messages.toml")
 STATE_KEY: Final = "lang"
+SEOUL: Final = ZoneInfo("Asia/Seoul")
 _MONTHS_EN: Final = [
     "Jan",
     "Feb",
@@ -88,7 +90,10 @@ def day(value: date | datetime | None, language: Lang | None = None) -> str:
 
 
 def moment(value: datetime | None, language: Lang | None = None) -> str:
-    """A date and time (minutes), in the time the value carries."""
+    """A date and time (minutes) in Korea's time (stored times are UTC); a naive time is
+    shown as it is."""
     if value is None:
         return "–"
+    if value.tzinfo is not None:
+        value = value.astimezone(SEOUL)
     return f"{day(value, language)} {value:%H:%M}"

@@ -126,7 +126,7 @@ def test_a_citizen_signs_in_and_sees_their_timeline(platform_lake: Lake, people:
 
 @pytest.mark.security
 @pytest.mark.usefixtures("env")
-def test_a_forged_or_tampered_session_gets_nothing(people: dict) -> None:
+def test_a_forged_or_tampered_session_gets_nothing(people: dict, platform_lake: Lake) -> None:
     at = sign_in(app("citizen"), "alice")
     token = dict(at.session_state[auth.STATE])
     # Another account's name under alice's signature; a made-up signature; a wrong type.
@@ -144,6 +144,8 @@ def test_a_forged_or_tampered_session_gets_nothing(people: dict) -> None:
         assert not tampered.exception
         assert not tampered.dataframe, forged
         assert tampered.text_input(key="sign_in_name") is not None
+    recorded = platform_lake.frame("ops.sign_ins", pl.col("outcome") == "forged_session")
+    assert recorded.height == 5 and "bob" in recorded["account"].to_list()
 
 
 @pytest.mark.security
@@ -211,13 +213,14 @@ def test_an_official_sees_suppressed_aggregates_only() -> None:
 
 
 def test_korean_and_english_formats() -> None:
-    from datetime import date, datetime
+    from datetime import UTC, date, datetime
 
     from apps.common.i18n import day, moment, number
 
     assert day(date(2025, 3, 4), "ko") == "2025년 3월 4일"
     assert day(date(2025, 3, 4), "en") == "4 Mar 2025"
     assert moment(datetime(2025, 12, 31, 9, 5), "ko") == "2025년 12월 31일 09:05"
+    assert moment(datetime(2025, 12, 31, 15, 5, tzinfo=UTC), "en") == "1 Jan 2026 00:05"
     assert number(1234567) == "1,234,567" and number(None) == "–" and number(2.345, 1) == "2.3"
     assert t("layout.signed_in_as", "ko", name="김", role="시민") == "김 (시민) 님으로 로그인됨"
     with pytest.raises(KeyError):
