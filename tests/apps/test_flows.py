@@ -116,7 +116,7 @@ def test_citizen_timeline_share_code_and_clinician_redeeming_it(
     page.get_by_label("대리인 아이디").fill(HOSTILE)
     with rerun(page):
         page.get_by_role("button", name="대리인으로 지정").click()
-    expect(page.get_by_text(HOSTILE).first).to_be_visible()  # shown as text
+    expect(page.get_by_text("시민 계정이 없습니다")).to_be_visible()  # refused, not echoed
     assert page.evaluate("window.__xss") is None and not dialogs  # never run
     shot(page, "citizen", "share")
 

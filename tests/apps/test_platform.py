@@ -185,16 +185,23 @@ def test_the_language_switch_turns_every_label_english() -> None:
 
 @pytest.mark.security
 @pytest.mark.usefixtures("env")
-def test_markup_in_data_is_shown_as_text(platform_lake: Lake) -> None:
+def test_markup_in_data_is_shown_as_text(people: dict) -> None:
+    from lakehouse.access import Access, Principal
+
+    hostile = "[click](https://evil.example) <img src=x onerror=alert(1)><script>alert(2)</script>"
+    doctor = Access(Principal("dr.er", "clinician", institution="99999999", origin="test"))
+    doctor.open_emergency(people["bob"], f"unconscious patient {hostile}")
     at = sign_in(app("citizen"), "bob")
     at.switch_page("app_pages/share.py").run()
-    hostile = "<img src=x onerror=alert(1)><script>alert(2)</script>"
-    at.text_input(key="share_carer").input(hostile)
-    at.button[1].click().run()  # the proxy form's submit button
     assert not at.exception
     shown = [str(getattr(e, "value", "")) for e in at.get("text")]
-    assert any(hostile in s for s in shown)  # as text, not as markup
-    assert not any(hostile in m.value for m in at.markdown)
+    assert any(hostile in s for s in shown)  # as text, not as markup or a link
+    assert not any(hostile in m.value or "evil.example" in m.value for m in at.markdown)
+    # A carer name that is no account is refused without being echoed back.
+    at.text_input(key="share_carer").input(hostile[:60])
+    at.button[1].click().run()  # the proxy form's submit button
+    assert t("citizen.share.proxy_unknown", "ko") in [e.value for e in at.error]
+    assert not any("evil.example" in str(e.value) for e in (*at.success, *at.error))
 
 
 @pytest.mark.security

@@ -7,6 +7,7 @@ import streamlit as st
 
 from apps.common.i18n import moment, t
 from apps.common.layout import access
+from lakehouse import accounts
 
 layer = access()
 st.title(t("citizen.share.title"))
@@ -24,8 +25,14 @@ st.subheader(t("citizen.share.proxy_title"))
 with st.form("share_proxy"):
     carer = st.text_input(t("citizen.share.proxy_account"), max_chars=64, key="share_carer")
     if st.form_submit_button(t("citizen.share.proxy_grant")) and carer.strip():
-        layer.grant_proxy(carer.strip())
-        st.success(t("citizen.share.proxy_done", account=carer.strip()))
+        # Only a citizen account that exists can be a carer; anything else is refused without
+        # echoing what was typed.
+        known = accounts.load().get(carer.strip())
+        if known is None or known.role != "citizen" or known.name == layer.principal.account:
+            st.error(t("citizen.share.proxy_unknown"))
+        else:
+            layer.grant_proxy(known.name)
+            st.success(t("citizen.share.proxy_done", account=known.name))
 
 st.subheader(t("citizen.share.grants"))
 grants = layer.my_grants()
@@ -51,4 +58,4 @@ for grant in grants:
         st.session_state.pop("share_code", None)
         st.rerun()
     if grant.kind == "emergency" and grant.reason:
-        left.caption(f"{t('column.detail_reason')}: {grant.reason}")
+        left.text(f"{t('column.detail_reason')}: {grant.reason}")  # a clinician's words, as text
