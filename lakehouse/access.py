@@ -559,6 +559,23 @@ class Access:
         )
         return published
 
+    def uptake_months(self) -> list[str]:
+        """The whole months the uptake table covers (``YYYY-MM``), for choosing a period."""
+        self._require("read:aggregate", "official")
+        bounds = (
+            lake.scan(UPTAKE)
+            .select(pl.col("day").min().alias("a"), pl.col("day").max().alias("b"))
+            .collect()
+        )
+        first, last = bounds["a"][0], bounds["b"][0]
+        if first is None or last is None:
+            return []
+        months, year, month = [], first.year, first.month
+        while (year, month) <= (last.year, last.month):
+            months.append(f"{year:04d}-{month:02d}")
+            year, month = year + month // 12, month % 12 + 1
+        return months
+
     # --- oversight ----------------------------------------------------------------------------
 
     def audit_log(

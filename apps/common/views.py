@@ -4,12 +4,36 @@ never as HTML: a name or a note holding markup is displayed, not run."""
 
 from __future__ import annotations
 
+import json
+from functools import cache
+from pathlib import Path
+from typing import Final
+
 import plotly.express as px
 import polars as pl
 import streamlit as st
 
-from apps.common.i18n import day, number, t
+from apps.common.i18n import day, lang, number, t
 from apps.common.theme import apply
+
+DISTRICTS: Final = (
+    Path(__file__).resolve().parents[2] / "lakehouse/reference/gwangju/districts.geojson"
+)
+
+
+@cache
+def _districts() -> dict[str, dict[str, str]]:
+    features = json.loads(DISTRICTS.read_text(encoding="utf-8"))["features"]
+    return {f["properties"]["code"]: f["properties"] for f in features}
+
+
+def district(code: str) -> str:
+    """A district's name from the reference boundaries, in the session's language."""
+    found = _districts().get(code)
+    if found is None:
+        return code
+    return str(found["name"] if lang() == "ko" else found["name_eng"])
+
 
 KINDS = ("visit", "admission", "diagnosis", "prescription", "dispensing", "measurement")
 

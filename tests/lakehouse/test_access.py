@@ -215,6 +215,7 @@ def test_officials_get_uptake_with_small_cells_suppressed(lake: Lake) -> None:
     table = official.uptake(
         "centre_visitors", ["district_code", "age_group", "sex"], "2025-01", "2025-03"
     )
+    assert official.uptake_months() == [f"2025-{m:02d}" for m in range(1, 13)]  # the demo year
     assert "status" not in table.columns  # primary vs complementary would bound the counts
     shown = table.filter(~pl.col("suppressed"))["centre_visitors"]
     assert shown.len() > 0 and not shown.is_between(1, 10).any()

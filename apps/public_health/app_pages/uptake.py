@@ -6,13 +6,16 @@ import streamlit as st
 
 from apps.common.i18n import number, t
 from apps.common.layout import access
+from apps.common.views import district
 from lakehouse import disclosure
 from lakehouse.access import UPTAKE_DIMENSIONS, UPTAKE_MEASURES
 
-DISTRICTS = {"24010": "동구", "24020": "서구", "24030": "남구", "24040": "북구", "24050": "광산구"}
-MONTHS = [f"2025-{m:02d}" for m in range(1, 13)]
-
+layer = access()
+MONTHS = layer.uptake_months()
 st.title(t("official.uptake.title"))
+if not MONTHS:
+    st.info(t("official.uptake.empty"))
+    st.stop()
 st.caption(t("official.uptake.rule"))
 a, b, c = st.columns(3)
 measure = a.selectbox(
@@ -31,7 +34,7 @@ dims = b.multiselect(
 first, last = c.select_slider(
     t("official.uptake.period"), MONTHS, value=(MONTHS[0], MONTHS[-1]), key="uptake_period"
 )
-table = access().uptake(measure, dims, first, last)
+table = layer.uptake(measure, dims, first, last)
 # One marker for every hidden cell: telling primary from complementary cells would tell which
 # hidden counts are 1-10 (lakehouse.disclosure, "Bounds, not equations").
 HIDDEN = "◆ " + t("official.uptake.suppressed")
@@ -40,7 +43,7 @@ HIDDEN = "◆ " + t("official.uptake.suppressed")
 def label(column: str, value: str) -> str:
     if value == disclosure.TOTAL:
         return t("official.uptake.total")
-    return DISTRICTS.get(value, value) if column == "district_code" else value
+    return district(value) if column == "district_code" else value
 
 
 def labelled(column: str) -> pl.Expr:
