@@ -83,7 +83,9 @@ def path() -> Path:
 def _check(account: Account) -> Account:
     if account.role not in ROLES:
         raise ValueError(f"{account.name}: unknown role {account.role!r}")
-    if account.role == "citizen" and not (account.citizen_key and KEY.match(account.citizen_key)):
+    if account.role == "citizen" and not (
+        account.citizen_key and KEY.fullmatch(account.citizen_key)
+    ):
         raise ValueError(f"{account.name}: a citizen account needs a citizen key")
     if account.role == "clinician" and not (
         account.institution and re.match(YKIHO_PATTERN, account.institution)
@@ -92,13 +94,28 @@ def _check(account: Account) -> Account:
     return account
 
 
+_LOADED: dict[Path, tuple[tuple[int, int, int], dict[str, Account]]] = {}
+
+
 def load(where: Path | None = None) -> dict[str, Account]:
-    """Every account, by name (an empty map when there is no file yet)."""
+    """Every account, by name (an empty map when there is no file yet).
+
+    Every app run rebuilds its principal from this file, so a parsed file is kept until the
+    file changes (its inode, size or modification time): a run costs one ``stat``, and an
+    account disabled or edited on disk takes effect on the next run."""
     file = where or path()
-    if not file.exists():
+    try:
+        st = file.stat()
+    except FileNotFoundError:
         return {}
+    state = (st.st_ino, st.st_size, st.st_mtime_ns)
+    kept = _LOADED.get(file)
+    if kept is not None and kept[0] == state:
+        return dict(kept[1])
     doc = json.loads(file.read_text(encoding="utf-8"))
-    return {a["name"]: _check(Account(**a)) for a in doc["accounts"]}
+    found = {a["name"]: _check(Account(**a)) for a in doc["accounts"]}
+    _LOADED[file] = (state, found)
+    return dict(found)
 
 
 def save(accounts: dict[str, Account], where: Path | None = None) -> Path:

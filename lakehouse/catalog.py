@@ -1120,6 +1120,92 @@ AI: Final = (
     ),
 )
 
+# What clinicians decide about the AI's findings, and the remote readings clinics ask for: both
+# appended by the access layer (``lakehouse.access``), never updated, so two clinicians acting
+# at once both keep their say.
+DECISIONS: Final = "^(review|accepted|rejected|amended)$"
+TRIAGE: Final = (
+    Table(
+        "ops.triage_events",
+        "Every clinician's step on an AI finding: opened for review, accepted, rejected or "
+        "amended, with the reason code and an optional note (IHE AIRA's assessment). Append-only: "
+        "a finding's verification is its latest decision.",
+        (
+            _c("event_id", "text", "a random id of the event", required=True),
+            _c("at", "timestamp", "when", required=True),
+            _c("account", "text", "the clinician (account name)", required=True),
+            _c(
+                "institution",
+                "text",
+                "the clinician's institution",
+                required=True,
+                pattern=YKIHO_PATTERN,
+            ),
+            _uid("study_instance_uid", "the study"),
+            _c("service", "text", "the AI service", required=True, codes="ai_services"),
+            _c("finding_code", "text", "the finding", required=True),
+            _c("algorithm_version", "text", "the model version that found it", required=True),
+            _uid("tracking_uid", "the finding's tracking UID (ai.findings, the SR)"),
+            _PATIENT_KEY,
+            _c(
+                "decision",
+                "text",
+                "review (opened) | accepted | rejected | amended",
+                required=True,
+                pattern=DECISIONS,
+            ),
+            _c("reason_code", "text", "why (lakehouse/reference/triage.toml); null for review"),
+            _c("note", "text", "the clinician's note, as typed"),
+            _c("amended_value", "float", "an amended measurement, in the finding's unit"),
+            _c("basis", "text", "on what basis they could see it: institution | remote_reading"),
+            _c("sr_uri", "text", "the SR re-issued with this verification, in the object store"),
+        ),
+        key=("event_id",),
+    ),
+    Table(
+        "ops.reading_requests",
+        "Remote readings as events: a clinic asks a hospital's readers for a reading of one "
+        "study, and the reply (a report and a decision) returns to the clinic.",
+        (
+            _c("event_id", "text", "a random id of the event", required=True),
+            _c("request_id", "text", "the request the event belongs to", required=True),
+            _c(
+                "event",
+                "text",
+                "requested | replied | cancelled",
+                required=True,
+                pattern=r"^(requested|replied|cancelled)$",
+            ),
+            _c("at", "timestamp", "when", required=True),
+            _uid("study_instance_uid", "the study to read"),
+            _PATIENT_KEY,
+            _c(
+                "from_institution",
+                "text",
+                "the clinic that asks",
+                required=True,
+                pattern=YKIHO_PATTERN,
+            ),
+            _c(
+                "to_institution",
+                "text",
+                "the hospital asked to read",
+                required=True,
+                pattern=YKIHO_PATTERN,
+            ),
+            _c("actor", "text", "the account that did this", required=True),
+            _c("text", "text", "the question (requested) or the report (replied)"),
+            _c(
+                "decision",
+                "text",
+                "the reader's decision on the AI finding (replied)",
+                pattern=DECISIONS,
+            ),
+        ),
+        key=("event_id",),
+    ),
+)
+
 GOLD: Final = (
     Table(
         "gold.citizen_timeline",
@@ -1208,7 +1294,7 @@ GOLD: Final = (
 )
 
 TABLES: Final[dict[str, Table]] = {
-    t.name: t for t in (*BRONZE, *OPS, *APP_LEDGERS, *SILVER, *IMAGING, *AI, *GOLD)
+    t.name: t for t in (*BRONZE, *OPS, *APP_LEDGERS, *SILVER, *IMAGING, *AI, *TRIAGE, *GOLD)
 }
 
 

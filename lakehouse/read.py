@@ -55,3 +55,27 @@ def connect(tables: list[str] | None = None) -> duckdb.DuckDBPyConnection:
         if exists(name):
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM delta_scan('{uri(name)}')")
     return con
+
+
+def has_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether ``con`` has a view for table ``name``."""
+    schema, view = name.split(".")
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE schema_name = ? AND view_name = ?",
+        [schema, view],
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def ensure_views(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:
+    """Add views for tables written since ``con`` was made (a long-lived connection is made
+    before the apps' own tables exist). Two threads adding the same view: the loser's
+    conflict is ignored, the view is there."""
+    for name in names:
+        if not has_view(con, name) and exists(name):
+            try:
+                con.execute(
+                    f"CREATE VIEW IF NOT EXISTS {name} AS SELECT * FROM delta_scan('{uri(name)}')"
+                )
+            except duckdb.TransactionException:
+                continue

@@ -134,19 +134,23 @@ APP_TABLES = (
     "silver/citizens",
     "vault/identities",
     "ai/findings",
+    "silver/imaging_instances",
 )
 
 
 @pytest.fixture(scope="module")
 def platform_lake(built_demo: Lake, tmp_path_factory: pytest.TempPathFactory) -> Lake:
-    """A copy of the built demo's tables the apps read, with empty ops ledgers, for one test
-    module: its audit rows, grants and sign-ins touch neither the shared build nor another
-    module's expectations."""
+    """A copy of the built demo's tables the apps read (and its object store), with empty ops
+    ledgers, for one test module: its audit rows, grants, decisions and sign-ins touch neither
+    the shared build nor another module's expectations."""
     from tests.pipelines.conftest import Lake
 
     root = tmp_path_factory.mktemp("platform") / "lakehouse"
     for name in APP_TABLES:
         shutil.copytree(built_demo.root / name, root / name)
+    # The DICOM originals, heatmaps and SRs, hard-linked (the store writes new keys, never
+    # into an existing object, so the shared build's files are not changed through the links).
+    shutil.copytree(built_demo.root / "objects", root / "objects", copy_function=os.link)
     return Lake(root, built_demo.sources)
 
 

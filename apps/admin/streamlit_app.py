@@ -1,4 +1,5 @@
-"""The admin app: the access log under review (no clinical content)."""
+"""The admin app: the access log under review and the AI models' monitoring (no clinical
+content)."""
 
 import streamlit as st
 
@@ -14,6 +15,11 @@ run(
             title=t("admin.audit.title"),
             icon=":material/shield:",
             default=True,
-        )
+        ),
+        st.Page(
+            "app_pages/monitoring.py",
+            title=t("admin.monitoring.title"),
+            icon=":material/monitoring:",
+        ),
     ],
 )

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
+import polars as pl
+
 Lang = Literal["ko", "en"]
 LANGS: Final[tuple[Lang, ...]] = ("ko", "en")
 DEFAULT: Final[Lang] = "ko"
@@ -97,3 +99,10 @@ def moment(value: datetime | None, language: Lang | None = None) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(SEOUL)
     return f"{day(value, language)} {value:%H:%M}"
+
+
+def moments(column: str, language: Lang | None = None) -> pl.Expr:
+    """``moment`` for a whole column at once (a worklist has thousands of times): Korea's
+    time, to the minute."""
+    fmt = "%Y년 %-m월 %-d일 %H:%M" if (language or lang()) == "ko" else "%-d %b %Y %H:%M"
+    return pl.col(column).dt.convert_time_zone("Asia/Seoul").dt.strftime(fmt).fill_null("–")

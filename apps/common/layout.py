@@ -16,7 +16,7 @@ from typing import Final
 
 import streamlit as st
 
-from apps.common import auth
+from apps.common import auth, cache
 from apps.common.i18n import LANGS, STATE_KEY, t
 from lakehouse import accounts
 from lakehouse.access import Access, AccessDeniedError, Principal, Role
@@ -79,8 +79,8 @@ def current() -> Principal:
 
 
 def access() -> Access:
-    """The access layer, as the signed-in principal."""
-    return Access(current())
+    """The access layer, as the signed-in principal, reading through the apps' caches."""
+    return Access(current(), readers=cache.READERS)
 
 
 def guarded(page: Callable[[], None]) -> None:
@@ -95,6 +95,24 @@ def guarded(page: Callable[[], None]) -> None:
         st.error(t("error.unexpected", incident=incident))
 
 
+def _gate(app: str, role: Role, pages: Sequence[st.Page]) -> list[st.Page]:
+    """The sign-in form at every path of the role's pages: a link to a page (a study in the
+    viewer, ``?study=...``) asks for sign-in and then opens what it named."""
+
+    def sign_in() -> None:
+        _sign_in(app, role)
+
+    return [
+        st.Page(
+            sign_in,
+            title=t("auth.sign_in"),
+            url_path=None if page._default else page.url_path,
+            default=page._default,
+        )
+        for page in pages
+    ]
+
+
 def run(
     app: str, role: Role, pages: Sequence[st.Page], icon: str = ":material/local_hospital:"
 ) -> None:
@@ -106,9 +124,7 @@ def run(
     if who is None or who.role != role:
         if who is not None:
             auth.sign_out()
-        st.navigation(
-            [st.Page(lambda: _sign_in(app, role), title=t("auth.sign_in"))], position="hidden"
-        ).run()
+        st.navigation(_gate(app, role, pages), position="hidden").run()
         return
     with st.sidebar:
         st.caption(

@@ -15,6 +15,8 @@ import streamlit as st
 
 from apps.common.i18n import day, lang, number, t
 from apps.common.theme import apply
+from lakehouse import reference
+from pipelines.score.services import registry
 
 DISTRICTS: Final = (
     Path(__file__).resolve().parents[2] / "lakehouse/reference/gwangju/districts.geojson"
@@ -35,6 +37,39 @@ def district(code: str) -> str:
     return str(found["name"] if lang() == "ko" else found["name_eng"])
 
 
+@cache
+def _services() -> dict[str, dict[str, str]]:
+    rows = reference.codes("ai_services")
+    return {r["service"]: r for r in rows.iter_rows(named=True)}
+
+
+def service_names() -> tuple[str, ...]:
+    """Every AI service's code, in the programme's order."""
+    return tuple(_services())
+
+
+def _modalities() -> tuple[str, ...]:
+    found: list[str] = []
+    for row in _services().values():
+        found += [m for m in row["modalities"].split("|") if m not in found]
+    return tuple(found)
+
+
+def service_name(code: str) -> str:
+    """An AI service's name (the programme's list), in the session's language."""
+    found = _services().get(code)
+    return code if found is None else str(found["name_ko" if lang() == "ko" else "name_en"])
+
+
+def finding_name(service: str, code: str) -> str:
+    """What a service's model looks for (its ``config.toml``), in the session's language."""
+    found = registry().get(service)
+    if found is None or found.config.finding_code != code:
+        return code
+    return found.config.finding_ko if lang() == "ko" else found.config.finding_en
+
+
+MODALITIES: Final = _modalities()
 KINDS = ("visit", "admission", "diagnosis", "prescription", "dispensing", "measurement")
 
 
@@ -80,3 +115,79 @@ def timeline(rows: pl.DataFrame, key: str) -> None:
         pl.col("institution").alias(t("column.institution")),
     )
     st.dataframe(table, hide_index=True, key=f"{key}_table")
+
+
+def turnaround(rows: pl.DataFrame, key: str) -> None:
+    """Turnaround and agreement of one AI service at a time (``Access.triage_stats``): median
+    hours from acquisition to scoring and to the first decision, the share of AI flags accepted
+    and the disagreements, by month; the figures in a table below."""
+    if rows.is_empty():
+        st.info(t("triage.stats.empty"))
+        return
+    present = rows["service"].unique(maintain_order=True).to_list()
+    service = st.selectbox(
+        t("triage.stats.service"), present, format_func=service_name, key=f"{key}_service"
+    )
+    mine = rows.filter(pl.col("service") == service).sort("month")
+    hours = mine.unpivot(
+        ["hours_to_score", "hours_to_decision"], index="month", variable_name="step"
+    ).with_columns(
+        pl.col("step").replace_strict(
+            {
+                "hours_to_score": t("triage.stats.to_score"),
+                "hours_to_decision": t("triage.stats.to_decision"),
+            }
+        )
+    )
+    left, right = st.columns(2)
+    figure = px.line(
+        hours.to_pandas(),
+        x="month",
+        y="value",
+        color="step",
+        line_dash="step",  # not by colour alone
+        symbol="step",
+        markers=True,
+        labels={"month": t("triage.stats.month"), "value": t("triage.stats.hours"), "step": ""},
+        title=t("triage.stats.hours"),
+    )
+    left.plotly_chart(apply(figure), key=f"{key}_hours")
+    agreement = px.bar(
+        mine.to_pandas(),
+        x="month",
+        y="disagreements",
+        text="disagreements",  # the count is written on each bar
+        labels={"month": t("triage.stats.month"), "disagreements": t("triage.stats.disagreements")},
+        title=t("triage.stats.disagreements"),
+    )
+    right.plotly_chart(apply(agreement), key=f"{key}_disagreements")
+    share = px.line(
+        mine.to_pandas(),
+        x="month",
+        y="accepted_share",
+        markers=True,
+        range_y=[0, 1],
+        labels={
+            "month": t("triage.stats.month"),
+            "accepted_share": t("triage.stats.accepted_share"),
+        },
+        title=t("triage.stats.accepted_share"),
+    )
+    share.update_yaxes(tickformat=".0%")
+    st.plotly_chart(apply(share), key=f"{key}_share")
+    st.dataframe(
+        mine.select(
+            pl.col("month").alias(t("triage.stats.month")),
+            pl.col("findings").alias(t("triage.stats.findings")),
+            pl.col("failed").alias(t("triage.stats.failed")),
+            pl.col("hours_to_score").round(1).alias(t("triage.stats.to_score")),
+            pl.col("hours_to_decision").round(1).alias(t("triage.stats.to_decision")),
+            pl.col("flags").alias(t("triage.stats.flags")),
+            pl.col("decided").alias(t("triage.stats.decided")),
+            pl.col("flags_accepted").alias(t("triage.stats.accepted")),
+            (pl.col("accepted_share") * 100).round(1).alias(t("triage.stats.accepted_share")),
+            pl.col("disagreements").alias(t("triage.stats.disagreements")),
+        ),
+        hide_index=True,
+        key=f"{key}_table",
+    )

@@ -5,7 +5,9 @@ agreement). The job reads those studies' instances from ``silver.imaging_instanc
 a copy de-identified per DICOM PS3.15's Basic Application Level Confidentiality Profile
 (``pipelines.research_copy``) under ``<LAKEHOUSE_URI>/research/<request id>/``, with its
 manifest. The request's salt is derived from the pseudonymisation key and the request id, so the
-same request gives the same copy and two requests cannot be linked to each other.
+same request gives the same copy and two requests cannot be linked to each other. Every citizen
+whose studies are copied gets an entry in ``ops.audit_log`` (action ``export:research``), so the
+disclosure shows in their access history like any read.
 """
 
 import re
@@ -16,6 +18,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse import read as lake
+from lakehouse.access import record_export
 from lakehouse.config import is_remote, lakehouse_uri
 from lakehouse.pseudonym import local_key
 from pipelines.defs.resources import Lakehouse
@@ -60,6 +63,12 @@ def copy_studies(
     if missing:
         raise ValueError(f"studies not indexed: {', '.join(missing)}")
     copy = research_copy(instances, config.request_id, request_salt(config.request_id), out)
+    audited = record_export(
+        "export:research",
+        instances["citizen_key"].drop_nulls().to_list(),
+        f"dagster run {context.run_id}",
+        f"{config.request_id} for {config.requested_by}: {config.purpose}",
+    )
     context.log.info(
         f"research request {config.request_id} by {config.requested_by} ({config.purpose}): "
         f"{copy.written} instances written, {len(copy.excluded)} excluded, to {out}"
@@ -71,6 +80,7 @@ def copy_studies(
             "excluded": len(copy.excluded),
             "requested_by": config.requested_by,
             "purpose": config.purpose,
+            "citizens_audited": audited,
         },
     )
 

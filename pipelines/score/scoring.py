@@ -18,7 +18,7 @@ per study:
 
 A study whose originals cannot be read, decoded or shaped for the model gets a ``failed`` row with
 the reason code and the error's message instead; it never stops the batch. Each scored study's
-heatmap and its DICOM SR (``pipelines.score.sr``) go to the object store beside the study, from
+heatmap and its DICOM SR (``lakehouse.sr``) go to the object store beside the study, from
 the process that made them.
 """
 
@@ -37,8 +37,7 @@ import onnxruntime as ort
 import pydicom
 from numpy.typing import NDArray
 
-from lakehouse import dicom_store
-from pipelines.score import sr
+from lakehouse import dicom_store, sr
 from pipelines.score.preprocess import Geometry, InputError, image_input, waveform_input
 from pipelines.score.services import Service
 

@@ -123,6 +123,8 @@ def test_citizen_timeline_share_code_and_clinician_redeeming_it(
     # The clinician of a clinic the citizen never visited: refused, then let in by the code.
     doctor = page.context.new_page()
     sign_in(doctor, servers["clinician"], "dr.park", "clinician")
+    with rerun(doctor):
+        doctor.get_by_role("link", name="환자 기록 조회").click()
     doctor.get_by_label("환자 가명 키").fill(cast["citizen"])
     with rerun(doctor):
         doctor.get_by_role("button", name="기록 열기").click()

@@ -239,6 +239,10 @@ def test_korean_and_english_formats() -> None:
 def test_injection_in_every_free_text_input_is_refused_or_inert(platform_lake: Lake) -> None:
     attacks = ("' OR '1'='1", "Cx'; DROP TABLE ops.audit_log; --", "<script>alert(1)</script>")
     doctor = sign_in(app("clinician"), "dr.kim")
+    doctor.text_input(key="wl_inst").input("' OR '1").run()  # the worklist's institution filter
+    assert not doctor.exception
+    assert t("triage.worklist.empty", "ko") in [e.value for e in doctor.info]
+    doctor.switch_page("app_pages/patient.py").run()
     for attack in attacks:
         doctor.text_input(key="patient_key_input").input(attack)
         doctor.button[0].click().run()  # open the record

@@ -1,4 +1,4 @@
-"""The AI findings SR as highdicom builds it: the oracle ``pipelines.score.sr`` is held to.
+"""The AI findings SR as highdicom builds it: the oracle ``lakehouse.sr`` is held to.
 
 This is the construction ``finding_report`` used before it wrote the document with pydicom
 directly (highdicom's constructors cost 60 to 70 ms a document). It takes the same inputs, and
@@ -17,8 +17,8 @@ import pydicom
 from highdicom.coding_schemes import CodingSchemeIdentificationItem
 from pydicom.valuerep import DA, TM
 
-from pipelines.score import sr
-from pipelines.score.sr import Algorithm, SrFinding
+from lakehouse import sr
+from lakehouse.sr import Algorithm, SrFinding
 
 
 def _measurements(finding: SrFinding) -> list[hd.sr.Measurement]:

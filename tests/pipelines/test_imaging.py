@@ -494,6 +494,12 @@ def test_a_research_request_writes_a_deidentified_copy(city_lake: Lake) -> None:
         assert not any(p.encode() in raw for p in patient_ids)
     text = (out / "manifest.json").read_text(encoding="utf-8")
     assert not any(uid in text for uid in old_uids)
+    # Every citizen whose data left is in the access log, as the citizen's history shows it.
+    logged = city_lake.frame("ops.audit_log", pl.col("action") == "export:research")
+    citizens = set(studies.filter(pl.col("study_instance_uid").is_in(wanted))["citizen_key"])
+    assert set(logged["subject_key"].to_list()) == citizens
+    assert set(logged["purpose"].to_list()) == {"research"}
+    assert all("irb-2026-017" in d for d in logged["detail"].to_list())
 
 
 def test_an_object_left_by_a_losing_copy_is_replaced_by_the_indexed_original(

@@ -17,11 +17,11 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from lakehouse import dicom_store
+from lakehouse import dicom_store, sr
 from pipelines.defs.imaging import imaging_index, imaging_routing
 from pipelines.defs.resources import Imaging, Scoring
 from pipelines.defs.scoring import ai_findings
-from pipelines.score import scoring, sr
+from pipelines.score import scoring
 from pipelines.score.services import active, registry
 from tests.conftest import City
 from tests.pipelines.conftest import Lake

@@ -44,6 +44,23 @@ synthetic data, not for clinical use, in English and in Korean (text in UTF-8, I
 series description says the same. The document is complete, unverified and preliminary: a
 physician's reading is the final one.
 
+Verification: ``verified_report`` re-issues a report with a clinician's verdicts (accepted,
+rejected or amended, with a reason, a note, an amended value) as a new instance, verified by the
+clinician (header: Verifying Observer Sequence, the original as the predecessor document) and
+otherwise the AI's document as it was, each verdict an assessment item appended to its
+finding's measurement group and observed by the clinician (a TID 1002 person observer context on
+the item; the root keeps the device observer, whose findings they stay); ``read_verdicts``
+reads them back. Codes: DICOM has none for assessing an AI result (PS3.16 as pydicom 3.0.2
+ships it: the nearest, CID 3217 "Agreement / Disagreement with prior findings", compares with a
+prior study, not with an AI; no code of the IHE AI Result Assessment profile is in those
+tables either), so the assessment (``assessment``), its decisions (``accepted``, ``rejected``,
+``amended``), the reason (``reason``) and the reason codes are in the platform's scheme 99GJH;
+the person observer's items (DCM 121005, 121006, 121008, 121009, 121011, 128774), the role
+(DCM 121098 Verifying, CID 7453) and the note (DCM 121106 Comment) are DICOM's. The verifier's
+account is their coded identifier in the scheme 99GJHACCT (the platform's accounts), declared
+beside 99GJH. This module lives in ``lakehouse`` so that the access layer, which re-issues
+reports, needs nothing from ``pipelines``.
+
 How it is written: with pydicom datasets, following highdicom 0.28.2's construction
 (``MeasurementReport`` and the templates it includes, ``Comprehensive3DSR``): the same header
 (the patient and study attributes of the first source's IOD Patient and Study modules, copied as
@@ -78,9 +95,12 @@ or instance number below 1); ``finding_report`` refuses the same, with ``ValueEr
 from __future__ import annotations
 
 import importlib.metadata
+import re
+import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, time
+from copy import deepcopy
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache, wraps
 from io import BytesIO
 from typing import Any, Final, ParamSpec, cast
@@ -167,6 +187,7 @@ MAX_LO: Final = 64
 MAX_SH: Final = 16
 MAX_ST: Final = 1024
 MAX_UID: Final = 64
+CREATED: Final = "Software that created this instance (lakehouse.sr)"
 COMPREHENSIVE_3D_SR: Final = "1.2.840.10008.5.1.4.1.1.88.34"
 
 # Relationship and value types (PS3.3 C.17.3).
@@ -523,12 +544,12 @@ def _uid_ref(name: Code, value: str, relationship: str) -> pydicom.Dataset:
     return item
 
 
-def _num(name: Code, value: float, unit: Code) -> pydicom.Dataset:
+def _num(name: Code, value: float, unit: Code, relationship: str = CONTAINS) -> pydicom.Dataset:
     """TID 300 as highdicom writes it: the value as DS and, being a float, as FD too."""
     measured = _item(_code("MeasurementUnitsCodeSequence", unit))
     measured.NumericValue = DS(value, auto_format=True)
     measured.FloatingPointValue = value
-    item = _content_item("NUM", name, CONTAINS)
+    item = _content_item("NUM", name, relationship)
     item.MeasuredValueSequence = [measured]
     return item
 
@@ -760,7 +781,7 @@ def _platform_version() -> str | None:
         return None
 
 
-def _platform_equipment(moment: datetime) -> pydicom.Dataset:
+def _platform_equipment(moment: datetime, description: str = CREATED) -> pydicom.Dataset:
     """The platform as the processing equipment, where highdicom names itself."""
     item = _item(_code("PurposeOfReferenceCodeSequence", PROCESSING_EQUIPMENT))
     item.Manufacturer = PLATFORM_MANUFACTURER
@@ -769,7 +790,7 @@ def _platform_equipment(moment: datetime) -> pydicom.Dataset:
     if version is not None:
         item.SoftwareVersions = version
     item.ContributionDateTime = DT(moment)
-    item.ContributionDescription = "Software that created this instance (pipelines.score.sr)"
+    item.ContributionDescription = description
     return item
 
 
@@ -964,6 +985,36 @@ def _location(
     return None, None
 
 
+Group = (
+    hd.sr.MeasurementsAndQualitativeEvaluations
+    | hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations
+)
+
+
+def _parsed(ds: pydicom.Dataset) -> tuple[hd.sr.MeasurementReport, list[Group]]:
+    """The TID 1500 report of an SR, parsed by highdicom, and its measurement groups in
+    document order."""
+    if str(ds.get("SOPClassUID", "")) != COMPREHENSIVE_3D_SR:
+        raise ValueError("not a Comprehensive 3D SR document")
+    # highdicom's copy leaves the content items of ``ds`` parsed into its own classes: a copy
+    document = hd.sr.Comprehensive3DSR.from_dataset(deepcopy(ds), copy=False)
+    report = document.content
+    if not isinstance(report, hd.sr.MeasurementReport):
+        raise ValueError("the SR is not a TID 1500 measurement report")
+    containers = hd.sr.utils.find_content_items(
+        report[0], name=IMAGING_MEASUREMENTS, value_type=hd.sr.ValueTypeValues.CONTAINER
+    )
+    groups: list[Group] = []
+    for item in containers[0].ContentSequence if containers else []:
+        if item.template_id == "1410":
+            groups.append(
+                hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations.from_sequence([item])
+            )
+        else:
+            groups.append(hd.sr.MeasurementsAndQualitativeEvaluations.from_sequence([item]))
+    return report, groups
+
+
 def read_findings(ds: pydicom.Dataset) -> list[dict[str, Any]]:
     """The findings of an SR written by ``finding_report``, parsed back with highdicom.
 
@@ -971,34 +1022,16 @@ def read_findings(ds: pydicom.Dataset) -> list[dict[str, Any]]:
     back in the platform's words, box in source pixels) and ``algorithm_name``,
     ``algorithm_version`` (the group's TID 4019) and ``device_uid`` (the device observer).
     """
-    if str(ds.get("SOPClassUID", "")) != COMPREHENSIVE_3D_SR:
-        raise ValueError("not a Comprehensive 3D SR document")
-    document = hd.sr.Comprehensive3DSR.from_dataset(ds)
-    report = document.content
-    if not isinstance(report, hd.sr.MeasurementReport):
-        raise ValueError("the SR is not a TID 1500 measurement report")
+    report, groups = _parsed(ds)
     devices = report.get_observer_contexts(observer_type=DEVICE)
     device_uid: str | None = None
     if devices:
         attributes = devices[0].observer_identifying_attributes
         if isinstance(attributes, hd.sr.DeviceObserverIdentifyingAttributes):
             device_uid = str(attributes.uid)
-    containers = hd.sr.utils.find_content_items(
-        report[0], name=IMAGING_MEASUREMENTS, value_type=hd.sr.ValueTypeValues.CONTAINER
-    )
-    if not containers:
-        return []
     units = {code.value: word for word, code in UNITS.items()}
     out: list[dict[str, Any]] = []
-    for item in containers[0].ContentSequence:
-        group: (
-            hd.sr.MeasurementsAndQualitativeEvaluations
-            | hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations
-        )
-        if item.template_id == "1410":
-            group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations.from_sequence([item])
-        else:
-            group = hd.sr.MeasurementsAndQualitativeEvaluations.from_sequence([item])
+    for group in groups:
         finding = group.finding_type
         if finding is None:
             raise ValueError("a measurement group has no finding")
@@ -1034,3 +1067,410 @@ def read_findings(ds: pydicom.Dataset) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+# -- Verification ----------------------------------------------------------------------------
+
+# The assessment of a finding, in the platform's scheme (see the module docstring: DICOM has no
+# codes for accepting, rejecting or amending an AI result).
+DECISIONS: Final = {
+    "accepted": Code("accepted", SCHEME, "AI finding accepted by the clinician"),
+    "rejected": Code("rejected", SCHEME, "AI finding rejected by the clinician"),
+    "amended": Code("amended", SCHEME, "AI finding amended by the clinician"),
+}
+ASSESSMENT: Final = Code("assessment", SCHEME, "Clinician's assessment of the AI finding")
+ASSESSMENT_REASON: Final = Code("reason", SCHEME, "Reason for the clinician's assessment")
+# TID 1002 and 1003: the clinician as the person observer of the assessment.
+PERSON: Final = Code("121006", "DCM", "Person")
+PERSON_OBSERVER_NAME: Final = Code("121008", "DCM", "Person Observer Name")
+PERSON_OBSERVER_LOGIN: Final = Code("128774", "DCM", "Person Observer's Login Name")
+PERSON_OBSERVER_ORGANIZATION: Final = Code("121009", "DCM", "Person Observer's Organization Name")
+PERSON_OBSERVER_ROLE: Final = Code("121011", "DCM", "Person Observer's Role in this Procedure")
+VERIFYING: Final = Code("121098", "DCM", "Verifying")  # CID 7453 Performing Roles
+HAS_PROPERTIES: Final = "HAS PROPERTIES"
+
+ACCOUNT_SCHEME: Final = "99GJHACCT"  # the platform's accounts, as coded observer identifiers
+MAX_NOTE: Final = 1024  # characters: ST's limit, though a TEXT item's value is a UT
+MAX_PN_GROUP: Final = 64
+REASON_CODE: Final = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
+NOTE_CONTROLS: Final = frozenset("\r\n\f")  # the control characters a UT may hold but ESC
+REISSUED: Final = (
+    "Software that re-issued this instance with a clinician's verification (lakehouse.sr)"
+)
+VERIFIED_SERIES: Final = "Verified AI findings (reference model, not for clinical use)"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A clinician's assessment of one finding of the AI's report."""
+
+    tracking_uid: str  # the finding's tracking UID (as in the original SR)
+    decision: str  # "accepted" | "rejected" | "amended"
+    reason_code: str  # short platform code, e.g. "confirmed_on_reading", "artefact", "location"
+    note: str | None = None  # free text, stored as it is (a TEXT item), at most MAX_NOTE
+    amended_value: float | None = None  # amendments of regressions: in the finding's unit
+
+
+@dataclass(frozen=True)
+class Verifier:
+    """The clinician who verifies the report."""
+
+    name: str  # person name (PN: "family^given", or one component; Korean is fine)
+    organization: str  # their institution's name (LO, at most 64 characters)
+    account: str  # their platform account id (the observer's coded identifier, login name)
+
+
+def _unsafe(value: str, allowed: frozenset[str] = frozenset()) -> bool:
+    """Whether ``value`` holds a control character (but ``allowed``) or cannot be UTF-8."""
+    if any(unicodedata.category(c) == "Cc" and c not in allowed for c in value):
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return True
+    return False
+
+
+def _check_verifier(verifier: Verifier) -> Verifier:
+    """The verifier as written: names without their insignificant surrounding spaces."""
+    name, organization = verifier.name.strip(), verifier.organization.strip()
+    groups = name.split("=")
+    if (
+        not name.replace("=", "").replace("^", "").strip()
+        or "\\" in name
+        or _unsafe(name)
+        or len(groups) > 3
+        or any(len(g) > MAX_PN_GROUP or g.count("^") > 4 for g in groups)
+    ):
+        raise ValueError(
+            f"the verifier's name {verifier.name!r} is not a DICOM person name (at most three "
+            f"'='-separated groups of at most five '^'-separated components and {MAX_PN_GROUP} "
+            "characters, no backslash or control character)"
+        )
+    if not organization or _unsafe(organization):
+        raise ValueError(f"the verifier's organization {verifier.organization!r} is empty")
+    _check_string(organization, MAX_LO, "the verifier's organization (Verifying Organization)")
+    account = verifier.account
+    if not account or _unsafe(account) or any(c.isspace() for c in account):
+        raise ValueError(f"the verifier's account {account!r} is empty or has spaces")
+    _check_string(account, MAX_LO, "the verifier's account")
+    return Verifier(name, organization, account)
+
+
+def _check_verdict(verdict: Verdict, finding: dict[str, Any] | None) -> Verdict:
+    """The verdict as written: its note without trailing spaces (DICOM lets readers drop them),
+    an empty note as none."""
+    label = f"the verdict on {verdict.tracking_uid!r}"
+    if finding is None:
+        raise ValueError(f"{label}: the report has no finding with this tracking UID")
+    if verdict.decision not in DECISIONS:
+        raise ValueError(f"{label}: decision {verdict.decision!r} is not one of {list(DECISIONS)}")
+    if not isinstance(verdict.reason_code, str) or not REASON_CODE.fullmatch(verdict.reason_code):
+        raise ValueError(
+            f"{label}: reason code {verdict.reason_code!r} is not a platform code "
+            "(a-z, 0-9 and _, at most 64 characters)"
+        )
+    note = verdict.note
+    if note is not None:
+        note = note.rstrip(" ") or None
+    if note is not None and (len(note) > MAX_NOTE or _unsafe(note, NOTE_CONTROLS)):
+        raise ValueError(
+            f"{label}: a note has at most {MAX_NOTE} characters and no control character "
+            "but CR, LF and FF"
+        )
+    amended = verdict.amended_value
+    if amended is not None:
+        if verdict.decision != "amended":
+            raise ValueError(f"{label}: only an amendment carries an amended value")
+        if finding["unit"] is None:
+            raise ValueError(f"{label}: the finding has no measured value to amend")
+        amended = _finite(amended, f"{label}: amended value")
+    return replace(verdict, note=note, amended_value=amended)
+
+
+def _check_original(original: pydicom.Dataset) -> list[dict[str, Any]]:
+    """The findings of an AI report ``finding_report`` wrote, which a verification re-issues."""
+    if str(original.get("SOPClassUID", "")) != COMPREHENSIVE_3D_SR:
+        raise ValueError("the original is not a Comprehensive 3D SR document")
+    if original.get("SpecificCharacterSet") != CHARACTER_SET:
+        raise ValueError(f"the original is not in {CHARACTER_SET}, as finding_report writes")
+    if original.get("VerificationFlag") != "UNVERIFIED":
+        raise ValueError("the original is verified already: re-issue the AI's own report")
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+        if keyword not in original:
+            raise ValueError(f"the original lacks {keyword}")
+    if not original.get("ContentDate") or not original.get("ContentTime"):
+        raise ValueError("the original lacks its content date and time")
+    findings = read_findings(original)
+    if not findings:
+        raise ValueError("the original has no measurement group")
+    return findings
+
+
+def _local_time(when: datetime, original: pydicom.Dataset) -> tuple[datetime, str | None]:
+    """``when`` in the original's time zone (its dates and times, copied, stay in it), and the
+    document's offset from UTC: the original's, or else an aware ``when``'s."""
+    offset = original.get("TimezoneOffsetFromUTC")
+    if offset:
+        match = re.fullmatch(r"([+-])(\d{2})(\d{2})", str(offset))
+        if match is None:
+            raise ValueError(f"the original's offset from UTC {offset!r} is not +HHMM or -HHMM")
+        sign = 1 if match[1] == "+" else -1
+        zone = timezone(sign * timedelta(hours=int(match[2]), minutes=int(match[3])))
+        return (when if when.utcoffset() is None else when.astimezone(zone)), str(offset)
+    if when.utcoffset() is not None:
+        return when, when.strftime("%z")
+    return when, None
+
+
+def _is(concept: pydicom.Dataset, code: Code) -> bool:
+    value = concept.get("CodeValue") or concept.get("LongCodeValue")
+    return bool(value == code.value and concept.CodingSchemeDesignator == code.scheme_designator)
+
+
+def _measurement_groups(document: pydicom.Dataset) -> list[pydicom.Dataset]:
+    for item in document.ContentSequence:
+        if item.ValueType == "CONTAINER" and _is(
+            item.ConceptNameCodeSequence[0], IMAGING_MEASUREMENTS
+        ):
+            return list(item.ContentSequence)
+    return []
+
+
+def _tracking_uid(group: pydicom.Dataset) -> str | None:
+    for item in group.ContentSequence:
+        if item.ValueType == "UIDREF" and _is(item.ConceptNameCodeSequence[0], TRACKING_UID):
+            return str(item.UID)
+    return None
+
+
+def _pname(name: Code, value: str, relationship: str) -> pydicom.Dataset:
+    item = _content_item("PNAME", name, relationship)
+    item.PersonName = value
+    return item
+
+
+def _assessment(
+    verdict: Verdict, verifier: Verifier, finding: dict[str, Any], moment: datetime
+) -> pydicom.Dataset:
+    """The clinician's assessment of a finding: the decision, observed by the clinician (TID
+    1002/1003 as highdicom's ``ObserverContext`` writes a person), at the verification time,
+    with the reason, the note and the amended value as its properties."""
+    reason = Code(verdict.reason_code, SCHEME, verdict.reason_code.replace("_", " ").capitalize())
+    children = [
+        _coded(OBSERVER_TYPE, PERSON, HAS_OBS_CONTEXT),
+        _pname(PERSON_OBSERVER_NAME, verifier.name, HAS_OBS_CONTEXT),
+        _text(PERSON_OBSERVER_LOGIN, verifier.account, HAS_OBS_CONTEXT),
+        _text(PERSON_OBSERVER_ORGANIZATION, verifier.organization, HAS_OBS_CONTEXT),
+        _coded(PERSON_OBSERVER_ROLE, VERIFYING, HAS_OBS_CONTEXT),
+        _coded(ASSESSMENT_REASON, reason, HAS_PROPERTIES),
+    ]
+    if verdict.note is not None:
+        children.append(_text(COMMENT, verdict.note, HAS_PROPERTIES))
+    if verdict.amended_value is not None:
+        concept = Code(finding["finding_code"], SCHEME, finding["finding_meaning"])
+        unit = UNITS[finding["unit"]]
+        children.append(_num(concept, verdict.amended_value, unit, HAS_PROPERTIES))
+    item = _coded(ASSESSMENT, DECISIONS[verdict.decision], CONTAINS)
+    item.ObservationDateTime = DT(moment)
+    item[CONTENT_SEQUENCE] = _sequence(CONTENT_SEQUENCE, *children)
+    return item
+
+
+def _verifying_observer(verifier: Verifier, moment: datetime) -> pydicom.Dataset:
+    """The Verifying Observer Sequence's item, the account as the observer's coded identifier
+    (in the platform's account scheme, meaning the person's name)."""
+    identifier = _item()
+    if len(verifier.account) > MAX_SH:
+        identifier.LongCodeValue = verifier.account
+    else:
+        identifier.CodeValue = verifier.account
+    identifier.CodingSchemeDesignator = ACCOUNT_SCHEME
+    identifier.CodeMeaning = next(g for g in verifier.name.split("=") if g.strip())
+    item = _item()
+    item.VerifyingObserverName = verifier.name
+    item.VerifyingOrganization = verifier.organization
+    item.VerificationDateTime = DT(moment)
+    item.VerifyingObserverIdentificationCodeSequence = [identifier]
+    return item
+
+
+def _predecessor(original: pydicom.Dataset) -> pydicom.Dataset:
+    """The Predecessor Documents Sequence's item: the original, by study, series and instance
+    (highdicom's ``previous_versions``)."""
+    reference = _item()
+    reference.ReferencedSOPClassUID = str(original.SOPClassUID)
+    reference.ReferencedSOPInstanceUID = str(original.SOPInstanceUID)
+    series = _item()
+    series.SeriesInstanceUID = str(original.SeriesInstanceUID)
+    series.ReferencedSOPSequence = [reference]
+    study = _item()
+    study.StudyInstanceUID = str(original.StudyInstanceUID)
+    study.ReferencedSeriesSequence = [series]
+    return study
+
+
+def _account_scheme() -> pydicom.Dataset:
+    scheme = _item()
+    scheme.CodingSchemeDesignator = ACCOUNT_SCHEME
+    scheme.CodingSchemeName = "Gwangju AI public medical service platform accounts"
+    scheme.CodingSchemeResponsibleOrganization = PLATFORM_MANUFACTURER
+    return scheme
+
+
+def _verified_description(original: pydicom.Dataset) -> str:
+    text = f"Verified {original.get('SeriesDescription', '')}"
+    return text if len(text) <= MAX_LO and "not for clinical use" in text else VERIFIED_SERIES
+
+
+def _verification_header(
+    document: pydicom.Dataset,
+    original: pydicom.Dataset,
+    verifier: Verifier,
+    moment: datetime,
+    offset: str | None,
+) -> None:
+    """The header attributes a verification changes, but the UIDs and the instance number."""
+    document.SeriesDescription = _verified_description(original)
+    day, clock = DA(moment.date()), TM(moment.time().replace(tzinfo=None))
+    document.InstanceCreationDate, document.InstanceCreationTime = day, clock
+    document.ContentDate, document.ContentTime = day, clock
+    document.SeriesDate, document.SeriesTime = day, clock
+    if offset is not None:
+        document.TimezoneOffsetFromUTC = offset
+    document.CompletionFlag = "COMPLETE"
+    document.VerificationFlag = "VERIFIED"
+    document.PreliminaryFlag = "FINAL"
+    document.VerifyingObserverSequence = [_verifying_observer(verifier, moment)]
+    document.PredecessorDocumentsSequence = [_predecessor(original)]
+    schemes = list(document.get("CodingSchemeIdentificationSequence", []))
+    if all(s.get("CodingSchemeDesignator") != ACCOUNT_SCHEME for s in schemes):
+        schemes.append(_account_scheme())
+    document.CodingSchemeIdentificationSequence = schemes
+    equipment = list(document.get("ContributingEquipmentSequence", []))
+    document.ContributingEquipmentSequence = [*equipment, _platform_equipment(moment, REISSUED)]
+
+
+def verified_report(
+    original: pydicom.Dataset,
+    verdicts: Sequence[Verdict],
+    verifier: Verifier,
+    series_instance_uid: str,
+    sop_instance_uid: str,
+    instance_number: int,
+    when: datetime,
+) -> pydicom.Dataset:
+    """The AI's report (as ``finding_report`` wrote it) re-issued with a clinician's verdicts on
+    its findings, verified by the clinician; ready to save.
+
+    A new instance in a new series (the UIDs the caller gives; the series number is the
+    original's) of the same patient and study, with the original's header, evidence and content
+    tree as they are, and:
+
+    * the verification: Verification Flag VERIFIED, Completion Flag COMPLETE, Preliminary Flag
+      FINAL, one Verifying Observer (name, organization, ``when``, the account as the coded
+      identifier in the platform's account scheme ``99GJHACCT``, declared in the Coding Scheme
+      Identification Sequence);
+    * the original in the Predecessor Documents Sequence (by study, series, instance and class);
+    * in each measurement group with a verdict, one more item at its end: the assessment (a
+      CODE, concept 99GJH ``assessment``, value 99GJH ``accepted``, ``rejected`` or
+      ``amended``), observed by the clinician at ``when``: its own observer context (TID 1002
+      person observer: name, login name (the account), organization, role Verifying) and
+      Observation DateTime; its properties are the reason (99GJH ``reason``, the platform's
+      reason code in 99GJH), the note (DCM Comment, TEXT) and the amended value (a NUM named as
+      the finding, in its unit), those two only when given;
+    * the Observation DateTime of the root: the original's content date and time, which every
+      item of the AI's inherits (the document's content date and time become ``when``);
+    * content date and time, instance creation, series date and time: ``when``, in the
+      original's time zone when it has one; the series description says verified (and still
+      reference model, not for clinical use); the platform is appended to the contributing
+      equipment as the software that re-issued the instance.
+
+    Nothing of the AI's own content changes: ``read_findings`` reads the same findings from
+    both, and ``read_verdicts`` reads the verdicts back. Raises ``ValueError`` when the original
+    is not an unverified report of ``finding_report`` (a verified one is not re-verified: the
+    AI's own report is), when there is no verdict, two on one finding, or one naming a tracking
+    UID the report lacks, with a decision other than the three, a reason code that is not a
+    platform code, a note over ``MAX_NOTE`` characters or with a control character but CR, LF
+    and FF, or an amended value on anything but an amendment of a measured finding; when the
+    verifier's name is no person name, their organization is empty or over 64 characters, or
+    their account is empty, over 64 characters or has spaces; or when a UID is invalid or the
+    original's, or the instance number below 1.
+    """
+    findings = _check_original(original)
+    by_uid = {str(f["tracking_uid"]): f for f in findings}
+    if not verdicts:
+        raise ValueError("a verified report needs at least one verdict")
+    checked: dict[str, Verdict] = {}
+    for verdict in verdicts:
+        if verdict.tracking_uid in checked:
+            raise ValueError(f"two verdicts on {verdict.tracking_uid!r}")
+        checked[verdict.tracking_uid] = _check_verdict(verdict, by_uid.get(verdict.tracking_uid))
+    person = _check_verifier(verifier)
+    _check_uid(series_instance_uid, "series instance UID")
+    _check_uid(sop_instance_uid, "SOP instance UID")
+    if series_instance_uid == str(original.SeriesInstanceUID):
+        raise ValueError("a re-issued report is a new series: its UID must not be the original's")
+    if sop_instance_uid == str(original.SOPInstanceUID):
+        raise ValueError("a re-issued report is a new instance: its UID must not be the original's")
+    if instance_number < 1:
+        raise ValueError("the instance number must be positive")
+    moment, offset = _local_time(when, original)
+
+    document = deepcopy(original)
+    document.set_original_encoding(False, True, ENCODINGS)
+    document.file_meta = _file_meta(sop_instance_uid)
+    document.preamble = b"\x00" * 128
+    if "ObservationDateTime" not in document:  # the AI's items keep their time
+        document.ObservationDateTime = DT(f"{original.ContentDate}{original.ContentTime}")
+    for group in _measurement_groups(document):
+        uid = _tracking_uid(group)
+        if uid is not None and uid in checked:
+            assessment = _assessment(checked[uid], person, by_uid[uid], moment)
+            content = _sequence(CONTENT_SEQUENCE, *group.ContentSequence, assessment)
+            group[CONTENT_SEQUENCE] = content
+
+    document.SeriesInstanceUID = series_instance_uid
+    document.SOPInstanceUID = sop_instance_uid
+    document.InstanceNumber = instance_number
+    _verification_header(document, original, person, moment, offset)
+    return document
+
+
+def read_verdicts(ds: pydicom.Dataset) -> list[Verdict]:
+    """The clinician's verdicts in a report ``verified_report`` wrote, one per assessed finding
+    (each with its tracking UID) in document order, parsed back with highdicom: notes and
+    amended values as written; none in an unverified report. A group assessed more than once
+    gives its last assessment."""
+    _, groups = _parsed(ds)
+    decisions = {(code.value, code.scheme_designator): word for word, code in DECISIONS.items()}
+    out: dict[str, Verdict] = {}
+    for group in groups:
+        uid = None if group.tracking_uid is None else str(group.tracking_uid)
+        assessments = hd.sr.utils.find_content_items(
+            group[0], name=ASSESSMENT, value_type=hd.sr.ValueTypeValues.CODE
+        )
+        for assessment in assessments:
+            if uid is None:
+                raise ValueError("an assessed measurement group has no tracking UID")
+            value = assessment.value
+            decision = decisions.get((str(value.value), str(value.scheme_designator)))
+            if decision is None:
+                raise ValueError(f"an assessment has an unknown decision {value.value!r}")
+            reasons = hd.sr.utils.find_content_items(
+                assessment, name=ASSESSMENT_REASON, value_type=hd.sr.ValueTypeValues.CODE
+            )
+            notes = _texts(assessment, COMMENT)
+            amended = hd.sr.utils.find_content_items(
+                assessment, value_type=hd.sr.ValueTypeValues.NUM
+            )
+            if len(reasons) != 1:
+                raise ValueError("an assessment has no reason, or several")
+            out[uid] = Verdict(
+                tracking_uid=uid,
+                decision=decision,
+                reason_code=str(reasons[0].value.value),
+                note=notes[0] if notes else None,
+                amended_value=float(amended[0].value) if amended else None,
+            )
+    return list(out.values())

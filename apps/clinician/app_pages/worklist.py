@@ -1,0 +1,142 @@
+"""The worklist: the AI-scored studies this clinician may triage, most pressing first
+(``lakehouse.triage``), with filters and counts per status. It refreshes every minute as a
+fragment, so the filters, the chosen study and the scroll of the page stay where they were."""
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import streamlit as st
+
+from apps.common import views
+from apps.common.i18n import moments, number, t
+from apps.common.layout import access
+from lakehouse.triage import OPEN, STATUSES, status_counts
+
+SHOWN = 500  # rows in the table; the counts cover every study
+REFRESH = timedelta(minutes=1)
+OPENED = "study"
+STATUS_MARK = {"new": "●", "in_review": "◐", "accepted": "✓", "rejected": "✗", "amended": "✎"}
+
+st.title(t("triage.worklist.title"))
+st.caption(t("triage.synthetic"))
+layer = access()
+
+
+def label(status: str) -> str:
+    """A status as a mark and a word: never by colour alone."""
+    return f"{STATUS_MARK[status]} {t(f'triage.status.{status}')}"
+
+
+with st.expander(t("triage.worklist.filters"), expanded=False):
+    a, b, c = st.columns(3)
+    services = a.multiselect(
+        t("triage.worklist.services"),
+        list(views.service_names()),
+        format_func=views.service_name,
+        key="wl_services",
+    )
+    modalities = b.multiselect(
+        t("triage.worklist.modalities"), list(views.MODALITIES), key="wl_modalities"
+    )
+    statuses = c.multiselect(
+        t("triage.worklist.statuses"),
+        list(STATUSES),
+        default=list(OPEN),
+        format_func=label,
+        key="wl_statuses",
+    )
+    d, e = st.columns(2)
+    period = d.date_input(t("triage.worklist.period"), value=[], key="wl_period")
+    institutions = e.text_input(t("triage.worklist.institutions"), max_chars=8, key="wl_inst")
+
+
+@st.fragment(run_every=REFRESH)
+def worklist() -> None:
+    if st.session_state.get("wl_open") and st.session_state.get("wl_pick"):
+        # "Open" was clicked: go straight to the study, without listing everything again.
+        st.session_state[OPENED] = st.session_state["wl_pick"]
+        st.switch_page("app_pages/viewer.py")
+    since, until = (*tuple(period), None, None)[:2] if period else (None, None)
+    rows = layer.worklist(
+        services=services,
+        modalities=modalities,
+        since=since,
+        until=until,
+        institutions=[institutions.strip()] if institutions.strip() else (),
+    )
+    counts = status_counts(rows)
+    for column, status in zip(st.columns(len(STATUSES)), STATUSES, strict=True):
+        column.metric(label(status), number(counts[status]))
+    shown = rows.filter(pl.col("status").is_in(statuses)) if statuses else rows
+    st.caption(
+        t("triage.worklist.count", count=number(shown.height))
+        + " · "
+        + t("triage.worklist.refreshed", time=datetime.now(UTC).astimezone().strftime("%H:%M"))
+    )
+    if shown.is_empty():
+        st.info(t("triage.worklist.empty"))
+        return
+    top = shown.head(SHOWN)
+    names = {s: views.service_name(s) for s in set(top["service"].to_list())}
+    table = top.select(
+        pl.col("priority").alias(t("triage.column.priority")),
+        pl.col("status")
+        .replace_strict({s: label(s) for s in STATUSES})
+        .alias(t("triage.column.status")),
+        pl.col("patient_key").str.slice(0, 9).alias(t("triage.column.patient")),
+        pl.format("{} {}", pl.col("age_years").cast(pl.Utf8).fill_null("?"), "patient_sex").alias(
+            t("triage.column.age_sex")
+        ),
+        pl.col("service").replace_strict(names).alias(t("triage.column.service")),
+        pl.struct("service", "finding_code")
+        .map_elements(
+            lambda r: views.finding_name(r["service"], r["finding_code"]), return_dtype=pl.Utf8
+        )
+        .alias(t("triage.column.finding")),
+        pl.col("score_100").alias(t("triage.column.score")),
+        pl.format("{} {}", pl.col("value").round(1), "unit").alias(t("triage.column.value")),
+        moments("acquired_at").alias(t("triage.column.acquired")),
+        moments("scored_at").alias(t("triage.column.scored")),
+        pl.format(
+            "{}{} / {}",
+            pl.when(pl.col("overdue")).then(pl.lit("⚠ ")).otherwise(pl.lit("")),
+            pl.col("waited_hours").round(0).cast(pl.Int64),
+            pl.col("target_hours").cast(pl.Int64),
+        ).alias(t("triage.column.waiting")),
+        pl.col("reading")
+        .replace_strict(
+            {s: t(f"triage.reading.status.{s}") for s in ("requested", "replied", "cancelled")},
+            default=None,
+        )
+        .alias(t("triage.column.reading")),
+        pl.col("decisions").alias(t("triage.column.decisions")),
+        pl.col("institution_name").alias(t("triage.column.institution")),
+    )
+    picked = st.dataframe(
+        table,
+        hide_index=True,
+        key="wl_table",
+        on_select="rerun",
+        selection_mode="single-row",
+        column_config={
+            t("triage.column.score"): st.column_config.ProgressColumn(
+                t("triage.column.score"), min_value=0, max_value=100, format="%d"
+            )
+        },
+    )
+    uids = top["study_instance_uid"].to_list()
+    choices = {
+        uid: f"{i + 1}. {names[s]} · {p} · {key[:9]}"
+        for i, (uid, s, p, key) in enumerate(
+            top.select("study_instance_uid", "service", "priority", "patient_key").iter_rows()
+        )
+    }
+    rows_picked = picked.selection.rows if picked is not None else []
+    if rows_picked:
+        st.session_state["wl_pick"] = uids[rows_picked[0]]
+    left, right = st.columns([4, 1])
+    left.selectbox(t("triage.worklist.pick"), uids, format_func=choices.__getitem__, key="wl_pick")
+    right.button(t("triage.worklist.open"), type="primary", key="wl_open")  # handled above
+
+
+worklist()

@@ -1,0 +1,140 @@
+"""The clinician's triage flow in Chromium against the built demo city: sign in, the worklist in
+priority order, open the top study, the AI overlay on the image, accept a finding, find the
+decision and the audit rows in the lakehouse, and be refused a study of another institution.
+Screenshots of each step go to ``test-artifacts/screenshots`` (``make screenshots``:
+``docs/screenshots``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from playwright.sync_api import Page, expect
+
+from lakehouse import accounts
+from lakehouse.access import Access, Principal
+from tests.apps.browser import AppServer, exception_texts, open_app, rerun, run_app, shot
+from tests.pipelines.conftest import Lake
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.security]
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "demo-password-4"
+
+
+@pytest.fixture(scope="module")
+def cast(platform_lake: Lake) -> dict[str, Any]:
+    findings = platform_lake.frame("ai.findings")
+    counts = findings.group_by("institution").len().sort("len", "institution", descending=True)
+    clinic = counts["institution"][0]
+    mine = set(findings.filter(pl.col("institution") == clinic)["patient_key"].to_list())
+    visited = platform_lake.frame("gold.citizen_timeline", pl.col("institution") == clinic)
+    mine |= set(visited["citizen_key"].to_list())  # patients of the clinic without a study there
+    foreign = findings.filter(
+        (pl.col("institution") != clinic) & ~pl.col("patient_key").is_in(list(mine))
+    )["study_instance_uid"][0]
+    with platform_lake.active():
+        worklist = Access(Principal("probe", "clinician", institution=clinic)).worklist()
+    return {"clinic": clinic, "foreign": foreign, "top": worklist["study_instance_uid"][0]}
+
+
+@pytest.fixture(scope="module")
+def clinician_app(
+    platform_lake: Lake, cast: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AppServer]:
+    folder = tmp_path_factory.mktemp("triage_accounts")
+    roster = {
+        "dr.choi": accounts.Account(
+            "dr.choi",
+            "clinician",
+            "최의사",
+            institution=cast["clinic"],
+            password_hash=accounts.hash_password(PASSWORD),
+        )
+    }
+    env = {
+        "LAKEHOUSE_URI": str(platform_lake.root),
+        "GJH_SECRETS_DIR": str(platform_lake.root.parent / "secrets"),
+        "GJH_ACCOUNTS": str(accounts.save(roster, folder / "accounts.json")),
+        "GJH_SESSION_KEY": "0f" * 32,
+    }
+    with run_app(ROOT / "apps/clinician/streamlit_app.py", env) as server:
+        yield server
+
+
+def sign_in(page: Page, server: AppServer, path: str = "") -> None:
+    open_app(page, server.url, path)
+    page.get_by_label("아이디").fill("dr.choi")
+    page.get_by_label("비밀번호").fill(PASSWORD)
+    with rerun(page):
+        page.get_by_role("button", name="로그인").click()
+    assert not exception_texts(page)
+
+
+def test_triage_from_worklist_to_decision_and_a_foreign_study_refused(
+    page: Page, clinician_app: AppServer, cast: dict[str, Any], platform_lake: Lake
+) -> None:
+    # 1. Sign in as a clinician: the worklist is the landing page.
+    sign_in(page, clinician_app)
+    expect(page.get_by_role("heading", name="판독 작업 목록")).to_be_visible()
+    expect(page.get_by_text("합성 데이터로 학습").first).to_be_visible()
+    shot(page, "triage", "worklist")
+
+    # 2. The worklist is ordered by priority: the table's rows (its accessible grid holds the
+    # rows in view) read down from the most pressing; the study picker starts at the top one.
+    rows = page.locator("[role=row]")
+    expect(rows.nth(2)).to_be_attached()
+    priorities = [float(r.locator("[role=gridcell]").first.inner_text()) for r in rows.all()[1:]]
+    assert len(priorities) >= 2
+    assert priorities == sorted(priorities, reverse=True)
+    picker = page.get_by_role("combobox", name="열 검사")
+    expect(picker).to_have_value(re.compile(rf"^1\. .* · {priorities[0]:.1f} · "))
+
+    # 3. Open the top study.
+    with rerun(page):
+        page.get_by_role("button", name="검사 열기").click()
+    expect(page.get_by_role("heading", name="영상 판독")).to_be_visible()
+    expect(page.get_by_text("참고 모델: 합성 데이터로 학습 — 진료용이 아님").first).to_be_visible()
+
+    # 4. The overlay appears: the AI's location drawn on the image (or its ECG segments).
+    chart = page.locator(".js-plotly-plot").first
+    expect(chart).to_be_visible()
+    expect(chart.get_by_text(re.compile("AI 위치|AI 구간")).first).to_be_visible()
+    shot(page, "triage", "viewer-overlay")
+
+    # 5. Accept a finding (the first reason offered is an acceptance).
+    with rerun(page):
+        page.get_by_role("button", name="저장").first.click()
+    expect(page.get_by_text("저장했습니다: 승인")).to_be_visible()
+    shot(page, "triage", "accepted")
+
+    # 6. The event and the audit rows exist.
+    events = platform_lake.frame(
+        "ops.triage_events", pl.col("study_instance_uid") == cast["top"]
+    ).sort("at")
+    assert events.select("account", "decision").rows()[-1] == ("dr.choi", "accepted")
+    assert "review" in events["decision"].to_list()
+    audit = platform_lake.frame("ops.audit_log", pl.col("account") == "dr.choi")
+    assert {"read:worklist", "read:study", "write:triage"} <= set(audit["action"].to_list())
+    assert set(audit["outcome"].to_list()) == {"allowed"}
+    finding = platform_lake.frame(
+        "ai.findings", pl.col("tracking_uid") == events["tracking_uid"][-1]
+    )
+    assert finding["verification"].to_list() == ["accepted"]
+
+    # 7. A study of another institution, asked for by link, is refused and the attempt logged.
+    stranger = page.context.new_page()
+    sign_in(stranger, clinician_app, f"viewer?study={cast['foreign']}")
+    expect(stranger.get_by_text("볼 권한이 없습니다").first).to_be_visible()
+    expect(stranger.locator(".js-plotly-plot")).to_have_count(0)
+    shot(stranger, "triage", "foreign-refused")
+    refused = platform_lake.frame(
+        "ops.audit_log",
+        (pl.col("account") == "dr.choi")
+        & (pl.col("action") == "read:study")
+        & (pl.col("outcome") == "denied"),
+    )
+    assert refused.height == 1
