@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from apps.common import auth, cache
 from apps.common.i18n import LANGS, STATE_KEY, t
@@ -116,7 +117,11 @@ def _gate(app: str, role: Role, pages: Sequence[st.Page]) -> list[st.Page]:
 def run(
     app: str, role: Role, pages: Sequence[st.Page], icon: str = ":material/local_hospital:"
 ) -> None:
-    """The router: sign-in gate, then the role's pages."""
+    """The router: sign-in gate, then the role's pages. Outside a Streamlit run (the script
+    imported bare, as a process spawned from a test that ran the app re-imports its parent's
+    main module) there is nothing to route, and nothing is done."""
+    if get_script_run_ctx() is None:
+        return
     st.set_page_config(page_title=t(f"app.{app}.title"), page_icon=icon, layout="wide")
     st.session_state[APP_KEY] = app
     _preferences()

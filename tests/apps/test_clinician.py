@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from apps.common import cache
-from lakehouse import accounts
+from lakehouse import accounts, delta
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -84,6 +84,7 @@ def signed_in(account: str, app: str = "clinician") -> AppTest:
 def texts(at: AppTest) -> str:
     parts = [e.value for e in (*at.title, *at.header, *at.subheader, *at.markdown, *at.caption)]
     parts += [e.value for e in (*at.error, *at.warning, *at.info, *at.success)]
+    parts += [getattr(e, "value", "") for e in at.get("text")]
     return "\n".join(str(p) for p in parts)
 
 
@@ -221,3 +222,26 @@ def test_the_admin_sees_the_city_wide_model_monitoring() -> None:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.get("plotly_chart")) == 3
+
+
+@pytest.mark.security
+def test_markup_in_a_clinics_dicom_header_is_shown_as_text(
+    platform_lake: Lake, cast: dict[str, Any]
+) -> None:
+    hostile = "[병원](http://evil.example) <img src=x onerror=alert(1)>"
+    studies = platform_lake.frame("silver.imaging_studies", pl.col("institution") == cast["clinic"])
+    uid = studies.sort("study_instance_uid")["study_instance_uid"][0]
+    row = studies.filter(pl.col("study_instance_uid") == uid).with_columns(
+        pl.lit(hostile).alias("institution_name"), pl.lit(hostile).alias("study_description")
+    )
+    delta.merge("silver.imaging_studies", row)
+    cache.clear()
+    at = signed_in("dr.kim")
+    at.session_state["study"] = uid
+    at.switch_page("app_pages/viewer.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [str(getattr(e, "value", "")) for e in at.get("text")]
+    assert any(hostile in line for line in shown)  # as typed, in a text element
+    rendered = [e.value for e in (*at.markdown, *at.caption, *at.title, *at.subheader)]
+    assert not any("evil.example" in str(m) or "onerror" in str(m) for m in rendered)

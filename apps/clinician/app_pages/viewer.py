@@ -65,18 +65,17 @@ if flash := st.session_state.pop(FLASH, None):
 study, findings = opened.study, opened.findings
 st.caption(t("triage.synthetic"))
 age = study["patient_age_months"]
-st.markdown(
-    "**"
-    + t(
+# Names and descriptions come from the clinics' DICOM headers: shown as text, never as markdown.
+st.text(
+    t(
         "triage.viewer.patient",
         patient=study["patient_key"][:9],
         age=number(age // 12 if age is not None else None),
         sex=study["patient_sex"] or "–",
         institution=study["institution_name"] or study["institution"] or "–",
     )
-    + "**"
 )
-st.caption(
+st.text(
     t(
         "triage.viewer.study",
         modality=study["modalities"],
