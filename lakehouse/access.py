@@ -57,8 +57,8 @@ NOTE_MAX: Final = 1000  # characters of a decision's note or a reading question
 REPORT_MAX: Final = 4000  # characters of a remote reading's report
 FOLLOW_TRIES: Final = 8  # rounds for a finding's verification to settle under concurrent decisions
 REMOTE_DAYS: Final = 30  # a reading hospital keeps access this long after it replied
-CONTEXT_DAYS: Final = 365  # diagnoses in the year before the study
-CURRENT_DRUG_DAYS: Final = 90  # prescriptions in the quarter before the study count as current
+CONTEXT_DAYS: Final = 365  # diagnoses from a year before the study on
+CURRENT_DRUG_DAYS: Final = 90  # prescriptions from a quarter before the study on
 READING_VIEW: Final[dict[str, pl.DataType]] = {
     "request_id": pl.Utf8(),
     "study_instance_uid": pl.Utf8(),
@@ -781,9 +781,10 @@ class Access:
         )
 
     def patient_context(self, study_uid: str) -> PatientContext:
-        """What the reader needs beside the images: the patient's recent diagnoses and current
-        prescriptions (claims, from the timeline) and their prior studies with the AI's
-        findings. Audited as one read of the patient's record."""
+        """What the reader needs beside the images: the patient's diagnoses from a year before
+        the study and prescriptions from a quarter before it (claims, from the timeline; each
+        code once, newest first) and their other studies with the AI's findings. Audited as one
+        read of the patient's record."""
         study, purpose = self._study("read:context", study_uid)
         context = self._context(study)
         self._audit_study("read:context", study, purpose, context.rows, None)
