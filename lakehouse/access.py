@@ -717,10 +717,11 @@ class Access:
             )
         if statuses:
             where &= pl.col("status").is_in(list(statuses))
+        day = pl.col("acquired_at").dt.convert_time_zone("Asia/Seoul").dt.date()  # Korea's day
         if since:
-            where &= pl.col("acquired_at").dt.date() >= since
+            where &= day >= since
         if until:
-            where &= pl.col("acquired_at").dt.date() <= until
+            where &= day <= until
         if institutions:
             where &= pl.col("institution").is_in(list(institutions))
         shown = rows.filter(where)

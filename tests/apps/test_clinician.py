@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from apps.common import cache
 from lakehouse import accounts, delta
+from tests.apps.triage_cast import triage_cast
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -24,21 +25,7 @@ PASSWORD = "demo-password-3"
 
 @pytest.fixture(scope="module")
 def cast(platform_lake: Lake) -> dict[str, Any]:
-    findings = platform_lake.frame("ai.findings")
-    counts = findings.group_by("institution").len().sort("len", "institution", descending=True)
-    clinic = counts["institution"][0]
-    mine = set(findings.filter(pl.col("institution") == clinic)["patient_key"].to_list())
-    visited = platform_lake.frame("gold.citizen_timeline", pl.col("institution") == clinic)
-    mine |= set(visited["citizen_key"].to_list())  # patients of the clinic without a study there
-    foreign = findings.filter(
-        (pl.col("institution") != clinic) & ~pl.col("patient_key").is_in(list(mine))
-    )["study_instance_uid"][0]
-    hospital = (
-        platform_lake.frame("silver.institutions")
-        .filter(pl.col("class_code").is_in(["01", "11"]) & (pl.col("ykiho") != clinic))
-        .sort("ykiho")["ykiho"][0]
-    )
-    return {"clinic": clinic, "foreign": foreign, "hospital": hospital}
+    return dict(triage_cast(platform_lake))
 
 
 @pytest.fixture(scope="module", autouse=True)

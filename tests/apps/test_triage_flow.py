@@ -18,6 +18,7 @@ from playwright.sync_api import Page, expect
 from lakehouse import accounts
 from lakehouse.access import Access, Principal
 from tests.apps.browser import AppServer, exception_texts, open_app, rerun, run_app, shot
+from tests.apps.triage_cast import triage_cast
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.security]
@@ -27,18 +28,11 @@ PASSWORD = "demo-password-4"
 
 @pytest.fixture(scope="module")
 def cast(platform_lake: Lake) -> dict[str, Any]:
-    findings = platform_lake.frame("ai.findings")
-    counts = findings.group_by("institution").len().sort("len", "institution", descending=True)
-    clinic = counts["institution"][0]
-    mine = set(findings.filter(pl.col("institution") == clinic)["patient_key"].to_list())
-    visited = platform_lake.frame("gold.citizen_timeline", pl.col("institution") == clinic)
-    mine |= set(visited["citizen_key"].to_list())  # patients of the clinic without a study there
-    foreign = findings.filter(
-        (pl.col("institution") != clinic) & ~pl.col("patient_key").is_in(list(mine))
-    )["study_instance_uid"][0]
+    chosen: dict[str, Any] = dict(triage_cast(platform_lake))
     with platform_lake.active():
-        worklist = Access(Principal("probe", "clinician", institution=clinic)).worklist()
-    return {"clinic": clinic, "foreign": foreign, "top": worklist["study_instance_uid"][0]}
+        probe = Principal("probe", "clinician", institution=chosen["clinic"])
+        chosen["top"] = Access(probe).worklist()["study_instance_uid"][0]
+    return chosen
 
 
 @pytest.fixture(scope="module")

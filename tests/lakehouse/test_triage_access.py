@@ -108,6 +108,21 @@ def test_filters_narrow_the_worklist_and_are_recorded(lake: Lake, cast: dict[str
     assert any(service in (d or "") for d in detail)
 
 
+def test_the_day_filter_counts_days_in_korea(lake: Lake, cast: dict[str, Any]) -> None:
+    layer = clinician(cast["clinic"])
+    every = layer.worklist()
+    seoul = every.with_columns(
+        pl.col("acquired_at").dt.convert_time_zone("Asia/Seoul").dt.date().alias("day")
+    )
+    # A study taken in the morning in Korea is still the previous day in UTC.
+    late = seoul.filter(pl.col("acquired_at").dt.hour() >= 15)
+    day = (late if late.height else seoul)["day"][0]
+    shown = layer.worklist(since=day, until=day)
+    assert set(shown["study_instance_uid"].to_list()) == set(
+        seoul.filter(pl.col("day") == day)["study_instance_uid"].to_list()
+    )
+
+
 def test_a_clinic_with_no_studies_sees_an_empty_worklist(cast: dict[str, Any]) -> None:
     assert clinician(cast["stranger"], "dr.lee").worklist().is_empty()
 
