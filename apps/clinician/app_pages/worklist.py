@@ -2,13 +2,13 @@
 (``lakehouse.triage``), with filters and counts per status. It refreshes every minute as a
 fragment, so the filters, the chosen study and the scroll of the page stay where they were."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import polars as pl
 import streamlit as st
 
 from apps.common import views
-from apps.common.i18n import moments, number, t
+from apps.common.i18n import SEOUL, moments, number, t
 from apps.common.layout import access
 from lakehouse.triage import OPEN, STATUSES, status_counts
 
@@ -71,7 +71,7 @@ def worklist() -> None:
     st.caption(
         t("triage.worklist.count", count=number(shown.height))
         + " · "
-        + t("triage.worklist.refreshed", time=datetime.now(UTC).astimezone().strftime("%H:%M"))
+        + t("triage.worklist.refreshed", time=datetime.now(SEOUL).strftime("%H:%M"))
     )
     if shown.is_empty():
         st.info(t("triage.worklist.empty"))
