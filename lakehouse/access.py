@@ -240,26 +240,22 @@ class Access:
         emergency: bool = False,
         detail: str | None = None,
     ) -> None:
-        at = self.clock()
         p = self.principal
-        entry = {
-            "event_id": uuid.uuid4().hex,
-            "at": at,
-            "month": at.strftime("%Y-%m"),
-            "account": p.account,
-            "role": p.role,
-            "institution": p.institution,
-            "origin": p.origin,
-            "subject_key": subject if subject and KEY.fullmatch(subject) else None,
-            "action": action,
-            "purpose": purpose,
-            "outcome": "allowed" if allowed else "denied",
-            "rows": rows,
-            "emergency": emergency,
-            "detail": detail,
-        }
-        spec = table(AUDIT)
-        delta.append(AUDIT, pl.DataFrame([entry], schema=spec.polars_schema()))
+        entry = _audit_row(
+            self.clock(),
+            p.account,
+            p.role,
+            p.origin,
+            action,
+            purpose,
+            institution=p.institution,
+            subject=subject,
+            rows=rows,
+            allowed=allowed,
+            emergency=emergency,
+            detail=detail,
+        )
+        delta.append(AUDIT, pl.DataFrame([entry], schema=table(AUDIT).polars_schema()))
 
     def _deny(self, action: str, detail: str, subject: str | None = None) -> AccessDeniedError:
         """Audit a refusal and return the exception to raise (``raise self._deny(...)``)."""
@@ -701,30 +697,7 @@ class Access:
             .otherwise(pl.lit("remote_reading"))
             .alias("basis")
         )
-        where = pl.lit(True)
-        if services:
-            where &= (
-                pl.col("services").str.split("|").list.set_intersection(list(services)).list.len()
-                > 0
-            )
-        if modalities:
-            where &= (
-                pl.col("modalities")
-                .str.split("|")
-                .list.set_intersection(list(modalities))
-                .list.len()
-                > 0
-            )
-        if statuses:
-            where &= pl.col("status").is_in(list(statuses))
-        day = pl.col("acquired_at").dt.convert_time_zone("Asia/Seoul").dt.date()  # Korea's day
-        if since:
-            where &= day >= since
-        if until:
-            where &= day <= until
-        if institutions:
-            where &= pl.col("institution").is_in(list(institutions))
-        shown = rows.filter(where)
+        shown = triage.narrow(rows, services, modalities, statuses, since, until, institutions)
         filters = {
             "services": list(services),
             "modalities": list(modalities),
@@ -1271,6 +1244,40 @@ STATS_SCHEMA: Final[dict[str, pl.DataType]] = {
 }
 
 
+def _audit_row(
+    at: datetime,
+    account: str,
+    role: Role,
+    origin: str,
+    action: str,
+    purpose: str,
+    *,
+    institution: str | None = None,
+    subject: str | None = None,
+    rows: int = 1,
+    allowed: bool = True,
+    emergency: bool = False,
+    detail: str | None = None,
+) -> dict[str, object]:
+    """One ``ops.audit_log`` entry; a subject that is not a citizen key is not recorded as one."""
+    return {
+        "event_id": uuid.uuid4().hex,
+        "at": at,
+        "month": at.strftime("%Y-%m"),
+        "account": account,
+        "role": role,
+        "institution": institution,
+        "origin": origin,
+        "subject_key": subject if subject and KEY.fullmatch(subject) else None,
+        "action": action,
+        "purpose": purpose,
+        "outcome": "allowed" if allowed else "denied",
+        "rows": rows,
+        "emergency": emergency,
+        "detail": detail,
+    }
+
+
 def record_export(
     action: str, subjects: Sequence[str], run: str, detail: str, account: str = "system"
 ) -> int:
@@ -1283,22 +1290,7 @@ def record_export(
         return 0
     at = _now()
     rows = [
-        {
-            "event_id": uuid.uuid4().hex,
-            "at": at,
-            "month": at.strftime("%Y-%m"),
-            "account": account,
-            "role": "admin",
-            "institution": None,
-            "origin": run,
-            "subject_key": key,
-            "action": action,
-            "purpose": "research",
-            "outcome": "allowed",
-            "rows": 1,
-            "emergency": False,
-            "detail": detail,
-        }
+        _audit_row(at, account, "admin", run, action, "research", subject=key, detail=detail)
         for key in keys
     ]
     delta.append(AUDIT, pl.DataFrame(rows, schema=table(AUDIT).polars_schema()))

@@ -40,6 +40,11 @@ def _delta_extension() -> Path:
     return root / "extensions" / f"v{duckdb.__version__}" / "delta.duckdb_extension"
 
 
+def _view(create: str, name: str) -> str:
+    """The statement making a catalogue table a DuckDB view (names come from the catalogue)."""
+    return f"{create} {name} AS SELECT * FROM delta_scan('{uri(name)}')"
+
+
 def connect(tables: list[str] | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with a view per existing table, named as in the catalogue.
 
@@ -53,7 +58,7 @@ def connect(tables: list[str] | None = None) -> duckdb.DuckDBPyConnection:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
     for name in tables or sorted(TABLES):
         if exists(name):
-            con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM delta_scan('{uri(name)}')")
+            con.execute(_view("CREATE OR REPLACE VIEW", name))
     return con
 
 
@@ -74,8 +79,6 @@ def ensure_views(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None
     for name in names:
         if not has_view(con, name) and exists(name):
             try:
-                con.execute(
-                    f"CREATE VIEW IF NOT EXISTS {name} AS SELECT * FROM delta_scan('{uri(name)}')"
-                )
+                con.execute(_view("CREATE VIEW IF NOT EXISTS", name))
             except duckdb.TransactionException:
                 continue

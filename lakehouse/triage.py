@@ -17,8 +17,9 @@ routine study below a fresh urgent one. Waiting stops at the study's first decis
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from typing import Final
 
@@ -254,6 +255,40 @@ def worklist(
         descending=[True, True, False],
         nulls_last=True,
     )
+
+
+def narrow(
+    rows: pl.DataFrame,
+    services: Sequence[str] = (),
+    modalities: Sequence[str] = (),
+    statuses: Sequence[str] = (),
+    since: date | None = None,
+    until: date | None = None,
+    institutions: Sequence[str] = (),
+) -> pl.DataFrame:
+    """The worklist's rows that pass every filter given (an empty filter passes all): any of
+    the services or modalities, the statuses, the sending institutions, and acquisition days
+    counted in Korea's time (a study at 08:00 in Gwangju is the previous day in UTC)."""
+    where = pl.lit(True)
+    if services:
+        where &= (
+            pl.col("services").str.split("|").list.set_intersection(list(services)).list.len() > 0
+        )
+    if modalities:
+        where &= (
+            pl.col("modalities").str.split("|").list.set_intersection(list(modalities)).list.len()
+            > 0
+        )
+    if statuses:
+        where &= pl.col("status").is_in(list(statuses))
+    day = pl.col("acquired_at").dt.convert_time_zone("Asia/Seoul").dt.date()
+    if since:
+        where &= day >= since
+    if until:
+        where &= day <= until
+    if institutions:
+        where &= pl.col("institution").is_in(list(institutions))
+    return rows.filter(where)
 
 
 def status_counts(rows: pl.DataFrame) -> dict[str, int]:

@@ -222,3 +222,24 @@ def test_every_ai_service_has_an_urgency_and_a_target() -> None:
     assert set(P.urgency) == services
     assert set(P.target_hours) == services
     assert all(h > 0 for h in P.target_hours.values())
+
+
+def test_filters_count_acquisition_days_in_korea() -> None:
+    # 23:30 UTC on 1 March is 08:30 on 2 March in Gwangju.
+    morning = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
+    rows = triage.worklist(
+        *frames(
+            [finding("1.1", "chest", 0.9), finding("1.2", "dental", 0.2)],
+            [study("1.1", morning), study("1.2", morning - timedelta(days=1))],
+            [],
+        ),
+        NOW,
+    )
+    march_2 = datetime(2026, 3, 2).date()
+    assert triage.narrow(rows, since=march_2, until=march_2)["study_instance_uid"].to_list() == [
+        "1.1"
+    ]
+    assert triage.narrow(rows, services=["dental"])["study_instance_uid"].to_list() == ["1.2"]
+    assert triage.narrow(rows, modalities=["MR"]).is_empty()
+    assert triage.narrow(rows, statuses=["new"]).height == 2
+    assert triage.narrow(rows).height == 2

@@ -354,39 +354,22 @@ with context:
     ctx = opened.context
     if study["citizen_key"] is None:
         st.info(t("triage.context.pseudonymous"))
-    left, right = st.columns(2)
-    with left:
-        st.markdown(f"**{t('triage.context.diagnoses')}**")
-        if ctx.diagnoses.is_empty():
-            st.caption(t("triage.context.none"))
+    date = pl.col("event_date").map_elements(day, return_dtype=pl.Utf8).alias(t("column.date"))
+    title = pl.col("title").alias(t("column.title"))
+    panels = (
+        ("triage.context.diagnoses", ctx.diagnoses, [date, pl.col("code").alias("KCD"), title]),
+        (
+            "triage.context.prescriptions",
+            ctx.prescriptions,
+            [date, title, pl.col("detail").alias(t("column.detail"))],
+        ),
+    )
+    for column, (heading, rows_of, shown) in zip(st.columns(2), panels, strict=True):
+        column.markdown(f"**{t(heading)}**")
+        if rows_of.is_empty():
+            column.caption(t("triage.context.none"))
         else:
-            st.dataframe(
-                ctx.diagnoses.select(
-                    pl.col("event_date")
-                    .map_elements(day, return_dtype=pl.Utf8)
-                    .alias(t("column.date")),
-                    pl.col("code").alias("KCD"),
-                    pl.col("title").alias(t("column.title")),
-                ),
-                hide_index=True,
-                key="ctx_dx",
-            )
-    with right:
-        st.markdown(f"**{t('triage.context.prescriptions')}**")
-        if ctx.prescriptions.is_empty():
-            st.caption(t("triage.context.none"))
-        else:
-            st.dataframe(
-                ctx.prescriptions.select(
-                    pl.col("event_date")
-                    .map_elements(day, return_dtype=pl.Utf8)
-                    .alias(t("column.date")),
-                    pl.col("title").alias(t("column.title")),
-                    pl.col("detail").alias(t("column.detail")),
-                ),
-                hide_index=True,
-                key="ctx_rx",
-            )
+            column.dataframe(rows_of.select(shown), hide_index=True, key=f"ctx_{heading}")
     st.markdown(f"**{t('triage.context.priors')}**")
     if ctx.priors.is_empty():
         st.caption(t("triage.context.none"))
