@@ -30,7 +30,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from lakehouse import delta, pseudonym
 from lakehouse import read as lake
-from lakehouse.access import KEY, ROLES, Principal, Role
+from lakehouse.access import ROLES, Principal, Role
 from lakehouse.catalog import YKIHO_PATTERN, table
 from lakehouse.config import secrets_dir
 
@@ -83,9 +83,7 @@ def path() -> Path:
 def _check(account: Account) -> Account:
     if account.role not in ROLES:
         raise ValueError(f"{account.name}: unknown role {account.role!r}")
-    if account.role == "citizen" and not (
-        account.citizen_key and KEY.fullmatch(account.citizen_key)
-    ):
+    if account.role == "citizen" and not pseudonym.is_citizen_key(account.citizen_key):
         raise ValueError(f"{account.name}: a citizen account needs a citizen key")
     if account.role == "clinician" and not (
         account.institution and re.match(YKIHO_PATTERN, account.institution)

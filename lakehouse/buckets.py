@@ -16,13 +16,13 @@ rewriting every bucketed table.
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 import polars as pl
 
+from lakehouse.pseudonym import is_citizen_key
+
 BUCKETS: Final = 64
-_KEY: Final = re.compile(r"^C[0-9a-f]{32}$")
 
 
 def key_bucket(citizen_key: str) -> int:
@@ -35,7 +35,7 @@ def key_bucket(citizen_key: str) -> int:
         ValueError: ``citizen_key`` is not a citizen key (a registration number or a typo must
             never be silently mapped to some partition).
     """
-    if not _KEY.match(citizen_key):
+    if not is_citizen_key(citizen_key):
         raise ValueError("not a citizen key")
     return int(citizen_key[1:3], 16) % BUCKETS
 

@@ -26,6 +26,11 @@ from lakehouse.config import MissingKeyError, secrets_dir, write_secret
 
 KEY_FILE: Final = "pseudonym.key"
 KEY_BYTES: Final = 32
+# A citizen key's shape, as ``citizen_key`` makes it: ``C`` + 32 lowercase hex digits. The one
+# definition: the catalogue's column rule, the bucket of a key and the access layer's refusal of
+# anything else all use it.
+KEY_PATTERN: Final = r"^C[0-9a-f]{32}$"
+KEY: Final = re.compile(KEY_PATTERN)
 # A resident registration number as it appears in text: YYMMDD, optional hyphen, G and 6 digits.
 RRN_PATTERN: Final = re.compile(r"(?<!\d)(\d{6})-?(\d{7})(?!\d)")
 
@@ -112,6 +117,12 @@ def _hashed(digits: str, mac: _Hmac) -> str:
 def citizen_key(rrn: str) -> str:
     """The citizen key of one resident registration number."""
     return _hashed(normalise(rrn), _hmac(_key()))
+
+
+def is_citizen_key(value: object) -> bool:
+    """Whether ``value`` has a citizen key's exact shape (a guessed, typed or injected value does
+    not, so it can be refused before any table is read)."""
+    return isinstance(value, str) and KEY.fullmatch(value) is not None
 
 
 def is_registration_number(value: str) -> bool:

@@ -1,5 +1,5 @@
 """Table upkeep: compact small files and remove files no recent version needs, once a week,
-and drop access-log months past their retention (``lakehouse.access.expire_audit``).
+and drop access-log months past their retention (``lakehouse.audit.expire_audit``).
 
 Every partition rerun and merge adds files and leaves replaced ones behind; without upkeep reads
 slow down and storage grows. Compaction keeps the data as it is (same rows, a new version);
@@ -11,7 +11,7 @@ from typing import Final
 
 import dagster as dg
 
-from lakehouse import access, delta
+from lakehouse import audit, delta
 from lakehouse.catalog import TABLES
 from pipelines.defs.gold import TIMEZONE
 from pipelines.defs.resources import Lakehouse
@@ -29,7 +29,7 @@ def compact_and_vacuum(
 ) -> dg.Output[dict[str, int]]:
     """Optimize then vacuum every table that exists; report files compacted and removed."""
     del lakehouse  # its setup points the lakehouse modules at this deployment's storage
-    expired = access.expire_audit()  # before compaction, so the deleted months' files go too
+    expired = audit.expire_audit()  # before compaction, so the deleted months' files go too
     compacted = removed = tables = 0
     for name in sorted(TABLES):
         if not delta.exists(name):

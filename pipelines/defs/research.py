@@ -18,7 +18,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse import read as lake
-from lakehouse.access import record_export
+from lakehouse.audit import record_export
 from lakehouse.config import is_remote, lakehouse_uri
 from lakehouse.pseudonym import local_key
 from pipelines.defs.resources import Lakehouse

@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from lakehouse import accounts, disclosure
+from lakehouse import audit as ledger
 from lakehouse.access import Access, AccessDeniedError, Principal
 from tests.pipelines.conftest import Lake
 
@@ -296,8 +297,6 @@ def test_demo_accounts_are_pseudonymised_hashed_and_locked_after_failures(
 def test_the_access_log_keeps_at_least_two_years(
     lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lakehouse import access as layer
-
     old = Access(
         Principal("archivist", "admin", origin="test"),
         clock=lambda: datetime(2020, 1, 15, tzinfo=UTC),
@@ -306,11 +305,11 @@ def test_the_access_log_keeps_at_least_two_years(
     recent = audit(lake, month=datetime.now(UTC).strftime("%Y-%m")).height
     monkeypatch.setenv("GJH_AUDIT_RETENTION_DAYS", "730")
     with pytest.raises(ValueError, match="at least 731"):
-        layer.expire_audit()
+        ledger.expire_audit()
     monkeypatch.setenv("GJH_AUDIT_RETENTION_DAYS", "731")
     # On 2022-01-20 the period reaches back to 2020-01-19: January 2020 is not over yet.
-    assert layer.expire_audit(datetime(2022, 1, 20, tzinfo=UTC)) == 0
+    assert ledger.expire_audit(datetime(2022, 1, 20, tzinfo=UTC)) == 0
     assert audit(lake, month="2020-01").height == 1
-    assert layer.expire_audit(datetime(2022, 2, 2, tzinfo=UTC)) == 1
+    assert ledger.expire_audit(datetime(2022, 2, 2, tzinfo=UTC)) == 1
     assert audit(lake, month="2020-01").height == 0
     assert audit(lake, month=datetime.now(UTC).strftime("%Y-%m")).height == recent

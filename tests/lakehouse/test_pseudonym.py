@@ -7,6 +7,7 @@ import hmac
 import os
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -71,3 +72,42 @@ def test_no_key_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             pseudonym.citizen_key("900101-1234567")
     finally:
         pseudonym.reset_key_cache()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+SHAPE = "C[0-9a-f]{32}"
+# The catalogue keeps its own copy until its split into a package (issue 17) lands; the package
+# then imports ``pseudonym.KEY_PATTERN`` for its citizen-key columns like every other module.
+CATALOGUE_COPY = "lakehouse/catalog.py"
+
+
+def test_the_citizen_key_shape_is_written_down_once() -> None:
+    where = sorted(
+        path.relative_to(ROOT).as_posix()
+        for folder in ("lakehouse", "apps", "pipelines")
+        for path in (ROOT / folder).rglob("*.py")
+        if SHAPE in path.read_text(encoding="utf-8")
+    )
+    assert [w for w in where if w != CATALOGUE_COPY] == ["lakehouse/pseudonym.py"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["C" + "0" * 32 + "\n", "C" + "A" * 32, "C" + "0" * 31, "L" + "0" * 32, " C" + "0" * 32, None],
+)
+def test_what_is_not_a_citizen_key_is_refused_everywhere_alike(value: str | None) -> None:
+    from lakehouse.access import Principal
+    from lakehouse.audit import row
+    from lakehouse.buckets import key_bucket
+
+    assert not pseudonym.is_citizen_key(value)
+    with pytest.raises(ValueError, match="citizen key"):
+        Principal("someone", "citizen", citizen_key=value)
+    assert (
+        row(datetime.now(UTC), "a", "admin", "test", "x", "y", subject=value)["subject_key"] is None
+    )
+    if value is not None:
+        with pytest.raises(ValueError, match="not a citizen key"):
+            key_bucket(value)
+    key = "C" + "0a" * 16
+    assert pseudonym.is_citizen_key(key) and key_bucket(key) == 10

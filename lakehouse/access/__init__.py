@@ -1,0 +1,53 @@
+"""The access layer: the one way any app reads or writes person-level data.
+
+``Access(principal)`` is the apps' one entry point. Who may see what is decided in one module,
+``gate`` (the principal, the rules of ``basis`` and of a study, refusals, the audit row); each
+concern adds its methods on top of it:
+
+* ``grants``: share codes, proxies, emergency access, revoking them;
+* ``records``: a citizen's timeline, name, and who viewed it;
+* ``imaging``: the clinicians' worklist, a study and its patient, decisions, the SR re-issue;
+* ``readings``: the remote-reading requests and replies;
+* ``aggregates``: officials' uptake with disclosure control, triage turnaround, the access log.
+
+What the ledgers' events say now is folded by pure functions in ``folds``. The access log's own
+module, ``lakehouse.audit``, sits outside this package, so the pipelines can write to it without
+importing the rules.
+"""
+
+from __future__ import annotations
+
+from lakehouse.access.aggregates import UPTAKE_DIMENSIONS, UPTAKE_MEASURES, Aggregates
+from lakehouse.access.folds import Grant
+from lakehouse.access.gate import (
+    ROLES,
+    AccessDeniedError,
+    Principal,
+    Query,
+    Readers,
+    Role,
+)
+from lakehouse.access.grants import Grants
+from lakehouse.access.imaging import Imaging, OpenedStudy, PatientContext
+from lakehouse.access.readings import Readings
+from lakehouse.access.records import Records
+
+__all__ = [
+    "ROLES",
+    "UPTAKE_DIMENSIONS",
+    "UPTAKE_MEASURES",
+    "Access",
+    "AccessDeniedError",
+    "Grant",
+    "OpenedStudy",
+    "PatientContext",
+    "Principal",
+    "Query",
+    "Readers",
+    "Role",
+]
+
+
+class Access(Grants, Records, Imaging, Readings, Aggregates):
+    """The access layer for one principal: every method checks (``gate.Gate``), reads and
+    audits. ``Access(principal, clock=..., readers=...)``; see ``gate.Gate`` for the arguments."""

@@ -1,0 +1,223 @@
+"""Grants over a citizen's record: share codes, proxies, emergency access, and revoking them.
+
+Grants are events in ``ops.grants`` (created, redeemed, revoked), folded by
+``lakehouse.access.folds.grants``; share codes are stored only as keyed hashes. What a grant
+allows is decided by the gate (``Gate.basis``), not here.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Final
+
+import polars as pl
+
+from lakehouse import delta, pseudonym
+from lakehouse import read as lake
+from lakehouse.access.folds import Grant
+from lakehouse.access.gate import GRANTS, Gate
+from lakehouse.catalog import table
+
+SHARE_ALPHABET: Final = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud
+SHARE_LENGTH: Final = 8
+SHARE_MINUTES: Final = 60  # Epic's share codes last an hour
+EMERGENCY_MINUTES: Final = 60
+EMERGENCY_MAX_MINUTES: Final = 240
+REASON_MIN: Final = 10  # characters: "emergency" alone is not a reason
+
+
+def _code_hash(code: str) -> str:
+    normalised = re.sub(r"[^A-Z0-9]", "", code.upper())
+    return pseudonym.local_key("share-code", normalised)
+
+
+class Grants(Gate):
+    """The grant methods of ``Access``."""
+
+    def _grant_event(
+        self, grant_id: str, event: str, kind: str, subject: str, **fields: object
+    ) -> None:
+        row = {
+            "event_id": uuid.uuid4().hex,
+            "grant_id": grant_id,
+            "event": event,
+            "kind": kind,
+            "at": self.clock(),
+            "subject_key": subject,
+            "actor": self.principal.account,
+            "grantee": None,
+            "institution": None,
+            "code_hash": None,
+            "expires_at": None,
+            "reason": None,
+        } | fields
+        delta.append(GRANTS, pl.DataFrame([row], schema=table(GRANTS).polars_schema()))
+
+    def create_share(self, minutes: int = SHARE_MINUTES) -> tuple[str, Grant]:
+        """A citizen's one-time share code for their own record: the first clinician to enter
+        it may read the record until it expires. Returns the code (shown once, never stored)
+        and the grant."""
+        self._require("share:create", "citizen")
+        if not 1 <= minutes <= 24 * 60:
+            raise ValueError("a share code lasts between 1 minute and 24 hours")
+        subject = str(self.principal.citizen_key)
+        code = "".join(secrets.choice(SHARE_ALPHABET) for _ in range(SHARE_LENGTH))
+        now = self.clock()
+        grant_id = uuid.uuid4().hex
+        expires = now + timedelta(minutes=minutes)
+        self._grant_event(
+            grant_id, "created", "share", subject, code_hash=_code_hash(code), expires_at=expires
+        )
+        self._audit("share:create", "self", subject=subject, rows=1)
+        pretty = f"{code[:4]}-{code[4:]}"
+        return pretty, Grant(
+            grant_id,
+            "share",
+            subject,
+            self.principal.account,
+            None,
+            None,
+            now,
+            expires,
+            False,
+            None,
+        )
+
+    def grant_proxy(self, carer_account: str, until: date | None = None) -> Grant:
+        """A citizen makes another citizen account their proxy (family carer)."""
+        self._require("proxy:create", "citizen")
+        if not carer_account or carer_account == self.principal.account:
+            raise ValueError("name another account as the carer")
+        subject = str(self.principal.citizen_key)
+        expires = datetime.combine(until, datetime.min.time(), UTC) if until else None
+        grant_id = uuid.uuid4().hex
+        self._grant_event(
+            grant_id, "created", "proxy", subject, grantee=carer_account, expires_at=expires
+        )
+        self._audit("proxy:create", "self", subject=subject, rows=1, detail=carer_account)
+        return Grant(
+            grant_id,
+            "proxy",
+            subject,
+            self.principal.account,
+            carer_account,
+            None,
+            self.clock(),
+            expires,
+            False,
+            None,
+        )
+
+    def proxied(self) -> list[str]:
+        """The citizen keys whose records this citizen may read as their active proxy."""
+        self._require("grants:proxied", "citizen")
+        mine = lake.frame(
+            GRANTS, (pl.col("kind") == "proxy") & (pl.col("grantee") == self.principal.account)
+        )
+        ids = mine["grant_id"].unique().to_list()
+        if not ids:
+            return []
+        now = self.clock()
+        grants = self._grants(pl.col("grant_id").is_in(ids))
+        return sorted(
+            {g.subject_key for g in grants if g.grantee == self.principal.account and g.active(now)}
+        )
+
+    def my_grants(self) -> list[Grant]:
+        """The grants over the citizen's own record (share codes, proxies, emergency
+        accesses), newest first."""
+        self._require("grants:list", "citizen")
+        subject = str(self.principal.citizen_key)
+        grants = self._grants(pl.col("subject_key") == subject)
+        self._audit("grants:list", "self", subject=subject, rows=len(grants))
+        return sorted(grants, key=lambda g: g.created_at, reverse=True)
+
+    def revoke(self, grant_id: str) -> None:
+        """The citizen withdraws a share code or a proxy over their own record."""
+        self._require("grant:revoke", "citizen")
+        subject = str(self.principal.citizen_key)
+        mine = {g.grant_id: g for g in self._grants(pl.col("subject_key") == subject)}
+        grant = mine.get(grant_id)
+        if grant is None or grant.kind == "emergency":
+            raise self._deny("grant:revoke", "no such grant over your record", subject)
+        self._grant_event(grant_id, "revoked", grant.kind, subject)
+        self._audit("grant:revoke", "self", subject=subject, rows=1, detail=grant.kind)
+
+    def redeem_share(self, code: str) -> str:
+        """A clinician enters a citizen's share code; returns whose record it opens.
+
+        Refused (and audited) when the code is unknown, expired, revoked or already used by
+        another clinician."""
+        self._require("share:redeem", "clinician")
+        hashed = _code_hash(code)
+        events = lake.frame(GRANTS, pl.col("code_hash") == hashed)
+        if events.is_empty():
+            raise self._deny("share:redeem", "unknown share code")
+        subject = str(events["subject_key"][0])
+        (grant,) = [
+            g
+            for g in self._grants(pl.col("subject_key") == subject)
+            if g.grant_id == events["grant_id"][0]
+        ]
+        now = self.clock()
+        if grant.revoked:
+            raise self._deny("share:redeem", "the share code was revoked", subject)
+        if not grant.active(now):
+            raise self._deny("share:redeem", "the share code has expired", subject)
+        if grant.grantee not in (None, self.principal.account):
+            raise self._deny("share:redeem", "the share code was already used", subject)
+        if grant.grantee is None:
+            self._grant_event(
+                grant.grant_id,
+                "redeemed",
+                "share",
+                subject,
+                grantee=self.principal.account,
+                institution=self.principal.institution,
+            )
+        self._audit("share:redeem", "share", subject=subject, rows=1)
+        return subject
+
+    def open_emergency(
+        self, subject_key: str, reason: str, minutes: int = EMERGENCY_MINUTES
+    ) -> Grant:
+        """Break the glass: a clinician states why they must see a record outside the rules.
+        Time-limited, flagged for the admin's review and shown to the citizen."""
+        self._require("emergency:open", "clinician")
+        subject = self._subject("emergency:open", subject_key)
+        reason = " ".join(reason.split())
+        if len(reason) < REASON_MIN:
+            raise self._deny("emergency:open", "an emergency access needs a stated reason", subject)
+        if not 1 <= minutes <= EMERGENCY_MAX_MINUTES:
+            raise ValueError(f"an emergency access lasts 1 to {EMERGENCY_MAX_MINUTES} minutes")
+        now = self.clock()
+        grant_id = uuid.uuid4().hex
+        expires = now + timedelta(minutes=minutes)
+        self._grant_event(
+            grant_id,
+            "created",
+            "emergency",
+            subject,
+            grantee=self.principal.account,
+            institution=self.principal.institution,
+            expires_at=expires,
+            reason=reason,
+        )
+        self._audit(
+            "emergency:open", "emergency", subject=subject, rows=1, emergency=True, detail=reason
+        )
+        return Grant(
+            grant_id,
+            "emergency",
+            subject,
+            self.principal.account,
+            self.principal.account,
+            self.principal.institution,
+            now,
+            expires,
+            False,
+            reason,
+        )

@@ -1,0 +1,104 @@
+"""The access log's ledger: its rows, the pipelines' research exports, and its retention.
+
+``ops.audit_log`` is the Medical Service Act's access log: one row per person-level access,
+allowed or refused (account, role, time, origin, whose data, action, purpose, rows), which the
+admin reviews and the citizen sees. The access layer (``lakehouse.access``) decides every read of
+an app and writes its row through ``append``. The pipelines run as the system under Dagster,
+outside any app's principal: they write here directly when person-level data leaves
+(``record_export``) and drop the months past retention (``expire_audit``).
+
+This module holds no access rule, so a pipeline that imports it imports nothing of who may see
+what (``tests/lakehouse/test_audit.py`` checks that).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import polars as pl
+
+from lakehouse import delta
+from lakehouse.catalog import table
+from lakehouse.pseudonym import is_citizen_key
+
+AUDIT: Final = "ops.audit_log"
+AUDIT_MIN_DAYS: Final = 731  # the Medical Service Act's two years, leap day included
+AUDIT_DEFAULT_DAYS: Final = 1096  # three years unless the deployment says otherwise
+
+
+def row(
+    at: datetime,
+    account: str,
+    role: str,
+    origin: str,
+    action: str,
+    purpose: str,
+    *,
+    institution: str | None = None,
+    subject: str | None = None,
+    rows: int = 1,
+    allowed: bool = True,
+    emergency: bool = False,
+    detail: str | None = None,
+) -> dict[str, object]:
+    """One ``ops.audit_log`` entry; a subject that is not a citizen key is not recorded as one."""
+    return {
+        "event_id": uuid.uuid4().hex,
+        "at": at,
+        "month": at.strftime("%Y-%m"),
+        "account": account,
+        "role": role,
+        "institution": institution,
+        "origin": origin,
+        "subject_key": subject if is_citizen_key(subject) else None,
+        "action": action,
+        "purpose": purpose,
+        "outcome": "allowed" if allowed else "denied",
+        "rows": rows,
+        "emergency": emergency,
+        "detail": detail,
+    }
+
+
+def append(entries: Sequence[dict[str, object]]) -> None:
+    """Append entries made by ``row`` to the access log (never updated, never rewritten)."""
+    delta.append(AUDIT, pl.DataFrame(entries, schema=table(AUDIT).polars_schema()))
+
+
+def record_export(
+    action: str, subjects: Sequence[str], run: str, detail: str, account: str = "system"
+) -> int:
+    """Audit a pipeline's disclosure of person-level data (a research copy): one entry per
+    citizen whose data left, so it shows in their "who viewed my record" like any read. ``run``
+    names the run (its origin) and ``detail`` who asked and why. Returns the entries written."""
+    keys = sorted({s for s in subjects if is_citizen_key(s)})
+    if not keys:
+        return 0
+    at = datetime.now(UTC)
+    append(
+        [
+            row(at, account, "admin", run, action, "research", subject=key, detail=detail)
+            for key in keys
+        ]
+    )
+    return len(keys)
+
+
+def audit_retention_days() -> int:
+    """How long access-log entries are kept: ``GJH_AUDIT_RETENTION_DAYS``, never under two
+    years (a shorter setting is refused, not shortened silently)."""
+    days = int(os.environ.get("GJH_AUDIT_RETENTION_DAYS", AUDIT_DEFAULT_DAYS))
+    if days < AUDIT_MIN_DAYS:
+        raise ValueError(f"access logs are kept at least {AUDIT_MIN_DAYS} days, not {days}")
+    return days
+
+
+def expire_audit(now: datetime | None = None) -> int:
+    """Delete the access log's whole months that ended before the retention period; returns
+    the entries deleted. A month goes only when its last day is older than the period."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=audit_retention_days())
+    return delta.delete(AUDIT, f"month < '{cutoff:%Y-%m}'")
