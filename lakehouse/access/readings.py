@@ -10,7 +10,7 @@ see the study and its patient's context (``Gate._study``).
 from __future__ import annotations
 
 import uuid
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import polars as pl
 
@@ -64,13 +64,7 @@ class Readings(Gate):
     def reply_reading(self, request_id: str, report: str, decision: str) -> None:
         """The reading hospital answers a request: a report and its decision on the AI finding.
         The reply returns to the clinic (``readings``)."""
-        self._require("write:reading", "clinician")
-        found = self._requests(pl.col("request_id") == request_id)
-        if found.is_empty() or found["to_institution"][0] != self.principal.institution:
-            raise self._deny("write:reading", "no such request to your institution")
-        request = found.row(0, named=True)
-        if request["status"] != "requested":
-            raise ValueError(f"the request is already {request['status']}")
+        request = self._open_request(request_id, "to")
         if decision not in triage.DECIDED:
             raise ValueError(f"a decision is one of {list(triage.DECIDED)}")
         report = (report or "").strip()
@@ -90,13 +84,7 @@ class Readings(Gate):
 
     def cancel_reading(self, request_id: str) -> None:
         """The asking clinic withdraws a request that has not been answered."""
-        self._require("write:reading", "clinician")
-        found = self._requests(pl.col("request_id") == request_id)
-        if found.is_empty() or found["from_institution"][0] != self.principal.institution:
-            raise self._deny("write:reading", "no such request from your institution")
-        request = found.row(0, named=True)
-        if request["status"] != "requested":
-            raise ValueError(f"the request is already {request['status']}")
+        request = self._open_request(request_id, "from")
         study, purpose = self._study("write:reading", request["study_instance_uid"])
         self._reading_event(
             request_id,
@@ -108,6 +96,18 @@ class Readings(Gate):
             request["from_institution"],
         )
         self._audit_study("write:reading", study, purpose, 1, "cancel")
+
+    def _open_request(self, request_id: str, side: Literal["to", "from"]) -> dict[str, Any]:
+        """The unanswered request ``request_id`` sent ``side`` this clinician's institution (to
+        it: the hospital asked; from it: the asking clinic); refused (and audited) otherwise."""
+        self._require("write:reading", "clinician")
+        found = self._requests(pl.col("request_id") == request_id)
+        if found.is_empty() or found[f"{side}_institution"][0] != self.principal.institution:
+            raise self._deny("write:reading", f"no such request {side} your institution")
+        request = found.row(0, named=True)
+        if request["status"] != "requested":
+            raise ValueError(f"the request is already {request['status']}")
+        return request
 
     def _reading_event(
         self,

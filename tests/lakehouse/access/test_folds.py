@@ -18,19 +18,18 @@ ALICE = "C" + "a" * 32
 CLINIC, HOSPITAL, OTHER = "11111111", "22222222", "33333333"
 
 
+def event_row(name: str, of: str, event: str, minutes: int, **fields: Any) -> dict[str, Any]:
+    """An event of ledger ``name`` (its other columns null) about grant or request ``of``,
+    ``minutes`` after ``NOW``."""
+    ledger_id = "grant_id" if name == "ops.grants" else "request_id"
+    at = NOW + timedelta(minutes=minutes)
+    common = {"event_id": f"{of}-{event}", ledger_id: of, "event": event, "at": at}
+    return dict.fromkeys(table(name).polars_schema()) | common | fields
+
+
 def grant_event(grant: str, event: str, minutes: int, **fields: Any) -> dict[str, Any]:
-    row = dict.fromkeys(table("ops.grants").polars_schema())
-    row.update(
-        event_id=f"{grant}-{event}",
-        grant_id=grant,
-        event=event,
-        kind="share",
-        at=NOW + timedelta(minutes=minutes),
-        subject_key=ALICE,
-        actor="alice",
-    )
-    row.update(fields)
-    return row
+    mine = {"kind": "share", "subject_key": ALICE, "actor": "alice"}
+    return event_row("ops.grants", grant, event, minutes, **(mine | fields))
 
 
 def grants(*rows: dict[str, Any]) -> list[folds.Grant]:
@@ -64,20 +63,14 @@ def test_a_grant_is_active_until_it_expires_and_events_of_unknown_grants_are_ign
 
 
 def reading_event(request: str, event: str, minutes: int, **fields: Any) -> dict[str, Any]:
-    row = dict.fromkeys(table("ops.reading_requests").polars_schema())
-    row.update(
-        event_id=f"{request}-{event}",
-        request_id=request,
-        event=event,
-        at=NOW + timedelta(minutes=minutes),
-        study_instance_uid=f"1.2.{request}",
-        patient_key=ALICE,
-        from_institution=CLINIC,
-        to_institution=HOSPITAL,
-        actor="dr.kim" if event != "replied" else "dr.park",
-    )
-    row.update(fields)
-    return row
+    mine = {
+        "study_instance_uid": f"1.2.{request}",
+        "patient_key": ALICE,
+        "from_institution": CLINIC,
+        "to_institution": HOSPITAL,
+        "actor": "dr.kim" if event != "replied" else "dr.park",
+    }
+    return event_row("ops.reading_requests", request, event, minutes, **(mine | fields))
 
 
 def requests(*rows: dict[str, Any]) -> pl.DataFrame:
