@@ -20,11 +20,7 @@ from pydicom.data import get_testdata_file
 from pydicom.multival import MultiValue
 from pydicom.sr.coding import Code
 
-from lakehouse.sr import (
-    Algorithm,
-    SrFinding,
-    finding_report,
-)
+from lakehouse.sr import Algorithm, SrFinding, finding_report
 from synth.imaging.assemble import assemble
 from synth.imaging.orders import ImagingOrder
 
@@ -132,6 +128,7 @@ def assert_evidence(data: bytes, sources: Any) -> None:
 
 
 def ecg_sources() -> list[tuple[pydicom.Dataset, tuple[tuple[float, float], ...]]]:
+    """pydicom's 12-lead ECG with two made-up segments, and the synthetic city's with its own."""
     (synthetic,), truth = synthetic_study("ECG_12LEAD", "M", date(1958, 1, 5))
     rate = float(synthetic.WaveformSequence[0].SamplingFrequency)
     truth_segments = tuple((a / rate, b / rate) for a, b in truth["ecg_segments"])

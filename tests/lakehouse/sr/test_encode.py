@@ -6,15 +6,8 @@ import io
 
 import pydicom
 
-from lakehouse.sr import (
-    read_findings,
-)
-from tests.lakehouse.sr.cases import (
-    dicom_file,
-    expected_fields,
-    make_finding,
-    report_bytes,
-)
+from lakehouse.sr import read_findings
+from tests.lakehouse.sr.cases import dicom_file, expected_fields, make_finding, report_bytes
 
 
 def test_codes_encoded_once_are_told_apart_by_their_meaning() -> None:

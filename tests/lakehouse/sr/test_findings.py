@@ -4,25 +4,18 @@ construction (the oracle) cannot take either.
 
 from __future__ import annotations
 
+import ast
 from copy import deepcopy
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pydicom
 import pytest
 
-from lakehouse.sr import (
-    Algorithm,
-    finding_report,
-)
-from tests.lakehouse.sr.cases import (
-    ALGORITHM,
-    SERIES_UID,
-    SOP_UID,
-    WHEN,
-    dicom_file,
-    make_finding,
-)
+from lakehouse import sr
+from lakehouse.sr import Algorithm, finding_report
+from tests.lakehouse.sr.cases import ALGORITHM, SERIES_UID, SOP_UID, WHEN, dicom_file, make_finding
 from tests.lakehouse.sr.oracle import oracle_report
 
 
@@ -125,3 +118,25 @@ def test_a_header_highdicom_cannot_write_is_refused(
         finding_report(*args)
     with pytest.raises(ValueError):
         oracle_report(*args)
+
+
+def test_the_codec_uses_no_private_module_of_highdicom_or_pydicom() -> None:
+    """What the writer asks of the standard's tables (the Patient and Study modules of a SOP
+    class's IOD, whether it is an image, whether it is known) goes through highdicom's public
+    API: a private module may change in any release."""
+    private = []
+    for path in sorted(Path(sr.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            private += [
+                f"{path.name}: {name}"
+                for name in names
+                if name.split(".")[0] in ("highdicom", "pydicom")
+                and any(part.startswith("_") for part in name.split(".")[1:])
+            ]
+    assert private == []

@@ -12,10 +12,7 @@ import pydicom
 import pytest
 from pydicom.sr.coding import Code
 
-from lakehouse.sr import (
-    codes,
-    read_findings,
-)
+from lakehouse.sr import codes, read_findings
 from tests.lakehouse.sr.cases import (
     ALGORITHM,
     SERIES_UID,

@@ -44,8 +44,6 @@ from tests.lakehouse.sr.cases import (
     synthetic_study,
 )
 
-# -- The report re-issued with a clinician's verification ------------------------------------
-
 VERIFIER = Verifier("김^의사", "상무중앙영상의학과의원", "dr.kim")
 VERIFIED_WHEN = datetime(2024, 6, 4, 14, 5, 9)
 VERIFIED_SERIES_UID = "2.25.1000000000000000000003"

@@ -14,12 +14,7 @@ import pydicom
 import pytest
 from pydicom.valuerep import DT
 
-from lakehouse.sr import (
-    SrFinding,
-    codes,
-    finding_report,
-    read_findings,
-)
+from lakehouse.sr import SrFinding, codes, finding_report, read_findings
 from tests.lakehouse.sr.cases import (
     ALGORITHM,
     SERIES_UID,
@@ -33,19 +28,6 @@ from tests.lakehouse.sr.cases import (
     synthetic_study,
 )
 from tests.lakehouse.sr.oracle import oracle_report
-
-
-def test_an_aware_time_is_written_with_its_utc_offset() -> None:
-    ct = dicom_file("CT_small.dcm")
-    kst = WHEN.replace(tzinfo=timezone(timedelta(hours=9)))
-    report = finding_report([ct], [make_finding(ct)], ALGORITHM, SERIES_UID, SOP_UID, when=kst)
-    assert (str(report.ContentDate), str(report.ContentTime)[:6]) == ("20240603", "101530")
-    assert report.TimezoneOffsetFromUTC == "+0900"
-    naive = finding_report([ct], [make_finding(ct)], ALGORITHM, SERIES_UID, SOP_UID, when=WHEN)
-    assert "TimezoneOffsetFromUTC" not in naive
-
-
-# -- The document against highdicom's own construction ---------------------------------------
 
 # What legitimately differs: pydicom, not highdicom, writes the file (implementation UID and
 # name, hence the group length), and the last contributing equipment is the platform, where
@@ -197,3 +179,39 @@ def test_a_two_series_study_is_written_as_highdicom_builds_it() -> None:
         s.SeriesInstanceUID: len(s.ReferencedSOPSequence) for s in study.ReferencedSeriesSequence
     }
     assert evidence == per_series
+
+
+@pytest.mark.parametrize(
+    ("sop_class_uid", "image", "patient_study"),
+    [
+        (pydicom.uid.SecondaryCaptureImageStorage, True, True),
+        (pydicom.uid.EncapsulatedPDFStorage, False, True),
+        (pydicom.uid.ProcedureLogStorage, False, False),  # its IOD has no Patient Study module
+        (pydicom.uid.HangingProtocolStorage, False, False),  # nor any Patient or Study module
+    ],
+    ids=["secondary_capture", "pdf", "procedure_log", "hanging_protocol"],
+)
+def test_the_header_follows_the_sources_iod_as_highdicom_builds_it(
+    sop_class_uid: str, image: bool, patient_study: bool
+) -> None:
+    """What the header copies from the first source (its IOD's Patient and Study modules, the
+    acquisition equipment of an image) depends on its SOP class, which the writer asks
+    highdicom's public API about: SOP classes of every kind give highdicom's document."""
+    source = deepcopy(dicom_file("CT_small.dcm"))
+    source.SOPClassUID = sop_class_uid
+    if not image:  # a document, referenced as COMPOSITE
+        del source.Rows, source.Columns
+    ds = _assert_as_highdicom_builds_it([source], [make_finding(source)])
+    assert len(ds.ContributingEquipmentSequence) == (2 if image else 1)
+    assert "PatientAge" in source
+    assert ("PatientAge" in ds) == patient_study
+
+
+def test_an_aware_time_is_written_with_its_utc_offset() -> None:
+    ct = dicom_file("CT_small.dcm")
+    kst = WHEN.replace(tzinfo=timezone(timedelta(hours=9)))
+    report = finding_report([ct], [make_finding(ct)], ALGORITHM, SERIES_UID, SOP_UID, when=kst)
+    assert (str(report.ContentDate), str(report.ContentTime)[:6]) == ("20240603", "101530")
+    assert report.TimezoneOffsetFromUTC == "+0900"
+    naive = finding_report([ct], [make_finding(ct)], ALGORITHM, SERIES_UID, SOP_UID, when=WHEN)
+    assert "TimezoneOffsetFromUTC" not in naive
