@@ -17,24 +17,25 @@ import pydicom
 from highdicom.coding_schemes import CodingSchemeIdentificationItem
 from pydicom.valuerep import DA, TM
 
-from lakehouse import sr
-from lakehouse.sr import Algorithm, SrFinding
+from lakehouse.sr import Algorithm, SrFinding, codes
+from lakehouse.sr.findings import is_image, is_waveform
+from lakehouse.sr.header import series_description
 
 
 def _measurements(finding: SrFinding) -> list[hd.sr.Measurement]:
     out: list[hd.sr.Measurement] = []
-    threshold_unit = sr.NO_UNITS  # the score's; a regression's threshold is in its value's unit
+    threshold_unit = codes.NO_UNITS  # the score's; a regression's threshold is in its value's unit
     if finding.score is not None:
-        out.append(hd.sr.Measurement(sr.PROBABILITY, float(finding.score), sr.NO_UNITS))
+        out.append(hd.sr.Measurement(codes.PROBABILITY, float(finding.score), codes.NO_UNITS))
     if finding.value is not None and finding.unit is not None:
-        unit = sr.UNITS[finding.unit]
+        unit = codes.UNITS[finding.unit]
         out.append(hd.sr.Measurement(finding.concept, float(finding.value), unit))
         if finding.score is None:
             threshold_unit = unit
-    out.append(hd.sr.Measurement(sr.THRESHOLD, float(finding.threshold), threshold_unit))
+    out.append(hd.sr.Measurement(codes.THRESHOLD, float(finding.threshold), threshold_unit))
     for start, end in finding.segments_s:
-        out.append(hd.sr.Measurement(sr.SEGMENT_START, float(start), sr.SECOND))
-        out.append(hd.sr.Measurement(sr.SEGMENT_END, float(end), sr.SECOND))
+        out.append(hd.sr.Measurement(codes.SEGMENT_START, float(start), codes.SECOND))
+        out.append(hd.sr.Measurement(codes.SEGMENT_END, float(end), codes.SECOND))
     return out
 
 
@@ -50,12 +51,12 @@ def _group(
         ),
         "finding_type": finding.concept,
         "algorithm_id": hd.sr.AlgorithmIdentification(
-            name=algorithm.name, version=algorithm.version, manufacturer=sr.MANUFACTURER
+            name=algorithm.name, version=algorithm.version, manufacturer=codes.MANUFACTURER
         ),
         "measurements": _measurements(finding),
         "qualitative_evaluations": [
             hd.sr.QualitativeEvaluation(
-                finding.concept, sr.PRESENT if finding.positive else sr.ABSENT
+                finding.concept, codes.PRESENT if finding.positive else codes.ABSENT
             )
         ],
     }
@@ -70,7 +71,7 @@ def _group(
         return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
             referenced_region=region, **common
         )
-    if sr._is_image(source):
+    if is_image(source):
         return hd.sr.MeasurementsAndQualitativeEvaluations(
             source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(source)],
             **common,
@@ -78,7 +79,7 @@ def _group(
     group = hd.sr.MeasurementsAndQualitativeEvaluations(**common)
     group[0].ContentSequence.append(
         hd.sr.CompositeContentItem(
-            name=sr.SOURCE,
+            name=codes.SOURCE,
             referenced_sop_class_uid=str(source.SOPClassUID),
             referenced_sop_instance_uid=str(source.SOPInstanceUID),
             relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
@@ -90,20 +91,20 @@ def _group(
 def _statement() -> hd.sr.ContainerContentItem:
     """TID 1500 row 12: the reference-model statement, English and Korean."""
     container = hd.sr.ContainerContentItem(
-        name=sr.QUALITATIVE, relationship_type=hd.sr.RelationshipTypeValues.CONTAINS
+        name=codes.QUALITATIVE, relationship_type=hd.sr.RelationshipTypeValues.CONTAINS
     )
     english = hd.sr.TextContentItem(
-        name=sr.COMMENT,
-        value=sr.DISCLAIMER_EN,
+        name=codes.COMMENT,
+        value=codes.DISCLAIMER_EN,
         relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
     )
     korean = hd.sr.TextContentItem(
-        name=sr.COMMENT,
-        value=sr.DISCLAIMER_KO,
+        name=codes.COMMENT,
+        value=codes.DISCLAIMER_KO,
         relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
     )
     korean.ContentSequence = hd.sr.LanguageOfContentItemAndDescendants(
-        hd.sr.CodedConcept.from_code(sr.KOREAN)
+        hd.sr.CodedConcept.from_code(codes.KOREAN)
     )
     container.ContentSequence = hd.sr.ContentSequence([english, korean])
     return container
@@ -123,21 +124,21 @@ def oracle_report(
     by_uid = {str(ds.SOPInstanceUID): ds for ds in sources}
     moment = when or datetime.now()
     observer = hd.sr.ObserverContext(
-        observer_type=hd.sr.CodedConcept.from_code(sr.DEVICE),
+        observer_type=hd.sr.CodedConcept.from_code(codes.DEVICE),
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
             uid=algorithm.device_uid,
             name=algorithm.name,
-            manufacturer_name=sr.MANUFACTURER,
+            manufacturer_name=codes.MANUFACTURER,
             model_name=f"{algorithm.name} {algorithm.version}",
         ),
     )
-    waveforms_only = all(sr._is_waveform(ds) for ds in sources)
+    waveforms_only = all(is_waveform(ds) for ds in sources)
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=observer),
-        procedure_reported=sr.ECG_PROCEDURE if waveforms_only else sr.IMAGING_PROCEDURE,
+        procedure_reported=codes.ECG_PROCEDURE if waveforms_only else codes.IMAGING_PROCEDURE,
         imaging_measurements=[_group(f, by_uid[f.sop_instance_uid], algorithm) for f in findings],
         language_of_content_item_and_descendants=hd.sr.LanguageOfContentItemAndDescendants(
-            hd.sr.CodedConcept.from_code(sr.ENGLISH)
+            hd.sr.CodedConcept.from_code(codes.ENGLISH)
         ),
     )
     report[0].ContentSequence.append(_statement())
@@ -149,17 +150,17 @@ def oracle_report(
         series_number=series_number,
         sop_instance_uid=sop_instance_uid,
         instance_number=instance_number,
-        manufacturer=sr.MANUFACTURER,
+        manufacturer=codes.MANUFACTURER,
         is_complete=True,
         is_final=False,
         is_verified=False,
-        specific_character_set=sr.CHARACTER_SET,
-        series_description=sr._series_description(algorithm.service),
+        specific_character_set=codes.CHARACTER_SET,
+        series_description=series_description(algorithm.service),
         manufacturer_model_name=algorithm.name,
         software_versions=algorithm.version,
         coding_schemes=[
             CodingSchemeIdentificationItem(
-                designator=sr.SCHEME,
+                designator=codes.SCHEME,
                 name="Gwangju AI public medical service platform codes",
                 responsible_organization="Gwangju AI public medical service",
             )

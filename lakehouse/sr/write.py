@@ -1,0 +1,247 @@
+"""The AI findings of one study as a DICOM Comprehensive 3D SR: a TID 1500 Measurement Report.
+
+One measurement group per finding: TID 1410 (a box on an image, as an image region) or TID
+1501 (whole image, waveform, no location), each with its tracking identifier, the finding, the
+algorithm and its measurements. Written with pydicom, content item by content item as
+highdicom's templates build them, because highdicom's construction costs several times the
+study's own scoring; the oracle tests hold it to highdicom's document (docs/sr.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import pydicom
+from pydicom.sr.coding import Code
+from pydicom.uid import VLWholeSlideMicroscopyImageStorage
+
+from lakehouse.sr.codes import (
+    ABSENT,
+    ALGORITHM_MANUFACTURER,
+    ALGORITHM_NAME,
+    ALGORITHM_VERSION,
+    CHARACTER_SET,
+    COMMENT,
+    CONTAINS,
+    DEVICE,
+    DEVICE_OBSERVER_MANUFACTURER,
+    DEVICE_OBSERVER_MODEL,
+    DEVICE_OBSERVER_NAME,
+    DEVICE_OBSERVER_UID,
+    DISCLAIMER_EN,
+    DISCLAIMER_KO,
+    ECG_PROCEDURE,
+    ENGLISH,
+    FINDING,
+    HAS_CONCEPT_MOD,
+    HAS_OBS_CONTEXT,
+    IMAGE_REGION,
+    IMAGING_MEASUREMENTS,
+    IMAGING_PROCEDURE,
+    KOREAN,
+    LANGUAGE,
+    MANUFACTURER,
+    MEASUREMENT_GROUP,
+    NO_UNITS,
+    OBSERVER_TYPE,
+    PRESENT,
+    PROBABILITY,
+    PROCEDURE_REPORTED,
+    QUALITATIVE,
+    REGION_SOURCE,
+    SECOND,
+    SEGMENT_END,
+    SEGMENT_START,
+    SELECTED_FROM,
+    SOURCE,
+    THRESHOLD,
+    TRACKING_IDENTIFIER,
+    TRACKING_UID,
+    UNITS,
+)
+from lakehouse.sr.encode import (
+    CONTENT_SEQUENCE,
+    ENCODINGS,
+    CodeKey,
+    code_item,
+    code_key,
+    content_item,
+    encoded_once,
+    num_item,
+    reference_item,
+    sequence,
+    template_sequence,
+    text_item,
+    uid_item,
+)
+from lakehouse.sr.findings import Algorithm, SrFinding, check_report, is_image, is_waveform
+from lakehouse.sr.header import constant_header, copy_header, evidence, file_meta
+
+
+@encoded_once
+def _language(language: CodeKey) -> list[pydicom.Dataset]:
+    """TID 1204."""
+    return [code_item(LANGUAGE, Code(*language), HAS_CONCEPT_MOD)]
+
+
+@encoded_once
+def _observer(algorithm: Algorithm) -> list[pydicom.Dataset]:
+    """TID 1002 and 1004: the algorithm as the device observer."""
+    return [
+        code_item(OBSERVER_TYPE, DEVICE, HAS_OBS_CONTEXT),
+        uid_item(DEVICE_OBSERVER_UID, algorithm.device_uid, HAS_OBS_CONTEXT),
+        text_item(DEVICE_OBSERVER_NAME, algorithm.name, HAS_OBS_CONTEXT),
+        text_item(DEVICE_OBSERVER_MANUFACTURER, MANUFACTURER, HAS_OBS_CONTEXT),
+        text_item(DEVICE_OBSERVER_MODEL, f"{algorithm.name} {algorithm.version}", HAS_OBS_CONTEXT),
+    ]
+
+
+@encoded_once
+def _procedure(waveforms_only: bool) -> list[pydicom.Dataset]:
+    procedure = ECG_PROCEDURE if waveforms_only else IMAGING_PROCEDURE
+    return [code_item(PROCEDURE_REPORTED, procedure, HAS_CONCEPT_MOD)]
+
+
+@encoded_once
+def _statement() -> list[pydicom.Dataset]:
+    """TID 1500 row 12: the reference-model statement, English and Korean."""
+    korean = text_item(COMMENT, DISCLAIMER_KO, CONTAINS)
+    korean[CONTENT_SEQUENCE] = sequence(CONTENT_SEQUENCE, _language(code_key(KOREAN)))
+    container = content_item("CONTAINER", QUALITATIVE, CONTAINS)
+    english = text_item(COMMENT, DISCLAIMER_EN, CONTAINS)
+    container[CONTENT_SEQUENCE] = sequence(CONTENT_SEQUENCE, english, korean)
+    return [container]
+
+
+@encoded_once
+def _algorithm_identification(algorithm: Algorithm) -> list[pydicom.Dataset]:
+    """TID 4019."""
+    return [
+        text_item(ALGORITHM_NAME, algorithm.name, HAS_CONCEPT_MOD),
+        text_item(ALGORITHM_VERSION, algorithm.version, HAS_CONCEPT_MOD),
+        text_item(ALGORITHM_MANUFACTURER, MANUFACTURER, HAS_CONCEPT_MOD),
+    ]
+
+
+@encoded_once
+def _finding_type(concept: CodeKey) -> list[pydicom.Dataset]:
+    return [code_item(FINDING, Code(*concept), CONTAINS)]
+
+
+@encoded_once
+def _evaluation(concept: CodeKey, positive: bool) -> list[pydicom.Dataset]:
+    """The qualitative evaluation: the finding present or absent."""
+    return [code_item(Code(*concept), PRESENT if positive else ABSENT, CONTAINS)]
+
+
+def _measurements(finding: SrFinding) -> list[pydicom.Dataset]:
+    out: list[pydicom.Dataset] = []
+    threshold_unit = NO_UNITS  # the score's; a regression's threshold is in its value's unit
+    if finding.score is not None:
+        out.append(num_item(PROBABILITY, float(finding.score), NO_UNITS))
+    if finding.value is not None and finding.unit is not None:
+        unit = UNITS[finding.unit]
+        out.append(num_item(finding.concept, float(finding.value), unit))
+        if finding.score is None:
+            threshold_unit = unit
+    out.append(num_item(THRESHOLD, float(finding.threshold), threshold_unit))
+    for start, end in finding.segments_s:
+        out.append(num_item(SEGMENT_START, float(start), SECOND))
+        out.append(num_item(SEGMENT_END, float(end), SECOND))
+    return out
+
+
+def _region(box: tuple[float, float, float, float], source: pydicom.Dataset) -> pydicom.Dataset:
+    """highdicom's ``ImageRegion``: a closed rectangle on the source, in its pixels."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    region = content_item("SCOORD", IMAGE_REGION, CONTAINS)
+    region.GraphicType = "POLYLINE"
+    region.GraphicData = [x0, y0, x1, y0, x1, y1, x0, y1, x0, y0]
+    if str(source.SOPClassUID) == VLWholeSlideMicroscopyImageStorage:
+        region.PixelOriginInterpretation = "VOLUME"  # highdicom's default for slides
+    image = reference_item("IMAGE", REGION_SOURCE, source, SELECTED_FROM)
+    region[CONTENT_SEQUENCE] = sequence(CONTENT_SEQUENCE, image)
+    return region
+
+
+def _group(finding: SrFinding, source: pydicom.Dataset, algorithm: Algorithm) -> pydicom.Dataset:
+    """TID 1410 (a box on an image) or TID 1501 (whole image, waveform)."""
+    concept = code_key(finding.concept)
+    if finding.box is not None:
+        location = _region(finding.box, source)
+    elif is_image(source):
+        location = reference_item("IMAGE", SOURCE, source, CONTAINS)
+    else:  # a waveform, referenced as COMPOSITE: see docs/sr.md, "ECG"
+        location = reference_item("COMPOSITE", SOURCE, source, CONTAINS)
+    content = sequence(
+        CONTENT_SEQUENCE,
+        text_item(TRACKING_IDENTIFIER, finding.tracking_id, HAS_OBS_CONTEXT),
+        uid_item(TRACKING_UID, finding.tracking_uid, HAS_OBS_CONTEXT),
+        _finding_type(concept),
+        _algorithm_identification(algorithm),
+        *_measurements(finding),
+        _evaluation(concept, finding.positive),
+        location,
+    )
+    group = content_item("CONTAINER", MEASUREMENT_GROUP, CONTAINS)
+    template = template_sequence("1410" if finding.box is not None else "1501")
+    group[template.tag], group[content.tag] = template, content
+    return group
+
+
+def finding_report(
+    sources: Sequence[pydicom.Dataset],
+    findings: Sequence[SrFinding],
+    algorithm: Algorithm,
+    series_instance_uid: str,
+    sop_instance_uid: str,
+    series_number: int = 9001,
+    instance_number: int = 1,
+    when: datetime | None = None,
+) -> pydicom.Dataset:
+    """The study's findings as a Comprehensive 3D SR (TID 1500), ready to save.
+
+    ``sources`` are the study's original instances (headers suffice); every one goes into the
+    evidence, and the SR takes its patient and study from the first. Raises ``ValueError`` when
+    there is no finding (a scored study always has one; failures get no SR), when a finding
+    references an instance that is not a source, when a finding is malformed, or when the first
+    source lacks what the header copies. Save it with ``save_as(..., enforce_file_format=True)``.
+    """
+    by_uid = check_report(
+        sources,
+        findings,
+        algorithm,
+        series_instance_uid,
+        sop_instance_uid,
+        series_number,
+        instance_number,
+    )
+    moment = when or datetime.now()
+
+    document = pydicom.Dataset()
+    document.SpecificCharacterSet = CHARACTER_SET
+    document.set_original_encoding(False, True, ENCODINGS)  # see lakehouse.sr.encode
+    document.file_meta = file_meta(sop_instance_uid)
+    document.preamble = b"\x00" * 128
+    for element in constant_header(algorithm):
+        document[element.tag] = element
+    document.SeriesInstanceUID = series_instance_uid
+    document.SeriesNumber = series_number
+    document.SOPInstanceUID = sop_instance_uid
+    document.InstanceNumber = instance_number
+    copy_header(document, sources[0], moment)
+    document.CurrentRequestedProcedureEvidenceSequence = evidence(sources)
+
+    measurements = content_item("CONTAINER", IMAGING_MEASUREMENTS, CONTAINS)
+    groups = [_group(f, by_uid[f.sop_instance_uid], algorithm) for f in findings]
+    measurements[CONTENT_SEQUENCE] = sequence(CONTENT_SEQUENCE, *groups)
+    document[CONTENT_SEQUENCE] = sequence(
+        CONTENT_SEQUENCE,
+        _language(code_key(ENGLISH)),
+        _observer(algorithm),
+        _procedure(all(is_waveform(ds) for ds in sources)),
+        measurements,
+        _statement(),
+    )
+    return document
