@@ -280,16 +280,16 @@ def _catalog(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gjh.serve import APPS, app, dagster_ui, serve
+    from gjh.serve import APPS, Service, app, dagster_ui, serve
     from pipelines.instance import dagster_home
 
     dagster_home()
     if args.port and not args.app:
         print("gjh serve: --port needs --app", file=sys.stderr)
         return 2
-    services = []
+    services: list[Service] = []
     if args.app in (None, "dagster"):
-        services.append(dagster_ui(args.host, args.port or args.dagster_port))
+        services.extend(dagster_ui(args.host, args.port or args.dagster_port))
     for name, port in APPS.items():
         if args.app in (None, name):
             services.append(app(name, args.host, args.port or port))
