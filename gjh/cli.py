@@ -100,7 +100,9 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Materialise every asset (bronze, silver, gold, with their checks) from the "
             "deliveries in --sources into LAKEHOUSE_URI, with the Definitions the UI uses. Runs "
-            "are recorded in DAGSTER_HOME (default data/dagster)."
+            "are recorded in DAGSTER_HOME (default data/dagster). DICOM studies that received "
+            "files within the quiet period are not routed yet: the build says how many and from "
+            "when they will be."
         ),
     )
     build.add_argument(
