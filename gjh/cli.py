@@ -100,7 +100,9 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Materialise every asset (bronze, silver, gold, with their checks) from the "
             "deliveries in --sources into LAKEHOUSE_URI, with the Definitions the UI uses. Runs "
-            "are recorded in DAGSTER_HOME (default data/dagster)."
+            "are recorded in DAGSTER_HOME (default data/dagster). DICOM studies that received "
+            "files within the quiet period are not routed yet: the build says how many and from "
+            "when they will be."
         ),
     )
     build.add_argument(
@@ -280,16 +282,16 @@ def _catalog(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gjh.serve import APPS, app, dagster_ui, serve
+    from gjh.serve import APPS, Service, app, dagster_ui, serve
     from pipelines.instance import dagster_home
 
     dagster_home()
     if args.port and not args.app:
         print("gjh serve: --port needs --app", file=sys.stderr)
         return 2
-    services = []
+    services: list[Service] = []
     if args.app in (None, "dagster"):
-        services.append(dagster_ui(args.host, args.port or args.dagster_port))
+        services.extend(dagster_ui(args.host, args.port or args.dagster_port))
     for name, port in APPS.items():
         if args.app in (None, name):
             services.append(app(name, args.host, args.port or port))

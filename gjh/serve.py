@@ -1,8 +1,8 @@
 """``gjh serve``: start the platform's servers and keep them in the foreground.
 
-Each server runs in its own process group (``dagster dev`` ignores SIGTERM when backgrounded and
-spawns a webserver and a daemon), so stopping ``gjh serve`` (Ctrl-C or SIGTERM) stops every
-process it started and nothing is left listening.
+Each server runs in its own process group (the Dagster webserver and daemon each spawn a code
+server), so stopping ``gjh serve`` (Ctrl-C or SIGTERM) stops every process it started and nothing
+is left listening.
 """
 
 from __future__ import annotations
@@ -24,20 +24,37 @@ STOP_GRACE_S: Final = 10.0
 
 @dataclass(frozen=True)
 class Service:
-    """One server: what it is, how to start it, where it answers and how to tell it is up."""
+    """One server: what it is, how to start it, where it answers and how to tell it is up
+    (``health`` None: a server without an address, up while its process runs)."""
 
     name: str
     command: tuple[str, ...]
     url: str
-    health: str
+    health: str | None
 
 
-def dagster_ui(host: str, port: int) -> Service:
-    """The Dagster UI and daemon (sensors, schedules) on this project's Definitions."""
-    binary = Path(sys.executable).with_name("dagster")
-    command = (str(binary), "dev", "-m", "pipelines.definitions", "-h", host, "-p", str(port))
+# Where both Dagster processes load the project's Definitions from.
+DEFINITIONS: Final = ("-m", "pipelines.definitions")
+
+
+def dagster_ui(host: str, port: int) -> tuple[Service, Service]:
+    """The Dagster UI (the webserver) and the daemon that runs its sensors, schedules and run
+    queue, on this project's Definitions and the instance in ``DAGSTER_HOME``.
+
+    They are started directly rather than through ``dagster dev``, which starts the same two:
+    ``dagster dev`` is superseded (by ``dg dev``, which needs the ``dagster-dg-cli`` package and a
+    dg project layout), and it warns that the repository's ``dagster.yaml`` is not used whenever
+    it runs in the repository's root with ``DAGSTER_HOME`` elsewhere, although ``gjh`` copied that
+    file into ``DAGSTER_HOME`` (``pipelines.instance.dagster_home``) and it is used.
+    """
+    folder = Path(sys.executable).parent
     url = f"http://{host}:{port}"
-    return Service("Dagster UI", command, url, f"{url}/server_info")
+    webserver = (str(folder / "dagster-webserver"), *DEFINITIONS, "-h", host, "-p", str(port))
+    daemon = (str(folder / "dagster-daemon"), "run", *DEFINITIONS)
+    return (
+        Service("Dagster UI", webserver, url, f"{url}/server_info"),
+        Service("Dagster daemon", daemon, "sensors, schedules and the run queue", None),
+    )
 
 
 # The apps and their fixed default ports (the Dagster UI is on 3000).
@@ -112,7 +129,7 @@ def serve(services: Sequence[Service], timeout_s: float = 120.0) -> int:
                 if p.poll() is not None:
                     print(f"gjh serve: {s.name} exited ({p.returncode})", file=sys.stderr)
                     return 1
-            for s in [s for s in pending if _up(s.health)]:
+            for s in [s for s in pending if s.health is None or _up(s.health)]:
                 pending.remove(s)
                 print(f"  {s.name:<12} {s.url}", flush=True)
             time.sleep(0.5)

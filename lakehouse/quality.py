@@ -48,7 +48,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from lakehouse.catalog import OPS, TABLES
+from lakehouse.catalog import INTAKE, TABLES
 from lakehouse.delta import exists, spec
 from lakehouse.read import connect
 from lakehouse.reference import code_set, kcd_with_dot
@@ -236,9 +236,10 @@ class CheckResult:
 
 
 def checked(table: str | Table) -> bool:
-    """Whether a table has quality checks at all (silver, gold and the ops tables)."""
+    """Whether a table has quality checks at all (silver, gold, ai and the intake tables: the
+    delivery ledger, the quarantine and the vault)."""
     t = spec(table)
-    return t.layer in FULL_LAYERS or t.name in {o.name for o in OPS}
+    return t.layer in FULL_LAYERS or t.name in {o.name for o in INTAKE}
 
 
 def _column_checks(table: Table, c: Column) -> Iterable[Check]:
@@ -527,7 +528,7 @@ def evaluate(
 HEADER: Final = """\
 # Data quality
 
-Generated from the table catalogue (`lakehouse/catalog.py`) by
+Generated from the table catalogue (`lakehouse/catalog/`) by
 `lakehouse.quality.render_markdown()`; do not edit by hand (`gjh catalog --docs` rewrites it, and
 a test fails when it is out of date).
 

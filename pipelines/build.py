@@ -21,8 +21,10 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -31,6 +33,7 @@ MONTH: Final = re.compile(r"^\d{4}-\d{2}$")
 DAY: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Dagster's own step logs are for the UI; the build prints one line per stage.
 QUIET: Final = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+KOREA: Final = ZoneInfo("Asia/Seoul")  # the times the build shows an operator
 
 
 class BuildError(RuntimeError):
@@ -141,6 +144,30 @@ def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
     return failed
 
 
+def _waiting(result: dg.ExecuteInProcessResult) -> str | None:
+    """The DICOM studies the run's routing left waiting for their quiet period, and from when
+    they will be routed (Korea's time), in words; None when none wait."""
+    from pipelines.defs.imaging import QUIET_PERIOD, ROUTABLE_BY, ROUTABLE_FROM, WAITING
+
+    for event in result.get_asset_materialization_events():
+        metadata = event.step_materialization_data.materialization.metadata
+        count: Any = metadata.get(WAITING)
+        if count is None or not count.value:
+            continue
+        first, last = (
+            datetime.fromtimestamp(metadata[k].value, KOREA)  # type: ignore[arg-type]
+            for k in (ROUTABLE_FROM, ROUTABLE_BY)
+        )
+        studies = "1 DICOM study waits" if count.value == 1 else f"{count.value} DICOM studies wait"
+        until = f" (the last from {last:%Y-%m-%d %H:%M:%S})" if last != first else ""
+        return (
+            f"      {studies} for {metadata[QUIET_PERIOD].value} s without new files before "
+            f"routing: routed from {first:%Y-%m-%d %H:%M:%S} Korea time{until} by the next "
+            "gjh build, or by the imaging sensor while gjh serve runs"
+        )
+    return None
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -231,4 +258,7 @@ def build(
         total = sum(done.rows.values())
         checks = f", {len(done.checks_failed)} checks failed" if done.checks_failed else ""
         progress(f"      done in {elapsed:.1f} s: {total:,} rows written{checks}")
+        waiting = _waiting(result)
+        if waiting:
+            progress(waiting)
     return results

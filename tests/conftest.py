@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -166,13 +167,24 @@ KEYS = {
 }
 
 
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set these environment variables for the duration, then put back what was there before
+    (a variable that was unset is unset again): for setups that outlive one test, where
+    ``monkeypatch`` (function-scoped) cannot serve."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _test_keys() -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in KEYS}
-    os.environ.update(KEYS)
-    yield
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with environment(**KEYS):
+        yield

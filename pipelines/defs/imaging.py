@@ -14,7 +14,7 @@ routed unattended, part uploads included.
 import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import dagster as dg
 import polars as pl
@@ -36,6 +36,11 @@ STUDIES: Final = "silver.imaging_studies"
 ROUTING: Final = "silver.imaging_routing"
 GROUP: Final = "imaging"
 INTERVAL_S: Final = 60
+# What a routing pass left waiting (its materialisation's metadata; ``gjh build`` reports it).
+WAITING: Final = "studies_waiting"
+ROUTABLE_FROM: Final = "first_routable_at"
+ROUTABLE_BY: Final = "last_routable_at"
+QUIET_PERIOD: Final = "quiet_period_s"
 
 
 def write(drop: Drop) -> dict[str, int]:
@@ -117,6 +122,26 @@ def decide(now: datetime, quiet: timedelta) -> tuple[int, int, str]:
     return len(ready), len(reopened), rules.version
 
 
+def receiving(now: datetime, quiet: timedelta) -> list[datetime]:
+    """When each study still receiving becomes complete, earliest first: the studies not routed
+    for their latest instance because it arrived less than ``quiet`` ago."""
+    studies = lake.scan(STUDIES).select("study_instance_uid", "last_received_at")
+    decided = lake.scan(ROUTING).group_by("study_instance_uid").agg(pl.col("received_until").max())
+    due = (
+        studies.join(decided, on="study_instance_uid", how="left")
+        .filter(
+            (pl.col("last_received_at") > now - quiet)
+            & (
+                pl.col("received_until").is_null()
+                | (pl.col("received_until") < pl.col("last_received_at"))
+            )
+        )
+        .select((pl.col("last_received_at") + quiet).alias("due"))
+        .collect()
+    )
+    return sorted(due["due"].to_list())
+
+
 @dg.asset(
     key=key(ROUTING),
     description=catalog_table(ROUTING).description,
@@ -132,11 +157,24 @@ def imaging_routing(
     """Each complete study's series routed to an AI reading service, held back or left
     unrouted, with the rule that fired and why."""
     del lakehouse  # its setup points the lakehouse modules at this deployment's storage
-    routed, reopened, version = decide(datetime.now(UTC), timedelta(seconds=imaging.quiet_period_s))
-    context.log.info(f"routed {routed} complete studies, reopened {reopened} (rules {version})")
-    return dg.MaterializeResult(
-        metadata={"studies_routed": routed, "studies_reopened": reopened, "rules": version}
+    now, quiet = datetime.now(UTC), timedelta(seconds=imaging.quiet_period_s)
+    routed, reopened, version = decide(now, quiet)
+    due = receiving(now, quiet)
+    context.log.info(
+        f"routed {routed} complete studies, reopened {reopened} (rules {version}); "
+        f"{len(due)} still receiving"
     )
+    metadata: dict[str, Any] = {
+        "studies_routed": routed,
+        "studies_reopened": reopened,
+        "rules": version,
+        WAITING: len(due),
+        QUIET_PERIOD: imaging.quiet_period_s,
+    }
+    if due:
+        metadata[ROUTABLE_FROM] = dg.MetadataValue.timestamp(due[0])
+        metadata[ROUTABLE_BY] = dg.MetadataValue.timestamp(due[-1])
+    return dg.MaterializeResult(metadata=metadata)
 
 
 imaging_job = dg.define_asset_job(

@@ -70,6 +70,7 @@ from lakehouse.access import Access, Principal
 from lakehouse.config import storage_options
 from lakehouse.triage import OPEN, policy
 from tests.benchmarks.conftest import record
+from tests.conftest import environment
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(0)]
@@ -326,13 +327,13 @@ def _clean(at: AppTest, what: str) -> AppTest:
     return at
 
 
-def _accounts(clinic: str, folder: Path) -> None:
-    """An accounts file with the bench clinician of ``clinic`` (``GJH_ACCOUNTS``)."""
+def _accounts(clinic: str, path: Path) -> None:
+    """An accounts file at ``path`` (``GJH_ACCOUNTS``) with the bench clinician of ``clinic``."""
     hashed = accounts.hash_password(PASSWORD)
     account = accounts.Account(
         ACCOUNT, "clinician", "벤치 의사", institution=clinic, password_hash=hashed
     )
-    os.environ["GJH_ACCOUNTS"] = str(accounts.save({ACCOUNT: account}, folder / "accounts.json"))
+    accounts.save({ACCOUNT: account}, path)
 
 
 @contextlib.contextmanager
@@ -514,28 +515,15 @@ def _quiet_streamlit() -> Iterator[None]:
             logger.removeFilter(_errors_only)
 
 
-@contextlib.contextmanager
-def _env(**values: str) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in (*values, "GJH_ACCOUNTS")}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def measure(city: City, folder: Path) -> dict[str, Any]:
     """Every figure of the module docstring, for the city's busiest clinic."""
+    roster = folder / "accounts.json"
     with (
         city.lake.active(),
-        _env(GJH_SESSION_KEY="be" * 32),
+        environment(GJH_SESSION_KEY="be" * 32, GJH_ACCOUNTS=str(roster)),
         _quiet_streamlit(),
     ):
-        _accounts(city.clinic, folder)
+        _accounts(city.clinic, roster)
         library, top = _library(city.clinic)
         with _server_script_cache():
             pages = _pages(city.clinic, top)

@@ -7,7 +7,6 @@ what production would.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Iterator, Sequence, Set
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ import polars as pl
 
 from lakehouse import read as lake_read
 from pipelines.defs.resources import Imaging, Lakehouse, Scoring
+from tests.conftest import environment
 
 
 @dataclass(frozen=True)
@@ -43,19 +43,12 @@ class Lake:
     @contextmanager
     def active(self) -> Iterator[None]:
         """Point the lakehouse modules at this lakehouse for the duration (reads in tests)."""
-        names = ("LAKEHOUSE_URI", "GJH_SOURCES", "GJH_SECRETS_DIR")
-        saved = {k: os.environ.get(k) for k in names}
-        os.environ["LAKEHOUSE_URI"] = str(self.root)
-        os.environ["GJH_SOURCES"] = str(self.sources)
-        os.environ["GJH_SECRETS_DIR"] = str(self.root.parent / "secrets")
-        try:
+        with environment(
+            LAKEHOUSE_URI=str(self.root),
+            GJH_SOURCES=str(self.sources),
+            GJH_SECRETS_DIR=str(self.root.parent / "secrets"),
+        ):
             yield
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
     def materialise(
         self,

@@ -16,7 +16,9 @@ import stat
 import time
 from collections import Counter
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import polars as pl
@@ -29,6 +31,7 @@ from pydicom.uid import UID
 
 from lakehouse import dicom_store
 from lakehouse.reference import code_set, codes
+from pipelines.build import build
 from pipelines.defs.imaging import imaging_drop, imaging_index, imaging_routing
 from pipelines.defs.research import research_copy_job
 from pipelines.defs.resources import Imaging, Lakehouse
@@ -298,6 +301,38 @@ def test_a_study_in_parts_is_routed_once_quiet_and_reopened_by_a_late_instance(
     routing = lake.frame("silver.imaging_routing")
     assert routing["instances"].sum() == len(files) + 1
     assert late.SOPInstanceUID in lake.frame("silver.imaging_instances")["sop_instance_uid"]
+
+
+def test_gjh_build_says_how_many_studies_wait_for_quiet_and_from_when(
+    small_city: City, tmp_path: Path
+) -> None:
+    """Files dropped one and two minutes ago are indexed but not routed (a study is complete
+    after 300 s without new files); the build says how many studies wait and when they will be
+    routed, in Korea's time, instead of nothing."""
+    sources = tmp_path / "sources"
+    lake = Lake(tmp_path / "lakehouse", sources)
+    now = int(time.time())  # whole seconds: the times shown are to the second
+    for age, exam in ((120, "PROSTATE_MR"), (60, "BRAIN_DWI")):
+        folder = sources / "imaging" / exam
+        folder.mkdir(parents=True)
+        for i, src in enumerate(_study_with_series(small_city, exam)["files"]):
+            shutil.copy2(small_city.out / src, folder / f"{i}.dcm")
+            os.utime(folder / f"{i}.dcm", (now - age, now - age))
+    defs = dg.Definitions(
+        assets=list(ASSETS), resources=lake.resources | {"imaging": Imaging(workers=2)}
+    )
+    lines: list[str] = []
+    with lake.active():
+        build(sources, dg.DagsterInstance.ephemeral(), lines.append, defs)
+    assert lake.frame("silver.imaging_studies").height == 2
+    assert lake.frame("silver.imaging_routing").is_empty()
+    korea = ZoneInfo("Asia/Seoul")
+    first = datetime.fromtimestamp(now - 120 + 300, korea).strftime("%Y-%m-%d %H:%M:%S")
+    last = datetime.fromtimestamp(now - 60 + 300, korea).strftime("%Y-%m-%d %H:%M:%S")
+    said = [line for line in lines if "2 DICOM studies wait" in line]
+    assert len(said) == 1, lines
+    assert f"routed from {first} Korea time (the last from {last})" in said[0]
+    assert "300 s without new files" in said[0]
 
 
 def test_bad_instances_are_quarantined_with_a_specific_reason(
