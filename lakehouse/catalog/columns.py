@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Final
 
+from lakehouse.pseudonym import KEY_PATTERN
 from lakehouse.schema import Column, ColumnType, Personal
 
 KCD_PATTERN: Final = r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,2})?$"
 INGREDIENT_PATTERN: Final = r"^[0-9]{6}[A-D][A-Z]{2}$"
 YKIHO_PATTERN: Final = r"^[0-9]{8}$"
-KEY_PATTERN: Final = r"^C[0-9a-f]{32}$"
 UID_PATTERN: Final = r"^[0-9]+(\.[0-9]+)*$"
 
 
