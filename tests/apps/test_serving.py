@@ -15,7 +15,6 @@ server sends back holds the redrawn image and none of the findings panel beside 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -24,12 +23,13 @@ from playwright.sync_api import Page, WebSocket, expect
 
 from lakehouse import accounts
 from lakehouse.access import Access, Principal
-from tests.apps.browser import AppServer, exception_texts, open_app, rerun, run_app
+from tests.apps import served
+from tests.apps.browser import AppServer, exception_texts, rerun
+from tests.apps.served import app_env, every_app
 from tests.apps.triage_cast import triage_cast
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "demo-password-5"
 FLOOD = "missing ScriptRunContext"
 FINDINGS = "AI 소견"  # the findings panel's heading (triage.viewer.findings)
@@ -64,49 +64,25 @@ def cast(platform_lake: Lake) -> dict[str, Any]:
 def servers(
     platform_lake: Lake, cast: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, AppServer]]:
-    folder = tmp_path_factory.mktemp("quiet_accounts")
     hashed = accounts.hash_password(PASSWORD)
-    roster = {
-        a.name: a
-        for a in (
-            accounts.Account("minsu", "citizen", citizen_key=cast["citizen"], password_hash=hashed),
-            accounts.Account(
-                "dr.han", "clinician", "한의사", institution=cast["clinic"], password_hash=hashed
-            ),
-            accounts.Account(
-                "dr.oh",
-                "clinician",
-                "오의사",
-                institution=cast["chest_clinic"],
-                password_hash=hashed,
-            ),
-            accounts.Account("official", "official", "시청 담당자", password_hash=hashed),
-            accounts.Account("admin", "admin", "운영자", password_hash=hashed),
-        )
-    }
-    env = {
-        "LAKEHOUSE_URI": str(platform_lake.root),
-        "GJH_SECRETS_DIR": str(platform_lake.root.parent / "secrets"),
-        "GJH_ACCOUNTS": str(accounts.save(roster, folder / "accounts.json")),
-        "GJH_SESSION_KEY": "5a" * 32,
-    }
-    logs = tmp_path_factory.mktemp("quiet_logs")
-    with (
-        run_app(ROOT / "apps/citizen/streamlit_app.py", env, log_dir=logs) as citizen,
-        run_app(ROOT / "apps/clinician/streamlit_app.py", env, log_dir=logs) as clinician,
-        run_app(ROOT / "apps/public_health/streamlit_app.py", env, log_dir=logs) as official,
-        run_app(ROOT / "apps/admin/streamlit_app.py", env, log_dir=logs) as admin,
-    ):
-        yield {"citizen": citizen, "clinician": clinician, "official": official, "admin": admin}
+    roster = (
+        accounts.Account("minsu", "citizen", citizen_key=cast["citizen"], password_hash=hashed),
+        accounts.Account(
+            "dr.han", "clinician", "한의사", institution=cast["clinic"], password_hash=hashed
+        ),
+        accounts.Account(
+            "dr.oh", "clinician", "오의사", institution=cast["chest_clinic"], password_hash=hashed
+        ),
+        accounts.Account("official", "official", "시청 담당자", password_hash=hashed),
+        accounts.Account("admin", "admin", "운영자", password_hash=hashed),
+    )
+    env = app_env(platform_lake, roster, tmp_path_factory.mktemp("serving"), "5a" * 32)
+    with every_app(env, log_dir=tmp_path_factory.mktemp("serving_logs")) as servers:
+        yield servers
 
 
 def sign_in(page: Page, server: AppServer, account: str, path: str = "") -> None:
-    open_app(page, server.url, path)
-    page.get_by_label("아이디").fill(account)
-    page.get_by_label("비밀번호").fill(PASSWORD)
-    with rerun(page):
-        page.get_by_role("button", name="로그인").click()
-    assert not exception_texts(page)
+    served.sign_in(page, server, account, PASSWORD, path)
 
 
 def visit(page: Page, link: str) -> None:
