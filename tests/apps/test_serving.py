@@ -147,7 +147,7 @@ def test_an_image_control_redraws_the_image_and_not_the_findings(
     page.on("websocket", listen)
     sign_in(page, servers["clinician"], "dr.oh", f"viewer?study={cast['chest']}")
     expect(page.get_by_role("heading", name="영상 판독")).to_be_visible()
-    expect(page.get_by_text(FINDINGS)).to_be_visible()
+    expect(page.get_by_role("heading", name=FINDINGS)).to_be_visible()
     before = len(received)
     with rerun(page):
         page.get_by_text(OVERLAY).click()  # the overlay off
@@ -156,4 +156,4 @@ def test_an_image_control_redraws_the_image_and_not_the_findings(
     assert b"data:image/png;base64," in sent  # the image, redrawn without its overlay
     assert FINDINGS.encode() not in sent  # the findings panel was not run again
     assert "영상 판독".encode() not in sent  # nor the page around the images
-    expect(page.get_by_text(FINDINGS)).to_be_visible()
+    expect(page.get_by_role("heading", name=FINDINGS)).to_be_visible()
