@@ -34,6 +34,7 @@ PASSWORD = "demo-password-5"
 FLOOD = "missing ScriptRunContext"
 FINDINGS = "AI 소견"  # the findings panel's heading (triage.viewer.findings)
 OVERLAY = "AI 표시 보기"  # the overlay's toggle (triage.viewer.overlay)
+NOTE = "메모(선택)"  # a decision form's note (triage.decide.note)
 
 
 @pytest.fixture(scope="module")
@@ -155,5 +156,5 @@ def test_an_image_control_redraws_the_image_and_not_the_findings(
     sent = b"".join(received[before:])
     assert b"data:image/png;base64," in sent  # the image, redrawn without its overlay
     assert FINDINGS.encode() not in sent  # the findings panel was not run again
-    assert "영상 판독".encode() not in sent  # nor the page around the images
+    assert NOTE.encode() not in sent  # nor its decision forms
     expect(page.get_by_role("heading", name=FINDINGS)).to_be_visible()
