@@ -1,1 +1,2 @@
-"""What every app shares: sign-in, the access layer's session, i18n, theme and layout."""
+"""What every app shares: sign-in, the access layer's session, i18n, theme, layout, shared views
+and the image rendering (``render``)."""

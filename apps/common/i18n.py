@@ -9,10 +9,11 @@ dates read ``2025년 3월 4일`` in Korean and ``4 Mar 2025`` in English.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -101,8 +102,28 @@ def moment(value: datetime | None, language: Lang | None = None) -> str:
     return f"{day(value, language)} {value:%H:%M}"
 
 
+# Formatting a frame's column never hands Python to Polars (``map_elements``): Polars runs such a
+# callback on its own worker threads, outside the Streamlit session, so the session's language
+# is not found there (it falls back to Korean), Streamlit logs "missing ScriptRunContext" for
+# every row, and a script thread waiting on Polars while holding the GIL can deadlock with them.
+# The expressions below format in Polars; ``labelled`` builds its lookup here, in the script.
+
+
+def days(column: str, language: Lang | None = None) -> pl.Expr:
+    """``day`` for a whole column of dates at once."""
+    fmt = "%Y년 %-m월 %-d일" if (language or lang()) == "ko" else "%-d %b %Y"
+    return pl.col(column).dt.strftime(fmt).fill_null("–")
+
+
 def moments(column: str, language: Lang | None = None) -> pl.Expr:
     """``moment`` for a whole column at once (a worklist has thousands of times): Korea's
     time, to the minute."""
     fmt = "%Y년 %-m월 %-d일 %H:%M" if (language or lang()) == "ko" else "%-d %b %Y %H:%M"
     return pl.col(column).dt.convert_time_zone("Asia/Seoul").dt.strftime(fmt).fill_null("–")
+
+
+def labelled(rows: pl.DataFrame, column: str, label: Callable[[Any], str]) -> pl.Expr:
+    """The column's values replaced by ``label(value)`` (a message, a district's name): the
+    lookup is built from the distinct values in ``rows``, so Polars only looks it up."""
+    values = rows.get_column(column).drop_nulls().unique().to_list()
+    return pl.col(column).replace_strict({v: label(v) for v in values}, return_dtype=pl.Utf8)

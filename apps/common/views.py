@@ -13,7 +13,7 @@ import plotly.express as px
 import polars as pl
 import streamlit as st
 
-from apps.common.i18n import day, lang, number, t
+from apps.common.i18n import days, lang, number, t
 from apps.common.theme import apply
 from lakehouse import reference
 from pipelines.score.services import registry
@@ -108,7 +108,7 @@ def timeline(rows: pl.DataFrame, key: str) -> None:
     )
     st.plotly_chart(apply(figure), key=f"{key}_chart")
     table = shown.select(
-        pl.col("event_date").map_elements(day, return_dtype=pl.Utf8).alias(t("column.date")),
+        days("event_date").alias(t("column.date")),
         pl.col("kind").replace_strict({k: t(f"kind.{k}") for k in KINDS}).alias(t("column.kind")),
         pl.col("title").alias(t("column.title")),
         pl.col("detail").alias(t("column.detail")),

@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import polars as pl
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
 from lakehouse import accounts
-from tests.apps.browser import AppServer, exception_texts, open_app, rerun, run_app, shot
+from tests.apps.browser import AppServer, exception_texts, open_app, rerun, shot
+from tests.apps.served import app_env, every_app
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.security]
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "demo-password-2"
 HOSTILE = "<img src=x onerror=window.__xss=1><script>__xss=2</script>"  # < 64 chars
 
@@ -41,32 +40,18 @@ def cast(platform_lake: Lake) -> dict[str, str]:
 def servers(
     platform_lake: Lake, cast: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, AppServer]]:
-    folder = tmp_path_factory.mktemp("flow_accounts")
     hashed = accounts.hash_password(PASSWORD)
-    roster = {
-        a.name: a
-        for a in (
-            accounts.Account("minji", "citizen", citizen_key=cast["citizen"], password_hash=hashed),
-            accounts.Account(
-                "dr.park", "clinician", "박의사", institution=cast["stranger"], password_hash=hashed
-            ),
-            accounts.Account("official", "official", "시청 담당자", password_hash=hashed),
-            accounts.Account("admin", "admin", "운영자", password_hash=hashed),
-        )
-    }
-    env = {
-        "LAKEHOUSE_URI": str(platform_lake.root),
-        "GJH_SECRETS_DIR": str(platform_lake.root.parent / "secrets"),
-        "GJH_ACCOUNTS": str(accounts.save(roster, folder / "accounts.json")),
-        "GJH_SESSION_KEY": "cd" * 32,
-    }
-    with (
-        run_app(ROOT / "apps/citizen/streamlit_app.py", env) as citizen,
-        run_app(ROOT / "apps/clinician/streamlit_app.py", env) as clinician,
-        run_app(ROOT / "apps/public_health/streamlit_app.py", env) as official,
-        run_app(ROOT / "apps/admin/streamlit_app.py", env) as admin,
-    ):
-        yield {"citizen": citizen, "clinician": clinician, "official": official, "admin": admin}
+    roster = (
+        accounts.Account("minji", "citizen", citizen_key=cast["citizen"], password_hash=hashed),
+        accounts.Account(
+            "dr.park", "clinician", "박의사", institution=cast["stranger"], password_hash=hashed
+        ),
+        accounts.Account("official", "official", "시청 담당자", password_hash=hashed),
+        accounts.Account("admin", "admin", "운영자", password_hash=hashed),
+    )
+    env = app_env(platform_lake, roster, tmp_path_factory.mktemp("flow_accounts"), "cd" * 32)
+    with every_app(env) as servers:
+        yield servers
 
 
 def sign_in(page: Page, server: AppServer, account: str, flow: str) -> None:

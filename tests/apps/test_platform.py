@@ -183,6 +183,23 @@ def test_the_language_switch_turns_every_label_english() -> None:
     assert t("citizen.timeline.title", "ko") not in texts(at)
 
 
+@pytest.mark.usefixtures("env")
+def test_in_english_the_tables_dates_and_codes_are_english_too() -> None:
+    """Tables are formatted in the script's run, where the session's language is known: a
+    callback handed to Polars ran on its threads, where it is not, and wrote Korean."""
+    hangul = re.compile("[가-힣]")
+    at = sign_in(app("citizen"), "alice")
+    at.radio[0].set_value("en").run()
+    (timeline,) = at.dataframe
+    dates = timeline.value[t("column.date", "en")].tolist()
+    assert dates and all(re.fullmatch(r"\d{1,2} [A-Z][a-z]{2} \d{4}", d) for d in dates)
+    admin = sign_in(app("admin"), "admin")
+    admin.radio[0].set_value("en").run()
+    (log,) = admin.dataframe
+    shown = log.value[[t(f"column.{c}", "en") for c in ("when", "role", "purpose", "outcome")]]
+    assert len(shown) and not any(hangul.search(str(v)) for v in shown.to_numpy().ravel())
+
+
 @pytest.mark.security
 @pytest.mark.usefixtures("env")
 def test_markup_in_data_is_shown_as_text(people: dict) -> None:

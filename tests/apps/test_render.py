@@ -22,9 +22,8 @@ import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-from apps.clinician import render
-from apps.clinician.render import Window
-from apps.common import theme
+from apps.common import render, theme
+from apps.common.render import Window
 from pipelines.score import scoring
 from pipelines.score.preprocess import (
     ImageSpec,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -17,12 +16,13 @@ from playwright.sync_api import Page, expect
 
 from lakehouse import accounts
 from lakehouse.access import Access, Principal
-from tests.apps.browser import AppServer, exception_texts, open_app, rerun, run_app, shot
+from tests.apps import served
+from tests.apps.browser import AppServer, rerun, run_app, shot
+from tests.apps.served import app_env, app_script
 from tests.apps.triage_cast import triage_cast
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.security]
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "demo-password-4"
 
 
@@ -39,33 +39,20 @@ def cast(platform_lake: Lake) -> dict[str, Any]:
 def clinician_app(
     platform_lake: Lake, cast: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AppServer]:
-    folder = tmp_path_factory.mktemp("triage_accounts")
-    roster = {
-        "dr.choi": accounts.Account(
-            "dr.choi",
-            "clinician",
-            "최의사",
-            institution=cast["clinic"],
-            password_hash=accounts.hash_password(PASSWORD),
-        )
-    }
-    env = {
-        "LAKEHOUSE_URI": str(platform_lake.root),
-        "GJH_SECRETS_DIR": str(platform_lake.root.parent / "secrets"),
-        "GJH_ACCOUNTS": str(accounts.save(roster, folder / "accounts.json")),
-        "GJH_SESSION_KEY": "0f" * 32,
-    }
-    with run_app(ROOT / "apps/clinician/streamlit_app.py", env) as server:
+    doctor = accounts.Account(
+        "dr.choi",
+        "clinician",
+        "최의사",
+        institution=cast["clinic"],
+        password_hash=accounts.hash_password(PASSWORD),
+    )
+    env = app_env(platform_lake, [doctor], tmp_path_factory.mktemp("triage_accounts"), "0f" * 32)
+    with run_app(app_script("clinician"), env) as server:
         yield server
 
 
 def sign_in(page: Page, server: AppServer, path: str = "") -> None:
-    open_app(page, server.url, path)
-    page.get_by_label("아이디").fill("dr.choi")
-    page.get_by_label("비밀번호").fill(PASSWORD)
-    with rerun(page):
-        page.get_by_role("button", name="로그인").click()
-    assert not exception_texts(page)
+    served.sign_in(page, server, "dr.choi", PASSWORD, path)
 
 
 def test_triage_from_worklist_to_decision_and_a_foreign_study_refused(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import streamlit as st
 
-from apps.common.i18n import moment, number, t
+from apps.common.i18n import labelled, moments, number, t
 from apps.common.layout import access
 
 st.title(t("admin.audit.title"))
@@ -33,20 +33,14 @@ if rows.is_empty():
 else:
     table = rows.select(
         pl.when(pl.col("emergency")).then(pl.lit("⚠")).otherwise(pl.lit("")).alias("!"),
-        pl.col("at").map_elements(moment, return_dtype=pl.Utf8).alias(t("column.when")),
+        moments("at").alias(t("column.when")),
         pl.col("account").alias(t("column.account")),
-        pl.col("role")
-        .map_elements(lambda r: t(f"role.{r}"), return_dtype=pl.Utf8)
-        .alias(t("column.role")),
+        labelled(rows, "role", lambda r: t(f"role.{r}")).alias(t("column.role")),
         pl.col("institution").alias(t("column.institution")),
         pl.col("subject_key").alias(t("column.subject")),
         pl.col("action").alias(t("column.action")),
-        pl.col("purpose")
-        .map_elements(lambda p: t(f"basis.{p}"), return_dtype=pl.Utf8)
-        .alias(t("column.purpose")),
-        pl.col("outcome")
-        .map_elements(lambda o: t(f"outcome.{o}"), return_dtype=pl.Utf8)
-        .alias(t("column.outcome")),
+        labelled(rows, "purpose", lambda p: t(f"basis.{p}")).alias(t("column.purpose")),
+        labelled(rows, "outcome", lambda o: t(f"outcome.{o}")).alias(t("column.outcome")),
         pl.col("rows").alias(t("column.rows")),
         pl.col("detail").alias(t("column.detail_reason")),
         pl.col("origin").alias(t("column.origin")),

@@ -78,6 +78,7 @@ def worklist() -> None:
         return
     top = shown.head(SHOWN)
     names = {s: views.service_name(s) for s in set(top["service"].to_list())}
+    findings = [views.finding_name(s, c) for s, c in top.select("service", "finding_code").rows()]
     table = top.select(
         pl.col("priority").alias(t("triage.column.priority")),
         pl.col("status")
@@ -88,11 +89,7 @@ def worklist() -> None:
             t("triage.column.age_sex")
         ),
         pl.col("service").replace_strict(names).alias(t("triage.column.service")),
-        pl.struct("service", "finding_code")
-        .map_elements(
-            lambda r: views.finding_name(r["service"], r["finding_code"]), return_dtype=pl.Utf8
-        )
-        .alias(t("triage.column.finding")),
+        pl.lit(pl.Series(findings, dtype=pl.Utf8)).alias(t("triage.column.finding")),
         pl.col("score_100").alias(t("triage.column.score")),
         pl.format("{} {}", pl.col("value").round(1), "unit").alias(t("triage.column.value")),
         moments("acquired_at").alias(t("triage.column.acquired")),

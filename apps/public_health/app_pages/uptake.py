@@ -1,10 +1,12 @@
 """Programme uptake by district, age group and sex, as it may be published: the access layer
 suppresses and complements small cells before anything reaches this page."""
 
+from functools import partial
+
 import polars as pl
 import streamlit as st
 
-from apps.common.i18n import number, t
+from apps.common.i18n import labelled, number, t
 from apps.common.layout import access
 from apps.common.views import district
 from lakehouse import disclosure
@@ -46,26 +48,16 @@ def label(column: str, value: str) -> str:
     return district(value) if column == "district_code" else value
 
 
-def labelled(column: str) -> pl.Expr:
-    return (
-        pl.col(column)
-        .map_elements(lambda v: label(column, v), return_dtype=pl.Utf8)
-        .alias(t(f"dimension.{column}"))
-    )
-
-
-def cell(row: dict[str, object]) -> str:
+def cell(value: object, suppressed: object) -> str:
     """The published value, or the mark of a suppressed cell."""
-    if row["suppressed"]:
+    if suppressed:
         return HIDDEN
-    value = row[measure]
     return number(float(value) if isinstance(value, int | float) else None)
 
 
+cells = [cell(value, hidden) for value, hidden in table.select(measure, "suppressed").rows()]
 shown = table.select(
-    *[labelled(d) for d in dims],
-    pl.struct(measure, "suppressed")
-    .map_elements(cell, return_dtype=pl.Utf8)
-    .alias(t(f"measure.{measure}")),
+    *[labelled(table, d, partial(label, d)).alias(t(f"dimension.{d}")) for d in dims],
+    pl.lit(pl.Series(cells, dtype=pl.Utf8)).alias(t(f"measure.{measure}")),
 )
 st.dataframe(shown, hide_index=True, key="uptake_table")

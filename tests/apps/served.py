@@ -1,0 +1,63 @@
+"""The apps served for the browser tests on a copy of the built demo city: the environment that
+points an app at it with the test's own accounts, every app at once, and signing in."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from playwright.sync_api import Page
+
+from lakehouse import accounts
+from tests.apps.browser import AppServer, exception_texts, open_app, rerun, run_app
+from tests.pipelines.conftest import Lake
+
+ROOT = Path(__file__).resolve().parents[2]
+# Each app's server by the role it serves: the public-health app is the officials'.
+APPS = {
+    "citizen": "citizen",
+    "clinician": "clinician",
+    "official": "public_health",
+    "admin": "admin",
+}
+
+
+def app_env(
+    lake: Lake, roster: Iterable[accounts.Account], folder: Path, session_key: str
+) -> dict[str, str]:
+    """The environment of an app served on ``lake``, signing in the accounts of ``roster``
+    (saved in ``folder``), with its own session key."""
+    saved = accounts.save({a.name: a for a in roster}, folder / "accounts.json")
+    return {
+        "LAKEHOUSE_URI": str(lake.root),
+        "GJH_SECRETS_DIR": str(lake.root.parent / "secrets"),
+        "GJH_ACCOUNTS": str(saved),
+        "GJH_SESSION_KEY": session_key,
+    }
+
+
+def app_script(role: str) -> Path:
+    """The router script of the app serving ``role``."""
+    return ROOT / "apps" / APPS[role] / "streamlit_app.py"
+
+
+@contextlib.contextmanager
+def every_app(env: dict[str, str], log_dir: Path | None = None) -> Iterator[dict[str, AppServer]]:
+    """Every app served with ``env`` until the block exits, by the role it serves; their logs
+    go to ``log_dir`` (see ``run_app``)."""
+    with contextlib.ExitStack() as stack:
+        yield {
+            role: stack.enter_context(run_app(app_script(role), env, log_dir=log_dir))
+            for role in APPS
+        }
+
+
+def sign_in(page: Page, server: AppServer, account: str, password: str, path: str = "") -> None:
+    """Open the app (at ``path``, a page and its query) and sign in with a local account."""
+    open_app(page, server.url, path)
+    page.get_by_label("아이디").fill(account)
+    page.get_by_label("비밀번호").fill(password)
+    with rerun(page):
+        page.get_by_role("button", name="로그인").click()
+    assert not exception_texts(page)
