@@ -28,7 +28,6 @@ from lakehouse.catalog.bronze import BRONZE, LINEAGE
 from lakehouse.catalog.columns import (
     INGREDIENT_PATTERN,
     KCD_PATTERN,
-    KEY_PATTERN,
     UID_PATTERN,
     YKIHO_PATTERN,
 )
@@ -37,6 +36,7 @@ from lakehouse.catalog.imaging import IMAGING
 from lakehouse.catalog.intake import INTAKE
 from lakehouse.catalog.ops import APP_LEDGERS, DECISIONS, ROLES_PATTERN, TRIAGE
 from lakehouse.catalog.silver import SILVER
+from lakehouse.pseudonym import KEY_PATTERN
 from lakehouse.schema import Table
 
 __all__ = [

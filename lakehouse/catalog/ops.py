@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Final
 
 from lakehouse.catalog.columns import (
-    KEY_PATTERN,
     PATIENT_KEY,
     YKIHO_PATTERN,
     column,
     uid,
 )
+from lakehouse.pseudonym import KEY_PATTERN
 from lakehouse.schema import Table
 
 # What the apps append (never update): who read whose data, the grants that allowed it, and
