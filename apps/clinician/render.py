@@ -5,7 +5,7 @@ has already read and stays fast and testable. User-facing words come in as argum
 caller's message catalogue; only view codes ("R CC") are written here.
 
 Display chain (greyscale), the order DICOM defines (PS3.4 N.2) and the one the models see
-(``pipelines.score.preprocess``):
+(``models.runtime.preprocess``):
 
 1. ``pixels``: one frame with the modality LUT applied (Rescale Slope / Intercept: CT in HU).
 2. ``windowed``: a ``Window`` (DICOM "LINEAR", ``preprocess.window_linear``) to 0..255, then
@@ -84,7 +84,7 @@ from plotly.colors import hex_to_rgb, sequential
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 
 from apps.common import theme
-from pipelines.score.preprocess import (
+from models.runtime.preprocess import (
     COLOUR,
     Geometry,
     ImageSpec,

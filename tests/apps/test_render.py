@@ -25,15 +25,15 @@ from pydicom.data import get_testdata_file
 from apps.clinician import render
 from apps.clinician.render import Window
 from apps.common import theme
-from pipelines.score import scoring
-from pipelines.score.preprocess import (
+from models.runtime.preprocess import (
     ImageSpec,
     WaveformSpec,
     image_input,
     resize_padded,
     waveform_input,
 )
-from pipelines.score.services import registry
+from models.runtime.registry import registry
+from pipelines.score import scoring
 from synth.imaging.assemble import assemble
 from synth.imaging.orders import ImagingOrder
 from synth.imaging.sites import site

@@ -8,7 +8,6 @@ or a new study reads it afresh."""
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -20,14 +19,13 @@ from apps.common.i18n import day, moment, moments, number, t
 from apps.common.layout import access
 from lakehouse.access import AccessDeniedError, OpenedStudy
 from lakehouse.triage import DECIDED, policy
-from pipelines.score.services import registry
+from models.runtime.registry import card, registry
 
 OPENED = "study"
 KEPT = "viewer_study"
 KEEP_S = 300.0  # a study read is shown from the session for at most this long
 FLASH = "viewer_flash"
 ZOOM = {"scrollZoom": True}  # zoom with the wheel as well as by dragging a box
-MODELS = Path(__file__).resolve().parents[3] / "models"
 
 layer = access()
 st.title(t("triage.viewer.title"))
@@ -296,10 +294,10 @@ with panel:
         with st.container(border=True):
             for line in finding_text(f):
                 st.markdown(line)
-            card = MODELS / f["service"] / "card.md"
-            if card.exists():
+            model_card = card(f["service"])
+            if model_card is not None:
                 with st.expander(t("triage.viewer.card")):
-                    st.markdown(card.read_text(encoding="utf-8"))
+                    st.markdown(model_card)
             with st.form(f"decide_{f['tracking_uid']}"):
                 pick = st.selectbox(
                     t("triage.decide.reason"),
