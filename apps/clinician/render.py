@@ -90,6 +90,7 @@ from models.runtime.preprocess import (
     ImageSpec,
     InputError,
     frames,
+    millivolts,
     window_linear,
 )
 
@@ -517,16 +518,6 @@ def _lead_names(group: pydicom.Dataset) -> list[str]:
     return names
 
 
-def _millivolts(signal: NDArray[np.float64], group: pydicom.Dataset) -> NDArray[np.float64]:
-    """Channel units to mV, as ``preprocess`` converts them (pydicom applies the sensitivity)."""
-    out = signal.copy()
-    for i, channel in enumerate(group.ChannelDefinitionSequence[: signal.shape[1]]):
-        units = channel.get("ChannelSensitivityUnitsSequence")
-        code = str(units[0].CodeValue) if units else "mV"
-        out[:, i] *= {"uV": 1e-3, "mV": 1.0, "V": 1e3}.get(code, 1.0)
-    return out
-
-
 def merged(segments: Sequence[Sequence[float]]) -> list[tuple[float, float]]:
     """Segments sorted, with touching or overlapping ones joined (scoring lists the map's cells
     one by one: ``[[2, 3], [3, 4]]`` is one stretch to read, ``(2, 4)``)."""
@@ -606,7 +597,7 @@ def ecg_figure(
         raise InputError("the object has no waveform")
     group = ds.WaveformSequence[0]
     rate = float(group.SamplingFrequency)
-    signal = _millivolts(np.asarray(ds.waveform_array(0), dtype=np.float64), group)
+    signal = millivolts(np.asarray(ds.waveform_array(0), dtype=np.float64), group)
     count = min(leads, signal.shape[1])
     signal = signal[:, :count]
     names = _lead_names(group)[:count]

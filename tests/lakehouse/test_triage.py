@@ -228,7 +228,8 @@ def test_every_ai_service_has_an_urgency_and_a_target() -> None:
 @pytest.mark.parametrize("part", ["urgency", "target_hours"])
 def test_a_service_without_a_policy_is_never_ranked_by_a_default(part: str) -> None:
     """Not urgency 1.0 and a 168 h target made up for it: the worklist refuses."""
-    lacking = replace(P, **{part: {s: v for s, v in getattr(P, part).items() if s != "chest"}})
+    without = {s: v for s, v in getattr(P, part).items() if s != "chest"}
+    lacking = replace(P, urgency=without) if part == "urgency" else replace(P, target_hours=without)
     findings, studies, events = frames([finding("1.1", "chest", 0.9)], [study("1.1", NOW)], [])
     with pytest.raises(
         ValueError, match=r"triage\.toml: no triage policy for the service\(s\) chest"
