@@ -15,7 +15,7 @@ APPS = ROOT / "apps"
 PROJECT = ("apps", "lakehouse", "models", "pipelines", "synth", "gjh")
 
 
-def _imports(path: Path) -> set[str]:
+def imports(path: Path) -> set[str]:
     """The modules one file imports (absolute imports; the project bans relative ones). For
     ``from a import b`` both ``a`` and ``a.b`` are listed: ``b`` may be a module."""
     found: set[str] = set()
@@ -28,7 +28,7 @@ def _imports(path: Path) -> set[str]:
 
 
 def _apps_imports() -> dict[str, set[str]]:
-    return {str(p.relative_to(ROOT)): _imports(p) for p in sorted(APPS.rglob("*.py"))}
+    return {str(p.relative_to(ROOT)): imports(p) for p in sorted(APPS.rglob("*.py"))}
 
 
 def test_no_apps_module_imports_the_pipelines() -> None:

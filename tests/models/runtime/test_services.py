@@ -22,6 +22,7 @@ import pytest
 from lakehouse import reference
 from models.runtime import services
 from models.runtime.services import RegistryError
+from tests.apps.test_layering import imports
 
 ROOT = Path(__file__).resolve().parents[3]
 MODELS = ROOT / "models"
@@ -135,3 +136,15 @@ def test_the_catalogues_ai_services_code_list_is_the_registrys(
         "modalities": "CR|DX",
         "status": "active",
     }
+
+
+def test_the_list_stands_below_the_lakehouse() -> None:
+    """The lakehouse reads the list (the code check, the triage policy): the list imports only
+    the standard library, and the lakehouse imports nothing of the pipelines."""
+    project = {"apps", "gjh", "lakehouse", "models", "pipelines", "synth"}
+    assert {m.split(".")[0] for m in imports(Path(services.__file__))} & project == set()
+    lakehouse = {
+        str(p.relative_to(ROOT)): sorted(m for m in imports(p) if m.split(".")[0] == "pipelines")
+        for p in (ROOT / "lakehouse").rglob("*.py")
+    }
+    assert {file: found for file, found in lakehouse.items() if found} == {}
