@@ -12,6 +12,11 @@ A study's priority is its most pressing finding's::
 
 The wait term lets a routine study rise as it waits (none starves); its cap keeps a long-waiting
 routine study below a fresh urgent one. Waiting stops at the study's first decision.
+
+Every service the registry lists (``models.runtime.services``), whatever its status, needs its
+urgency and target here, because its findings stay on worklists after it is paused or retired:
+reading a policy that lacks one fails, naming the file and the service, rather than ranking its
+studies by a default nobody chose.
 """
 
 from __future__ import annotations
@@ -26,10 +31,13 @@ from typing import Final
 import polars as pl
 
 from lakehouse.reference import ROOT
+from models.runtime.services import STATUSES as SERVICE_STATUSES
+from models.runtime.services import require
 
 STATUSES: Final = ("new", "in_review", "accepted", "rejected", "amended")
 OPEN: Final = frozenset({"new", "in_review"})
 DECIDED: Final = ("accepted", "rejected", "amended")
+POLICY: Final = ROOT / "triage.toml"
 
 
 @dataclass(frozen=True)
@@ -55,9 +63,16 @@ class Policy:
 
 @cache
 def policy() -> Policy:
-    """The policy in ``lakehouse/reference/triage.toml`` (read once per process)."""
-    doc = tomllib.loads((ROOT / "triage.toml").read_text(encoding="utf-8"))
+    """The policy in ``lakehouse/reference/triage.toml`` (read once per process).
+
+    Raises:
+        RegistryError: A service the registry lists has no ``[service.<name>]`` policy here.
+    """
+    doc = tomllib.loads(POLICY.read_text(encoding="utf-8"))
     services = doc["service"]
+    require(
+        POLICY, "triage policy ([service.<name>] urgency, target_hours)", services, SERVICE_STATUSES
+    )
     return Policy(
         urgency={s: float(v["urgency"]) for s, v in services.items()},
         target_hours={s: float(v["target_hours"]) for s, v in services.items()},
@@ -161,12 +176,16 @@ def worklist(
     """
     p = p or policy()
     latest = latest_findings(findings)
+    unranked = set(latest["service"].to_list()) - (p.urgency.keys() & p.target_hours.keys())
+    if unranked:
+        raise ValueError(
+            f"{POLICY}: no triage policy for the service(s) {', '.join(sorted(unranked))} of "
+            "these findings"
+        )
     per_study = _study_events(events)
     acquired = pl.coalesce("study_datetime", "first_received_at")
-    urgency = pl.col("service").replace_strict(p.urgency, default=1.0, return_dtype=pl.Float64)
-    target = pl.col("service").replace_strict(
-        p.target_hours, default=168.0, return_dtype=pl.Float64
-    )
+    urgency = pl.col("service").replace_strict(p.urgency, return_dtype=pl.Float64)
+    target = pl.col("service").replace_strict(p.target_hours, return_dtype=pl.Float64)
     waited_until = pl.coalesce("first_decided_at", pl.lit(now, dtype=pl.Datetime("us", "UTC")))
     rows = (
         latest.rename({"status": "ai_status"})

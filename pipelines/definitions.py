@@ -3,12 +3,20 @@ jobs and the drop-folder sensors (deliveries, DICOM uploads), the nightly gold r
 weekly table upkeep, research copies on request, one environment's resources.
 
 ``dagster dev -m pipelines.definitions``, ``gjh build`` and ``gjh serve`` all load this.
+
+Loading checks first that the AI services agree everywhere: every service the registry lists
+(``models/registry.toml``, the one list) has its names and model there, its routing rule in
+``routing.toml`` and its triage policy in ``triage.toml``. Each file's reader checks itself
+against the registry and names the file and the service it lacks; calling them here makes a gap
+stop the definitions from loading instead of surfacing at the first run or worklist.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
+from lakehouse.triage import policy
+from models.runtime.registry import registry as model_registry
 from pipelines.defs import (
     centre,
     checks,
@@ -23,6 +31,11 @@ from pipelines.defs import (
     sensors,
 )
 from pipelines.defs.resources import from_environment
+from pipelines.transform.routing import load_rules
+
+model_registry()
+load_rules()
+policy()
 
 ASSETS: list[dg.AssetsDefinition] = [
     registry.bronze_registry,

@@ -15,8 +15,8 @@ import streamlit as st
 
 from apps.common.i18n import days, lang, number, t
 from apps.common.theme import apply
-from lakehouse import reference
-from pipelines.score.services import registry
+from models.runtime.registry import registry
+from models.runtime.services import listed, lookup
 
 DISTRICTS: Final = (
     Path(__file__).resolve().parents[2] / "lakehouse/reference/gwangju/districts.geojson"
@@ -37,28 +37,25 @@ def district(code: str) -> str:
     return str(found["name"] if lang() == "ko" else found["name_eng"])
 
 
-@cache
-def _services() -> dict[str, dict[str, str]]:
-    rows = reference.codes("ai_services")
-    return {r["service"]: r for r in rows.iter_rows(named=True)}
-
-
 def service_names() -> tuple[str, ...]:
-    """Every AI service's code, in the programme's order."""
-    return tuple(_services())
+    """Every AI service's code, in the registry's order."""
+    return tuple(listed())
 
 
 def _modalities() -> tuple[str, ...]:
     found: list[str] = []
-    for row in _services().values():
-        found += [m for m in row["modalities"].split("|") if m not in found]
+    for service in listed().values():
+        found += [m for m in service.modalities if m not in found]
     return tuple(found)
 
 
 def service_name(code: str) -> str:
-    """An AI service's name (the programme's list), in the session's language."""
-    found = _services().get(code)
-    return code if found is None else str(found["name_ko" if lang() == "ko" else "name_en"])
+    """An AI service's name (the registry's), in the session's language.
+
+    Raises:
+        RegistryError: The registry does not list ``code``: a name is never made up.
+    """
+    return lookup(code).name(lang())
 
 
 def finding_name(service: str, code: str) -> str:

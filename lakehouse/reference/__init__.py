@@ -1,27 +1,56 @@
-"""Real-world reference data the lakehouse conforms to: code lists and Gwangju's boundaries."""
+"""Real-world reference data the lakehouse conforms to: code lists and Gwangju's boundaries.
+
+One code list is the programme's own rather than a file here: ``ai_services`` is the list of AI
+reading services in ``models/registry.toml`` (``models.runtime.services``), served under the same
+name so that the catalogue's code checks and every reader see the registry and nothing else. The
+lakehouse may import that module: it reads TOML with the standard library and imports nothing of
+the project, so no layer above the lakehouse comes in with it.
+"""
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Final
 
 import polars as pl
 
+from models.runtime.services import listed
+
 ROOT = Path(__file__).parent
+SERVICES: Final = "ai_services"
 
 
 @cache
-def codes(name: str) -> pl.DataFrame:
-    """One code list, ``lakehouse/reference/codes/<name>.csv``, as text (codes keep their
-    leading zeros)."""
+def _csv(name: str) -> pl.DataFrame:
     return pl.read_csv(ROOT / "codes" / f"{name}.csv", comment_prefix="#", infer_schema=False)
 
 
+def _services() -> pl.DataFrame:
+    rows = [
+        (s.service, s.name_ko, s.name_en, "|".join(s.modalities), s.status)
+        for s in listed().values()
+    ]
+    return pl.DataFrame(
+        rows, schema=["service", "name_ko", "name_en", "modalities", "status"], orient="row"
+    )
+
+
+def codes(name: str) -> pl.DataFrame:
+    """One code list as text (codes keep their leading zeros): ``ai_services`` from the
+    registry in use, any other from ``lakehouse/reference/codes/<name>.csv``."""
+    return _services() if name == SERVICES else _csv(name)
+
+
 @cache
+def _csv_set(name: str) -> frozenset[str]:
+    frame = _csv(name)
+    return frozenset(frame[frame.columns[0]].to_list())
+
+
 def code_set(name: str) -> frozenset[str]:
     """The codes of one list (its first column)."""
-    frame = codes(name)
-    return frozenset(frame[frame.columns[0]].to_list())
+    return frozenset(listed()) if name == SERVICES else _csv_set(name)
 
 
 def kcd_with_dot(code: str) -> str:

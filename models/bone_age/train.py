@@ -6,9 +6,9 @@ Run with the training environment: ``.venv-train/bin/python models/bone_age/trai
 
 from __future__ import annotations
 
+from models.runtime.preprocess import ImageSpec
 from models.training.run import main
 from models.training.spec import Counts, ServiceSpec
-from pipelines.score.preprocess import ImageSpec
 
 SPEC = ServiceSpec(
     service="bone_age",

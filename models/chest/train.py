@@ -5,9 +5,9 @@ Run with the training environment: ``.venv-train/bin/python models/chest/train.p
 
 from __future__ import annotations
 
+from models.runtime.preprocess import ImageSpec
 from models.training.run import main
 from models.training.spec import Counts, ServiceSpec
-from pipelines.score.preprocess import ImageSpec
 
 SPEC = ServiceSpec(
     service="chest",

@@ -139,14 +139,14 @@ def _inputs(f: CardFacts) -> list[str]:
         what = (
             f"`image`: (N, {w.leads}, {round(w.rate_hz * w.seconds)}) float32, the first "
             f"multiplex group's {w.leads} leads in mV, resampled to {w.rate_hz:g} Hz and cropped "
-            f"or padded to {w.seconds:g} s by `pipelines.score.preprocess.waveform_input`."
+            f"or padded to {w.seconds:g} s by `models.runtime.preprocess.waveform_input`."
         )
     else:
         assert s.image is not None
         i = s.image
         what = (
             f"`image`: (N, {i.channels}, {i.size}, {i.size}) float32 in 0..1, every frame of "
-            "every routed instance prepared by `pipelines.score.preprocess.image_input` "
+            "every routed instance prepared by `models.runtime.preprocess.image_input` "
             f"(window `{i.window}`: modality LUT, VOI LUT or window, MONOCHROME1 inverted, "
             "area-averaged into the square with its aspect kept and black padding)"
             + ("; colour images scaled to 0..1." if i.channels == 3 else ".")

@@ -3,7 +3,7 @@
 For each split, ``split_data`` builds imaging orders for the service's exams (half normal, half
 abnormal, sex and age drawn within each exam's eligibility), renders and encodes each one with
 ``synth.imaging.assemble.assemble`` (real DICOM bytes, as a clinic would send them), reads every
-object back with pydicom and turns it into model input with ``pipelines.score.preprocess``, the
+object back with pydicom and turns it into model input with ``models.runtime.preprocess``, the
 one chain the scorer uses. Objects the router would hold back are skipped: studies whose truth
 routes them elsewhere (burned-in annotation) and the FOR PROCESSING instances listed under
 ``held_back``.
@@ -29,8 +29,8 @@ import numpy as np
 import pydicom
 from numpy.typing import NDArray
 
+from models.runtime.preprocess import Geometry, image_input, waveform_input
 from models.training.spec import SPLIT_SEEDS, ServiceSpec
-from pipelines.score.preprocess import Geometry, image_input, waveform_input
 from synth.imaging.assemble import assemble
 from synth.imaging.exams import exam as exam_row
 from synth.imaging.orders import ImagingOrder

@@ -5,7 +5,6 @@ use the same reference inputs without torch.
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import hashlib
 import tomllib
@@ -17,23 +16,21 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
+from models.runtime.services import RegistryError
 from models.training.spec import MODELS_DIR, VERSION, ServiceSpec
 
-SERVICES_CSV: Final = MODELS_DIR.parent / "lakehouse" / "reference" / "codes" / "ai_services.csv"
 REFERENCE_BATCH: Final = 3
 REFERENCE_SEX: Final = (0.0, 1.0, 1.0)
 REGISTRY_HEADER: Final = """\
-# The AI reading services and their models (models/README.md). One [[service]] per routing key of
-# lakehouse/reference/codes/ai_services.csv. Each entry is rewritten by its service's training
-# script (models/<service>/train.py): version, device_uid (from the ONNX file's SHA-256) and the
-# operating threshold chosen on the validation split. Edit status by hand to pause or retire one.
+# The programme's AI reading services and their models: the one list of services (models/README.md
+# says what adding one takes). Every service listed needs its names and modalities here, its rules
+# in pipelines/transform/routing.toml (unless retired) and its policy in
+# lakehouse/reference/triage.toml; loading the definitions fails, naming the file and the service,
+# when one is missing. A service's training script (models/<service>/train.py) rewrites only
+# version, device_uid (from the ONNX file's SHA-256) and the operating threshold chosen on the
+# validation split; edit the other keys by hand (status to pause or retire a service).
 """
-
-
-def services() -> list[dict[str, str]]:
-    """The programme's services in catalogue order (service, name_ko, name_en, modalities)."""
-    with SERVICES_CSV.open(encoding="utf-8") as fh:
-        return list(csv.DictReader(line for line in fh if not line.startswith("#")))
+TRAINED: Final = ("version", "device_uid", "threshold")
 
 
 def device_uid(onnx_bytes: bytes) -> str:
@@ -42,6 +39,8 @@ def device_uid(onnx_bytes: bytes) -> str:
 
 
 def _toml_value(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -118,34 +117,32 @@ def _locked(path: Path) -> Iterator[None]:
 def update_registry(
     service: str, onnx_bytes: bytes, threshold: float, root: Path = MODELS_DIR
 ) -> None:
-    """Rewrite ``registry.toml`` with this service's entry, entries in catalogue order.
+    """Write this service's trained model into its ``registry.toml`` entry.
 
-    Services not trained yet (no entry, no folder) are left out until their script runs; an
-    existing entry's status is kept."""
+    Only the keys training decides change (``TRAINED``: version, device UID, threshold, placed
+    before ``status`` when new); every other key, hand-edited or added later, and the order of
+    the entries are kept.
+
+    Raises:
+        RegistryError: The registry does not list ``service``: its entry (names, modalities,
+            folder, status) is written by hand first (models/README.md).
+    """
     path = root / "registry.toml"
     with _locked(path):
-        entries: dict[str, dict[str, Any]] = {}
-        if path.stat().st_size:
-            for entry in tomllib.loads(path.read_text(encoding="utf-8")).get("service", []):
-                entries[entry["service"]] = entry
-        row = next(r for r in services() if r["service"] == service)
-        status = entries.get(service, {}).get("status", "active")
-        entries[service] = {
-            "service": service,
-            "name_ko": row["name_ko"],
-            "name_en": row["name_en"],
-            "folder": service,
-            "version": VERSION,
-            "device_uid": device_uid(onnx_bytes),
-            "threshold": threshold,
-            "status": status,
-        }
-        keys = ("service", "name_ko", "name_en", "folder", "version", "device_uid", "threshold")
-        blocks = [
-            "\n[[service]]\n" + _table([(k, entries[s][k]) for k in (*keys, "status")])
-            for s in (r["service"] for r in services())
-            if s in entries
-        ]
+        entries: list[dict[str, Any]] = tomllib.loads(path.read_text(encoding="utf-8")).get(
+            "service", []
+        )
+        entry = next((e for e in entries if e.get("service") == service), None)
+        if entry is None:
+            raise RegistryError(
+                f"{path}: lists no service {service!r}; add its entry first (models/README.md)"
+            )
+        trained = dict(zip(TRAINED, (VERSION, device_uid(onnx_bytes), threshold), strict=True))
+        kept = [(k, v) for k, v in entry.items() if k not in TRAINED]
+        at = next((i for i, (k, _) in enumerate(kept) if k == "status"), len(kept))
+        entry.clear()
+        entry.update([*kept[:at], *trained.items(), *kept[at:]])
+        blocks = ["\n[[service]]\n" + _table(list(e.items())) for e in entries]
         path.write_text(REGISTRY_HEADER + "".join(blocks), encoding="utf-8")
 
 

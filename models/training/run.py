@@ -24,10 +24,11 @@ import torch  # type: ignore[import-not-found,unused-ignore]
 from numpy.typing import NDArray
 from torch import nn
 
+from models.runtime import services
 from models.training import card, evaluate, files, fit, metrics
 from models.training.data import Split, split_data
 from models.training.net import ExportedClassifier, ExportedRegressor, parameters
-from models.training.spec import SPLITS, VERSION, ServiceSpec
+from models.training.spec import MODELS_DIR, SPLITS, VERSION, ServiceSpec
 
 log = logging.getLogger(__name__)
 TOLERANCE = 1e-4
@@ -237,6 +238,8 @@ def main(spec: ServiceSpec) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if args.steps:
         spec = replace(spec, steps=args.steps)
+    # The registry lists the service (its names) before it is trained: refuse now, not after.
+    listed = services.lookup(spec.service, MODELS_DIR)
     started = time.perf_counter()
     splits = {name: split_data(spec, name, args.cache) for name in SPLITS}
     data_seconds = time.perf_counter() - started
@@ -255,11 +258,10 @@ def main(spec: ServiceSpec) -> None:
     (folder / "config.toml").write_text(files.config_toml(spec), encoding="utf-8")
     reference = _reference(spec, chosen.module, test.x.shape[1:])
     (folder / "reference.json").write_text(_json(reference), encoding="utf-8")
-    row = next(r for r in files.services() if r["service"] == spec.service)
     facts = card.CardFacts(
         spec=spec,
-        name_ko=row["name_ko"],
-        name_en=row["name_en"],
+        name_ko=listed.name_ko,
+        name_en=listed.name_en,
         splits=_split_facts(splits),
         parameters=parameters(trained.model),
         best_step=trained.best_step,

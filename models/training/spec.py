@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from pipelines.score.preprocess import ImageSpec, WaveformSpec
+from models.runtime.preprocess import ImageSpec, WaveformSpec
 
 MODELS_DIR: Final = Path(__file__).resolve().parents[1]
 VERSION: Final = "1.0.0"
@@ -41,7 +41,7 @@ class ServiceSpec:
     """One service's model, data and training budget.
 
     Attributes:
-        service: Routing key (``ai_services.csv``), also the folder name.
+        service: Routing key (its entry in ``models/registry.toml``), also the folder name.
         exams: Exam codes (``synth/params/imaging_exams.csv``) whose studies the service reads,
             drawn in equal numbers.
         kind: ``classification`` or ``regression``.

@@ -16,11 +16,11 @@ import polars as pl
 from lakehouse import delta, dicom_store
 from lakehouse import read as lake
 from lakehouse.catalog import table as catalog_table
+from models.runtime.registry import active
 from pipelines.defs.resources import Lakehouse, Scoring
 from pipelines.defs.specs import key
 from pipelines.score.pending import pending
 from pipelines.score.scoring import Scorers
-from pipelines.score.services import active
 
 FINDINGS: Final = "ai.findings"
 GROUP: Final = "ai"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from models.runtime.registry import Service
 from pipelines.score.scoring import Job
-from pipelines.score.services import Service
 
 
 def pending(

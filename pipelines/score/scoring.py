@@ -6,7 +6,7 @@ This module is what the scoring processes import, so it stays free of Polars (an
 store of pyarrow): each process starts in a second or two less.
 ``Scorers.score`` takes every service's pending studies through one pool of processes: it
 reads each study's originals from the object store, prepares every instance with
-``pipelines.score.preprocess``, runs the ONNX model in batches of about ``batch`` inputs (so
+``models.runtime.preprocess``, runs the ONNX model in batches of about ``batch`` inputs (so
 memory is bounded by the batch, not by the drop), and turns the outputs into one finding row
 per study:
 
@@ -38,8 +38,8 @@ import pydicom
 from numpy.typing import NDArray
 
 from lakehouse import dicom_store, sr
-from pipelines.score.preprocess import Geometry, InputError, image_input, waveform_input
-from pipelines.score.services import Service
+from models.runtime.preprocess import Geometry, InputError, image_input, waveform_input
+from models.runtime.registry import Service
 
 UNREADABLE: Final = "unreadable_pixels"
 UNSUPPORTED: Final = "unsupported_input"

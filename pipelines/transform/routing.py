@@ -31,6 +31,7 @@ import polars as pl
 
 from lakehouse.catalog import table as catalog_table
 from lakehouse.reference import code_set
+from models.runtime.services import ROUTED_STATUSES, RegistryError, require
 
 DEFAULT_RULES: Final = Path(__file__).with_name("routing.toml")
 RULES_ENV: Final = "GJH_ROUTING_RULES"
@@ -160,9 +161,12 @@ def _parse(document: Mapping[str, Any]) -> tuple[tuple[HoldRule, ...], tuple[Ser
             what = "is built in" if rule.name in (NO_PATIENT_ID, PATIENT_CONFLICT) else "twice"
             raise RoutingRulesError(f"rule {rule.name!r}: the name is used {what}")
         seen.add(rule.name)
-    missing = sorted(code_set("ai_services") - {rule.service for rule in services})
-    if missing:
-        raise RoutingRulesError(f"services without any rule: {', '.join(missing)}")
+    try:
+        require(
+            "the file", "[[service]] rule", {rule.service for rule in services}, ROUTED_STATUSES
+        )
+    except RegistryError as exc:
+        raise RoutingRulesError(str(exc)) from None
     return holds, services
 
 

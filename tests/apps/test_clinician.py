@@ -1,7 +1,7 @@
 """The clinician triage app's logic with Streamlit's AppTest on the built demo city: the worklist
 in priority order with counts per status, the viewer with its findings, the synthetic-data label
 and a decision that lands in ``ops.triage_events``, a foreign study refused, remote reading from
-request to reply, and the turnaround page."""
+request to reply, the turnaround page, and the model card from the models folder in use."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from apps.common import cache
 from lakehouse import accounts, delta
 from tests.apps.triage_cast import triage_cast
+from tests.models.runtime.test_registry import models_with_cards
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -232,3 +233,16 @@ def test_markup_in_a_clinics_dicom_header_is_shown_as_text(
     assert any(hostile in line for line in shown)  # as typed, in a text element
     rendered = [e.value for e in (*at.markdown, *at.caption, *at.title, *at.subheader)]
     assert not any("evil.example" in str(m) or "onerror" in str(m) for m in rendered)
+
+
+def test_the_viewer_shows_the_card_of_the_models_folder_in_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = "A deployment's own model card, from GJH_MODELS_DIR"
+    monkeypatch.setenv("GJH_MODELS_DIR", str(models_with_cards(tmp_path, own)))
+    at = signed_in("dr.kim")
+    open_top(at)
+    cards = [e for e in at.expander if e.label == "모델 카드"]
+    assert cards, "the viewer offers the model card"
+    shown = [str(m.value) for e in cards for m in e.markdown]
+    assert shown and all(text == own for text in shown)

@@ -24,15 +24,15 @@ from pydicom.data import get_testdata_file
 
 from apps.common import render, theme
 from apps.common.render import Window
-from pipelines.score import scoring
-from pipelines.score.preprocess import (
+from models.runtime.preprocess import (
     ImageSpec,
     WaveformSpec,
     image_input,
     resize_padded,
     waveform_input,
 )
-from pipelines.score.services import registry
+from models.runtime.registry import registry
+from pipelines.score import scoring
 from synth.imaging.assemble import assemble
 from synth.imaging.orders import ImagingOrder
 from synth.imaging.sites import site

@@ -6,7 +6,7 @@ studies, enough for the workers' start-up to be a small part of the run) is inde
 routed; then, on the same routed studies:
 
 * bare: one process; for every routed study and its service, each instance read from the object
-  store with pydicom (``dicom_store.dataset``), prepared by ``pipelines.score.preprocess`` and the
+  store with pydicom (``dicom_store.dataset``), prepared by ``models.runtime.preprocess`` and the
   study's inputs passed to ``InferenceSession.run`` (onnxruntime's own threads: both cores);
 * scoring: ``ai_findings`` materialised in its own process with two workers (decode, prepare,
   infer), plus what the bare loop does not do: the finding rows, heatmaps and DICOM SRs
@@ -37,12 +37,12 @@ import pytest
 
 from lakehouse import dicom_store
 from lakehouse import read as lake_read
+from models.runtime.preprocess import image_input, waveform_input
+from models.runtime.registry import Service, active
 from pipelines.defs.imaging import imaging_index, imaging_routing
 from pipelines.defs.resources import Imaging, Lakehouse
 from pipelines.score.pending import pending
-from pipelines.score.preprocess import image_input, waveform_input
 from pipelines.score.scoring import Job
-from pipelines.score.services import Service, active
 from tests.benchmarks.conftest import record, run_measured
 from tests.conftest import KEYS
 

@@ -4,6 +4,7 @@ version, and statuses from append-only events (two clinicians disagreeing keep b
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -222,6 +223,18 @@ def test_every_ai_service_has_an_urgency_and_a_target() -> None:
     assert set(P.urgency) == services
     assert set(P.target_hours) == services
     assert all(h > 0 for h in P.target_hours.values())
+
+
+@pytest.mark.parametrize("part", ["urgency", "target_hours"])
+def test_a_service_without_a_policy_is_never_ranked_by_a_default(part: str) -> None:
+    """Not urgency 1.0 and a 168 h target made up for it: the worklist refuses."""
+    without = {s: v for s, v in getattr(P, part).items() if s != "chest"}
+    lacking = replace(P, urgency=without) if part == "urgency" else replace(P, target_hours=without)
+    findings, studies, events = frames([finding("1.1", "chest", 0.9)], [study("1.1", NOW)], [])
+    with pytest.raises(
+        ValueError, match=r"triage\.toml: no triage policy for the service\(s\) chest"
+    ):
+        triage.worklist(findings, studies, events, NOW, lacking)
 
 
 def test_filters_count_acquisition_days_in_korea() -> None:

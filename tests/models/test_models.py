@@ -6,7 +6,6 @@ torch returned for seeded inputs when the model was trained, so no torch is need
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
@@ -18,18 +17,13 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from models.runtime.services import listed
 from models.training import card, files, metrics
 from models.training.spec import VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models"
-SERVICES_CSV = ROOT / "lakehouse" / "reference" / "codes" / "ai_services.csv"
 MAX_ONNX_BYTES = 1_000_000
-
-
-def _catalogue() -> list[dict[str, str]]:
-    with SERVICES_CSV.open(encoding="utf-8") as fh:
-        return list(csv.DictReader(line for line in fh if not line.startswith("#")))
 
 
 def _registry() -> list[dict[str, Any]]:
@@ -62,13 +56,11 @@ def sessions() -> dict[str, ort.InferenceSession]:
     }
 
 
-def test_the_registry_lists_exactly_the_twelve_services_in_catalogue_order() -> None:
-    catalogue = _catalogue()
-    assert len(catalogue) == 12
-    assert [e["service"] for e in ENTRIES] == [r["service"] for r in catalogue]
-    for entry, row in zip(ENTRIES, catalogue, strict=True):
-        assert entry["name_ko"] == row["name_ko"]
-        assert entry["name_en"] == row["name_en"]
+def test_the_registry_lists_the_twelve_services_with_their_names() -> None:
+    assert len(ENTRIES) == 12
+    assert [e["service"] for e in ENTRIES] == list(listed())
+    for entry in ENTRIES:
+        assert entry["name_ko"] and entry["name_en"] and entry["modalities"]
         assert entry["folder"] == entry["service"]
 
 
@@ -98,13 +90,13 @@ def test_each_entry_has_its_files_and_a_device_uid_from_the_onnx_hash(
 
 
 def test_the_registry_loads_through_the_scorers_reader() -> None:
-    from pipelines.score import services
+    from models.runtime import registry as model_registry
 
-    services._registry.cache_clear()
+    model_registry._registry.cache_clear()
     try:
-        loaded = services._registry(MODELS.resolve())
+        loaded = model_registry._registry(MODELS.resolve())
     finally:
-        services._registry.cache_clear()
+        model_registry._registry.cache_clear()
     assert sorted(loaded) == sorted(IDS)
     for name, service in loaded.items():
         assert service.model_path.is_file(), name

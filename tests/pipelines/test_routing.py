@@ -1154,7 +1154,8 @@ view_position = ["PA", "AP"]
                 '[[service]]\nname = "mammography_screening"\nservice = "chest"\n',
                 1,
             ),
-            r"services without any rule: mammography",
+            r"the file: no \[\[service\]\] rule for the service\(s\) mammography, which .*"
+            r"registry\.toml lists",
         ),
     ],
 )

@@ -18,11 +18,11 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from lakehouse import dicom_store, sr
+from models.runtime.registry import active, registry
 from pipelines.defs.imaging import imaging_index, imaging_routing
 from pipelines.defs.resources import Imaging, Scoring
 from pipelines.defs.scoring import ai_findings
 from pipelines.score import scoring
-from pipelines.score.services import active, registry
 from tests.conftest import City
 from tests.pipelines.conftest import Lake
 
@@ -48,9 +48,9 @@ def run(lake: Lake, assets: list[dg.AssetsDefinition], **env: str) -> dg.Execute
 
 
 def registry_cache_clear() -> None:
-    from pipelines.score import services
+    from models.runtime import registry as model_registry
 
-    services._registry.cache_clear()
+    model_registry._registry.cache_clear()
 
 
 @pytest.fixture(scope="module")

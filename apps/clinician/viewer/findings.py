@@ -2,7 +2,6 @@
 threshold, where the AI located it, its verification and its model card, and a form to decide on
 it; and the history of the decisions taken on the study."""
 
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -13,8 +12,7 @@ from apps.common import render, views
 from apps.common.i18n import moments, number, t
 from lakehouse.access import Access, AccessDeniedError, OpenedStudy
 from lakehouse.triage import DECIDED, policy
-
-MODELS = Path(__file__).resolve().parents[3] / "models"
+from models.runtime.registry import card
 
 
 def reasons() -> list[tuple[str, str]]:
@@ -88,10 +86,10 @@ def finding_text(f: dict[str, Any], instances: pl.DataFrame) -> list[str]:
 
 def model_card(f: dict[str, Any]) -> None:
     """The finding's model card, folded away, when its service has one."""
-    card = MODELS / f["service"] / "card.md"
-    if card.exists():
+    text = card(f["service"])
+    if text is not None:
         with st.expander(t("triage.viewer.card")):
-            st.markdown(card.read_text(encoding="utf-8"))
+            st.markdown(text)
 
 
 def decision_form(layer: Access, f: dict[str, Any], choices: list[tuple[str, str]]) -> None:

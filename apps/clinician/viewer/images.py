@@ -15,7 +15,7 @@ from apps.clinician.viewer.study import location
 from apps.common import render
 from apps.common.i18n import t
 from lakehouse.access import OpenedStudy
-from pipelines.score.services import registry
+from models.runtime.registry import registry
 
 ZOOM = {"scrollZoom": True}  # zoom with the wheel as well as by dragging a box
 Box = tuple[float, float, float, float]

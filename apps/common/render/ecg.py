@@ -16,11 +16,10 @@ from typing import Any, Final
 import numpy as np
 import plotly.graph_objects as go
 import pydicom
-from numpy.typing import NDArray
 
 from apps.common import theme
 from apps.common.render.figure import themed_figure
-from pipelines.score.preprocess import InputError
+from models.runtime.preprocess import InputError, millivolts
 
 SHADE: Final = theme.PALETTE[1]  # ECG segments: vermilion, plus outline and bracket
 
@@ -37,16 +36,6 @@ def _lead_names(group: pydicom.Dataset) -> list[str]:
         text = text.split(",")[0].split(" (")[0].strip().removeprefix("Lead ").strip()
         names.append(text or str(i + 1))
     return names
-
-
-def _millivolts(signal: NDArray[np.float64], group: pydicom.Dataset) -> NDArray[np.float64]:
-    """Channel units to mV, as ``preprocess`` converts them (pydicom applies the sensitivity)."""
-    out = signal.copy()
-    for i, channel in enumerate(group.ChannelDefinitionSequence[: signal.shape[1]]):
-        units = channel.get("ChannelSensitivityUnitsSequence")
-        code = str(units[0].CodeValue) if units else "mV"
-        out[:, i] *= {"uV": 1e-3, "mV": 1.0, "V": 1e3}.get(code, 1.0)
-    return out
 
 
 def merged(segments: Sequence[Sequence[float]]) -> list[tuple[float, float]]:
@@ -128,7 +117,7 @@ def ecg_figure(
         raise InputError("the object has no waveform")
     group = ds.WaveformSequence[0]
     rate = float(group.SamplingFrequency)
-    signal = _millivolts(np.asarray(ds.waveform_array(0), dtype=np.float64), group)
+    signal = millivolts(np.asarray(ds.waveform_array(0), dtype=np.float64), group)
     count = min(leads, signal.shape[1])
     signal = signal[:, :count]
     names = _lead_names(group)[:count]

@@ -26,7 +26,7 @@ import pydicom
 from numpy.typing import NDArray
 from plotly.colors import hex_to_rgb, sequential
 
-from pipelines.score.preprocess import Geometry, ImageSpec
+from models.runtime.preprocess import Geometry, ImageSpec
 
 
 def _viridis() -> NDArray[np.float32]:

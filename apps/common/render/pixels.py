@@ -1,6 +1,6 @@
 """DICOM pixels as a reader sees them: one frame with the modality LUT, the window presets a
 reader can switch between, and the windowed greyscale (MONOCHROME1 inverted, so dense is bright),
-in the order DICOM defines (PS3.4 N.2) and the models see (``pipelines.score.preprocess``).
+in the order DICOM defines (PS3.4 N.2) and the models see (``models.runtime.preprocess``).
 
 ``windowed(ds, frame, None)`` is the file's own display exactly as a model with
 ``window = "header"`` sees it: the header's VOI LUT or window, else the image's 0.5th-99.5th
@@ -19,7 +19,7 @@ import pydicom
 from numpy.typing import NDArray
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 
-from pipelines.score.preprocess import COLOUR, frames, window_linear
+from models.runtime.preprocess import COLOUR, frames, window_linear
 
 # Standard CT windows (centre, width) in HU, as radiology departments preset them.
 CT_PRESETS: Final[tuple[tuple[str, float, float], ...]] = (

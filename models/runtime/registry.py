@@ -1,30 +1,24 @@
-"""The AI reading services as the registry declares them: what each model reads and returns.
+"""The AI reading services' models as the registry declares them: what each reads and returns.
 
-``models/registry.toml`` lists the 12 services (names, routing key, version, device UID,
-threshold, status); each service's folder holds its ``config.toml`` and its versioned ONNX file
-(``models/README.md``). Nothing here knows a particular service: a vendor's model drops in as a
-folder and a registry entry. ``GJH_MODELS_DIR`` points at another models folder (a deployment's
-own, or a test's).
+``models/registry.toml`` lists the services (``models.runtime.services``: names, modalities,
+status) and, for each, its model: folder, version, device UID and threshold. Each service's
+folder holds its ``config.toml``, its versioned ONNX file and its card (``models/README.md``).
+Nothing here knows a particular service: a vendor's model drops in as a folder and a registry
+entry. ``GJH_MODELS_DIR`` points at another models folder (a deployment's own, or a test's).
 """
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pipelines.score.preprocess import ImageSpec, WaveformSpec
+from models.runtime.preprocess import ImageSpec, WaveformSpec
+from models.runtime.services import Listed, RegistryError, listed_in, lookup, models_dir
 
-MODELS_DIR: Final = Path(__file__).resolve().parents[2] / "models"
-STATUSES: Final = frozenset({"active", "paused", "retired"})
 MAX_MEANING: Final = 64  # a DICOM code meaning is LO: the SR cannot carry a longer one
-
-
-class RegistryError(ValueError):
-    """The registry or a model's config is inconsistent; the message says where."""
 
 
 @dataclass(frozen=True)
@@ -78,10 +72,6 @@ class Service:
         return f"GJH reference {self.service}"
 
 
-def models_dir() -> Path:
-    return Path(os.environ.get("GJH_MODELS_DIR", MODELS_DIR)).resolve()
-
-
 def _config(path: Path) -> Config:
     try:
         raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -118,43 +108,55 @@ def _checked(path: Path, config: Config) -> Config:
     return config
 
 
+def _service(path: Path, root: Path, found: Listed) -> Service:
+    entry = found.entry
+    try:
+        folder = root / entry["folder"]
+        made = Service(
+            service=found.service,
+            name_ko=found.name_ko,
+            name_en=found.name_en,
+            folder=folder,
+            version=str(entry["version"]),
+            device_uid=str(entry["device_uid"]),
+            threshold=float(entry["threshold"]),
+            status=found.status,
+            config=_checked(folder / "config.toml", _config(folder / "config.toml")),
+        )
+    except KeyError as error:
+        raise RegistryError(f"{path}: service {found.service!r} lacks {error}") from error
+    if made.status == "active" and not made.model_path.is_file():
+        raise RegistryError(f"{path}: {made.service} needs {made.model_path}")
+    return made
+
+
 @cache
 def _registry(root: Path) -> dict[str, Service]:
     path = root / "registry.toml"
-    try:
-        entries = tomllib.loads(path.read_text(encoding="utf-8")).get("service", [])
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise RegistryError(f"{path}: {error}") from error
-    services: dict[str, Service] = {}
-    for entry in entries:
-        try:
-            folder = root / entry["folder"]
-            service = Service(
-                service=entry["service"],
-                name_ko=entry["name_ko"],
-                name_en=entry["name_en"],
-                folder=folder,
-                version=str(entry["version"]),
-                device_uid=str(entry["device_uid"]),
-                threshold=float(entry["threshold"]),
-                status=entry["status"],
-                config=_checked(folder / "config.toml", _config(folder / "config.toml")),
-            )
-        except KeyError as error:
-            raise RegistryError(f"{path}: an entry lacks {error}") from error
-        if service.status not in STATUSES:
-            raise RegistryError(f"{path}: {service.service} has status {service.status!r}")
-        if service.service in services:
-            raise RegistryError(f"{path}: {service.service} is listed twice")
-        if service.status == "active" and not service.model_path.is_file():
-            raise RegistryError(f"{path}: {service.service} needs {service.model_path}")
-        services[service.service] = service
-    return services
+    return {code: _service(path, root, found) for code, found in listed_in(root).items()}
 
 
 def registry() -> dict[str, Service]:
-    """Every service in the registry, by routing key."""
+    """Every service in the registry with its model, by routing key."""
     return _registry(models_dir())
+
+
+def service(code: str) -> Service:
+    """One service by its routing key.
+
+    Raises:
+        RegistryError: The registry does not list ``code`` (a table holding it was written
+            under another registry).
+    """
+    lookup(code)
+    return registry()[code]
+
+
+def card(code: str) -> str | None:
+    """A service's model card (``card.md`` in its folder of the models folder in use, so
+    ``GJH_MODELS_DIR`` decides), or ``None`` if its model ships none."""
+    path = service(code).folder / "card.md"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
 def active() -> list[Service]:

@@ -7,7 +7,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from pipelines.score.preprocess import (
+from models.runtime.preprocess import (
     ImageSpec,
     InputError,
     WaveformSpec,

@@ -200,7 +200,7 @@ def waveform_input(ds: pydicom.Dataset, spec: WaveformSpec) -> NDArray[np.float3
         raise InputError(
             f"{signal.shape[1] if signal.ndim == 2 else 0} channels; need {spec.leads}"
         )
-    signal = _millivolts(signal[:, : spec.leads], group)
+    signal = millivolts(signal[:, : spec.leads], group)
     n = round(spec.rate_hz * spec.seconds)
     times = np.arange(n) / spec.rate_hz
     source = np.arange(signal.shape[0]) / rate
@@ -209,8 +209,9 @@ def waveform_input(ds: pydicom.Dataset, spec: WaveformSpec) -> NDArray[np.float3
     return resampled.astype(np.float32)
 
 
-def _millivolts(signal: NDArray[np.float64], group: pydicom.Dataset) -> NDArray[np.float64]:
-    """Channel units to mV (pydicom applies the sensitivity; the unit may be uV or mV)."""
+def millivolts(signal: NDArray[np.float64], group: pydicom.Dataset) -> NDArray[np.float64]:
+    """Channel units to mV (pydicom applies the sensitivity; the unit may be uV or mV). The
+    viewer draws ECGs through this too, so it shows the leads in the model's units."""
     out = signal.copy()
     for i, channel in enumerate(group.ChannelDefinitionSequence[: signal.shape[1]]):
         units = channel.get("ChannelSensitivityUnitsSequence")
