@@ -286,12 +286,13 @@ class WorkerPool:
                             break
                         self._give(w, given, fn, chunk)
                         given += 1
-                while taken in held:
+                if taken in held:  # one chunk, then hand out what its room allows
                     kind, value = held.pop(taken)
                     taken += 1
                     if kind == _FAILED:
                         raise _raised(value)
                     yield from value
+                    continue
                 if exhausted and taken == given:
                     finished = True
                     return

@@ -33,6 +33,12 @@ def square(x: int) -> int:
     return x * x
 
 
+def slow_zero(x: int) -> int:
+    if x == 0:
+        time.sleep(2)
+    return x
+
+
 def fail_on_three(x: int) -> int:
     if x == 3:
         raise ValueError("three is not allowed")
@@ -113,6 +119,14 @@ def test_results_come_in_order_in_chunks(no_leftovers: None) -> None:
         assert list(pool.map(square, range(200), chunksize=7)) == [x * x for x in range(200)]
         assert list(pool.map(square, [])) == []
         assert list(pool.map(square, iter(range(5)))) == [0, 1, 4, 9, 16]
+
+
+@pytest.mark.timeout(120)
+def test_a_slow_first_chunk_holds_the_others_and_the_rest_still_comes(no_leftovers: None) -> None:
+    """While chunk 0 runs, the other worker fills the window; all of it is then returned and
+    the pool must hand out the rest rather than wait for a reply nobody owes it."""
+    with WorkerPool(2, name="test-window") as pool:
+        assert list(pool.map(slow_zero, range(12))) == list(range(12))
 
 
 def test_one_worker_maps_in_this_process(no_leftovers: None) -> None:
