@@ -7,8 +7,6 @@ import multiprocessing
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -225,31 +223,3 @@ def test_idle_workers_exit_on_their_sentinel_and_stuck_ones_are_killed(
         workers = list(multiprocessing.active_children())
     assert time.monotonic() - started < 30
     assert [p.exitcode for p in workers] == [-signal.SIGKILL] * 2
-
-
-NEVER_CLOSED = """
-import multiprocessing, time
-from lakehouse.pool import WorkerPool
-pool = WorkerPool(2, initializer=time.sleep, initargs=(600,), grace=1).__enter__()
-print(*(p.pid for p in multiprocessing.active_children()), flush=True)
-"""
-
-
-@pytest.mark.slow
-def test_a_pool_never_closed_is_killed_when_the_interpreter_exits(tmp_path: Path) -> None:
-    """With SIGTERM ignored, multiprocessing's exit handler alone would wait forever."""
-    script = tmp_path / "never_closed.py"  # a file: spawned workers re-import the main module
-    script.write_text(NEVER_CLOSED)
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN),
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    pids = [int(p) for p in done.stdout.split()]
-    assert len(pids) == 2
-    assert not [p for p in pids if Path(f"/proc/{p}").exists()]
