@@ -35,15 +35,14 @@ from pathlib import Path
 def main(work: Path) -> None:
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
 
-    import pydicom
     from pydicom.data import get_testdata_file
 
     import synth.city
-    from lakehouse import dicom_store
     from pipelines.ingest import dicom
     from pipelines.score import scoring
     from pipelines.score.services import registry
     from synth.config import CityConfig
+    from tests.pipelines.ecg import stored_ecg_job
 
     # The generator: 400 citizens in slices of 150 (three claims slices in two workers), and
     # the imaging writer's studies in two workers.
@@ -64,18 +63,7 @@ def main(work: Path) -> None:
     print("readers", flush=True)
 
     # AI scoring: pydicom's ECG, one study per chunk, scored twice by two workers.
-    path = get_testdata_file("waveform_ecg.dcm")
-    ds = pydicom.dcmread(path)
-    key = dicom_store.object_key(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
-    dicom_store.put(key, Path(path).read_bytes())
-    study = {"study_instance_uid": ds.StudyInstanceUID, "patient_sex": "M"}
-    instance = {
-        "study_instance_uid": ds.StudyInstanceUID,
-        "series_instance_uid": ds.SeriesInstanceUID,
-        "sop_instance_uid": ds.SOPInstanceUID,
-        "file_uri": key,
-    }
-    job = scoring.Job(study, [instance])
+    job = stored_ecg_job()
     with scoring.Scorers(2) as scorers:
         work_list = [(registry()["ecg"], [job, job])]
         rows = list(scorers.score(work_list, datetime.now(UTC), batch=1))
