@@ -225,25 +225,31 @@ class WorkerPool:
             if self.initializer is not None:
                 self.initializer(*self.initargs)
             return self
+        processes: list[BaseProcess] = []
+        conns: list[Connection] = []
+        self._finalizer = Finalize(
+            self, _kill, args=(processes, conns), exitpriority=_EXIT_PRIORITY
+        )
         try:
             for n in range(1, self.workers + 1):
                 mine, theirs = _CONTEXT.Pipe()
+                conns.append(mine)
                 process = _CONTEXT.Process(
                     target=_serve,
                     args=(theirs, self.initializer, self.initargs),
                     name=f"{self.name}-{n}",
                     daemon=True,
                 )
-                process.start()
-                theirs.close()  # the worker's end lives only in the worker: its death is EOF
+                try:
+                    process.start()
+                finally:
+                    theirs.close()  # the worker's end lives only in the worker: its death is EOF
+                processes.append(process)
                 self._workers.append(_Worker(process, mine, time.monotonic()))
-        finally:
-            self._finalizer = Finalize(
-                self,
-                _kill,
-                args=([w.process for w in self._workers], [w.conn for w in self._workers]),
-                exitpriority=_EXIT_PRIORITY,
-            )
+        except BaseException:
+            self._closed = True
+            self._finalizer()  # the workers started so far
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
