@@ -193,7 +193,8 @@ def test_stopping_early_kills_the_busy_workers(no_leftovers: None) -> None:
         assert next(results) == 0
         workers = list(multiprocessing.active_children())
         results.close()
-        assert [p.exitcode for p in workers] == [-signal.SIGKILL] * 2
+        codes = [p.exitcode for p in workers]  # a worker not yet started took its sentinel
+        assert -signal.SIGKILL in codes and set(codes) <= {0, -signal.SIGKILL}, codes
     assert time.monotonic() - started < 30
 
 
