@@ -12,9 +12,8 @@ memory stays bounded and the bytes never depend on the number of workers.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import shutil
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time, timedelta
@@ -24,6 +23,7 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
+from lakehouse.pool import WorkerPool
 from synth import reference as ref
 from synth.care import CareModel
 from synth.claims import ClaimsBuilder, ClaimsChunk
@@ -44,6 +44,9 @@ TRUTH: Final = "ground_truth"
 # (see ClaimsBuilder._issue_numbers).
 SLICE_PEOPLE: Final = 20_000
 MAX_SLICES: Final = 99
+# A worker that holds one slice (or sits in its start-up, which unpickles the population) this
+# long is deemed hung; a slice of 20,000 people takes well under a minute.
+SLICE_TIMEOUT_S: Final = 1800.0
 # Even the smallest city gets this many studies for every AI service, normal and abnormal.
 MIN_STUDIES_PER_SERVICE: Final = 4
 # The exam used to top up each service.
@@ -136,23 +139,16 @@ def _run_slice(task: tuple[int, int, int]) -> _SliceResult:
 def _ordered(
     tasks: list[tuple[int, int, int]], workers: int, init_args: tuple[Any, ...]
 ) -> Iterator[_SliceResult]:
-    """Results in task order, with at most ``2 * workers`` slices in flight (bounded memory)."""
-    if workers <= 1 or len(tasks) == 1:  # one slice: a pool would only add start-up time
-        _init_worker(*init_args)
-        for task in tasks:
-            yield _run_slice(task)
-        return
-    # spawn, not fork: forking a process that runs Polars' thread pool can deadlock the child.
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=init_args) as pool:
-        pending: deque[Any] = deque()
-        queue = iter(tasks)
-        for task in queue:
-            pending.append(pool.apply_async(_run_slice, (task,)))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+    """Results in task order, with at most ``2 * workers`` slices in flight (bounded memory).
+    One slice runs in this process: a pool would only add start-up time."""
+    with WorkerPool(
+        workers if len(tasks) > 1 else 1,
+        initializer=_init_worker,
+        initargs=init_args,
+        timeout=SLICE_TIMEOUT_S,
+        name="claims-slice",
+    ) as pool:
+        yield from pool.map(_run_slice, tasks)
 
 
 # -- top-ups and QA ------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from pydicom.tag import BaseTag
 
 from lakehouse import dicom_store
 from lakehouse.dicom_store import is_uid
+from lakehouse.pool import WorkerPool
 from lakehouse.pseudonym import citizen_key, is_registration_number, local_key
 from lakehouse.reference import code_set
 
@@ -635,35 +636,27 @@ class Readers:
     """The header workers, as a context manager: ``task`` (by default ``read_and_store``; the
     benchmark also times ``read`` alone) over files in order.
 
-    The worker processes start on entry, so their imports (pydicom, polars: about two seconds)
-    overlap the caller's listing of the drop and its look at what is already indexed. spawn, not
-    fork: Dagster and test runners hold threads. Drops of fewer than 64 files, or one worker,
-    are read in this process.
+    The worker processes (``lakehouse.pool``) start on entry, so their imports (pydicom,
+    polars: about two seconds) overlap the caller's listing of the drop and its look at what
+    is already indexed. Drops of fewer than 64 files, or one worker, are read in this process.
     """
 
     def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self.pool: Any = None
+        self.pool = WorkerPool(workers, name="dicom-reader")
 
     def __enter__(self) -> Readers:
-        if self.workers > 1:
-            import multiprocessing
-
-            self.pool = multiprocessing.get_context("spawn").Pool(self.workers)
+        self.pool.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+        self.pool.close()
 
     def read_all(
         self, files: list[Landed], task: Callable[[Job], FileResult] = read_and_store
     ) -> Iterator[FileResult]:
         jobs = [(str(f.path), f.rel) for f in files]
-        if self.pool is None or len(jobs) < 64:
+        if len(jobs) < 64:
             yield from map(task, jobs)
             return
         # Chunks of up to 256 files: fewer round trips to the workers, still several per worker.
-        chunk = max(1, min(256, len(jobs) // (self.workers * 8)))
-        yield from self.pool.imap(task, jobs, chunksize=chunk)
+        yield from self.pool.map(task, jobs, self.pool.chunksize(len(jobs), most=256))

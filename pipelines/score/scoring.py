@@ -38,6 +38,7 @@ import pydicom
 from numpy.typing import NDArray
 
 from lakehouse import dicom_store, sr
+from lakehouse.pool import WorkerPool
 from models.runtime.preprocess import Geometry, InputError, image_input, waveform_input
 from models.runtime.registry import Service
 
@@ -418,29 +419,23 @@ def score_chunk(task: Task) -> list[dict[str, Any]]:
 class Scorers:
     """The scoring processes, as a context manager; ``score`` runs work through them.
 
-    With ``workers`` > 1 the processes start on entry, so their imports (onnxruntime, pydicom,
-    highdicom, polars: seconds) overlap the caller's reading of what is pending; one pool
-    serves every service, each process keeping a one-thread session per model (so decoding,
-    preprocessing, inference and the SRs use every core). spawn, not fork: Dagster and test
-    runners hold threads. One worker scores in this process, with ``threads`` for onnxruntime.
+    With ``workers`` > 1 the processes (``lakehouse.pool``) start on entry, so their imports
+    (onnxruntime, pydicom, highdicom, polars: seconds) overlap the caller's reading of what is
+    pending; one pool serves every service, each process keeping a one-thread session per
+    model (so decoding, preprocessing, inference and the SRs use every core). One worker
+    scores in this process, with ``threads`` for onnxruntime.
     """
 
     def __init__(self, workers: int = 1, threads: int = 0) -> None:
-        self.workers = workers
+        self.pool = WorkerPool(workers, name="scorer")
         self.threads = threads if workers <= 1 else 1
-        self.pool: Any = None
 
     def __enter__(self) -> Scorers:
-        if self.workers > 1:
-            import multiprocessing
-
-            self.pool = multiprocessing.get_context("spawn").Pool(self.workers)
+        self.pool.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+        self.pool.close()
 
     def score(
         self, work: Sequence[tuple[Service, Sequence[Job]]], now: datetime, batch: int = 64
@@ -452,9 +447,9 @@ class Scorers:
             for service, jobs in work
             for group in chunks(jobs, batch)
         ]
-        if self.pool is None or len(tasks) < 2:
+        if len(tasks) < 2:
             for task in tasks:
                 yield from score_chunk(task)
             return
-        for rows in self.pool.imap(score_chunk, tasks):
+        for rows in self.pool.map(score_chunk, tasks):
             yield from rows

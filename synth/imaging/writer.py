@@ -15,7 +15,6 @@ present whenever there are at least three studies.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lakehouse.pool import WorkerPool
 from synth.faults import CORRUPT_DICOM, NOT_DICOM, RATES, TRUNCATED_DICOM, Fault, FaultLog
 from synth.imaging import damage
 from synth.imaging.assemble import assemble
@@ -170,13 +170,8 @@ def _stray(out: Path, folder: Path, rng: np.random.Generator, sent: datetime) ->
 
 
 def _results(jobs: list[_Job], workers: int) -> Iterator[_Written]:
-    if workers <= 1 or len(jobs) < 2:
-        yield from map(_write_study, jobs)
-        return
-    chunk = max(1, min(16, len(jobs) // (workers * 8)))
-    # spawn, not fork: the caller (Dagster, a test runner) may hold threads.
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        yield from pool.imap(_write_study, jobs, chunksize=chunk)
+    with WorkerPool(workers if len(jobs) > 1 else 1, name="imaging-writer") as pool:
+        yield from pool.map(_write_study, jobs, pool.chunksize(len(jobs), most=16))
 
 
 def _force_missing(results: list[_Written], out: Path, seed: int) -> list[Fault]:

@@ -4,13 +4,14 @@ pool started after an app ran under AppTest comes up."""
 
 from __future__ import annotations
 
-import multiprocessing
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from lakehouse.pool import WorkerPool
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ("citizen", "clinician", "public_health", "admin")
@@ -36,5 +37,5 @@ def test_an_app_script_run_bare_does_nothing(app: str) -> None:
 @pytest.mark.slow
 def test_a_spawned_pool_starts_after_an_app_ran_under_apptest() -> None:
     AppTest.from_file(str(ROOT / "apps/admin/streamlit_app.py"), default_timeout=60).run()
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        assert pool.apply_async(double, (21,)).get(timeout=120) == 42
+    with WorkerPool(2, timeout=120, name="after-apptest") as pool:  # the project's one kind
+        assert list(pool.map(double, [21, 1])) == [42, 2]

@@ -15,7 +15,6 @@ import numpy as np
 import polars as pl
 import pydicom
 import pytest
-from pydicom.data import get_testdata_file
 
 from lakehouse import dicom_store, sr
 from models.runtime.registry import active, registry
@@ -25,6 +24,7 @@ from pipelines.defs.scoring import ai_findings
 from pipelines.score import scoring
 from tests.conftest import City
 from tests.pipelines.conftest import Lake
+from tests.pipelines.ecg import stored_ecg_job
 
 pytestmark = pytest.mark.integration
 FINDINGS = "ai.findings"
@@ -181,20 +181,8 @@ def test_the_ecg_from_pydicoms_test_files_scores(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LAKEHOUSE_URI", str(tmp_path / "lake"))
-    path = get_testdata_file("waveform_ecg.dcm")
-    assert path is not None
-    ds = pydicom.dcmread(path)
-    key = dicom_store.object_key(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
-    dicom_store.put(key, Path(path).read_bytes())
-    study = {"study_instance_uid": ds.StudyInstanceUID, "patient_sex": "M"}
-    instance = {
-        "study_instance_uid": ds.StudyInstanceUID,
-        "series_instance_uid": ds.SeriesInstanceUID,
-        "sop_instance_uid": ds.SOPInstanceUID,
-        "file_uri": key,
-    }
     with scoring.Scorers() as scorers:
-        work = [(registry()["ecg"], [scoring.Job(study, [instance])])]
+        work = [(registry()["ecg"], [stored_ecg_job()])]
         (out,) = scorers.score(work, datetime.now(UTC))
     assert out["status"] == "scored", out
     assert 0 <= out["score"] <= 1
