@@ -32,12 +32,13 @@ CLIENT_ID = "gjh-clinician"
 HOSPITAL = "시험병원"  # the provider's display_name on the button
 DOCTOR = User("hosp-0001", "dr.oh@hospital.test", "오의사")
 STRANGER = User("hosp-9999", "visitor@hospital.test", "방문자")  # in no account file
+OFFICIAL = User("hosp-0002", "official@hospital.test", "시청 담당자")  # another role's account
 CLINICIAN_PAGES = ("triage.worklist.title", "triage.viewer.title", "clinician.patient.title")
 
 
 @pytest.fixture(scope="module")
 def provider() -> Iterator[OidcProvider]:
-    with OidcProvider({"dr.oh": DOCTOR, "visitor": STRANGER}) as op:
+    with OidcProvider({"dr.oh": DOCTOR, "visitor": STRANGER, "official": OFFICIAL}) as op:
         yield op
 
 
@@ -45,8 +46,8 @@ def provider() -> Iterator[OidcProvider]:
 def clinician_app(
     platform_lake: Lake, provider: OidcProvider, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AppServer]:
-    """The clinician app with the provider configured; the account file knows the doctor by
-    the provider's issuer and subject only (no password)."""
+    """The clinician app with the provider configured; the account file knows the doctor and
+    an official by the provider's issuer and subject only (no password)."""
     folder = tmp_path_factory.mktemp("oidc")
     clinic = platform_lake.frame("ai.findings")["institution"].sort()[0]
     doctor = accounts.Account(
@@ -57,6 +58,14 @@ def clinician_app(
         oidc_issuer=provider.issuer,
         oidc_subject=DOCTOR.sub,
     )
+    official = accounts.Account(
+        "official",
+        "official",
+        "시청 담당자",
+        oidc_issuer=provider.issuer,
+        oidc_subject=OFFICIAL.sub,
+    )
+    roster = {"dr.oh": doctor, "official": official}
     client_secret = secrets.token_hex(16)
     secrets_file = folder / "secrets.toml"
     secrets_file.write_text(
@@ -72,7 +81,7 @@ def clinician_app(
     env = {
         "LAKEHOUSE_URI": str(platform_lake.root),
         "GJH_SECRETS_DIR": str(platform_lake.root.parent / "secrets"),
-        "GJH_ACCOUNTS": str(accounts.save({"dr.oh": doctor}, folder / "accounts.json")),
+        "GJH_ACCOUNTS": str(accounts.save(roster, folder / "accounts.json")),
         "GJH_SESSION_KEY": "ef" * 32,
         "STREAMLIT_SECRETS_FILES": str(secrets_file),
     }
@@ -161,3 +170,15 @@ def test_a_provider_account_not_in_the_account_file_is_refused_logged_and_signed
     expect(page.get_by_text(t("auth.provider.unknown", "ko"))).to_have_count(0)
     assert STRANGER.sub in provider.signed_out
     assert "_streamlit_user" not in {c["name"] for c in page.context.cookies()}
+
+
+def test_a_provider_account_of_another_role_is_told_so_and_sees_nothing(
+    page: Page, clinician_app: AppServer, provider: OidcProvider, platform_lake: Lake
+) -> None:
+    sign_in_at_provider(page, clinician_app, provider, "official", "oidc-wrong-app")
+    refusal = t("auth.wrong_app", "ko", role=t("role.official", "ko"))
+    expect(page.get_by_text(refusal)).to_be_visible()
+    expect(page.get_by_role("button", name=t("auth.provider.sign_out", "ko"))).to_be_visible()
+    expect(page.get_by_role("heading", name=t("triage.worklist.title", "ko"))).to_have_count(0)
+    assert sign_ins(platform_lake, "official") == ["ok"]  # the provider's sign-in was good
+    assert platform_lake.frame("ops.audit_log", pl.col("account") == "official").is_empty()
