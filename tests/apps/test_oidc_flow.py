@@ -90,9 +90,13 @@ def clinician_app(
         yield app
 
 
+def at_app(url: str) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(url)}/?(\?.*)?$")
+
+
 def arrive(page: Page, url: str) -> None:
     """Wait until a redirect chain has landed on the app at ``url`` and its first run settled."""
-    page.wait_for_url(re.compile(rf"^{re.escape(url)}/?(\?.*)?$"), timeout=30_000)
+    page.wait_for_url(at_app(url), timeout=30_000)
     page.wait_for_selector(
         '[data-testid="stApp"][data-test-connection-state="CONNECTED"]', timeout=60_000
     )
@@ -119,6 +123,15 @@ def sign_in_at_provider(
     assert not exception_texts(page)
 
 
+def sign_out(page: Page, app: AppServer, button: str) -> None:
+    """Click a sign-out button and follow the redirects (the app's ``/auth/logout``, the
+    provider's end-session endpoint, ``/oauth2callback``) back to the app's sign-in page: the
+    URL ends where it started, so the navigation itself is awaited."""
+    with page.expect_navigation(url=at_app(app.url), timeout=30_000):
+        page.get_by_role("button", name=button).click()
+    arrive(page, app.url)
+
+
 def sign_ins(lake: Lake, account: str) -> list[str]:
     return lake.frame("ops.sign_ins", pl.col("account") == account)["outcome"].to_list()
 
@@ -138,8 +151,7 @@ def test_a_provider_account_in_the_account_file_signs_in_with_its_role(
     assert not platform_lake.frame("ops.audit_log", pl.col("account") == "dr.oh").is_empty()
 
     # Signing out ends the session at the provider too, and the sign-in page is back.
-    page.get_by_role("button", name=t("auth.sign_out", "ko")).click()
-    arrive(page, clinician_app.url)
+    sign_out(page, clinician_app, t("auth.sign_out", "ko"))
     expect(
         page.get_by_role("button", name=t("auth.provider.sign_in", "ko", provider=HOSPITAL))
     ).to_be_visible()
@@ -162,8 +174,7 @@ def test_a_provider_account_not_in_the_account_file_is_refused_logged_and_signed
     identity = f"{STRANGER.sub}@{provider.issuer}"
     assert sign_ins(platform_lake, identity) == ["unknown_account"]  # once, not once per rerun
 
-    page.get_by_role("button", name=t("auth.provider.sign_out", "en")).click()
-    arrive(page, clinician_app.url)
+    sign_out(page, clinician_app, t("auth.provider.sign_out", "en"))
     expect(
         page.get_by_role("button", name=t("auth.provider.sign_in", "ko", provider=HOSPITAL))
     ).to_be_visible()
