@@ -25,7 +25,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NoReturn
 
 import streamlit as st
 
@@ -133,13 +133,16 @@ def forget() -> None:
     st.session_state.pop(STATE, None)
 
 
-def sign_out() -> None:
-    """End the local sign-in and the provider's: ``st.logout`` clears Streamlit's identity
-    cookie and, when the provider publishes an ``end_session_endpoint``, ends the person's
-    session there too before coming back to the app."""
+def sign_out() -> NoReturn:
+    """End the local sign-in and the provider's, and this run with them. ``st.logout`` clears
+    Streamlit's identity cookie and, when the provider publishes an ``end_session_endpoint``,
+    ends the person's session there too before coming back to the app; its redirect is sent
+    when the run stops (a rerun would drop it and leave the cookie behind)."""
     forget()
     if providers() and st.user.is_logged_in:
         st.logout()
+        st.stop()
+    st.rerun()
 
 
 def _account_of_token(app: str) -> str | None:

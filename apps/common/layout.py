@@ -180,7 +180,6 @@ def run(
         )
         if st.button(t("auth.sign_out"), key="sign_out"):
             auth.sign_out()
-            st.rerun()
     st.warning(t("layout.synthetic_notice"), icon=":material/info:")
     page = st.navigation(list(pages))
     guarded(page.run)
