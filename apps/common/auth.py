@@ -95,11 +95,18 @@ def providers() -> list[Provider]:
     return found
 
 
+def _at_provider() -> bool:
+    """Whether Streamlit's identity cookie says someone signed in at a provider (``get``, not
+    the attribute: ``st.user`` lists ``is_logged_in`` only once a provider is configured in
+    the secrets file it reads, which a test's in-memory secrets are not)."""
+    return bool(providers()) and st.user.get("is_logged_in") is True
+
+
 def provider_identity() -> tuple[str, str] | None:
     """The issuer and subject of the person signed in at a provider in this browser, from
     Streamlit's signed identity cookie (the ID token's claims); None when nobody is, or the
     token was issued more than ``MAX_AGE_S`` ago (then the person must sign in again there)."""
-    if not providers() or not st.user.is_logged_in:
+    if not _at_provider():
         return None
     issuer, subject, issued = st.user.get("iss"), st.user.get("sub"), st.user.get("iat")
     if not (isinstance(issuer, str) and isinstance(subject, str) and issuer and subject):
@@ -139,7 +146,7 @@ def sign_out() -> NoReturn:
     ends the person's session there too before coming back to the app; its redirect is sent
     when the run stops (a rerun would drop it and leave the cookie behind)."""
     forget()
-    if providers() and st.user.is_logged_in:
+    if _at_provider():
         st.logout()
         st.stop()
     st.rerun()
