@@ -1,11 +1,13 @@
 """Local accounts: the embedded default sign-in, and the map from any sign-in to a principal.
 
 Production signs people in through the city's or a hospital's OpenID Connect provider
-(Streamlit's ``st.login``); the account file then maps the provider's subject to a role, an
-institution or a citizen key, and holds no password. Without a provider (the demo, a laptop),
-accounts sign in with a password, stored only as an argon2id hash (argon2-cffi, salted, with its
-parameters in the hash). Five failures within fifteen minutes lock the account for fifteen
-minutes; every attempt is appended to ``ops.sign_ins``.
+(Streamlit's ``st.login``); the account file then maps the provider's issuer and subject (the
+ID token's ``iss`` and ``sub``, the only claims OpenID Connect promises are stable and never
+reassigned) to a role, an institution or a citizen key, and holds no password. Without a
+provider (the demo, a laptop), accounts sign in with a password, stored only as an argon2id hash
+(argon2-cffi, salted, with its parameters in the hash). Five failures within fifteen minutes
+lock the account for fifteen minutes. Every sign-in attempt, with a password or through a
+provider, is appended to ``ops.sign_ins``.
 
 The file is JSON (``GJH_ACCOUNTS``, default ``<secrets>/accounts.json``, mode 600), outside the
 lakehouse. Citizens are listed by citizen key, never by registration number: ``load_demo``
@@ -60,6 +62,9 @@ class Account:
         citizen_key: A citizen's pseudonymous key.
         password_hash: argon2id hash (None: signs in only through the identity provider).
         disabled: Refused at sign-in.
+        oidc_issuer: The identity provider's issuer (its ``iss``, a URL) for a person who signs
+            in there; set together with ``oidc_subject``.
+        oidc_subject: The person's subject at that provider (the ID token's ``sub``).
     """
 
     name: str
@@ -69,6 +74,8 @@ class Account:
     citizen_key: str | None = None
     password_hash: str | None = None
     disabled: bool = False
+    oidc_issuer: str | None = None
+    oidc_subject: str | None = None
 
     def principal(self, origin: str) -> Principal:
         return Principal(
@@ -89,6 +96,8 @@ def _check(account: Account) -> Account:
         account.institution and re.match(YKIHO_PATTERN, account.institution)
     ):
         raise ValueError(f"{account.name}: a clinician account needs an institution code")
+    if bool(account.oidc_issuer) != bool(account.oidc_subject):
+        raise ValueError(f"{account.name}: oidc_issuer and oidc_subject go together")
     return account
 
 
@@ -112,6 +121,12 @@ def load(where: Path | None = None) -> dict[str, Account]:
         return dict(kept[1])
     doc = json.loads(file.read_text(encoding="utf-8"))
     found = {a["name"]: _check(Account(**a)) for a in doc["accounts"]}
+    seen: dict[tuple[str, str], str] = {}
+    for account in found.values():
+        if account.oidc_issuer and account.oidc_subject:
+            other = seen.setdefault((account.oidc_issuer, account.oidc_subject), account.name)
+            if other != account.name:
+                raise ValueError(f"{account.name} and {other}: the same provider subject")
     _LOADED[file] = (state, found)
     return dict(found)
 
@@ -210,10 +225,32 @@ def sign_in(name: str, password: str, origin: str, now: datetime | None = None) 
     return account
 
 
-def by_subject(subject: str) -> Account | None:
-    """The account an identity provider's subject (or e-mail) maps to (``st.login``)."""
-    account = load().get(subject)
-    return None if account is None or account.disabled else account
+def by_subject(issuer: str, subject: str) -> Account | None:
+    """The account a provider sign-in maps to (disabled ones too: the caller refuses them),
+    matched by the ID token's issuer and subject together. Never by e-mail: an address can
+    change hands or go unverified, and a subject is unique only within its issuer."""
+    if not (issuer and subject):
+        return None
+    return next(
+        (a for a in load().values() if a.oidc_issuer == issuer and a.oidc_subject == subject),
+        None,
+    )
+
+
+def provider_sign_in(issuer: str, subject: str, origin: str) -> Account:
+    """The account a provider sign-in maps to (``by_subject``), if it is not disabled;
+    otherwise ``SignInError``. Every attempt is recorded; one no account matches goes under
+    ``sub@iss``, what an administrator copies into the account file to admit the person."""
+    at = datetime.now(UTC)
+    account = by_subject(issuer, subject)
+    if account is None:
+        _record(f"{subject}@{issuer}", origin, "unknown_account", at)
+        raise SignInError("unknown_account")
+    if account.disabled:
+        _record(account.name, origin, "disabled", at)
+        raise SignInError("disabled")
+    _record(account.name, origin, "ok", at)
+    return account
 
 
 @cache

@@ -1,24 +1,31 @@
 """Sign-in for every app: OpenID Connect when configured, local accounts otherwise.
 
-Production configures an identity provider in ``.streamlit/secrets.toml`` (``[auth]``, see
-``docs/sign-in.md``); ``st.login`` signs the person in and the account file maps the provider's
-subject (or e-mail) to a role and an institution or citizen key. Without a provider the embedded
-local accounts sign in with a password (``lakehouse.accounts``: argon2id, lockout).
+Production configures one or more identity providers in Streamlit's secrets (``[auth]``, see
+``docs/sign-in.md``). The sign-in page then offers each provider's button (``st.login``); the
+provider sends the person back with a signed ID token, and the account file maps its issuer and
+subject to a role and an institution or citizen key. A provider account the file does not list,
+or lists as disabled, is refused and recorded in ``ops.sign_ins``. Without a provider the
+embedded local accounts sign in with a password (``lakehouse.accounts``: argon2id, lockout).
 
-The session keeps only the account name, when it signed in and when it was last seen, signed
-with a server key (HMAC-SHA256). The principal is rebuilt from the account file on every run,
-so nothing a browser or a tampered session state could put there (a role, a citizen key)
+A local session keeps only the account name, when it signed in and when it was last seen,
+signed with a server key (HMAC-SHA256). The principal is rebuilt from the account file on every
+run, so nothing a browser or a tampered session state could put there (a role, a citizen key)
 is ever trusted, and a session idle for ``GJH_SESSION_MINUTES`` (default 15) must sign in again.
+A provider sign-in lives in Streamlit's identity cookie (signed with ``cookie_secret``) and
+lasts a working day from the provider's ID token at most.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
 import secrets
 import time
-from typing import Final
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, NoReturn
 
 import streamlit as st
 
@@ -28,7 +35,9 @@ from lakehouse.config import secrets_dir, write_secret
 
 STATE: Final = "auth"
 EXPIRED: Final = "auth_expired"
+PROVIDER_RECORDED: Final = "auth_provider_recorded"
 KEY_FILE: Final = "session.key"
+MAX_AGE_S: Final = 12 * 3600  # a signed-in session lasts a working day at most
 
 
 def idle_limit_s() -> float:
@@ -52,11 +61,67 @@ def origin(app: str) -> str:
     return f"{app} {st.context.ip_address or 'unknown'}"
 
 
-def _oidc() -> bool:
+@dataclass(frozen=True)
+class Provider:
+    """One identity provider configured in Streamlit's ``[auth]`` secrets.
+
+    Attributes:
+        name: What ``st.login`` takes: ``default`` for the keys directly under ``[auth]``, else
+            the name of its ``[auth.<name>]`` table.
+        label: Its ``display_name`` there (``""``: the sign-in page says "your organisation").
+    """
+
+    name: str
+    label: str
+
+
+def providers() -> list[Provider]:
+    """The configured identity providers, the unnamed default first; none without ``[auth]``
+    (then only the local accounts' form is offered)."""
     try:
-        return "auth" in st.secrets
+        section = st.secrets.get("auth")
     except FileNotFoundError:
-        return False
+        return []
+    if not isinstance(section, Mapping):
+        return []
+    found = []
+    if "client_id" in section:
+        found.append(Provider("default", str(section.get("display_name", ""))))
+    found += [
+        Provider(str(name), str(table.get("display_name", "")))
+        for name, table in section.items()
+        if isinstance(table, Mapping) and "client_id" in table
+    ]
+    return found
+
+
+def _at_provider() -> bool:
+    """Whether Streamlit's identity cookie says someone signed in at a provider (``get``, not
+    the attribute: ``st.user`` lists ``is_logged_in`` only once a provider is configured in
+    the secrets file it reads, which a test's in-memory secrets are not)."""
+    return bool(providers()) and st.user.get("is_logged_in") is True
+
+
+def provider_identity() -> tuple[str, str] | None:
+    """The issuer and subject of the person signed in at a provider in this browser, from
+    Streamlit's signed identity cookie (the ID token's claims); None when nobody is, or the
+    token was issued more than ``MAX_AGE_S`` ago (then the person must sign in again there)."""
+    if not _at_provider():
+        return None
+    issuer, subject, issued = st.user.get("iss"), st.user.get("sub"), st.user.get("iat")
+    if not (isinstance(issuer, str) and isinstance(subject, str) and issuer and subject):
+        return None
+    if not isinstance(issued, int | float) or time.time() - float(issued) > MAX_AGE_S:
+        st.session_state[EXPIRED] = True
+        return None
+    return issuer, subject
+
+
+def provider_account() -> accounts.Account | None:
+    """The account the provider sign-in in this browser maps to, disabled or not (None: no
+    provider sign-in, or one the account file does not list)."""
+    identity = provider_identity()
+    return accounts.by_subject(*identity) if identity else None
 
 
 def start(account: accounts.Account) -> None:
@@ -69,13 +134,22 @@ def start(account: accounts.Account) -> None:
     }
 
 
-def sign_out() -> None:
+def forget() -> None:
+    """Drop this session's local sign-in. A provider sign-in stays until the person signs out
+    (``sign_out``), so that the sign-in page can tell them why it is refused here."""
     st.session_state.pop(STATE, None)
-    if _oidc() and st.user.is_logged_in:
+
+
+def sign_out() -> NoReturn:
+    """End the local sign-in and the provider's, and this run with them. ``st.logout`` clears
+    Streamlit's identity cookie and, when the provider publishes an ``end_session_endpoint``,
+    ends the person's session there too before coming back to the app; its redirect is sent
+    when the run stops (a rerun would drop it and leave the cookie behind)."""
+    forget()
+    if _at_provider():
         st.logout()
-
-
-MAX_AGE_S: Final = 12 * 3600  # a signed-in session lasts a working day at most
+        st.stop()
+    st.rerun()
 
 
 def _account_of_token(app: str) -> str | None:
@@ -112,15 +186,28 @@ def _account_of_token(app: str) -> str | None:
     return str(name)
 
 
+def _provider_sign_in(app: str, issuer: str, subject: str) -> accounts.Account | None:
+    """The account of a provider sign-in, recorded in ``ops.sign_ins`` once per session (every
+    run asks for the principal; the first one is the sign-in)."""
+    recorded = st.session_state.get(PROVIDER_RECORDED)
+    if recorded != (issuer, subject):
+        st.session_state[PROVIDER_RECORDED] = (issuer, subject)
+        with contextlib.suppress(accounts.SignInError):
+            accounts.provider_sign_in(issuer, subject, origin(app))
+    return accounts.by_subject(issuer, subject)
+
+
 def principal(app: str) -> Principal | None:
     """The signed-in principal, rebuilt from the account file; None when nobody is signed in,
-    the session was tampered with, the account is gone or disabled, or it sat idle too long."""
-    if _oidc() and st.user.is_logged_in:
-        subject = str(st.user.get("email") or st.user.get("sub") or "")
-        found = accounts.by_subject(subject)
+    the session was tampered with, the account is gone or disabled, it sat idle too long, or
+    the provider's account is not in the account file."""
+    name = _account_of_token(app)
+    if name:
+        found = accounts.load().get(name)
+    elif (identity := provider_identity()) is not None:
+        found = _provider_sign_in(app, *identity)
     else:
-        name = _account_of_token(app)
-        found = accounts.load().get(name) if name else None
+        found = None
     if found is None or found.disabled:
         st.session_state.pop(STATE, None)
         return None

@@ -49,10 +49,49 @@ def _preferences() -> None:
 
 
 def _sign_in(app: str, role: Role) -> None:
+    """The sign-in page: a refused provider sign-in says why; otherwise each configured
+    provider's button, then the local accounts' form (folded away when a provider is there)."""
     st.title(t(f"app.{app}.title"))
     st.caption(t("layout.synthetic_notice"))
     if st.session_state.pop(auth.EXPIRED, False):
         st.info(t("auth.expired"))
+    if auth.provider_identity() is not None:
+        _provider_refusal(role)
+        return
+    providers = auth.providers()
+    for provider in providers:
+        label = provider.label or t("auth.provider.default")
+        if st.button(
+            t("auth.provider.sign_in", provider=label),
+            key=f"sign_in_{provider.name}",
+            type="primary",
+            icon=":material/login:",
+        ):
+            st.login(provider.name)
+    if providers:
+        with st.expander(t("auth.provider.password")):
+            _password_form(app, role)
+    else:
+        _password_form(app, role)
+
+
+def _provider_refusal(role: Role) -> None:
+    """Signed in at a provider, but not admitted to this app: why, and the way out (signing
+    out there too, so that another account can be chosen)."""
+    account = auth.provider_account()
+    if account is None:
+        st.error(t("auth.provider.unknown"))
+    elif account.disabled:
+        st.error(t("auth.refused.disabled"))
+    else:
+        st.error(t("auth.wrong_app", role=t(f"role.{account.role}")))
+    who = st.user.get("email") or st.user.get("sub")
+    st.text(t("auth.provider.who", who=str(who)))  # plain text: claims are never markup
+    if st.button(t("auth.provider.sign_out"), key="provider_sign_out", type="primary"):
+        auth.sign_out()
+
+
+def _password_form(app: str, role: Role) -> None:
     with st.form("sign_in"):
         name = st.text_input(t("auth.username"), key="sign_in_name")
         password = st.text_input(t("auth.password"), type="password", key="sign_in_password")
@@ -128,7 +167,7 @@ def run(
     who = auth.principal(app)
     if who is None or who.role != role:
         if who is not None:
-            auth.sign_out()
+            auth.forget()
         st.navigation(_gate(app, role, pages), position="hidden").run()
         return
     with st.sidebar:
@@ -141,7 +180,6 @@ def run(
         )
         if st.button(t("auth.sign_out"), key="sign_out"):
             auth.sign_out()
-            st.rerun()
     st.warning(t("layout.synthetic_notice"), icon=":material/info:")
     page = st.navigation(list(pages))
     guarded(page.run)
