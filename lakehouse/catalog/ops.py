@@ -106,8 +106,8 @@ APP_LEDGERS: Final = (
     ),
     Table(
         "ops.sign_ins",
-        "Every sign-in attempt to the embedded local accounts (lockout counts the recent "
-        "failures; the admin reviews them).",
+        "Every sign-in attempt, with a local account or through an identity provider (lockout "
+        "counts a local account's recent failures; the admin reviews them).",
         (
             column("at", "timestamp", "when", required=True),
             column("account", "text", "the account name given", required=True),
