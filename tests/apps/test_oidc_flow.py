@@ -149,6 +149,8 @@ def test_a_provider_account_in_the_account_file_signs_in_with_its_role(
     assert provider.signed_in == [DOCTOR.sub]
     assert sign_ins(platform_lake, "dr.oh") == ["ok"]  # once, not once per rerun
     assert not platform_lake.frame("ops.audit_log", pl.col("account") == "dr.oh").is_empty()
+    # The provider's round trip runs nothing outside a script run (tests/apps/test_serving.py).
+    assert "missing ScriptRunContext" not in clinician_app.log.read_text(encoding="utf-8")
 
     # Signing out ends the session at the provider too, and the sign-in page is back.
     sign_out(page, clinician_app, t("auth.sign_out", "ko"))
