@@ -3,8 +3,8 @@
 Clinics' upload agents write files into ``<drop folder>/imaging/<YKIHO>/...`` in whatever layout
 they use (PACS exports by UID, flat console exports, CD-style ``DICOM/`` trees, several parts per
 study). ``landed`` lists them; ``read`` (run in a worker per file) hashes the bytes, parses the
-header once with ``stop_before_pixels`` and either returns the instance's attributes or the
-specific reason it cannot be indexed:
+header once with ``stop_before_pixels`` (``pipelines.ingest.part10``, the file as bytes) and either
+returns the instance's attributes or the specific reason it cannot be indexed:
 
 * ``not_dicom``: no ``DICM`` prefix and nothing DICOM-like (a PDF, a thumbnail cache, a list);
 * ``missing_file_meta``: a bare data set without the Part 10 header (preamble, ``DICM``, meta);
@@ -26,7 +26,6 @@ patient ID is pseudonymised in the worker; only the key leaves it.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import struct
@@ -41,23 +40,28 @@ import pydicom
 from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.errors import InvalidDicomError
-from pydicom.filereader import read_dataset
 from pydicom.multival import MultiValue
-from pydicom.tag import BaseTag
 
 from lakehouse import dicom_store
 from lakehouse.dicom_store import is_uid
 from lakehouse.pool import WorkerPool
 from lakehouse.pseudonym import citizen_key, is_registration_number, local_key
-from lakehouse.reference import code_set
+from pipelines.ingest.part10 import (
+    CORRUPT_DICOM,
+    MEDIA_STORAGE_SOP_CLASS_TAG,
+    TRANSFER_SYNTAX_TAG,
+    Parsed,
+    accepted_transfer_syntaxes,
+    meta_uid,
+    not_part10,
+    parse,
+    truncation,
+)
 
 SOURCE: Final = "imaging"
 TABLE: Final = "silver.imaging_instances"
 KST: Final = timezone(timedelta(hours=9))
 
-NOT_DICOM: Final = "not_dicom"
-MISSING_FILE_META: Final = "missing_file_meta"
-CORRUPT_DICOM: Final = "corrupt_dicom"
 TRUNCATED_DICOM: Final = "truncated_dicom"
 MALFORMED_HEADER: Final = "malformed_header"
 MEDIA_DIRECTORY: Final = "media_directory"
@@ -69,18 +73,6 @@ CONFLICTING_PATIENT_ID: Final = "conflicting_patient_id"
 DUPLICATE_INSTANCE: Final = "duplicate_instance"
 
 MEDIA_STORAGE_DIRECTORY: Final = "1.2.840.10008.1.3.10"
-DICOM_UID_ROOT: Final = b"1.2.840.10008."
-# The SOP Class UID tag (0008,0016) as a little- or big-endian element header: binary DICOM
-# content, which a text file that merely mentions a UID does not have.
-SOP_CLASS_TAGS: Final = (b"\x08\x00\x16\x00", b"\x00\x08\x00\x16")
-# Where a header ends: pixel data, float or double float pixel data (as stop_before_pixels).
-PIXEL_TAGS: Final = frozenset({0x7FE00010, 0x7FE00009, 0x7FE00008})
-TRANSFER_SYNTAX_TAG: Final = 0x00020010
-MEDIA_STORAGE_SOP_CLASS_TAG: Final = 0x00020002
-IMPLICIT_LITTLE: Final = "1.2.840.10008.1.2"
-EXPLICIT_BIG: Final = "1.2.840.10008.1.2.2"
-DEFLATED: Final = "1.2.840.10008.1.2.1.99"
-UNDEFINED: Final = 0xFFFFFFFF
 YKIHO: Final = re.compile(r"^[0-9]{8}$")
 HIRA_SCHEME: Final = "99HIRA"
 
@@ -351,140 +343,6 @@ def _waveform(ds: pydicom.Dataset) -> tuple[float | None, int | None]:
     )
 
 
-def _truncation(parsed: Parsed, data: bytes) -> str | None:
-    """Why the file ends too early, if it does: an element (or the pixel data) declares more
-    bytes than the file holds, or encapsulated pixel data lacks its closing delimiter."""
-    size, stopped_at = len(data), parsed.stopped_at
-    for element in parsed.ds._dict.values():
-        value_tell = getattr(element, "value_tell", None)
-        length = getattr(element, "length", None)
-        if value_tell is None or length is None or length == UNDEFINED:
-            continue
-        if value_tell + length > size:
-            return f"element {element.tag} declares {length} bytes at {value_tell}; file has {size}"
-    return _pixel_overrun(parsed, data) if stopped_at < size else None
-
-
-def _pixel_header(head: bytes, little: bool, implicit: bool) -> tuple[int, int] | None:
-    """(value length, header size) of the element header in ``head``, None when cut short."""
-    order = "<" if little else ">"
-    if len(head) < 8:
-        return None
-    if implicit:
-        return struct.unpack(order + "I", head[4:8])[0], 8
-    if head[4:6] in (b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN"):
-        return (struct.unpack(order + "I", head[8:12])[0], 12) if len(head) >= 12 else None
-    return struct.unpack(order + "H", head[6:8])[0], 8
-
-
-def _pixel_overrun(parsed: Parsed, data: bytes) -> str | None:
-    """The pixel data element (where the parse stopped) against the file's end."""
-    little, stopped_at = parsed.little, parsed.stopped_at
-    header = _pixel_header(data[stopped_at : stopped_at + 12], little, parsed.implicit)
-    if header is None:
-        return f"pixel data element cut at byte {len(data)}"
-    length, start = header[0], stopped_at + header[1]
-    if length == UNDEFINED:
-        delimiter = b"\xfe\xff\xdd\xe0\0\0\0\0" if little else b"\xff\xfe\xe0\xdd\0\0\0\0"
-        if data.rfind(delimiter, start) < 0:
-            return "encapsulated pixel data has no sequence delimiter: the file was cut"
-        return None
-    if start + length > len(data):
-        return f"pixel data declares {length} bytes; the file holds {len(data) - start}"
-    return None
-
-
-def _not_part10(data: bytes) -> tuple[str, str]:
-    """Classify a file without the ``DICM`` prefix."""
-    try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True)
-        uids = [ds.get(k) for k in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID")]
-        if all(isinstance(u, str) and is_uid(u) for u in uids):
-            return (
-                MISSING_FILE_META,
-                "a DICOM data set without the Part 10 file header (preamble, DICM prefix, "
-                "file meta); the sender must export DICOM files",
-            )
-    except Exception:  # force-reading arbitrary bytes fails in many ways: not DICOM then
-        pass
-    head = data[:16384]
-    if DICOM_UID_ROOT in head and any(tag in head for tag in SOP_CLASS_TAGS):
-        return (
-            CORRUPT_DICOM,
-            "DICOM content without a readable Part 10 header: the preamble, DICM prefix or file "
-            "meta is damaged",
-        )
-    return NOT_DICOM, "not a DICOM file (no DICM prefix at byte 128)"
-
-
-@dataclass
-class Parsed:
-    """One file's header as read: the file meta, the data set up to the pixel data, how it is
-    encoded, and where the parse stopped (the pixel data element, or the end)."""
-
-    meta: pydicom.Dataset
-    ds: pydicom.Dataset
-    implicit: bool
-    little: bool
-    stopped_at: int
-
-
-def _past_meta(tag: int, vr: str | None, length: int) -> bool:
-    return tag >> 16 != 2
-
-
-def _at_pixels(tag: int, vr: str | None, length: int) -> bool:
-    return tag in PIXEL_TAGS
-
-
-def _parse(data: bytes) -> Parsed:
-    """The header of a Part 10 file, parsed once with pydicom's ``read_dataset``.
-
-    Why not ``dcmread``: for the common encodings it does the same parse plus work the index
-    does not need (validating and wrapping the file meta, a command-set pass, the FileDataset),
-    which costs about two fifths of the read. Anything else (deflated, no transfer syntax, a
-    command set, an empty data set) and any failure is read by ``dcmread`` itself, whose error
-    then names the fault.
-    """
-    fp = io.BytesIO(data)
-    fp.seek(132)
-    try:
-        meta = read_dataset(fp, is_implicit_VR=False, is_little_endian=True, stop_when=_past_meta)
-        element = meta._dict.get(BaseTag(TRANSFER_SYNTAX_TAG))
-        ok = element is not None and element.VR == "UI"  # explicit VR, as Part 10 requires
-        encoding = _encoding(_uid_bytes(element.value)) if ok and element is not None else None
-        start = fp.tell()
-        if encoding is not None and data[start : start + 2] != b"\0\0":  # no command set
-            ds = read_dataset(fp, *encoding, stop_when=_at_pixels)
-            return Parsed(meta, ds, *encoding, fp.tell())
-    except Exception:  # dcmread below reads it again, and its error names the fault
-        pass
-    fp.seek(0)
-    full = pydicom.dcmread(fp, stop_before_pixels=True)
-    implicit, little = full.original_encoding[:2]
-    return Parsed(full.file_meta, full, bool(implicit), bool(little), fp.tell())
-
-
-def _encoding(transfer_syntax: str) -> tuple[bool, bool] | None:
-    """(implicit VR, little endian) of an accepted syntax ``read_dataset`` reads as it is; None
-    for a deflated or unaccepted one. Encapsulated syntaxes are explicit VR little endian
-    (PS3.5 A.4)."""
-    if transfer_syntax == DEFLATED or transfer_syntax not in accepted_transfer_syntaxes():
-        return None
-    return transfer_syntax == IMPLICIT_LITTLE, transfer_syntax != EXPLICIT_BIG
-
-
-def _uid_bytes(value: Any) -> str:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("ascii", "replace").strip(" \0")
-    return str(value or "").strip(" \0")
-
-
-def _meta_uid(meta: pydicom.Dataset, tag: int) -> str:
-    element = meta._dict.get(BaseTag(tag))
-    return _uid_bytes(element.value) if element is not None else ""
-
-
 def read(job: Job) -> FileResult:
     """Hash and index one file (in a worker process). ``job`` is (path, rel)."""
     data = Path(job[0]).read_bytes()
@@ -495,10 +353,10 @@ def index(rel: str, data: bytes) -> FileResult:
     """Hash one file's bytes and index its header, or say why it cannot be indexed."""
     result = FileResult(rel, hashlib.sha256(data).hexdigest(), len(data))
     if len(data) < 132 or data[128:132] != b"DICM":
-        result.reason, result.message = _not_part10(data)
+        result.reason, result.message = not_part10(data)
         return result
     try:
-        parsed = _parse(data)
+        parsed = parse(data)
     except (EOFError, struct.error) as error:
         result.reason, result.message = TRUNCATED_DICOM, f"the header ends early: {error}"
         return result
@@ -521,8 +379,8 @@ def index(rel: str, data: bytes) -> FileResult:
 
 def _index(parsed: Parsed, data: bytes, result: FileResult) -> None:
     ds = parsed.ds
-    media_class = _meta_uid(parsed.meta, MEDIA_STORAGE_SOP_CLASS_TAG)
-    transfer = _meta_uid(parsed.meta, TRANSFER_SYNTAX_TAG)
+    media_class = meta_uid(parsed.meta, MEDIA_STORAGE_SOP_CLASS_TAG)
+    transfer = meta_uid(parsed.meta, TRANSFER_SYNTAX_TAG)
     h = Header(ds)
     uids = {
         "sop_instance_uid": h.text("SOPInstanceUID"),
@@ -537,7 +395,7 @@ def _index(parsed: Parsed, data: bytes, result: FileResult) -> None:
         result.reason = MEDIA_DIRECTORY
         result.message = "a DICOMDIR (an index of removable media), not an instance"
         return
-    truncated = _truncation(parsed, data)
+    truncated = truncation(parsed, data)
     if truncated:
         result.reason, result.message = TRUNCATED_DICOM, truncated
         return
@@ -625,11 +483,6 @@ def read_and_store(job: Job) -> FileResult:
             except dicom_store.ObjectStoreError:
                 result.stored_sha256 = None  # unreadable: the indexer replaces it
     return result
-
-
-@cache
-def accepted_transfer_syntaxes() -> frozenset[str]:
-    return code_set("transfer_syntaxes")
 
 
 class Readers:

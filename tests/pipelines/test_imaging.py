@@ -35,7 +35,7 @@ from pipelines.build import build
 from pipelines.defs.imaging import imaging_drop, imaging_index, imaging_routing
 from pipelines.defs.research import research_copy_job
 from pipelines.defs.resources import Imaging, Lakehouse
-from pipelines.ingest import dicom
+from pipelines.ingest import dicom, part10
 from tests.conftest import City
 from tests.pipelines.conftest import RRN, Lake, assert_no_identifiers
 
@@ -48,9 +48,9 @@ TABLES = (
     "silver.imaging_routing",
 )
 REASONS = {
-    dicom.NOT_DICOM,
-    dicom.MISSING_FILE_META,
-    dicom.CORRUPT_DICOM,
+    part10.NOT_DICOM,
+    part10.MISSING_FILE_META,
+    part10.CORRUPT_DICOM,
     dicom.TRUNCATED_DICOM,
     dicom.MALFORMED_HEADER,
     dicom.MEDIA_DIRECTORY,
@@ -416,8 +416,8 @@ def test_pydicom_corpus_every_file_indexed_or_quarantined_and_the_ecg_routes(
     assert reason["test_files/rtplan_truncated.dcm"] == dicom.TRUNCATED_DICOM
     assert reason["test_files/dicomdirtests/DICOMDIR"] == dicom.MEDIA_DIRECTORY
     assert reason["test_files/SC_rgb_jpeg_gdcm.dcm"] == dicom.UNSUPPORTED_TRANSFER_SYNTAX
-    assert reason["test_files/README.txt"] == dicom.NOT_DICOM
-    assert reason["test_files/no_meta.dcm"] in (dicom.MISSING_FILE_META, dicom.CORRUPT_DICOM)
+    assert reason["test_files/README.txt"] == part10.NOT_DICOM
+    assert reason["test_files/no_meta.dcm"] in (part10.MISSING_FILE_META, part10.CORRUPT_DICOM)
     assert reason["palettes/hotiron.dcm"] == dicom.MISSING_UID
     assert reason["test_files/MR_small_bigendian.dcm"] == dicom.DUPLICATE_INSTANCE
     # Several corpus files share one SOP Instance UID with different bytes, read by two workers
@@ -588,9 +588,9 @@ def test_the_header_parse_reads_what_dcmread_reads(small_city: City) -> None:
             full = pydicom.dcmread(fp, stop_before_pixels=True)
         except Exception:
             with pytest.raises(Exception):  # noqa: B017 - the same failure, whatever its type
-                dicom._parse(data)
+                part10.parse(data)
             continue
-        parsed = dicom._parse(data)
+        parsed = part10.parse(data)
         implicit, little = full.original_encoding[:2]
         assert (parsed.implicit, parsed.little, parsed.stopped_at) == (
             implicit,
@@ -601,6 +601,6 @@ def test_the_header_parse_reads_what_dcmread_reads(small_city: City) -> None:
         for keyword in dicom.KEYWORDS:
             assert ours.text(keyword) == theirs.text(keyword), (name, keyword)
         transfer = str(full.file_meta.get("TransferSyntaxUID", ""))
-        assert dicom._meta_uid(parsed.meta, dicom.TRANSFER_SYNTAX_TAG) == transfer
+        assert part10.meta_uid(parsed.meta, part10.TRANSFER_SYNTAX_TAG) == transfer
         compared += 1
     assert compared > 400  # (pydicom reads even cut headers, so failures are rare)
