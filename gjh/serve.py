@@ -7,6 +7,7 @@ is left listening.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -88,19 +89,19 @@ def _up(url: str) -> bool:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a server's whole process group: politely, then for good."""
-    if process.poll() is not None:
-        return
+    """Stop a server's whole process group: politely, then for good. Once the server itself
+    has ended, whatever it started in its group and left behind (a code server) is killed."""
     for sig, wait in ((signal.SIGINT, STOP_GRACE_S), (signal.SIGKILL, STOP_GRACE_S)):
+        if process.poll() is not None:
+            break
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:
             return
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def serve(services: Sequence[Service], timeout_s: float = 120.0) -> int:
@@ -108,15 +109,20 @@ def serve(services: Sequence[Service], timeout_s: float = 120.0) -> int:
 
     Returns 0 when stopped by a signal, 1 when a server failed to start or exited.
     """
-    processes = [
-        subprocess.Popen(s.command, stdin=subprocess.DEVNULL, start_new_session=True)
-        for s in services
-    ]
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    # Handled before the servers start, Ctrl-C and SIGTERM stop gjh serve even when the shell
+    # that started it left them ignored (a background job ignores SIGINT, and may ignore
+    # SIGTERM), and its servers start with both at their defaults: exec resets a handled signal,
+    # while an ignored one would be inherited and leave them deaf to their stop.
+    signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    processes = [
+        subprocess.Popen(s.command, stdin=subprocess.DEVNULL, start_new_session=True)
+        for s in services
+    ]
     try:
         deadline = time.monotonic() + timeout_s
         pending = list(services)

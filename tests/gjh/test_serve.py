@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -75,22 +76,42 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop ``gjh serve`` as Ctrl-C does; if it has not stopped within a minute (a signal
-    ignored), kill every process group it started, then its own."""
+def _alive(pids: list[int]) -> list[int]:
+    """The processes among ``pids`` that still run (a zombie has ended: only its exit status
+    waits to be collected)."""
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
+def _stop(process: subprocess.Popen[bytes]) -> tuple[bool, list[int]]:
+    """Stop ``gjh serve`` as Ctrl-C does. Returns whether it stopped by itself within a minute
+    and what it had started that is still alive after that. If it did not stop, every process
+    group it started is killed, and its own, so that no server outlives the test."""
     below = _descendants(process.pid)
     process.send_signal(signal.SIGINT)
     try:
         process.wait(timeout=60)
-        return
+        stopped = True
     except subprocess.TimeoutExpired:
-        pass
-    for pid in [*below, process.pid]:
+        stopped = False
+    deadline = time.monotonic() + 30  # a killed process is gone once the kernel reaps it
+    while _alive(below) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = _alive(below)
+    for pid in [*left, process.pid]:
         try:
             os.killpg(os.getpgid(pid), signal.SIGKILL)
         except ProcessLookupError:
             continue
     process.wait(timeout=30)
+    return stopped, left
 
 
 def test_the_dagster_ui_starts_without_misleading_warnings(tmp_path: Path) -> None:
@@ -104,7 +125,12 @@ def test_the_dagster_ui_starts_without_misleading_warnings(tmp_path: Path) -> No
     assert (ROOT / "dagster.yaml").exists()  # the condition of the old warning
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [GJH, "serve", "--app", "dagster", "--port", str(port)],
+            # As a shell's background job runs it: SIGINT and SIGTERM ignored, and inherited.
+            [
+                "sh",
+                "-c",
+                f'trap "" INT TERM; exec {shlex.quote(GJH)} serve --app dagster --port {port}',
+            ],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -119,7 +145,9 @@ def test_the_dagster_ui_starts_without_misleading_warnings(tmp_path: Path) -> No
             assert time.monotonic() < deadline, log.read_text(errors="replace")
             time.sleep(1)
     finally:
-        _stop(process)
+        stopped, left = _stop(process)
+    assert stopped, "gjh serve did not stop on Ctrl-C"
+    assert not left, f"servers outlived gjh serve: {left}"
     text = log.read_text(errors="replace")
     assert f"http://127.0.0.1:{port}" in text, text
     assert (tmp_path / "dagster" / "dagster.yaml").exists()
