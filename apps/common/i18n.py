@@ -102,7 +102,7 @@ def moment(value: datetime | None, language: Lang | None = None) -> str:
     return f"{day(value, language)} {value:%H:%M}"
 
 
-# Formatting a frame's column never hands Python to Polars (``map_elements``): Polars runs such a
+# Formatting a frame's column never hands a Python function to Polars: Polars runs such a
 # callback on its own worker threads, outside the Streamlit session, so the session's language
 # is not found there (it falls back to Korean), Streamlit logs "missing ScriptRunContext" for
 # every row, and a script thread waiting on Polars while holding the GIL can deadlock with them.
