@@ -69,8 +69,9 @@ APP_TITLES: Final = {
 
 
 def app(name: str, host: str, port: int) -> Service:
-    """One Streamlit app (``apps/<name>/streamlit_app.py``), headless, without usage stats."""
-    script = Path(__file__).resolve().parents[1] / "apps" / name / "streamlit_app.py"
+    """One Streamlit app, headless, without usage stats. ``apps/<name>/serve.py`` serves its
+    router (``streamlit_app.py``) with the route that sets the session cookie."""
+    script = Path(__file__).resolve().parents[1] / "apps" / name / "serve.py"
     command = (
         sys.executable, "-m", "streamlit", "run", str(script),
         "--server.headless", "true", "--server.address", host, "--server.port", str(port),

@@ -7,10 +7,14 @@ subject to a role and an institution or citizen key. A provider account the file
 or lists as disabled, is refused and recorded in ``ops.sign_ins``. Without a provider the
 embedded local accounts sign in with a password (``lakehouse.accounts``: argon2id, lockout).
 
-A local session keeps only the account name, when it signed in and when it was last seen,
-signed with a server key (HMAC-SHA256). The principal is rebuilt from the account file on every
-run, so nothing a browser or a tampered session state could put there (a role, a citizen key)
-is ever trusted, and a session idle for ``GJH_SESSION_MINUTES`` (default 15) must sign in again.
+A local session is a random id in the server's store (``apps/common/sessions.py``: the
+account, when it signed in, when it was last seen), signed with a server key (HMAC-SHA256). The
+session state holds the signed id; so does an HttpOnly cookie (``apps/common/session_cookie.py``),
+which carries the sign-in over a reload or into a new tab. The principal is rebuilt from the
+account file on every run, so nothing a browser could put in a cookie or a tampered session
+state (a role, a citizen key) is ever trusted; a forged token is refused and recorded. A session
+idle for ``GJH_SESSION_MINUTES`` (default 15) or older than 12 hours must sign in again, and
+signing out ends it in the store, so that no tab or copied cookie opens it any more.
 A provider sign-in lives in Streamlit's identity cookie (signed with ``cookie_secret``) and
 lasts a working day from the provider's ID token at most.
 """
@@ -29,15 +33,19 @@ from typing import Final, NoReturn
 
 import streamlit as st
 
+from apps.common import session_cookie, sessions
+from apps.common.sessions import MAX_AGE_S
 from lakehouse import accounts
 from lakehouse.access import Principal
 from lakehouse.config import secrets_dir, write_secret
 
-STATE: Final = "auth"
+STATE: Final = "auth"  # the signed session id of this session's local sign-in
 EXPIRED: Final = "auth_expired"
 PROVIDER_RECORDED: Final = "auth_provider_recorded"
+COOKIE_TICKET: Final = "auth_cookie_ticket"  # the page is to set the cookie with it
+COOKIE_DROP: Final = "auth_cookie_drop"  # the page is to clear the cookie
+COOKIE_REFUSED: Final = "auth_cookie_refused"  # the token refused in this session
 KEY_FILE: Final = "session.key"
-MAX_AGE_S: Final = 12 * 3600  # a signed-in session lasts a working day at most
 
 
 def idle_limit_s() -> float:
@@ -52,8 +60,8 @@ def _key() -> bytes:
     return value.encode("ascii")
 
 
-def _sign(account: str, issued: float) -> str:
-    return hmac.new(_key(), f"{account}\0{issued!r}".encode(), hashlib.sha256).hexdigest()
+def _sign(app: str, session: str) -> str:
+    return hmac.new(_key(), f"{app}\0{session}".encode(), hashlib.sha256).hexdigest()
 
 
 def origin(app: str) -> str:
@@ -124,66 +132,109 @@ def provider_account() -> accounts.Account | None:
     return accounts.by_subject(*identity) if identity else None
 
 
-def start(account: accounts.Account) -> None:
+def _token(app: str, session: str) -> str:
+    """A session id with its signature: what the session state and the cookie hold."""
+    return f"{session}.{_sign(app, session)}"
+
+
+def _session_of(app: str, token: object) -> str | None:
+    """The session id of a token whose signature is ``app``'s; None for anything else."""
+    if not isinstance(token, str) or token.count(".") != 1:
+        return None
+    session, signature = token.split(".")
+    expected = _sign(app, session)
+    return (
+        session if session and hmac.compare_digest(signature.encode(), expected.encode()) else None
+    )
+
+
+def start(app: str, account: accounts.Account) -> None:
+    """Open a session of ``account`` in the server's store, keep its signed id in this
+    session's state, and leave a one-time ticket for the page to set the cookie with
+    (``sync_cookie``)."""
     now = time.time()
-    st.session_state[STATE] = {
-        "account": account.name,
-        "issued": now,
-        "seen": now,
-        "sig": _sign(account.name, now),
-    }
+    token = _token(app, sessions.STORE.open(account.name, now, MAX_AGE_S))
+    st.session_state[STATE] = token
+    st.session_state[COOKIE_TICKET] = sessions.STORE.ticket(token, now)
 
 
-def forget() -> None:
-    """Drop this session's local sign-in. A provider sign-in stays until the person signs out
-    (``sign_out``), so that the sign-in page can tell them why it is refused here."""
+def _refuse(token: object) -> None:
+    """Stop using ``token`` in this session: it is dropped from the session state, not taken
+    from the cookie again (``st.context.cookies`` keeps what the connection opened with), and
+    the page clears the browser's cookie unless that opens a live session."""
     st.session_state.pop(STATE, None)
+    st.session_state[COOKIE_REFUSED] = token
+    st.session_state[COOKIE_DROP] = True
 
 
-def sign_out() -> NoReturn:
+def forget(app: str) -> None:
+    """End this session's local sign-in, on the server too: its id opens nothing any more,
+    in this tab, in the others, or from a copied cookie. A provider sign-in stays until the
+    person signs out (``sign_out``), so that the sign-in page can tell them why it is refused
+    here."""
+    token = st.session_state.get(STATE)
+    if token is None:
+        return
+    session = _session_of(app, token)
+    if session is not None:
+        sessions.STORE.close(session)
+    _refuse(token)
+
+
+def sign_out(app: str) -> NoReturn:
     """End the local sign-in and the provider's, and this run with them. ``st.logout`` clears
     Streamlit's identity cookie and, when the provider publishes an ``end_session_endpoint``,
     ends the person's session there too before coming back to the app; its redirect is sent
     when the run stops (a rerun would drop it and leave the cookie behind)."""
-    forget()
+    forget(app)
     if _at_provider():
         st.logout()
         st.stop()
     st.rerun()
 
 
-def _account_of_token(app: str) -> str | None:
-    """The account name of a valid session token; a malformed, forged, stale or idle token
-    is dropped (idle: the person is told their session expired; forged: recorded in
-    ``ops.sign_ins``)."""
+def _presented(app: str) -> object:
+    """The session token of this run: the session state's, else the cookie the browser sent
+    when this session connected (a reload, a new tab), unless that was refused already."""
     token = st.session_state.get(STATE)
+    if token is not None:
+        return token
+    cookie = st.context.cookies.get(session_cookie.cookie_name(app))
+    return None if cookie is None or cookie == st.session_state.get(COOKIE_REFUSED) else cookie
+
+
+def _account_of_token(app: str) -> str | None:
+    """The account name of a valid session token; a malformed or forged token, or one whose
+    session ended (signed out, idle, too old), is refused (idle: the person is told their
+    session expired; forged: recorded in ``ops.sign_ins``)."""
+    token = _presented(app)
     if token is None:
         return None
-    if not isinstance(token, dict):
-        st.session_state.pop(STATE, None)
+    session = _session_of(app, token)
+    if session is None:
+        _refuse(token)
         accounts.record_forged_session(str(token), origin(app))
         return None
-    name, issued, seen = token.get("account"), token.get("issued"), token.get("seen")
-    valid = (
-        isinstance(name, str)
-        and isinstance(issued, float)
-        and isinstance(seen, float)
-        and hmac.compare_digest(str(token.get("sig", "")), _sign(name, issued))
-    )
-    now = time.time()
-    if not valid:
-        st.session_state.pop(STATE, None)
-        accounts.record_forged_session(str(name), origin(app))
+    found = sessions.STORE.touch(session, time.time(), idle_limit_s(), MAX_AGE_S)
+    if isinstance(found, sessions.Ended):
+        _refuse(token)
+        if found is sessions.Ended.IDLE:
+            st.session_state[EXPIRED] = True
         return None
-    if now - float(issued) > MAX_AGE_S:  # type: ignore[arg-type]
-        st.session_state.pop(STATE, None)
-        return None
-    if now - float(seen) > idle_limit_s():  # type: ignore[arg-type]
-        st.session_state.pop(STATE, None)
-        st.session_state[EXPIRED] = True
-        return None
-    token["seen"] = now
-    return str(name)
+    st.session_state[STATE] = token  # a cookie's session is this tab's from now on
+    return found.account
+
+
+def sync_cookie() -> None:
+    """Let the page set the cookie after a sign-in, or clear it after a sign-out or a refusal,
+    once (see ``apps/common/session_cookie.py``; the call is a script in an invisible element,
+    which the next run removes)."""
+    ticket = st.session_state.pop(COOKIE_TICKET, None)
+    drop = st.session_state.pop(COOKIE_DROP, False)
+    if isinstance(ticket, str):
+        st.html(session_cookie.keep_script(ticket), unsafe_allow_javascript=True)
+    elif drop:
+        st.html(session_cookie.drop_script(), unsafe_allow_javascript=True)
 
 
 def _provider_sign_in(app: str, issuer: str, subject: str) -> accounts.Account | None:
@@ -209,6 +260,6 @@ def principal(app: str) -> Principal | None:
     else:
         found = None
     if found is None or found.disabled:
-        st.session_state.pop(STATE, None)
+        forget(app)
         return None
     return found.principal(origin(app))

@@ -56,7 +56,7 @@ def _sign_in(app: str, role: Role) -> None:
     if st.session_state.pop(auth.EXPIRED, False):
         st.info(t("auth.expired"))
     if auth.provider_identity() is not None:
-        _provider_refusal(role)
+        _provider_refusal(app, role)
         return
     providers = auth.providers()
     for provider in providers:
@@ -75,7 +75,7 @@ def _sign_in(app: str, role: Role) -> None:
         _password_form(app, role)
 
 
-def _provider_refusal(role: Role) -> None:
+def _provider_refusal(app: str, role: Role) -> None:
     """Signed in at a provider, but not admitted to this app: why, and the way out (signing
     out there too, so that another account can be chosen)."""
     account = auth.provider_account()
@@ -88,7 +88,7 @@ def _provider_refusal(role: Role) -> None:
     who = st.user.get("email") or st.user.get("sub")
     st.text(t("auth.provider.who", who=str(who)))  # plain text: claims are never markup
     if st.button(t("auth.provider.sign_out"), key="provider_sign_out", type="primary"):
-        auth.sign_out()
+        auth.sign_out(app)
 
 
 def _password_form(app: str, role: Role) -> None:
@@ -106,7 +106,7 @@ def _password_form(app: str, role: Role) -> None:
     if account.role != role:
         st.error(t("auth.wrong_app", role=t(f"role.{account.role}")))
         return
-    auth.start(account)
+    auth.start(app, account)
     st.rerun()
 
 
@@ -165,9 +165,12 @@ def run(
     st.session_state[APP_KEY] = app
     _preferences()
     who = auth.principal(app)
-    if who is None or who.role != role:
-        if who is not None:
-            auth.forget()
+    if who is not None and who.role != role:
+        auth.forget(app)
+        who = None
+    with st.sidebar:
+        auth.sync_cookie()
+    if who is None:
         st.navigation(_gate(app, role, pages), position="hidden").run()
         return
     with st.sidebar:
@@ -179,7 +182,7 @@ def run(
             )
         )
         if st.button(t("auth.sign_out"), key="sign_out"):
-            auth.sign_out()
+            auth.sign_out(app)
     st.warning(t("layout.synthetic_notice"), icon=":material/info:")
     page = st.navigation(list(pages))
     guarded(page.run)

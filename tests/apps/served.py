@@ -38,8 +38,9 @@ def app_env(
 
 
 def app_script(role: str) -> Path:
-    """The router script of the app serving ``role``."""
-    return ROOT / "apps" / APPS[role] / "streamlit_app.py"
+    """What serves the app of ``role``, as ``gjh serve`` runs it: its ``serve.py`` (the router
+    with the route that sets the session cookie)."""
+    return ROOT / "apps" / APPS[role] / "serve.py"
 
 
 @contextlib.contextmanager

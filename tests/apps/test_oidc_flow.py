@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -24,10 +23,10 @@ from apps.common.i18n import t
 from lakehouse import accounts
 from tests.apps.browser import AppServer, exception_texts, run_app, shot, wait_idle
 from tests.apps.oidc_provider import PASSWORD, OidcProvider, User
+from tests.apps.served import app_script
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.security, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "gjh-clinician"
 HOSPITAL = "시험병원"  # the provider's display_name on the button
 DOCTOR = User("hosp-0001", "dr.oh@hospital.test", "오의사")
@@ -85,7 +84,7 @@ def clinician_app(
         "GJH_SESSION_KEY": "ef" * 32,
         "STREAMLIT_SECRETS_FILES": str(secrets_file),
     }
-    with run_app(ROOT / "apps/clinician/streamlit_app.py", env) as app:
+    with run_app(app_script("clinician"), env) as app:
         provider.register(CLIENT_ID, client_secret, f"{app.url}/oauth2callback")
         yield app
 
