@@ -22,10 +22,7 @@ lasts a working day from the provider's ID token at most.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import os
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,7 +34,6 @@ from apps.common import session_cookie, sessions
 from apps.common.sessions import MAX_AGE_S
 from lakehouse import accounts
 from lakehouse.access import Principal
-from lakehouse.config import secrets_dir, write_secret
 
 STATE: Final = "auth"  # the signed session id of this session's local sign-in
 EXPIRED: Final = "auth_expired"
@@ -45,23 +41,10 @@ PROVIDER_RECORDED: Final = "auth_provider_recorded"
 COOKIE_TICKET: Final = "auth_cookie_ticket"  # the page is to set the cookie with it
 COOKIE_DROP: Final = "auth_cookie_drop"  # the page is to clear the cookie
 COOKIE_REFUSED: Final = "auth_cookie_refused"  # the token refused in this session
-KEY_FILE: Final = "session.key"
 
 
 def idle_limit_s() -> float:
     return float(os.environ.get("GJH_SESSION_MINUTES", "15")) * 60
-
-
-def _key() -> bytes:
-    value = os.environ.get("GJH_SESSION_KEY", "")
-    if not value:
-        path = write_secret(secrets_dir() / KEY_FILE, secrets.token_hex(32))
-        value = path.read_text(encoding="ascii").strip()
-    return value.encode("ascii")
-
-
-def _sign(app: str, session: str) -> str:
-    return hmac.new(_key(), f"{app}\0{session}".encode(), hashlib.sha256).hexdigest()
 
 
 def origin(app: str) -> str:
@@ -132,28 +115,12 @@ def provider_account() -> accounts.Account | None:
     return accounts.by_subject(*identity) if identity else None
 
 
-def _token(app: str, session: str) -> str:
-    """A session id with its signature: what the session state and the cookie hold."""
-    return f"{session}.{_sign(app, session)}"
-
-
-def _session_of(app: str, token: object) -> str | None:
-    """The session id of a token whose signature is ``app``'s; None for anything else."""
-    if not isinstance(token, str) or token.count(".") != 1:
-        return None
-    session, signature = token.split(".")
-    expected = _sign(app, session)
-    return (
-        session if session and hmac.compare_digest(signature.encode(), expected.encode()) else None
-    )
-
-
 def start(app: str, account: accounts.Account) -> None:
     """Open a session of ``account`` in the server's store, keep its signed id in this
     session's state, and leave a one-time ticket for the page to set the cookie with
     (``sync_cookie``)."""
     now = time.time()
-    token = _token(app, sessions.STORE.open(account.name, now, MAX_AGE_S))
+    token = sessions.token(app, sessions.STORE.open(account.name, now, MAX_AGE_S))
     st.session_state[STATE] = token
     st.session_state[COOKIE_TICKET] = sessions.STORE.ticket(token, now)
 
@@ -175,7 +142,7 @@ def forget(app: str) -> None:
     token = st.session_state.get(STATE)
     if token is None:
         return
-    session = _session_of(app, token)
+    session = sessions.session_of(app, token)
     if session is not None:
         sessions.STORE.close(session)
     _refuse(token)
@@ -210,7 +177,7 @@ def _account_of_token(app: str) -> str | None:
     token = _presented(app)
     if token is None:
         return None
-    session = _session_of(app, token)
+    session = sessions.session_of(app, token)
     if session is None:
         _refuse(token)
         accounts.record_forged_session(str(token), origin(app))

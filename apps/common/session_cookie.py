@@ -39,7 +39,7 @@ from starlette.routing import BaseRoute, Route
 from streamlit import config
 from streamlit.url_util import make_url_path
 
-from apps.common.sessions import MAX_AGE_S, STORE
+from apps.common.sessions import MAX_AGE_S, STORE, session_of
 
 PATH: Final = "_gjh/session"
 MAX_TICKET_CHARS: Final = 128
@@ -76,7 +76,8 @@ def routes(app: str) -> list[BaseRoute]:
         if scheme is None:
             return Response(status_code=403)
         if request.method == "DELETE":
-            if STORE.holds(request.cookies.get(name, "").partition(".")[0]):
+            session = session_of(app, request.cookies.get(name))
+            if session is not None and STORE.holds(session):
                 return Response(status_code=204)  # another tab's sign-in since: kept
             value, max_age = "", 0
         else:

@@ -1,5 +1,9 @@
 """The server's record of local sign-in sessions: what a session cookie may open, and for how long.
 
+A token is a random session id with its signature (HMAC-SHA256 with the server's key, over the
+app's name and the id); only a token the key signed is looked up at all, so a made-up or
+altered one is told apart from one whose session ended, and recorded as forged.
+
 A browser holds only a random session id (signed, in an HttpOnly cookie, see
 ``apps/common/session_cookie.py``); the account, when it signed in and when it was last seen
 live here, so that signing out or expiring ends the session for every copy of the cookie.
@@ -17,14 +21,49 @@ page, where a script could read it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import secrets
 import threading
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
+from lakehouse.config import secrets_dir, write_secret
+
 MAX_AGE_S: Final = 12 * 3600  # a signed-in session lasts a working day at most
 TICKET_S: Final = 60.0  # the page posts its ticket right after the run that made it
+KEY_FILE: Final = "session.key"
+
+
+def _key() -> bytes:
+    """The server key that signs session ids: ``GJH_SESSION_KEY``, else one kept in the
+    secrets directory (made on first use)."""
+    value = os.environ.get("GJH_SESSION_KEY", "")
+    if not value:
+        path = write_secret(secrets_dir() / KEY_FILE, secrets.token_hex(32))
+        value = path.read_text(encoding="ascii").strip()
+    return value.encode("ascii")
+
+
+def _sign(app: str, session: str) -> str:
+    return hmac.new(_key(), f"{app}\0{session}".encode(), hashlib.sha256).hexdigest()
+
+
+def token(app: str, session: str) -> str:
+    """A session id of ``app`` with its signature: what the session state and the cookie hold."""
+    return f"{session}.{_sign(app, session)}"
+
+
+def session_of(app: str, token: object) -> str | None:
+    """The session id of a token signed for ``app``; None for anything else (tampered, made
+    up, another app's, not even text)."""
+    if not isinstance(token, str) or token.count(".") != 1:
+        return None
+    session, signature = token.split(".")
+    signed = hmac.compare_digest(signature.encode(), _sign(app, session).encode())
+    return session if session and signed else None
 
 
 @dataclass
