@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apps.common import auth
+from apps.common import auth, sessions
 from apps.common.i18n import LANGS, messages, t
 from lakehouse import accounts
 from tests.pipelines.conftest import Lake
@@ -128,14 +128,16 @@ def test_a_citizen_signs_in_and_sees_their_timeline(platform_lake: Lake, people:
 @pytest.mark.usefixtures("env")
 def test_a_forged_or_tampered_session_gets_nothing(people: dict, platform_lake: Lake) -> None:
     at = sign_in(app("citizen"), "alice")
-    token = dict(at.session_state[auth.STATE])
-    # Another account's name under alice's signature; a made-up signature; a wrong type.
+    token = at.session_state[auth.STATE]
+    session, signature = token.split(".")
+    # Another session under alice's signature; a made-up signature; another app's token; a
+    # made-up account name; the old shape of a session (a dict naming its account).
     for forged in (
-        token | {"account": "bob"},
-        token | {"sig": "0" * 64},
-        token | {"issued": str(token["issued"])},
-        {"account": "bob"},
+        f"{'A' * len(session)}.{signature}",
+        f"{session}.{'0' * 64}",
+        sessions.token("clinician", session),
         "bob",
+        {"account": "bob"},
     ):
         tampered = app("citizen")
         tampered.session_state[auth.STATE] = forged
@@ -150,12 +152,31 @@ def test_a_forged_or_tampered_session_gets_nothing(people: dict, platform_lake: 
 
 @pytest.mark.security
 @pytest.mark.usefixtures("env")
-def test_an_idle_session_expires() -> None:
+def test_an_idle_session_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GJH_SESSION_MINUTES", "0.05")  # 3 s
     at = sign_in(app("citizen"), "alice")
-    at.session_state[auth.STATE]["seen"] = time.time() - auth.idle_limit_s() - 1
+    assert at.dataframe
+    time.sleep(4)
     at.run()
     assert not at.dataframe
     assert t("auth.expired", "ko") in texts(at)
+
+
+@pytest.mark.security
+@pytest.mark.usefixtures("env")
+def test_a_signed_out_session_opens_nothing_anywhere() -> None:
+    """Signing out ends the session in the server's store: the same token in another session
+    (a copied cookie, another tab) is refused too."""
+    at = sign_in(app("citizen"), "alice")
+    token = at.session_state[auth.STATE]
+    elsewhere = app("citizen")
+    elsewhere.session_state[auth.STATE] = token
+    assert elsewhere.run().dataframe  # the token alone opens the session
+    at.button(key="sign_out").click().run()
+    assert auth.STATE not in at.session_state
+    elsewhere.run()
+    assert not elsewhere.dataframe
+    assert elsewhere.text_input(key="sign_in_name") is not None
 
 
 @pytest.mark.security
