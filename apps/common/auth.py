@@ -167,7 +167,9 @@ def _presented(app: str) -> object:
     if token is not None:
         return token
     cookie = st.context.cookies.get(session_cookie.cookie_name(app))
-    return None if cookie is None or cookie == st.session_state.get(COOKIE_REFUSED) else cookie
+    # Not text: no browser sent it (AppTest's stand-in for a connection answers anything).
+    refused = not isinstance(cookie, str) or cookie == st.session_state.get(COOKIE_REFUSED)
+    return None if refused else cookie
 
 
 def _account_of_token(app: str) -> str | None:

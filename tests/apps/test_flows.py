@@ -146,10 +146,19 @@ def test_official_sees_suppressed_uptake_and_admin_reviews_the_log(
     assert "read:aggregate" in audit(platform_lake, "official")["action"].to_list()
     assert "read:audit_log" in audit(platform_lake, "admin")["action"].to_list()
     # The official's app refuses a citizen's account; the admin's app refuses the official's.
-    other = admin.context.new_page()
-    open_app(other, servers["admin"].url)
-    other.get_by_label("아이디").fill("official")
-    other.get_by_label("비밀번호").fill(PASSWORD)
-    with rerun(other):
-        other.get_by_role("button", name="로그인").click()
-    expect(other.get_by_text("이 화면은 시 담당자 계정으로 사용할 수 없습니다.")).to_be_visible()
+    # In another browser: a new tab of this one would be the admin's, signed in already.
+    browser = page.context.browser
+    assert browser is not None
+    elsewhere = browser.new_context()
+    try:
+        other = elsewhere.new_page()
+        open_app(other, servers["admin"].url)
+        other.get_by_label("아이디").fill("official")
+        other.get_by_label("비밀번호").fill(PASSWORD)
+        with rerun(other):
+            other.get_by_role("button", name="로그인").click()
+        expect(
+            other.get_by_text("이 화면은 시 담당자 계정으로 사용할 수 없습니다.")
+        ).to_be_visible()
+    finally:
+        elsewhere.close()

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from lakehouse import accounts
 from lakehouse.access import Access, Principal
 from tests.apps import served
-from tests.apps.browser import AppServer, rerun, run_app, shot
+from tests.apps.browser import AppServer, open_app, rerun, run_app, shot
 from tests.apps.served import app_env, app_script
 from tests.apps.triage_cast import triage_cast
 from tests.pipelines.conftest import Lake
@@ -107,8 +107,9 @@ def test_triage_from_worklist_to_decision_and_a_foreign_study_refused(
     assert finding["verification"].to_list() == ["accepted"]
 
     # 7. A study of another institution, asked for by link, is refused and the attempt logged.
+    # Opened in a new tab, which the session cookie has signed in already.
     stranger = page.context.new_page()
-    sign_in(stranger, clinician_app, f"viewer?study={cast['foreign']}")
+    open_app(stranger, clinician_app.url, f"viewer?study={cast['foreign']}")
     expect(stranger.get_by_text("볼 권한이 없습니다").first).to_be_visible()
     expect(stranger.locator(".js-plotly-plot")).to_have_count(0)
     shot(stranger, "triage", "foreign-refused")
