@@ -71,7 +71,7 @@ def routes(app: str) -> list[BaseRoute]:
     another tab since this one's ended) is not cleared."""
     name = cookie_name(app)
 
-    async def session(request: Request) -> Response:
+    async def endpoint(request: Request) -> Response:
         scheme = _origin(request)
         if scheme is None:
             return Response(status_code=403)
@@ -98,7 +98,7 @@ def routes(app: str) -> list[BaseRoute]:
         )
         return response
 
-    return [Route(url(), session, methods=["POST", "DELETE"])]
+    return [Route(url(), endpoint, methods=["POST", "DELETE"])]
 
 
 def _call(method: str, body: str | None = None) -> str:

@@ -66,6 +66,13 @@ def wait_for_cookie(context: BrowserContext, present: bool = True) -> Cookie | N
     return session_cookie(context)
 
 
+def holding(browser: Browser, server: AppServer, value: str) -> BrowserContext:
+    """Another browser, holding ``value`` as the app's session cookie (a copy, or a forgery)."""
+    context = browser.new_context()
+    context.add_cookies([{"name": COOKIE, "value": value, "url": server.url}])
+    return context
+
+
 def reload(page: Page) -> None:
     """F5: the page loads anew and opens a new Streamlit session."""
     page.reload(wait_until="domcontentloaded")
@@ -124,9 +131,8 @@ def test_after_sign_out_neither_a_reload_nor_a_copied_cookie_gets_in(
     browser: Browser, page: Page, server: AppServer
 ) -> None:
     cookie = sign_in_on_monitoring(page, server)
-    copy = browser.new_context()
+    copy = holding(browser, server, cookie["value"])
     try:
-        copy.add_cookies([cookie])
         elsewhere = copy.new_page()
         open_app(elsewhere, server.url)
         signed_in(elsewhere)  # the cookie alone opens the session, as in a new tab
@@ -151,9 +157,8 @@ def test_a_tampered_cookie_is_refused_and_recorded(
     forged_signature = f"{session}.{'0' * 64}"
     other_session = f"{'A' * 43}.{signature}"
     for value in (forged_signature, other_session, "admin"):
-        context = browser.new_context()
+        context = holding(browser, server, value)
         try:
-            context.add_cookies([{**cookie, "value": value}])
             tab = context.new_page()
             open_app(tab, server.url)
             signed_out(tab)
