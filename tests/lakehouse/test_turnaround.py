@@ -40,8 +40,9 @@ def test_a_first_build_of_a_years_studies_does_not_read_as_a_years_delay(lake: L
     assert acquired.item() > 24 * 30  # acquired months before the build scored them
     city = Access(Principal("admin", "admin", origin="test")).triage_stats()
     assert city.height and city["hours_to_score"].drop_nulls().len() == city.height
-    assert city["hours_to_score"].max() < 1  # taken in and scored in the same build
-    assert city["hours_to_score"].min() >= 0
+    hours = city["hours_to_score"].to_list()
+    assert max(hours) < 1  # taken in and scored in the same build
+    assert min(hours) >= 0
 
 
 def test_a_study_acquired_long_ago_that_arrived_recently_waited_hours(lake: Lake) -> None:
