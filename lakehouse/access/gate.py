@@ -33,7 +33,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypedDict, Unpack
 
 import duckdb
 import polars as pl
@@ -50,6 +50,16 @@ GRANTS: Final = "ops.grants"
 READINGS: Final = "ops.reading_requests"
 UID: Final = re.compile(r"[0-9]+(\.[0-9]+)*")  # fullmatch; 64 characters at most
 REMOTE_DAYS: Final = 30  # a reading hospital keeps access this long after it replied
+
+
+class AuditFields(TypedDict, total=False):
+    """What an audit row says beyond who, when, what and why (``lakehouse.audit.row``)."""
+
+    subject: str | None
+    rows: int
+    allowed: bool
+    emergency: bool
+    detail: str | None
 
 
 class AccessDeniedError(PermissionError):
@@ -145,19 +155,11 @@ class Gate:
 
     # --- the audit row and refusals -----------------------------------------------------------
 
-    def _entry(
-        self,
-        action: str,
-        purpose: str,
-        *,
-        subject: str | None = None,
-        rows: int = 0,
-        allowed: bool = True,
-        emergency: bool = False,
-        detail: str | None = None,
-    ) -> dict[str, object]:
-        """One audit row of this principal's call, now (``_audit`` appends it)."""
+    def _entry(self, action: str, purpose: str, **fields: Unpack[AuditFields]) -> dict[str, object]:
+        """One audit row of this principal's call, now (``_audit`` appends one; a call that
+        names several people appends one each)."""
         p = self.principal
+        fields.setdefault("rows", 0)
         return audit.row(
             self.clock(),
             p.account,
@@ -166,37 +168,11 @@ class Gate:
             action,
             purpose,
             institution=p.institution,
-            subject=subject,
-            rows=rows,
-            allowed=allowed,
-            emergency=emergency,
-            detail=detail,
+            **fields,
         )
 
-    def _audit(
-        self,
-        action: str,
-        purpose: str,
-        *,
-        subject: str | None = None,
-        rows: int = 0,
-        allowed: bool = True,
-        emergency: bool = False,
-        detail: str | None = None,
-    ) -> None:
-        audit.append(
-            [
-                self._entry(
-                    action,
-                    purpose,
-                    subject=subject,
-                    rows=rows,
-                    allowed=allowed,
-                    emergency=emergency,
-                    detail=detail,
-                )
-            ]
-        )
+    def _audit(self, action: str, purpose: str, **fields: Unpack[AuditFields]) -> None:
+        audit.append([self._entry(action, purpose, **fields)])
 
     def _audit_study(
         self, action: str, study: dict[str, Any], purpose: str, rows: int, detail: str | None
