@@ -414,3 +414,18 @@ def test_earlier_studies_name_their_services_and_findings(
     (priors,) = [d.value for d in at.dataframe if column in d.value.columns]
     assert set(priors[column].fillna("").tolist()) == expected
     assert any(expected)
+
+
+@pytest.mark.security
+def test_a_registration_number_finds_the_patient_and_is_not_kept(demo_city: City) -> None:
+    resident = demo_city.table("registry/citizens", "residents_").sort("RRN").row(0, named=True)
+    at = signed_in("dr.kim")
+    at.switch_page("app_pages/patient.py")
+    at.run()
+    field = at.text_input(key="patient_find_rrn_in")
+    assert field.proto.type == field.proto.PASSWORD  # masked on the screen
+    field.input(resident["RRN"])
+    submit(at, "patient_find_rrn")
+    listed = [str(getattr(e, "value", "")) for e in at.get("text")]
+    assert len(listed) == 1 and listed[0].startswith("C")  # the key, age and sex
+    assert at.text_input(key="patient_find_rrn_in").value == ""  # cleared once searched

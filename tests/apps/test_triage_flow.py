@@ -94,7 +94,6 @@ def test_triage_from_worklist_to_decision_and_a_foreign_study_refused(
     with rerun(page):
         page.get_by_role("button", name="저장").first.click()
     expect(page.get_by_text("승인·기각·수정 중 하나를 골라야 저장됩니다")).to_be_visible()
-    shot(page, "triage", "no-decision-refused")
     with rerun(page):
         decision.get_by_text("승인", exact=True).click()
     page.get_by_role("combobox", name="사유").first.click()

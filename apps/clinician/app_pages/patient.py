@@ -39,8 +39,9 @@ def _find(layer: Access) -> None:
             key="patient_find_birth",
         )
         by_name_asked = st.form_submit_button(t("clinician.find.search"))
-    with by_number.form("patient_find_rrn"):
-        # Masked like a password: the number is not left on the screen for others to read.
+    with by_number.form("patient_find_rrn", clear_on_submit=True):
+        # Masked like a password and cleared once searched: the number is not left on the
+        # screen, nor in the session, for others to read.
         rrn = st.text_input(
             t("clinician.find.rrn"), type="password", max_chars=14, key="patient_find_rrn_in"
         )
