@@ -417,7 +417,9 @@ def test_earlier_studies_name_their_services_and_findings(
 
 
 @pytest.mark.security
-def test_a_registration_number_finds_the_patient_and_is_not_kept(demo_city: City) -> None:
+def test_a_registration_number_finds_the_patient_masked_and_unlogged(
+    platform_lake: Lake, demo_city: City
+) -> None:
     resident = demo_city.table("registry/citizens", "residents_").sort("RRN").row(0, named=True)
     at = signed_in("dr.kim")
     at.switch_page("app_pages/patient.py")
@@ -428,4 +430,7 @@ def test_a_registration_number_finds_the_patient_and_is_not_kept(demo_city: City
     submit(at, "patient_find_rrn")
     listed = [str(getattr(e, "value", "")) for e in at.get("text")]
     assert len(listed) == 1 and listed[0].startswith("C")  # the key, age and sex
-    assert at.text_input(key="patient_find_rrn_in").value == ""  # cleared once searched
+    assert resident["NAME"] not in listed[0]
+    audit = platform_lake.frame("ops.audit_log", pl.col("action") == "lookup:patient")
+    digits = resident["RRN"].replace("-", "")
+    assert not any(digits in (d or "") for d in audit["detail"].to_list())

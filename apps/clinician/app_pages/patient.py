@@ -111,12 +111,14 @@ def _basis(layer: Access) -> str | None:
     if not isinstance(subject, str) or not subject:
         return None
     try:
-        return layer.basis("read:timeline", subject)
+        basis = layer.basis("read:timeline", subject)
     except AccessDeniedError as refused:
         st.session_state.pop(OPENED)
         st.session_state[EMERGENCY_OPEN] = refused.code == "no_basis"
         st.error(refusal(refused))
         return None
+    st.session_state.pop(EMERGENCY_OPEN, None)  # in: the emergency form folds away again
+    return basis
 
 
 def _emergency(layer: Access) -> None:
@@ -137,7 +139,6 @@ def _emergency(layer: Access) -> None:
         st.error(refusal(refused))  # below the form: seen even if the expander is folded
         return
     st.session_state[OPENED] = subject
-    st.session_state.pop(EMERGENCY_OPEN, None)
     st.rerun()
 
 
