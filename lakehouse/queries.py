@@ -22,6 +22,7 @@ FINDINGS: Final = "ai.findings"
 STUDIES: Final = "silver.imaging_studies"
 INSTANCES: Final = "silver.imaging_instances"
 INSTITUTIONS: Final = "silver.institutions"
+CITIZENS: Final = "silver.citizens"
 READING_CLASSES: Final = ("01", "11")  # tertiary and general hospitals read for clinics
 
 
@@ -62,6 +63,16 @@ def visited(subject: str, institution: str) -> bool:
         .item()
     )
     return bool(sent)
+
+
+def citizens(keys: tuple[str, ...]) -> pl.DataFrame:
+    """These citizens' rows (key, sex, birth year and month, ...), no direct identifier."""
+    return lake.frame(CITIZENS, pl.col("citizen_key").is_in(list(keys)))
+
+
+def citizens_born(year: int, month: int) -> pl.DataFrame:
+    """The citizens born in one month: the few a lookup by birth date decrypts in the vault."""
+    return lake.frame(CITIZENS, (pl.col("birth_year") == year) & (pl.col("birth_month") == month))
 
 
 def findings_of_institution(institution: str) -> pl.DataFrame:

@@ -116,8 +116,10 @@ def timeline(rows: pl.DataFrame, key: str) -> None:
 
 def turnaround(rows: pl.DataFrame, key: str) -> None:
     """Turnaround and agreement of one AI service at a time (``Access.triage_stats``): median
-    hours from acquisition to scoring and to the first decision, the share of AI flags accepted
-    and the disagreements, by month; the figures in a table below."""
+    hours from the study's arrival to scoring and to the first decision (said on the page),
+    the share of AI flags accepted and the disagreements, by month; the figures in a table
+    below."""
+    st.caption(t("triage.stats.measures"))
     if rows.is_empty():
         st.info(t("triage.stats.empty"))
         return

@@ -103,10 +103,16 @@ class Aggregates(Gate):
 
     def triage_stats(self) -> pl.DataFrame:
         """Turnaround and agreement per AI service and month of acquisition: findings, median
-        hours from acquisition to scoring and from scoring to the first decision, AI flags
-        (positive findings) decided and accepted, and disagreements (rejected or amended). A
-        clinician sees their institution's studies; the admin sees the whole city (the model
-        monitoring view). Aggregates only, with no person in them."""
+        hours from the study's arrival to its scoring and to the first decision on the finding,
+        AI flags (positive findings) decided and accepted, and disagreements (rejected or
+        amended). A clinician sees their institution's studies; the admin sees the whole city
+        (the model monitoring view). Aggregates only, with no person in them.
+
+        A study arrives when the platform has taken in its last instance (the latest
+        ``indexed_at`` of its instances, among those in before it was scored, so a late instance
+        that reopened it afterwards does not count): the platform cannot act on a study before,
+        and the acquisition time would count the weeks a study waited at the clinic, or the
+        year a first build took in at once, as the service's delay."""
         self._require("read:triage_stats", "clinician", "admin")
         institution = self.principal.institution if self.principal.role == "clinician" else None
         rows = _triage_stats(self.readers.connect(), institution)
@@ -140,6 +146,11 @@ WITH f AS (
 ), s AS (
     SELECT study_instance_uid, coalesce(study_datetime, first_received_at) AS acquired_at
     FROM silver.imaging_studies
+), a AS (
+    SELECT f.tracking_uid, max(i.indexed_at) AS arrived_at
+    FROM f JOIN silver.imaging_instances i USING (study_instance_uid)
+    WHERE i.indexed_at <= f.scored_at
+    GROUP BY f.tracking_uid
 ), d AS (
     SELECT tracking_uid, min("at") AS first_decided_at, arg_max(decision, "at") AS decision
     FROM {events} WHERE decision <> 'review' GROUP BY tracking_uid
@@ -148,14 +159,15 @@ SELECT f.service,
        strftime(s.acquired_at, '%Y-%m') AS month,
        count(*) AS findings,
        count(*) FILTER (WHERE f.status = 'failed') AS failed,
-       median(epoch(f.scored_at - s.acquired_at) / 3600) AS hours_to_score,
-       median(epoch(d.first_decided_at - f.scored_at) / 3600) AS hours_to_decision,
+       median(epoch(f.scored_at - a.arrived_at) / 3600) AS hours_to_score,
+       median(epoch(d.first_decided_at - a.arrived_at) / 3600) AS hours_to_decision,
        count(d.decision) AS decided,
        count(*) FILTER (WHERE f.positive) AS flags,
        count(*) FILTER (WHERE f.positive AND d.decision IS NOT NULL) AS flags_decided,
        count(*) FILTER (WHERE f.positive AND d.decision = 'accepted') AS flags_accepted,
        count(*) FILTER (WHERE d.decision IN ('rejected', 'amended')) AS disagreements
-FROM f JOIN s USING (study_instance_uid) LEFT JOIN d USING (tracking_uid)
+FROM f JOIN s USING (study_instance_uid)
+LEFT JOIN a USING (tracking_uid) LEFT JOIN d USING (tracking_uid)
 GROUP BY ALL
 ORDER BY f.service, month
 """
@@ -182,7 +194,9 @@ STATS_SCHEMA: Final[dict[str, pl.DataType]] = {
 def _triage_stats(con: duckdb.DuckDBPyConnection, institution: str | None) -> pl.DataFrame:
     """``Access.triage_stats``'s figures, computed by DuckDB over the Delta tables."""
     cursor = con.cursor()
-    lake.ensure_views(cursor, (FINDINGS, "silver.imaging_studies", TRIAGE))
+    lake.ensure_views(
+        cursor, (FINDINGS, "silver.imaging_studies", "silver.imaging_instances", TRIAGE)
+    )
     if not lake.has_view(cursor, FINDINGS):
         return pl.DataFrame(schema=STATS_SCHEMA)
     events = TRIAGE if lake.has_view(cursor, TRIAGE) else EMPTY_EVENTS

@@ -33,7 +33,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypedDict, Unpack
 
 import duckdb
 import polars as pl
@@ -52,8 +52,27 @@ UID: Final = re.compile(r"[0-9]+(\.[0-9]+)*")  # fullmatch; 64 characters at mos
 REMOTE_DAYS: Final = 30  # a reading hospital keeps access this long after it replied
 
 
+class AuditFields(TypedDict, total=False):
+    """What an audit row says beyond who, when, what and why (``lakehouse.audit.row``)."""
+
+    subject: str | None
+    rows: int
+    allowed: bool
+    emergency: bool
+    detail: str | None
+
+
 class AccessDeniedError(PermissionError):
-    """The principal may not do this; the refusal is already in the audit log."""
+    """The principal may not do this; the refusal is already in the audit log.
+
+    The message is the audit log's detail, in English, for the log and the reviewer; ``code``
+    says why in one word (``role``, ``not_a_key``, ``no_basis``, ``reason_required``,
+    ``share_unknown``...), which an app turns into a message in the person's language, so no
+    English detail reaches a Korean screen. ``denied`` when no more is said."""
+
+    def __init__(self, detail: str, code: str = "denied") -> None:
+        super().__init__(detail)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -136,19 +155,12 @@ class Gate:
 
     # --- the audit row and refusals -----------------------------------------------------------
 
-    def _audit(
-        self,
-        action: str,
-        purpose: str,
-        *,
-        subject: str | None = None,
-        rows: int = 0,
-        allowed: bool = True,
-        emergency: bool = False,
-        detail: str | None = None,
-    ) -> None:
+    def _entry(self, action: str, purpose: str, **fields: Unpack[AuditFields]) -> dict[str, object]:
+        """One audit row of this principal's call, now (``_audit`` appends one; a call that
+        names several people appends one each)."""
         p = self.principal
-        entry = audit.row(
+        fields.setdefault("rows", 0)
+        return audit.row(
             self.clock(),
             p.account,
             p.role,
@@ -156,13 +168,11 @@ class Gate:
             action,
             purpose,
             institution=p.institution,
-            subject=subject,
-            rows=rows,
-            allowed=allowed,
-            emergency=emergency,
-            detail=detail,
+            **fields,
         )
-        audit.append([entry])
+
+    def _audit(self, action: str, purpose: str, **fields: Unpack[AuditFields]) -> None:
+        audit.append([self._entry(action, purpose, **fields)])
 
     def _audit_study(
         self, action: str, study: dict[str, Any], purpose: str, rows: int, detail: str | None
@@ -178,21 +188,26 @@ class Gate:
             detail=detail if study["citizen_key"] else f"patient {study['patient_key']}",
         )
 
-    def _deny(self, action: str, detail: str, subject: str | None = None) -> AccessDeniedError:
-        """Audit a refusal and return the exception to raise (``raise self._deny(...)``)."""
+    def _deny(
+        self, action: str, detail: str, subject: str | None = None, code: str = "denied"
+    ) -> AccessDeniedError:
+        """Audit a refusal and return the exception to raise (``raise self._deny(...)``), with
+        ``code`` for the apps' message (``AccessDeniedError``)."""
         self._audit(action, "none", subject=subject, allowed=False, detail=detail)
-        return AccessDeniedError(detail)
+        return AccessDeniedError(detail, code)
 
     # --- the rules ----------------------------------------------------------------------------
 
     def _require(self, action: str, *roles: Role) -> None:
         if self.principal.role not in roles:
-            raise self._deny(action, f"the {self.principal.role} role may not {action}")
+            raise self._deny(
+                action, f"the {self.principal.role} role may not {action}", code="role"
+            )
 
     def _subject(self, action: str, subject_key: str) -> str:
         """``subject_key`` if it has a citizen key's shape; refused (and audited) otherwise."""
         if not is_citizen_key(subject_key):
-            raise self._deny(action, "not a citizen key")
+            raise self._deny(action, "not a citizen key", code="not_a_key")
         return subject_key
 
     def _grants(self, where: pl.Expr) -> list[Grant]:
@@ -227,7 +242,9 @@ class Gate:
                 return "institution"
             if any(g.kind == "emergency" and g.grantee == p.account for g in grants):
                 return "emergency"
-            raise self._deny(action, "not a patient of your institution, and no grant", subject)
+            raise self._deny(
+                action, "not a patient of your institution, and no grant", subject, "no_basis"
+            )
         raise self._deny(action, f"the {p.role} role sees no person-level data", subject)
 
     def _remote_studies(self) -> set[str]:

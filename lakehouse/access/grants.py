@@ -155,7 +155,7 @@ class Grants(Gate):
         hashed = _code_hash(code)
         events = lake.frame(GRANTS, pl.col("code_hash") == hashed)
         if events.is_empty():
-            raise self._deny("share:redeem", "unknown share code")
+            raise self._deny("share:redeem", "unknown share code", code="share_unknown")
         subject = str(events["subject_key"][0])
         (grant,) = [
             g
@@ -164,11 +164,13 @@ class Grants(Gate):
         ]
         now = self.clock()
         if grant.revoked:
-            raise self._deny("share:redeem", "the share code was revoked", subject)
+            raise self._deny("share:redeem", "the share code was revoked", subject, "share_revoked")
         if not grant.active(now):
-            raise self._deny("share:redeem", "the share code has expired", subject)
+            raise self._deny("share:redeem", "the share code has expired", subject, "share_expired")
         if grant.grantee not in (None, self.principal.account):
-            raise self._deny("share:redeem", "the share code was already used", subject)
+            raise self._deny(
+                "share:redeem", "the share code was already used", subject, "share_used"
+            )
         if grant.grantee is None:
             self._grant_event(
                 grant.grant_id,
@@ -190,7 +192,12 @@ class Grants(Gate):
         subject = self._subject("emergency:open", subject_key)
         reason = " ".join(reason.split())
         if len(reason) < REASON_MIN:
-            raise self._deny("emergency:open", "an emergency access needs a stated reason", subject)
+            raise self._deny(
+                "emergency:open",
+                "an emergency access needs a stated reason",
+                subject,
+                "reason_required",
+            )
         if not 1 <= minutes <= EMERGENCY_MAX_MINUTES:
             raise ValueError(f"an emergency access lasts 1 to {EMERGENCY_MAX_MINUTES} minutes")
         now = self.clock()

@@ -31,13 +31,16 @@ FINDINGS: Final = "ai.findings"
 TRIAGE: Final = "ops.triage_events"
 NOTE_MAX: Final = 1000  # characters of a decision's note or a reading question
 FOLLOW_TRIES: Final = 8  # rounds for a finding's verification to settle under concurrent decisions
-CONTEXT_DAYS: Final = 365  # diagnoses from a year before the study on
-CURRENT_DRUG_DAYS: Final = 90  # prescriptions from a quarter before the study on
+CONTEXT_DAYS: Final = 365  # diagnoses of the year up to the study's day
+CURRENT_DRUG_DAYS: Final = 90  # prescriptions of the quarter up to the study's day
 
 
 @dataclass(frozen=True)
 class PatientContext:
-    """The patient beside the images (``Access.patient_context``)."""
+    """The patient beside the images (``Access.patient_context``): diagnoses and prescriptions
+    of the windows before the study (``window``), and the other studies, each with its AI
+    findings as codes (``services``, ``finding_codes``), whether any was positive and the top
+    score."""
 
     diagnoses: pl.DataFrame
     prescriptions: pl.DataFrame
@@ -61,6 +64,21 @@ class OpenedStudy:
     heatmaps: dict[str, NDArray[np.float32]]
     requests: pl.DataFrame
     context: PatientContext
+
+
+def window(timeline: pl.DataFrame, kind: str, anchor: date, days: int) -> pl.DataFrame:
+    """The ``kind`` events of a timeline from ``days`` before ``anchor`` (the study's day) up to
+    that day, each code once, newest first: what was known of the patient when the study was
+    taken, never what came after it (a reader looking back at an old study would otherwise see
+    diagnoses made since as if they had been there)."""
+    return (
+        timeline.filter(
+            (pl.col("kind") == kind)
+            & pl.col("event_date").is_between(anchor - timedelta(days=days), anchor)
+        )
+        .sort("event_date", descending=True, maintain_order=True)
+        .unique("code", keep="first", maintain_order=True)
+    )
 
 
 class Imaging(Gate):
@@ -153,10 +171,11 @@ class Imaging(Gate):
         )
 
     def patient_context(self, study_uid: str) -> PatientContext:
-        """What the reader needs beside the images: the patient's diagnoses from a year before
-        the study and prescriptions from a quarter before it (claims, from the timeline; each
-        code once, newest first) and their other studies with the AI's findings. Audited as one
-        read of the patient's record."""
+        """What the reader needs beside the images: the patient's diagnoses of the year up to
+        the study's day and prescriptions of the quarter up to it (claims, from the timeline;
+        each code once, newest first; nothing dated after the study, ``window``) and their other
+        studies with the AI's findings (``services`` and ``finding_codes``, for the page to
+        name). Audited as one read of the patient's record."""
         study, purpose = self._study("read:context", study_uid)
         context = self._context(study)
         self._audit_study("read:context", study, purpose, context.rows, None)
@@ -171,15 +190,9 @@ class Imaging(Gate):
             if subject
             else pl.DataFrame(schema=table(queries.TIMELINE).polars_schema()).drop("key_bucket")
         )
-        anchor = (study["study_datetime"] or self.clock()).date()
-        recent = timeline.filter(
-            (pl.col("kind") == "diagnosis")
-            & (pl.col("event_date") >= anchor - timedelta(days=CONTEXT_DAYS))
-        ).unique("code", keep="first", maintain_order=True)
-        current = timeline.filter(
-            (pl.col("kind") == "prescription")
-            & (pl.col("event_date") >= anchor - timedelta(days=CURRENT_DRUG_DAYS))
-        ).unique("code", keep="first", maintain_order=True)
+        anchor = study["study_date"] or self.clock().date()
+        recent = window(timeline, "diagnosis", anchor, CONTEXT_DAYS)
+        current = window(timeline, "prescription", anchor, CURRENT_DRUG_DAYS)
         priors_s: pl.DataFrame = self._q(queries.studies_of_patient)(patient)
         priors_s = priors_s.filter(pl.col("study_instance_uid") != study_uid)
         prior_f = triage.latest_findings(self._q(queries.findings_of_patient)(patient))
@@ -190,8 +203,11 @@ class Imaging(Gate):
             "study_description",
             "institution_name",
         ).join(
-            prior_f.group_by("study_instance_uid").agg(
-                pl.format("{} {}", "service", "finding_code").str.join(", ").alias("findings"),
+            prior_f.sort("service", "finding_code")
+            .group_by("study_instance_uid")
+            .agg(
+                pl.col("service").alias("services"),
+                pl.col("finding_code").alias("finding_codes"),
                 pl.col("positive").any().alias("positive"),
                 pl.col("score").max().alias("score"),
             ),

@@ -5,7 +5,9 @@ request to reply, the turnaround page, and the model card from the models folder
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from apps.common import cache
-from lakehouse import accounts, delta
+from apps.common.i18n import Lang, t
+from lakehouse import accounts, delta, identity
+from models.runtime.registry import registry
+from models.runtime.services import lookup
 from tests.apps.triage_cast import triage_cast
+from tests.conftest import City
 from tests.models.runtime.test_registry import models_with_cards
 from tests.pipelines.conftest import Lake
 
@@ -117,12 +123,25 @@ def test_opening_the_top_study_shows_its_findings_and_the_reference_model_label(
     assert audit.height >= 1
 
 
+def trackings(at: AppTest) -> list[str]:
+    """The findings the viewer offers a decision on, by their decision control's key."""
+    prefix = "decide_decision_"
+    return [r.key.removeprefix(prefix) for r in at.radio if r.key and r.key.startswith(prefix)]
+
+
+def submit(at: AppTest, form: str) -> None:
+    next(b for b in at.button if b.proto.form_id == form).click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
 def test_a_decision_from_the_viewer_is_appended_and_shown(platform_lake: Lake) -> None:
     at = signed_in("dr.kim")
     uid = open_top(at)
-    reasons = [b.key for b in at.selectbox if b.key and b.key.startswith("decide_reason_")]
-    tracking = reasons[0].removeprefix("decide_reason_")
-    at.selectbox(key=f"decide_reason_{tracking}").set_value(("rejected", "artefact"))
+    tracking = trackings(at)[0]
+    at.radio(key=f"decide_decision_{tracking}").set_value("rejected")
+    at.run()
+    at.selectbox(key=f"decide_reason_{tracking}_rejected").set_value("artefact")
     at.text_area(key=f"decide_note_{tracking}").input("<b>움직임 인공물</b>")
     submit = next(b for b in at.button if b.proto.form_id == f"decide_{tracking}")
     submit.click()
@@ -184,6 +203,8 @@ def test_a_remote_reading_goes_to_the_hospital_and_its_reply_comes_back(
     assert not reader.error, [e.value for e in reader.error]
     assert "원격 판독 의뢰" in texts(reader)  # the basis it is seen on
     reader.text_area(key="reading_report").input("우하엽 결절, 추적 CT 권고")
+    assert reader.radio(key="reading_decision").value is None  # the reader chooses, always
+    reader.radio(key="reading_decision").set_value("accepted")
     next(b for b in reader.button if b.proto.form_id == "reading_reply").click()
     reader.run()
     assert any("회신했습니다" in s.value for s in reader.success)
@@ -202,6 +223,10 @@ def test_the_turnaround_page_draws_the_service_figures() -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.get("plotly_chart")) == 3
     assert at.selectbox(key="stats_service").options
+    # The page says what its figures measure: from the study's arrival, not its acquisition.
+    assert t("triage.stats.measures", "ko") in [c.value for c in at.caption]
+    (table,) = at.dataframe
+    assert {"도착→AI 분석", "도착→첫 판단"} <= set(table.value.columns)
 
 
 def test_the_admin_sees_the_city_wide_model_monitoring() -> None:
@@ -246,3 +271,166 @@ def test_the_viewer_shows_the_card_of_the_models_folder_in_use(
     assert cards, "the viewer offers the model card"
     shown = [str(m.value) for e in cards for m in e.markdown]
     assert shown and all(text == own for text in shown)
+
+
+def test_no_decision_is_preselected_and_saving_without_one_is_refused(
+    platform_lake: Lake,
+) -> None:
+    at = signed_in("dr.kim")
+    open_top(at)
+    tracking = trackings(at)[0]
+    assert all(at.radio(key=f"decide_decision_{k}").value is None for k in trackings(at))
+    reason = at.selectbox(key=f"decide_reason_{tracking}_None")
+    assert reason.value is None and reason.disabled
+    before = platform_lake.frame("ops.triage_events", pl.col("decision") != "review").height
+
+    submit(at, f"decide_{tracking}")  # one click on "save", nothing chosen
+    assert [e.value for e in at.error] == [t("triage.decide.choose", "ko")]
+    at.radio(key=f"decide_decision_{tracking}").set_value("accepted")
+    at.run()
+    assert at.selectbox(key=f"decide_reason_{tracking}_accepted").value is None
+    submit(at, f"decide_{tracking}")  # a decision, but no reason
+    assert [e.value for e in at.error] == [t("triage.decide.choose_reason", "ko")]
+    assert not at.success
+    after = platform_lake.frame("ops.triage_events", pl.col("decision") != "review").height
+    assert after == before
+
+
+def stranger(lake: Lake, clinic: str) -> str:
+    """A citizen the clinic has never seen: no visit there, no study from it."""
+    seen = set(lake.frame("gold.citizen_timeline", pl.col("institution") == clinic)["citizen_key"])
+    seen |= set(
+        lake.frame("silver.imaging_studies", pl.col("institution") == clinic)["patient_key"]
+    )
+    keys = lake.frame("silver.citizens")["citizen_key"].sort().to_list()
+    return next(k for k in keys if k not in seen)
+
+
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("language", ["ko", "en"])
+def test_an_emergency_access_without_a_reason_is_refused_once_in_the_sessions_language(
+    platform_lake: Lake, cast: dict[str, Any], language: Lang
+) -> None:
+    at = signed_in("dr.kim")
+    at.radio(key="lang").set_value(language)
+    at.switch_page("app_pages/patient.py")
+    at.run()
+    at.text_input(key="patient_key_input").input(stranger(platform_lake, cast["clinic"]))
+    submit(at, "patient_open")
+    assert [e.value for e in at.error] == [t("refusal.no_basis", language)]
+
+    submit(at, "patient_emergency")  # no reason given
+    shown = [e.value for e in at.error]
+    assert shown == [t("refusal.reason_required", language)]
+    if language == "ko":
+        assert not re.search("[A-Za-z]", shown[0]), shown  # no English inside the Korean
+    else:
+        assert not HANGUL.search(shown[0]), shown
+    assert not at.get("text")  # no record shown
+
+
+def test_a_patient_found_by_name_and_birth_date_opens_under_emergency_access_without_retyping(
+    platform_lake: Lake, cast: dict[str, Any], demo_city: City
+) -> None:
+    key = stranger(platform_lake, cast["clinic"])
+    vault = platform_lake.frame("vault.identities", pl.col("citizen_key") == key).row(0, named=True)
+    with platform_lake.active():
+        name = identity.decrypt(vault["name_enc"])
+        born = datetime.strptime(identity.decrypt(vault["birth_date_enc"]), "%Y%m%d").date()
+    at = signed_in("dr.kim")
+    at.switch_page("app_pages/patient.py")
+    at.run()
+    at.text_input(key="patient_find_name_in").input(name)
+    at.date_input(key="patient_find_birth").set_value(born)
+    submit(at, "patient_find_name")
+    listed = [str(getattr(e, "value", "")) for e in at.get("text")]
+    assert any(line.startswith(key) for line in listed), listed  # the full key, age and sex
+    assert not any(name in line for line in listed)  # the name is never shown back
+
+    at.button(key=f"patient_use_{key}").click()
+    at.run()
+    assert at.text_input(key="patient_key_input").value == key  # not retyped
+    assert [e.value for e in at.error] == [t("refusal.no_basis", "ko")]
+    at.text_area(key="patient_reason").input("의식 저하로 응급실 내원, 복용 약 확인 필요")
+    submit(at, "patient_emergency")
+    assert not at.error, [e.value for e in at.error]
+    assert t("clinician.patient.basis", "ko", basis=t("basis.emergency", "ko")) in [
+        c.value for c in at.caption
+    ]
+    audit = platform_lake.frame("ops.audit_log", pl.col("account") == "dr.kim")
+    assert {"lookup:patient", "emergency:open", "read:timeline"} <= set(audit["action"])
+    found = audit.filter(pl.col("action") == "lookup:patient")
+    assert key in found["subject_key"].to_list()
+    assert not any(name in (d or "") for d in found["detail"].to_list())
+
+
+@pytest.mark.parametrize("language", ["ko", "en"])
+def test_earlier_studies_name_their_services_and_findings(
+    platform_lake: Lake, cast: dict[str, Any], language: Lang
+) -> None:
+    findings = platform_lake.frame("ai.findings")
+    twice = findings.group_by("patient_key").agg(pl.col("study_instance_uid").unique())
+    mine = set(findings.filter(pl.col("institution") == cast["clinic"])["study_instance_uid"])
+    patient, uid = next(
+        (p, s)
+        for p, studies in twice.sort("patient_key").iter_rows()
+        if len(studies) > 1
+        for s in sorted(studies)
+        if s in mine
+    )
+    at = signed_in("dr.kim")
+    at.radio(key="lang").set_value(language)
+    at.session_state["study"] = uid
+    at.switch_page("app_pages/viewer.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+    def named(service: str, code: str) -> str:
+        config = registry()[service].config
+        finding = config.finding_ko if language == "ko" else config.finding_en
+        return f"{lookup(service).name(language)} · {finding}"
+
+    others = platform_lake.frame(
+        "silver.imaging_studies",
+        (pl.col("patient_key") == patient) & (pl.col("study_instance_uid") != uid),
+    )["study_instance_uid"].to_list()
+    expected = {
+        ", ".join(
+            named(s, c)
+            for s, c in sorted(
+                set(
+                    findings.filter(pl.col("study_instance_uid") == other)
+                    .select("service", "finding_code")
+                    .rows()
+                )
+            )
+        )
+        for other in others
+    }
+    column = t("triage.viewer.findings", language)
+    (priors,) = [d.value for d in at.dataframe if column in d.value.columns]
+    assert set(priors[column].fillna("").tolist()) == expected
+    assert any(expected)
+
+
+@pytest.mark.security
+def test_a_registration_number_finds_the_patient_masked_and_unlogged(
+    platform_lake: Lake, demo_city: City
+) -> None:
+    resident = demo_city.table("registry/citizens", "residents_").sort("RRN").row(0, named=True)
+    at = signed_in("dr.kim")
+    at.switch_page("app_pages/patient.py")
+    at.run()
+    field = at.text_input(key="patient_find_rrn_in")
+    assert field.proto.type == field.proto.PASSWORD  # masked on the screen
+    field.input(resident["RRN"])
+    submit(at, "patient_find_rrn")
+    listed = [str(getattr(e, "value", "")) for e in at.get("text")]
+    assert len(listed) == 1 and listed[0].startswith("C")  # the key, age and sex
+    assert resident["NAME"] not in listed[0]
+    audit = platform_lake.frame("ops.audit_log", pl.col("action") == "lookup:patient")
+    digits = resident["RRN"].replace("-", "")
+    assert not any(digits in (d or "") for d in audit["detail"].to_list())

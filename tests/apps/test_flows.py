@@ -113,7 +113,8 @@ def test_citizen_timeline_share_code_and_clinician_redeeming_it(
     doctor.get_by_label("환자 가명 키").fill(cast["citizen"])
     with rerun(doctor):
         doctor.get_by_role("button", name="기록 열기").click()
-    expect(doctor.get_by_text("볼 권한이 없습니다").first).to_be_visible()
+    # One refusal, saying why and the ways in (a share code, or emergency access with a reason).
+    expect(doctor.get_by_text("우리 기관의 환자가 아니고 열람 허락도 없습니다")).to_have_count(1)
     shot(doctor, "clinician", "refused")
     doctor.get_by_label("환자가 알려 준 공유 코드").fill(code.group(0))
     with rerun(doctor):

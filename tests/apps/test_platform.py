@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -281,14 +282,23 @@ def test_injection_in_every_free_text_input_is_refused_or_inert(platform_lake: L
     assert not doctor.exception
     assert t("triage.worklist.empty", "ko") in [e.value for e in doctor.info]
     doctor.switch_page("app_pages/patient.py").run()
+
+    def submit(form: str) -> None:
+        next(b for b in doctor.button if b.proto.form_id == form).click().run()
+
     for attack in attacks:
         doctor.text_input(key="patient_key_input").input(attack)
-        doctor.button[0].click().run()  # open the record
-        assert t("error.denied", "ko") in [e.value for e in doctor.error]
+        submit("patient_open")  # open the record
+        assert [e.value for e in doctor.error] == [t("refusal.not_a_key", "ko")]
         assert not doctor.dataframe
         doctor.text_input(key="patient_code").input(attack)
-        doctor.button[1].click().run()  # open with a share code
-        assert any(t("error.denied", "ko") in e.value for e in doctor.error)
+        submit("patient_share")  # open with a share code
+        assert [e.value for e in doctor.error] == [t("refusal.share_unknown", "ko")]
+        doctor.text_input(key="patient_find_name_in").input(attack)  # find by name
+        doctor.date_input(key="patient_find_birth").set_value(date(1950, 1, 1))
+        submit("patient_find_name")
+        assert t("clinician.find.none", "ko") in [e.value for e in doctor.info]
+        assert not doctor.error
     refused = platform_lake.frame(
         "ops.audit_log", (pl.col("account") == "dr.kim") & (pl.col("outcome") == "denied")
     )

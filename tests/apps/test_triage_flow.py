@@ -1,6 +1,7 @@
 """The clinician's triage flow in Chromium against the built demo city: sign in, the worklist in
-priority order, open the top study, the AI overlay on the image, accept a finding, find the
-decision and the audit rows in the lakehouse, and be refused a study of another institution.
+priority order, open the top study, the AI overlay on the image, a save with no decision chosen
+refused, accept a finding, find the decision and the audit rows in the lakehouse, and be refused
+a study of another institution.
 Screenshots of each step go to ``test-artifacts/screenshots`` (``make screenshots``:
 ``docs/screenshots``)."""
 
@@ -86,7 +87,17 @@ def test_triage_from_worklist_to_decision_and_a_foreign_study_refused(
     expect(chart.get_by_text(re.compile("AI 위치|AI 구간")).first).to_be_visible()
     shot(page, "triage", "viewer-overlay")
 
-    # 5. Accept a finding (the first reason offered is an acceptance).
+    # 5. Nothing is chosen for the clinician: saving at once is refused with a message, and
+    # the finding is accepted only once "accept" and a reason are chosen.
+    decision = page.get_by_role("radiogroup", name="판단").first
+    expect(decision.get_by_role("radio", checked=True)).to_have_count(0)
+    with rerun(page):
+        page.get_by_role("button", name="저장").first.click()
+    expect(page.get_by_text("승인·기각·수정 중 하나를 골라야 저장됩니다")).to_be_visible()
+    with rerun(page):
+        decision.get_by_text("승인", exact=True).click()
+    page.get_by_role("combobox", name="사유").first.click()
+    page.get_by_role("option", name="판독으로 확인").click()
     with rerun(page):
         page.get_by_role("button", name="저장").first.click()
     expect(page.get_by_text("저장했습니다: 승인")).to_be_visible()

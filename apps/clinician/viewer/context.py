@@ -4,6 +4,7 @@ diagnoses and prescriptions, prior studies with their AI findings)."""
 import polars as pl
 import streamlit as st
 
+from apps.common import views
 from apps.common.i18n import days, moment, moments, number, t
 from lakehouse.access import OpenedStudy
 
@@ -32,6 +33,18 @@ def header(opened: OpenedStudy) -> None:
         + " · "
         + t("clinician.patient.basis", basis=t(f"basis.{opened.basis}"))
     )
+
+
+def prior_findings(priors: pl.DataFrame) -> list[str]:
+    """Each prior study's AI findings named in the session's language (service · finding), as
+    the findings beside the images are; named here, after the read, never inside Polars."""
+    return [
+        ", ".join(
+            f"{views.service_name(s)} · {views.finding_name(s, c)}"
+            for s, c in zip(services or [], codes or [], strict=True)
+        )
+        for services, codes in priors.select("services", "finding_codes").iter_rows()
+    ]
 
 
 def patient_context(opened: OpenedStudy) -> None:
@@ -64,7 +77,9 @@ def patient_context(opened: OpenedStudy) -> None:
             moments("study_datetime").alias(t("triage.column.acquired")),
             pl.col("modalities").alias(t("triage.worklist.modalities")),
             pl.col("study_description").alias(t("column.title")),
-            pl.col("findings").alias(t("triage.viewer.findings")),
+            pl.lit(pl.Series(prior_findings(ctx.priors), dtype=pl.Utf8)).alias(
+                t("triage.viewer.findings")
+            ),
             (pl.col("score") * 100).round().alias(t("triage.column.score")),
         ),
         hide_index=True,

@@ -10,6 +10,7 @@ import streamlit as st
 from apps.clinician.viewer.study import location, saved
 from apps.common import render, views
 from apps.common.i18n import moments, number, t
+from apps.common.refusals import refusal
 from lakehouse.access import Access, AccessDeniedError, OpenedStudy
 from lakehouse.triage import DECIDED, policy
 from models.runtime.registry import card
@@ -92,56 +93,69 @@ def model_card(f: dict[str, Any]) -> None:
             st.markdown(text)
 
 
-def decision_form(layer: Access, f: dict[str, Any], choices: list[tuple[str, str]]) -> None:
-    """Accept, reject or amend the finding with a reason and a note, optionally re-issuing its
-    DICOM SR with the verification."""
-    with st.form(f"decide_{f['tracking_uid']}"):
-        pick = st.selectbox(
+def decision_choice(key: str, label: str) -> str | None:
+    """Accept, reject or amend, with nothing chosen until the clinician chooses: a preset
+    choice would let one click confirm the AI unread."""
+    choice: str | None = st.radio(
+        label,
+        DECIDED,
+        index=None,
+        format_func=lambda d: t(f"triage.status.{d}"),
+        horizontal=True,
+        key=key,
+    )
+    return choice
+
+
+@st.fragment
+def decision_form(layer: Access, f: dict[str, Any]) -> None:
+    """Accept, reject or amend the finding, then a reason of that decision and a note,
+    optionally re-issuing its DICOM SR with the verification. Nothing is preselected, and saving
+    before both are chosen is refused with a message. A fragment: choosing the decision offers
+    its reasons without redrawing the images."""
+    uid = f["tracking_uid"]
+    decision = decision_choice(f"decide_decision_{uid}", t("triage.decide.decision"))
+    with st.form(f"decide_{uid}"):
+        reason = st.selectbox(
             t("triage.decide.reason"),
-            choices,
-            format_func=lambda c: f"{t(f'triage.status.{c[0]}')} — {t(f'triage.reason.{c[1]}')}",
-            key=f"decide_reason_{f['tracking_uid']}",
+            policy().reasons[decision] if decision else (),
+            index=None,
+            format_func=lambda r: t(f"triage.reason.{r}"),
+            placeholder=t("triage.decide.reason_pick" if decision else "triage.decide.first"),
+            disabled=decision is None,
+            key=f"decide_reason_{uid}_{decision}",  # another decision: its own reasons, unchosen
         )
-        note = st.text_area(
-            t("triage.decide.note"), max_chars=1000, key=f"decide_note_{f['tracking_uid']}"
-        )
+        note = st.text_area(t("triage.decide.note"), max_chars=1000, key=f"decide_note_{uid}")
         amended = (
             st.number_input(
                 t("triage.decide.amended_value", unit=f["unit"]),
                 value=None,
-                key=f"decide_value_{f['tracking_uid']}",
+                key=f"decide_value_{uid}",
             )
-            if f["unit"]
+            if f["unit"] and decision == "amended"
             else None
         )
         reissue = st.checkbox(
-            t("triage.decide.reissue"),
-            disabled=not f["sr_uri"],
-            key=f"decide_sr_{f['tracking_uid']}",
+            t("triage.decide.reissue"), disabled=not f["sr_uri"], key=f"decide_sr_{uid}"
         )
-        if st.form_submit_button(t("triage.decide.submit"), type="primary"):
-            decision, reason = pick
-            try:
-                layer.decide(
-                    f["tracking_uid"],
-                    decision,
-                    reason,
-                    note,
-                    amended if decision == "amended" else None,
-                    reissue=reissue,
-                )
-            except (ValueError, AccessDeniedError) as refused:
-                st.error(f"{t('error.invalid')} ({refused})")
-            else:
-                message = t("triage.decide.saved", decision=t(f"triage.status.{decision}"))
-                if reissue:
-                    message += " " + t("triage.decide.reissued")
-                saved(message)
+        if not st.form_submit_button(t("triage.decide.submit"), type="primary"):
+            return
+    if decision is None or reason is None:
+        st.error(t("triage.decide.choose" if decision is None else "triage.decide.choose_reason"))
+        return
+    try:
+        layer.decide(uid, decision, reason, note, amended, reissue=reissue)
+    except AccessDeniedError as refused:
+        st.error(refusal(refused))
+        return
+    message = t("triage.decide.saved", decision=t(f"triage.status.{decision}"))
+    if reissue:
+        message += " " + t("triage.decide.reissued")
+    saved(message)
 
 
 def findings(layer: Access, opened: OpenedStudy, rows: list[dict[str, Any]]) -> None:
     """Every finding of the study, each in its own box with its decision form."""
-    choices = reasons()
     st.subheader(t("triage.viewer.findings"))
     st.warning(t("triage.synthetic"), icon=":material/science:")
     for f in rows:
@@ -149,7 +163,7 @@ def findings(layer: Access, opened: OpenedStudy, rows: list[dict[str, Any]]) -> 
             for line in finding_text(f, opened.instances):
                 st.markdown(line)
             model_card(f)
-            decision_form(layer, f, choices)
+            decision_form(layer, f)
 
 
 def history(opened: OpenedStudy) -> None:

@@ -4,10 +4,11 @@ sending clinic's own study), and the hospital's reply (on a study sent to it).""
 import polars as pl
 import streamlit as st
 
+from apps.clinician.viewer.findings import decision_choice
 from apps.clinician.viewer.study import saved
 from apps.common.i18n import moments, t
+from apps.common.refusals import refusal
 from lakehouse.access import Access, AccessDeniedError, OpenedStudy
-from lakehouse.triage import DECIDED
 
 STATUSES = ("requested", "replied", "cancelled")
 
@@ -44,13 +45,17 @@ def _ask(layer: Access, uid: str) -> None:
         question = st.text_area(
             t("triage.reading.question"), max_chars=1000, key="reading_question"
         )
-        if st.form_submit_button(t("triage.reading.send")):
-            try:
-                layer.request_reading(uid, hospital, question)
-            except (ValueError, AccessDeniedError) as refused:
-                st.error(f"{t('error.invalid')} ({refused})")
-            else:
-                saved(t("triage.reading.sent"))
+        if not st.form_submit_button(t("triage.reading.send")):
+            return
+    if not question.strip():
+        st.error(t("triage.reading.question_missing"))
+        return
+    try:
+        layer.request_reading(uid, hospital, question)
+    except AccessDeniedError as refused:
+        st.error(refusal(refused))
+        return
+    saved(t("triage.reading.sent"))
 
 
 def _reply(layer: Access, request: dict[str, str]) -> None:
@@ -58,20 +63,24 @@ def _reply(layer: Access, request: dict[str, str]) -> None:
         st.markdown(f"**{t('triage.reading.reply')}**")
         st.text(request["question"])  # another clinician's words: text, never markdown
         report = st.text_area(t("triage.reading.report"), max_chars=4000, key="reading_report")
-        decision = st.radio(
-            t("triage.decide.decision"),
-            list(DECIDED),
-            format_func=lambda d: t(f"triage.status.{d}"),
-            horizontal=True,
-            key="reading_decision",
-        )
-        if st.form_submit_button(t("triage.reading.send_reply"), type="primary"):
-            try:
-                layer.reply_reading(request["request_id"], report, decision)
-            except (ValueError, AccessDeniedError) as refused:
-                st.error(f"{t('error.invalid')} ({refused})")
-            else:
-                saved(t("triage.reading.replied"))
+        decision = decision_choice("reading_decision", t("triage.decide.decision"))
+        if not st.form_submit_button(t("triage.reading.send_reply"), type="primary"):
+            return
+    if decision is None:
+        st.error(t("triage.decide.choose"))
+        return
+    if not report.strip():
+        st.error(t("triage.reading.report_missing"))
+        return
+    try:
+        layer.reply_reading(request["request_id"], report, decision)
+    except AccessDeniedError as refused:
+        st.error(refusal(refused))
+        return
+    except ValueError:  # answered or cancelled meanwhile, by another reader or the clinic
+        st.error(t("triage.reading.not_open"))
+        return
+    saved(t("triage.reading.replied"))
 
 
 def remote_reading(layer: Access, opened: OpenedStudy, uid: str) -> None:
