@@ -46,7 +46,7 @@ table = rows.select(
     pl.when(pl.col("emergency")).then(pl.lit("⚠")).otherwise(pl.lit("")).alias("!"),
     moments("at").alias(t("column.when")),
     labelled(rows, "account", views.account_name).alias(t("column.account")),
-    labelled(rows, "role", lambda r: t(f"role.{r}")).alias(t("column.role")),
+    labelled(rows, "role", partial(word, "role")).alias(t("column.role")),
     labelled(rows, "action", action).alias(t("column.action")),
     pl.col("detail").alias(t("column.detail_reason")),
     labelled(rows, "outcome", lambda o: t(f"outcome.{o}")).alias(t("column.outcome")),

@@ -18,7 +18,7 @@ else:
     table = rows.select(
         moments("at").alias(t("column.when")),
         labelled(rows, "account", account_name).alias(t("column.account")),
-        labelled(rows, "role", lambda r: t(f"role.{r}")).alias(t("column.role")),
+        labelled(rows, "role", partial(word, "role")).alias(t("column.role")),
         pl.col("institution").alias(t("column.institution")),
         labelled(rows, "purpose", lambda p: t(f"basis.{p}")).alias(t("column.purpose")),
         pl.when(pl.col("emergency"))
