@@ -242,6 +242,7 @@ def test_every_page_in_english_shows_no_hangul_but_the_data(
     total = t("official.uptake.total", "en")
     assert all(name in by_district for name in ("Dong-gu", "Gwangsan-gu", total)), by_district
     assert "Female" in by_sex and "Male" in by_sex
+    assert re.search(r" · (Female|Male|Other) · ", texts["clinician/viewer"])  # the patient line
     assert "None" not in texts["citizen/timeline"]
 
 
@@ -253,6 +254,7 @@ def test_every_page_in_korean_shows_korean_words(
     total = t("official.uptake.total", "ko")
     assert all(name in by_district for name in ("동구", "광산구", total)), by_district
     assert "여" in by_sex and "남" in by_sex and not re.search(r"\d[FM]\b", by_sex)
+    assert re.search(r" · (여|남|기타) · ", texts["clinician/viewer"])  # the patient line
     assert re.search(r"20\d\d년 \d{1,2}월 \d{1,2}일", texts["citizen/timeline"])
     assert t("action.read:timeline", "ko") in texts["admin/audit"]
     assert "None" not in texts["citizen/timeline"]
