@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import streamlit as st
@@ -49,23 +50,40 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         GJH_SESSION_KEY="12" * 32,
     ):
         now = datetime.now(UTC)
-        doctor = {"role": "clinician", "origin": "clinician", "institution": "12345678"}
         audit.append(
             [
-                audit.row(now - timedelta(hours=5), "dr.park", **doctor, action="read:timeline",
-                          purpose="institution", subject=CITIZEN),
-                audit.row(now - timedelta(hours=4), "dr.park", **doctor, action="emergency:open",
-                          purpose="emergency", subject=CITIZEN, emergency=True, detail=REASON),
-                audit.row(now - timedelta(hours=3), "minji", "citizen", "citizen",
-                          "share:create", "self", subject=CITIZEN),
+                by_doctor(now - timedelta(hours=5), "read:timeline", subject=CITIZEN),
+                by_doctor(
+                    now - timedelta(hours=4),
+                    "emergency:open",
+                    "emergency",
+                    subject=CITIZEN,
+                    emergency=True,
+                    detail=REASON,
+                ),
+                audit.row(
+                    now - timedelta(hours=3),
+                    "minji",
+                    "citizen",
+                    "citizen",
+                    "share:create",
+                    "self",
+                    subject=CITIZEN,
+                ),
             ]
-        )  # fmt: skip
+        )
         audit.record_export("export:research", [CITIZEN], "run-1", "IRB 2025-1")
-        audit.append(
-            [audit.row(datetime.now(UTC), "dr.park", **doctor, action=UNKNOWN,
-                       purpose="institution")]
-        )  # fmt: skip
+        audit.append([by_doctor(datetime.now(UTC), UNKNOWN)])  # the newest entry
         yield
+
+
+def by_doctor(
+    at: datetime, action: str, purpose: str = "institution", **more: Any
+) -> dict[str, object]:
+    """An access-log entry of the clinician ``dr.park``."""
+    return audit.row(
+        at, "dr.park", "clinician", "clinician", action, purpose, institution="12345678", **more
+    )
 
 
 def audit_page(language: Lang) -> AppTest:
