@@ -201,7 +201,7 @@ def test_the_turnaround_page_draws_the_service_figures() -> None:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.get("plotly_chart")) == 3
-    assert at.selectbox(key="stats_service").options
+    assert at.selectbox(key="stats_service.ko").options  # keyed: one per language
 
 
 def test_the_admin_sees_the_city_wide_model_monitoring() -> None:
