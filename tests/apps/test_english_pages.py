@@ -184,6 +184,7 @@ def every_page(page: Page, servers: dict[str, AppServer], cast: Cast, language: 
 
     sign_in(page, servers["citizen"], "minji", PASSWORD)
     choose(page, language)
+    drawn(page)
     look("citizen/timeline")
     visit(page, "citizen.share.title", language)
     expect(page.get_by_text(REASON)).to_be_visible()
@@ -222,6 +223,7 @@ def every_page(page: Page, servers: dict[str, AppServer], cast: Cast, language: 
 
     sign_in(page, servers["admin"], "admin", PASSWORD)
     choose(page, language)
+    drawn(page)
     look("admin/audit")
     visit(page, "admin.monitoring.title", language)
     look("admin/monitoring")
@@ -243,7 +245,7 @@ def test_every_page_in_english_shows_no_hangul_but_the_data(
     assert all(name in by_district for name in ("Dong-gu", "Gwangsan-gu", total)), by_district
     assert "Female" in by_sex and "Male" in by_sex
     assert re.search(r" · (Female|Male|Other) · ", texts["clinician/viewer"])  # the patient line
-    assert "None" not in texts["citizen/timeline"]
+    assert "None" not in texts["citizen/timeline"] + texts["admin/audit"]
 
 
 def test_every_page_in_korean_shows_korean_words(
@@ -257,4 +259,4 @@ def test_every_page_in_korean_shows_korean_words(
     assert re.search(r" · (여|남|기타) · ", texts["clinician/viewer"])  # the patient line
     assert re.search(r"20\d\d년 \d{1,2}월 \d{1,2}일", texts["citizen/timeline"])
     assert t("action.read:timeline", "ko") in texts["admin/audit"]
-    assert "None" not in texts["citizen/timeline"]
+    assert "None" not in texts["citizen/timeline"] + texts["admin/audit"]

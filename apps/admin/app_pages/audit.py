@@ -12,7 +12,7 @@ import polars as pl
 import streamlit as st
 
 from apps.common import views
-from apps.common.i18n import labelled, moments, number, t, word
+from apps.common.i18n import NOTHING, labelled, moments, number, t, word
 from apps.common.layout import access
 from lakehouse import accounts
 
@@ -48,11 +48,11 @@ table = rows.select(
     labelled(rows, "account", views.account_name).alias(t("column.account")),
     labelled(rows, "role", partial(word, "role")).alias(t("column.role")),
     labelled(rows, "action", action).alias(t("column.action")),
-    pl.col("detail").alias(t("column.detail_reason")),
+    pl.col("detail").fill_null("").alias(t("column.detail_reason")),
     labelled(rows, "outcome", lambda o: t(f"outcome.{o}")).alias(t("column.outcome")),
     labelled(rows, "purpose", lambda p: t(f"basis.{p}")).alias(t("column.purpose")),
-    pl.col("subject_key").alias(t("column.subject")),
-    pl.col("institution").alias(t("column.institution")),
+    pl.col("subject_key").fill_null(NOTHING).alias(t("column.subject")),
+    pl.col("institution").fill_null(NOTHING).alias(t("column.institution")),
     pl.col("rows").alias(t("column.rows")),
     pl.col("origin").alias(t("column.origin")),
 )
