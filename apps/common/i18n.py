@@ -24,6 +24,7 @@ DEFAULT: Final[Lang] = "ko"
 CATALOGUE: Final = Path(__file__).with_name("messages.toml")
 STATE_KEY: Final = "lang"
 SEOUL: Final = ZoneInfo("Asia/Seoul")
+NOTHING: Final = "–"  # what a missing value shows, in either language
 _MONTHS_EN: Final = [
     "Jan",
     "Feb",
@@ -76,17 +77,33 @@ def t(key: str, language: Lang | None = None, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+def word(group: str, code: str, language: Lang | None = None) -> str:
+    """The catalogue's word for a code of ``group`` (an audit action, a sex), in the session's
+    language; a code the catalogue does not know yet shows as itself, so a new code is seen
+    rather than failing the page."""
+    entry = messages().get(f"{group}.{code}")
+    return code if entry is None else entry[language or lang()]
+
+
+def keyed(name: str) -> str:
+    """The key of a widget whose options are shown in the session's language (a
+    ``format_func`` that reads the catalogue): one key per language. Streamlit keeps the shown
+    words as such a widget's value, so under one key a switch of language would keep the other
+    language's words, shown as they are and matching no option."""
+    return f"{name}.{lang()}"
+
+
 def number(value: float | None, digits: int = 0) -> str:
     """``1,234`` (the same in both languages); a dash for nothing."""
     if value is None:
-        return "–"
+        return NOTHING
     return f"{value:,.{digits}f}"
 
 
 def day(value: date | datetime | None, language: Lang | None = None) -> str:
     """A date as people read it: ``2025년 3월 4일`` or ``4 Mar 2025``."""
     if value is None:
-        return "–"
+        return NOTHING
     if (language or lang()) == "ko":
         return f"{value.year}년 {value.month}월 {value.day}일"
     return f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year}"
@@ -96,7 +113,7 @@ def moment(value: datetime | None, language: Lang | None = None) -> str:
     """A date and time (minutes) in Korea's time (stored times are UTC); a naive time is
     shown as it is."""
     if value is None:
-        return "–"
+        return NOTHING
     if value.tzinfo is not None:
         value = value.astimezone(SEOUL)
     return f"{day(value, language)} {value:%H:%M}"
@@ -112,14 +129,14 @@ def moment(value: datetime | None, language: Lang | None = None) -> str:
 def days(column: str, language: Lang | None = None) -> pl.Expr:
     """``day`` for a whole column of dates at once."""
     fmt = "%Y년 %-m월 %-d일" if (language or lang()) == "ko" else "%-d %b %Y"
-    return pl.col(column).dt.strftime(fmt).fill_null("–")
+    return pl.col(column).dt.strftime(fmt).fill_null(NOTHING)
 
 
 def moments(column: str, language: Lang | None = None) -> pl.Expr:
     """``moment`` for a whole column at once (a worklist has thousands of times): Korea's
     time, to the minute."""
     fmt = "%Y년 %-m월 %-d일 %H:%M" if (language or lang()) == "ko" else "%-d %b %Y %H:%M"
-    return pl.col(column).dt.convert_time_zone("Asia/Seoul").dt.strftime(fmt).fill_null("–")
+    return pl.col(column).dt.convert_time_zone("Asia/Seoul").dt.strftime(fmt).fill_null(NOTHING)
 
 
 def labelled(rows: pl.DataFrame, column: str, label: Callable[[Any], str]) -> pl.Expr:

@@ -13,8 +13,9 @@ import plotly.express as px
 import polars as pl
 import streamlit as st
 
-from apps.common.i18n import days, lang, number, t
+from apps.common.i18n import NOTHING, days, keyed, lang, number, t
 from apps.common.theme import apply
+from lakehouse import accounts
 from models.runtime.registry import registry
 from models.runtime.services import listed, lookup
 
@@ -35,6 +36,16 @@ def district(code: str) -> str:
     if found is None:
         return code
     return str(found["name"] if lang() == "ko" else found["name_eng"])
+
+
+def account_name(account: str) -> str:
+    """How the apps name an account in the access log: the account file's display name (staff),
+    the pipelines' ``system`` as such, otherwise the account's ID (a citizen's name is the
+    vault's, never shown here)."""
+    if account == SYSTEM:
+        return t("admin.audit.system")
+    known = accounts.load().get(account)
+    return known.display_name if known is not None and known.display_name else account
 
 
 def service_names() -> tuple[str, ...]:
@@ -67,6 +78,7 @@ def finding_name(service: str, code: str) -> str:
 
 
 MODALITIES: Final = _modalities()
+SYSTEM: Final = "system"  # the pipelines' account in the access log (lakehouse.audit)
 KINDS = ("visit", "admission", "diagnosis", "prescription", "dispensing", "measurement")
 
 
@@ -81,7 +93,7 @@ def timeline(rows: pl.DataFrame, key: str) -> None:
         present,
         default=present,
         format_func=lambda k: t(f"kind.{k}"),
-        key=f"{key}_kinds",
+        key=keyed(f"{key}_kinds"),
     )
     shown = rows.filter(pl.col("kind").is_in(chosen))
     st.caption(t("citizen.timeline.count", count=number(shown.height)))
@@ -109,7 +121,7 @@ def timeline(rows: pl.DataFrame, key: str) -> None:
         pl.col("kind").replace_strict({k: t(f"kind.{k}") for k in KINDS}).alias(t("column.kind")),
         pl.col("title").alias(t("column.title")),
         pl.col("detail").alias(t("column.detail")),
-        pl.col("institution").alias(t("column.institution")),
+        pl.col("institution").fill_null(NOTHING).alias(t("column.institution")),
     )
     st.dataframe(table, hide_index=True, key=f"{key}_table")
 
@@ -125,7 +137,7 @@ def turnaround(rows: pl.DataFrame, key: str) -> None:
         return
     present = rows["service"].unique(maintain_order=True).to_list()
     service = st.selectbox(
-        t("triage.stats.service"), present, format_func=service_name, key=f"{key}_service"
+        t("triage.stats.service"), present, format_func=service_name, key=keyed(f"{key}_service")
     )
     mine = rows.filter(pl.col("service") == service).sort("month")
     hours = mine.unpivot(

@@ -6,6 +6,7 @@
   the test fails its screenshot, HTML and the running apps' logs go to test-artifacts/failures/.
 - `start_app` (function): `start_app(script, env=None) -> AppServer` serves a Streamlit script on
   a free port until the test ends (`.url`, `.port`, `.log`).
+- `built_small` (session): the small city built end to end (``pipelines.build``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from tests.apps.browser import (
     run_app,
     save_failure_artifacts,
 )
+from tests.conftest import City
+from tests.pipelines.conftest import Lake
 
 # Streamlit's first render of a page with charts can take a few seconds on a loaded CI machine.
 expect.set_options(timeout=15_000)
@@ -109,3 +112,19 @@ def start_app(tmp_path: Path) -> Iterator[Callable[..., AppServer]]:
             return stack.enter_context(run_app(script, env, log_dir=tmp_path / "app-logs"))
 
         yield start
+
+
+@pytest.fixture(scope="session")
+def built_small(small_city: City, tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """The small city (a few hundred citizens over a quarter) built end to end by
+    ``pipelines.build``, as ``gjh build`` does: the cheapest lake on which every page of every
+    app has something to show (timelines, studies with AI findings, uptake, the access log).
+    About a minute and a half here; a module that writes to its ledgers owns it for the run."""
+    import dagster as dg
+
+    from pipelines.build import build
+
+    lake = Lake(tmp_path_factory.mktemp("built_small") / "lakehouse", small_city.out)
+    with lake.active():
+        build(small_city.out, dg.DagsterInstance.ephemeral(), progress=lambda _: None)
+    return lake

@@ -222,7 +222,7 @@ def test_the_turnaround_page_draws_the_service_figures() -> None:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.get("plotly_chart")) == 3
-    assert at.selectbox(key="stats_service").options
+    assert at.selectbox(key="stats_service.ko").options  # keyed: one per language
     # The page says what its figures measure: from the study's arrival, not its acquisition.
     assert t("triage.stats.measures", "ko") in [c.value for c in at.caption]
     (table,) = at.dataframe

@@ -129,7 +129,7 @@ def test_citizen_timeline_share_code_and_clinician_redeeming_it(
     # Back to the citizen: the clinician's reading is in "who viewed my record".
     with rerun(page):
         page.get_by_role("link", name="내 기록 열람 내역").click()
-    expect(page.get_by_text("dr.park").first).to_be_attached()  # a grid cell (canvas table)
+    expect(page.get_by_text("박의사").first).to_be_attached()  # a grid cell, by display name
     shot(page, "citizen", "who-viewed")
 
 

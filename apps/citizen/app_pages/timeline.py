@@ -3,7 +3,7 @@
 import streamlit as st
 
 from apps.common import views
-from apps.common.i18n import t
+from apps.common.i18n import keyed, t
 from apps.common.layout import access
 
 layer = access()
@@ -14,7 +14,10 @@ whose = me
 if len(people) > 1:
     names = {key: t("citizen.timeline.me") if key == me else layer.name(key) for key in people}
     whose = st.selectbox(
-        t("citizen.timeline.whose"), people, format_func=names.__getitem__, key="timeline_whose"
+        t("citizen.timeline.whose"),
+        people,
+        format_func=names.__getitem__,
+        key=keyed("timeline_whose"),
     )
 name = layer.name(whose)
 if name:

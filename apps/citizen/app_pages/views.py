@@ -1,10 +1,13 @@
 """Who viewed my record: the access log, as it concerns me."""
 
+from functools import partial
+
 import polars as pl
 import streamlit as st
 
-from apps.common.i18n import labelled, moments, t
+from apps.common.i18n import labelled, moments, t, word
 from apps.common.layout import access
+from apps.common.views import account_name
 
 st.title(t("citizen.views.title"))
 st.write(t("citizen.views.explain"))
@@ -14,14 +17,14 @@ if rows.is_empty():
 else:
     table = rows.select(
         moments("at").alias(t("column.when")),
-        pl.col("account").alias(t("column.account")),
-        labelled(rows, "role", lambda r: t(f"role.{r}")).alias(t("column.role")),
+        labelled(rows, "account", account_name).alias(t("column.account")),
+        labelled(rows, "role", partial(word, "role")).alias(t("column.role")),
         pl.col("institution").alias(t("column.institution")),
         labelled(rows, "purpose", lambda p: t(f"basis.{p}")).alias(t("column.purpose")),
         pl.when(pl.col("emergency"))
         .then(pl.lit("⚠ " + t("yes")))
         .otherwise(pl.lit(t("no")))
         .alias(t("column.emergency")),
-        pl.col("action").alias(t("column.action")),
+        labelled(rows, "action", partial(word, "action")).alias(t("column.action")),
     )
     st.dataframe(table, hide_index=True, key="views_table")

@@ -14,7 +14,7 @@ import polars as pl
 import streamlit as st
 
 from apps.common import views
-from apps.common.i18n import number, t
+from apps.common.i18n import number, t, word
 from apps.common.layout import access
 from apps.common.refusals import refusal
 from lakehouse.access import Access, AccessDeniedError
@@ -78,9 +78,7 @@ def _found() -> None:
     st.caption(t("clinician.find.count", count=number(found.height)))
     for key, age, sex in found.select("citizen_key", "age_years", "sex").iter_rows():
         left, right = st.columns([4, 1])
-        left.text(
-            f"{key} · {t('clinician.find.age', age=number(age))} · {t(f'clinician.find.sex.{sex}')}"
-        )
+        left.text(f"{key} · {t('clinician.find.age', age=number(age))} · {word('sex', sex)}")
         right.button(
             t("clinician.find.use"), key=f"patient_use_{key}", on_click=_choose, args=(key,)
         )

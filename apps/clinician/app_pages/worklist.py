@@ -3,12 +3,13 @@
 fragment, so the filters, the chosen study and the scroll of the page stay where they were."""
 
 from datetime import datetime, timedelta
+from functools import partial
 
 import polars as pl
 import streamlit as st
 
 from apps.common import views
-from apps.common.i18n import SEOUL, moments, number, t
+from apps.common.i18n import SEOUL, keyed, labelled, moments, number, t, word
 from apps.common.layout import access
 from lakehouse.triage import OPEN, STATUSES, status_counts
 
@@ -33,7 +34,7 @@ with st.expander(t("triage.worklist.filters"), expanded=False):
         t("triage.worklist.services"),
         list(views.service_names()),
         format_func=views.service_name,
-        key="wl_services",
+        key=keyed("wl_services"),
     )
     modalities = b.multiselect(
         t("triage.worklist.modalities"), list(views.MODALITIES), key="wl_modalities"
@@ -43,7 +44,7 @@ with st.expander(t("triage.worklist.filters"), expanded=False):
         list(STATUSES),
         default=list(OPEN),
         format_func=label,
-        key="wl_statuses",
+        key=keyed("wl_statuses"),
     )
     d, e = st.columns(2)
     period = d.date_input(t("triage.worklist.period"), value=[], key="wl_period")
@@ -85,9 +86,11 @@ def worklist() -> None:
         .replace_strict({s: label(s) for s in STATUSES})
         .alias(t("triage.column.status")),
         pl.col("patient_key").str.slice(0, 9).alias(t("triage.column.patient")),
-        pl.format("{} {}", pl.col("age_years").cast(pl.Utf8).fill_null("?"), "patient_sex").alias(
-            t("triage.column.age_sex")
-        ),
+        pl.format(
+            "{} {}",
+            pl.col("age_years").cast(pl.Utf8).fill_null("?"),
+            labelled(top, "patient_sex", partial(word, "sex")),
+        ).alias(t("triage.column.age_sex")),
         pl.col("service").replace_strict(names).alias(t("triage.column.service")),
         pl.lit(pl.Series(findings, dtype=pl.Utf8)).alias(t("triage.column.finding")),
         pl.col("score_100").alias(t("triage.column.score")),

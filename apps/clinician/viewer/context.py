@@ -5,7 +5,7 @@ import polars as pl
 import streamlit as st
 
 from apps.common import views
-from apps.common.i18n import days, moment, moments, number, t
+from apps.common.i18n import NOTHING, days, moment, moments, number, t, word
 from lakehouse.access import OpenedStudy
 
 
@@ -19,7 +19,7 @@ def header(opened: OpenedStudy) -> None:
             "triage.viewer.patient",
             patient=study["patient_key"][:9],
             age=number(age // 12 if age is not None else None),
-            sex=study["patient_sex"] or "–",
+            sex=word("sex", study["patient_sex"]) if study["patient_sex"] else NOTHING,
             institution=study["institution_name"] or study["institution"] or "–",
         )
     )

@@ -6,7 +6,7 @@ from functools import partial
 import polars as pl
 import streamlit as st
 
-from apps.common.i18n import labelled, number, t
+from apps.common.i18n import keyed, labelled, number, t, word
 from apps.common.layout import access
 from apps.common.views import district
 from lakehouse import disclosure
@@ -24,14 +24,14 @@ measure = a.selectbox(
     t("official.uptake.measure"),
     list(UPTAKE_MEASURES),
     format_func=lambda m: t(f"measure.{m}"),
-    key="uptake_measure",
+    key=keyed("uptake_measure"),
 )
 dims = b.multiselect(
     t("official.uptake.by"),
     list(UPTAKE_DIMENSIONS),
     default=["district_code"],
     format_func=lambda d: t(f"dimension.{d}"),
-    key="uptake_dims",
+    key=keyed("uptake_dims"),
 )
 first, last = c.select_slider(
     t("official.uptake.period"), MONTHS, value=(MONTHS[0], MONTHS[-1]), key="uptake_period"
@@ -45,7 +45,9 @@ HIDDEN = "◆ " + t("official.uptake.suppressed")
 def label(column: str, value: str) -> str:
     if value == disclosure.TOTAL:
         return t("official.uptake.total")
-    return district(value) if column == "district_code" else value
+    if column == "district_code":
+        return district(value)
+    return word("sex", value) if column == "sex" else value
 
 
 def cell(value: object, suppressed: object) -> str:
