@@ -134,7 +134,8 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="start every app and the Dagster UI and print their URLs",
         description=(
-            "Start the servers in the foreground; Ctrl-C stops them all. Default ports: citizen "
+            "Start the servers in the foreground and keep them alive (a server that exits or "
+            "stops answering is restarted); Ctrl-C stops them all. Default ports: citizen "
             "8501, clinician 8502, public_health 8503, admin 8504, Dagster UI 3000."
         ),
     )
@@ -148,6 +149,13 @@ def _parser() -> argparse.ArgumentParser:
         help="start only this one",
     )
     serve.add_argument("--port", type=_positive, help="its port (with --app)")
+    serve.add_argument(
+        "--unresponsive",
+        type=_positive,
+        default=30,
+        metavar="SECONDS",
+        help="restart a server whose health check has not answered for this long (default 30)",
+    )
     serve.set_defaults(func=_serve)
 
     accounts = sub.add_parser(
@@ -296,7 +304,7 @@ def _serve(args: argparse.Namespace) -> int:
         if args.app in (None, name):
             services.append(app(name, args.host, args.port or port))
     print("gjh serve:")
-    return serve(services)
+    return serve(services, unresponsive_s=args.unresponsive)
 
 
 def _accounts(args: argparse.Namespace) -> int:
