@@ -139,19 +139,26 @@ class _Servers:
         process = subprocess.Popen(
             service.command, stdin=subprocess.DEVNULL, start_new_session=True
         )
-        self.pipe.write(f"+{process.pid}\n".encode())
+        self._tell(f"+{process.pid}")
         return _Running(service, process, time.monotonic())
 
     def stop(self, running: _Running, grace_s: float = STOP_GRACE_S) -> None:
         _stop(running.process, grace_s)
-        self.pipe.write(f"-{running.process.pid}\n".encode())
+        self._tell(f"-{running.process.pid}")
+
+    def _tell(self, line: str) -> None:
+        """Tell the reaper of a group (a reaper that died cannot hear it: ``close`` stops all)."""
+        with contextlib.suppress(BrokenPipeError):
+            self.pipe.write(f"{line}\n".encode())
 
     def close(self) -> None:
         """Stop every server, then let the reaper go (it kills what is left, if anything)."""
         for r in self.running:
             self.stop(r)
-        self.pipe.close()
-        self.reaper.wait(timeout=STOP_GRACE_S)
+        with contextlib.suppress(BrokenPipeError):
+            self.pipe.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.reaper.wait(timeout=STOP_GRACE_S)
 
 
 @dataclass
