@@ -1,13 +1,15 @@
 """``gjh serve`` as an operator runs it: from the repository's root, as a background job of a
 shell that ignores SIGINT and SIGTERM. Its Dagster UI prints nothing misleading; a hung or dead
 app is restarted on its port and the restart logged; nothing it started outlives it, however it
-is killed."""
+is killed; served after a build (as ``make demo`` does), its daemon queues no run until a new
+delivery arrives."""
 
 from __future__ import annotations
 
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +23,11 @@ from pathlib import Path
 import pytest
 
 from gjh.serve import answers
+from pipelines.build import build
+from pipelines.instance import instance
+from tests.conftest import City, environment
+from tests.pipelines.conftest import Lake
+from tests.pipelines.test_operations import resend
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -33,6 +40,11 @@ MISLEADING = {
     "will not be used to configure Dagster": "the project's dagster.yaml is not used",
 }
 DAEMONS = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy } } } }"
+TICKS = """{ sensorOrError(sensorSelector: {repositoryLocationName: "pipelines.definitions",
+  repositoryName: "__repository__", sensorName: "%s"}) {
+  __typename ... on Sensor { sensorState { ticks(limit: 10) { status skipReason runIds } } } } }"""
+LAUNCHED = """{ runsOrError(filter: {tags: [{key: "dagster/sensor_name", value: "%s"}]}) {
+  ... on Runs { count } } }"""
 
 
 def _free_port() -> int:
@@ -246,3 +258,53 @@ def test_nothing_outlives_a_killed_gjh_serve(tmp_path: Path, kill: str) -> None:
     assert len(tree) >= 4, tree  # the webserver, the daemon, their code servers, the reaper
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _ticks(port: int, sensor: str) -> list[dict[str, object]]:
+    """The sensor's finished ticks in the served instance, newest first."""
+    data = _graphql(port, TICKS % sensor)
+    if data is None or data["sensorOrError"]["__typename"] != "Sensor":  # type: ignore[index]
+        return []
+    ticks: list[dict[str, object]] = data["sensorOrError"]["sensorState"]["ticks"]  # type: ignore[index]
+    return [t for t in ticks if t["status"] != "STARTED"]
+
+
+def _launched(port: int, sensor: str) -> int:
+    """How many runs the sensor has launched (also while its tick is still launching them)."""
+    data = _graphql(port, LAUNCHED % sensor)
+    return 0 if data is None else int(data["runsOrError"]["count"])  # type: ignore[index]
+
+
+def _ticked(port: int, sensor: str) -> Callable[[], bool]:
+    """Whether the sensor's first tick has finished or launched a run."""
+    return lambda: bool(_ticks(port, sensor) or _launched(port, sensor))
+
+
+def test_a_served_build_queues_nothing_until_a_delivery_arrives(
+    small_city: City, tmp_path: Path
+) -> None:
+    # make demo: gjh build into the lakehouse and the instance, then gjh serve on both.
+    lake = Lake(tmp_path / "lakehouse", tmp_path / "sources")
+    shutil.copytree(small_city.out, lake.sources)
+    hour_ago = time.time() - 3600  # every study quiet at build time: the build routes them all
+    for dicom in (lake.sources / "imaging").rglob("*"):
+        os.utime(dicom, (hour_ago, hour_ago))
+    with lake.active(), environment(DAGSTER_HOME=str(tmp_path / "dagster")):
+        build(lake.sources, instance(), progress=lambda _: None)
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    process = _serve(tmp_path, "--app", "dagster", "--port", str(port))
+    try:
+        for sensor in ("drop_folder", "imaging_drop"):  # the daemon's first tick of each
+            _wait(process, log, _ticked(port, sensor))
+            assert not _launched(port, sensor), f"{sensor} launched runs"
+            [tick] = _ticks(port, sensor)
+            assert tick["status"] == "SKIPPED", (sensor, tick)
+        # A resent month arrives: the next tick (a minute later) launches exactly its run.
+        resend(lake.sources / "claims" / "202504", "202504-resend-9")
+        _wait(process, log, lambda: len(_ticks(port, "drop_folder")) == 2)
+        second = _ticks(port, "drop_folder")[0]
+    finally:
+        stopped, left = _stop(process)
+    assert stopped and not left, left
+    assert second["status"] == "SUCCESS" and len(second["runIds"]) == 1, second  # type: ignore[arg-type]
