@@ -26,8 +26,7 @@ from gjh.serve import answers
 from pipelines.build import build
 from pipelines.instance import instance
 from tests.conftest import City, environment
-from tests.pipelines.conftest import Lake
-from tests.pipelines.test_operations import resend
+from tests.pipelines.conftest import Lake, resend
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -23,7 +23,7 @@ from pipelines.defs.resources import Imaging, Lakehouse
 from pipelines.defs.sensors import drop_folder_sensor, run_requests
 from pipelines.instance import PROJECT_CONFIG
 from tests.conftest import City
-from tests.pipelines.conftest import Lake
+from tests.pipelines.conftest import Lake, resend
 
 GJH = str(Path(sys.executable).with_name("gjh"))
 SNAPSHOT = Path(__file__).with_name("asset_graph.txt")
@@ -148,16 +148,6 @@ def test_a_build_killed_mid_write_leaves_no_partial_data_and_the_rerun_completes
     assert done.returncode == 0, done.stderr
     assert "recovered run" in done.stdout
     assert_same_tables(snapshot(lake), snapshot(built_small))
-
-
-def resend(delivery: Path, delivery_id: str) -> Path:
-    """Deliver ``delivery`` again, as a new delivery ``delivery_id`` of the same source."""
-    resent = delivery.with_name(delivery_id)
-    shutil.copytree(delivery, resent)
-    manifest = json.loads((resent / "delivery.json").read_text(encoding="utf-8"))
-    manifest["delivery_id"] = delivery_id
-    (resent / "delivery.json").write_text(json.dumps(manifest), encoding="utf-8")
-    return resent
 
 
 @pytest.mark.integration
