@@ -291,7 +291,7 @@ def _catalog(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from gjh.serve import APPS, Service, app, dagster_ui, serve
-    from pipelines.instance import dagster_home
+    from pipelines.instance import dagster_home, instance
 
     dagster_home()
     if args.port and not args.app:
@@ -299,6 +299,10 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     services: list[Service] = []
     if args.app in (None, "dagster"):
+        # The instance's storage is made here, once: the webserver, the daemon and their code
+        # servers making a new SQLite storage at once were seen to leave it with two Alembic
+        # heads, and the code servers then failed to load the definitions.
+        instance().dispose()
         services.extend(dagster_ui(args.host, args.port or args.dagster_port))
     for name, port in APPS.items():
         if args.app in (None, name):

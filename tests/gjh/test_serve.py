@@ -255,8 +255,25 @@ def test_nothing_outlives_a_killed_gjh_serve(tmp_path: Path, kill: str) -> None:
         _kill_all([*_alive(tree), process.pid])
     assert not left, f"outlived gjh serve: {left}"
     assert len(tree) >= 4, tree  # the webserver, the daemon, their code servers, the reaper
-    with socket.socket() as s:
-        assert s.connect_ex(("127.0.0.1", port)) != 0
+    assert not _listening(port), _listening(port)
+
+
+def _listening(port: int) -> list[bytes]:
+    """The command lines of the processes listening on ``port`` (on a shared machine another
+    test may have taken the port since, so the message says who holds it)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # 0A: LISTEN
+            inodes.add(f"socket:[{fields[9]}]")
+    holders = []
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if str(fd.readlink()) in inodes:
+                holders.append(_command(int(fd.parent.parent.name))[:200])
+        except OSError:
+            continue
+    return holders
 
 
 def _ticks(port: int, sensor: str) -> list[dict[str, object]]:
