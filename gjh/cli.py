@@ -134,7 +134,8 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="start every app and the Dagster UI and print their URLs",
         description=(
-            "Start the servers in the foreground; Ctrl-C stops them all. Default ports: citizen "
+            "Start the servers in the foreground and keep them alive (a server that exits or "
+            "stops answering is restarted); Ctrl-C stops them all. Default ports: citizen "
             "8501, clinician 8502, public_health 8503, admin 8504, Dagster UI 3000."
         ),
     )
@@ -148,6 +149,13 @@ def _parser() -> argparse.ArgumentParser:
         help="start only this one",
     )
     serve.add_argument("--port", type=_positive, help="its port (with --app)")
+    serve.add_argument(
+        "--unresponsive",
+        type=_positive,
+        default=30,
+        metavar="SECONDS",
+        help="restart a server whose health check has not answered for this long (default 30)",
+    )
     serve.set_defaults(func=_serve)
 
     accounts = sub.add_parser(
@@ -283,7 +291,7 @@ def _catalog(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from gjh.serve import APPS, Service, app, dagster_ui, serve
-    from pipelines.instance import dagster_home
+    from pipelines.instance import dagster_home, instance
 
     dagster_home()
     if args.port and not args.app:
@@ -291,12 +299,16 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     services: list[Service] = []
     if args.app in (None, "dagster"):
+        # The instance's storage is made here, once: the webserver, the daemon and their code
+        # servers making a new SQLite storage at once were seen to leave it with two Alembic
+        # heads, and the code servers then failed to load the definitions.
+        instance().dispose()
         services.extend(dagster_ui(args.host, args.port or args.dagster_port))
     for name, port in APPS.items():
         if args.app in (None, name):
             services.append(app(name, args.host, args.port or port))
     print("gjh serve:")
-    return serve(services)
+    return serve(services, unresponsive_s=args.unresponsive)
 
 
 def _accounts(args: argparse.Namespace) -> int:

@@ -6,9 +6,10 @@ stores the originals and indexes the instances, then rebuilds the series and stu
 (``pipelines/transform/routing.toml``). Both are unpartitioned: a drop is "whatever arrived", not
 a period, and each pass only adds.
 
-The ``imaging_drop`` sensor launches ``imaging_job`` when the folder's settled files change, and
-again when a study that was still receiving has been quiet for the quiet period, so studies are
-routed unattended, part uploads included.
+The ``imaging_drop`` sensor launches ``imaging_job`` when the folder's settled files change and
+the ledger lacks one of them (so the files ``gjh build`` indexed launch nothing), and again
+when a study that was still receiving has been quiet for the quiet period, so studies are routed
+unattended, part uploads included.
 """
 
 import hashlib
@@ -25,7 +26,7 @@ from lakehouse.catalog import table as catalog_table
 from pipelines.defs.resources import Imaging, Lakehouse
 from pipelines.defs.specs import key, spec, within
 from pipelines.ingest.dicom import SOURCE, landed
-from pipelines.ingest.imaging import Drop, ingest
+from pipelines.ingest.imaging import Drop, ingest, unindexed
 from pipelines.ingest.parse import quarantine_frame
 from pipelines.transform.imaging import series_of, studies_of, to_route
 from pipelines.transform.routing import load_rules, route
@@ -210,15 +211,19 @@ def imaging_drop(
     now = datetime.now(UTC)
     files = landed(lakehouse.sources, imaging.settle_s, now)
     digest = listing_digest([(f.rel, f.size, f.mtime_ns) for f in files])
-    requests = []
-    if files and digest != context.cursor:
-        requests.append(dg.RunRequest(run_key=f"{SOURCE}:files:{digest}"))
-    elif not files and context.cursor is None:
+    if not files and context.cursor is None:
         return dg.SensorResult(skip_reason=f"no files in {lakehouse.sources / SOURCE}")
+    requests = []
+    # A changed listing launches a pass only when the ledger lacks one of its files: the files
+    # gjh build indexed launch nothing when gjh serve starts, nor do files taken away.
+    if digest != context.cursor and unindexed(files):
+        requests.append(dg.RunRequest(run_key=f"{SOURCE}:files:{digest}"))
     ready = waiting(now, timedelta(seconds=imaging.quiet_period_s))
     if ready and not requests:
         stamp = hashlib.sha256("\n".join(sorted(ready)).encode()).hexdigest()[:16]
         requests.append(dg.RunRequest(run_key=f"{SOURCE}:complete:{stamp}"))
     if not requests:
-        return dg.SensorResult(skip_reason="no new files and no study newly complete")
+        return dg.SensorResult(
+            skip_reason="no new files and no study newly complete", cursor=digest
+        )
     return dg.SensorResult(run_requests=requests, cursor=digest)

@@ -6,6 +6,11 @@ period (the partition), so a month's claims resent after review simply rerun tha
 the partition rerun replaces exactly its window. Several new deliveries for one partition make
 one run. The cursor is the set of deliveries already launched, so a restart launches nothing
 twice, and the run key makes a launch idempotent even if the cursor were lost.
+
+A delivery the ingestion ledger (``bronze.deliveries``) already holds counts as seen too: after
+``gjh build`` took in the whole drop folder, a served demo's first tick launches nothing (it
+used to launch a run for every delivery, hundreds of them, each re-ingesting what the build had
+ingested), and only a delivery that arrives later launches its run.
 """
 
 import hashlib
@@ -15,10 +20,12 @@ from pathlib import Path
 from typing import Final
 
 import dagster as dg
+import polars as pl
 from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition as AssetJob,  # what define_asset_job returns (no public alias)
 )
 
+from lakehouse import read as lake
 from pipelines.defs.partitions import DAYS, MONTHS
 from pipelines.defs.resources import Lakehouse
 from pipelines.ingest.deliveries import MANIFEST
@@ -85,10 +92,20 @@ def deliveries(root: Path) -> dict[str, tuple[str, str]]:
     return found
 
 
+def ingested() -> set[str]:
+    """Every delivery (``"<source>/<delivery_id>"``) the ledger holds, whatever became of its
+    files (ingested, duplicate or rejected): the pipelines have taken it in."""
+    ledger = lake.scan("bronze.deliveries").select(
+        pl.concat_str("source", pl.lit("/"), "delivery_id").unique().alias("delivery")
+    )
+    return set(ledger.collect()["delivery"].to_list())
+
+
 def run_requests(
     root: Path, seen: set[str], available: set[str]
 ) -> tuple[list[dg.RunRequest], set[str]]:
-    """The runs the new deliveries under ``root`` need, and the deliveries now accounted for.
+    """The runs the deliveries under ``root`` not yet ``seen`` need, and the deliveries they
+    launch.
 
     Deliveries of a source no available job ingests stay unseen, so they are launched once the
     job exists.
@@ -114,7 +131,7 @@ def run_requests(
                 tags={"gjh/deliveries": ",".join(sorted(batch))[:4000]},
             )
         )
-    return requests, seen | taken
+    return requests, taken
 
 
 def drop_folder_sensor(available: list[AssetJob]) -> dg.SensorDefinition:
@@ -130,10 +147,11 @@ def drop_folder_sensor(available: list[AssetJob]) -> dg.SensorDefinition:
     )
     def sensor(context: dg.SensorEvaluationContext, lakehouse: Lakehouse) -> dg.SensorResult:
         root = lakehouse.sources
-        seen = set(json.loads(context.cursor)) if context.cursor else set()
-        requests, now_seen = run_requests(root, seen, names)
+        launched = set(json.loads(context.cursor)) if context.cursor else set()
+        requests, taken = run_requests(root, launched | ingested(), names)
         if not requests:
             return dg.SensorResult(skip_reason=f"no new deliveries in {root}")
-        return dg.SensorResult(run_requests=requests, cursor=json.dumps(sorted(now_seen)))
+        # The cursor keeps what this sensor launched; the ledger is read again on every tick.
+        return dg.SensorResult(run_requests=requests, cursor=json.dumps(sorted(launched | taken)))
 
     return sensor

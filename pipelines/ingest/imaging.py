@@ -82,10 +82,15 @@ def known_files() -> set[tuple[str, datetime]]:
     return set(zip(ledger["file"].to_list(), ledger["delivered_at"].to_list(), strict=True))
 
 
+def unindexed(files: list[Landed]) -> list[Landed]:
+    """The files among ``files`` not yet in the ledger."""
+    known = known_files()
+    return [f for f in files if (f.rel, f.modified) not in known]
+
+
 def new_files(root: Path, settle_s: float, now: datetime) -> list[Landed]:
     """The settled files of the drop folder not yet in the ledger."""
-    known = known_files()
-    return [f for f in landed(root, settle_s, now) if (f.rel, f.modified) not in known]
+    return unindexed(landed(root, settle_s, now))
 
 
 @dataclass

@@ -1,11 +1,15 @@
-"""``gjh serve``'s Dagster UI, started as an operator starts it: from the repository's root, with
-the project's ``dagster.yaml`` copied into ``DAGSTER_HOME``. Nothing it prints may mislead them."""
+"""``gjh serve`` as an operator runs it: from the repository's root, as a background job of a
+shell that ignores SIGINT and SIGTERM. Its Dagster UI prints nothing misleading; a hung or dead
+app is restarted on its port and the restart logged; nothing it started outlives it, however it
+is killed; served after a build (as ``make demo`` does), its daemon queues no run until a new
+delivery arrives."""
 
 from __future__ import annotations
 
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,9 +17,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from gjh.serve import answers
+from pipelines.build import build
+from pipelines.instance import instance
+from tests.conftest import City, environment
+from tests.pipelines.conftest import Lake, resend
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -28,6 +39,11 @@ MISLEADING = {
     "will not be used to configure Dagster": "the project's dagster.yaml is not used",
 }
 DAEMONS = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy } } } }"
+TICKS = """{ sensorOrError(sensorSelector: {repositoryLocationName: "pipelines.definitions",
+  repositoryName: "__repository__", sensorName: "%s"}) {
+  __typename ... on Sensor { sensorState { ticks(limit: 10) { status skipReason runIds } } } } }"""
+LAUNCHED = """{ runsOrError(filter: {tags: [{key: "dagster/sensor_name", value: "%s"}]}) {
+  ... on Runs { count } } }"""
 
 
 def _free_port() -> int:
@@ -105,32 +121,24 @@ def _stop(process: subprocess.Popen[bytes]) -> tuple[bool, list[int]]:
     while _alive(below) and time.monotonic() < deadline:
         time.sleep(0.2)
     left = _alive(below)
-    for pid in [*left, process.pid]:
-        try:
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            continue
+    _kill_all([*left, process.pid])
     process.wait(timeout=30)
     return stopped, left
 
 
-def test_the_dagster_ui_starts_without_misleading_warnings(tmp_path: Path) -> None:
-    port = _free_port()
-    log = tmp_path / "serve.log"
+def _serve(tmp_path: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``gjh serve`` with ``args``, logging to ``serve.log`` in ``tmp_path``, in a process group
+    of its own (gjh serve leads it), as a shell's background job runs it: SIGINT and SIGTERM
+    ignored, and inherited."""
     env = os.environ | {  # the sensors look at an empty drop folder, not the developer's
         "DAGSTER_HOME": str(tmp_path / "dagster"),
         "GJH_SOURCES": str(tmp_path / "sources"),
         "LAKEHOUSE_URI": str(tmp_path / "lakehouse"),
     }
-    assert (ROOT / "dagster.yaml").exists()  # the condition of the old warning
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            # As a shell's background job runs it: SIGINT and SIGTERM ignored, and inherited.
-            [
-                "sh",
-                "-c",
-                f'trap "" INT TERM; exec {shlex.quote(GJH)} serve --app dagster --port {port}',
-            ],
+    command = shlex.join([GJH, "serve", *args])
+    with (tmp_path / "serve.log").open("wb") as out:
+        return subprocess.Popen(
+            ["sh", "-c", f'trap "" INT TERM; exec {command}'],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -138,12 +146,33 @@ def test_the_dagster_ui_starts_without_misleading_warnings(tmp_path: Path) -> No
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def _wait(process: subprocess.Popen[bytes], log: Path, ready: Callable[[], bool]) -> None:
+    """Wait until ``ready()``, as long as ``gjh serve`` runs (its log tells why not)."""
+    deadline = time.monotonic() + START_S
+    while not ready():
+        assert process.poll() is None, log.read_text(errors="replace")
+        assert time.monotonic() < deadline, log.read_text(errors="replace")
+        time.sleep(0.5)
+
+
+def _kill_all(pids: list[int]) -> None:
+    """Kill the process groups of ``pids`` (whatever a failed test left)."""
+    for pid in pids:
+        try:
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+
+
+def test_the_dagster_ui_starts_without_misleading_warnings(tmp_path: Path) -> None:
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    assert (ROOT / "dagster.yaml").exists()  # the condition of the old warning
+    process = _serve(tmp_path, "--app", "dagster", "--port", str(port))
     try:
-        deadline = time.monotonic() + START_S
-        while not _sensors_run(port):
-            assert process.poll() is None, log.read_text(errors="replace")
-            assert time.monotonic() < deadline, log.read_text(errors="replace")
-            time.sleep(1)
+        _wait(process, log, lambda: _sensors_run(port))
     finally:
         stopped, left = _stop(process)
     assert stopped, "gjh serve did not stop on Ctrl-C"
@@ -155,3 +184,143 @@ def test_the_dagster_ui_starts_without_misleading_warnings(tmp_path: Path) -> No
         assert words not in text, f"{meaning}:\n{text}"
     with socket.socket() as s:  # nothing is left listening
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _command(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:  # it has ended
+        return b""
+
+
+def _apps(process: subprocess.Popen[bytes]) -> list[int]:
+    """The Streamlit servers running below ``gjh serve``."""
+    return [p for p in _alive(_descendants(process.pid)) if b"streamlit" in _command(p)]
+
+
+def _replaced(process: subprocess.Popen[bytes], old: int, health: str) -> Callable[[], bool]:
+    """Whether one Streamlit server other than ``old`` runs below ``gjh serve`` and answers."""
+    return lambda: len(apps := _apps(process)) == 1 and apps[0] != old and answers(health)
+
+
+def _said(log: Path, words: str, times: int) -> Callable[[], bool]:
+    """Whether ``gjh serve`` has logged ``words`` ``times`` times."""
+    return lambda: log.read_text(errors="replace").count(words) == times
+
+
+def test_an_app_that_hangs_or_dies_is_restarted_on_its_port(tmp_path: Path) -> None:
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    health = f"http://127.0.0.1:{port}/_stcore/health"
+    process = _serve(tmp_path, "--app", "citizen", "--port", str(port), "--unresponsive", "3")
+    try:
+        _wait(process, log, _said(log, "Serving.", 1))  # gjh serve saw it answer
+        [hung] = _apps(process)
+        os.kill(hung, signal.SIGSTOP)  # keeps its port, answers nothing: as a deadlock does
+        _wait(process, log, _replaced(process, hung, health))
+        assert not _alive([hung]), "the hung app was not stopped"
+        _wait(process, log, _said(log, "citizen app is back", 1))  # gjh serve saw it work
+        [restarted] = _apps(process)
+        os.kill(restarted, signal.SIGKILL)
+        _wait(process, log, _replaced(process, restarted, health))
+        _wait(process, log, _said(log, "citizen app is back", 2))
+    finally:
+        stopped, left = _stop(process)
+    assert stopped and not left, left
+    text = log.read_text(errors="replace")
+    assert f"restarting citizen app (pid {hung}): {health} has not answered" in text, text
+    assert f"restarting citizen app (pid {restarted}): exited (-9)" in text, text
+
+
+@pytest.mark.parametrize("kill", ["process", "process group"])
+def test_nothing_outlives_a_killed_gjh_serve(tmp_path: Path, kill: str) -> None:
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    process = _serve(tmp_path, "--app", "dagster", "--port", str(port))
+    tree: list[int] = []
+    try:
+        # The daemon's sensors run in its code server: the whole tree is up.
+        _wait(process, log, lambda: _sensors_run(port))
+        tree = _descendants(process.pid)
+        if kill == "process":
+            process.kill()
+        else:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while _alive(tree) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = [_command(pid)[:200] for pid in _alive(tree)]
+    finally:
+        _kill_all([*_alive(tree), process.pid])
+    assert not left, f"outlived gjh serve: {left}"
+    assert len(tree) >= 4, tree  # the webserver, the daemon, their code servers, the reaper
+    assert not _listening(port), _listening(port)
+
+
+def _listening(port: int) -> list[bytes]:
+    """The command lines of the processes listening on ``port`` (on a shared machine another
+    test may have taken the port since, so the message says who holds it)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # 0A: LISTEN
+            inodes.add(f"socket:[{fields[9]}]")
+    holders = []
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if str(fd.readlink()) in inodes:
+                holders.append(_command(int(fd.parent.parent.name))[:200])
+        except OSError:
+            continue
+    return holders
+
+
+def _ticks(port: int, sensor: str) -> list[dict[str, object]]:
+    """The sensor's finished ticks in the served instance, newest first."""
+    data = _graphql(port, TICKS % sensor)
+    if data is None or data["sensorOrError"]["__typename"] != "Sensor":  # type: ignore[index]
+        return []
+    ticks: list[dict[str, object]] = data["sensorOrError"]["sensorState"]["ticks"]  # type: ignore[index]
+    return [t for t in ticks if t["status"] != "STARTED"]
+
+
+def _launched(port: int, sensor: str) -> int:
+    """How many runs the sensor has launched (also while its tick is still launching them)."""
+    data = _graphql(port, LAUNCHED % sensor)
+    return 0 if data is None else int(data["runsOrError"]["count"])  # type: ignore[index]
+
+
+def _ticked(port: int, sensor: str) -> Callable[[], bool]:
+    """Whether the sensor's first tick has finished or launched a run."""
+    return lambda: bool(_ticks(port, sensor) or _launched(port, sensor))
+
+
+def test_a_served_build_queues_nothing_until_a_delivery_arrives(
+    small_city: City, tmp_path: Path
+) -> None:
+    # make demo: gjh build into the lakehouse and the instance, then gjh serve on both.
+    lake = Lake(tmp_path / "lakehouse", tmp_path / "sources")
+    shutil.copytree(small_city.out, lake.sources)
+    hour_ago = time.time() - 3600  # every study quiet at build time: the build routes them all
+    for dicom in (lake.sources / "imaging").rglob("*"):
+        os.utime(dicom, (hour_ago, hour_ago))
+    with lake.active(), environment(DAGSTER_HOME=str(tmp_path / "dagster")):
+        build(lake.sources, instance(), progress=lambda _: None)
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    process = _serve(tmp_path, "--app", "dagster", "--port", str(port))
+    try:
+        for sensor in ("drop_folder", "imaging_drop"):  # the daemon's first tick of each
+            _wait(process, log, _ticked(port, sensor))
+            assert not _launched(port, sensor), f"{sensor} launched runs"
+            [tick] = _ticks(port, sensor)
+            assert tick["status"] == "SKIPPED", (sensor, tick)
+        # A resent month arrives: the next tick (a minute later) launches exactly its run.
+        resend(lake.sources / "claims" / "202504", "202504-resend-9")
+        _wait(process, log, lambda: len(_ticks(port, "drop_folder")) == 2)
+        second = _ticks(port, "drop_folder")[0]
+    finally:
+        stopped, left = _stop(process)
+    assert stopped and not left, left
+    assert second["status"] == "SUCCESS" and len(second["runIds"]) == 1, second  # type: ignore[arg-type]

@@ -7,7 +7,9 @@ what production would.
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from collections.abc import Iterable, Iterator, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -118,3 +120,13 @@ def assert_no_identifiers(
                 assert not RRN.search(value), f"{path}: {column} holds a registration number"
                 assert not any(n in value for n in numbers), f"{path}: {column}: {value}"
                 assert not any(n in value for n in names), f"{path}: {column} holds a name"
+
+
+def resend(delivery: Path, delivery_id: str) -> Path:
+    """Deliver ``delivery`` again, as a new delivery ``delivery_id`` of the same source."""
+    resent = delivery.with_name(delivery_id)
+    shutil.copytree(delivery, resent)
+    manifest = json.loads((resent / "delivery.json").read_text(encoding="utf-8"))
+    manifest["delivery_id"] = delivery_id
+    (resent / "delivery.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return resent

@@ -19,11 +19,11 @@ import pytest
 from lakehouse.catalog import TABLES
 from pipelines.build import build, plan
 from pipelines.definitions import JOBS, defs
-from pipelines.defs.resources import Lakehouse
+from pipelines.defs.resources import Imaging, Lakehouse
 from pipelines.defs.sensors import drop_folder_sensor, run_requests
 from pipelines.instance import PROJECT_CONFIG
 from tests.conftest import City
-from tests.pipelines.conftest import Lake
+from tests.pipelines.conftest import Lake, resend
 
 GJH = str(Path(sys.executable).with_name("gjh"))
 SNAPSHOT = Path(__file__).with_name("asset_graph.txt")
@@ -166,11 +166,7 @@ def test_the_sensor_launches_new_deliveries_once(small_city: City, tmp_path: Pat
         again = sensor(ctx)
     assert isinstance(again, dg.SensorResult) and not again.run_requests
     # A resent April arrives: exactly one run, for April.
-    resent = sources / "claims" / "202504-resend-2"
-    shutil.copytree(sources / "claims" / "202504", resent)
-    manifest = json.loads((resent / "delivery.json").read_text(encoding="utf-8"))
-    manifest["delivery_id"] = resent.name
-    (resent / "delivery.json").write_text(json.dumps(manifest), encoding="utf-8")
+    resend(sources / "claims" / "202504", "202504-resend-2")
     with dg.build_sensor_context(resources={"lakehouse": resource}, cursor=first.cursor) as ctx:
         third = sensor(ctx)
     assert isinstance(third, dg.SensorResult)
@@ -183,6 +179,51 @@ def test_deliveries_of_a_source_without_a_job_wait_for_it(small_city: City) -> N
     requests, seen = run_requests(small_city.out, set(), {"claims_job"})
     assert {r.job_name for r in requests} == {"claims_job"}
     assert all(d.startswith(("claims/", "pharmacy/")) for d in seen)
+
+
+def tick(
+    lake: Lake, sensor: str, instance: dg.DagsterInstance, cursor: str | None = None
+) -> list[str]:
+    """The run keys one tick of ``sensor`` requests, evaluated as the daemon's code server
+    evaluates it (``evaluate_tick``, on the project's Definitions and a real instance)."""
+    resources = lake.resources | {
+        # The studies the build left waiting for their quiet period are owed a routing pass (the
+        # build says so): that is work, not a re-ingestion; a quiet period longer than the test
+        # keeps it out of what this test counts.
+        "imaging": Imaging(quiet_period_s=10**9, settle_s=0, workers=1),
+    }
+    with (
+        lake.active(),
+        dg.build_sensor_context(
+            instance=instance, cursor=cursor, definitions=defs, resources=resources
+        ) as context,
+    ):
+        data = defs.resolve_sensor_def(sensor).evaluate_tick(context)
+    return [r.run_key or "" for r in data.run_requests or []]
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_served_build_queues_nothing_until_a_delivery_arrives(
+    built_small: Lake, small_city: City, tmp_path: Path
+) -> None:
+    # The built lakehouse, its drop folder copied with the files' times (the imaging ledger
+    # knows a file by its path and modification time), so new deliveries can be added.
+    served = Lake(built_small.root, tmp_path / "sources")
+    shutil.copytree(small_city.out, served.sources)
+    (tmp_path / "dagster").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster"))
+    # gjh serve's first ticks after gjh build: every delivery is in the ledger, nothing runs.
+    for sensor in ("drop_folder", "imaging_drop"):
+        assert tick(served, sensor, instance) == [], sensor
+    # A resent month launches exactly its own run; a new DICOM file, one imaging pass.
+    resend(served.sources / "claims" / "202504", "202504-resend-9")
+    [claims] = tick(served, "drop_folder", instance)
+    assert claims.startswith("claims_job:2025-04:")
+    dicom = next((served.sources / "imaging").rglob("*.dcm"))
+    shutil.copy2(dicom, dicom.with_name("arrived-later.dcm"))
+    [imaging] = tick(served, "imaging_drop", instance)
+    assert imaging.startswith("imaging:files:")
 
 
 def _graph_lines() -> list[str]:
