@@ -46,7 +46,9 @@ else:
         pl.col("origin").alias(t("column.origin")),
     )
     st.dataframe(
-        table.to_pandas().style.apply(
+        table.to_arrow()
+        .to_pandas()
+        .style.apply(
             lambda r: ["background-color: #fff3cd; font-weight: 600" if r["!"] else "" for _ in r],
             axis=1,
         ),

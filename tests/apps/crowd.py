@@ -1,0 +1,169 @@
+"""Many people using the apps at once from one Chromium, as the load test
+(``tests/apps/test_load.py``) and the crowd benchmark (``tests/benchmarks/test_crowd.py``) drive
+them: everyone arrives and fills the sign-in form, everyone clicks at once, then each one's
+content is awaited by polling the pages in turn, while a thread asks every server's health
+endpoint.
+
+Playwright's sync API belongs to the thread that started it, so the people are not threads: they
+are browser contexts driven in turn from one thread. What runs concurrently is what matters, the
+servers' script runs: every click is sent before any content is awaited.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from playwright.sync_api import Browser, Locator, Page
+
+from lakehouse import accounts
+from tests.apps.browser import AppServer, exception_texts, healthy
+from tests.apps.served import fill_sign_in
+from tests.apps.triage_cast import triage_cast
+from tests.pipelines.conftest import Lake
+
+# What each person waits for: the worklist's table, a chart (the viewer's images, the timeline).
+TABLE = '[data-testid="stDataFrame"]'
+CHART = ".js-plotly-plot"
+HEALTH_TIMEOUT_S = 15.0  # one health request; a hung server never answers
+HEALTH_EVERY_S = 0.5
+POLL_S = 0.1
+
+
+def crowd_roster(
+    lake: Lake, clinicians: int, citizens: int, password: str
+) -> list[accounts.Account]:
+    """Accounts for a crowd: ``clinic.<n>``, clinicians of the clinic that sent the most
+    AI-scored studies, and ``citizen.<n>``, the citizens with the longest timelines (longest
+    first), all signing in with ``password``."""
+    clinic = triage_cast(lake)["clinic"]
+    longest = (
+        lake.frame("gold.citizen_timeline")
+        .group_by("citizen_key")
+        .len()
+        .sort("len", "citizen_key", descending=True)["citizen_key"]
+        .head(citizens)
+        .to_list()
+    )
+    hashed = accounts.hash_password(password)
+    return [
+        *(
+            accounts.Account(f"clinic.{n}", "clinician", institution=clinic, password_hash=hashed)
+            for n in range(clinicians)
+        ),
+        *(
+            accounts.Account(f"citizen.{n}", "citizen", citizen_key=key, password_hash=hashed)
+            for n, key in enumerate(longest)
+        ),
+    ]
+
+
+@dataclass
+class Visitor:
+    """One person in a browser context of their own, on one app."""
+
+    account: str
+    server: AppServer
+    page: Page
+
+
+def arrive(
+    browser: Browser, server: AppServer, accounts: Sequence[str], password: str
+) -> tuple[list[Visitor], list[Locator]]:
+    """A browser context per account with the app open and its sign-in form filled; the people
+    and their sign-in buttons, not yet clicked."""
+    visitors, buttons = [], []
+    for account in accounts:
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 900}, locale="ko-KR", timezone_id="Asia/Seoul"
+        )
+        page = context.new_page()
+        visitors.append(Visitor(account, server, page))
+        buttons.append(fill_sign_in(page, server, account, password))
+    return visitors, buttons
+
+
+def click_all(buttons: Sequence[Locator]) -> list[float]:
+    """Click every button in turn, without waiting for what follows; the moments of the clicks
+    (``time.perf_counter``)."""
+    started = []
+    for button in buttons:
+        button.click()
+        started.append(time.perf_counter())
+    return started
+
+
+def reach(
+    visitors: Sequence[Visitor], started: Sequence[float], selector: str, timeout_s: float
+) -> list[float]:
+    """Seconds from each person's start until ``selector`` shows on their page, polling the
+    pages in turn (each look is one short round trip to the browser).
+
+    Raises:
+        AssertionError: Someone did not get there within ``timeout_s`` of the last start, or an
+            exception shows on a page; the message names them and what their page shows.
+    """
+    seen: dict[int, float] = {}
+    deadline = max(started) + timeout_s
+    while len(seen) < len(visitors) and time.perf_counter() < deadline:
+        for i, visitor in enumerate(visitors):
+            if i not in seen and visitor.page.locator(selector).first.is_visible():
+                seen[i] = time.perf_counter() - started[i]
+        time.sleep(POLL_S)
+    missing = [v for i, v in enumerate(visitors) if i not in seen]
+    assert not missing, f"no {selector} within {timeout_s:.0f} s for " + "; ".join(
+        f"{v.account} on {v.server.script.parent.name} (page shows: "
+        f"{v.page.locator('[data-testid=stMain]').inner_text(timeout=5_000)[:200]!r})"
+        for v in missing
+    )
+    for visitor in visitors:
+        assert not exception_texts(visitor.page), (visitor.account, exception_texts(visitor.page))
+    return [seen[i] for i in range(len(visitors))]
+
+
+def leave(visitors: Sequence[Visitor]) -> None:
+    """Close everyone's browser context."""
+    for visitor in visitors:
+        visitor.page.context.close()
+
+
+@dataclass
+class HealthWatch:
+    """Asks each server's ``/_stcore/health`` every ``HEALTH_EVERY_S`` from a thread of its own
+    while the ``with`` block runs; ``missed`` lists the requests not answered with ok within
+    ``HEALTH_TIMEOUT_S`` (a hung server answers none)."""
+
+    servers: Sequence[AppServer]
+    asked: int = 0
+    missed: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def _watch(self, began: float) -> None:
+        while not self._stop.is_set():
+            for server in self.servers:
+                self.asked += 1
+                if not healthy(server.port, timeout=HEALTH_TIMEOUT_S):
+                    at = time.perf_counter() - began
+                    self.missed.append(f"{server.script.parent.name} at {at:.0f} s")
+            self._stop.wait(HEALTH_EVERY_S)
+
+    def __enter__(self) -> HealthWatch:
+        self._thread = threading.Thread(
+            target=self._watch, args=(time.perf_counter(),), name="health-watch", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
