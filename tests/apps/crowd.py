@@ -15,12 +15,11 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 
 from playwright.sync_api import Browser, Locator, Page
 
 from lakehouse import accounts
-from tests.apps.browser import AppServer, exception_texts, healthy
+from tests.apps.browser import AppServer, exception_texts, healthy, save_failure_artifacts
 from tests.apps.served import fill_sign_in
 from tests.apps.triage_cast import triage_cast
 from tests.pipelines.conftest import Lake
@@ -31,6 +30,7 @@ CHART = ".js-plotly-plot"
 HEALTH_TIMEOUT_S = 15.0  # one health request; a hung server never answers
 HEALTH_EVERY_S = 0.5
 POLL_S = 0.1
+ARM_S, ARM_EACH_S = 1.0, 0.2  # time to set every page's timer before the shared click
 
 
 def crowd_roster(
@@ -87,13 +87,19 @@ def arrive(
 
 
 def click_all(buttons: Sequence[Locator]) -> list[float]:
-    """Click every button in turn, without waiting for what follows; the moments of the clicks
+    """Click every button at one shared instant: each page gets a timer for the same moment of
+    the machine's clock, which every page and this process share, so the servers receive all
+    the clicks within milliseconds, as when people really act at once (clicking in turn would
+    space them by Playwright's round trips). Returns the moments of the clicks
     (``time.perf_counter``)."""
-    started = []
+    lead_s = ARM_S + ARM_EACH_S * len(buttons)
+    at_ms = (time.time() + lead_s) * 1000
+    began = time.perf_counter()
     for button in buttons:
-        button.click()
-        started.append(time.perf_counter())
-    return started
+        button.evaluate("(el, at) => setTimeout(() => el.click(), at - Date.now())", at_ms)
+    fired = began + lead_s
+    time.sleep(max(0.0, fired - time.perf_counter()))
+    return [fired] * len(buttons)
 
 
 def reach(
@@ -115,8 +121,8 @@ def reach(
         time.sleep(POLL_S)
     missing = [v for i, v in enumerate(visitors) if i not in seen]
     assert not missing, f"no {selector} within {timeout_s:.0f} s for " + "; ".join(
-        f"{v.account} on {v.server.script.parent.name} (page shows: "
-        f"{v.page.locator('[data-testid=stMain]').inner_text(timeout=5_000)[:200]!r})"
+        f"{v.account} on {v.server.script.parent.name} (screenshot and page in "
+        f"{save_failure_artifacts(v.page, f'crowd-{v.account}')})"
         for v in missing
     )
     for visitor in visitors:
@@ -158,12 +164,7 @@ class HealthWatch:
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
