@@ -24,9 +24,11 @@ from tests.apps.served import fill_sign_in
 from tests.apps.triage_cast import triage_cast
 from tests.pipelines.conftest import Lake
 
-# What each person waits for: the worklist's table, a chart (the viewer's images, the timeline).
+# What each person waits for (CSS, looked for in the page): the worklist's table, a chart (the
+# viewer's images, the timeline), the worklist's open button (back on the worklist).
 TABLE = '[data-testid="stDataFrame"]'
 CHART = ".js-plotly-plot"
+OPEN_BUTTON = ".st-key-wl_open button"
 HEALTH_TIMEOUT_S = 15.0  # one health request; a hung server never answers
 HEALTH_EVERY_S = 0.5
 POLL_S = 0.1
@@ -86,41 +88,58 @@ def arrive(
     return visitors, buttons
 
 
-def click_all(buttons: Sequence[Locator]) -> list[float]:
-    """Click every button at one shared instant: each page gets a timer for the same moment of
-    the machine's clock, which every page and this process share, so the servers receive all
-    the clicks within milliseconds, as when people really act at once (clicking in turn would
-    space them by Playwright's round trips). Returns the moments of the clicks
-    (``time.perf_counter``)."""
-    lead_s = ARM_S + ARM_EACH_S * len(buttons)
-    at_ms = (time.time() + lead_s) * 1000
-    began = time.perf_counter()
-    for button in buttons:
-        button.evaluate("(el, at) => setTimeout(() => el.click(), at - Date.now())", at_ms)
-    fired = began + lead_s
-    time.sleep(max(0.0, fired - time.perf_counter()))
-    return [fired] * len(buttons)
+# Run in each page: at the shared instant, click the button, then look for the content every
+# LOOK_MS and keep the moment it first shows (a page's clock is the machine's).
+_ACT_JS = """(el, [at, selector, lookMs]) => {
+  window.__gjhSeen = null;
+  setTimeout(() => {
+    el.click();
+    const look = setInterval(() => {
+      const found = document.querySelector(selector);
+      if (found && found.getClientRects().length > 0) {
+        window.__gjhSeen = Date.now();
+        clearInterval(look);
+      }
+    }, lookMs);
+  }, at - Date.now());
+}"""
+LOOK_MS = 50
 
 
-def reach(
-    visitors: Sequence[Visitor], started: Sequence[float], selector: str, timeout_s: float
-) -> list[float]:
-    """Seconds from each person's start until ``selector`` shows on their page, polling the
-    pages in turn (each look is one short round trip to the browser).
+def act_together(buttons: Sequence[Locator], shows: Sequence[str]) -> float:
+    """Click every button at one shared instant, then have each page note when its content
+    (the CSS selector of ``shows`` at the same position) first shows.
+
+    Each page gets a timer for the same moment of the machine's clock, which every page and
+    this process share, so the servers receive all the clicks within milliseconds, as when
+    people really act at once (clicking in turn would space them by Playwright's round trips),
+    and each page times its own content, however long this process takes to ask. Returns the
+    instant, in seconds since the epoch."""
+    at = time.time() + ARM_S + ARM_EACH_S * len(buttons)
+    for button, selector in zip(buttons, shows, strict=True):
+        button.evaluate(_ACT_JS, [at * 1000, selector, LOOK_MS])
+    time.sleep(max(0.0, at - time.time()))
+    return at
+
+
+def reach(visitors: Sequence[Visitor], at: float, timeout_s: float) -> list[float]:
+    """Seconds from the instant ``at`` (``act_together``) until each person's content showed,
+    as their page timed it.
 
     Raises:
-        AssertionError: Someone did not get there within ``timeout_s`` of the last start, or an
-            exception shows on a page; the message names them and what their page shows.
+        AssertionError: Someone's content did not show within ``timeout_s`` of ``at``, or an
+            exception shows on a page; the message names them and where their page's
+            screenshot and HTML were saved.
     """
     seen: dict[int, float] = {}
-    deadline = max(started) + timeout_s
-    while len(seen) < len(visitors) and time.perf_counter() < deadline:
+    while len(seen) < len(visitors) and time.time() < at + timeout_s:
         for i, visitor in enumerate(visitors):
-            if i not in seen and visitor.page.locator(selector).first.is_visible():
-                seen[i] = time.perf_counter() - started[i]
+            shown = None if i in seen else visitor.page.evaluate("window.__gjhSeen")
+            if shown is not None:
+                seen[i] = shown / 1000 - at
         time.sleep(POLL_S)
     missing = [v for i, v in enumerate(visitors) if i not in seen]
-    assert not missing, f"no {selector} within {timeout_s:.0f} s for " + "; ".join(
+    assert not missing, f"no content within {timeout_s:.0f} s for " + "; ".join(
         f"{v.account} on {v.server.script.parent.name} (screenshot and page in "
         f"{save_failure_artifacts(v.page, f'crowd-{v.account}')})"
         for v in missing

@@ -23,11 +23,12 @@ from apps.common.i18n import t
 from tests.apps.browser import AppServer, healthy, run_app
 from tests.apps.crowd import (
     CHART,
+    OPEN_BUTTON,
     TABLE,
     HealthWatch,
     Visitor,
+    act_together,
     arrive,
-    click_all,
     crowd_roster,
     leave,
     reach,
@@ -63,14 +64,14 @@ def load(clinicians: list[Visitor], citizens: list[Visitor], buttons: list[Locat
     """Everyone signs in at once (five worklists and five timelines computed together), then
     the clinicians go from the worklist to its top study and back, together, a few times over
     (the viewer's images, then the worklist again)."""
-    started = click_all(buttons)
-    reach(clinicians, started[:CLINICIANS], TABLE, CONTENT_TIMEOUT_S)
-    reach(citizens, started[CLINICIANS:], CHART, CONTENT_TIMEOUT_S)
+    at = act_together(buttons, [TABLE] * CLINICIANS + [CHART] * CITIZENS)
+    reach(clinicians, at, CONTENT_TIMEOUT_S)
+    reach(citizens, at, CONTENT_TIMEOUT_S)
     for _ in range(ROUNDS):
         opens = [v.page.get_by_role("button", name=OPEN, exact=True).first for v in clinicians]
-        reach(clinicians, click_all(opens), CHART, CONTENT_TIMEOUT_S)
+        reach(clinicians, act_together(opens, [CHART] * CLINICIANS), CONTENT_TIMEOUT_S)
         back = [v.page.get_by_role("link", name=WORKLIST, exact=True).first for v in clinicians]
-        reach(clinicians, click_all(back), f"button:has-text('{OPEN}')", CONTENT_TIMEOUT_S)
+        reach(clinicians, act_together(back, [OPEN_BUTTON] * CLINICIANS), CONTENT_TIMEOUT_S)
 
 
 def test_ten_people_at_once_reach_their_content_and_the_servers_stay_healthy(
@@ -96,3 +97,4 @@ def test_ten_people_at_once_reach_their_content_and_the_servers_stay_healthy(
         f"content: {stuck or 'everyone reached theirs'}; health unanswered during the load "
         f"({len(health.missed)} of {health.asked}): {health.missed[:10]}; health after: {after}"
     )
+

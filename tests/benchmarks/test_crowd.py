@@ -32,8 +32,8 @@ from tests.apps.crowd import (
     TABLE,
     HealthWatch,
     Visitor,
+    act_together,
     arrive,
-    click_all,
     crowd_roster,
     leave,
     reach,
@@ -82,14 +82,15 @@ def _visit(
     people, people_buttons = arrive(browser, apps["citizen"], citizens, PASSWORD)
     times: dict[str, list[float]] = {}
     try:
-        started = click_all([*doctor_buttons, *people_buttons])
+        shows = [TABLE] * len(doctors) + [CHART] * len(people)
+        at = act_together([*doctor_buttons, *people_buttons], shows)
         if doctors:
-            times["worklist"] = reach(doctors, started[: len(doctors)], TABLE, TIMEOUT_S)
+            times["worklist"] = reach(doctors, at, TIMEOUT_S)
         if people:
-            times["timeline"] = reach(people, started[len(doctors) :], CHART, TIMEOUT_S)
+            times["timeline"] = reach(people, at, TIMEOUT_S)
         if doctors:
-            opened = click_all([_open_button(d) for d in doctors])
-            times["images"] = reach(doctors, opened, CHART, TIMEOUT_S)
+            at = act_together([_open_button(d) for d in doctors], [CHART] * len(doctors))
+            times["images"] = reach(doctors, at, TIMEOUT_S)
     finally:
         leave([*doctors, *people])
     return times
