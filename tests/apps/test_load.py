@@ -97,4 +97,3 @@ def test_ten_people_at_once_reach_their_content_and_the_servers_stay_healthy(
         f"content: {stuck or 'everyone reached theirs'}; health unanswered during the load "
         f"({len(health.missed)} of {health.asked}): {health.missed[:10]}; health after: {after}"
     )
-
