@@ -26,18 +26,8 @@ import pytest
 from playwright.sync_api import Browser, Locator
 
 from apps.common.i18n import t
+from tests.apps import crowd
 from tests.apps.browser import AppServer, chromium, run_app
-from tests.apps.crowd import (
-    CHART,
-    TABLE,
-    HealthWatch,
-    Visitor,
-    act_together,
-    arrive,
-    crowd_roster,
-    leave,
-    reach,
-)
 from tests.apps.served import app_env, app_script
 from tests.benchmarks.conftest import Usage, record
 from tests.pipelines.conftest import Lake
@@ -53,7 +43,7 @@ TIMEOUT_S: Final = 900.0
 def apps(
     platform_lake: Lake, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, AppServer]]:
-    roster = crowd_roster(platform_lake, ALONE + CROWD, ALONE + CROWD, PASSWORD)
+    roster = crowd.crowd_roster(platform_lake, ALONE + CROWD, ALONE + CROWD, PASSWORD)
     env = app_env(platform_lake, roster, tmp_path_factory.mktemp("crowd_accounts"), "c1" * 32)
     logs = tmp_path_factory.mktemp("crowd_logs")
     with (
@@ -69,7 +59,7 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
-def _open_button(visitor: Visitor) -> Locator:
+def _open_button(visitor: crowd.Visitor) -> Locator:
     return visitor.page.get_by_role("button", name=t("triage.worklist.open", "ko"))
 
 
@@ -78,21 +68,23 @@ def _visit(
 ) -> dict[str, list[float]]:
     """Sign these people in at once, then the clinicians open their worklist's top study at
     once; the seconds each took to reach the worklist, the images or the timeline."""
-    doctors, doctor_buttons = arrive(browser, apps["clinician"], clinicians, PASSWORD)
-    people, people_buttons = arrive(browser, apps["citizen"], citizens, PASSWORD)
+    doctors, doctor_buttons = crowd.arrive(browser, apps["clinician"], clinicians, PASSWORD)
+    people, people_buttons = crowd.arrive(browser, apps["citizen"], citizens, PASSWORD)
     times: dict[str, list[float]] = {}
     try:
-        shows = [TABLE] * len(doctors) + [CHART] * len(people)
-        at = act_together([*doctor_buttons, *people_buttons], shows)
+        shows = [crowd.TABLE] * len(doctors) + [crowd.CHART] * len(people)
+        at = crowd.act_together([*doctor_buttons, *people_buttons], shows)
         if doctors:
-            times["worklist"] = reach(doctors, at, TIMEOUT_S)
+            times["worklist"] = crowd.reach(doctors, at, TIMEOUT_S)
         if people:
-            times["timeline"] = reach(people, at, TIMEOUT_S)
+            times["timeline"] = crowd.reach(people, at, TIMEOUT_S)
         if doctors:
-            at = act_together([_open_button(d) for d in doctors], [CHART] * len(doctors))
-            times["images"] = reach(doctors, at, TIMEOUT_S)
+            at = crowd.act_together(
+                [_open_button(d) for d in doctors], [crowd.CHART] * len(doctors)
+            )
+            times["images"] = crowd.reach(doctors, at, TIMEOUT_S)
     finally:
-        leave([*doctors, *people])
+        crowd.leave([*doctors, *people])
     return times
 
 
@@ -104,7 +96,7 @@ def _served(
     with (
         Usage(apps["clinician"].process.pid) as clinician,
         Usage(apps["citizen"].process.pid) as citizen,
-        HealthWatch(list(apps.values())) as health,
+        crowd.HealthWatch(list(apps.values())) as health,
     ):
         times = visit()
     usage = {
@@ -133,13 +125,13 @@ def test_forty_people_at_once_against_one_alone(
         apps, lambda: _visit(browser, apps, (), citizen[1:2])
     )
     alone = {step: times[0] for step, times in (alone_clinician | alone_citizen).items()}
-    crowd, usage = _served(apps, lambda: _visit(browser, apps, clinic[ALONE:], citizen[ALONE:]))
+    together, usage = _served(apps, lambda: _visit(browser, apps, clinic[ALONE:], citizen[ALONE:]))
     result: dict[str, Any] = {
         "people": {"clinicians": CROWD, "citizens": CROWD},
         "alone_s": {step: round(s, 2) for step, s in alone.items()},
         "alone_usage": {"clinician": alone_clinician_usage, "citizen": alone_citizen_usage},
     }
-    for step, times in crowd.items():
+    for step, times in together.items():
         result[step] = {
             "p50_s": _p(times, 50),
             "p95_s": _p(times, 95),
