@@ -4,10 +4,17 @@ labels, so nothing is told by colour alone."""
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Final
 
 import plotly.graph_objects as go
 import plotly.io as pio
+
+# pandas imported whole before any figure is built: plotly's validators peek at ``sys.modules``
+# for it, and a session's figure built while another session's thread is still importing pandas
+# finds it half-initialised (AttributeError, seen with five clinicians opening studies at once).
+# Importing this module waits until the import has finished.
+import_module("pandas")
 
 FONT: Final = "Noto Sans CJK KR, Noto Sans KR, Malgun Gothic, Apple SD Gothic Neo, sans-serif"
 TEXT: Final = "#1f2328"  # 15.8:1 on white

@@ -107,7 +107,7 @@ def timeline(rows: pl.DataFrame, key: str) -> None:
         .with_columns(pl.col("kind").replace_strict({k: t(f"kind.{k}") for k in KINDS}))
     )
     figure = px.bar(
-        per_year.to_pandas(),
+        per_year,
         x="year",
         y="len",
         color="kind",
@@ -123,7 +123,7 @@ def timeline(rows: pl.DataFrame, key: str) -> None:
         pl.col("detail").alias(t("column.detail")),
         pl.col("institution").fill_null(NOTHING).alias(t("column.institution")),
     )
-    st.dataframe(table, hide_index=True, key=f"{key}_table")
+    st.dataframe(table.to_arrow(), hide_index=True, key=f"{key}_table")
 
 
 def turnaround(rows: pl.DataFrame, key: str) -> None:
@@ -152,7 +152,7 @@ def turnaround(rows: pl.DataFrame, key: str) -> None:
     )
     left, right = st.columns(2)
     figure = px.line(
-        hours.to_pandas(),
+        hours,
         x="month",
         y="value",
         color="step",
@@ -164,7 +164,7 @@ def turnaround(rows: pl.DataFrame, key: str) -> None:
     )
     left.plotly_chart(apply(figure), key=f"{key}_hours")
     agreement = px.bar(
-        mine.to_pandas(),
+        mine,
         x="month",
         y="disagreements",
         text="disagreements",  # the count is written on each bar
@@ -173,7 +173,7 @@ def turnaround(rows: pl.DataFrame, key: str) -> None:
     )
     right.plotly_chart(apply(agreement), key=f"{key}_disagreements")
     share = px.line(
-        mine.to_pandas(),
+        mine,
         x="month",
         y="accepted_share",
         markers=True,
@@ -198,7 +198,7 @@ def turnaround(rows: pl.DataFrame, key: str) -> None:
             pl.col("flags_accepted").alias(t("triage.stats.accepted")),
             (pl.col("accepted_share") * 100).round(1).alias(t("triage.stats.accepted_share")),
             pl.col("disagreements").alias(t("triage.stats.disagreements")),
-        ),
+        ).to_arrow(),
         hide_index=True,
         key=f"{key}_table",
     )

@@ -38,7 +38,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -58,6 +58,20 @@ CHROMIUM_ARGS = [
 ]
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium launched headless by Playwright with CHROMIUM_ARGS, until the block
+    exits."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 class AppStartError(RuntimeError):
@@ -131,9 +145,12 @@ def _command(script: Path, port: int) -> list[str]:
     ]
 
 
-def _healthy(port: int) -> bool:
+def healthy(port: int, timeout: float = 2.0) -> bool:
+    """Whether the server on ``port`` answers ``GET /_stcore/health`` with ok within
+    ``timeout`` seconds."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+        url = f"http://127.0.0.1:{port}/_stcore/health"
+        with urllib.request.urlopen(url, timeout=timeout) as r:
             return r.status == 200 and r.read().strip() == b"ok"
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
@@ -172,7 +189,7 @@ def _start(script: Path, env: Mapping[str, str], log: Path, cwd: Path, timeout: 
                 f"streamlit run {script} exited with code {process.returncode} before answering "
                 f"on port {port}; its log ({log}) ends with:\n{server.log_tail()}"
             )
-        if _healthy(port):
+        if healthy(port):
             return server
         time.sleep(0.1)
     _stop(process)

@@ -17,13 +17,13 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.apps.browser import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     LIVE_SERVERS,
     AppServer,
+    chromium,
     run_app,
     save_failure_artifacts,
 )
@@ -67,17 +67,8 @@ def browser() -> Iterator[Browser]:
             "fonts-noto-cjk; never `playwright install`)",
             pytrace=False,
         )
-    playwright = sync_playwright().start()
-    try:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-    finally:
-        playwright.stop()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture

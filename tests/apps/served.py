@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from playwright.sync_api import Page
+from playwright.sync_api import Locator, Page
 
 from lakehouse import accounts
 from tests.apps.browser import AppServer, exception_texts, open_app, rerun, run_app
@@ -54,11 +54,20 @@ def every_app(env: dict[str, str], log_dir: Path | None = None) -> Iterator[dict
         }
 
 
-def sign_in(page: Page, server: AppServer, account: str, password: str, path: str = "") -> None:
-    """Open the app (at ``path``, a page and its query) and sign in with a local account."""
+def fill_sign_in(
+    page: Page, server: AppServer, account: str, password: str, path: str = ""
+) -> Locator:
+    """Open the app (at ``path``, a page and its query) and fill its sign-in form with a local
+    account; returns the sign-in button, not yet clicked (many people can then click at once)."""
     open_app(page, server.url, path)
     page.get_by_label("아이디").fill(account)
     page.get_by_label("비밀번호").fill(password)
+    return page.get_by_role("button", name="로그인")
+
+
+def sign_in(page: Page, server: AppServer, account: str, password: str, path: str = "") -> None:
+    """Open the app (at ``path``, a page and its query) and sign in with a local account."""
+    button = fill_sign_in(page, server, account, password, path)
     with rerun(page):
-        page.get_by_role("button", name="로그인").click()
+        button.click()
     assert not exception_texts(page)

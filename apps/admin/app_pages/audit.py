@@ -59,7 +59,9 @@ table = rows.select(
 codes = sorted(rows["action"].unique().to_list())
 glossary = "\n".join(f"- {action(code)} → `{code}`" for code in codes)
 st.dataframe(
-    table.to_pandas().style.apply(
+    table.to_arrow()
+    .to_pandas()
+    .style.apply(
         lambda r: ["background-color: #fff3cd; font-weight: 600" if r["!"] else "" for _ in r],
         axis=1,
     ),

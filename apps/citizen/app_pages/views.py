@@ -27,4 +27,4 @@ else:
         .alias(t("column.emergency")),
         labelled(rows, "action", partial(word, "action")).alias(t("column.action")),
     )
-    st.dataframe(table, hide_index=True, key="views_table")
+    st.dataframe(table.to_arrow(), hide_index=True, key="views_table")

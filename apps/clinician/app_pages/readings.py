@@ -40,7 +40,7 @@ for direction, title in (
             .alias(t("triage.column.decision")),
             pl.col("report").alias(t("triage.reading.column.report")),
             moments("answered_at").alias(t("triage.column.when")),
-        ),
+        ).to_arrow(),
         hide_index=True,
         key=f"readings_{direction}",
     )

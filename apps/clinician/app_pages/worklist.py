@@ -113,7 +113,7 @@ def worklist() -> None:
         pl.col("institution_name").alias(t("triage.column.institution")),
     )
     picked = st.dataframe(
-        table,
+        table.to_arrow(),
         hide_index=True,
         key="wl_table",
         on_select="rerun",

@@ -67,7 +67,9 @@ def patient_context(opened: OpenedStudy) -> None:
         if rows_of.is_empty():
             column.caption(t("triage.context.none"))
         else:
-            column.dataframe(rows_of.select(shown), hide_index=True, key=f"ctx_{heading}")
+            column.dataframe(
+                rows_of.select(shown).to_arrow(), hide_index=True, key=f"ctx_{heading}"
+            )
     st.markdown(f"**{t('triage.context.priors')}**")
     if ctx.priors.is_empty():
         st.caption(t("triage.context.none"))
@@ -81,7 +83,7 @@ def patient_context(opened: OpenedStudy) -> None:
                 t("triage.viewer.findings")
             ),
             (pl.col("score") * 100).round().alias(t("triage.column.score")),
-        ),
+        ).to_arrow(),
         hide_index=True,
         key="ctx_priors",
     )

@@ -181,7 +181,8 @@ def history(opened: OpenedStudy) -> None:
         st.caption(t("triage.viewer.no_history"))
         return
     st.dataframe(
-        opened.events.sort("at", descending=True).select(
+        opened.events.sort("at", descending=True)
+        .select(
             moments("at").alias(t("triage.column.when")),
             pl.col("account").alias(t("triage.column.who")),
             pl.col("decision")
@@ -195,7 +196,8 @@ def history(opened: OpenedStudy) -> None:
             .alias(t("triage.column.reason")),
             pl.col("note").alias(t("triage.column.note")),
             pl.col("service").alias(t("triage.column.service")),
-        ),
+        )
+        .to_arrow(),
         hide_index=True,
         key="history_table",
     )

@@ -23,7 +23,7 @@ def _requests(requests: pl.DataFrame) -> None:
             .replace_strict({s: t(f"triage.reading.status.{s}") for s in STATUSES})
             .alias(t("triage.reading.column.status")),
             pl.col("report").alias(t("triage.reading.column.report")),
-        ),
+        ).to_arrow(),
         hide_index=True,
         key="reading_table",
     )

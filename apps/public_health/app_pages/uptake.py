@@ -62,4 +62,4 @@ shown = table.select(
     *[labelled(table, d, partial(label, d)).alias(t(f"dimension.{d}")) for d in dims],
     pl.lit(pl.Series(cells, dtype=pl.Utf8)).alias(t(f"measure.{measure}")),
 )
-st.dataframe(shown, hide_index=True, key="uptake_table")
+st.dataframe(shown.to_arrow(), hide_index=True, key="uptake_table")
