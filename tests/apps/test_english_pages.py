@@ -35,7 +35,7 @@ from playwright.sync_api import Page, expect
 from apps.common.i18n import Lang, t
 from lakehouse import accounts, identity
 from lakehouse.access import Access, Principal
-from tests.apps.browser import AppServer, exception_texts, rerun, wait_idle
+from tests.apps.browser import AppServer, exception_texts, rerun, shot, wait_idle
 from tests.apps.served import app_env, every_app, sign_in
 from tests.pipelines.conftest import Lake
 
@@ -181,6 +181,8 @@ def every_page(page: Page, servers: dict[str, AppServer], cast: Cast, language: 
 
     def look(name: str) -> None:
         texts[name] = page_text(page, language)
+        if language == "en":  # what an English reader sees, kept in docs/screenshots/english
+            shot(page, "english", name.replace("/", "-"))
 
     sign_in(page, servers["citizen"], "minji", PASSWORD)
     choose(page, language)
