@@ -20,6 +20,11 @@ The text is the app's whole DOM text (``textContent``): headings, captions, the 
 chart labels (SVG) and the table cells the data grid mirrors into its accessible DOM table for
 the rows in view, so the checks also look at the cells that must be words (sex, districts,
 dates, the missing clinic).
+
+Known gap (issue 18 stays open for it): the timeline's titles and details are set aside whole,
+though the gold table writes some of the project's own words into them in Korean (주진단,
+처방전, the centre's measure and device names). Once the timeline keeps structured fields and
+the words come from the catalogue, only the delivered names should be set aside here.
 """
 
 from __future__ import annotations
