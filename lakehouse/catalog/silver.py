@@ -311,8 +311,8 @@ SILVER: Final = (
     ),
     Table(
         "silver.centre_measurements",
-        "One row per measured value at the seniors' centre: gait, balance, EMG and check-up, "
-        "in long form with units.",
+        "One row per measured value at the seniors' centre: gait, balance, EMG, check-up, body "
+        "composition, mobility tests, foot pressure and posture, in long form with units.",
         (
             column("measurement_id", "text", "device record id", required=True),
             column(
@@ -325,9 +325,9 @@ SILVER: Final = (
             column(
                 "device",
                 "text",
-                "gait | balance | emg | checkup",
+                "gait | balance | emg | checkup | body | mobility | foot | posture",
                 required=True,
-                pattern=r"^(gait|balance|emg|checkup)$",
+                pattern=r"^(gait|balance|emg|checkup|body|mobility|foot|posture)$",
             ),
             column("measured_at", "timestamp", "when measured", required=True),
             column("measure", "text", "what was measured", required=True),

@@ -4,7 +4,8 @@ The member register is small and cumulative (a monthly file of new members), so 
 registries every run reads every register delivery, replacing each delivery's period exactly;
 it is the only centre file with registration numbers, which become citizen keys at the bronze
 boundary while names and birth dates are dropped there. The devices (gait, balance, check-up,
-EMG) export once per open day: bronze and silver are partitioned by day, and a partition rerun
+EMG, body composition, mobility tests, foot pressure, posture) export once per open day: bronze
+and silver are partitioned by day, and a partition rerun
 replaces exactly its window (rows, ledger and quarantine).
 """
 

@@ -4,7 +4,8 @@
   number (the latest delivered registration wins). The register is the only centre file with a
   registration number; bronze already holds it as a citizen key, and names and birth dates never
   left the bronze boundary.
-* ``measurements``: every device row (gait, balance, check-up, EMG session) becomes one
+* ``measurements``: every device row (gait, balance, check-up, EMG session, body composition,
+  mobility tests, foot pressure, posture) becomes one
   ``silver.centre_measurements`` row per measured value, in long form with its unit, so that the
   timeline and the uptake figures read one table whatever the device. An empty cell (fasting
   glucose not taken) was not measured and gives no row.
@@ -62,7 +63,8 @@ class Device:
     """How one device's bronze rows read.
 
     Attributes:
-        name: ``gait``, ``balance``, ``checkup`` or ``emg`` (the ``centre_ranges.csv`` device).
+        name: ``gait``, ``balance``, ``checkup``, ``emg``, ``body``, ``mobility``, ``foot`` or
+            ``posture`` (the ``centre_ranges.csv`` device).
         id: The bronze column of the device's record id.
         time: The bronze column of the measurement time (KST, in the device's own layout).
         time_format: That layout (``strptime``); only the EMG export writes an offset.
@@ -127,6 +129,56 @@ DEVICES: Final = {
             ),
         ),
         Device("emg", "session_id", "started_at", "%Y-%m-%dT%H:%M:%S%z"),
+        # Height, sex and age are entered at the station, not measured: they stay in bronze.
+        Device(
+            "body",
+            "record_no",
+            "measured_at",
+            "%Y.%m.%d %H:%M:%S",
+            (
+                "weight_kg",
+                "skeletal_muscle_kg",
+                "body_fat_kg",
+                "body_fat_pct",
+                "bmi_kg_m2",
+                "smi_kg_m2",
+            ),
+        ),
+        Device(
+            "mobility",
+            "test_id",
+            "test_datetime",
+            "%Y-%m-%dT%H:%M:%S",
+            ("tug_s", "chair_stand_30s_n", "tandem_stance_s"),
+        ),
+        Device(
+            "foot",
+            "exam_id",
+            "exam_datetime",
+            "%Y-%m-%d %H:%M:%S",
+            (
+                "load_left_pct",
+                "load_right_pct",
+                "forefoot_left_pct",
+                "forefoot_right_pct",
+                "peak_pressure_left_kpa",
+                "peak_pressure_right_kpa",
+                "arch_index_left",
+                "arch_index_right",
+            ),
+        ),
+        Device(
+            "posture",
+            "record_no",
+            "measured_at",
+            "%Y-%m-%d %H:%M",
+            (
+                "head_forward_cm",
+                "shoulder_height_diff_cm",
+                "pelvic_height_diff_cm",
+                "trunk_lean_deg",
+            ),
+        ),
     )
 }
 

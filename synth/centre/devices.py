@@ -1,6 +1,7 @@
-"""The four exporting devices and what each writes for a day's sessions.
+"""The first four exporting devices and what each writes for a day's sessions.
 
-The centre has 11 kinds of equipment (seed article); four export files the platform ingests:
+The centre has 11 kinds of equipment (seed article); eight export files the platform ingests,
+these four and the stations of ``synth.centre.stations`` (``synth.centre.kinds`` lists them all):
 
 * ``gait`` — whole-body response / gait-pattern analysis (전신반응분석시스템). UTF-8 CSV, English
   headers, as international gait software writes them.
@@ -19,7 +20,6 @@ device's own layout; only the EMG export writes the +09:00 offset.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
@@ -224,8 +224,6 @@ EMG: Final = Device(
     },
 )
 
-DEVICE_SPECS: Final = {d.name: d for d in (CHECKUP, GAIT, BALANCE, EMG)}
-
 
 def fit(ctx: Day, device: str, column: str, values: FloatArray, decimals: int) -> FloatArray:
     """Round as the device does and keep inside the column's plausible range."""
@@ -233,7 +231,8 @@ def fit(ctx: Day, device: str, column: str, values: FloatArray, decimals: int) -
     return np.clip(np.round(values, decimals), low, high)
 
 
-def _member_nos(ctx: Day, idx: IntArray) -> list[str]:
+def member_nos(ctx: Day, idx: IntArray) -> list[str]:
+    """The member numbers of the members at ``idx``, as the devices know them."""
     return [ctx.roster.member_no[i] for i in idx.tolist()]
 
 
@@ -252,7 +251,7 @@ def gait_rows(ctx: Day, s: Sessions, rng: np.random.Generator) -> dict[str, Any]
     double = 26 + 12 * (1.2 - speed) + 8 * asym + rng.normal(0, 1.5, n)
     return {
         "test_id": GAIT.ids(ctx.day, 1, n),
-        "member_no": _member_nos(ctx, idx),
+        "member_no": member_nos(ctx, idx),
         "measured_at": GAIT.timestamp(ctx.day, s.second),
         "speed_m_s": fit(ctx, "gait", "speed_m_s", speed, 2),
         "cadence_steps_min": fit(ctx, "gait", "cadence_steps_min", cadence, 1),
@@ -277,7 +276,7 @@ def balance_rows(ctx: Day, s: Sessions, rng: np.random.Generator) -> dict[str, A
     seconds = np.column_stack([s.second, s.second + 45]).ravel()
     return {
         "record_no": BALANCE.ids(ctx.day, 1, 2 * n),
-        "member_no": _member_nos(ctx, np.repeat(idx, 2)),
+        "member_no": member_nos(ctx, np.repeat(idx, 2)),
         "test_datetime": BALANCE.timestamp(ctx.day, seconds),
         "condition": ["EO", "EC"] * n,
         "duration_s": np.full(2 * n, BALANCE_TRIAL_S),
@@ -311,7 +310,7 @@ def checkup_rows(ctx: Day, s: Sessions, rng: np.random.Generator) -> dict[str, A
     fasting = (s.second < FASTING_BEFORE) & (rng.random(n) < 0.5)
     return {
         "측정번호": CHECKUP.ids(ctx.day, 1, n),
-        "회원번호": _member_nos(ctx, idx),
+        "회원번호": member_nos(ctx, idx),
         "측정일시": CHECKUP.timestamp(ctx.day, s.second),
         "성별": np.where(c.female[idx], "여", "남").tolist(),
         "연령": np.floor(c.age(idx, d)).astype(np.int64),
@@ -363,23 +362,13 @@ def emg_rows(ctx: Day, s: Sessions, rng: np.random.Generator) -> dict[str, Any]:
             freq[:, k] += rng.normal(0, 4, n)
     return {
         "session_id": EMG.ids(ctx.day, 1, n),
-        "member_no": _member_nos(ctx, idx),
+        "member_no": member_nos(ctx, idx),
         "started_at": EMG.timestamp(ctx.day, s.second),
         "sts_time_s": fit(ctx, "emg", "sts_time_s", sts, 1),
         "channels.rms_uv": fit(ctx, "emg", "channels.rms_uv", rms, 1),
         "channels.mvc_pct": fit(ctx, "emg", "channels.mvc_pct", mvc, 1),
         "channels.mean_freq_hz": fit(ctx, "emg", "channels.mean_freq_hz", freq, 1),
     }
-
-
-BUILDERS: Final[dict[str, Callable[[Day, Sessions, np.random.Generator], dict[str, Any]]]] = {
-    "gait": gait_rows,
-    "balance": balance_rows,
-    "checkup": checkup_rows,
-    "emg": emg_rows,
-}
-
-ROWS_PER_SESSION: Final = {"gait": 1, "balance": 2, "checkup": 1, "emg": 1}
 
 
 def csv_frame(device: Device, columns: dict[str, Any]) -> pl.DataFrame:

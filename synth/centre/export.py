@@ -28,15 +28,8 @@ import numpy as np
 import polars as pl
 
 from synth.calendar import centre_open
-from synth.centre.devices import (
-    BUILDERS,
-    DEVICE_SPECS,
-    ROWS_PER_SESSION,
-    Day,
-    Device,
-    csv_frame,
-    emg_records,
-)
+from synth.centre.devices import Day, Device, csv_frame, emg_records
+from synth.centre.kinds import BUILDERS, DEVICE_SPECS, ROWS_PER_SESSION
 from synth.centre.members import DEVICES, epoch_day, select_members
 from synth.centre.params import load
 from synth.centre.physiology import make_cohort

@@ -42,9 +42,11 @@ AGE_KNOTS: Final = (65.0, 70.0, 75.0, 80.0, 85.0, 90.0)
 AGE_WEIGHT: Final = (0.8, 1.2, 1.2, 0.8, 0.4, 0.15)
 
 # Device use per visit: check-up station (blood pressure at nearly every visit), gait, balance,
-# EMG, each a member-specific propensity around these bases (synthetic choice).
-DEVICES: Final = ("checkup", "gait", "balance", "emg")
-DEVICE_BASE: Final = (0.7, 0.35, 0.35, 0.15)
+# EMG, body composition, the mobility tests (TUG, chair stand, tandem stance), the plantar
+# pressure platform and the posture analyser, each a member-specific propensity around these
+# bases (synthetic choice).
+DEVICES: Final = ("checkup", "gait", "balance", "emg", "body", "mobility", "foot", "posture")
+DEVICE_BASE: Final = (0.7, 0.35, 0.35, 0.15, 0.25, 0.2, 0.1, 0.1)
 
 _EPOCH: Final = date(1970, 1, 1).toordinal()
 

@@ -55,6 +55,10 @@ class Cohort:
         emg_amp: (members, channels) log-factor of each channel's MVC amplitude (skin, fat,
             electrode placement).
         emg_freq: (members, channels) offset of each channel's mean frequency in Hz.
+        arch: The member's standardised foot arch (higher: flatter foot), for the plantar
+            pressure platform's arch index.
+        posture: (members, 4) standardised posture traits (head forward, shoulder and pelvic
+            height differences, trunk lean), for the posture analyser.
     """
 
     start: int
@@ -69,6 +73,8 @@ class Cohort:
     paretic_right: BoolArray
     emg_amp: FloatArray
     emg_freq: FloatArray
+    arch: FloatArray
+    posture: FloatArray
 
     def age(self, idx: IntArray, day: int) -> FloatArray:
         """Age in years on ``day`` of the members at ``idx``."""
@@ -144,6 +150,9 @@ def make_cohort(
         paretic_right=rng.random(n) < 0.5,
         emg_amp=rng.normal(0.0, 0.3, (n, channels)),
         emg_freq=rng.normal(0.0, 6.0, (n, channels)),
+        # Drawn last, so the traits above stay what they were before these devices existed.
+        arch=rng.standard_normal(n),
+        posture=rng.standard_normal((n, 4)),
     )
 
 

@@ -52,6 +52,35 @@ DEVICES = {
         "%Y-%m-%d %H:%M",
     ),
     "emg": ("utf-8", "", "", "started_at", "%Y-%m-%dT%H:%M:%S+09:00"),
+    "body": (
+        "utf-8",
+        ",",
+        "No.,ID,Test Date / Time,Height,Gender,Age,Weight,SMM,BFM,PBF,BMI,SMI",
+        "Test Date / Time",
+        "%Y.%m.%d %H:%M:%S",
+    ),
+    "mobility": (
+        "utf-8",
+        "\t",
+        "test_id\tmember_no\ttest_datetime\ttug_s\tchair_stand_30s\ttandem_stance_s",
+        "test_datetime",
+        "%Y-%m-%dT%H:%M:%S",
+    ),
+    "foot": (
+        "utf-8",
+        ",",
+        "exam_id,member_no,exam_datetime,load_L_pct,load_R_pct,forefoot_L_pct,forefoot_R_pct,"
+        "peak_L_kPa,peak_R_kPa,arch_index_L,arch_index_R",
+        "exam_datetime",
+        "%Y-%m-%d %H:%M:%S",
+    ),
+    "posture": (
+        "cp949",
+        ",",
+        "검사번호,회원번호,검사일시,머리전방이동,어깨높이차,골반높이차,몸통기울기",
+        "검사일시",
+        "%Y-%m-%d %H:%M",
+    ),
 }
 MUSCLES = {"vastus_lateralis", "biceps_femoris", "tibialis_anterior", "gastrocnemius_medialis"}
 
@@ -203,7 +232,7 @@ def test_only_members_65_plus_visit_while_present_on_open_days(clean, population
         rows, bad = read_device(out, device)
         assert not bad
         for row in rows:
-            no = row.get("member_no") or row["회원번호"]
+            no = row.get("member_no") or row.get("ID") or row["회원번호"]
             person = member[no]
             day = row["_day"]
             assert row["_at"].date() == day
