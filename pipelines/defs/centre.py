@@ -5,8 +5,8 @@ registries every run reads every register delivery, replacing each delivery's pe
 it is the only centre file with registration numbers, which become citizen keys at the bronze
 boundary while names and birth dates are dropped there. The devices (gait, balance, check-up,
 EMG, body composition, mobility tests, foot pressure, posture) export once per open day: bronze
-and silver are partitioned by day, and a partition rerun
-replaces exactly its window (rows, ledger and quarantine).
+and silver are partitioned by day, and a partition rerun replaces exactly its window (rows,
+ledger and quarantine).
 """
 
 from collections.abc import Iterator

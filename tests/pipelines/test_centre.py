@@ -21,7 +21,7 @@ from tests.pipelines.conftest import Lake, assert_no_identifiers
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-DEVICES = ("gait", "balance", "checkup", "emg")
+DEVICES = ("gait", "balance", "checkup", "emg", "body", "mobility", "foot", "posture")
 TABLES = (
     "bronze.centre_members",
     "silver.centre_members",
@@ -241,3 +241,34 @@ def test_a_file_delivered_twice_counts_once(lake: Lake, small_city: City) -> Non
         assert table.filter(pl.col("_file") == fault["path"]).is_empty()
         declared = ledger.filter(pl.col("file") == original)["rows_declared"][0]
         assert table.filter(pl.col("_file") == original).height == declared
+
+
+NEW_KINDS = {
+    # device: a measure silver must hold, with the unit the range file gives its column
+    "body": ("smi_kg_m2", "kg/m2"),
+    "mobility": ("tug_s", "s"),
+    "foot": ("arch_index_left", "ratio"),
+    "posture": ("head_forward_cm", "cm"),
+}
+
+
+def test_the_new_device_kinds_reach_silver_and_quarantine_bad_rows_with_a_reason(
+    lake: Lake, small_city: City
+) -> None:
+    """Body composition, mobility tests, foot pressure and posture: their values arrive in long
+    form with units, and each of their bad rows is quarantined at its file and line with a
+    reason that names what was wrong (the column and the range for an implausible value)."""
+    silver = lake.frame("silver.centre_measurements")
+    quarantine = lake.frame("quarantine.records", pl.col("source").str.starts_with("centre/"))
+    for device, (measure, unit) in NEW_KINDS.items():
+        mine = silver.filter((pl.col("device") == device) & (pl.col("measure") == measure))
+        assert mine.height and (mine["unit"] == unit).all(), device
+        injected = [f for f in _faults(small_city, device) if f["line"] is not None]
+        assert injected, device
+        bad = quarantine.filter(pl.col("source") == f"centre/{device}")
+        for fault in injected:
+            row = bad.filter((pl.col("file") == fault["path"]) & (pl.col("line") == fault["line"]))
+            assert row["reason"].to_list() == [fault["kind"]], fault
+            if fault["kind"] == "out_of_range_value":
+                column = fault["detail"].split("=")[0]
+                assert column in row["message"][0] and "plausible range" in row["message"][0]

@@ -1,0 +1,1 @@
+"""Insights for a citizen: explainable, sourced, never a diagnosis."""
