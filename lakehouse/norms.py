@@ -51,7 +51,9 @@ def sources() -> pl.DataFrame:
 def bands(code: str, age: int, sex: str) -> pl.DataFrame:
     """The bands of one measure for a person of ``age`` (whole years) and ``sex`` (M or F),
     lowest first; empty when no published norm covers them."""
-    return _applicable(norms(), age, sex).filter(pl.col("code") == code).sort("low", nulls_last=False)
+    return (
+        _applicable(norms(), age, sex).filter(pl.col("code") == code).sort("low", nulls_last=False)
+    )
 
 
 def _applicable(frame: pl.DataFrame, age: int, sex: str) -> pl.DataFrame:
