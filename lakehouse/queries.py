@@ -129,3 +129,29 @@ def institution_names(codes: tuple[str, ...]) -> dict[str, str]:
     """Institution names by code."""
     found = lake.frame(INSTITUTIONS, pl.col("ykiho").is_in(list(codes)))
     return dict(zip(found["ykiho"].to_list(), found["name"].to_list(), strict=True))
+
+
+CENTRE_MEMBERS: Final = "silver.centre_members"
+CENTRE_MEASUREMENTS: Final = "silver.centre_measurements"
+CENTRE_COLUMNS: Final = (
+    "device",
+    "measure",
+    "context",
+    "value",
+    "unit",
+    "measured_at",
+    "measured_on",
+)
+
+
+def centre_values(subject: str) -> pl.DataFrame:
+    """Every seniors' centre measurement of one citizen (all their member numbers), oldest
+    first."""
+    members = lake.scan(CENTRE_MEMBERS).filter(pl.col("citizen_key") == subject)
+    return (
+        lake.scan(CENTRE_MEASUREMENTS)
+        .join(members.select("member_no"), on="member_no", how="semi")
+        .select(*CENTRE_COLUMNS)
+        .sort("measured_at", "measure", "context")
+        .collect()
+    )

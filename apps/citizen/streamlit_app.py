@@ -15,6 +15,11 @@ run(
             icon=":material/timeline:",
             default=True,
         ),
+        st.Page(
+            "app_pages/measurements.py",
+            title=t("citizen.measurements.title"),
+            icon=":material/monitor_heart:",
+        ),
         st.Page("app_pages/share.py", title=t("citizen.share.title"), icon=":material/share:"),
         st.Page("app_pages/views.py", title=t("citizen.views.title"), icon=":material/visibility:"),
     ],
