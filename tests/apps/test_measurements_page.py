@@ -5,12 +5,13 @@ audited, and another citizen's measurements refused."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
+from playwright.sync_api import Browser, expect
 from streamlit.testing.v1 import AppTest
 
 from apps.common.i18n import t
@@ -18,6 +19,8 @@ from lakehouse import accounts, delta
 from lakehouse import read as lake
 from lakehouse.access import Access, AccessDeniedError, Principal
 from lakehouse.pseudonym import citizen_key
+from tests.apps.browser import AppServer, exception_texts, open_app, rerun, shot
+from tests.apps.served import app_env, app_script
 from tests.apps.test_platform import PASSWORD, sign_in, texts
 from tests.pipelines.conftest import Lake
 
@@ -165,15 +168,15 @@ def test_the_page_shows_the_fall_risk_notice_with_its_drivers_and_sources(
     assert "80세 여성" in shown  # the reference ranges are those of her age and sex
     (warning,) = [w for w in at.warning if "넘어짐" in w.value]
     assert "2개" in warning.value  # the slow TUG and the below-average chair stand for 80-84
-    assert "일어나 걸어가기 검사(TUG): 13.4 s" in shown
-    assert "12 s 미만" in shown and "STEADI" in shown  # the cut-off and its source
+    assert "일어나 걸어가기 검사(TUG): 13.4 초" in shown
+    assert "12 초 미만" in shown and "STEADI" in shown  # the cut-off and its source
     assert "30초 의자에서 일어서기: 8 회" in shown and "9 회 이상" in shown
     assert "진단이 아닙니다" in shown and "센터 직원" in shown
     # Gait speed at 1.08 m/s is above AWGS's 1.0 m/s: not a driver.
     assert "보행 속도" not in warning.value
     # The mobility tests are shown first, each measure with its reference range and a chart.
     assert at.radio(key="measurements_device.ko").value == "mobility"
-    assert "최근 13.4 s" in shown and "⚠ 참고 범위 밖: 넘어짐 위험 범위" in shown
+    assert "최근 13.4 초" in shown and "⚠ 참고 범위 밖: 넘어짐 위험 범위" in shown
     assert len(at.get("plotly_chart")) == 2
 
 
@@ -200,3 +203,46 @@ def test_a_citizen_with_no_measurements_is_told_so(
     at = _page("newcomer")
     assert t("citizen.measurements.empty", "ko") in texts(at)
     assert not at.get("plotly_chart")
+
+
+@pytest.mark.browser
+def test_the_page_in_chromium_at_a_phones_width(
+    centre_lake: tuple[Lake, dict[str, str]],
+    start_app: Callable[..., AppServer],
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    """Signed in on a 390 px wide screen, the senior reaches the page from the menu and reads
+    the fall-risk notice and a chart with its reference band; screenshots of each step."""
+    built, keys = centre_lake
+    roster = [
+        accounts.Account(
+            "grandma",
+            "citizen",
+            citizen_key=keys["senior"],
+            password_hash=accounts.hash_password(PASSWORD),
+        )
+    ]
+    server = start_app(app_script("citizen"), app_env(built, roster, tmp_path, "ef" * 32))
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, locale="ko-KR", timezone_id="Asia/Seoul"
+    )
+    page = context.new_page()
+    try:
+        open_app(page, server.url)
+        page.get_by_label("아이디").fill("grandma")
+        page.get_by_label("비밀번호").fill(PASSWORD)
+        with rerun(page):
+            page.get_by_role("button", name="로그인").click()
+        open_app(page, server.url, "measurements")
+        expect(page.get_by_text("넘어짐(낙상) 위험 알림")).to_be_visible()
+        expect(page.get_by_text("일어나 걸어가기 검사(TUG): 13.4 초").first).to_be_visible()
+        assert not exception_texts(page)
+        shot(page, "measurements", "fall-risk-and-mobility")
+        with rerun(page):
+            page.get_by_text("기초 검진(혈압·악력·신체계측)").click()
+        expect(page.get_by_text("⚠ 참고 범위 밖: 약한 악력 범위").first).to_be_visible()
+        assert page.locator(".js-plotly-plot").count() >= 1
+        shot(page, "measurements", "check-up-grip")
+    finally:
+        context.close()

@@ -77,9 +77,8 @@ def chart(rows: pl.DataFrame, title: str, unit: str, key: str) -> None:
     first = rows.row(0, named=True)
     low, high = first["ref_low"], first["ref_high"]
     if low is not None or high is not None:
-        values = rows["value"]
-        bottom = min(float(values.min()), low if low is not None else float(values.min()))  # type: ignore[arg-type]
-        top = max(float(values.max()), high if high is not None else float(values.max()))  # type: ignore[arg-type]
+        edges = [float(v) for v in (*rows["value"].to_list(), low, high) if v is not None]
+        bottom, top = min(edges), max(edges)
         pad = (top - bottom) * 0.15 or 1.0
         figure.add_hrect(
             y0=low if low is not None else bottom - pad,
@@ -102,6 +101,7 @@ def chart(rows: pl.DataFrame, title: str, unit: str, key: str) -> None:
         showlegend=rows["context"].n_unique() > 1,
         legend={"orientation": "h", "y": -0.25},
         yaxis_title=unit_name(unit),
+        xaxis={"tickformat": "%Y.%m.%d", "nticks": 4},
     )
     st.plotly_chart(apply(figure), key=key)
 
