@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
+from apps.citizen.whose import whose
 from apps.common.i18n import day, keyed, lang, number, t, word
 from apps.common.layout import access
 from apps.common.theme import PALETTE, apply
@@ -176,19 +177,8 @@ def judged(measured: Measured) -> pl.DataFrame:
 
 def page() -> None:
     layer = access()
-    me = str(layer.principal.citizen_key)
-    people = [me, *layer.proxied()]
     st.title(t("citizen.measurements.title"))
-    whose = me
-    if len(people) > 1:
-        names = {k: t("citizen.timeline.me") if k == me else layer.name(k) for k in people}
-        whose = st.selectbox(
-            t("citizen.timeline.whose"),
-            people,
-            format_func=names.__getitem__,
-            key=keyed("measurements_whose"),
-        )
-    measured = layer.centre_measurements(whose)
+    measured = layer.centre_measurements(whose(layer, "measurements"))
     if measured.rows.is_empty():
         st.info(t("citizen.measurements.empty"))
         return
