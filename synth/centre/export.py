@@ -8,7 +8,7 @@ Layout under ``--out``:
   sent on the first of the next month, so a new member's device rows arrive before their
   registry row, as in the real feed.
 * ``centre/<device>/<YYYYMMDD>-<n>/<device>_<YYYYMMDD>.<csv|jsonl>`` — one folder per device and
-  open day, exported at night (see ``synth.centre.devices`` for the columns). ``-2`` is a re-send.
+  open day, exported at night (see ``synth.centre.kinds`` for the devices). ``-2`` is a re-send.
 
 The work runs in two passes over the open days: the first only counts each folder's rows (cheap:
 visits are drawn, values are not) so the fault plan can guarantee every fault kind; the second
