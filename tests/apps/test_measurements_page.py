@@ -5,6 +5,7 @@ audited, and another citizen's measurements refused."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -195,6 +196,21 @@ def test_each_device_kind_is_drawn_against_its_band_or_says_it_has_none(
     at.radio(key="measurements_device.ko").set_value("body").run()
     assert "낮은 근육량 범위" in texts(at)  # SMI 5.4 under AWGS's 5.7 kg/m2 for women
     assert not at.exception
+
+
+def test_in_english_the_page_has_no_korean(centre_lake: tuple[Lake, dict[str, str]]) -> None:
+    """Names of measures, bands, units, sources and the notice all follow the language."""
+    at = sign_in(AppTest.from_file(str(APP), default_timeout=60), "grandma")
+    at.radio[0].set_value("en").run()  # the language switch
+    at.switch_page("app_pages/measurements.py")
+    at.run()
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert t("citizen.measurements.falls.title", "en") in shown
+    assert "Timed Up and Go (TUG): 13.4 s" in shown and "below 12 s" in shown
+    assert "your age (80) and sex (woman)" in shown
+    korean = [line for line in shown.splitlines() if re.search("[가-힣]", line)]
+    assert not korean, korean
 
 
 def test_a_citizen_with_no_measurements_is_told_so(
