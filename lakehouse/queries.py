@@ -23,6 +23,8 @@ STUDIES: Final = "silver.imaging_studies"
 INSTANCES: Final = "silver.imaging_instances"
 INSTITUTIONS: Final = "silver.institutions"
 CITIZENS: Final = "silver.citizens"
+MEMBERS: Final = "silver.centre_members"
+MEASUREMENTS: Final = "silver.centre_measurements"
 READING_CLASSES: Final = ("01", "11")  # tertiary and general hospitals read for clinics
 
 
@@ -129,3 +131,15 @@ def institution_names(codes: tuple[str, ...]) -> dict[str, str]:
     """Institution names by code."""
     found = lake.frame(INSTITUTIONS, pl.col("ykiho").is_in(list(codes)))
     return dict(zip(found["ykiho"].to_list(), found["name"].to_list(), strict=True))
+
+
+def citizen_rows(table: str, subject: str) -> pl.DataFrame:
+    """Every row of one table that names the citizen (``citizen_key``): claims and their
+    children (every delivered version), studies, AI findings."""
+    return lake.frame(table, pl.col("citizen_key") == subject)
+
+
+def centre_measurements(subject: str) -> pl.DataFrame:
+    """Every seniors' centre measurement of the citizen, through their member numbers."""
+    members = lake.frame(MEMBERS, pl.col("citizen_key") == subject)["member_no"]
+    return lake.frame(MEASUREMENTS, pl.col("member_no").is_in(members.implode()))

@@ -13,6 +13,6 @@ validate every Bundle against HL7's IPS StructureDefinitions (``tests/fhir/``).
 
 from __future__ import annotations
 
-from lakehouse.fhir.document import Record, ips_bundle
+from lakehouse.fhir.document import Record, everything_bundle, ips_bundle
 
-__all__ = ["Record", "ips_bundle"]
+__all__ = ["Record", "everything_bundle", "ips_bundle"]

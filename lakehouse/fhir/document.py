@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Final
 
 import polars as pl
@@ -65,13 +65,13 @@ def _merged(first: Section, second: Section) -> Section:
     )
 
 
-def sections(record: Record, subject: str) -> list[Section]:
+def sections(record: Record, subject: str, today: date) -> list[Section]:
     """The document's sections in reading order: the three IPS requires (problems, allergies,
     medications), then vital signs and results where the record has any."""
     found = [
         problems.section(record.problems, subject),
         allergies.section(),
-        medications.section(record.medicines, subject),
+        medications.section(record.medicines, subject, today),
     ]
     measured = results.sections(record.measurements, subject)
     vitals = [s for s in measured if s.code == results.VITALS_CODE]
@@ -91,7 +91,7 @@ def ips_bundle(record: Record, now: datetime) -> Bundle:
             timestamp.
     """
     subject, person = patient.patient(record.person, record.name)
-    parts = sections(record, subject)
+    parts = sections(record, subject, now.date())
     key = record.person["citizen_key"]
     composition_url = entry_id("Composition", key, now.isoformat())
     author: JSON = {
@@ -126,6 +126,37 @@ def ips_bundle(record: Record, now: datetime) -> Bundle:
                 "value": entry_id("Bundle", key, now.isoformat()),
             },
             "type": "document",
+            "timestamp": now.isoformat(),
+            "entry": [{"fullUrl": url, "resource": resource} for url, resource in entries],
+        }
+    )
+
+
+def everything_bundle(record: Record, now: datetime) -> Bundle:
+    """All of one citizen's record as a FHIR R4B ``collection`` Bundle, for "export everything":
+    the same resources as the summary (one builder for both, so they never disagree), over the
+    whole history rather than the recent window, with no Composition (it is a copy of the
+    record, not a clinical document).
+
+    Args:
+        record: Every row, unwindowed (problems over all time, every prescription, every
+            measurement, every study).
+        now: When it is made (the Bundle's timestamp; medicines supplied until before today are
+            ``completed``).
+    """
+    subject, person = patient.patient(record.person, record.name)
+    entries = [(subject, person)]
+    for part in sections(record, subject, now.date()):
+        entries += part.entries + part.supporting
+    key = record.person["citizen_key"]
+    return Bundle.model_validate(
+        {
+            "resourceType": "Bundle",
+            "identifier": {
+                "system": "urn:ietf:rfc:3986",
+                "value": entry_id("Bundle", "everything", key, now.isoformat()),
+            },
+            "type": "collection",
             "timestamp": now.isoformat(),
             "entry": [{"fullUrl": url, "resource": resource} for url, resource in entries],
         }

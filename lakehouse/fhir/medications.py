@@ -55,10 +55,14 @@ def medication(row: dict[str, object], names: dict[str, tuple[str, str, str, str
 
 
 def statement(
-    row: dict[str, object], patient: str, names: dict[str, tuple[str, str, str, str]]
+    row: dict[str, object],
+    patient: str,
+    names: dict[str, tuple[str, str, str, str]],
+    today: date,
 ) -> JSON:
-    """One current medicine as a MedicationStatement: ``active`` because its days supplied
-    cover today (the note says so, and from which prescription), with the prescribed dose."""
+    """One medicine as a MedicationStatement, with the prescribed dose: ``active`` while its
+    days supplied cover ``today``, ``completed`` after (the note says which prescription and
+    until when: the claims say what was supplied, not what was swallowed)."""
     start: date = row["start"]  # type: ignore[assignment]
     days = int(row["days"])  # type: ignore[call-overload]
     until = start + timedelta(days=days - 1)
@@ -66,7 +70,7 @@ def statement(
     return {
         "resourceType": "MedicationStatement",
         "meta": profile("MedicationStatement-uv-ips"),
-        "status": "active",
+        "status": "active" if until >= today else "completed",
         "medicationCodeableConcept": medication(row, names),
         "subject": {"reference": patient},
         "effectivePeriod": {"start": start.isoformat(), "end": until.isoformat()},
@@ -87,7 +91,7 @@ def statement(
     }
 
 
-def section(medicines: pl.DataFrame, patient: str) -> Section:
+def section(medicines: pl.DataFrame, patient: str, today: date) -> Section:
     """The medications section.
 
     Args:
@@ -96,11 +100,12 @@ def section(medicines: pl.DataFrame, patient: str) -> Section:
             ``days``, ``start`` (date issued or dispensed), ``prescriber`` (YKIHO) and
             ``prescriber_name``.
         patient: The Patient's fullUrl.
+        today: The day the summary is made.
     """
     names = drug_names()
     entries, lines = [], []
     for row in medicines.iter_rows(named=True):
-        resource = statement(row, patient, names)
+        resource = statement(row, patient, names, today)
         key = (row["ingredient_code"], row["start"], row.get("prescriber"))
         entries.append((entry_id("MedicationStatement", patient, *key), resource))
         period = resource["effectivePeriod"]

@@ -17,14 +17,16 @@ STUDY_DAYS: Final = 730  # studies within two years ...
 STUDIES_MAX: Final = 5  # ... and at most five of them, newest first
 
 
-def problems(diagnoses: pl.DataFrame, today: date) -> pl.DataFrame:
-    """One row per KCD code coded within ``PROBLEM_DAYS``: ``kcd``, ``first_on`` (its first
-    claim ever), ``last_on``, ``times`` (statements that coded it); most recent first.
+def problems(diagnoses: pl.DataFrame, today: date, days: int | None = PROBLEM_DAYS) -> pl.DataFrame:
+    """One row per KCD code coded within ``days`` (None: ever): ``kcd``, ``first_on`` (its
+    first claim ever), ``last_on``, ``times`` (statements that coded it); most recent first.
 
     Args:
         diagnoses: The citizen's diagnoses in use: ``kcd``, ``diagnosed_on``, ``spec_id``.
         today: The day the summary is made.
+        days: The window back from ``today``.
     """
+    since = date.min if days is None else today - timedelta(days=days)
     return (
         diagnoses.filter(pl.col("diagnosed_on") <= today)
         .group_by("kcd")
@@ -33,7 +35,7 @@ def problems(diagnoses: pl.DataFrame, today: date) -> pl.DataFrame:
             pl.col("diagnosed_on").max().alias("last_on"),
             pl.col("spec_id").n_unique().alias("times"),
         )
-        .filter(pl.col("last_on") > today - timedelta(days=PROBLEM_DAYS))
+        .filter(pl.col("last_on") > since)
         .sort("last_on", "kcd", descending=[True, False])
     )
 
