@@ -12,6 +12,7 @@ import shutil
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -30,7 +31,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 # "current" have something to hold.
 NOW = datetime(2025, 5, 30, 3, 0, tzinfo=UTC)
 PASSWORD = "demo-password-1"
-APP = "apps/citizen/streamlit_app.py"
+APP = str(Path(__file__).resolve().parents[2] / "apps/citizen/streamlit_app.py")
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +212,7 @@ def _page(page: str) -> AppTest:
 
 
 def _html(at: AppTest) -> str:
-    return "\n".join(str(e.proto.html.body) for e in at.get("html"))
+    return "\n".join(str(e.proto.body) for e in at.get("html"))
 
 
 def test_the_summary_page_shows_the_summary_and_offers_the_ips(signed_in: None) -> None:

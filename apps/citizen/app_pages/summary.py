@@ -16,9 +16,9 @@ from typing import Any
 
 import streamlit as st
 
-from apps.common.i18n import day, keyed, lang, moment, number, t, word
+from apps.common.i18n import day, lang, moment, number, t, word
 from apps.common.layout import access
-from apps.common.views import finding_name, service_name
+from apps.common.views import finding_name, service_name, whose_record
 from lakehouse.fhir import medications, problems, results
 
 PRINT_CSS = """<style>
@@ -136,17 +136,7 @@ def _result_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 
 layer = access()
-me = str(layer.principal.citizen_key)
-people = [me, *layer.proxied()]
-whose = me
-if len(people) > 1:
-    names = {key: t("citizen.timeline.me") if key == me else layer.name(key) for key in people}
-    whose = st.selectbox(
-        t("citizen.summary.whose"),
-        people,
-        format_func=names.__getitem__,
-        key=keyed("summary_whose"),
-    )
+whose = whose_record(layer, t("citizen.summary.whose"), "summary_whose")
 record = layer.emergency_summary(whose)
 st.html(PRINT_CSS)
 st.title(t("citizen.summary.title"))
