@@ -87,12 +87,22 @@ class Summary(Gate):
         rows: pl.DataFrame = self._q(queries.citizen_rows)(table, subject)
         return rows
 
-    def _programme(self, subject: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-        """The programme's own data: centre measurements, studies, their AI findings."""
-        measured: pl.DataFrame = self._q(queries.centre_measurements)(subject)
-        studies: pl.DataFrame = self._q(queries.citizen_rows)(STUDIES, subject)
-        findings: pl.DataFrame = self._q(queries.citizen_rows)(FINDINGS, subject)
-        return measured, studies, findings
+    def _tables(self, subject: str, dispensings: bool = False) -> dict[str, pl.DataFrame]:
+        """The citizen's rows, by the CSV file each becomes in an export: the national
+        extract's (the statements' versions in use) and the programme's own (centre
+        measurements, studies, their AI findings)."""
+        claims = self._national_extract(CLAIMS, subject)
+        found = {
+            "claims.csv": claims,
+            "diagnoses.csv": in_use(self._national_extract(DIAGNOSES, subject), claims),
+            "prescriptions.csv": in_use(self._national_extract(PRESCRIPTIONS, subject), claims),
+        }
+        if dispensings:
+            found["dispensings.csv"] = in_use(self._national_extract(DISPENSINGS, subject), claims)
+        found["centre_measurements.csv"] = self._q(queries.centre_measurements)(subject)
+        found["imaging_studies.csv"] = self._q(queries.citizen_rows)(STUDIES, subject)
+        found["ai_findings.csv"] = self._q(queries.citizen_rows)(FINDINGS, subject)
+        return found
 
     def _person(self, subject: str, named: bool) -> tuple[dict[str, object], str | None]:
         person: pl.DataFrame = self._q(queries.citizens)((subject,))
@@ -104,13 +114,18 @@ class Summary(Gate):
             name = identity.decrypt(found["name_enc"][0]) if found.height else None
         return person.row(0, named=True), name
 
-    def _record(self, subject: str, purpose: str, everything: bool = False) -> Record:
-        """The citizen's record as the builder takes it: recent (the summary) or all of it."""
+    def _record(
+        self,
+        tables: dict[str, pl.DataFrame],
+        subject: str,
+        purpose: str,
+        everything: bool = False,
+    ) -> Record:
+        """The citizen's record as the builder takes it (from ``_tables``): recent (the
+        summary) or all of it; the name for the citizen themselves only."""
         today = self.clock().date()
-        claims = self._national_extract(CLAIMS, subject)
-        diagnoses = in_use(self._national_extract(DIAGNOSES, subject), claims)
-        prescribed = in_use(self._national_extract(PRESCRIPTIONS, subject), claims)
-        measured, studies, findings = self._programme(subject)
+        diagnoses, prescribed = tables["diagnoses.csv"], tables["prescriptions.csv"]
+        measured, studies = tables["centre_measurements.csv"], tables["imaging_studies.csv"]
         person, name = self._person(subject, named=purpose == "self")
         if everything:
             medicines = _medicines(prescribed)
@@ -127,7 +142,7 @@ class Summary(Gate):
             .replace_strict(names, default=None, return_dtype=pl.Utf8)
             .alias("prescriber_name")
         )
-        chosen = findings.filter(
+        chosen = tables["ai_findings.csv"].filter(
             pl.col("study_instance_uid").is_in(studies["study_instance_uid"].implode())
         )
         return Record(person, name, problems, medicines, measured, studies, chosen)
@@ -148,7 +163,7 @@ class Summary(Gate):
         measure within a year, the newest studies and their AI findings. The name only for the
         citizen themselves."""
         purpose = self.basis("read:summary", subject_key)
-        record = self._record(subject_key, purpose)
+        record = self._record(self._tables(subject_key), subject_key, purpose)
         rows = sum(
             f.height
             for f in (record.problems, record.medicines, record.measurements, record.studies)
@@ -159,7 +174,7 @@ class Summary(Gate):
     def ips_bundle(self, subject_key: str) -> bytes:
         """The emergency summary as a FHIR IPS document Bundle (JSON, UTF-8)."""
         purpose = self.basis("export:ips", subject_key)
-        record = self._record(subject_key, purpose)
+        record = self._record(self._tables(subject_key), subject_key, purpose)
         bundle = ips_bundle(record, self.clock())
         entries = len(bundle.entry or [])
         self._audited("export:ips", subject_key, purpose, entries, f"IPS: {_held(record)}")
@@ -176,19 +191,11 @@ class Summary(Gate):
                 "export:all", "only the citizen exports their whole record", subject_key
             )
         now = self.clock()
-        claims = self._national_extract(CLAIMS, subject_key)
-        measured, studies, findings = self._programme(subject_key)
-        tables = {
-            "claims.csv": claims,
-            "diagnoses.csv": in_use(self._national_extract(DIAGNOSES, subject_key), claims),
-            "prescriptions.csv": in_use(self._national_extract(PRESCRIPTIONS, subject_key), claims),
-            "dispensings.csv": in_use(self._national_extract(DISPENSINGS, subject_key), claims),
-            "centre_measurements.csv": measured,
-            "imaging_studies.csv": studies,
-            "ai_findings.csv": findings,
-        }
-        everything = everything_bundle(self._record(subject_key, purpose, everything=True), now)
-        summary = ips_bundle(self._record(subject_key, purpose), now)
+        tables = self._tables(subject_key, dispensings=True)
+        everything = everything_bundle(
+            self._record(tables, subject_key, purpose, everything=True), now
+        )
+        summary = ips_bundle(self._record(tables, subject_key, purpose), now)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("README.txt", README)
