@@ -11,6 +11,8 @@ from typing import Final
 
 import polars as pl
 
+from lakehouse.fhir import results
+
 PROBLEM_DAYS: Final = 365  # a diagnosis coded within a year is an active problem to show
 MEASURE_DAYS: Final = 365  # a measurement within a year is a recent result
 STUDY_DAYS: Final = 730  # studies within two years ...
@@ -41,16 +43,18 @@ def problems(diagnoses: pl.DataFrame, today: date, days: int | None = PROBLEM_DA
 
 
 def measurements(rows: pl.DataFrame, today: date) -> pl.DataFrame:
-    """The latest value of each measure and context within ``MEASURE_DAYS``, by device and
-    measure.
+    """The latest value of each summary measure (``measures.csv``: ``summary`` 1) and context
+    within ``MEASURE_DAYS``, by device and measure.
 
     Args:
         rows: ``silver.centre_measurements`` rows of the citizen.
         today: The day the summary is made.
     """
+    shown = [m for m, row in results.measures().items() if row["summary"] == "1"]
     return (
         rows.filter(
             pl.col("measured_on").is_between(today - timedelta(days=MEASURE_DAYS - 1), today)
+            & pl.col("measure").is_in(shown)
         )
         .sort("measured_at", descending=True)
         .unique(["measure", "context"], keep="first", maintain_order=True)
