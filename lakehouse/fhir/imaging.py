@@ -23,6 +23,7 @@ from lakehouse.fhir.codes import (
 )
 from lakehouse.sr.codes import DISCLAIMER_EN, DISCLAIMER_KO
 from models.runtime import registry
+from models.runtime.services import RegistryError
 
 TITLE: Final = "최근 영상 검사 · Recent imaging"
 CODE: Final = ("30954-2", "Relevant diagnostic tests/laboratory data Narrative")
@@ -51,15 +52,18 @@ def finding_line(row: dict[str, object]) -> str:
     try:
         service = registry.service(str(row["service"]))
         config = service.config
-        what = f"{service.name_ko} · {service.name_en}: {config.finding_ko} · {config.finding_en}"
-    except KeyError:
+        what = (
+            f"{service.name_ko} · {service.name_en}, 찾는 소견 looks for: "
+            f"{config.finding_ko} · {config.finding_en}"
+        )
+    except RegistryError:  # a service retired from the registry since: its codes as stored
         what = f"{row['service']}: {row['finding_code']}"
     if row["status"] != "scored":
         return f"{what} — 판독 불가 · could not be scored"
     if row.get("value") is not None:
         result = f"{row['value']:g} {row.get('unit') or ''}".strip()
     else:
-        flag = "양성 positive" if row.get("positive") else "음성 negative"
+        flag = "해당함 flagged" if row.get("positive") else "해당하지 않음 not flagged"
         result = f"{flag}, 점수 score {float(row['score'] or 0) * 100:.0f}/100"  # type: ignore[arg-type]
     ko, en = VERIFIED.get(str(row["verification"]), (str(row["verification"]),) * 2)
     return f"{what} — {result} ({ko} · {en})"
