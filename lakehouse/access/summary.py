@@ -38,7 +38,7 @@ README: Final = f"""내 건강기록 전체 내보내기 · Export of my whole h
 
 everything.json  FHIR R4B Bundle (collection) of the whole record
 ips.json         FHIR International Patient Summary (document Bundle)
-*.csv            the record's rows, one file per source table (UTF-8)
+*.csv            the record's rows, one file per source table (UTF-8 with BOM)
 
 AI 결과는 진단이 아닙니다. {DISCLAIMER_KO}
 AI results are not a diagnosis. {DISCLAIMER_EN}
@@ -202,7 +202,8 @@ class Summary(Gate):
             archive.writestr("everything.json", everything.model_dump_json(indent=1))
             archive.writestr("ips.json", summary.model_dump_json(indent=1))
             for name, frame in tables.items():
-                archive.writestr(name, frame.write_csv())
+                # With a byte-order mark: spreadsheet programs then read the Korean as UTF-8.
+                archive.writestr(name, frame.write_csv(include_bom=True))
         rows = sum(f.height for f in tables.values())
         held = ", ".join(f"{name} {frame.height}" for name, frame in tables.items())
         detail = f"zip: everything.json {len(everything.entry or [])} entries, ips.json, {held}"
