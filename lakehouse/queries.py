@@ -155,3 +155,9 @@ def centre_values(subject: str) -> pl.DataFrame:
         .sort("measured_at", "measure", "context")
         .collect()
     )
+
+
+def citizen_rows(table: str, subject: str) -> pl.DataFrame:
+    """Every row of one table that names the citizen (``citizen_key``): claims and their
+    children (every delivered version), studies, AI findings."""
+    return lake.frame(table, pl.col("citizen_key") == subject)

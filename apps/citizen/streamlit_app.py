@@ -20,6 +20,10 @@ run(
             title=t("citizen.measurements.title"),
             icon=":material/monitor_heart:",
         ),
+        st.Page(
+            "app_pages/summary.py", title=t("citizen.summary.title"), icon=":material/emergency:"
+        ),
+        st.Page("app_pages/export.py", title=t("citizen.export.title"), icon=":material/download:"),
         st.Page("app_pages/share.py", title=t("citizen.share.title"), icon=":material/share:"),
         st.Page("app_pages/views.py", title=t("citizen.views.title"), icon=":material/visibility:"),
     ],

@@ -32,6 +32,7 @@ from lakehouse.access.imaging import Imaging, OpenedStudy, PatientContext
 from lakehouse.access.measurements import Measurements
 from lakehouse.access.readings import Readings
 from lakehouse.access.records import Records
+from lakehouse.access.summary import Summary
 
 __all__ = [
     "ROLES",
@@ -49,6 +50,6 @@ __all__ = [
 ]
 
 
-class Access(Grants, Records, Imaging, Readings, Aggregates, Measurements):
+class Access(Grants, Records, Imaging, Readings, Aggregates, Measurements, Summary):
     """The access layer for one principal: every method checks (``gate.Gate``), reads and
     audits. ``Access(principal, clock=..., readers=...)``; see ``gate.Gate`` for the arguments."""
