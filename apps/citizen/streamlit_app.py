@@ -15,6 +15,14 @@ run(
             icon=":material/timeline:",
             default=True,
         ),
+        st.Page(
+            "app_pages/medicines.py",
+            title=t("citizen.medicines.title"),
+            icon=":material/medication:",
+        ),
+        st.Page(
+            "app_pages/insights.py", title=t("citizen.insights.title"), icon=":material/lightbulb:"
+        ),
         st.Page("app_pages/share.py", title=t("citizen.share.title"), icon=":material/share:"),
         st.Page("app_pages/views.py", title=t("citizen.views.title"), icon=":material/visibility:"),
     ],

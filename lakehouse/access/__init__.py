@@ -29,6 +29,7 @@ from lakehouse.access.gate import (
 )
 from lakehouse.access.grants import Grants
 from lakehouse.access.imaging import Imaging, OpenedStudy, PatientContext
+from lakehouse.access.medicines import Medicines
 from lakehouse.access.readings import Readings
 from lakehouse.access.records import Records
 
@@ -48,6 +49,6 @@ __all__ = [
 ]
 
 
-class Access(Grants, Records, Imaging, Readings, Aggregates):
+class Access(Grants, Records, Imaging, Readings, Aggregates, Medicines):
     """The access layer for one principal: every method checks (``gate.Gate``), reads and
     audits. ``Access(principal, clock=..., readers=...)``; see ``gate.Gate`` for the arguments."""
