@@ -55,6 +55,25 @@ def _ref(table: str) -> pl.Expr:
     )
 
 
+def _supplies(
+    rows: pl.DataFrame, table: str, start: str, prescriber: str, pharmacy: pl.Expr
+) -> pl.DataFrame:
+    """Prescription or dispensing rows as supplies: what, how much, from when, from whom."""
+    return rows.select(
+        pl.lit("prescription" if table == PRESCRIPTIONS else "dispensing").alias("source"),
+        _ref(table).alias("source_ref"),
+        "ingredient_code",
+        pl.col("name").alias("product_name"),
+        "dose",
+        "per_day",
+        "days",
+        pl.col(start).alias("start"),
+        pl.col(prescriber).alias("prescriber"),
+        pharmacy.alias("pharmacy"),
+        "prescription_no",
+    )
+
+
 def periods(prescriptions: pl.DataFrame, dispensings: pl.DataFrame) -> pl.DataFrame:
     """Every medication period of one citizen: each dispensing, and each prescription no
     dispensing supersedes, with the days its supply covers (``PERIOD_SCHEMA``), oldest first.
@@ -67,38 +86,16 @@ def periods(prescriptions: pl.DataFrame, dispensings: pl.DataFrame) -> pl.DataFr
             line_no, pharmacy_ykiho, dispensed_on, prescriber_ykiho, prescription_no,
             ingredient_code, name, dose, per_day and days.
     """
-    issued = prescriptions.select(
-        pl.lit("prescription").alias("source"),
-        _ref(PRESCRIPTIONS).alias("source_ref"),
-        "ingredient_code",
-        pl.col("name").alias("product_name"),
-        "dose",
-        "per_day",
-        "days",
-        pl.col("issued_on").alias("start"),
-        pl.col("ykiho").alias("prescriber"),
-        pl.lit(None, pl.Utf8).alias("pharmacy"),
-        "prescription_no",
-        "issued_on",
-        pl.lit(None, pl.Utf8).alias("prescription_ref"),
-    )
+    issued = _supplies(
+        prescriptions, PRESCRIPTIONS, "issued_on", "ykiho", pl.lit(None, pl.Utf8)
+    ).with_columns(issued_on=pl.col("start"), prescription_ref=pl.lit(None, pl.Utf8))
     links = (
         issued.select(*LINK, "issued_on", pl.col("source_ref").alias("prescription_ref"))
         .sort("prescription_ref")
         .unique(subset=list(LINK), keep="first")
     )
-    dispensed = dispensings.select(
-        pl.lit("dispensing").alias("source"),
-        _ref(DISPENSINGS).alias("source_ref"),
-        "ingredient_code",
-        pl.col("name").alias("product_name"),
-        "dose",
-        "per_day",
-        "days",
-        pl.col("dispensed_on").alias("start"),
-        pl.col("prescriber_ykiho").alias("prescriber"),
-        pl.col("pharmacy_ykiho").alias("pharmacy"),
-        "prescription_no",
+    dispensed = _supplies(
+        dispensings, DISPENSINGS, "dispensed_on", "prescriber_ykiho", pl.col("pharmacy_ykiho")
     ).join(links, on=list(LINK), how="left")
     unfilled = issued.join(dispensed.select(LINK).unique(), on=list(LINK), how="anti")
     weekly = pl.col("ingredient_code").is_in(sorted(rules.weekly()))

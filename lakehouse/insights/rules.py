@@ -7,11 +7,12 @@ rule's numbers are changed in the file, with its citation, never in code.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
+T = TypeVar("T")
 ROOT: Final = Path(__file__).resolve().parents[1] / "reference" / "insights"
 
 
@@ -80,9 +81,16 @@ class Programme:
     max_age: int
     interval_months: int
     risk: str
-    risk_kcd: tuple[str, ...]
     source: str
     url: str
+    risk_kcd: tuple[str, ...] = ()
+
+
+def _typed(cls: type[T], entry: dict[str, Any]) -> T:
+    """A rule file's entry as its dataclass: lists become tuples, absent fields their default."""
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]  # T is a dataclass
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k in names}
+    return cls(**values)
 
 
 @cache
@@ -93,14 +101,8 @@ def dur() -> Dur:
         lookback_days=int(doc["lookback_days"]),
         ingredient_digits=int(doc["ingredient_digits"]),
         same_ingredient_source=doc["same_ingredient_source"],
-        classes=tuple(
-            DrugClass(c["id"], c["name_ko"], c["name_en"], tuple(c["atc"]), c["source"])
-            for c in doc["class"]
-        ),
-        combinations=tuple(
-            Combination(c["id"], c["a"], c["b"], c["severity"], c["source"], c["url"])
-            for c in doc["combination"]
-        ),
+        classes=tuple(_typed(DrugClass, c) for c in doc["class"]),
+        combinations=tuple(_typed(Combination, c) for c in doc["combination"]),
     )
 
 
@@ -113,37 +115,10 @@ def weekly() -> frozenset[str]:
 @cache
 def conditions() -> tuple[Condition, ...]:
     """The chronic conditions to follow up."""
-    return tuple(
-        Condition(
-            c["id"],
-            c["name_ko"],
-            c["name_en"],
-            tuple(c["kcd"]),
-            tuple(c["atc"]),
-            int(c["gap_days"]),
-            c["source"],
-            c["url"],
-        )
-        for c in _load("follow_up")["condition"]
-    )
+    return tuple(_typed(Condition, c) for c in _load("follow_up")["condition"])
 
 
 @cache
 def programmes() -> tuple[Programme, ...]:
     """The national screening programmes."""
-    return tuple(
-        Programme(
-            p["id"],
-            p["name_ko"],
-            p["name_en"],
-            p["sex"],
-            int(p["min_age"]),
-            int(p["max_age"]),
-            int(p["interval_months"]),
-            p["risk"],
-            tuple(p.get("risk_kcd", ())),
-            p["source"],
-            p["url"],
-        )
-        for p in _load("screening")["programme"]
-    )
+    return tuple(_typed(Programme, p) for p in _load("screening")["programme"])

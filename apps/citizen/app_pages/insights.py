@@ -4,7 +4,8 @@ its source; none of it is a diagnosis or says that anything is wrong."""
 
 import streamlit as st
 
-from apps.common.i18n import day, keyed, t
+from apps.common import carer
+from apps.common.i18n import day, t
 from apps.common.layout import access
 from apps.common.medicine_words import diagnosis, drug, place, plain, topic
 from lakehouse.access.medicines import Insights
@@ -19,15 +20,10 @@ def record_line(record: Record, names: dict[str, str]) -> str:
     where = place(record.institution, names)
     if record.prescriber:
         where = f"{where} ← {place(record.prescriber, names)}"
-    fields = {
-        "kind": t(f"kind.{record.kind}"),
-        "day": day(record.day),
-        "place": plain(where),
-        "what": plain(what),
-    }
-    if record.until is None:
-        return "- " + t("citizen.insights.record", **fields)
-    return "- " + t("citizen.insights.record_until", until=day(record.until), **fields)
+    parts = [t(f"kind.{record.kind}"), day(record.day), plain(where), plain(what)]
+    if record.until is not None:
+        parts.append(t("citizen.insights.until", day=day(record.until)))
+    return "- " + " · ".join(parts)
 
 
 def heading(item: Insight) -> str:
@@ -83,19 +79,9 @@ def card(item: Insight, report: Insights, today_year: int) -> None:
 
 
 layer = access()
-me = str(layer.principal.citizen_key)
-people = [me, *layer.proxied()]
 st.title(t("citizen.insights.title"))
 st.info(t("citizen.insights.not_a_diagnosis"), icon=":material/info:")
-whose = me
-if len(people) > 1:
-    names = {key: t("citizen.timeline.me") if key == me else layer.name(key) for key in people}
-    whose = st.selectbox(
-        t("citizen.timeline.whose"),
-        people,
-        format_func=names.__getitem__,
-        key=keyed("insights_whose"),
-    )
+whose = carer.whose(layer, "insights_whose")
 report = layer.insights(whose)
 st.caption(t("citizen.insights.as_of", day=day(report.as_of)))
 this_year = layer.clock().year

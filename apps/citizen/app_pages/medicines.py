@@ -3,24 +3,15 @@ cards large enough to read on a phone (or those of someone who made me their fam
 
 import streamlit as st
 
-from apps.common.i18n import day, keyed, number, t
+from apps.common import carer
+from apps.common.i18n import day, number, t
 from apps.common.layout import access
 from apps.common.medicine_words import drug, place, plain
 from lakehouse.insights import rules
 
 layer = access()
-me = str(layer.principal.citizen_key)
-people = [me, *layer.proxied()]
 st.title(t("citizen.medicines.title"))
-whose = me
-if len(people) > 1:
-    names = {key: t("citizen.timeline.me") if key == me else layer.name(key) for key in people}
-    whose = st.selectbox(
-        t("citizen.timeline.whose"),
-        people,
-        format_func=names.__getitem__,
-        key=keyed("medicines_whose"),
-    )
+whose = carer.whose(layer, "medicines_whose")
 now = layer.medicines_now(whose)
 st.caption(t("citizen.medicines.as_of", day=day(now.as_of)))
 if now.medicines.is_empty():
