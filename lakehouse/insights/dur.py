@@ -105,7 +105,12 @@ def _latest(pairs: pl.DataFrame, key: list[str]) -> list[dict[str, Any]]:
 
 
 def _insight(
-    rule: Rule, topic: str, row: dict[str, Any], source: str, url: str = "", severity: str = ""
+    rule: Rule,
+    topic: str,
+    row: dict[str, Any],
+    source: tuple[str, str],
+    url: str = "",
+    severity: str = "",
 ) -> Insight:
     records = sorted(_records(row, "") + _records(row, "_b"), key=lambda r: (r.day, r.source_ref))
     return Insight(
@@ -115,7 +120,8 @@ def _insight(
         records=tuple(records),
         start=row["from"],
         end=row["to"],
-        source=source,
+        source_ko=source[0],
+        source_en=source[1],
         url=url,
         severity=severity,
     )
@@ -130,7 +136,8 @@ def same_ingredient(periods: pl.DataFrame, as_of: date) -> list[Insight]:
         low=pl.min_horizontal("prescriber", "prescriber_b"),
         high=pl.max_horizontal("prescriber", "prescriber_b"),
     )
-    source = rules.dur().same_ingredient_source
+    dur = rules.dur()
+    source = (dur.same_ingredient_source_ko, dur.same_ingredient_source_en)
     return [
         _insight("same_ingredient", row["ingredient_code"], row, source)
         for row in _latest(pairs, ["ing", "low", "high"])
@@ -147,7 +154,7 @@ def same_class(periods: pl.DataFrame, as_of: date) -> list[Insight]:
     pairs = pairs.with_columns(
         low=pl.min_horizontal("ing", "ing_b"), high=pl.max_horizontal("ing", "ing_b")
     )
-    sources = {c.id: c.source for c in rules.dur().classes}
+    sources = {c.id: (c.source_ko, c.source_en) for c in rules.dur().classes}
     return [
         _insight("same_class", row["class"], row, sources[row["class"]])
         for row in _latest(pairs, ["class", "low", "high"])
@@ -166,7 +173,14 @@ def combinations(periods: pl.DataFrame, as_of: date) -> list[Insight]:
             | ((pl.col("ing") == b) & (pl.col("ing_b") == a))
         )
         found += [
-            _insight("combination", combo.id, row, combo.source, combo.url, combo.severity)
+            _insight(
+                "combination",
+                combo.id,
+                row,
+                (combo.source_ko, combo.source_en),
+                combo.url,
+                combo.severity,
+            )
             for row in _latest(hit.with_columns(combo=pl.lit(combo.id)), ["combo"])
         ]
     return found

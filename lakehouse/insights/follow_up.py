@@ -67,7 +67,8 @@ def gaps(events: pl.DataFrame, as_of: date) -> list[Insight]:
                 records=tuple(sorted(records, key=lambda r: (r.day, r.source_ref))),
                 start=last,
                 end=as_of,
-                source=condition.source,
+                source_ko=condition.source_ko,
+                source_en=condition.source_en,
                 url=condition.url,
             )
         )

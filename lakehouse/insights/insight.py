@@ -51,7 +51,8 @@ class Insight:
         records: The exact records it came from, oldest first.
         start: The first day of the overlap, gap, or the screening's due period.
         end: The last day of it.
-        source: The rule's source, as the rule file cites it.
+        source_ko: The rule's source, as the rule file cites it, in Korean.
+        source_en: The same in English.
         url: Where to read the source.
         severity: For a combination, ``contraindicated`` or ``avoid``; for a screening
             programme whose risk group the claims cannot show (heavy smoking), ``ask``; else
@@ -64,7 +65,8 @@ class Insight:
     records: tuple[Record, ...]
     start: date
     end: date
-    source: str
+    source_ko: str
+    source_en: str
     url: str = ""
     severity: str = ""
 

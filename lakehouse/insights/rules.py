@@ -28,7 +28,8 @@ class DrugClass:
     name_ko: str
     name_en: str
     atc: tuple[str, ...]
-    source: str
+    source_ko: str
+    source_en: str
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class Combination:
     a: str
     b: str
     severity: str
-    source: str
+    source_ko: str
+    source_en: str
     url: str
 
 
@@ -49,7 +51,8 @@ class Dur:
 
     lookback_days: int
     ingredient_digits: int
-    same_ingredient_source: str
+    same_ingredient_source_ko: str
+    same_ingredient_source_en: str
     classes: tuple[DrugClass, ...]
     combinations: tuple[Combination, ...]
 
@@ -64,7 +67,8 @@ class Condition:
     kcd: tuple[str, ...]
     atc: tuple[str, ...]
     gap_days: int
-    source: str
+    source_ko: str
+    source_en: str
     url: str
 
 
@@ -81,7 +85,8 @@ class Programme:
     max_age: int
     interval_months: int
     risk: str
-    source: str
+    source_ko: str
+    source_en: str
     url: str
     risk_kcd: tuple[str, ...] = ()
 
@@ -100,7 +105,8 @@ def dur() -> Dur:
     return Dur(
         lookback_days=int(doc["lookback_days"]),
         ingredient_digits=int(doc["ingredient_digits"]),
-        same_ingredient_source=doc["same_ingredient_source"],
+        same_ingredient_source_ko=doc["same_ingredient_source_ko"],
+        same_ingredient_source_en=doc["same_ingredient_source_en"],
         classes=tuple(_typed(DrugClass, c) for c in doc["class"]),
         combinations=tuple(_typed(Combination, c) for c in doc["combination"]),
     )

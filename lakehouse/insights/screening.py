@@ -66,7 +66,8 @@ def reminders(sex: str, birth_year: int, events: pl.DataFrame, as_of: date) -> l
                 records=records,
                 start=start,
                 end=end,
-                source=p.source,
+                source_ko=p.source_ko,
+                source_en=p.source_en,
                 url=p.url,
                 severity="ask" if p.risk == "smoking" else "",
             )

@@ -5,10 +5,11 @@ its source; none of it is a diagnosis or says that anything is wrong."""
 import streamlit as st
 
 from apps.common import carer
-from apps.common.i18n import day, t
+from apps.common.i18n import day, lang, t
 from apps.common.layout import access
 from apps.common.medicine_words import diagnosis, drug, place, plain, topic
 from lakehouse.access.medicines import Insights
+from lakehouse.insights import rules
 from lakehouse.insights.insight import Insight, Record
 
 MEDICINE_RULES = ("combination", "same_ingredient", "same_class")
@@ -51,7 +52,8 @@ def body(item: Insight, today_year: int) -> list[str]:
     if item.rule == "follow_up":
         gap = (item.end - item.start).days
         return [t("citizen.insights.follow_up.body", start=day(item.start), days=gap)]
-    if (item.end - item.start).days < 200:  # a six-monthly programme's half year
+    interval = next(p.interval_months for p in rules.programmes() if p.id == item.topic)
+    if interval == 6:  # the half year the citizen is in
         lines = [t("citizen.insights.screening.half", **span)]
     elif item.start.year == today_year:
         lines = [t("citizen.insights.screening.this_year", year=item.start.year)]
@@ -74,7 +76,8 @@ def card(item: Insight, report: Insights, today_year: int) -> None:
             st.markdown(f"**{t('citizen.insights.records')}**")
             st.markdown("\n".join(record_line(r, report.institutions) for r in item.records))
         st.markdown(f"👉 **{t(f'citizen.insights.advice.{item.advice}')}**")
-        source = plain(t("citizen.insights.source", source=item.source))
+        cited = item.source_ko if lang() == "ko" else item.source_en
+        source = plain(t("citizen.insights.source", source=cited))
         st.caption(f"[{source}]({item.url})" if item.url else source)
 
 

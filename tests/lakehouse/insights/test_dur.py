@@ -36,7 +36,7 @@ def test_one_day_of_overlap_from_two_clinics_is_a_duplicate_and_adjacent_is_not(
         ("prescription", date(2025, 6, 1), A),
         ("prescription", date(2025, 6, 10), B),
     }
-    assert found.source
+    assert found.source_ko and found.source_en
     assert dur.same_ingredient(periods(first, adjacent), AS_OF) == []
 
 
@@ -94,7 +94,8 @@ def test_a_contraindicated_pair_is_named_with_its_source_either_way_round() -> N
         (found,) = dur.combinations(periods(*pair), AS_OF)
         assert found.topic == "domperidone_clarithromycin"
         assert found.severity == "contraindicated" and found.url.startswith("https://")
-        assert "돔페리돈" in found.source and "클래리트로마이신" in found.source
+        assert "돔페리돈" in found.source_ko and "클래리트로마이신" in found.source_ko
+        assert "domperidone" in found.source_en
     harmless = (
         supply(date(2025, 6, 1), 7, A, DOMPERIDONE),
         supply(date(2025, 6, 5), 7, B, AMOXICILLIN),
@@ -119,11 +120,11 @@ def test_every_rule_names_real_codes_and_cites_a_source() -> None:
     atc = known["atc"].to_list()
     ingredients = set(known["gnl_nm_cd"].to_list())
     spec = rules.dur()
-    assert spec.same_ingredient_source
+    assert spec.same_ingredient_source_ko and spec.same_ingredient_source_en
     for c in spec.classes:
-        assert c.source and c.name_ko and c.name_en
+        assert c.source_ko and c.source_en and c.name_ko and c.name_en
         assert sum(any(a.startswith(p) for p in c.atc) for a in atc) >= 2, c.id
     for combo in spec.combinations:
         assert {combo.a, combo.b} <= ingredients, combo.id
-        assert combo.severity in ("contraindicated", "avoid") and combo.source and combo.url
+        assert combo.severity in ("contraindicated", "avoid") and combo.source_en and combo.url
     assert rules.weekly() <= ingredients

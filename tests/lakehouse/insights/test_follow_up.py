@@ -27,7 +27,7 @@ def test_hypertension_with_no_care_past_the_gap_names_its_last_records() -> None
     )
     (found,) = follow_up.gaps(rows, AS_OF)
     assert found.rule == "follow_up" and found.topic == "hypertension"
-    assert found.advice == "ask_doctor" and found.source and found.url
+    assert found.advice == "ask_doctor" and found.source_ko and found.source_en and found.url
     assert (found.start, found.end) == (seen, AS_OF)
     assert [(r.kind, r.day, r.institution) for r in found.records] == [
         ("dispensing", seen - timedelta(days=30), PHARMACY),

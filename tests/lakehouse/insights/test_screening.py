@@ -30,7 +30,7 @@ def test_two_yearly_turns_follow_the_birth_years_parity() -> None:
     assert (due.start, due.end) == (date(2026, 1, 1), date(2026, 12, 31))
     later = programmes("M", odd_born)["stomach"]
     assert later.start == date(2027, 1, 1)
-    assert later.advice == "book_screening" and later.source and later.url
+    assert later.advice == "book_screening" and later.source_en and later.url
 
 
 def test_women_only_programmes_and_their_ages() -> None:
@@ -71,5 +71,5 @@ def test_lung_is_a_question_between_54_and_74() -> None:
 
 def test_every_programme_cites_its_source() -> None:
     for p in rules.programmes():
-        assert p.source and p.url.startswith("https://"), p.id
+        assert p.source_ko and p.source_en and p.url.startswith("https://"), p.id
         assert p.interval_months in (6, 12, 24), p.id
