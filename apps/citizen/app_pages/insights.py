@@ -43,18 +43,18 @@ def heading(item: Insight) -> str:
 
 def body(item: Insight, today_year: int) -> list[str]:
     """What the card says about its finding, line by line."""
-    span = {"start": day(item.start), "end": day(item.end)}
+    start, end = day(item.start), day(item.end)
     if item.rule in MEDICINE_RULES:
-        lines = [t(f"citizen.insights.{item.rule}.body", **span)]
+        lines = [t(f"citizen.insights.{item.rule}.body", start=start, end=end)]
         if item.rule == "combination":
             lines.append(t(f"citizen.insights.combination.{item.severity}"))
         return lines
     if item.rule == "follow_up":
         gap = (item.end - item.start).days
-        return [t("citizen.insights.follow_up.body", start=day(item.start), days=gap)]
+        return [t("citizen.insights.follow_up.body", start=start, days=gap)]
     interval = next(p.interval_months for p in rules.programmes() if p.id == item.topic)
     if interval == 6:  # the half year the citizen is in
-        lines = [t("citizen.insights.screening.half", **span)]
+        lines = [t("citizen.insights.screening.half", start=start, end=end)]
     elif item.start.year == today_year:
         lines = [t("citizen.insights.screening.this_year", year=item.start.year)]
     else:

@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import date
 
 from lakehouse.insights import rules, screening
+from lakehouse.insights.insight import Insight
 from tests.lakehouse.insights.build import events
 
 TODAY = date(2026, 12, 6)
 NONE = events()
 
 
-def programmes(sex: str, birth_year: int, rows=NONE, today: date = TODAY) -> dict[str, object]:
+def programmes(sex: str, birth_year: int, rows=NONE, today: date = TODAY) -> dict[str, Insight]:
     return {i.topic: i for i in screening.reminders(sex, birth_year, rows, today)}
 
 
