@@ -10,6 +10,7 @@ audit log) are never read here; they are read fresh, so a decision shows at once
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Final
 
 import polars as pl
@@ -161,3 +162,82 @@ def citizen_rows(table: str, subject: str) -> pl.DataFrame:
     """Every row of one table that names the citizen (``citizen_key``): claims and their
     children (every delivered version), studies, AI findings."""
     return lake.frame(table, pl.col("citizen_key") == subject)
+
+
+# --- One citizen's medicines (lakehouse.access.medicines) -------------------------------------
+# ``silver.prescriptions`` and ``silver.dispensings`` are partitioned by claim month, and every
+# month's files hold every citizen, so one citizen's read scans each month it asks for: these
+# reads ask only for the months that can hold a supply still running (the caller's window, about
+# 16 months), never a lifetime; the lifetime view of diagnoses comes from the citizen's one
+# partition of ``gold.citizen_timeline``. Only the statement version in use counts: a child row
+# is kept when its ``delivery_id`` is its statement's in ``silver.claims``.
+
+PRESCRIPTIONS: Final = "silver.prescriptions"
+DISPENSINGS: Final = "silver.dispensings"
+CLAIMS: Final = "silver.claims"
+DRUG_COLUMNS: Final = ("ingredient_code", "name", "dose", "per_day", "days")
+
+
+def _in_use(table: str, subject: str, first_month: str, last_month: str) -> pl.LazyFrame:
+    """One citizen's rows of a statement child table in these claim months (``YYYY-MM``,
+    inclusive), of the statement versions in use."""
+    months = pl.col("claim_month").is_between(pl.lit(first_month), pl.lit(last_month))
+    mine = pl.col("citizen_key") == subject
+    heads = lake.scan(CLAIMS).filter(months & mine).select("spec_id", "delivery_id")
+    return lake.scan(table).filter(months & mine).join(heads, on=["spec_id", "delivery_id"])
+
+
+def prescriptions_in_use(subject: str, first_month: str, last_month: str) -> pl.DataFrame:
+    """One citizen's prescriptions in use issued on statements of these claim months."""
+    return (
+        _in_use(PRESCRIPTIONS, subject, first_month, last_month)
+        .select(
+            "spec_id",
+            "delivery_id",
+            "line_no",
+            "ykiho",
+            "prescription_no",
+            "issued_on",
+            *DRUG_COLUMNS,
+        )
+        .collect()
+    )
+
+
+def dispensings_in_use(subject: str, first_month: str, last_month: str) -> pl.DataFrame:
+    """One citizen's dispensings in use of these claim months."""
+    return (
+        _in_use(DISPENSINGS, subject, first_month, last_month)
+        .select(
+            "spec_id",
+            "delivery_id",
+            "line_no",
+            "pharmacy_ykiho",
+            "dispensed_on",
+            "prescriber_ykiho",
+            "prescription_no",
+            *DRUG_COLUMNS,
+        )
+        .collect()
+    )
+
+
+def medicines_extract_end() -> date | None:
+    """The last day the national extracts' medicines reach (the latest day issued or
+    dispensed, read from the latest claim month only); None before any was loaded.
+
+    Claims reach the lakehouse months after care, so "now" for the citizen's medicines is this
+    day when it is earlier than today."""
+    last: list[date] = []
+    for table, day in ((PRESCRIPTIONS, "issued_on"), (DISPENSINGS, "dispensed_on")):
+        month = lake.scan(table).select(pl.col("claim_month").max()).collect().item()
+        if month is not None:
+            found = (
+                lake.scan(table)
+                .filter(pl.col("claim_month") == month)
+                .select(pl.col(day).max())
+                .collect()
+                .item()
+            )
+            last.append(found)
+    return max(last) if last else None

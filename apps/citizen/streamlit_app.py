@@ -24,6 +24,14 @@ run(
             "app_pages/summary.py", title=t("citizen.summary.title"), icon=":material/emergency:"
         ),
         st.Page("app_pages/export.py", title=t("citizen.export.title"), icon=":material/download:"),
+        st.Page(
+            "app_pages/medicines.py",
+            title=t("citizen.medicines.title"),
+            icon=":material/medication:",
+        ),
+        st.Page(
+            "app_pages/insights.py", title=t("citizen.insights.title"), icon=":material/lightbulb:"
+        ),
         st.Page("app_pages/share.py", title=t("citizen.share.title"), icon=":material/share:"),
         st.Page("app_pages/views.py", title=t("citizen.views.title"), icon=":material/visibility:"),
     ],

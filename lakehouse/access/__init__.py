@@ -30,6 +30,7 @@ from lakehouse.access.gate import (
 from lakehouse.access.grants import Grants
 from lakehouse.access.imaging import Imaging, OpenedStudy, PatientContext
 from lakehouse.access.measurements import Measurements
+from lakehouse.access.medicines import Medicines
 from lakehouse.access.readings import Readings
 from lakehouse.access.records import Records
 from lakehouse.access.summary import Summary
@@ -50,6 +51,6 @@ __all__ = [
 ]
 
 
-class Access(Grants, Records, Imaging, Readings, Aggregates, Measurements, Summary):
+class Access(Grants, Records, Imaging, Readings, Aggregates, Measurements, Medicines, Summary):
     """The access layer for one principal: every method checks (``gate.Gate``), reads and
     audits. ``Access(principal, clock=..., readers=...)``; see ``gate.Gate`` for the arguments."""
