@@ -15,6 +15,7 @@ run(
             icon=":material/timeline:",
             default=True,
         ),
+        st.Page("app_pages/images.py", title=t("citizen.images.title"), icon=":material/image:"),
         st.Page("app_pages/share.py", title=t("citizen.share.title"), icon=":material/share:"),
         st.Page("app_pages/views.py", title=t("citizen.views.title"), icon=":material/visibility:"),
     ],

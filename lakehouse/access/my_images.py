@@ -62,6 +62,13 @@ class MyStudy:
     requests: pl.DataFrame
 
 
+def export_name(study: dict[str, Any]) -> str:
+    """The download's file name: ``study-<day>-<modalities>.zip``."""
+    day = study["study_date"].isoformat() if study["study_date"] else "undated"
+    kinds = "-".join(m for m in (study["modalities"] or "").split("|") if m.isalnum())
+    return f"study-{day}-{kinds or 'DICOM'}.zip"
+
+
 class MyImages(Gate):
     """The citizen's own imaging methods of ``Access``."""
 
@@ -126,7 +133,6 @@ class MyImages(Gate):
             ).iter_rows():
                 name = f"{number:04d}" if number is not None else sop
                 archive.writestr(f"DICOM/{series or 0:03d}/{name}.dcm", dicom_store.get(uri))
-        day = study["study_date"].isoformat() if study["study_date"] else "undated"
         self._audit(
             "export:study",
             purpose,
@@ -134,7 +140,7 @@ class MyImages(Gate):
             rows=instances.height,
             detail=f"{instances.height} instances",
         )
-        return f"study-{day}-{study['modalities'] or 'DICOM'}.zip", buffer.getvalue()
+        return export_name(study), buffer.getvalue()
 
     def ask_second_opinion(
         self,
@@ -220,10 +226,10 @@ class MyImages(Gate):
         citizen, or another citizen's study with no proxy grant."""
         self._require(action, "citizen")
         if not isinstance(study_uid, str) or len(study_uid) > 64 or not UID.fullmatch(study_uid):
-            raise self._deny(action, "not a study UID", code="not_a_key")
+            raise self._deny(action, "not a study UID")
         found: pl.DataFrame = self._q(queries.studies)((study_uid,))
         if found.is_empty() or found["citizen_key"][0] is None:
-            raise self._deny(action, "no such study of a citizen", code="no_basis")
+            raise self._deny(action, "no such study of a citizen")
         study = found.row(0, named=True)
         return study, self.basis(action, study["citizen_key"])
 
