@@ -30,7 +30,7 @@ from lakehouse import dicom_store, queries, triage
 from lakehouse import read as lake
 from lakehouse.access import folds
 from lakehouse.access.gate import READINGS, UID, Gate
-from lakehouse.access.imaging import TRIAGE
+from lakehouse.access.imaging import originals, verified_findings
 from lakehouse.access.readings import KINDS, append_event, folded, question_text
 
 STUDIES: Final = "silver.imaging_studies"
@@ -105,15 +105,8 @@ class MyImages(Gate):
         """One of the citizen's studies, everything the viewer shows, read once and audited
         once (``read:my_study``); another citizen's study is refused and audited."""
         study, purpose = self._mine("read:my_study", study_uid)
-        every: pl.DataFrame = self._q(queries.findings_of_studies)((study_uid,))
-        events = lake.frame(TRIAGE, pl.col("study_instance_uid") == study_uid)
-        findings = folds.verified(triage.latest_findings(every), events)
-        instances: pl.DataFrame = self._q(queries.instances)(study_uid)
-        datasets = [dicom_store.dataset(uri) for uri in instances["file_uri"].to_list()]
-        heatmaps: dict[str, NDArray[np.float32]] = {}
-        for tracking, uri in findings.select("tracking_uid", "heatmap_uri").iter_rows():
-            if uri:
-                heatmaps[tracking] = np.load(io.BytesIO(dicom_store.get(uri))).astype(np.float32)
+        findings = verified_findings(self._q, study_uid)
+        instances, datasets, heatmaps = originals(self._q, study_uid, findings)
         requests = self._named(
             folded(lake.frame(READINGS, pl.col("study_instance_uid") == study_uid))
         )

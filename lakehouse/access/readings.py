@@ -115,7 +115,9 @@ class Readings(Gate):
             raise ValueError("ask a hospital that reads for clinics")
         question = question_text(question)
         request_id = uuid.uuid4().hex
-        self._reading_event(
+        append_event(
+            self.clock(),
+            self.principal.account,
             request_id,
             "requested",
             study,
@@ -136,7 +138,9 @@ class Readings(Gate):
         if not report or len(report) > REPORT_MAX:
             raise ValueError(f"a report has 1 to {REPORT_MAX} characters")
         study, purpose = self._study("write:reading", request["study_instance_uid"])
-        self._reading_event(
+        append_event(
+            self.clock(),
+            self.principal.account,
             request_id,
             "replied",
             study,
@@ -150,7 +154,9 @@ class Readings(Gate):
         """The asking clinic withdraws a request that has not been answered."""
         request = self._open_request(request_id, "from")
         study, purpose = self._study("write:reading", request["study_instance_uid"])
-        self._reading_event(
+        append_event(
+            self.clock(),
+            self.principal.account,
             request_id,
             "cancelled",
             study,
@@ -169,29 +175,6 @@ class Readings(Gate):
         if request["status"] != "requested":
             raise ValueError(f"the request is already {request['status']}")
         return request
-
-    def _reading_event(
-        self,
-        request_id: str,
-        event: str,
-        study: dict[str, Any],
-        route: tuple[str | None, str],
-        text: str | None = None,
-        decision: str | None = None,
-        asked: tuple[str, str, str | None] | None = None,
-    ) -> None:
-        """``append_event`` by this principal, now."""
-        append_event(
-            self.clock(),
-            self.principal.account,
-            request_id,
-            event,
-            study,
-            route,
-            text,
-            decision,
-            asked,
-        )
 
     def readings(self) -> pl.DataFrame:
         """Remote readings this institution asked for, was asked for, or was sent a copy of by

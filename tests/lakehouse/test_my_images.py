@@ -17,6 +17,7 @@ import pydicom
 import pytest
 
 from lakehouse.access import Access, AccessDeniedError, Principal
+from tests.lakehouse.test_triage_access import audit, clinician
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.integration]
@@ -43,13 +44,17 @@ def cast(lake: Lake) -> dict[str, Any]:
         ~pl.col("institution").is_in(readers) & pl.col("study_instance_uid").is_in(scored.implode())
     )
     counts = at_clinics.group_by("citizen_key").len().sort("len", "citizen_key", descending=True)
-    alice = counts["citizen_key"][0]
+
+    def unseen(key: str) -> list[str]:
+        timeline = lake.frame("gold.citizen_timeline", pl.col("citizen_key") == key)
+        seen = set(timeline["institution"].drop_nulls().to_list()) | set(
+            studies.filter(pl.col("citizen_key") == key)["institution"].to_list()
+        )
+        return [h for h in sorted(readers) if h not in seen]
+
+    alice = next(k for k in counts["citizen_key"].to_list() if len(unseen(k)) >= 2)
     bob = next(k for k in counts["citizen_key"].to_list() if k != alice)
-    timeline = lake.frame("gold.citizen_timeline", pl.col("citizen_key") == alice)
-    seen = set(timeline["institution"].drop_nulls().to_list()) | set(
-        studies.filter(pl.col("citizen_key") == alice)["institution"].to_list()
-    )
-    asked, other = [h for h in sorted(readers) if h not in seen][:2]
+    asked, other = unseen(alice)[:2]
     mine = studies.filter(pl.col("citizen_key") == alice)
     uid = at_clinics.filter(pl.col("citizen_key") == alice).sort("study_instance_uid")
     return {
@@ -66,17 +71,6 @@ def cast(lake: Lake) -> dict[str, Any]:
 
 def citizen(key: str, account: str = "alice") -> Access:
     return Access(Principal(account, "citizen", citizen_key=key, origin="test"))
-
-
-def clinician(institution: str, account: str) -> Access:
-    return Access(Principal(account, "clinician", "의사", institution=institution, origin="test"))
-
-
-def audit(lake: Lake, **equal: object) -> pl.DataFrame:
-    where = pl.lit(True)
-    for column, value in equal.items():
-        where &= pl.col(column) == value
-    return lake.frame("ops.audit_log", where)
 
 
 def test_a_citizen_lists_exactly_their_studies_newest_first(
