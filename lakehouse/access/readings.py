@@ -98,7 +98,8 @@ class Readings(Gate):
         clinician's own excluded."""
         self._require("read:hospitals", "clinician", "citizen")
         found: pl.DataFrame = self._q(queries.reading_hospitals)()
-        return found.filter(pl.col("ykiho") != self.principal.institution)
+        own = self.principal.institution
+        return found.filter(pl.col("ykiho") != own) if own else found
 
     def request_reading(self, study_uid: str, to_institution: str, question: str) -> str:
         """Ask a hospital's readers for a reading of a study this clinic sent; returns the
@@ -183,12 +184,13 @@ class Readings(Gate):
         a copy; null when a citizen asked) and the request's ``basis`` and ``kind``."""
         self._require("read:readings", "clinician")
         me = str(self.principal.institution)
+        copies = lake.frame(READINGS, pl.col("copy_to") == me)["request_id"]
         found = folded(
             lake.frame(
                 READINGS,
                 (pl.col("from_institution") == me)
                 | (pl.col("to_institution") == me)
-                | (pl.col("copy_to") == me),
+                | pl.col("request_id").is_in(copies.implode()),
             )
         )
         codes = tuple(

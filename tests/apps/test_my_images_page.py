@@ -35,7 +35,9 @@ def cast(platform_lake: Lake) -> dict[str, Any]:
     hospital that did not take Alice's newest study."""
     studies = platform_lake.frame("silver.imaging_studies", pl.col("citizen_key").is_not_null())
     scored = platform_lake.frame("ai.findings", pl.col("status") == "scored")
-    mine = studies.filter(pl.col("study_instance_uid").is_in(scored["study_instance_uid"]))
+    mine = studies.filter(
+        pl.col("study_instance_uid").is_in(scored["study_instance_uid"].implode())
+    )
     counts = mine.group_by("citizen_key").len().sort("len", "citizen_key", descending=True)
     alice, bob = counts["citizen_key"][0], counts["citizen_key"][1]
     newest = studies.filter(pl.col("citizen_key") == alice).sort(

@@ -33,9 +33,9 @@ def lake(platform_lake: Lake) -> Iterator[Lake]:
 
 @pytest.fixture(scope="module")
 def cast(lake: Lake) -> dict[str, Any]:
-    """Alice, the citizen with the most scored studies taken at clinics that read for no one;
-    Bob, another citizen with a study; two reading hospitals neither of whom ever saw Alice
-    (no visit, no study): the one she asks and the one she does not."""
+    """Alice, a citizen with scored studies taken at clinics that read for no one (the most
+    such studies among those two reading hospitals never saw: no visit, no study); Bob, another
+    citizen with a study; those two hospitals: the one she asks and the one she does not."""
     institutions = lake.frame("silver.institutions")
     readers = institutions.filter(pl.col("class_code").is_in(READERS))["ykiho"].to_list()
     studies = lake.frame("silver.imaging_studies", pl.col("citizen_key").is_not_null())
