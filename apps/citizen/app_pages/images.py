@@ -183,15 +183,13 @@ def requests(layer: Access, study: MyStudy) -> None:
     for r in rows:
         hospital = r["hospital_name"] or NOTHING
         with st.container(border=True):
-            st.markdown(
-                t(
-                    "citizen.images.request_line",
-                    when=moment(r["requested_at"]),
-                    hospital=hospital,
-                    kind=t(f"citizen.images.kind.{r['kind'] or 'reading'}"),
-                    status=t(f"citizen.images.status.{r['status']}"),
-                )
+            line = (
+                moment(r["requested_at"]),
+                hospital,
+                t(f"citizen.images.kind.{r['kind'] or 'reading'}"),
+                t(f"citizen.images.status.{r['status']}"),
             )
+            st.markdown(f"**{' · '.join(line)}**")
             st.caption(t("citizen.images.asked"))
             st.text(r["question"])  # the asker's words: text, never markdown
             if r["copy_to"]:
@@ -224,17 +222,16 @@ def study_list(layer: Access, whose: str) -> str | None:
         return st.session_state.get(OPEN)  # a link is still checked (and refused) by the layer
     labels: dict[str, str] = {}
     for r in rows.iter_rows(named=True):
-        line = t(
-            "citizen.images.study_line",
-            day=day(r["study_date"]),
-            what=study_what(r, r["services"]),
-            where=r["institution_name"] or NOTHING,
-        )
+        parts = [
+            day(r["study_date"]),
+            study_what(r, r["services"]),
+            r["institution_name"] or NOTHING,
+        ]
         if r["positive"]:
-            line += f" · {t('citizen.images.flagged')}"
+            parts.append(t("citizen.images.flagged"))
         if r["reading"] == "replied":
-            line += f" · {t('citizen.images.answered')}"
-        labels[r["study_instance_uid"]] = line
+            parts.append(t("citizen.images.answered"))
+        labels[r["study_instance_uid"]] = " · ".join(parts)
     uids = list(labels)
     chosen = st.session_state.setdefault(OPEN, uids[0])
 
