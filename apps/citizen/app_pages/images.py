@@ -26,6 +26,7 @@ OPEN = "images_open"  # the study to show: set by the list or a link, checked by
 KEPT = "images_kept"
 KEEP_S = 300.0  # a study read is shown from the session for at most this long
 FLASH = "images_flash"
+WHOSE = "images_whose_shown"  # whose list the study was chosen from
 
 
 def opened(layer: Access, uid: str) -> MyStudy:
@@ -213,6 +214,9 @@ def study_list(layer: Access, whose: str) -> str | None:
     """The citizen's studies to choose from; returns the study to open: one named by a link
     (then forgotten from the address), the one chosen here, or the newest."""
     rows = layer.my_studies(whose)
+    if st.session_state.get(WHOSE, whose) != whose:  # another person's list: their newest
+        st.session_state.pop(OPEN, None)
+    st.session_state[WHOSE] = whose
     linked = st.query_params.get("study")
     if linked:
         st.session_state[OPEN] = linked
