@@ -15,6 +15,7 @@ run(
             icon=":material/timeline:",
             default=True,
         ),
+        st.Page("app_pages/images.py", title=t("citizen.images.title"), icon=":material/image:"),
         st.Page(
             "app_pages/measurements.py",
             title=t("citizen.measurements.title"),

@@ -8,6 +8,7 @@ concern adds its methods on top of it:
 * ``records``: a citizen's timeline, name, and who viewed it;
 * ``imaging``: the clinicians' worklist, a study and its patient, decisions, the SR re-issue;
 * ``readings``: the remote-reading requests and replies;
+* ``my_images``: a citizen's own studies, their download and second opinions;
 * ``aggregates``: officials' uptake with disclosure control, triage turnaround, the access log.
 
 What the ledgers' events say now is folded by pure functions in ``folds``. The access log's own
@@ -31,6 +32,7 @@ from lakehouse.access.grants import Grants
 from lakehouse.access.imaging import Imaging, OpenedStudy, PatientContext
 from lakehouse.access.measurements import Measurements
 from lakehouse.access.medicines import Medicines
+from lakehouse.access.my_images import MyImages, MyStudy
 from lakehouse.access.readings import Readings
 from lakehouse.access.records import Records
 from lakehouse.access.summary import Summary
@@ -42,6 +44,7 @@ __all__ = [
     "Access",
     "AccessDeniedError",
     "Grant",
+    "MyStudy",
     "OpenedStudy",
     "PatientContext",
     "Principal",
@@ -51,6 +54,8 @@ __all__ = [
 ]
 
 
-class Access(Grants, Records, Imaging, Readings, Aggregates, Measurements, Medicines, Summary):
+class Access(
+    Grants, Records, Imaging, Readings, MyImages, Aggregates, Measurements, Medicines, Summary
+):
     """The access layer for one principal: every method checks (``gate.Gate``), reads and
     audits. ``Access(principal, clock=..., readers=...)``; see ``gate.Gate`` for the arguments."""

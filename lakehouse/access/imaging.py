@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Final
@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from lakehouse import delta, dicom_store, queries, triage
 from lakehouse import read as lake
 from lakehouse.access import folds
-from lakehouse.access.gate import UID, Gate
+from lakehouse.access.gate import UID, Gate, Query
 from lakehouse.catalog import table
 
 FINDINGS: Final = "ai.findings"
@@ -79,6 +79,28 @@ def window(timeline: pl.DataFrame, kind: str, anchor: date, days: int) -> pl.Dat
         .sort("event_date", descending=True, maintain_order=True)
         .unique("code", keep="first", maintain_order=True)
     )
+
+
+def verified_findings(read: Callable[[Query], Query], study_uid: str) -> pl.DataFrame:
+    """A study's AI findings (newest model version) with their verification, by priority
+    (``folds.verified``); ``read`` runs ``lakehouse.queries`` functions (``Gate._q``)."""
+    every: pl.DataFrame = read(queries.findings_of_studies)((study_uid,))
+    events = lake.frame(TRIAGE, pl.col("study_instance_uid") == study_uid)
+    return folds.verified(triage.latest_findings(every), events)
+
+
+def originals(
+    read: Callable[[Query], Query], study_uid: str, findings: pl.DataFrame
+) -> tuple[pl.DataFrame, list[pydicom.Dataset], dict[str, NDArray[np.float32]]]:
+    """A study's instances in reading order, their originals (pydicom datasets from the DICOM
+    store, in the same order) and the heatmaps of ``findings`` by tracking UID."""
+    instances: pl.DataFrame = read(queries.instances)(study_uid)
+    datasets = [dicom_store.dataset(uri) for uri in instances["file_uri"].to_list()]
+    heatmaps: dict[str, NDArray[np.float32]] = {}
+    for tracking, uri in findings.select("tracking_uid", "heatmap_uri").iter_rows():
+        if uri:
+            heatmaps[tracking] = np.load(io.BytesIO(dicom_store.get(uri))).astype(np.float32)
+    return instances, datasets, heatmaps
 
 
 class Imaging(Gate):
@@ -152,17 +174,13 @@ class Imaging(Gate):
         on them, the originals (pydicom datasets in reading order), the heatmaps and any
         remote-reading requests, and the patient beside them (``patient_context``)."""
         study, purpose = self._study("read:study", study_uid)
-        every: pl.DataFrame = self._q(queries.findings_of_studies)((study_uid,))
         events = lake.frame(TRIAGE, pl.col("study_instance_uid") == study_uid).sort(
             "at", "event_id"
         )
-        findings = folds.verified(triage.latest_findings(every), events)
-        instances: pl.DataFrame = self._q(queries.instances)(study_uid)
-        datasets = [dicom_store.dataset(uri) for uri in instances["file_uri"].to_list()]
-        heatmaps: dict[str, NDArray[np.float32]] = {}
-        for tracking, uri in findings.select("tracking_uid", "heatmap_uri").iter_rows():
-            if uri:
-                heatmaps[tracking] = np.load(io.BytesIO(dicom_store.get(uri))).astype(np.float32)
+        findings = folds.verified(
+            triage.latest_findings(self._q(queries.findings_of_studies)((study_uid,))), events
+        )
+        instances, datasets, heatmaps = originals(self._q, study_uid, findings)
         requests = self._requests(pl.col("study_instance_uid") == study_uid)
         context = self._context(study)
         self._audit_study("read:study", study, purpose, len(datasets) + context.rows, "context")

@@ -171,8 +171,10 @@ TRIAGE: Final = (
     ),
     Table(
         "ops.reading_requests",
-        "Remote readings as events: a clinic asks a hospital's readers for a reading of one "
-        "study, and the reply (a report and a decision) returns to the clinic.",
+        "Remote readings as events: a clinic (or the citizen, on their own consent) asks a "
+        "hospital's readers for a reading or a second opinion on one study, and the reply (a "
+        "report and a decision) returns to whoever asked, and to the citizen's clinic if they "
+        "chose so.",
         (
             column("event_id", "text", "a random id of the event", required=True),
             column("request_id", "text", "the request the event belongs to", required=True),
@@ -189,8 +191,7 @@ TRIAGE: Final = (
             column(
                 "from_institution",
                 "text",
-                "the clinic that asks",
-                required=True,
+                "the clinic that asks; null when the citizen asks",
                 pattern=YKIHO_PATTERN,
             ),
             column(
@@ -207,6 +208,25 @@ TRIAGE: Final = (
                 "text",
                 "the reader's decision on the AI finding (replied)",
                 pattern=DECISIONS,
+            ),
+            column(
+                "basis",
+                "text",
+                "on whose say the study goes to the hospital (requested): institution (the "
+                "clinic that sent it) | citizen_consent (the citizen or their proxy asked)",
+                pattern=r"^(institution|citizen_consent)$",
+            ),
+            column(
+                "kind",
+                "text",
+                "reading | second_opinion (requested)",
+                pattern=r"^(reading|second_opinion)$",
+            ),
+            column(
+                "copy_to",
+                "text",
+                "a clinic the reply is also sent to, as the citizen chose (requested)",
+                pattern=YKIHO_PATTERN,
             ),
         ),
         key=("event_id",),

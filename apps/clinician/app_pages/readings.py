@@ -1,5 +1,6 @@
 """Remote readings: what this clinic asked hospitals to read and their replies, and what other
-clinics asked this hospital to read. A study opens in the viewer, where the reply is written."""
+clinics or patients themselves asked this hospital to read, and the replies patients asked to be
+copied to this clinic. A study opens in the viewer, where the reply is written."""
 
 import polars as pl
 import streamlit as st
@@ -17,6 +18,7 @@ if rows.is_empty():
 for direction, title in (
     ("received", "triage.reading.received"),
     ("sent", "triage.reading.sent_list"),
+    ("copied", "triage.reading.copied"),
 ):
     mine = rows.filter(pl.col("direction") == direction)
     st.subheader(f"{t(title)} ({mine.height})")
@@ -26,7 +28,9 @@ for direction, title in (
     st.dataframe(
         mine.select(
             moments("requested_at").alias(t("triage.reading.column.requested_at")),
-            pl.col("counterpart").alias(t("triage.reading.column.counterpart")),
+            pl.col("counterpart")
+            .fill_null(t("triage.reading.by_citizen"))
+            .alias(t("triage.reading.column.counterpart")),
             pl.col("patient_key").str.slice(0, 9).alias(t("triage.column.patient")),
             pl.col("question").alias(t("triage.reading.column.question")),
             pl.col("status")
@@ -45,7 +49,7 @@ for direction, title in (
         key=f"readings_{direction}",
     )
     open_ = mine.filter(pl.col("status") == "requested")
-    if open_.height:
+    if open_.height and direction != "copied":
         left, middle, right = st.columns([4, 1, 1])
         labels = {
             r: f"{p[:9]} · {c or ''}"

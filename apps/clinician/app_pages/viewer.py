@@ -10,11 +10,11 @@ import streamlit as st
 
 from apps.clinician.viewer.context import header, patient_context
 from apps.clinician.viewer.findings import findings, history
-from apps.clinician.viewer.images import images
 from apps.clinician.viewer.reading import remote_reading
 from apps.clinician.viewer.study import FLASH, forget, opened_study
 from apps.common.i18n import t
 from apps.common.layout import access
+from apps.common.viewer import images
 from lakehouse.access import AccessDeniedError
 
 OPENED = "study"

@@ -7,10 +7,11 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from apps.clinician.viewer.study import location, saved
+from apps.clinician.viewer.study import saved
 from apps.common import render, views
 from apps.common.i18n import moments, number, t
 from apps.common.refusals import refusal
+from apps.common.viewer import location
 from lakehouse.access import Access, AccessDeniedError, OpenedStudy
 from lakehouse.triage import DECIDED, policy
 from models.runtime.registry import card

@@ -2,9 +2,8 @@
 patient) and kept in the session for a few minutes, so turning a slider redraws without another
 read; a decision or a new study reads it afresh."""
 
-import json
 import time
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import streamlit as st
 
@@ -36,8 +35,3 @@ def saved(message: str) -> NoReturn:
     st.session_state[FLASH] = message
     forget()
     st.rerun()
-
-
-def location(finding: dict[str, Any]) -> dict[str, Any]:
-    """Where the AI located a finding (a box on an instance, or ECG segments), or nothing."""
-    return json.loads(finding["location"]) if finding["location"] else {}

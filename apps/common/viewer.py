@@ -1,24 +1,47 @@
-"""The study's images with the AI's overlay, and the controls that change them (series, slice,
-frame, window preset, overlay and its opacity; zoom is the chart's own).
+"""A study's images with the AI's overlay, and the controls that change them (series, slice,
+frame, window preset, overlay and its opacity; zoom is the chart's own): the clinician's viewer
+and the citizen's own images draw studies with this one module.
 
 ``images`` is a fragment: moving one of its controls reruns it alone, not the findings and their
 decision forms beside it, so scrolling through slices stays quick and a half-written decision
 stays as it was."""
 
-from typing import Any
+import json
+from typing import Any, Protocol
 
+import numpy as np
 import polars as pl
 import pydicom
 import streamlit as st
+from numpy.typing import NDArray
 
-from apps.clinician.viewer.study import location
 from apps.common import render
 from apps.common.i18n import t
-from lakehouse.access import OpenedStudy
 from models.runtime.registry import registry
+
+
+class Drawn(Protocol):
+    """What the viewer draws of a study: its instances in reading order, the originals (pydicom
+    datasets in the same order) and the AI's heatmaps by finding (``OpenedStudy`` for a
+    clinician, ``MyStudy`` for the citizen)."""
+
+    @property
+    def instances(self) -> pl.DataFrame: ...
+
+    @property
+    def datasets(self) -> list[pydicom.Dataset]: ...
+
+    @property
+    def heatmaps(self) -> dict[str, NDArray[np.float32]]: ...
+
 
 ZOOM = {"scrollZoom": True}  # zoom with the wheel as well as by dragging a box
 Box = tuple[float, float, float, float]
+
+
+def location(finding: dict[str, Any]) -> dict[str, Any]:
+    """Where the AI located a finding (a box on an instance, or ECG segments), or nothing."""
+    return json.loads(finding["location"]) if finding["location"] else {}
 
 
 def window_name(window: render.Window) -> str:
@@ -38,7 +61,7 @@ def box_of(finding: dict[str, Any], sop: str) -> Box | None:
     return None
 
 
-def heat(opened: OpenedStudy, finding: dict[str, Any] | None, ds: pydicom.Dataset) -> Any:
+def heat(opened: Drawn, finding: dict[str, Any] | None, ds: pydicom.Dataset) -> Any:
     """The finding's heatmap on this instance's pixels, if it was located here."""
     if finding is None or finding["tracking_uid"] not in opened.heatmaps:
         return None
@@ -61,7 +84,7 @@ def _ecg(ds: pydicom.Dataset, top: dict[str, Any] | None) -> None:
     )
 
 
-def _mammography(opened: OpenedStudy, top: dict[str, Any] | None) -> None:
+def _mammography(opened: Drawn, top: dict[str, Any] | None) -> None:
     show = st.toggle(t("triage.viewer.overlay"), value=True, key="viewer_overlay")
     opacity = st.slider(t("triage.viewer.opacity"), 0.0, 1.0, 0.45, key="viewer_opacity")
     pictures, boxes = {}, {}
@@ -80,7 +103,7 @@ def _mammography(opened: OpenedStudy, top: dict[str, Any] | None) -> None:
     )
 
 
-def _instance(opened: OpenedStudy, uid: str, top: dict[str, Any] | None) -> pydicom.Dataset:
+def _instance(opened: Drawn, uid: str, top: dict[str, Any] | None) -> pydicom.Dataset:
     """The instance the reader picks by series and slice, starting where the AI located the
     top finding (else the first series' first instance)."""
     instances = opened.instances
@@ -118,7 +141,7 @@ def _instance(opened: OpenedStudy, uid: str, top: dict[str, Any] | None) -> pydi
     return opened.datasets[members[position - 1]]
 
 
-def _image(opened: OpenedStudy, uid: str, top: dict[str, Any] | None) -> None:
+def _image(opened: Drawn, uid: str, top: dict[str, Any] | None) -> None:
     ds = _instance(opened, uid, top)
     frames = render.frame_count(ds)
     frame = (
@@ -148,7 +171,7 @@ def _image(opened: OpenedStudy, uid: str, top: dict[str, Any] | None) -> None:
 
 
 @st.fragment
-def images(opened: OpenedStudy, uid: str, top: dict[str, Any] | None) -> None:
+def images(opened: Drawn, uid: str, top: dict[str, Any] | None) -> None:
     """The study drawn as its kind is read: an ECG's leads with the AI's segments, a screening
     mammogram's four views, else one image at a time with its controls; ``top`` is the finding
     whose overlay is shown (the first scored one)."""
