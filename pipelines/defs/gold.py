@@ -51,6 +51,9 @@ TIMELINE_SOURCES: Final = (
     "silver.dispensings",
     "silver.centre_measurements",
     "silver.centre_members",
+    "silver.imaging_studies",
+    "ai.findings",
+    "silver.institutions",
 )
 UPTAKE_SOURCES: Final = (
     "silver.citizens",
@@ -92,6 +95,9 @@ def gold_citizen_timeline(
     """Every citizen's timeline rebuilt from silver, one group of key buckets per commit."""
     del lakehouse  # its setup points the lakehouse modules at this deployment's storage
     members = _scan("silver.centre_members")
+    studies = _scan("silver.imaging_studies").filter(pl.col("citizen_key").is_not_null())
+    findings = _scan("ai.findings").filter(pl.col("citizen_key").is_not_null())
+    institutions = _scan("silver.institutions").select("ykiho", "name")
     rows = 0
     kinds: dict[str, int] = {}
     for group in bucket_groups(BUCKETS_PER_PASS):
@@ -102,6 +108,9 @@ def gold_citizen_timeline(
             dispensings=in_buckets(_scan("silver.dispensings"), group),
             measurements=_scan("silver.centre_measurements"),
             members=in_buckets(members, group),
+            studies=in_buckets(studies, group),
+            findings=findings,
+            institutions=institutions,
         )
         frame = timeline(src).collect(engine="streaming")
         delta.replace(TIMELINE, frame, f"key_bucket >= {group.start} AND key_bucket < {group.stop}")
