@@ -44,6 +44,10 @@ UPTAKE: Final = "gold.programme_uptake_daily"
 # Key buckets per timeline pass: 8 passes of 8 buckets. Smaller passes use less memory and read
 # silver more often; at city scale (about 100 M claim rows) one pass holds about 1/8 of them.
 BUCKETS_PER_PASS: Final = 8
+# Rows per Parquet row group of the timeline: its rows are sorted by citizen, so one citizen's
+# rows (tens to a few thousand) fall in one or two groups and a reader skips the rest of the
+# partition by the groups' citizen_key statistics (docs/benchmarks.md, the timeline).
+ROW_GROUP_ROWS: Final = 16_384
 TIMELINE_SOURCES: Final = (
     "silver.claims",
     "silver.diagnoses",
@@ -113,7 +117,12 @@ def gold_citizen_timeline(
             institutions=institutions,
         )
         frame = timeline(src).collect(engine="streaming")
-        delta.replace(TIMELINE, frame, f"key_bucket >= {group.start} AND key_bucket < {group.stop}")
+        delta.replace(
+            TIMELINE,
+            frame,
+            f"key_bucket >= {group.start} AND key_bucket < {group.stop}",
+            row_group_rows=ROW_GROUP_ROWS,
+        )
         rows += frame.height
         for kind, n in frame.group_by("kind").len().iter_rows():
             kinds[kind] = kinds.get(kind, 0) + n

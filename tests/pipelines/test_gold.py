@@ -398,6 +398,34 @@ def test_one_citizen_is_one_partition(gold_lake: Lake) -> None:
     assert f"key_bucket={key_bucket(someone)}" in folders
 
 
+@pytest.mark.slow
+@pytest.mark.integration
+def test_one_citizens_read_is_their_rows_from_sorted_small_row_groups(gold_lake: Lake) -> None:
+    import pyarrow.parquet as pq
+
+    from lakehouse import queries
+
+    timeline = gold_lake.frame("gold.citizen_timeline")
+    # Each file holds its citizens sorted, in row groups no larger than the job writes.
+    for path in (gold_lake.root / "gold" / "citizen_timeline").rglob("*.parquet"):
+        keys = pl.read_parquet(path, columns=["citizen_key"])["citizen_key"]
+        assert keys.is_sorted()
+        meta = pq.ParquetFile(path).metadata
+        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        assert max(sizes) <= gold.ROW_GROUP_ROWS
+    # The access layer's read (the bucket's files, the key's row groups) gives exactly the rows
+    # the table holds for the citizen, with the catalogue's types, newest first.
+    counts = timeline.group_by("citizen_key").len().sort("len", "citizen_key")
+    with gold_lake.active():
+        for key in (counts["citizen_key"][0], counts["citizen_key"][-1]):
+            read = queries.timeline(key)
+            mine = timeline.filter(pl.col("citizen_key") == key).drop("key_bucket")
+            assert read.schema == mine.schema
+            assert sorted(read.rows()) == sorted(mine.rows())
+            assert read["event_date"].is_sorted(descending=True)
+        assert queries.timeline("C" + "0" * 32).is_empty()
+
+
 # Columns holding names delivered with the data (code lists, the institution register, DICOM
 # headers): the only ones that may hold Korean.
 DELIVERED_NAMES = ("name", "institution_name", "prescriber_name")
