@@ -259,7 +259,7 @@ def test_a_choice_in_the_picture_or_the_list_opens_it() -> None:
     at.session_state["tl_chart"] = event  # what Streamlit keeps for the chart's selection
     at.run()
     assert at.selectbox(key="tl_open.ko").value == REFS["admission"]
-    assert "2025년 5월 2일 ~ 2025년 5월 6일" in texts(at)
+    assert "2025년 5월 2일부터 2025년 5월 6일까지" in texts(at)
     at.session_state["tl_year_2012"] = {"selection": {"rows": [0], "columns": []}}
     at.run()
     assert at.selectbox(key="tl_open.ko").value == REFS["old"]
