@@ -32,6 +32,7 @@ import streamlit as st
 
 from apps.common.i18n import NOTHING, day, days, keyed, lang, number, t, word
 from apps.common.theme import apply
+from lakehouse.catalog.gold import KINDS
 from lakehouse.reference import codes
 
 # Lanes from the top of the picture; medicines follow, one row each.
@@ -43,15 +44,6 @@ LANE_OF: Final = {
     "imaging": "imaging",
     "measurement": "centre",
 }
-KINDS: Final = (
-    "visit",
-    "admission",
-    "diagnosis",
-    "prescription",
-    "dispensing",
-    "imaging",
-    "measurement",
-)
 MEDICINES: Final = ("prescription", "dispensing")
 # Marker shapes of the point kinds (an AI result beyond its threshold gets a crossed square).
 SYMBOLS: Final = {
