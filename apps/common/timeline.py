@@ -55,6 +55,7 @@ SYMBOLS: Final = {
 FLAGGED: Final = "square-x"
 PATTERNS: Final = {"admission": "", "prescription": "", "dispensing": "/"}
 DAY_MS: Final = 86_400_000
+LABEL_CHARS: Final = 12  # a row's label at most (the whole name is in the hover and the list)
 ROW_PX: Final = 40  # height per lane or medicine row: labels of 16 px with room to tap
 EVENT_COLUMNS: Final = (
     "ref",
@@ -232,7 +233,7 @@ def _escaped(frame: pl.DataFrame) -> pl.DataFrame:
     """Delivered text made inert for plotly's hover labels (which read a little HTML)."""
     return frame.with_columns(
         pl.col(c).str.replace_all("&", "&amp;").str.replace_all("<", "&lt;")
-        for c in ("title", "place")
+        for c in ("title", "place", "row")
     )
 
 
@@ -286,15 +287,18 @@ def figure(events: pl.DataFrame) -> go.Figure:
     rows = [lane for lane in lanes if lane in set(events["row"].to_list())] + medicines
     fig.update_layout(
         barmode="overlay",
-        height=max(360, 200 + ROW_PX * len(rows)),
-        legend={"orientation": "h", "y": -0.25},
+        height=max(420, 260 + ROW_PX * len(rows)),
+        # The legend under the range slider, where it may wrap at a phone's width.
+        legend={"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0},
         hovermode="closest",
         clickmode="event+select",
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
     fig.update_yaxes(
         categoryorder="array",
         categoryarray=list(reversed(rows)),
+        tickvals=rows,
+        ticktext=[r if len(r) <= LABEL_CHARS else r[: LABEL_CHARS - 1] + "…" for r in rows],
         automargin=True,
         fixedrange=True,
     )
@@ -330,6 +334,8 @@ def figure(events: pl.DataFrame) -> go.Figure:
                 {"step": "all", "label": t("timeline.zoom.all")},
             ],
             "font": {"size": 16},
+            "yanchor": "bottom",
+            "y": 1.01,
         },
     )
     return apply(fig)

@@ -116,7 +116,9 @@ def gold_citizen_timeline(
             findings=findings,
             institutions=institutions,
         )
-        frame = timeline(src).collect(engine="streaming")
+        # One chunk: delta-rs writes the batches of a chunked frame in parallel, interleaving
+        # them, and a file's rows would no longer be sorted by citizen.
+        frame = timeline(src).collect(engine="streaming").rechunk()
         delta.replace(
             TIMELINE,
             frame,
