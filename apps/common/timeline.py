@@ -449,6 +449,7 @@ def show(rows: pl.DataFrame, key: str) -> None:
     st.caption(t("citizen.timeline.count", count=number(shown.height)))
     if shown.is_empty():
         return
+    st.caption(t("timeline.how"))
     picture, listing = st.columns([3, 2])
     with picture:
         st.plotly_chart(
