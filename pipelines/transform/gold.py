@@ -19,7 +19,7 @@ group of key buckets (so memory is bounded by a fraction of the city, not all of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Final
@@ -76,11 +76,6 @@ class TimelineSources:
 def _names(code_list: str, key: str, value: str = "name_ko") -> dict[str, str]:
     frame = codes(code_list)
     return dict(zip(frame[key].to_list(), frame[value].to_list(), strict=True))
-
-
-def _lookup(expr: pl.Expr, names: Mapping[str, str], fallback: pl.Expr) -> pl.Expr:
-    """``names[expr]``, or ``fallback`` where the code is not in the list."""
-    return expr.replace_strict(dict(names), default=None, return_dtype=pl.Utf8).fill_null(fallback)
 
 
 def inpatient_forms() -> frozenset[str]:
