@@ -55,7 +55,7 @@ SYMBOLS: Final = {
 FLAGGED: Final = "square-x"
 PATTERNS: Final = {"admission": "", "prescription": "", "dispensing": "/"}
 DAY_MS: Final = 86_400_000
-LABEL_CHARS: Final = 12  # a row's label at most (the whole name is in the hover and the list)
+LABEL_CHARS: Final = 14  # a row's label at most (the whole name is in the hover and the list)
 ROW_PX: Final = 40  # height per lane or medicine row: labels of 16 px with room to tap
 EVENT_COLUMNS: Final = (
     "ref",
@@ -455,6 +455,7 @@ def show(rows: pl.DataFrame, key: str) -> None:
         st.plotly_chart(
             figure(shown),
             key=keys.chart,
+            theme=None,  # the platform's template (apps/common/theme.py), not Streamlit's sizes
             on_select="rerun",
             selection_mode="points",
             config={"displaylogo": False},
