@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Final, TypeVar
 
 import polars as pl
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
 from lakehouse.catalog import table as catalog_table
@@ -107,17 +107,25 @@ def _retry(action: Callable[[], T], what: str) -> T:
     raise AssertionError("unreachable")
 
 
-def _write(table: Table, frame: pl.DataFrame, predicate: str | None) -> WriteResult:
+def _write(
+    table: Table, frame: pl.DataFrame, predicate: str | None, row_group_rows: int | None = None
+) -> WriteResult:
     """Append (no predicate) or replace the rows matching ``predicate``, in one commit."""
     data = table.conform(frame).to_arrow()
     target = uri(table.name)
     parts = list(table.partition_by) or None
     options = storage_options()
+    properties = WriterProperties(max_row_group_size=row_group_rows)
 
     def commit() -> None:
         if predicate is None:
             write_deltalake(
-                target, data, mode="append", partition_by=parts, storage_options=options
+                target,
+                data,
+                mode="append",
+                partition_by=parts,
+                storage_options=options,
+                writer_properties=properties,
             )
         else:
             write_deltalake(
@@ -127,6 +135,7 @@ def _write(table: Table, frame: pl.DataFrame, predicate: str | None) -> WriteRes
                 predicate=predicate,
                 partition_by=parts,
                 storage_options=options,
+                writer_properties=properties,
             )
 
     _retry(commit, table.name)
@@ -138,7 +147,9 @@ def append(name: str | Table, frame: pl.DataFrame) -> WriteResult:
     return _write(spec(name), frame, None)
 
 
-def replace(name: str | Table, frame: pl.DataFrame, predicate: str) -> WriteResult:
+def replace(
+    name: str | Table, frame: pl.DataFrame, predicate: str, row_group_rows: int | None = None
+) -> WriteResult:
     """Replace exactly the rows matching ``predicate`` with ``frame``, in one commit.
 
     Args:
@@ -146,11 +157,13 @@ def replace(name: str | Table, frame: pl.DataFrame, predicate: str) -> WriteResu
         frame: The new rows; every one of them must match ``predicate``.
         predicate: A SQL predicate on the table's columns, such as ``_period = '2025-03'``. It
             bounds what is replaced: rows outside it are never touched.
+        row_group_rows: At most this many rows per Parquet row group (the writer's default
+            otherwise): small groups of sorted rows let a reader of one key skip the rest.
     """
     table = spec(name)
     if not exists(table):
-        return _write(table, frame, None)
-    return _write(table, frame, predicate)
+        return _write(table, frame, None, row_group_rows)
+    return _write(table, frame, predicate, row_group_rows)
 
 
 def merge(

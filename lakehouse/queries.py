@@ -10,13 +10,18 @@ audit log) are never read here; they are read fresh, so a decision shows at once
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from typing import Final
 
 import polars as pl
+from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 
-from lakehouse import buckets
+from lakehouse import buckets, delta
 from lakehouse import read as lake
+from lakehouse.catalog import table as catalog_table
+from lakehouse.config import storage_options
 
 TIMELINE: Final = "gold.citizen_timeline"
 FINDINGS: Final = "ai.findings"
@@ -27,14 +32,64 @@ CITIZENS: Final = "silver.citizens"
 READING_CLASSES: Final = ("01", "11")  # tertiary and general hospitals read for clinics
 
 
-def timeline(subject: str) -> pl.DataFrame:
-    """A citizen's timeline (one partition read), newest first."""
+# Table features under which a Delta table's files are not its rows as written: a reader that
+# lists the files itself would show deleted rows or wrong column names.
+UNSAFE_FEATURES: Final = frozenset({"deletionVectors", "columnMapping"})
+# The timeline's Delta log, opened once per process and location and brought up to date on each
+# read (``update_incremental`` reads only the commits since): opening it afresh costs several
+# times the read of a citizen's rows. One lock: a DeltaTable is not shared across threads.
+_OPENED: dict[str, DeltaTable] = {}
+_OPENING: Final = threading.Lock()
+
+
+def _bucket_files(bucket: int) -> list[str] | None:
+    """The timeline's files of one key bucket at its latest version, or None when the table
+    does not exist or its files cannot be read as they are (deletion vectors, column mapping:
+    features this table's writer never uses)."""
+    if not delta.exists(TIMELINE):
+        return None
+    location = delta.uri(TIMELINE)
+    with _OPENING:
+        table = _OPENED.get(location)
+        try:
+            if table is None:
+                raise DeltaError("not opened yet")
+            table.update_incremental()
+        except DeltaError:  # first read here, or the table was made anew at the same place
+            table = _OPENED[location] = delta.open_table(TIMELINE)
+        if UNSAFE_FEATURES & set(table.protocol().reader_features or ()):
+            return None
+        return table.file_uris(file_pruning_predicate=[("key_bucket", "=", str(bucket))])
+
+
+def _citizen_rows(subject: str) -> pl.LazyFrame:
+    """One citizen's timeline rows, read the way the table is laid out for them: the files of
+    the citizen's key bucket, and in them only the row groups whose ``citizen_key`` range holds
+    the key (the gold job writes each pass sorted by citizen, in small row groups,
+    ``pipelines.defs.gold.ROW_GROUP_ROWS``). ``pl.scan_delta`` finds the same rows, but
+    resolving the whole table's log and dataset on every call costs several times the read
+    itself (``docs/benchmarks.md``, the timeline); it stays the reader where the files cannot
+    be read as they are."""
+    bucket = buckets.key_bucket(subject)  # raises unless ``subject`` is a citizen key
+    files = _bucket_files(bucket)
+    if files is None:
+        mine = (pl.col("key_bucket") == bucket) & (pl.col("citizen_key") == subject)
+        return lake.scan(TIMELINE).filter(mine)
+    schema = catalog_table(TIMELINE).polars_schema()
+    if not files:
+        return pl.LazyFrame(schema=schema)
     return (
-        lake.scan(TIMELINE)
-        .filter(
-            (pl.col("key_bucket") == buckets.key_bucket(subject))
-            & (pl.col("citizen_key") == subject)
-        )
+        pl.scan_parquet(files, storage_options=storage_options())
+        .filter(pl.col("citizen_key") == subject)
+        .with_columns(pl.lit(bucket, pl.Int64).alias("key_bucket"))
+        .select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+    )
+
+
+def timeline(subject: str) -> pl.DataFrame:
+    """A citizen's timeline (one partition, a few row groups), newest first."""
+    return (
+        _citizen_rows(subject)
         .drop("key_bucket")
         .sort("event_date", "source_ref", descending=[True, False])
         .collect()
@@ -44,12 +99,8 @@ def timeline(subject: str) -> pl.DataFrame:
 def visited(subject: str, institution: str) -> bool:
     """The citizen has a visit at the institution on their timeline, or a study it sent."""
     seen = (
-        lake.scan(TIMELINE)
-        .filter(
-            (pl.col("key_bucket") == buckets.key_bucket(subject))
-            & (pl.col("citizen_key") == subject)
-            & (pl.col("institution") == institution)
-        )
+        _citizen_rows(subject)
+        .filter(pl.col("institution") == institution)
         .select(pl.len())
         .collect()
         .item()

@@ -13,7 +13,7 @@ import plotly.express as px
 import polars as pl
 import streamlit as st
 
-from apps.common.i18n import NOTHING, days, keyed, lang, number, t
+from apps.common.i18n import keyed, lang, t
 from apps.common.theme import apply
 from lakehouse import accounts
 from lakehouse.access import Access
@@ -80,51 +80,15 @@ def finding_name(service: str, code: str) -> str:
 
 MODALITIES: Final = _modalities()
 SYSTEM: Final = "system"  # the pipelines' account in the access log (lakehouse.audit)
-KINDS = ("visit", "admission", "diagnosis", "prescription", "dispensing", "measurement")
 
 
 def timeline(rows: pl.DataFrame, key: str) -> None:
-    """A timeline: kind filter, events per year, and the events, newest first."""
-    if rows.is_empty():
-        st.info(t("citizen.timeline.empty"))
-        return
-    present = [k for k in KINDS if k in set(rows["kind"].to_list())]
-    chosen = st.multiselect(
-        t("citizen.timeline.kinds"),
-        present,
-        default=present,
-        format_func=lambda k: t(f"kind.{k}"),
-        key=keyed(f"{key}_kinds"),
-    )
-    shown = rows.filter(pl.col("kind").is_in(chosen))
-    st.caption(t("citizen.timeline.count", count=number(shown.height)))
-    if shown.is_empty():
-        return
-    per_year = (
-        shown.with_columns(pl.col("event_date").dt.year().alias("year"))
-        .group_by("year", "kind")
-        .len()
-        .sort("year", "kind")
-        .with_columns(pl.col("kind").replace_strict({k: t(f"kind.{k}") for k in KINDS}))
-    )
-    figure = px.bar(
-        per_year,
-        x="year",
-        y="len",
-        color="kind",
-        pattern_shape="kind",  # not by colour alone
-        labels={"year": "", "len": t("column.rows"), "kind": t("column.kind")},
-        title=t("citizen.timeline.chart"),
-    )
-    st.plotly_chart(apply(figure), key=f"{key}_chart")
-    table = shown.select(
-        days("event_date").alias(t("column.date")),
-        pl.col("kind").replace_strict({k: t(f"kind.{k}") for k in KINDS}).alias(t("column.kind")),
-        pl.col("title").alias(t("column.title")),
-        pl.col("detail").alias(t("column.detail")),
-        pl.col("institution").fill_null(NOTHING).alias(t("column.institution")),
-    )
-    st.dataframe(table.to_arrow(), hide_index=True, key=f"{key}_table")
+    """A person's timeline (``Access.timeline``): the picture, the list by year and the chosen
+    item's details (``apps.common.timeline``, which names AI results with this module's
+    ``service_name`` and ``finding_name`` and so is imported when first drawn)."""
+    from apps.common.timeline import show
+
+    show(rows, key)
 
 
 def turnaround(rows: pl.DataFrame, key: str) -> None:

@@ -4,34 +4,97 @@ from __future__ import annotations
 
 from typing import Final
 
-from lakehouse.catalog.columns import citizen, column
+from lakehouse.catalog.columns import citizen, column, uid
 from lakehouse.schema import Table
 
+KINDS: Final = (
+    "visit",
+    "admission",
+    "diagnosis",
+    "prescription",
+    "dispensing",
+    "imaging",
+    "measurement",
+)
+KIND_PATTERN: Final = "^(" + "|".join(KINDS) + ")$"
 GOLD: Final = (
     Table(
         "gold.citizen_timeline",
-        "Each citizen's lifetime health timeline: visits, diagnoses, prescriptions, dispensings "
-        "and centre measurements, one row per event, laid out so one citizen's timeline is one "
-        "partition read.",
+        "Each citizen's lifetime health timeline: visits and admissions, diagnoses, "
+        "prescriptions, dispensings, imaging studies with their AI result and centre "
+        "measurements, one row per event in structured, language-free fields (the apps name "
+        "codes in the session's language; only names delivered with the data are stored), laid "
+        "out so one citizen's timeline is one partition read.",
         (
             citizen(),
-            column("event_date", "date", "day of the event", required=True),
+            column(
+                "event_date",
+                "date",
+                "day of the event (a medicine: the day it was issued or dispensed)",
+                required=True,
+            ),
+            column(
+                "end_date",
+                "date",
+                "last day it covers: an admission's discharge, a medicine's last day supplied "
+                "(event_date + days - 1)",
+            ),
             column(
                 "kind",
                 "text",
-                "visit | admission | diagnosis | prescription | dispensing | measurement",
+                "visit | admission | diagnosis | prescription | dispensing | imaging | measurement",
                 required=True,
-                pattern=r"^(visit|admission|diagnosis|prescription|dispensing|measurement)$",
+                pattern=KIND_PATTERN,
             ),
-            column("code", "text", "KCD, ingredient, EDI or measure code"),
             column(
-                "title",
+                "code",
                 "text",
-                "what happened, in Korean (names from the code lists)",
-                required=True,
+                "KCD (visit: its main diagnosis), ingredient, the study's modalities, or the "
+                "centre measure (lakehouse/reference/codes/centre_measures.csv)",
             ),
-            column("detail", "text", "amounts, doses, values"),
+            column(
+                "name",
+                "text",
+                "the name delivered with the code: the KCD or drug list's Korean name, the "
+                "study's DICOM description; null for centre measures (named from their list)",
+            ),
+            column("role", "text", "a diagnosis's role: main | sub", pattern=r"^(main|sub)$"),
+            column("form_type", "text", "visit: the statement's form type (form_types list)"),
+            column("department", "text", "visit: the treating department (departments list)"),
+            column("dose", "float", "medicine: dose per time", low=0),
+            column("per_day", "int", "medicine: times a day", low=0),
+            column("days", "int", "medicine: days supplied; visit: days of care", low=0),
+            column(
+                "amount",
+                "int",
+                "won: a visit's total cost, a medicine line's amount",
+            ),
+            column("patient_amount", "int", "won: the patient's share of a visit"),
+            column("prescription_no", "text", "medicine: the prescription's issue number"),
+            column(
+                "prescriber",
+                "text",
+                "dispensing: the prescribing institution",
+            ),
+            column("prescriber_name", "text", "dispensing: the prescriber's registered name"),
+            column("value", "float", "measurement: the value"),
+            column("unit", "text", "measurement: the value's unit"),
+            column("device", "text", "measurement: the centre device kind"),
+            column(
+                "context",
+                "text",
+                "measurement: the condition or channel (eyes_open, eyes_closed, 5xSTS, "
+                "<muscle> <L|R>)",
+            ),
+            uid("study_uid", "imaging: the study instance UID", required=False),
+            column(
+                "ai_service", "text", "imaging: the AI service of its result", codes="ai_services"
+            ),
+            column("ai_finding", "text", "imaging: what that service looks for"),
+            column("ai_score", "float", "imaging: the AI score 0..1", low=0, high=1),
+            column("ai_positive", "bool", "imaging: any finding beyond its threshold"),
             column("institution", "text", "where (institution code)"),
+            column("institution_name", "text", "where, by the register's (or header's) name"),
             column(
                 "source_ref",
                 "text",

@@ -44,6 +44,10 @@ UPTAKE: Final = "gold.programme_uptake_daily"
 # Key buckets per timeline pass: 8 passes of 8 buckets. Smaller passes use less memory and read
 # silver more often; at city scale (about 100 M claim rows) one pass holds about 1/8 of them.
 BUCKETS_PER_PASS: Final = 8
+# Rows per Parquet row group of the timeline: its rows are sorted by citizen, so one citizen's
+# rows (tens to a few thousand) fall in one or two groups and a reader skips the rest of the
+# partition by the groups' citizen_key statistics (docs/benchmarks.md, the timeline).
+ROW_GROUP_ROWS: Final = 16_384
 TIMELINE_SOURCES: Final = (
     "silver.claims",
     "silver.diagnoses",
@@ -51,6 +55,9 @@ TIMELINE_SOURCES: Final = (
     "silver.dispensings",
     "silver.centre_measurements",
     "silver.centre_members",
+    "silver.imaging_studies",
+    "ai.findings",
+    "silver.institutions",
 )
 UPTAKE_SOURCES: Final = (
     "silver.citizens",
@@ -92,6 +99,9 @@ def gold_citizen_timeline(
     """Every citizen's timeline rebuilt from silver, one group of key buckets per commit."""
     del lakehouse  # its setup points the lakehouse modules at this deployment's storage
     members = _scan("silver.centre_members")
+    studies = _scan("silver.imaging_studies").filter(pl.col("citizen_key").is_not_null())
+    findings = _scan("ai.findings").filter(pl.col("citizen_key").is_not_null())
+    institutions = _scan("silver.institutions").select("ykiho", "name")
     rows = 0
     kinds: dict[str, int] = {}
     for group in bucket_groups(BUCKETS_PER_PASS):
@@ -102,9 +112,19 @@ def gold_citizen_timeline(
             dispensings=in_buckets(_scan("silver.dispensings"), group),
             measurements=_scan("silver.centre_measurements"),
             members=in_buckets(members, group),
+            studies=in_buckets(studies, group),
+            findings=findings,
+            institutions=institutions,
         )
-        frame = timeline(src).collect(engine="streaming")
-        delta.replace(TIMELINE, frame, f"key_bucket >= {group.start} AND key_bucket < {group.stop}")
+        # One chunk: delta-rs writes the batches of a chunked frame in parallel, interleaving
+        # them, and a file's rows would no longer be sorted by citizen.
+        frame = timeline(src).collect(engine="streaming").rechunk()
+        delta.replace(
+            TIMELINE,
+            frame,
+            f"key_bucket >= {group.start} AND key_bucket < {group.stop}",
+            row_group_rows=ROW_GROUP_ROWS,
+        )
         rows += frame.height
         for kind, n in frame.group_by("kind").len().iter_rows():
             kinds[kind] = kinds.get(kind, 0) + n

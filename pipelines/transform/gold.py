@@ -1,11 +1,15 @@
 """Silver into gold: the tables shaped for the apps' lookups (plain Polars, lazy).
 
 * ``timeline``: ``gold.citizen_timeline``, every event of a citizen's health history as one row
-  with a Korean title from the code lists, so the citizen app and the clinician view read one
-  partition (``key_bucket``, ``lakehouse.buckets``) and render it without further joins. Only the
-  version of a statement in use counts: silver keeps every delivered version of a statement's
-  children (diagnoses, prescriptions, dispensings), and the one in use is the one whose
-  ``delivery_id`` equals ``silver.claims.delivery_id`` for that ``spec_id``.
+  of structured, language-free fields (codes, a diagnosis's role, dose, frequency and days,
+  amounts, value and unit, the study and its AI result), so the citizen app and the clinician
+  view read one partition (``key_bucket``, ``lakehouse.buckets``) and name everything at display
+  in the session's language. Only names that arrive with the data are stored as text: a KCD
+  code's and a drug's name from the code lists, the institution's name from the register, a
+  study's description from its DICOM header. Only the version of a statement in use counts:
+  silver keeps every delivered version of a statement's children (diagnoses, prescriptions,
+  dispensings), and the one in use is the one whose ``delivery_id`` equals
+  ``silver.claims.delivery_id`` for that ``spec_id``.
 * ``uptake_daily``: ``gold.programme_uptake_daily``, the programme's daily figures by district,
   age group and sex, raw (the access layer suppresses small cells before anyone sees them).
 
@@ -15,7 +19,7 @@ group of key buckets (so memory is bounded by a fraction of the city, not all of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Final
@@ -41,62 +45,22 @@ SEXES: Final = ("M", "F")
 SIGNUP: Final = "signup"
 LOGIN: Final = "login"
 # Kinds in the order a day's events read naturally: the visit, then what came of it.
-KIND_ORDER: Final = ("admission", "visit", "diagnosis", "prescription", "dispensing", "measurement")
-DEVICES_KO: Final = {
-    "gait": "보행분석",
-    "balance": "균형측정",
-    "emg": "근전도",
-    "checkup": "건강측정",
-}
-# Korean names of the centre's measures. The devices export English column names (gait, balance,
-# EMG) or Korean ones (check-up station); both spellings are listed, so whichever silver keeps
-# gets a Korean title. A measure missing here is titled "<device>: <measure>" rather than lost.
-MEASURES_KO: Final = {
-    "speed_m_s": "보행 속도",
-    "cadence_steps_min": "분당 걸음수",
-    "stride_length_cm": "보폭",
-    "step_time_symmetry": "걸음 시간 대칭성",
-    "double_support_pct": "양발 지지 비율",
-    "duration_s": "측정 시간",
-    "path_length_cm": "압력중심 이동거리",
-    "sway_area_cm2": "동요 면적",
-    "mean_velocity_cm_s": "평균 동요 속도",
-    "balance_score": "균형 점수",
-    "systolic_mmhg": "수축기혈압",
-    "diastolic_mmhg": "이완기혈압",
-    "pulse_bpm": "맥박",
-    "grip_left_kg": "악력(좌)",
-    "grip_right_kg": "악력(우)",
-    "height_cm": "신장",
-    "weight_kg": "체중",
-    "fasting_glucose_mg_dl": "공복혈당",
-    "sts_time_s": "앉았다 일어서기 시간",
-    "rms_uv": "근활성도(RMS)",
-    "mvc_pct": "최대수의수축 대비 근활성",
-    "mean_freq_hz": "평균 주파수",
-    **{
-        k: k
-        for k in (
-            "수축기혈압",
-            "이완기혈압",
-            "맥박",
-            "악력_좌",
-            "악력_우",
-            "신장",
-            "체중",
-            "공복혈당",
-        )
-    },
-}
-
-# Contexts the centre pipeline gives balance trials; others (EMG "<muscle> <side>") pass through.
-CONTEXTS_KO: Final = {"eyes_open": "눈 뜨고", "eyes_closed": "눈 감고"}
+KIND_ORDER: Final = (
+    "admission",
+    "visit",
+    "diagnosis",
+    "prescription",
+    "dispensing",
+    "imaging",
+    "measurement",
+)
 
 
 @dataclass(frozen=True)
 class TimelineSources:
-    """The silver tables the timeline is built from, as lazy frames (already narrowed to the key
-    buckets of one pass, or whole). Tables not built yet are empty frames of their schema."""
+    """The silver (and AI) tables the timeline is built from, as lazy frames (already narrowed
+    to the key buckets of one pass, or whole). Tables not built yet are empty frames of their
+    schema."""
 
     claims: pl.LazyFrame
     diagnoses: pl.LazyFrame
@@ -104,16 +68,14 @@ class TimelineSources:
     dispensings: pl.LazyFrame
     measurements: pl.LazyFrame
     members: pl.LazyFrame
+    studies: pl.LazyFrame
+    findings: pl.LazyFrame
+    institutions: pl.LazyFrame
 
 
 def _names(code_list: str, key: str, value: str = "name_ko") -> dict[str, str]:
     frame = codes(code_list)
     return dict(zip(frame[key].to_list(), frame[value].to_list(), strict=True))
-
-
-def _lookup(expr: pl.Expr, names: Mapping[str, str], fallback: pl.Expr) -> pl.Expr:
-    """``names[expr]``, or ``fallback`` where the code is not in the list."""
-    return expr.replace_strict(dict(names), default=None, return_dtype=pl.Utf8).fill_null(fallback)
 
 
 def inpatient_forms() -> frozenset[str]:
@@ -123,14 +85,17 @@ def inpatient_forms() -> frozenset[str]:
 
 
 def _kcd_name(column: str) -> pl.Expr:
-    """The KCD name of a code stored with the dot (the list keeps codes without it)."""
-    return _lookup(
-        pl.col(column).str.replace(".", "", literal=True), _names("kcd", "code"), pl.col(column)
+    """The KCD name of a code stored with the dot (the list keeps codes without it); null when
+    the list does not know the code (the app then shows the code)."""
+    return (
+        pl.col(column)
+        .str.replace(".", "", literal=True)
+        .replace_strict(_names("kcd", "code"), default=None, return_dtype=pl.Utf8)
     )
 
 
 def _drug_name(column: str) -> pl.Expr:
-    """Ingredient name and strength (``암로디핀베실산염 5 mg``), or the code if unlisted."""
+    """Ingredient name and strength (``암로디핀베실산염 5 mg``), null if unlisted."""
     drugs = codes("drugs")
     names = dict(
         zip(
@@ -139,12 +104,7 @@ def _drug_name(column: str) -> pl.Expr:
             strict=True,
         )
     )
-    return _lookup(pl.col(column), names, pl.col(column))
-
-
-def _text(expr: pl.Expr) -> pl.Expr:
-    """A value as text for ``pl.format`` (which turns a whole string null if one part is)."""
-    return expr.cast(pl.Utf8).fill_null("")
+    return pl.col(column).replace_strict(names, default=None, return_dtype=pl.Utf8)
 
 
 def _ref(table: str, *key: str) -> pl.Expr:
@@ -153,68 +113,47 @@ def _ref(table: str, *key: str) -> pl.Expr:
     return pl.format(table + ":{}" * len(key), *(pl.col(k) for k in key))
 
 
-def _rows(
-    frame: pl.LazyFrame,
-    *,
-    event_date: pl.Expr,
-    kind: pl.Expr,
-    code: pl.Expr,
-    title: pl.Expr,
-    detail: pl.Expr,
-    institution: pl.Expr,
-    source_ref: pl.Expr,
-) -> pl.LazyFrame:
+def _rows(frame: pl.LazyFrame, **fields: pl.Expr) -> pl.LazyFrame:
+    """Timeline rows: the named fields, every other column of the table null (the
+    ``key_bucket`` is added by ``timeline``)."""
+    schema = TIMELINE.polars_schema()
     return frame.select(
-        pl.col("citizen_key"),
-        event_date.alias("event_date"),
-        kind.alias("kind"),
-        code.cast(pl.Utf8).alias("code"),
-        title.alias("title"),
-        detail.alias("detail"),
-        institution.cast(pl.Utf8).alias("institution"),
-        source_ref.alias("source_ref"),
+        fields[name].cast(dtype).alias(name) if name in fields else pl.lit(None, dtype).alias(name)
+        for name, dtype in schema.items()
+        if name != "key_bucket"
     )
 
 
-def visits(claims: pl.LazyFrame) -> pl.LazyFrame:
+def _named(frame: pl.LazyFrame, institutions: pl.LazyFrame, code: str, name: str) -> pl.LazyFrame:
+    """``frame`` with the register's name of the institution in column ``code`` as ``name``."""
+    return frame.join(
+        institutions.select(pl.col("ykiho").alias(code), pl.col("name").alias(name)),
+        on=code,
+        how="left",
+    )
+
+
+def visits(claims: pl.LazyFrame, institutions: pl.LazyFrame) -> pl.LazyFrame:
     """One row per statement in use: an admission for inpatient forms, a visit otherwise
     (pharmacy statements included: the trip to the pharmacy is a visit; its drugs are the
-    dispensing rows). Titled ``<form> · <main diagnosis>``."""
-    forms = _names("form_types", "fom_tp_cd")
-    departments = _names("departments", "dgsbjt_cd")
-    classes = _names("institution_classes", "cl_cd")
+    dispensing rows). Coded by its main diagnosis, form type and department; the days of care,
+    the total cost and the patient's share as numbers."""
     inpatient = pl.col("form_type").is_in(sorted(inpatient_forms()))
-    where = _lookup(
-        pl.col("department"), departments, _lookup(pl.col("class_code"), classes, pl.lit(""))
-    )
-    money = pl.format(
-        "총진료비 {}원 (본인부담 {}원)",
-        _text(pl.col("total_amount")),
-        _text(pl.col("patient_amount")),
-    )
     return _rows(
-        claims,
+        _named(claims, institutions, "ykiho", "_place"),
+        citizen_key=pl.col("citizen_key"),
         event_date=pl.col("start_date"),
+        end_date=pl.col("end_date"),
         kind=pl.when(inpatient).then(pl.lit("admission")).otherwise(pl.lit("visit")),
         code=pl.col("main_dx"),
-        title=pl.format(
-            "{} · {}",
-            _lookup(pl.col("form_type"), forms, pl.col("form_type")),
-            _kcd_name("main_dx"),
-        ),
-        detail=pl.when(inpatient)
-        .then(
-            pl.format(
-                "{} · {}~{} ({}일) · {}",
-                where,
-                _text(pl.col("start_date")),
-                _text(pl.col("end_date")),
-                _text(pl.col("visit_days")),
-                money,
-            )
-        )
-        .otherwise(pl.format("{} · {}일 · {}", where, _text(pl.col("visit_days")), money)),
+        name=_kcd_name("main_dx"),
+        form_type=pl.col("form_type"),
+        department=pl.col("department"),
+        days=pl.col("visit_days"),
+        amount=pl.col("total_amount"),
+        patient_amount=pl.col("patient_amount"),
         institution=pl.col("ykiho"),
+        institution_name=pl.col("_place"),
         source_ref=_ref("silver.claims", "spec_id"),
     )
 
@@ -225,79 +164,140 @@ def in_use(children: pl.LazyFrame, claims: pl.LazyFrame) -> pl.LazyFrame:
     return children.join(heads, on=["spec_id", "delivery_id"], how="inner")
 
 
-def diagnoses(rows: pl.LazyFrame, claims: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per diagnosis in use, titled with its KCD name."""
+def diagnoses(rows: pl.LazyFrame, claims: pl.LazyFrame, institutions: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per diagnosis in use, with its KCD name and role (``main`` or ``sub``)."""
     return _rows(
-        in_use(rows, claims),
+        _named(in_use(rows, claims), institutions, "_claim_ykiho", "_place"),
+        citizen_key=pl.col("citizen_key"),
         event_date=pl.col("diagnosed_on"),
         kind=pl.lit("diagnosis"),
         code=pl.col("kcd"),
-        title=_kcd_name("kcd"),
-        detail=pl.when(pl.col("kind") == "main").then(pl.lit("주진단")).otherwise(pl.lit("부진단")),
+        name=_kcd_name("kcd"),
+        role=pl.col("kind"),
         institution=pl.col("_claim_ykiho"),
+        institution_name=pl.col("_place"),
         source_ref=_ref("silver.diagnoses", "spec_id", "delivery_id", "seq"),
     )
 
 
-def _dosage(days: str) -> pl.Expr:
-    return pl.format(
-        "1회 {} · 1일 {}회 · {}일 · {}",
-        _text(pl.col("dose")),
-        _text(pl.col("per_day")),
-        _text(pl.col(days)),
-        _text(pl.col("name")),
-    )
+def _medicine(date_column: str) -> dict[str, pl.Expr]:
+    """The fields prescriptions and dispensings share: the ingredient, its name, the dosage
+    (dose per time, times a day, days supplied) and the last day the supply covers."""
+    return {
+        "citizen_key": pl.col("citizen_key"),
+        "event_date": pl.col(date_column),
+        "end_date": pl.col(date_column) + pl.duration(days=pl.col("days").cast(pl.Int64) - 1),
+        "code": pl.col("ingredient_code"),
+        "name": _drug_name("ingredient_code"),
+        "dose": pl.col("dose"),
+        "per_day": pl.col("per_day"),
+        "days": pl.col("days"),
+        "amount": pl.col("amount"),
+        "prescription_no": pl.col("prescription_no"),
+    }
 
 
-def prescriptions(rows: pl.LazyFrame, claims: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per prescribed drug in use, titled with its ingredient name and strength."""
+def prescriptions(
+    rows: pl.LazyFrame, claims: pl.LazyFrame, institutions: pl.LazyFrame
+) -> pl.LazyFrame:
+    """One row per prescribed drug in use, spanning the days it supplies."""
     return _rows(
-        in_use(rows, claims),
-        event_date=pl.col("issued_on"),
+        _named(in_use(rows, claims), institutions, "ykiho", "_place"),
+        **_medicine("issued_on"),
         kind=pl.lit("prescription"),
-        code=pl.col("ingredient_code"),
-        title=_drug_name("ingredient_code"),
-        detail=pl.format("{} · 처방전 {}", _dosage("days"), _text(pl.col("prescription_no"))),
         institution=pl.col("ykiho"),
+        institution_name=pl.col("_place"),
         source_ref=_ref("silver.prescriptions", "spec_id", "delivery_id", "line_no"),
     )
 
 
-def dispensings(rows: pl.LazyFrame, claims: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per dispensed drug in use, at the pharmacy, with the prescriber in the detail."""
+def dispensings(
+    rows: pl.LazyFrame, claims: pl.LazyFrame, institutions: pl.LazyFrame
+) -> pl.LazyFrame:
+    """One row per dispensed drug in use, at the pharmacy, with the prescriber beside it."""
+    named = _named(in_use(rows, claims), institutions, "pharmacy_ykiho", "_place")
     return _rows(
-        in_use(rows, claims),
-        event_date=pl.col("dispensed_on"),
+        _named(named, institutions, "prescriber_ykiho", "_prescriber"),
+        **_medicine("dispensed_on"),
         kind=pl.lit("dispensing"),
-        code=pl.col("ingredient_code"),
-        title=_drug_name("ingredient_code"),
-        detail=pl.format(
-            "{} · {}원 · 처방기관 {}",
-            _dosage("days"),
-            _text(pl.col("amount")),
-            _text(pl.col("prescriber_ykiho")),
-        ),
         institution=pl.col("pharmacy_ykiho"),
+        institution_name=pl.col("_place"),
+        prescriber=pl.col("prescriber_ykiho"),
+        prescriber_name=pl.col("_prescriber"),
         source_ref=_ref("silver.dispensings", "spec_id", "delivery_id", "line_no"),
+    )
+
+
+def ai_results(findings: pl.LazyFrame) -> pl.LazyFrame:
+    """Each scored study's AI result in one row: from the newest model version that scored it,
+    the finding with the highest score (the one a reader looks at first), and whether any
+    finding was beyond its threshold."""
+    scored = findings.filter(pl.col("status") == "scored")
+    newest = pl.col("scored_at") == pl.col("scored_at").max().over(
+        "study_instance_uid", "service", "finding_code"
+    )
+    return (
+        scored.filter(newest)
+        .sort(
+            "study_instance_uid",
+            "score",
+            "service",
+            descending=[False, True, False],
+            nulls_last=True,
+        )
+        .group_by("study_instance_uid", maintain_order=True)
+        .agg(
+            pl.col("service").first().alias("_service"),
+            pl.col("finding_code").first().alias("_finding"),
+            pl.col("score").first().alias("_score"),
+            pl.col("positive").fill_null(False).any().alias("_positive"),
+        )
+    )
+
+
+def imaging(
+    studies: pl.LazyFrame, findings: pl.LazyFrame, institutions: pl.LazyFrame
+) -> pl.LazyFrame:
+    """One row per imaging study of a known citizen sent through the AI platform (the
+    programme's own data), with its modalities, its description as the DICOM header gives it,
+    and its AI result (null while it is not scored)."""
+    known = studies.filter(pl.col("citizen_key").is_not_null() & pl.col("study_date").is_not_null())
+    return _rows(
+        _named(known, institutions, "institution", "_place").join(
+            ai_results(findings), on="study_instance_uid", how="left"
+        ),
+        citizen_key=pl.col("citizen_key"),
+        event_date=pl.col("study_date"),
+        kind=pl.lit("imaging"),
+        code=pl.col("modalities"),
+        name=pl.col("study_description"),
+        institution=pl.col("institution"),
+        institution_name=pl.coalesce("_place", "institution_name"),
+        study_uid=pl.col("study_instance_uid"),
+        ai_service=pl.col("_service"),
+        ai_finding=pl.col("_finding"),
+        ai_score=pl.col("_score"),
+        ai_positive=pl.col("_positive"),
+        source_ref=_ref("silver.imaging_studies", "study_instance_uid"),
     )
 
 
 def measurements(rows: pl.LazyFrame, members: pl.LazyFrame) -> pl.LazyFrame:
     """One row per centre measurement of a known member (the member register gives the citizen;
-    a device row whose member is not registered yet joins on a later run). The institution is
+    a device row whose member is not registered yet joins on a later run): the measure's code,
+    device, context (a balance condition, an EMG channel), value and unit. The institution is
     left empty: the centre is not a HIRA institution."""
-    device = _lookup(pl.col("device"), DEVICES_KO, pl.col("device"))
-    name = _lookup(pl.col("measure"), MEASURES_KO, pl.format("{}: {}", device, pl.col("measure")))
     context = pl.col("context").fill_null("")
-    shown = _lookup(context, CONTEXTS_KO, context)
     return _rows(
         rows.join(members.select("member_no", "citizen_key"), on="member_no", how="inner"),
+        citizen_key=pl.col("citizen_key"),
         event_date=pl.col("measured_on"),
         kind=pl.lit("measurement"),
         code=pl.col("measure"),
-        title=pl.when(context == "").then(name).otherwise(pl.format("{} ({})", name, shown)),
-        detail=pl.format("{} {} · {}", _text(pl.col("value")), pl.col("unit"), device),
-        institution=pl.lit(None, pl.Utf8),
+        device=pl.col("device"),
+        context=pl.col("context"),
+        value=pl.col("value"),
+        unit=pl.col("unit"),
         source_ref=pl.format(
             "silver.centre_measurements:{}:{}:{}",
             pl.col("measurement_id"),
@@ -325,10 +325,11 @@ def timeline(src: TimelineSources) -> pl.LazyFrame:
     citizen's rows sit together in the partition's files (row-group statistics on
     ``citizen_key`` then let a reader skip the rest of the partition)."""
     parts = [
-        visits(src.claims),
-        diagnoses(src.diagnoses, src.claims),
-        prescriptions(src.prescriptions, src.claims),
-        dispensings(src.dispensings, src.claims),
+        visits(src.claims, src.institutions),
+        diagnoses(src.diagnoses, src.claims, src.institutions),
+        prescriptions(src.prescriptions, src.claims, src.institutions),
+        dispensings(src.dispensings, src.claims, src.institutions),
+        imaging(src.studies, src.findings, src.institutions),
         measurements(src.measurements, src.members),
     ]
     order = {k: i for i, k in enumerate(KIND_ORDER)}

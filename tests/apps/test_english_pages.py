@@ -5,26 +5,25 @@ in Korean the same words are Korean.
 How data values are told apart. What a page shows comes from two places: the project (the
 catalogue's words, formats of dates, sexes, districts, codes' names) and the records as delivered
 (people's names, clinics' names, diagnoses and drugs as the code lists name them, study
-descriptions from DICOM headers, the timeline's titles and details as the gold table stores
-them, the accounts' display names). The test does not look at the page to decide which is
-which: before it looks, it reads the values of the second kind from the lake it built (the vault's
-names of the people shown, the timeline rows of the people shown, every institution's name, the
-imaging studies' header texts) and from the roster it wrote, and removes each of those exact
-strings, longest first, from the page's text. Whatever Hangul is left was written by the
-project. Two parts of a page are left out of the text, by design: the language switch, which
-names each language in its own words ("한국어"), and an AI model's card (``models/<service>/
-card.md``, shown folded in the viewer), the model's own bilingual document whose Korean
-not-for-clinical-use statement is kept whole in either language.
+descriptions from DICOM headers, the accounts' display names). The test does not look at the
+page to decide which is which: before it looks, it reads the values of the second kind from the
+lake it built (the vault's names of the people shown, the delivered names the timeline rows of
+the people shown keep: ``name``, ``institution_name``, ``prescriber_name``; every institution's
+name, the imaging studies' header texts) and from the roster it wrote, and removes each of
+those exact strings, longest first, from the page's text. Whatever Hangul is left was written
+by the project. Two parts of a page are left out of the text, by design: the language switch,
+which names each language in its own words ("한국어"), and an AI model's card
+(``models/<service>/card.md``, shown folded in the viewer), the model's own bilingual document
+whose Korean not-for-clinical-use statement is kept whole in either language.
 
 The text is the app's whole DOM text (``textContent``): headings, captions, the sidebar,
 chart labels (SVG) and the table cells the data grid mirrors into its accessible DOM table for
 the rows in view, so the checks also look at the cells that must be words (sex, districts,
 dates, the missing clinic).
 
-Known gap (issue 18 stays open for it): the timeline's titles and details are set aside whole,
-though the gold table writes some of the project's own words into them in Korean (주진단,
-처방전, the centre's measure and device names). Once the timeline keeps structured fields and
-the words come from the catalogue, only the delivered names should be set aside here.
+The timeline keeps structured fields (codes, roles, doses, amounts, values and units) and its
+words come from the catalogue, so nothing of it is set aside whole any more: a word such as
+주진단, 처방전 or a centre measure's Korean name left on an English page fails the test.
 """
 
 from __future__ import annotations
@@ -49,6 +48,9 @@ PASSWORD = "demo-password-3"
 HANGUL = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 SWITCH = '[data-testid="stSidebar"] [data-testid="stRadio"]'
 REASON = "Unconscious on arrival, record needed for treatment"
+# The timeline's columns that keep names as delivered (the code lists', the register's, the
+# DICOM header's); every other word of the timeline is the project's.
+DELIVERED = ("name", "institution_name", "prescriber_name")
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,7 @@ def data_values(lake: Lake, cast: Cast) -> list[str]:
     vault = lake.frame("vault.identities", pl.col("citizen_key").is_in(shown))
     studies = lake.frame("silver.imaging_studies")
     values = {
-        *timeline["title"].drop_nulls().to_list(),
-        *timeline["detail"].drop_nulls().to_list(),
+        *(v for c in DELIVERED for v in timeline[c].drop_nulls().to_list()),
         *(identity.decrypt(token) for token in vault["name_enc"].to_list()),
         *lake.frame("silver.institutions")["name"].drop_nulls().to_list(),
         *studies["institution_name"].drop_nulls().to_list(),

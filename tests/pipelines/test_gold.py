@@ -19,12 +19,15 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from lakehouse import delta
+from lakehouse import delta, quality
 from lakehouse.buckets import BUCKETS, key_bucket, key_bucket_expr, key_bucket_sql
+from lakehouse.catalog import table as catalog_table
+from lakehouse.catalog.gold import GOLD
 from lakehouse.reference import codes
 from pipelines.defs import claims as claims_defs
 from pipelines.defs import gold
 from pipelines.defs import registry as registry_defs
+from pipelines.defs.checks import checks_for
 from pipelines.defs.partitions import DAYS as DAY_PARTITIONS
 from pipelines.defs.partitions import MONTHS as MONTH_PARTITIONS
 from pipelines.defs.resources import Lakehouse
@@ -100,7 +103,7 @@ def _centre_silver(city: City) -> dict[str, pl.DataFrame]:
         pl.col("회원번호").alias("member_no"),
         pl.lit("checkup").alias("device"),
         _kst(pl.col("측정일시"), "%Y-%m-%d %H:%M").alias("measured_at"),
-        pl.lit("수축기혈압").alias("measure"),
+        pl.lit("systolic_mmhg").alias("measure"),
         pl.lit(None, pl.Utf8).alias("context"),
         pl.col("수축기혈압").cast(pl.Float64).alias("value"),
         pl.lit("mmHg").alias("unit"),
@@ -183,12 +186,94 @@ def _build_silver(lake: Lake, city: City) -> str:
     return ", ".join(made)
 
 
+STUDY_SCORED = "1.2.410.200001.1"
+STUDY_UNSCORED = "1.2.410.200001.2"
+
+
+def _imaging_silver(lake: Lake) -> None:
+    """Two studies of a citizen of the city (one scored by two model versions and a failed
+    service, one not scored yet) and one of a patient the platform could not link, written as
+    the imaging and scoring pipelines write them."""
+    citizens = lake.frame("silver.citizens").sort("citizen_key")["citizen_key"]
+    clinic = lake.frame("silver.institutions").sort("ykiho").row(0, named=True)
+    at = datetime(2025, 4, 2, 1, 0, tzinfo=UTC)
+    studies = pl.DataFrame(
+        [
+            {
+                "study_instance_uid": uid,
+                "citizen_key": who,
+                "institution": clinic["ykiho"],
+                "institution_name": "헤더에 적힌 이름",
+                "study_description": "CHEST PA",
+                "study_datetime": at,
+                "study_date": date(2025, 4, 2),
+                "modalities": "CR",
+                "series_count": 1,
+                "instance_count": 1,
+                "patient_conflict": False,
+                "first_received_at": at,
+                "last_received_at": at,
+            }
+            for uid, who in (
+                (STUDY_SCORED, citizens[0]),
+                (STUDY_UNSCORED, citizens[0]),
+                ("1.2.410.200001.3", None),
+            )
+        ],
+        schema=catalog_table("silver.imaging_studies").polars_schema(),
+    )
+
+    def finding(version: str, score: float | None, status: str, scored: datetime) -> dict:
+        return {
+            "study_instance_uid": STUDY_SCORED,
+            "citizen_key": citizens[0],
+            "institution": clinic["ykiho"],
+            "service": "chest" if status == "scored" else "spine",
+            "finding_code": "lung_opacity" if status == "scored" else "compression_fracture",
+            "status": status,
+            "score": score,
+            "threshold": 0.5,
+            "positive": None if score is None else score >= 0.5,
+            "instances_scored": 1,
+            "algorithm_name": "test",
+            "algorithm_version": version,
+            "device_uid": "1.2.3",
+            "tracking_id": version,
+            "tracking_uid": f"1.2.3.{len(version)}",
+            "verification": "unverified",
+            "priority": 1,
+            "synthetic_reference": True,
+            "scored_at": scored,
+        }
+
+    findings = pl.DataFrame(
+        [
+            finding("1.0", 0.91, "scored", at),  # rescored since: no longer the result
+            finding("1.1", 0.34, "scored", at + timedelta(days=1)),
+            finding("1.1", None, "failed", at + timedelta(days=1)),
+        ],
+        schema=catalog_table("ai.findings").polars_schema(),
+    )
+    with lake.active():
+        delta.append("silver.imaging_studies", studies)
+        delta.append("ai.findings", findings)
+
+
 @pytest.fixture(scope="module")
 def gold_lake(small_city: City, tmp_path_factory: pytest.TempPathFactory) -> Lake:
     lake = Lake(tmp_path_factory.mktemp("gold") / "lakehouse", small_city.out)
     _build_silver(lake, small_city)
-    result = lake.materialise(list(gold.GOLD_ASSETS))
+    _imaging_silver(lake)
+    result = lake.materialise([*gold.GOLD_ASSETS, *checks_for(gold.GOLD_ASSETS)])
     assert result.success
+    # The catalogue's fatal checks of the gold tables (keys, kinds, UIDs, ranges) pass.
+    fatal = {c.dagster_name for t in GOLD for c in quality.checks(t.name) if c.fatal}
+    failed = [
+        e.asset_check_key.name
+        for e in result.get_asset_check_evaluations()
+        if e.asset_check_key.name in fatal and not e.passed
+    ]
+    assert failed == []
     return lake
 
 
@@ -325,22 +410,151 @@ def test_one_citizen_is_one_partition(gold_lake: Lake) -> None:
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_titles_are_korean_names_from_the_code_lists(gold_lake: Lake) -> None:
+def test_one_citizens_read_is_their_rows_from_sorted_small_row_groups(gold_lake: Lake) -> None:
+    import pyarrow.parquet as pq
+
+    from lakehouse import queries
+
     timeline = gold_lake.frame("gold.citizen_timeline")
-    assert timeline["title"].null_count() == 0
-    coded = timeline.filter(pl.col("kind") != "measurement")
-    assert coded["title"].str.contains("[가-힣]").all()
+    # Each file holds its citizens sorted, in row groups no larger than the job writes.
+    for path in (gold_lake.root / "gold" / "citizen_timeline").rglob("*.parquet"):
+        keys = pl.read_parquet(path, columns=["citizen_key"])["citizen_key"]
+        assert keys.is_sorted()
+        meta = pq.ParquetFile(path).metadata
+        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        assert max(sizes) <= gold.ROW_GROUP_ROWS
+    # The access layer's read (the bucket's files, the key's row groups) gives exactly the rows
+    # the table holds for the citizen, with the catalogue's types, newest first.
+    counts = timeline.group_by("citizen_key").len().sort("len", "citizen_key")
+    with gold_lake.active():
+        for key in (counts["citizen_key"][0], counts["citizen_key"][-1]):
+            read = queries.timeline(key)
+            mine = timeline.filter(pl.col("citizen_key") == key).drop("key_bucket")
+            assert read.schema == mine.schema
+            assert read.sort("source_ref").equals(mine.sort("source_ref"))
+            assert read["event_date"].is_sorted(descending=True)
+        assert queries.timeline("C" + "0" * 32).is_empty()
+
+
+# Columns holding names delivered with the data (code lists, the institution register, DICOM
+# headers): the only ones that may hold Korean.
+DELIVERED_NAMES = ("name", "institution_name", "prescriber_name")
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_no_project_words_are_stored_only_codes_and_delivered_names(gold_lake: Lake) -> None:
+    timeline = gold_lake.frame("gold.citizen_timeline")
+    text = [c for c, t in timeline.schema.items() if t == pl.Utf8 and c not in DELIVERED_NAMES]
+    assert {"title", "detail"}.isdisjoint(timeline.columns)
+    hangul = timeline.select(pl.col(text).str.contains("[가-힣]").any())
+    assert not any(hangul.row(0)), dict(zip(text, hangul.row(0), strict=True))
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_names_come_from_the_code_lists_and_the_register(gold_lake: Lake) -> None:
+    timeline = gold_lake.frame("gold.citizen_timeline")
     kcd = dict(codes("kcd").select("code", "name_ko").rows())
-    dx = timeline.filter(pl.col("kind") == "diagnosis")
-    for code, title in dx.select("code", "title").unique().rows():
-        assert title == kcd[code.replace(".", "")]
+    dx = timeline.filter(pl.col("kind").is_in(["diagnosis", "visit", "admission"]))
+    for code, name in dx.select("code", "name").unique().rows():
+        assert name == kcd.get(code.replace(".", ""))
     drugs = dict(codes("drugs").select("gnl_nm_cd", "name_ko").rows())
     rx = timeline.filter(pl.col("kind").is_in(["prescription", "dispensing"]))
-    for code, title in rx.select("code", "title").unique().rows():
-        assert title.startswith(drugs[code])
-    measured = timeline.filter(pl.col("kind") == "measurement")
-    if measured.height:
-        assert measured["title"].str.contains("[가-힣]").all()
+    for code, name in rx.select("code", "name").unique().rows():
+        assert name.startswith(drugs[code])
+    registered = dict(gold_lake.frame("silver.institutions").select("ykiho", "name").rows())
+    coded = timeline.filter(pl.col("institution").is_not_null() & (pl.col("kind") != "imaging"))
+    assert coded.height and coded["institution_name"].null_count() == 0
+    for code, name in coded.select("institution", "institution_name").unique().rows():
+        assert registered[code] == name
+    for code, name in (
+        rx.filter(pl.col("kind") == "dispensing")
+        .select("prescriber", "prescriber_name")
+        .unique()
+        .rows()
+    ):
+        assert registered.get(code) == name
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_diagnoses_keep_their_role(gold_lake: Lake) -> None:
+    in_use = _in_use(gold_lake, "silver.diagnoses").select(
+        pl.format("silver.diagnoses:{}:{}:{}", "spec_id", "delivery_id", "seq").alias("source_ref"),
+        pl.col("kind").alias("role"),
+    )
+    rows = gold_lake.frame("gold.citizen_timeline").filter(pl.col("kind") == "diagnosis")
+    assert set(rows["role"].to_list()) == {"main", "sub"}
+    assert sorted(rows.select("source_ref", "role").rows()) == sorted(in_use.rows())
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("table", "kind", "day"),
+    [
+        ("silver.prescriptions", "prescription", "issued_on"),
+        ("silver.dispensings", "dispensing", "dispensed_on"),
+    ],
+)
+def test_medicines_span_their_days_supplied(
+    gold_lake: Lake, table: str, kind: str, day: str
+) -> None:
+    silver = _in_use(gold_lake, table).select(
+        pl.format(f"{table}:{{}}:{{}}:{{}}", "spec_id", "delivery_id", "line_no").alias(
+            "source_ref"
+        ),
+        pl.col(day).alias("event_date"),
+        (pl.col(day) + pl.duration(days=pl.col("days") - 1)).alias("end_date"),
+        "dose",
+        "per_day",
+        "days",
+        "amount",
+        "prescription_no",
+    )
+    rows = gold_lake.frame("gold.citizen_timeline").filter(pl.col("kind") == kind)
+    assert rows.height and (rows["end_date"] >= rows["event_date"]).all()
+    assert sorted(rows.select(silver.columns).rows()) == sorted(silver.rows())
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_visits_carry_form_department_days_and_amounts(gold_lake: Lake) -> None:
+    claims = gold_lake.frame("silver.claims").select(
+        pl.format("silver.claims:{}", "spec_id").alias("source_ref"),
+        pl.col("end_date"),
+        pl.col("main_dx").alias("code"),
+        "form_type",
+        "department",
+        pl.col("visit_days").alias("days"),
+        pl.col("total_amount").alias("amount"),
+        "patient_amount",
+    )
+    rows = gold_lake.frame("gold.citizen_timeline").filter(
+        pl.col("kind").is_in(["visit", "admission"])
+    )
+    assert sorted(rows.select(claims.columns).rows()) == sorted(claims.rows())
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_imaging_studies_carry_their_latest_ai_result(gold_lake: Lake) -> None:
+    rows = gold_lake.frame("gold.citizen_timeline").filter(pl.col("kind") == "imaging")
+    by_uid = {r["study_uid"]: r for r in rows.iter_rows(named=True)}
+    assert set(by_uid) == {STUDY_SCORED, STUDY_UNSCORED}  # the unlinked patient is no citizen's
+    scored, waiting = by_uid[STUDY_SCORED], by_uid[STUDY_UNSCORED]
+    # The newest model version's result, not the failed service's, not the superseded score.
+    assert (scored["ai_service"], scored["ai_finding"]) == ("chest", "lung_opacity")
+    assert scored["ai_score"] == pytest.approx(0.34) and scored["ai_positive"] is False
+    assert (scored["code"], scored["name"], scored["event_date"]) == (
+        "CR",
+        "CHEST PA",
+        date(2025, 4, 2),
+    )
+    assert scored["institution_name"] != "헤더에 적힌 이름"  # the register's name comes first
+    assert waiting["ai_service"] is None and waiting["ai_score"] is None
+    assert scored["source_ref"] == f"silver.imaging_studies:{STUDY_SCORED}"
 
 
 @pytest.mark.slow
@@ -354,6 +568,20 @@ def test_measurements_of_known_members_are_on_the_timeline(gold_lake: Lake) -> N
     assert measured.height > 0
     assert rows.height == measured.height
     assert Counter(rows["citizen_key"].to_list()) == Counter(measured["citizen_key"].to_list())
+    expected = measured.select(
+        "citizen_key",
+        pl.col("measured_on").alias("event_date"),
+        pl.col("measure").alias("code"),
+        "device",
+        "context",
+        "value",
+        "unit",
+    )
+    assert sorted(rows.select(expected.columns).rows()) == sorted(expected.rows())
+    # Every measure is named by the reference list, in both languages.
+    listed = set(codes("centre_measures")["code"].to_list())
+    assert set(rows["code"].to_list()) <= listed
+    assert rows["name"].null_count() == rows.height
 
 
 @pytest.mark.slow

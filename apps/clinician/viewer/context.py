@@ -6,6 +6,7 @@ import streamlit as st
 
 from apps.common import views
 from apps.common.i18n import NOTHING, days, moment, moments, number, t, word
+from apps.common.timeline import describe
 from lakehouse.access import OpenedStudy
 
 
@@ -52,13 +53,14 @@ def patient_context(opened: OpenedStudy) -> None:
     ctx = opened.context
     if opened.study["citizen_key"] is None:
         st.info(t("triage.context.pseudonymous"))
-    date = days("event_date").alias(t("column.date"))
+    # Named in the session's language as the timeline names them (the code beside the name).
+    date = days("start").alias(t("column.date"))
     title = pl.col("title").alias(t("column.title"))
     panels = (
-        ("triage.context.diagnoses", ctx.diagnoses, [date, pl.col("code").alias("KCD"), title]),
+        ("triage.context.diagnoses", describe(ctx.diagnoses), [date, title]),
         (
             "triage.context.prescriptions",
-            ctx.prescriptions,
+            describe(ctx.prescriptions),
             [date, title, pl.col("detail").alias(t("column.detail"))],
         ),
     )

@@ -1,0 +1,494 @@
+"""A person's lifetime timeline as people read it: a picture with a real time axis and one lane
+per kind of event, a list of the same events by year, and the details of whichever item is
+chosen (``show``; the citizen's own timeline and a clinician's patient).
+
+The gold table (``gold.citizen_timeline``) stores codes and numbers; every word shown is made
+here, in the session's language, from the message catalogue and the code lists (``describe``),
+after the read and in Python, never inside Polars. Only the names delivered with the data (a
+diagnosis's or drug's Korean name when the list has no English one, an institution's name, a
+study's description) appear as they were delivered.
+
+The picture (``figure``):
+* lanes from the top: visits and admissions (by institution), diagnoses, imaging with its AI
+  result, check-ups and centre visits; then one row per medicine, each prescription and each
+  dispensing a bar spanning the days it supplies, so medicines taken at the same time stand
+  one above the other and a second supply of the same medicine overlaps on its row;
+* each kind has its own marker shape or bar pattern and its name in the legend and the hover
+  text: meaning is never carried by colour alone;
+* zoom by range buttons (a month, six months, a year, five years, everything) and a range
+  slider under the axis; choosing an item (a click, ``on_select="rerun"``) opens its details.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Final
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from apps.common.i18n import NOTHING, day, days, keyed, lang, number, t, word
+from apps.common.theme import apply
+from lakehouse.catalog.gold import KINDS
+from lakehouse.reference import codes
+
+# Lanes from the top of the picture; medicines follow, one row each.
+LANES: Final = ("care", "diagnosis", "imaging", "centre")
+LANE_OF: Final = {
+    "visit": "care",
+    "admission": "care",
+    "diagnosis": "diagnosis",
+    "imaging": "imaging",
+    "measurement": "centre",
+}
+MEDICINES: Final = ("prescription", "dispensing")
+# Marker shapes of the point kinds (an AI result beyond its threshold gets a crossed square).
+SYMBOLS: Final = {
+    "visit": "circle",
+    "diagnosis": "diamond",
+    "imaging": "square",
+    "measurement": "triangle-up",
+}
+FLAGGED: Final = "square-x"
+PATTERNS: Final = {"admission": "", "prescription": "", "dispensing": "/"}
+DAY_MS: Final = 86_400_000
+LABEL_CHARS: Final = 14  # a row's label at most (the whole name is in the hover and the list)
+ROW_PX: Final = 40  # height per lane or medicine row: labels of 16 px with room to tap
+EVENT_COLUMNS: Final = (
+    "ref",
+    "kind",
+    "start",
+    "end",
+    "row",
+    "title",
+    "detail",
+    "place",
+    "flagged",
+    "text",
+)
+
+
+@cache
+def _list_names(code_list: str, key: str, column: str) -> dict[str, str]:
+    frame = codes(code_list)
+    return dict(zip(frame[key].to_list(), frame[column].to_list(), strict=True))
+
+
+def _listed(code_list: str, key: str, code: str | None) -> str | None:
+    """A code's name from a code list in the session's language (``name_ko``/``name_en``)."""
+    if code is None:
+        return None
+    return _list_names(code_list, key, f"name_{lang()}").get(code)
+
+
+def _drug(code: str | None, delivered: str | None) -> str:
+    """A drug's name: the list's English name and strength in English, the delivered Korean
+    name in Korean; the code only when neither is known."""
+    if lang() == "en" and code is not None:
+        english = _list_names("drugs", "gnl_nm_cd", "name_en").get(code)
+        strength = _list_names("drugs", "gnl_nm_cd", "strength").get(code)
+        if english:
+            return f"{english} {strength}" if strength else english
+    return delivered or t("timeline.unnamed", code=code or NOTHING)
+
+
+def _diagnosis(code: str | None, delivered: str | None) -> str:
+    """A KCD code's name in the session's language, with the code (clinicians read it)."""
+    if code is None:
+        return NOTHING
+    english = _listed("kcd", "code", code.replace(".", "")) if lang() == "en" else None
+    return f"{english or delivered or t('timeline.unnamed', code=code)} ({code})"
+
+
+def _context(context: str | None) -> str:
+    """A centre measurement's condition or channel in words (``vastus_lateralis L``: the
+    muscle and the side)."""
+    if not context:
+        return ""
+    muscle, _, side = context.partition(" ")
+    if side:
+        return f"{word('timeline.muscle', muscle)} {word('timeline.side', side)}"
+    return word("timeline.context", context)
+
+
+def _measure(code: str | None, context: str | None) -> str:
+    name = _listed("centre_measures", "code", code) or t("timeline.unnamed", code=code or NOTHING)
+    shown = _context(context)
+    return f"{name} ({shown})" if shown else name
+
+
+def _dosage(row: Mapping[str, Any]) -> str:
+    return t(
+        "timeline.detail.dosage",
+        dose=number(row["dose"], 2).rstrip("0").rstrip("."),
+        per_day=number(row["per_day"]),
+        days=number(row["days"]),
+        until=day(row["end_date"]),
+    )
+
+
+def _ai(row: Mapping[str, Any]) -> str:
+    """An imaging study's AI result in words: what the service looks for, the score of 100 and
+    whether it is beyond the threshold (said in words, not only by a marker)."""
+    from apps.common.views import finding_name, service_name
+
+    service = row["ai_service"]
+    if service is None:
+        return t("timeline.detail.ai_pending")
+    return t(
+        "timeline.detail.ai",
+        service=service_name(service),
+        finding=finding_name(service, row["ai_finding"]),
+        score=number(None if row["ai_score"] is None else row["ai_score"] * 100),
+        verdict=t("timeline.ai.flagged" if row["ai_positive"] else "timeline.ai.clear"),
+    )
+
+
+def _words(row: Mapping[str, Any]) -> tuple[str, str]:
+    """One event's title and detail in the session's language."""
+    kind = row["kind"]
+    if kind in ("visit", "admission"):
+        form = _listed("form_types", "fom_tp_cd", row["form_type"]) or t(f"kind.{kind}")
+        where = _listed("departments", "dgsbjt_cd", row["department"]) or NOTHING
+        money = t(
+            "timeline.detail.cost", total=number(row["amount"]), paid=number(row["patient_amount"])
+        )
+        span = (
+            t("timeline.detail.stay", start=day(row["event_date"]), end=day(row["end_date"]))
+            if kind == "admission"
+            else ""
+        )
+        care = t("timeline.detail.days_of_care", days=number(row["days"]))
+        return (
+            f"{form} · {_diagnosis(row['code'], row['name'])}",
+            " · ".join(p for p in (where, span, care, money) if p),
+        )
+    if kind == "diagnosis":
+        return _diagnosis(row["code"], row["name"]), word("timeline.role", row["role"] or "")
+    if kind in MEDICINES:
+        parts = [_dosage(row), t("timeline.detail.amount", amount=number(row["amount"]))]
+        if kind == "dispensing":
+            parts.append(t("timeline.detail.prescriber", name=row["prescriber_name"] or NOTHING))
+        return _drug(row["code"], row["name"]), " · ".join(parts)
+    if kind == "imaging":
+        study = " ".join(p for p in (row["code"], row["name"]) if p)
+        return study or t("kind.imaging"), _ai(row)
+    value = number(row["value"], 2).rstrip("0").rstrip(".") if row["value"] is not None else NOTHING
+    device = word("timeline.device", row["device"] or "")
+    return _measure(row["code"], row["context"]), f"{value} {row['unit'] or ''} · {device}"
+
+
+def describe(rows: pl.DataFrame) -> pl.DataFrame:
+    """The events as shown: ``ref`` (the row's ``source_ref``), ``kind``, ``start`` and
+    ``end`` (the days it spans; a point event starts and ends on its day), ``row`` (its lane,
+    or the medicine's row), ``title``, ``detail``, ``place`` and ``text`` (what a search
+    looks in: the shown words and the delivered Korean name), newest first."""
+    out: dict[str, list[Any]] = {c: [] for c in EVENT_COLUMNS}
+    lanes = {lane: t(f"timeline.lane.{lane}") for lane in LANES}
+    centre = t("timeline.centre")
+    for row in rows.sort("event_date", "source_ref", descending=[True, False]).iter_rows(
+        named=True
+    ):
+        title, detail = _words(row)
+        kind = row["kind"]
+        place = row["institution_name"] or (centre if kind == "measurement" else NOTHING)
+        out["ref"].append(row["source_ref"])
+        out["kind"].append(kind)
+        out["start"].append(row["event_date"])
+        out["end"].append(row["end_date"] or row["event_date"])
+        out["row"].append(title if kind in MEDICINES else lanes[LANE_OF[kind]])
+        out["title"].append(title)
+        out["detail"].append(detail)
+        out["place"].append(place)
+        out["flagged"].append(bool(row["ai_positive"]))
+        searched = (title, detail, place, row["name"] or "", row["code"] or "", t(f"kind.{kind}"))
+        out["text"].append(" ".join(searched).lower())
+    schema: dict[str, pl.DataType] = {c: pl.Utf8() for c in EVENT_COLUMNS}
+    schema |= {"start": pl.Date(), "end": pl.Date(), "flagged": pl.Boolean()}
+    return pl.DataFrame(out, schema=schema)
+
+
+def narrowed(events: pl.DataFrame, kinds: Iterable[str], words: str) -> pl.DataFrame:
+    """The events of the chosen kinds whose words contain every word searched for (a
+    diagnosis, a medicine, an institution), case aside."""
+    shown = events.filter(pl.col("kind").is_in(list(kinds)))
+    for part in words.lower().split():
+        shown = shown.filter(pl.col("text").str.contains(part, literal=True))
+    return shown
+
+
+def _hover(frame: pl.DataFrame) -> list[str]:
+    return [
+        f"<b>{title}</b><br>{when}<br>{place}"
+        for title, when, place in frame.select(
+            "title", days("start").alias("when"), "place"
+        ).iter_rows()
+    ]
+
+
+def _escaped(frame: pl.DataFrame) -> pl.DataFrame:
+    """Delivered text made inert for plotly's hover labels (which read a little HTML)."""
+    return frame.with_columns(
+        pl.col(c).str.replace_all("&", "&amp;").str.replace_all("<", "&lt;")
+        for c in ("title", "place", "row")
+    )
+
+
+def figure(events: pl.DataFrame) -> go.Figure:
+    """The picture of ``events`` (``describe``, possibly narrowed): lanes of point events,
+    then a bar row per medicine; every item carries its ``ref`` as customdata."""
+    events = _escaped(events)
+    fig = go.Figure()
+    lanes = [t(f"timeline.lane.{lane}") for lane in LANES]
+    for kind in KINDS:
+        mine = events.filter(pl.col("kind") == kind)
+        if mine.is_empty():
+            continue
+        name = t(f"kind.{kind}")
+        refs = [[r] for r in mine["ref"].to_list()]
+        if kind in PATTERNS:  # spans: admissions and medicines
+            length = ((mine["end"] - mine["start"]).dt.total_days() + 1) * DAY_MS
+            fig.add_trace(
+                go.Bar(
+                    name=name,
+                    orientation="h",
+                    base=[d.isoformat() for d in mine["start"].to_list()],
+                    x=length.to_list(),
+                    y=mine["row"].to_list(),
+                    customdata=refs,
+                    hovertext=_hover(mine),
+                    hoverinfo="text",
+                    marker={"pattern": {"shape": PATTERNS[kind]}, "line": {"width": 1}},
+                    opacity=0.75,
+                    width=0.4 if kind in MEDICINES else 0.6,
+                    offset=-0.4 if kind == "prescription" else (0.0 if kind in MEDICINES else -0.3),
+                )
+            )
+            continue
+        symbols = [SYMBOLS[kind]] * mine.height
+        if kind == "imaging":
+            symbols = [FLAGGED if f else SYMBOLS[kind] for f in mine["flagged"].to_list()]
+        fig.add_trace(
+            go.Scatter(
+                name=name,
+                mode="markers",
+                x=mine["start"].to_list(),
+                y=mine["row"].to_list(),
+                customdata=refs,
+                hovertext=_hover(mine),
+                hoverinfo="text",
+                marker={"symbol": symbols, "size": 16, "line": {"width": 1.5}},
+            )
+        )
+    medicines = events.filter(pl.col("kind").is_in(MEDICINES))["row"].unique().sort().to_list()
+    rows = [lane for lane in lanes if lane in set(events["row"].to_list())] + medicines
+    fig.update_layout(
+        barmode="overlay",
+        height=max(420, 260 + ROW_PX * len(rows)),
+        # The legend under the range slider, where it may wrap at a phone's width.
+        legend={"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0},
+        hovermode="closest",
+        clickmode="event+select",
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    fig.update_yaxes(
+        categoryorder="array",
+        categoryarray=list(reversed(rows)),
+        tickvals=rows,
+        ticktext=[r if len(r) <= LABEL_CHARS else r[: LABEL_CHARS - 1] + "…" for r in rows],
+        automargin=True,
+        fixedrange=True,
+    )
+    fig.update_xaxes(
+        type="date",
+        rangeslider={"visible": True, "thickness": 0.08},
+        rangeselector={
+            "buttons": [
+                {
+                    "count": 1,
+                    "step": "month",
+                    "stepmode": "backward",
+                    "label": t("timeline.zoom.month"),
+                },
+                {
+                    "count": 6,
+                    "step": "month",
+                    "stepmode": "backward",
+                    "label": t("timeline.zoom.half"),
+                },
+                {
+                    "count": 1,
+                    "step": "year",
+                    "stepmode": "backward",
+                    "label": t("timeline.zoom.year"),
+                },
+                {
+                    "count": 5,
+                    "step": "year",
+                    "stepmode": "backward",
+                    "label": t("timeline.zoom.five"),
+                },
+                {"step": "all", "label": t("timeline.zoom.all")},
+            ],
+            "font": {"size": 16},
+            "yanchor": "bottom",
+            "y": 1.01,
+        },
+    )
+    return apply(fig)
+
+
+def picked(selection: Any) -> str | None:
+    """The ``ref`` of the item chosen in the picture (Streamlit's plotly selection state),
+    or None."""
+    points = ((selection or {}).get("selection") or {}).get("points") or []
+    for point in points:
+        data = point.get("customdata")
+        if data:
+            return str(data[0] if isinstance(data, list) else data)
+    return None
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The widget keys of one timeline on a page."""
+
+    base: str
+
+    @property
+    def chart(self) -> str:
+        return f"{self.base}_chart"
+
+    @property
+    def opened(self) -> str:
+        return f"{self.base}_opened"
+
+    @property
+    def seen(self) -> str:
+        return f"{self.base}_seen"
+
+    @property
+    def select(self) -> str:
+        return keyed(f"{self.base}_open")
+
+    def year(self, year: int) -> str:
+        return f"{self.base}_year_{year}"
+
+
+def _years(events: pl.DataFrame) -> list[tuple[int, pl.DataFrame]]:
+    """The events by year, newest year first, each newest first."""
+    with_year = events.with_columns(pl.col("start").dt.year().alias("_year"))
+    years = sorted(set(with_year["_year"].to_list()), reverse=True)
+    return [(y, with_year.filter(pl.col("_year") == y).drop("_year")) for y in years]
+
+
+def _follow(keys: Keys, events: pl.DataFrame) -> None:
+    """Open the item chosen since the last run, in the picture or in a year's list: each
+    widget's selection is remembered, so only a new choice opens (an old one stays put when
+    another is chosen elsewhere)."""
+    seen: dict[str, str | None] = st.session_state.setdefault(keys.seen, {})
+    chosen = {
+        keys.chart: picked(st.session_state.get(keys.chart)),
+        keys.select: st.session_state.get(keys.select),
+    }
+    for year, frame in _years(events):
+        state = st.session_state.get(keys.year(year)) or {}
+        rows = (state.get("selection") or {}).get("rows") or []
+        refs = frame["ref"].to_list()
+        chosen[keys.year(year)] = refs[rows[0]] if rows and rows[0] < len(refs) else None
+    for widget, ref in chosen.items():
+        if ref is not None and seen.get(widget) != ref:
+            st.session_state[keys.opened] = ref
+        seen[widget] = ref
+    # The "open an item" box shows what is open, whichever way it was chosen.
+    opened = st.session_state.get(keys.opened)
+    st.session_state[keys.select] = opened if opened in set(events["ref"].to_list()) else None
+    seen[keys.select] = st.session_state[keys.select]
+
+
+def _details(event: Mapping[str, Any]) -> None:
+    """The chosen item: what, when, where, and its details; an AI result with its label."""
+    with st.container(border=True):
+        st.subheader(event["title"])
+        when = day(event["start"])
+        if event["end"] != event["start"]:
+            when = t("timeline.detail.stay", start=when, end=day(event["end"]))
+        st.text(f"{t('kind.' + event['kind'])} · {when}")
+        st.text(f"{t('column.institution')}: {event['place']}")
+        st.text(event["detail"])
+        if event["kind"] == "imaging":
+            st.caption(t("triage.synthetic"))
+
+
+def show(rows: pl.DataFrame, key: str) -> None:
+    """A timeline: kind filter and word search, the picture, the chosen item's details and
+    the list by year (newest first); the same ``rows`` (``Access.timeline``) for the citizen
+    and for a clinician."""
+    if rows.is_empty():
+        st.info(t("citizen.timeline.empty"))
+        return
+    keys = Keys(key)
+    events = describe(rows)
+    present = [k for k in KINDS if k in set(events["kind"].to_list())]
+    left, right = st.columns([1, 1])
+    chosen = left.multiselect(
+        t("citizen.timeline.kinds"),
+        present,
+        default=present,
+        format_func={k: t(f"kind.{k}") for k in present}.__getitem__,
+        key=keyed(f"{key}_kinds"),
+    )
+    words = right.text_input(
+        t("timeline.search"), placeholder=t("timeline.search_hint"), key=f"{key}_search"
+    )
+    shown = narrowed(events, chosen, words)
+    _follow(keys, shown)
+    st.caption(t("citizen.timeline.count", count=number(shown.height)))
+    if shown.is_empty():
+        return
+    st.caption(t("timeline.how"))
+    picture, listing = st.columns([3, 2])
+    with picture:
+        st.plotly_chart(
+            figure(shown),
+            key=keys.chart,
+            theme=None,  # the platform's template (apps/common/theme.py), not Streamlit's sizes
+            on_select="rerun",
+            selection_mode="points",
+            config={"displaylogo": False},
+        )
+        refs = shown["ref"].to_list()
+        kinds = {k: t(f"kind.{k}") for k in present}
+        labels = {
+            ref: f"{day(start)} · {kinds[kind]} · {title}"
+            for ref, start, kind, title in shown.select("ref", "start", "kind", "title").iter_rows()
+        }
+        choice = st.selectbox(
+            t("timeline.open"),
+            refs,
+            index=None,
+            format_func=labels.__getitem__,
+            placeholder=t("timeline.open_hint"),
+            key=keys.select,
+        )
+        if choice is not None:
+            _details(shown.row(refs.index(choice), named=True))
+    with listing:
+        kind_words = {k: t(f"kind.{k}") for k in KINDS}
+        for year, frame in _years(shown):
+            st.subheader(str(year))
+            st.dataframe(
+                frame.select(
+                    days("start").alias(t("column.date")),
+                    pl.col("kind").replace_strict(kind_words).alias(t("column.kind")),
+                    pl.col("title").alias(t("column.title")),
+                    pl.col("place").alias(t("column.institution")),
+                ).to_arrow(),
+                hide_index=True,
+                on_select="rerun",
+                selection_mode="single-row",
+                key=keys.year(year),
+            )

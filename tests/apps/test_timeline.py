@@ -1,0 +1,283 @@
+"""The timeline's page logic with Streamlit's AppTest, on timeline rows of every kind as the gold
+job writes them (structured fields; words come from the catalogue at display): the picture's
+lanes, bars spanning the days supplied and zoom controls, the list by year (newest first), the
+kind filter, the search by words, and choosing an item (in the picture, the list or the box)
+opening its details; in English, no project word in Korean."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from typing import Any
+
+import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from apps.common.timeline import picked
+from lakehouse import buckets
+from lakehouse.catalog import table
+
+KEY = "C" + "3a" * 16
+HANGUL = re.compile("[가-힣]")
+REFS = {
+    "visit": "silver.claims:S1",
+    "admission": "silver.claims:S2",
+    "diagnosis": "silver.diagnoses:S1:D1:1",
+    "prescription": "silver.prescriptions:S1:D1:1",
+    "dispensing": "silver.dispensings:P1:D2:1",
+    "imaging": "silver.imaging_studies:1.2.3",
+    "measurement": "silver.centre_measurements:M1:speed_m_s:",
+    "old": "silver.diagnoses:S0:D0:1",
+}
+CLINIC = "빛고을내과의원"
+PHARMACY = "무등약국"
+
+
+def sample_rows() -> pl.DataFrame:
+    """One citizen's timeline: each kind once in 2025, an older diagnosis in 2012."""
+    common = {"citizen_key": KEY, "key_bucket": buckets.key_bucket(KEY)}
+    clinic = {"institution": "12345678", "institution_name": CLINIC}
+    medicine = {"code": "107601ATB", "name": "암로디핀베실산염 5 mg", "dose": 1.0, "per_day": 1}
+    rows: list[dict[str, Any]] = [
+        {
+            **clinic,
+            "event_date": date(2025, 3, 4),
+            "end_date": date(2025, 3, 4),
+            "kind": "visit",
+            "code": "I10",
+            "name": "본태성(일차성) 고혈압",
+            "form_type": "031",
+            "department": "01",
+            "days": 1,
+            "amount": 18000,
+            "patient_amount": 5400,
+            "source_ref": REFS["visit"],
+        },
+        {
+            "institution": "87654321",
+            "institution_name": "광주종합병원",
+            "event_date": date(2025, 5, 2),
+            "end_date": date(2025, 5, 6),
+            "kind": "admission",
+            "code": "J18.9",
+            "name": "상세불명의 폐렴",
+            "form_type": "021",
+            "department": "01",
+            "days": 5,
+            "amount": 900000,
+            "patient_amount": 180000,
+            "source_ref": REFS["admission"],
+        },
+        {
+            **clinic,
+            "event_date": date(2025, 3, 4),
+            "kind": "diagnosis",
+            "code": "I10",
+            "name": "본태성(일차성) 고혈압",
+            "role": "main",
+            "source_ref": REFS["diagnosis"],
+        },
+        {
+            **clinic,
+            **medicine,
+            "event_date": date(2025, 3, 4),
+            "end_date": date(2025, 4, 2),
+            "kind": "prescription",
+            "days": 30,
+            "amount": 11100,
+            "prescription_no": "20250304001",
+            "source_ref": REFS["prescription"],
+        },
+        {
+            **medicine,
+            "institution": "11112222",
+            "institution_name": PHARMACY,
+            "event_date": date(2025, 3, 5),
+            "end_date": date(2025, 4, 3),
+            "kind": "dispensing",
+            "days": 30,
+            "amount": 11100,
+            "prescriber": "12345678",
+            "prescriber_name": CLINIC,
+            "source_ref": REFS["dispensing"],
+        },
+        {
+            **clinic,
+            "event_date": date(2025, 6, 1),
+            "kind": "imaging",
+            "code": "CR",
+            "name": "CHEST PA",
+            "study_uid": "1.2.3",
+            "ai_service": "chest",
+            "ai_finding": "lung_opacity",
+            "ai_score": 0.82,
+            "ai_positive": True,
+            "source_ref": REFS["imaging"],
+        },
+        {
+            "event_date": date(2025, 6, 3),
+            "kind": "measurement",
+            "code": "speed_m_s",
+            "device": "gait",
+            "value": 0.92,
+            "unit": "m/s",
+            "source_ref": REFS["measurement"],
+        },
+        {
+            **clinic,
+            "event_date": date(2012, 8, 20),
+            "kind": "diagnosis",
+            "code": "E11.9",
+            "name": "합병증을 동반하지 않은 2형 당뇨병",
+            "role": "sub",
+            "source_ref": REFS["old"],
+        },
+    ]
+    schema = table("gold.citizen_timeline").polars_schema()
+    return pl.DataFrame([{**common, **r} for r in rows], schema=schema).drop("key_bucket")
+
+
+def _page(language: str) -> None:
+    import streamlit as st
+
+    from apps.common import views
+    from tests.apps.test_timeline import sample_rows
+
+    st.session_state.setdefault("lang", language)
+    views.timeline(sample_rows(), key="tl")
+
+
+def run(language: str = "ko") -> AppTest:
+    at = AppTest.from_function(_page, args=(language,), default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def spec(at: AppTest) -> dict[str, Any]:
+    (chart,) = at.get("plotly_chart")
+    return dict(json.loads(chart.proto.spec))
+
+
+def listed(at: AppTest) -> list[str]:
+    """The list's rows, year by year, as (date, kind, title, place) strings."""
+    return [" | ".join(map(str, r)) for frame in at.dataframe for r in frame.value.values.tolist()]
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for e in (*at.subheader, *at.caption, *at.markdown)]
+    parts += [getattr(e, "value", "") for e in at.get("text")]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_the_list_has_years_as_headings_newest_first() -> None:
+    at = run()
+    years = [h.value for h in at.subheader]
+    assert years == ["2025", "2012"]
+    assert [len(frame.value) for frame in at.dataframe] == [7, 1]
+    first = listed(at)[0]
+    assert first.startswith("2025년 6월 3일") and "보행 속도" in first  # newest first
+    assert "2012년 8월 20일" in listed(at)[-1]
+
+
+def test_the_picture_has_lanes_a_time_axis_zoom_and_medicines_as_spans() -> None:
+    figure = spec(at := run())
+    layout = figure["layout"]
+    assert layout["xaxis"]["type"] == "date"
+    assert layout["xaxis"]["rangeslider"]["visible"] is True
+    buttons = layout["xaxis"]["rangeselector"]["buttons"]
+    assert [(b.get("count"), b["step"]) for b in buttons] == [
+        (1, "month"),
+        (6, "month"),
+        (1, "year"),
+        (5, "year"),
+        (None, "all"),
+    ]
+    # Lanes from the top (plotly draws the category array bottom up), then the medicine's row.
+    rows = list(reversed(layout["yaxis"]["categoryarray"]))
+    assert rows == ["진료·입원", "진단", "영상검사", "검진·센터", "암로디핀베실산염 5 mg"]
+    traces = {trace["name"]: trace for trace in figure["data"]}
+    rx = traces["처방"]
+    assert rx["type"] == "bar" and rx["orientation"] == "h"
+    assert rx["base"] == ["2025-03-04"] and rx["x"] == [30 * 86_400_000]  # 30 days supplied
+    assert traces["조제"]["marker"]["pattern"]["shape"] == "/"  # not told by colour alone
+    assert traces["영상검사"]["marker"]["symbol"] == ["square-x"]  # beyond the threshold
+    symbols = {traces[k]["marker"]["symbol"][0] for k in ("진료", "진단", "측정")}
+    assert len(symbols) == 3
+    assert all(t["customdata"] for t in figure["data"])  # each item opens by its reference
+    assert not at.exception
+
+
+def test_filter_by_kind_narrows_the_picture_and_the_list() -> None:
+    at = run()
+    at.multiselect(key="tl_kinds.ko").set_value(["diagnosis"]).run()
+    assert "2건" in texts(at)
+    assert all(" | 진단 | " in row for row in listed(at))
+    assert [t["name"] for t in spec(at)["data"]] == ["진단"]
+
+
+@pytest.mark.parametrize(
+    ("words", "found"),
+    [
+        ("암로디핀", {"처방", "조제"}),  # a medicine
+        ("고혈압", {"진료", "진단"}),  # a diagnosis
+        (PHARMACY, {"조제"}),  # an institution
+        ("폐렴 종합병원", {"입원"}),  # every word must match
+    ],
+)
+def test_search_by_words_finds_diagnoses_medicines_and_institutions(
+    words: str, found: set[str]
+) -> None:
+    at = run()
+    at.text_input(key="tl_search").input(words).run()
+    kinds = {row.split(" | ")[1] for row in listed(at)}
+    assert kinds == found
+
+
+def test_choosing_an_item_opens_its_details() -> None:
+    at = run()
+    assert "KRW" not in texts(at) and "11,100원" not in texts(at)  # nothing open yet
+    at.selectbox(key="tl_open.ko").select(REFS["dispensing"]).run()
+    shown = texts(at)
+    assert "암로디핀베실산염 5 mg" in [h.value for h in at.subheader]
+    assert "1회 1 · 하루 1번 · 30일분 (2025년 4월 3일까지)" in shown
+    assert f"처방한 곳: {CLINIC}" in shown and PHARMACY in shown
+    # An imaging study's details carry its AI result in words and the reference-model label.
+    at.selectbox(key="tl_open.ko").select(REFS["imaging"]).run()
+    shown = texts(at)
+    assert "점수 82/100" in shown and "기준 이상" in shown
+    assert "합성 데이터로 학습" in shown
+
+
+def test_a_choice_in_the_picture_or_the_list_opens_it() -> None:
+    event = {"selection": {"points": [{"customdata": [REFS["admission"]], "x": "2025-05-02"}]}}
+    assert picked(event) == REFS["admission"]
+    assert picked({"selection": {"points": []}}) is None and picked(None) is None
+    at = run()
+    at.session_state["tl_chart"] = event  # what Streamlit keeps for the chart's selection
+    at.run()
+    assert at.selectbox(key="tl_open.ko").value == REFS["admission"]
+    assert "2025년 5월 2일부터 2025년 5월 6일까지" in texts(at)
+    at.session_state["tl_year_2012"] = {"selection": {"rows": [0], "columns": []}}
+    at.run()
+    assert at.selectbox(key="tl_open.ko").value == REFS["old"]
+    assert "부진단" in texts(at)
+
+
+def test_in_english_only_delivered_names_are_korean() -> None:
+    at = run("en")
+    delivered = (CLINIC, PHARMACY, "광주종합병원")
+    rows = listed(at)
+    assert any("Amlodipine" in r or "amlodipine" in r for r in rows)
+    assert any("Hypertension" in r or "hypertension" in r for r in rows)
+    for row in rows:
+        kept = row
+        for name in delivered:
+            kept = kept.replace(name, "")
+        assert not HANGUL.search(kept), row
+    at.selectbox(key="tl_open.en").select(REFS["measurement"]).run()
+    shown = texts(at)
+    assert "Gait speed" in shown and "0.92 m/s · Gait analysis" in shown
+    assert not HANGUL.search(shown.replace(CLINIC, "")), shown
