@@ -226,7 +226,7 @@ def citizen_rows(table: str, subject: str) -> pl.DataFrame:
 PRESCRIPTIONS: Final = "silver.prescriptions"
 DISPENSINGS: Final = "silver.dispensings"
 CLAIMS: Final = "silver.claims"
-DRUG_COLUMNS: Final = ("ingredient_code", "name", "dose", "per_day", "days")
+DRUG_COLUMNS: Final = ("ingredient_code", "product_code", "name", "dose", "per_day", "days")
 
 
 def _in_use(table: str, subject: str, first_month: str, last_month: str) -> pl.LazyFrame:

@@ -16,7 +16,6 @@ import streamlit as st
 from apps.common.i18n import keyed, lang, t
 from apps.common.theme import apply
 from lakehouse import accounts
-from lakehouse.access import Access
 from models.runtime.registry import registry
 from models.runtime.services import listed, lookup
 
@@ -167,16 +166,3 @@ def turnaround(rows: pl.DataFrame, key: str) -> None:
         hide_index=True,
         key=f"{key}_table",
     )
-
-
-def whose_record(layer: Access, label: str, key: str) -> str:
-    """Whose record a citizen's page shows: their own, or, for a family carer, the person they
-    choose among themselves and those who made them their carer (``label`` asks, ``key`` is
-    the widget's)."""
-    me = str(layer.principal.citizen_key)
-    people = [me, *layer.proxied()]
-    if len(people) == 1:
-        return me
-    names = {p: t("citizen.timeline.me") if p == me else layer.name(p) for p in people}
-    chosen: str = st.selectbox(label, people, format_func=names.__getitem__, key=keyed(key))
-    return chosen

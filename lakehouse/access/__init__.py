@@ -55,7 +55,7 @@ __all__ = [
 
 
 class Access(
-    Grants, Records, Imaging, Readings, MyImages, Aggregates, Measurements, Medicines, Summary
+    Grants, Records, Imaging, Readings, MyImages, Aggregates, Measurements, Summary, Medicines
 ):
     """The access layer for one principal: every method checks (``gate.Gate``), reads and
     audits. ``Access(principal, clock=..., readers=...)``; see ``gate.Gate`` for the arguments."""

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import io
 import zipfile
-from datetime import date
 from typing import Final
 
 import polars as pl
 
 from lakehouse import identity, queries
 from lakehouse import read as lake
-from lakehouse.access.gate import Gate
+from lakehouse.access.medicines import Medicines
 from lakehouse.fhir import Record, everything_bundle, ips_bundle, select
+from lakehouse.insights import medicines as taking
 from lakehouse.sr.codes import DISCLAIMER_EN, DISCLAIMER_KO
 
 CLAIMS: Final = "silver.claims"
@@ -53,33 +53,24 @@ def in_use(children: pl.DataFrame, claims: pl.DataFrame) -> pl.DataFrame:
     return children.join(claims.select("spec_id", "delivery_id"), on=["spec_id", "delivery_id"])
 
 
-def _current_medicines(prescriptions: pl.DataFrame, today: date) -> pl.DataFrame:
-    """The prescriptions whose days supplied cover ``today``.
-
-    The "insights" part defines "my medicines now" once (``lakehouse/insights/medicines.py``);
-    when that lands, this function gives way to it."""
-    return prescriptions.filter(
-        (pl.col("issued_on") <= today)
-        & (pl.col("issued_on") + pl.duration(days=pl.col("days")) > today)
-    )
-
-
-def _medicines(prescriptions: pl.DataFrame) -> pl.DataFrame:
-    """Prescription lines as the IPS builder takes medicines, newest first."""
-    return prescriptions.sort("issued_on", descending=True).select(
+def _medicines(supplies: pl.DataFrame) -> pl.DataFrame:
+    """Medication periods (``lakehouse.insights.medicines``) as the IPS builder takes
+    medicines, newest first."""
+    return supplies.sort("start", descending=True).select(
         "ingredient_code",
         "product_code",
-        pl.col("name").alias("product_name"),
+        "product_name",
         "dose",
         "per_day",
         "days",
-        pl.col("issued_on").alias("start"),
-        pl.col("ykiho").alias("prescriber"),
+        "start",
+        "prescriber",
     )
 
 
-class Summary(Gate):
-    """The summary and export methods of ``Access``."""
+class Summary(Medicines):
+    """The summary and export methods of ``Access``; a ``Medicines`` for the one definition
+    of what the citizen takes now, and the day it is counted from (``_as_of``)."""
 
     def _national_extract(self, table: str, subject: str) -> pl.DataFrame:
         """The citizen's rows of one national-extract table (claims and their children): the
@@ -87,7 +78,7 @@ class Summary(Gate):
         rows: pl.DataFrame = self._q(queries.citizen_rows)(table, subject)
         return rows
 
-    def _tables(self, subject: str, dispensings: bool = False) -> dict[str, pl.DataFrame]:
+    def _tables(self, subject: str) -> dict[str, pl.DataFrame]:
         """The citizen's rows, by the CSV file each becomes in an export: the national
         extract's (the statements' versions in use) and the programme's own (centre
         measurements, studies, their AI findings)."""
@@ -96,9 +87,8 @@ class Summary(Gate):
             "claims.csv": claims,
             "diagnoses.csv": in_use(self._national_extract(DIAGNOSES, subject), claims),
             "prescriptions.csv": in_use(self._national_extract(PRESCRIPTIONS, subject), claims),
+            "dispensings.csv": in_use(self._national_extract(DISPENSINGS, subject), claims),
         }
-        if dispensings:
-            found["dispensings.csv"] = in_use(self._national_extract(DISPENSINGS, subject), claims)
         found["centre_measurements.csv"] = self._q(queries.centre_values)(subject)
         found["imaging_studies.csv"] = self._q(queries.citizen_rows)(STUDIES, subject)
         found["ai_findings.csv"] = self._q(queries.citizen_rows)(FINDINGS, subject)
@@ -125,14 +115,15 @@ class Summary(Gate):
         summary) or all of it; the name for the citizen themselves only."""
         today = self.clock().date()
         diagnoses, prescribed = tables["diagnoses.csv"], tables["prescriptions.csv"]
+        dispensed = tables["dispensings.csv"]
         measured, studies = tables["centre_measurements.csv"], tables["imaging_studies.csv"]
         person, name = self._person(subject, named=purpose == "self")
         if everything:
-            medicines = _medicines(prescribed)
+            medicines = _medicines(taking.periods(prescribed, dispensed))
             problems = select.problems(diagnoses, today, days=None)
             studies = studies.sort("study_date", descending=True, nulls_last=True)
         else:
-            medicines = _medicines(_current_medicines(prescribed, today))
+            medicines = _medicines(taking.current(prescribed, dispensed, self._as_of()))
             problems = select.problems(diagnoses, today)
             measured = select.measurements(measured, today)
             studies = select.studies(studies, today)
@@ -159,7 +150,8 @@ class Summary(Gate):
 
     def emergency_summary(self, subject_key: str) -> Record:
         """What the emergency summary screen shows, exactly what the IPS Bundle holds: problems
-        coded in the last year, medicines current today, the latest value of each centre
+        coded in the last year, the medicines taken now (``Medicines``: on the last day the national
+        extracts reach when that is before today), the latest value of each centre
         measure within a year, the newest studies and their AI findings. The name only for the
         citizen themselves."""
         purpose = self.basis("read:summary", subject_key)
@@ -191,7 +183,7 @@ class Summary(Gate):
                 "export:all", "only the citizen exports their whole record", subject_key
             )
         now = self.clock()
-        tables = self._tables(subject_key, dispensings=True)
+        tables = self._tables(subject_key)
         everything = everything_bundle(
             self._record(tables, subject_key, purpose, everything=True), now
         )

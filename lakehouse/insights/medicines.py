@@ -30,6 +30,7 @@ PERIOD_SCHEMA: Final[dict[str, pl.DataType]] = {
     "source": pl.Utf8(),
     "source_ref": pl.Utf8(),
     "ingredient_code": pl.Utf8(),
+    "product_code": pl.Utf8(),
     "product_name": pl.Utf8(),
     "dose": pl.Float64(),
     "per_day": pl.Int64(),
@@ -63,6 +64,7 @@ def _supplies(
         pl.lit("prescription" if table == PRESCRIPTIONS else "dispensing").alias("source"),
         _ref(table).alias("source_ref"),
         "ingredient_code",
+        "product_code",
         pl.col("name").alias("product_name"),
         "dose",
         "per_day",
@@ -81,10 +83,10 @@ def periods(prescriptions: pl.DataFrame, dispensings: pl.DataFrame) -> pl.DataFr
     Args:
         prescriptions: ``silver.prescriptions`` rows in use (the statement version in use), with
             at least spec_id, delivery_id, line_no, ykiho, prescription_no, issued_on,
-            ingredient_code, name, dose, per_day and days.
+            ingredient_code, product_code, name, dose, per_day and days.
         dispensings: ``silver.dispensings`` rows in use, with at least spec_id, delivery_id,
             line_no, pharmacy_ykiho, dispensed_on, prescriber_ykiho, prescription_no,
-            ingredient_code, name, dose, per_day and days.
+            ingredient_code, product_code, name, dose, per_day and days.
     """
     issued = _supplies(
         prescriptions, PRESCRIPTIONS, "issued_on", "ykiho", pl.lit(None, pl.Utf8)

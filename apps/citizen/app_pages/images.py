@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from apps.common import views
+from apps.common import carer, views
 from apps.common.i18n import NOTHING, day, keyed, moment, number, t, word
 from apps.common.layout import access
 from apps.common.viewer import images
@@ -255,19 +255,9 @@ def study_list(layer: Access, whose: str) -> str | None:
 
 def page() -> None:
     layer = access()
-    me = str(layer.principal.citizen_key)
     st.title(t("citizen.images.title"))
     st.caption(t("citizen.images.explain"))
-    people = [me, *layer.proxied()]
-    whose = me
-    if len(people) > 1:
-        names = {k: t("citizen.timeline.me") if k == me else layer.name(k) for k in people}
-        whose = st.selectbox(
-            t("citizen.timeline.whose"),
-            people,
-            format_func=names.__getitem__,
-            key=keyed("images_whose"),
-        )
+    whose = carer.whose(layer, "images_whose")
     uid = study_list(layer, whose)
     if not uid:
         return

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from apps.citizen.whose import whose
+from apps.common import carer
 from apps.common.i18n import day, keyed, lang, number, t, word
 from apps.common.layout import access
 from apps.common.theme import PALETTE, apply
@@ -178,7 +178,7 @@ def judged(measured: Measured) -> pl.DataFrame:
 def page() -> None:
     layer = access()
     st.title(t("citizen.measurements.title"))
-    measured = layer.centre_measurements(whose(layer, "measurements"))
+    measured = layer.centre_measurements(carer.whose(layer, "measurements_whose"))
     if measured.rows.is_empty():
         st.info(t("citizen.measurements.empty"))
         return

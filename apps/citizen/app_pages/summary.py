@@ -16,9 +16,10 @@ from typing import Any
 
 import streamlit as st
 
+from apps.common import carer
 from apps.common.i18n import day, lang, moment, number, t, word
 from apps.common.layout import access
-from apps.common.views import finding_name, service_name, whose_record
+from apps.common.views import finding_name, service_name
 from lakehouse.fhir import medications, problems, results
 
 PRINT_CSS = """<style>
@@ -136,7 +137,7 @@ def _result_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 
 layer = access()
-whose = whose_record(layer, t("citizen.summary.whose"), "summary_whose")
+whose = carer.whose(layer, "summary_whose", t("citizen.summary.whose"))
 record = layer.emergency_summary(whose)
 st.html(PRINT_CSS)
 st.title(t("citizen.summary.title"))
