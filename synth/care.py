@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 
 from synth import reference as ref
-from synth.calendar import PUBLIC_HOLIDAYS
+from synth.calendar import national_holiday
 from synth.config import CityConfig
 from synth.population import DAYS_PER_YEAR, age_years
 
@@ -569,7 +569,7 @@ class CareModel:
         such a day moves to the next open day, or to the last open day before it when the next
         one is past the person's window (death, moving away)."""
         closed = np.array(
-            [d.weekday() == 6 or d in PUBLIC_HOLIDAYS for d in self._days()], dtype=bool
+            [d.weekday() == 6 or national_holiday(d) is not None for d in self._days()], dtype=bool
         )
         # For every day of the window: the next and the previous open day (offsets).
         n = len(closed)
