@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import pairwise
 from typing import Final
 
 import numpy as np
@@ -279,11 +280,12 @@ class CareModel:
                     "group": [self.chronic[names[int(ci)]].group for ci in cond],
                     "code": code.astype(str),
                     "regimen": regimen.astype(str),
+                    "onset": conditions["onset"],
                 }
             )
             .sort("pid", "group", "prio")
             .group_by("pid", "group", maintain_order=True)
-            .agg(pl.col("prio").first(), "code", "regimen")
+            .agg(pl.col("prio").first(), "code", "regimen", pl.col("onset").min())
             .join(
                 people.select("pid", "district_code").with_row_index("row"),
                 on="pid",
@@ -308,7 +310,14 @@ class CareModel:
         inst = self.picker.pick(rng, token, groups["district_code"].to_numpy())
 
         pf, pt = self._presence(people)
-        start = pf[idx] + (rng.random(n) * interval).astype(np.int64)
+        # Follow-up starts at diagnosis when that falls in the span (a history reaching back
+        # before the onset), else at a random point of the first interval.
+        onset = (
+            groups["onset"].to_numpy().astype("datetime64[D]") - np.datetime64(self.cfg.origin)
+        ).astype(np.int64)
+        start = np.where(
+            onset > pf[idx], onset, pf[idx] + (rng.random(n) * interval).astype(np.int64)
+        )
         count = np.where(start < pt[idx], -(-(pt[idx] - start) // interval), 0)
         np.add.at(per_year, idx, DAYS_PER_YEAR / interval)
         total = int(count.sum())
@@ -367,7 +376,7 @@ class CareModel:
         if not m:
             return pl.DataFrame()
         day = pf[owner] + (rng.random(m) * (pt[owner] - pf[owner])).astype(np.int64)
-        month = (np.datetime64(self.cfg.start, "D") + day.astype("timedelta64[D]")).astype(
+        month = (np.datetime64(self.cfg.origin, "D") + day.astype("timedelta64[D]")).astype(
             "datetime64[M]"
         ).astype(np.int64) % 12 + 1
         season = np.ones((m, cats.height))
@@ -517,7 +526,7 @@ class CareModel:
         return age_years(birth, first)
 
     def _presence(self, people: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        start = np.datetime64(self.cfg.start, "D")
+        start = np.datetime64(self.cfg.origin, "D")
         pf = (people["present_from"].to_numpy().astype("datetime64[D]") - start).astype(np.int64)
         pt = (people["present_to"].to_numpy().astype("datetime64[D]") - start).astype(np.int64)
         return pf, pt
@@ -541,9 +550,12 @@ class CareModel:
             .to_numpy()
             .astype(object)
         )
-        acute = self._acute_visits(rng, people, per_year, chronic_subs)
-        admissions = self._admissions(rng, people, chronic_subs)
-        frames = [f for f in (chronic, acute, admissions) if f.height]
+        frames = [chronic]
+        for span in self._spans(people):
+            rows = span["_row"].to_numpy()
+            frames.append(self._acute_visits(rng, span, per_year[rows], chronic_subs[rows]))
+            frames.append(self._admissions(rng, span, chronic_subs[rows]))
+        frames = [f for f in frames if f.height]
         columns = {
             "pid": pl.Int32,
             "day": pl.Int32,
@@ -563,6 +575,23 @@ class CareModel:
             or [pl.DataFrame(schema=columns)]
         )
         return self._close_holidays(out, people).sort("pid", "day", "kind", "reason")
+
+    def _spans(self, people: pl.DataFrame) -> list[pl.DataFrame]:
+        """The people present in each span whose acute visits and admissions are drawn together:
+        every calendar year of a history before ``start``, then the window. Presence is clipped
+        to the span, so the age-dependent rates use each person's age at the span's start (a
+        child of 2010 is an adult by 2025). ``_row`` is the row in ``people``."""
+        origin, start = self.cfg.origin, self.cfg.start
+        cuts = [origin, *(date(y, 1, 1) for y in range(origin.year + 1, start.year + 1))]
+        cuts = sorted({c for c in cuts if c < start} | {start, self.cfg.end})
+        indexed = people.with_row_index("_row")
+        return [
+            indexed.with_columns(
+                pl.col("present_from").clip(lower_bound=pl.lit(lo)),
+                pl.col("present_to").clip(upper_bound=pl.lit(hi)),
+            ).filter(pl.col("present_from") < pl.col("present_to"))
+            for lo, hi in pairwise(cuts)
+        ]
 
     def _close_holidays(self, visits: pl.DataFrame, people: pl.DataFrame) -> pl.DataFrame:
         """Clinics close on Sundays and national public holidays: an outpatient visit drawn on
@@ -595,7 +624,8 @@ class CareModel:
         return v.with_columns(pl.Series("day", new_day, dtype=pl.Int32)).drop("_pf", "_pt")
 
     def _days(self) -> list[date]:
-        return [self.cfg.start + timedelta(days=i) for i in range(self.cfg.days)]
+        span = (self.cfg.end - self.cfg.origin).days
+        return [self.cfg.origin + timedelta(days=i) for i in range(span)]
 
 
 def _weights_raw(spec: str) -> tuple[list[str], list[float]]:
