@@ -353,26 +353,7 @@ class CareModel:
                 "first": step == 0,
             }
         )
-        # Parallel care: now and then a patient takes the same condition to another institution,
-        # which prescribes the same regimen while the home supply still runs.
-        par = rng.poisson(PARALLEL_PER_YEAR * np.maximum(pt[idx] - start, 0) / DAYS_PER_YEAR)
-        prep = np.repeat(np.arange(n), par)
-        other = self.picker.pick(rng, token[prep], groups["district_code"].to_numpy()[prep])
-        pday = start[prep] + (rng.random(len(prep)) * (pt[idx][prep] - start[prep])).astype(
-            np.int64
-        )
-        moved = (other >= 0) & (other != inst[prep])
-        prep, pday, other = prep[moved], pday[moved], other[moved]
-        parallel = pl.DataFrame(
-            {
-                "pid": groups["pid"].to_numpy()[prep],
-                "day": pday,
-                "inst": other,
-                "dept": token[prep].astype(str),
-                "rx_days": interval[prep],
-                "first": np.zeros(len(prep), dtype=bool),
-            }
-        )
+        prep, parallel = self._parallel(rng, groups, token, inst, interval, start, pt[idx])
         detail = groups.select(
             pl.col("prio").replace_strict(dict(enumerate(names))).alias("reason"),
             pl.col("code").list.first().alias("kcd"),
@@ -383,6 +364,36 @@ class CareModel:
             [home.hstack(detail[rep]), parallel.hstack(detail[prep])], how="vertical_relaxed"
         )
         return frame.with_columns(pl.lit("chronic").alias("kind"), pl.lit(1).alias("los")), per_year
+
+    def _parallel(
+        self,
+        rng: np.random.Generator,
+        groups: pl.DataFrame,
+        token: np.ndarray,
+        inst: np.ndarray,
+        interval: np.ndarray,
+        start: np.ndarray,
+        end: np.ndarray,
+    ) -> tuple[np.ndarray, pl.DataFrame]:
+        """Parallel care: now and then a patient takes a condition group to another institution,
+        which prescribes the same regimen while the home supply still runs. Returns each visit's
+        group (row of ``groups``) and the visits (chronic visit columns but the details)."""
+        par = rng.poisson(PARALLEL_PER_YEAR * np.maximum(end - start, 0) / DAYS_PER_YEAR)
+        rows = np.repeat(np.arange(groups.height), par)
+        other = self.picker.pick(rng, token[rows], groups["district_code"].to_numpy()[rows])
+        day = start[rows] + (rng.random(len(rows)) * (end[rows] - start[rows])).astype(np.int64)
+        moved = (other >= 0) & (other != inst[rows])
+        rows, day, other = rows[moved], day[moved], other[moved]
+        return rows, pl.DataFrame(
+            {
+                "pid": groups["pid"].to_numpy()[rows],
+                "day": day,
+                "inst": other,
+                "dept": token[rows].astype(str),
+                "rx_days": interval[rows],
+                "first": np.zeros(len(rows), dtype=bool),
+            }
+        )
 
     # -- acute episodes ----------------------------------------------------------------------
 
