@@ -11,6 +11,8 @@ BIN := $(VENV)/bin
 SOURCES ?= data/sources
 DEMO_CITIZENS ?= 5000
 DEMO_SEED ?= 20250101
+# The record-link history extract reaches back to here (linked citizens' claims and pharmacy).
+DEMO_HISTORY_FROM ?= 2010-01-01
 
 .PHONY: help uv env browser demo synth test screenshots check format bench clean train
 
@@ -42,7 +44,7 @@ browser: ## Install Debian's Chromium and a Korean font for the browser tests (o
 	fi
 
 synth: env ## Generate the demo city's deliveries into $(SOURCES) (kept if already there)
-	@test -f $(SOURCES)/MANIFEST.json || $(BIN)/gjh synth --citizens $(DEMO_CITIZENS) --start 2025-01-01 --days 365 --seed $(DEMO_SEED) --out $(SOURCES)
+	@test -f $(SOURCES)/MANIFEST.json || $(BIN)/gjh synth --citizens $(DEMO_CITIZENS) --start 2025-01-01 --days 365 --seed $(DEMO_SEED) --history-from $(DEMO_HISTORY_FROM) --out $(SOURCES)
 
 demo: synth ## Generate the demo city, build the lakehouse, then serve the apps and the Dagster UI
 	$(BIN)/gjh keys

@@ -62,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     synth.add_argument("--seed", type=int, default=20250101, help="random seed (default 20250101)")
     synth.add_argument(
+        "--history-from",
+        type=_date,
+        default=None,
+        help="first day of the claims and pharmacy history of citizens who link their records "
+        "in the app, YYYY-MM-DD, before --start (default: no history)",
+    )
+    synth.add_argument(
         "--out",
         type=Path,
         default=Path("data/sources"),
@@ -187,6 +194,7 @@ def _synth(args: argparse.Namespace) -> int:
             seed=args.seed,
             inject_faults=args.inject_faults,
             workers=args.workers,
+            history_from=args.history_from,
         )
     except ValueError as exc:
         print(f"gjh synth: {exc}", file=sys.stderr)

@@ -30,6 +30,7 @@ from synth.claims import ClaimsBuilder, ClaimsChunk
 from synth.claims_writer import ClaimsPlan, ClaimsWriter, RenderedPart, render_slice
 from synth.config import CityConfig
 from synth.faults import FaultLog
+from synth.history import with_history
 from synth.imaging.orders import ImagingOrder
 from synth.institutions import Enrolment, enrol, exam_capable, generate_institutions
 from synth.morbidity import generate_conditions
@@ -195,6 +196,7 @@ def _topup_visits(
     pf = (people["present_from"].to_numpy().astype("datetime64[D]") - start).astype(np.int64)
     pt = (people["present_to"].to_numpy().astype("datetime64[D]") - start).astype(np.int64)
     sex = people["sex"].to_numpy()
+    shift = (cfg.start - cfg.origin).days  # visit days count from the origin (synth.history)
     rows: list[dict[str, Any]] = []
     forced: list[str] = []
     added: dict[str, int] = {}
@@ -223,7 +225,7 @@ def _topup_visits(
             rows.append(
                 {
                     "pid": int(people["pid"][int(i)]),
-                    "day": int(day[i]),
+                    "day": int(day[i]) + shift,
                     "inst": inst_row,
                     "kind": "acute",
                     "reason": reason,
@@ -355,7 +357,8 @@ def generate(cfg: CityConfig, out: Path, progress: Callable[[str], None] | None 
 
     with clock("claims"):
         plan = ClaimsPlan.for_city(cfg, faults.enabled)
-        init = (cfg, people, conditions, institutions, enrolments, plan)
+        # Linked citizens' care reaches back to the history's first day (synth.history).
+        init = (cfg, with_history(people, cfg), conditions, institutions, enrolments, plan)
         orders, corrections, summary.counts["claims_rows"], summary.counts["imaging_topup"] = (
             _claims(cfg, out, faults, init, say)
         )
@@ -448,6 +451,7 @@ def _write_manifest(out: Path, cfg: CityConfig, summary: Summary) -> None:
             "days": cfg.days,
             "seed": cfg.seed,
             "inject_faults": cfg.inject_faults,
+            "history_from": cfg.history_from.isoformat() if cfg.history_from else None,
         },
         "files": dict(sorted(by_source.items())),
         "counts": json.loads(json.dumps(summary.counts, default=str, sort_keys=True)),

@@ -80,7 +80,8 @@ class ClaimsBuilder:
         self, cfg: CityConfig, institutions: pl.DataFrame, enrolments: list[Enrolment]
     ) -> None:
         self.cfg = cfg
-        self.start = np.datetime64(cfg.start, "D")
+        # Visit days count from the first day of the history, if any (``synth.history``).
+        self.start = np.datetime64(cfg.origin, "D")
         self.inst = institutions.with_row_index("inst").with_columns(pl.col("inst").cast(pl.Int32))
         self.pharmacies = institutions.filter(pl.col("cl_cd") == "81")
         self.edi = ref.floats(ref.codes("edi_procedures"), "price")
@@ -556,7 +557,8 @@ class ClaimsBuilder:
                 on="seq",
             )
             .join(self.enrolled, on="YID", how="inner")
-            .filter(pl.col("date") >= pl.col("selected"))
+            # The platform receives studies from its enrolment on, never from the history.
+            .filter((pl.col("date") >= pl.col("selected")) & (pl.col("date") >= self.cfg.start))
             .join(v.select("seq", "force_exam"), on="seq", how="left")
             .join(self.exams.select("exam", "abnormal_rate"), on="exam")
             .sort("seq", "exam")

@@ -2,6 +2,9 @@
 
 Each month the city receives ``claims/<YYYYMM>/`` (T200, T300, T400, T530) and
 ``pharmacy/<YYYYMM>/`` (PHARM_T200, PHARM_T300), delivered on the 10th of the following month.
+The record-link history extract (``synth.history``) comes once, with the window's last month, as
+``claims/history-<YYYYMM>/`` and ``pharmacy/history-<YYYYMM>/`` for every month of history: the
+same layout and period grain, so the pipelines load it like any other month.
 Some months arrive in CP949, as Korean public-sector systems still export, and some in UTF-8.
 
 Work is split so that the main process only appends bytes: ``render_slice`` runs in the worker
@@ -64,13 +67,19 @@ def _extra_field(line: str) -> str:
 @dataclass(frozen=True)
 class ClaimsPlan:
     """Decisions made once per city and shared with every worker: each month's encoding and
-    which months' T300 is misdeclared."""
+    which months' T300 is misdeclared.
+
+    Attributes:
+        months: Every month delivered: the history extract's months, then the window's.
+        history: The history extract's months (a prefix of ``months``; empty without history).
+    """
 
     seed: int
     months: tuple[str, ...]
     encoding: dict[str, str]
     wrong_encoding: frozenset[str]
     faults: bool
+    history: tuple[str, ...] = ()
 
     @classmethod
     def for_city(cls, cfg: CityConfig, faults: bool) -> ClaimsPlan:
@@ -90,7 +99,18 @@ class ClaimsPlan:
                 month = next((m for m in months if encoding[m] == "cp949"), months[0])
                 encoding[month] = "cp949"
                 wrong.add(month)
-        return cls(cfg.seed, months, encoding, frozenset(wrong), faults)
+        # Drawn after the window's, so a history leaves the window's months as they were.
+        history = tuple(f"{y}{m:02d}" for y, m in cfg.history_months())
+        encoding |= {m: ("cp949" if rng.random() < CP949_SHARE else "utf-8") for m in history}
+        return cls(cfg.seed, history + months, encoding, frozenset(wrong), faults, history)
+
+    def delivery(self, month: str) -> tuple[str, datetime]:
+        """A month's delivery folder name and sending time: the monthly extract on the 10th of
+        the next month; the history extract's months all with the window's last month."""
+        if month in self.history:
+            last = self.months[-1]
+            return f"history-{month}", _delivered_at(int(last[:4]), int(last[4:]))
+        return month, _delivered_at(int(month[:4]), int(month[4:]))
 
 
 @dataclass
@@ -189,16 +209,17 @@ class ClaimsWriter:
         self.deliveries: dict[tuple[str, str], Delivery] = {}
         self.files: dict[tuple[str, str], CsvFile] = {}
         for month in plan.months:
-            y, m = int(month[:4]), int(month[4:])
+            folder, sent = plan.delivery(month)
+            extract = "record-link history" if month in plan.history else "monthly"
             for source, tables in SOURCES.items():
                 d = Delivery(
                     out,
                     source,
-                    month,
-                    _delivered_at(y, m),
+                    folder,
+                    sent,
                     plan.encoding[month],
-                    meta={"layout": "HIRA research extract"},
-                    period=f"{y}-{m:02d}",
+                    meta={"layout": "HIRA research extract", "extract": extract},
+                    period=f"{month[:4]}-{month[4:]}",
                 )
                 self.deliveries[(source, month)] = d
                 for table in tables:
@@ -240,7 +261,11 @@ class ClaimsWriter:
     def _resend(self) -> None:
         """Re-send one month (never a wrongly declared one) as a new delivery, unchanged."""
         rng = stream(self.plan.seed, "claims-resend")
-        candidates = [m for m in self.plan.months if m not in self.plan.wrong_encoding]
+        candidates = [
+            m
+            for m in self.plan.months
+            if m not in self.plan.wrong_encoding and m not in self.plan.history
+        ]
         if not candidates:
             return
         month = candidates[int(rng.integers(0, len(candidates)))]

@@ -28,11 +28,17 @@ def redeliver(
     t200 = tables["T200"]
     pick = rng.random(t200.height) < CORRECTION_RATE
     delay = rng.integers(1, 3, t200.height)
-    # The delivery one or two months later, capped at the window's last month; none for the last.
-    index = t200["_month"].replace_strict({m: i for i, m in enumerate(months)}).to_numpy()
+    # The delivery one or two months later, capped at the window's last month; none for the last,
+    # nor for the history extract (``-1``: it is sent once, after review).
+    index = (
+        t200["_month"]
+        .replace_strict({m: i for i, m in enumerate(months)}, default=-1, return_dtype=pl.Int64)
+        .to_numpy()
+    )
     later = np.minimum(index + delay, len(months) - 1)
     target = [
-        months[int(j)] if i < len(months) - 1 else None for i, j in zip(index, later, strict=True)
+        months[int(j)] if 0 <= i < len(months) - 1 else None
+        for i, j in zip(index, later, strict=True)
     ]
     # Only statements the review can change: a line to cut or a first-visit fee to reclassify.
     changeable = (

@@ -9,6 +9,14 @@ while the co-occurrence is realistic.
 
 The result, ``conditions``, has one row per person and condition: ``pid`` (Int32), ``condition``,
 ``onset`` (Date, before the person's first day in the window).
+
+Onset follows the same age curve. Read as a cumulative incidence (no excess mortality: the
+illness-death model of Brinks & Landwehr, Theor Popul Biol 2014;92:62-68, with that rate set to
+zero), the share of those who have a condition at age A who already had it at age a is
+m(a) / p(A), where p is the diagnosed prevalence and m(a) its lowest value between a and A: a
+condition that many children outgrow (asthma) is, at 75, one that began after the trough. So a
+75-year-old hypertensive was most likely diagnosed in their fifties or sixties, which is what a
+history back to 2010 (``synth.history``) shows as years of repeat prescriptions.
 """
 
 from __future__ import annotations
@@ -43,8 +51,9 @@ CLUSTERS: Final = {
     "respiratory": (0.3, ("copd", "asthma")),
     "neuropsychiatric": (0.3, ("dementia", "depression")),
 }
-# Diagnosed conditions started some years before the window; at most this many.
-MAX_DURATION_YEARS: Final = 15.0
+# The age grid (years) on which the prevalence curves are inverted for onsets.
+AGE_STEP: Final = 0.1
+MAX_AGE: Final = 121.0
 
 
 def prevalence(age: np.ndarray, sex: np.ndarray, condition: str) -> np.ndarray:
@@ -58,6 +67,46 @@ def prevalence(age: np.ndarray, sex: np.ndarray, condition: str) -> np.ndarray:
         p[sel & (sex == "M")] = row["male_pct"] / 100
         p[sel & (sex == "F")] = row["female_pct"] / 100
     return p
+
+
+def _curve(sex: str, condition: str) -> tuple[np.ndarray, np.ndarray]:
+    """Ages on a fine grid and the diagnosed prevalence at each: the band values placed at the
+    bands' middles, joined linearly, 0 at the first band's lower edge."""
+    t = ref.floats(ref.param("chronic_prevalence"), "male_pct", "female_pct").filter(
+        pl.col("condition") == condition
+    )
+    column = "male_pct" if sex == "M" else "female_pct"
+    ages = np.arange(0.0, MAX_AGE, AGE_STEP)
+    if not t.height:
+        return ages, np.zeros(len(ages))
+    lo = t["age_lo"].cast(pl.Float64).to_numpy()
+    hi = np.minimum(t["age_hi"].cast(pl.Float64).to_numpy() + 1, MAX_AGE)
+    x = np.concatenate([[lo.min()], (lo + hi) / 2])
+    y = np.concatenate([[0.0], t[column].to_numpy() / 100])
+    order = np.argsort(x, kind="stable")
+    return ages, np.interp(ages, x[order], y[order], left=0.0)
+
+
+def onset_ages(
+    rng: np.random.Generator, age: np.ndarray, sex: np.ndarray, condition: str
+) -> np.ndarray:
+    """An age at diagnosis for each person who has ``condition`` at ``age``: P(by a) =
+    m(a) / p(A) (module docstring); NaN where the curve is 0 at ``age``."""
+    out = np.full(len(age), np.nan)
+    u = rng.random(len(age))
+    jitter = rng.random(len(age)) * AGE_STEP
+    for s in ("M", "F"):
+        ages, curve = _curve(s, condition)
+        cell = np.minimum((age / AGE_STEP).astype(np.int64), len(ages) - 1)
+        for k in np.unique(cell[sex == s]):
+            rows = np.flatnonzero((sex == s) & (cell == k))
+            if curve[k] <= 0:
+                continue
+            # The lowest prevalence between each age and this one: non-decreasing in age.
+            lowest = np.minimum.accumulate(curve[: k + 1][::-1])[::-1]
+            found = ages[np.searchsorted(lowest, u[rows] * curve[k], side="left")]
+            out[rows] = np.minimum(found + jitter[rows], age[rows])
+    return out
 
 
 def _quantile(p: np.ndarray) -> np.ndarray:
@@ -101,11 +150,14 @@ def generate_conditions(people: pl.DataFrame, cfg: CityConfig) -> pl.DataFrame:
         idx = np.flatnonzero(has)
         if not len(idx):
             continue
-        # Onset: some time before arrival, after the first birthday when the person is older.
+        # Onset: on the prevalence curve, before arrival, after the first birthday when the
+        # person is older (uniform over that span where the curve gives no age).
         lived = (first[idx] - birth[idx]).astype(np.int64)
         earliest = np.minimum(365, lived // 2)
-        span = np.minimum(lived - earliest, int(MAX_DURATION_YEARS * DAYS_PER_YEAR))
-        back = (rng.random(len(idx)) * (span - 1)).astype(np.int64) + 1
+        at = onset_ages(rng, age[idx], sex[idx], condition)
+        uniform = earliest + rng.random(len(idx)) * (lived - earliest)
+        onset_day = np.where(np.isnan(at), uniform, at * DAYS_PER_YEAR)
+        back = np.clip(lived - onset_day.astype(np.int64), 1, np.maximum(lived - earliest, 1))
         frames.append(
             pl.DataFrame(
                 {

@@ -112,6 +112,21 @@ def small_city(tmp_path_factory: pytest.TempPathFactory) -> City:
 
 
 @pytest.fixture(scope="session")
+def history_city(tmp_path_factory: pytest.TempPathFactory) -> City:
+    """A small city over two months whose linked citizens' claims history reaches back to 2014
+    (the record-link history extract), with faults injected."""
+    cfg = CityConfig(
+        citizens=1500,
+        start=date(2025, 1, 1),
+        days=59,
+        seed=5,
+        inject_faults=True,
+        history_from=date(2014, 1, 1),
+    )
+    return _make(tmp_path_factory, "history", cfg)
+
+
+@pytest.fixture(scope="session")
 def built_demo(demo_city: City, tmp_path_factory: pytest.TempPathFactory) -> Lake:
     """The demo city (5,000 citizens, a year, faults injected) built end to end by
     ``pipelines.build`` with the project's Definitions, as ``gjh build`` does."""

@@ -521,24 +521,3 @@ def test_measurements_drift_slowly_rather_than_redraw(cohort):
     assert np.abs(year - day0).mean() > np.abs(week - day0).mean()
     first, second = (_observe(cohort, "gait_speed", everyone, 0, seed) for seed in (3, 4))
     assert np.corrcoef(first, second)[0, 1] > 0.8  # test-retest reliability about 0.9
-
-
-# -- the calendar -------------------------------------------------------------------------------
-
-
-def test_calendar_follows_the_holiday_rules():
-    from synth.calendar import PUBLIC_HOLIDAYS, centre_open, holiday_name
-
-    assert holiday_name(date(2025, 10, 8)) == "대체공휴일(추석)"  # 추석 met a Sunday
-    assert holiday_name(date(2026, 9, 28)) is None  # 추석 met only a Saturday: no substitute
-    assert holiday_name(date(2027, 12, 27)) is not None  # Christmas on a Saturday since 2023
-    assert holiday_name(date(2026, 7, 17)) == "제헌절"  # a holiday again from 2026
-    assert holiday_name(date(2025, 5, 18)) is not None  # Gwangju's local holiday
-    assert not centre_open(date(2025, 1, 5))  # Sunday
-    assert not centre_open(date(2025, 1, 28))  # 설날 연휴
-    assert centre_open(date(2025, 5, 1))  # labour day: public offices work
-    assert centre_open(date(2025, 1, 4))  # Saturday
-    for day in PUBLIC_HOLIDAYS:
-        assert 2024 <= day.year <= 2027
-    with pytest.raises(ValueError, match="2024–2027"):
-        centre_open(date(2028, 1, 3))
