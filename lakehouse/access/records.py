@@ -97,9 +97,13 @@ class Records(Gate):
         return found
 
     def timeline(self, subject_key: str) -> pl.DataFrame:
-        """A citizen's lifetime timeline (one partition read), newest first."""
+        """A citizen's lifetime timeline (one partition read), newest first, as the basis shows
+        it (``Gate._visible``): the national extracts' records only once the citizen's record
+        link stands (for them, their carer and what they share); a clinician's own
+        institution's records only, under the institution basis; the chosen kinds under a
+        share code."""
         purpose = self.basis("read:timeline", subject_key)
-        rows: pl.DataFrame = self._q(queries.timeline)(subject_key)
+        rows = self._timeline_rows(subject_key, purpose)
         self._audit(
             "read:timeline",
             purpose,
