@@ -27,6 +27,7 @@ CITIZENS: Final = "silver.citizens"
 APP_USERS: Final = "silver.app_users"
 PROGRAMME_EVENTS: Final = "silver.programme_events"
 READING_CLASSES: Final = ("01", "11")  # tertiary and general hospitals read for clinics
+PHARMACY: Final = "81"  # institution class (lakehouse/reference/codes/institution_classes.csv)
 ENCOUNTERS: Final = ("visit", "admission")  # timeline kinds that are a treatment relationship
 
 
@@ -155,6 +156,18 @@ def reading_hospitals() -> pl.DataFrame:
         .filter(pl.col("class_code").is_in(list(READING_CLASSES)))
         .select("ykiho", "name", "class_code")
         .sort("class_code", "name")
+        .collect()
+    )
+
+
+def care_institutions() -> pl.DataFrame:
+    """Every institution but pharmacies (code, name, class), by name: those a citizen may
+    give a standing consent to."""
+    return (
+        lake.scan(INSTITUTIONS)
+        .filter(pl.col("class_code") != PHARMACY)
+        .select("ykiho", "name", "class_code")
+        .sort("name", "ykiho")
         .collect()
     )
 

@@ -416,16 +416,13 @@ def _carer(city: _City, senior: dict[str, Any] | None, exclude: set[str]) -> dic
 
 def _in_state(city: _City, states: tuple[str, ...], exclude: set[str]) -> dict[str, Any] | None:
     """A user in one of the consent ``states`` with claims delivered (national history the app
-    then hides), preferably 65 or older, with the most statements."""
+    then hides), preferably 65 or older, with the most statements; None when there is none."""
     frame = city.candidates.filter(
-        pl.col("consent").is_in(list(states)) & ~pl.col("rrn").is_in(sorted(exclude))
+        pl.col("consent").is_in(list(states))
+        & ~pl.col("rrn").is_in(sorted(exclude))
+        & (pl.col("statements") > 0)
     )
-    return _best(
-        frame,
-        (pl.col("statements") > 0).cast(pl.Int8),
-        (pl.col("age") >= CENTRE_AGE).cast(pl.Int8),
-        pl.col("statements"),
-    )
+    return _best(frame, (pl.col("age") >= CENTRE_AGE).cast(pl.Int8), pl.col("statements"))
 
 
 def _citizen(username: str, person: dict[str, Any], who: str) -> dict[str, Any]:

@@ -176,6 +176,13 @@ class Grants(Gate):
         self._audit("proxy:accept", "proxy", subject=found.subject_key, rows=1)
         return replace(found, accepted=True)
 
+    def care_institutions(self) -> pl.DataFrame:
+        """The institutions a citizen may give a standing consent to (code, name, class), by
+        name: no personal data, so no audit row."""
+        self._require("read:institutions", "citizen")
+        found: pl.DataFrame = self._q(queries.care_institutions)()
+        return found
+
     def grant_consent(self, institution: str) -> Grant:
         """A citizen's standing consent that one named institution's clinicians may read their
         whole record, other institutions' records included (the 진료정보교류 way), until they
@@ -185,10 +192,8 @@ class Grants(Gate):
             ValueError: ``institution`` is not a known institution's code.
         """
         self._require("consent:create", "citizen")
-        known = YKIHO_PATTERN.strip("^$")
-        if not re.fullmatch(known, institution) or not self._q(queries.institution_names)(
-            (institution,)
-        ):
+        known = self.care_institutions()["ykiho"]
+        if not re.fullmatch(YKIHO_PATTERN, institution) or institution not in known:
             raise ValueError("name an institution by its code")
         subject = str(self.principal.citizen_key)
         grant_id = uuid.uuid4().hex

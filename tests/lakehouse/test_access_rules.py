@@ -307,6 +307,7 @@ def test_a_carer_reads_only_after_accepting_and_the_parent_sees_every_read(
     carer.timeline(parent)
     carer.timeline(parent)
     seen = citizen(parent, "parent").who_viewed_me().filter(pl.col("account") == "child")
-    assert seen.height == 2 and set(seen["purpose"].to_list()) == {"proxy"}
+    assert set(seen["purpose"].to_list()) == {"proxy"}
+    assert seen["action"].to_list() == ["read:timeline", "read:timeline", "proxy:accept"]
     with pytest.raises(AccessDeniedError):  # accepted once is enough; not again
         carer.accept_proxy(grant.grant_id)
