@@ -64,6 +64,45 @@ class Grants(Gate):
         } | fields
         delta.append(GRANTS, pl.DataFrame([row], schema=table(GRANTS).polars_schema()))
 
+    def _create(
+        self,
+        kind: str,
+        subject: str,
+        grantee: str | None = None,
+        institution: str | None = None,
+        expires_at: datetime | None = None,
+        reason: str | None = None,
+        scope: tuple[str, ...] | None = None,
+        code_hash: str | None = None,
+    ) -> Grant:
+        """Write a grant's ``created`` event, now; returns the grant as the fold will see it."""
+        grant = Grant(
+            uuid.uuid4().hex,
+            kind,
+            subject,
+            self.principal.account,
+            grantee,
+            institution,
+            self.clock(),
+            expires_at,
+            False,
+            reason,
+            scope,
+        )
+        self._grant_event(
+            grant.grant_id,
+            "created",
+            kind,
+            subject,
+            grantee=grantee,
+            institution=institution,
+            code_hash=code_hash,
+            expires_at=expires_at,
+            reason=reason,
+            scope=",".join(scope) if scope else None,
+        )
+        return grant
+
     def create_share(
         self, minutes: int = SHARE_MINUTES, scope: tuple[str, ...] | None = None
     ) -> tuple[str, Grant]:
@@ -84,33 +123,12 @@ class Grants(Gate):
                 raise ValueError(f"share some of {sorted(SHARE_SCOPES)}, or everything")
         subject = str(self.principal.citizen_key)
         code = "".join(secrets.choice(SHARE_ALPHABET) for _ in range(SHARE_LENGTH))
-        now = self.clock()
-        grant_id = uuid.uuid4().hex
-        expires = now + timedelta(minutes=minutes)
-        self._grant_event(
-            grant_id,
-            "created",
-            "share",
-            subject,
-            code_hash=_code_hash(code),
-            expires_at=expires,
-            scope=",".join(scope) if scope else None,
+        expires = self.clock() + timedelta(minutes=minutes)
+        grant = self._create(
+            "share", subject, expires_at=expires, scope=scope, code_hash=_code_hash(code)
         )
         self._audit("share:create", "self", subject=subject, rows=1, detail=_scope_text(scope))
-        pretty = f"{code[:4]}-{code[4:]}"
-        return pretty, Grant(
-            grant_id,
-            "share",
-            subject,
-            self.principal.account,
-            None,
-            None,
-            now,
-            expires,
-            False,
-            None,
-            scope,
-        )
+        return f"{code[:4]}-{code[4:]}", grant
 
     def grant_proxy(self, carer_account: str, until: date | None = None) -> Grant:
         """A citizen asks another citizen account to be their proxy (family carer): the grant
@@ -120,23 +138,9 @@ class Grants(Gate):
             raise ValueError("name another account as the carer")
         subject = str(self.principal.citizen_key)
         expires = datetime.combine(until, datetime.min.time(), UTC) if until else None
-        grant_id = uuid.uuid4().hex
-        self._grant_event(
-            grant_id, "created", "proxy", subject, grantee=carer_account, expires_at=expires
-        )
+        grant = self._create("proxy", subject, grantee=carer_account, expires_at=expires)
         self._audit("proxy:create", "self", subject=subject, rows=1, detail=carer_account)
-        return Grant(
-            grant_id,
-            "proxy",
-            subject,
-            self.principal.account,
-            carer_account,
-            None,
-            self.clock(),
-            expires,
-            False,
-            None,
-        )
+        return grant
 
     def _as_carer(self) -> list[Grant]:
         """The proxy grants naming this citizen as the carer, as they stand now."""
@@ -196,21 +200,9 @@ class Grants(Gate):
         if not re.fullmatch(YKIHO_PATTERN, institution) or institution not in known:
             raise ValueError("name an institution by its code")
         subject = str(self.principal.citizen_key)
-        grant_id = uuid.uuid4().hex
-        self._grant_event(grant_id, "created", "consent", subject, institution=institution)
+        grant = self._create("consent", subject, institution=institution)
         self._audit("consent:create", "self", subject=subject, rows=1, detail=institution)
-        return Grant(
-            grant_id,
-            "consent",
-            subject,
-            self.principal.account,
-            None,
-            institution,
-            self.clock(),
-            None,
-            False,
-            None,
-        )
+        return grant
 
     def my_grants(self) -> list[Grant]:
         """The grants over the citizen's own record (share codes, carers, standing consents,
@@ -287,34 +279,18 @@ class Grants(Gate):
             )
         if not 1 <= minutes <= EMERGENCY_MAX_MINUTES:
             raise ValueError(f"an emergency access lasts 1 to {EMERGENCY_MAX_MINUTES} minutes")
-        now = self.clock()
-        grant_id = uuid.uuid4().hex
-        expires = now + timedelta(minutes=minutes)
-        self._grant_event(
-            grant_id,
-            "created",
+        grant = self._create(
             "emergency",
             subject,
             grantee=self.principal.account,
             institution=self.principal.institution,
-            expires_at=expires,
+            expires_at=self.clock() + timedelta(minutes=minutes),
             reason=reason,
         )
         self._audit(
             "emergency:open", "emergency", subject=subject, rows=1, emergency=True, detail=reason
         )
-        return Grant(
-            grant_id,
-            "emergency",
-            subject,
-            self.principal.account,
-            self.principal.account,
-            self.principal.institution,
-            now,
-            expires,
-            False,
-            reason,
-        )
+        return grant
 
 
 def _scope_text(scope: tuple[str, ...] | None) -> str:

@@ -103,7 +103,7 @@ def _active(layer: Access, grants: list[Grant], now: datetime, names: dict[str, 
                 until=t("citizen.share.until", when=moment(grant.expires_at))
                 if grant.expires_at
                 else t("citizen.share.no_end"),
-                state=t(f"access.state.{state}"),
+                state=t(f"citizen.share.state.{state}"),
             )
         )
         if grant.kind == "share":
