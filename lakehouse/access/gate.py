@@ -274,19 +274,21 @@ class Gate:
         return None
 
     def _clinician_basis(self, subject: str) -> str | None:
-        """The citizen's standing consent to this institution, a share code this clinician
-        redeemed, a recent treatment relationship, or this clinician's emergency access, in
-        that order (an emergency read is flagged only when nothing else allows it)."""
+        """The citizen's standing consent to this institution (the whole record), this
+        clinician's emergency access (the whole record, flagged: broken on purpose, so even a
+        clinician of a recent patient sees beyond their own institution's records), a share
+        code they redeemed (the kinds chosen), or a recent treatment relationship (their
+        institution's records), in that order."""
         p, now = self.principal, self.clock()
         grants = [g for g in self._grants(pl.col("subject_key") == subject) if g.active(now)]
         if any(g.kind == "consent" and g.institution == p.institution for g in grants):
             return "consent"
+        if any(g.kind == "emergency" and g.grantee == p.account for g in grants):
+            return "emergency"
         if any(g.kind == "share" and g.grantee == p.account for g in grants):
             return "share"
         if p.institution and self._treated_recently(subject, p.institution):
             return "institution"
-        if any(g.kind == "emergency" and g.grantee == p.account for g in grants):
-            return "emergency"
         return None
 
     def basis(self, action: str, subject_key: str) -> str:

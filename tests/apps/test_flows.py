@@ -14,7 +14,7 @@ from playwright.sync_api import Dialog, Page, expect
 from lakehouse import accounts
 from tests.apps.browser import AppServer, exception_texts, open_app, rerun, shot
 from tests.apps.served import app_env, every_app
-from tests.lakehouse.test_access import consent_states
+from tests.lakehouse.test_access import linked_by_rows
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.security]
@@ -27,13 +27,7 @@ def cast(platform_lake: Lake) -> dict[str, str]:
     """A citizen with a long record whose record link stands, another, a clinic they visited,
     and a clinic they never did."""
     timeline = platform_lake.frame("gold.citizen_timeline", pl.col("institution").is_not_null())
-    linked = consent_states(platform_lake).filter(pl.col("state") == "linked")["citizen_key"]
-    counts = (
-        timeline.filter(pl.col("citizen_key").is_in(linked.implode()))
-        .group_by("citizen_key")
-        .len()
-        .sort("len", "citizen_key", descending=True)
-    )
+    counts = linked_by_rows(platform_lake, timeline)
     citizen, other = counts["citizen_key"][4], counts["citizen_key"][5]
     visited = timeline.filter(pl.col("citizen_key") == citizen)["institution"][0]
     studies = platform_lake.frame("silver.imaging_studies")

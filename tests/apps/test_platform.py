@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from apps.common import auth, sessions
 from apps.common.i18n import LANGS, messages, t
 from lakehouse import accounts
-from tests.lakehouse.test_access import consent_states
+from tests.lakehouse.test_access import linked_by_rows
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -30,13 +30,7 @@ PASSWORD = "demo-password-1"
 def people(platform_lake: Lake) -> dict[str, str]:
     timeline = platform_lake.frame("gold.citizen_timeline", pl.col("institution").is_not_null())
     # Record links that stand: the app shows them their whole timeline.
-    linked = consent_states(platform_lake).filter(pl.col("state") == "linked")["citizen_key"]
-    counts = (
-        timeline.filter(pl.col("citizen_key").is_in(linked.implode()))
-        .group_by("citizen_key")
-        .len()
-        .sort("len", "citizen_key", descending=True)
-    )
+    counts = linked_by_rows(platform_lake, timeline)
     alice, bob = counts["citizen_key"][2], counts["citizen_key"][3]
     clinic = timeline.filter((pl.col("citizen_key") == alice) & (pl.col("kind") == "visit"))[
         "institution"

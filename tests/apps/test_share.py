@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -19,11 +18,12 @@ from apps.common import cache
 from apps.common.i18n import t
 from lakehouse import accounts
 from lakehouse.access import Access, Principal
+from tests.apps import test_clinician as clinician_app
+from tests.apps.served import app_env
 from tests.lakehouse.test_access import consent_states
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.security]
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "demo-password-5"
 CODE = re.compile(r"[A-Z2-9]{4}-[A-Z2-9]{4}")
 
@@ -56,36 +56,24 @@ def cast(platform_lake: Lake) -> dict[str, Any]:
 def env(
     platform_lake: Lake, cast: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
-    folder = tmp_path_factory.mktemp("share_accounts")
     hashed = accounts.hash_password(PASSWORD)
-    roster = {
-        a.name: a
-        for a in (
-            accounts.Account("minji", "citizen", citizen_key=cast["citizen"], password_hash=hashed),
-            accounts.Account("jisu", "citizen", citizen_key=cast["carer"], password_hash=hashed),
-            accounts.Account(
-                "dr.park", "clinician", "박의사", institution=cast["stranger"], password_hash=hashed
-            ),
-        )
-    }
-    with pytest.MonkeyPatch.context() as patch, platform_lake.active():
-        patch.setenv("GJH_ACCOUNTS", str(accounts.save(roster, folder / "accounts.json")))
-        patch.setenv("GJH_SESSION_KEY", "5a" * 32)
-        patch.setenv("GJH_CLINICIAN_URL", "https://clinician.example.kr/")
+    roster = (
+        accounts.Account("minji", "citizen", citizen_key=cast["citizen"], password_hash=hashed),
+        accounts.Account("jisu", "citizen", citizen_key=cast["carer"], password_hash=hashed),
+        accounts.Account(
+            "dr.park", "clinician", "박의사", institution=cast["stranger"], password_hash=hashed
+        ),
+    )
+    served = app_env(platform_lake, roster, tmp_path_factory.mktemp("share_accounts"), "5a" * 32)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {**served, "GJH_CLINICIAN_URL": "https://clinician.example.kr/"}.items():
+            patch.setenv(name, value)
         cache.clear()
         yield
 
 
 def signed_in(account: str, app: str, query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "apps" / app / "streamlit_app.py"), default_timeout=90)
-    at.query_params.update(query or {})
-    at.run()
-    at.text_input(key="sign_in_name").input(account)
-    at.text_input(key="sign_in_password").input(PASSWORD)
-    at.button[0].click()
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return clinician_app.signed_in(account, app, query, PASSWORD)
 
 
 def page(at: AppTest, path: str) -> AppTest:
@@ -96,10 +84,7 @@ def page(at: AppTest, path: str) -> AppTest:
 
 
 def texts(at: AppTest) -> str:
-    parts = [e.value for e in (*at.title, *at.header, *at.subheader, *at.markdown, *at.caption)]
-    parts += [e.value for e in (*at.error, *at.warning, *at.info, *at.success, *at.code)]
-    parts += [getattr(e, "value", "") for e in at.get("text")]
-    return "\n".join(str(p) for p in parts)
+    return "\n".join([clinician_app.texts(at), *(str(e.value) for e in at.code)])
 
 
 def test_a_scoped_share_by_qr_link_opens_only_the_chosen_kinds_after_sign_in(

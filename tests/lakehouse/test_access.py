@@ -39,13 +39,7 @@ def people(lake: Lake) -> dict[str, str]:
     institution one of them visited and one neither has been near."""
     timeline = lake.frame("gold.citizen_timeline", pl.col("institution").is_not_null())
     studies = lake.frame("silver.imaging_studies")
-    linked = consent_states(lake).filter(pl.col("state") == "linked")["citizen_key"]
-    counts = (
-        timeline.filter(pl.col("citizen_key").is_in(linked.implode()))
-        .group_by("citizen_key")
-        .len()
-        .sort("len", "citizen_key", descending=True)
-    )
+    counts = linked_by_rows(lake, timeline)
     alice, bob = counts["citizen_key"][0], counts["citizen_key"][1]
     visited = timeline.filter((pl.col("citizen_key") == alice) & (pl.col("kind") == "visit"))[
         "institution"
@@ -69,6 +63,18 @@ def consent_states(lake: Lake) -> pl.DataFrame:
             for (key,), mine in events.group_by("citizen_key")
         ],
         schema={"citizen_key": pl.Utf8, "state": pl.Utf8},
+    )
+
+
+def linked_by_rows(lake: Lake, timeline: pl.DataFrame) -> pl.DataFrame:
+    """The citizens whose record link stands (the app shows them their whole timeline), by
+    their rows of ``timeline``, most first (``citizen_key``, ``len``)."""
+    linked = consent_states(lake).filter(pl.col("state") == "linked")["citizen_key"]
+    return (
+        timeline.filter(pl.col("citizen_key").is_in(linked.implode()))
+        .group_by("citizen_key")
+        .len()
+        .sort("len", "citizen_key", descending=True)
     )
 
 

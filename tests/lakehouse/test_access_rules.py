@@ -85,6 +85,11 @@ def clinician(institution: str, account: str, clock: Any = None) -> Access:
     return Access(principal, clock=clock) if clock else Access(principal)
 
 
+def last_entry(lake: Lake, account: str) -> dict[str, Any]:
+    """The newest audit row of ``account``."""
+    return lake.frame("ops.audit_log", pl.col("account") == account).sort("at").row(-1, named=True)
+
+
 def kinds(rows: pl.DataFrame) -> set[str]:
     return set(rows["kind"].to_list())
 
@@ -151,14 +156,18 @@ def test_withdrawing_the_consent_hides_the_national_history_again(
 def test_a_clinician_reads_only_their_own_institutions_rows_of_a_recent_patient(
     lake: Lake, cast: dict[str, Any]
 ) -> None:
-    rows = clinician(cast["clinic"], "dr.own").timeline(cast["linked"])
+    own = clinician(cast["clinic"], "dr.own")
+    rows = own.timeline(cast["linked"])
     assert rows.height > 0 and set(rows["institution"].to_list()) == {cast["clinic"]}
     others = truth(cast, cast["linked"]).filter(pl.col("institution") != cast["clinic"])
     assert others.height > 0  # the record holds other institutions' rows it must not show
-    entry = (
-        lake.frame("ops.audit_log", pl.col("account") == "dr.own").sort("at").row(-1, named=True)
-    )
+    entry = last_entry(lake, "dr.own")
     assert entry["purpose"] == "institution" and entry["rows"] == rows.height
+    # Breaking the glass shows the rest, flagged, even to the patient's own clinic.
+    own.open_emergency(cast["linked"], "Anaphylaxis in the clinic, other prescriptions needed")
+    assert own.timeline(cast["linked"]).height == truth(cast, cast["linked"]).height
+    entry = last_entry(lake, "dr.own")
+    assert entry["purpose"] == "emergency" and entry["emergency"]
 
 
 def test_the_treatment_relationship_ends_after_the_configured_window(
@@ -203,11 +212,7 @@ def test_a_standing_consent_opens_every_institutions_records_until_withdrawn(
     assert grant.grant_id in {g.grant_id for g in me.my_grants() if g.kind == "consent"}
     rows = doctor.timeline(key)
     assert rows.height == truth(cast, key).height  # other institutions' records too
-    entry = (
-        lake.frame("ops.audit_log", pl.col("account") == "dr.consent")
-        .sort("at")
-        .row(-1, named=True)
-    )
+    entry = last_entry(lake, "dr.consent")
     assert entry["purpose"] == "consent"
     me.revoke(grant.grant_id)
     with pytest.raises(AccessDeniedError):
