@@ -83,10 +83,6 @@ def page(at: AppTest, path: str) -> AppTest:
     return at
 
 
-def texts(at: AppTest) -> str:
-    return "\n".join([clinician_app.texts(at), *(str(e.value) for e in at.code)])
-
-
 def test_a_scoped_share_by_qr_link_opens_only_the_chosen_kinds_after_sign_in(
     cast: dict[str, Any], platform_lake: Lake
 ) -> None:
@@ -96,7 +92,7 @@ def test_a_scoped_share_by_qr_link_opens_only_the_chosen_kinds_after_sign_in(
     next(b for b in citizen.button if b.label == t("citizen.share.create", "ko")).click()
     citizen.run()
     assert not citizen.exception, [e.value for e in citizen.exception]
-    shown = texts(citizen)
+    shown = clinician_app.texts(citizen)
     code = CODE.search(shown)
     assert code is not None
     link = f"https://clinician.example.kr/patient?share={code.group(0)}"
@@ -107,7 +103,9 @@ def test_a_scoped_share_by_qr_link_opens_only_the_chosen_kinds_after_sign_in(
     # The clinician follows the link: signs in, and the patient page redeems it.
     doctor = signed_in("dr.park", "clinician", {"share": code.group(0)})
     doctor = page(doctor, "app_pages/patient.py")
-    assert t("clinician.patient.basis", "ko", basis=t("basis.share", "ko")) in texts(doctor)
+    assert t("clinician.patient.basis", "ko", basis=t("basis.share", "ko")) in clinician_app.texts(
+        doctor
+    )
     assert "share" not in doctor.query_params  # taken out of the address once redeemed
     log = platform_lake.frame(
         "ops.audit_log", (pl.col("account") == "dr.park") & (pl.col("action") == "read:timeline")
@@ -119,7 +117,7 @@ def test_a_scoped_share_by_qr_link_opens_only_the_chosen_kinds_after_sign_in(
     citizen.main.button[0].click()
     citizen.run()
     doctor.run()
-    assert t("refusal.no_basis", "ko") in texts(doctor)
+    assert t("refusal.no_basis", "ko") in clinician_app.texts(doctor)
 
 
 def test_a_carer_accepts_before_reading_and_the_parent_sees_it_in_words(
@@ -129,11 +127,11 @@ def test_a_carer_accepts_before_reading_and_the_parent_sees_it_in_words(
     parent.text_input(key="share_carer").input("jisu")
     next(b for b in parent.button if b.label == t("citizen.share.proxy_grant", "ko")).click()
     parent.run()
-    assert t("citizen.share.proxy_done", "ko", account="jisu") in texts(parent)
+    assert t("citizen.share.proxy_done", "ko", account="jisu") in clinician_app.texts(parent)
     as_carer = Access(Principal("jisu", "citizen", citizen_key=cast["carer"], origin="test"))
     assert as_carer.proxied() == []  # nothing until jisu accepts
     carer = page(signed_in("jisu", "citizen"), "app_pages/share.py")
-    assert t("access.carer.invited_title", "ko") in texts(carer)
+    assert t("access.carer.invited_title", "ko") in clinician_app.texts(carer)
     next(b for b in carer.button if b.label == t("access.carer.accept", "ko")).click()
     carer.run()
     assert as_carer.proxied() == [cast["citizen"]]

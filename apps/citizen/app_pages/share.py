@@ -59,8 +59,8 @@ def _current(layer: Access, now: datetime) -> None:
         st.session_state.pop(CODE)
         return
     with st.container(border=True):
-        st.markdown(f"### {t('access.share.your_code')}")
-        st.code(code, language=None)
+        st.subheader(t("access.share.your_code"), anchor=False)
+        st.header(code, anchor=False)  # large, to read aloud; letters and digits only
         st.text(
             t(
                 "access.share.code_line",
