@@ -14,6 +14,8 @@ from typing import Final
 DEFAULT_LAKEHOUSE: Final = "data/lakehouse"
 DEFAULT_SOURCES: Final = "data/sources"
 DEFAULT_SECRETS: Final = "secrets"
+DEFAULT_TREATMENT_DAYS: Final = 365
+DEFAULT_CLINICIAN_URL: Final = "http://localhost:8502"  # gjh/serve.py APPS["clinician"]
 # Object-store settings passed through to delta-rs when the lakehouse is remote.
 STORAGE_VARIABLES: Final = (
     "AWS_ACCESS_KEY_ID",
@@ -51,6 +53,22 @@ def secrets_dir() -> Path:
     """Where keys live when not given in the environment: ``GJH_SECRETS_DIR``, default
     ``./secrets`` (git-ignored, and never inside the lakehouse)."""
     return Path(os.environ.get("GJH_SECRETS_DIR", DEFAULT_SECRETS)).resolve()
+
+
+def treatment_days() -> int:
+    """How recent a visit or a study must be for a clinician's institution to read what it
+    recorded of a patient without the patient's say: ``GJH_TREATMENT_DAYS``, default 365 (a
+    treatment relationship of the past year; ``lakehouse.access.gate``)."""
+    days = int(os.environ.get("GJH_TREATMENT_DAYS", DEFAULT_TREATMENT_DAYS))
+    if days < 1:
+        raise ValueError("GJH_TREATMENT_DAYS must be at least 1")
+    return days
+
+
+def clinician_url() -> str:
+    """Where a share code's QR link points: the clinician app, ``GJH_CLINICIAN_URL``, default
+    the port ``gjh serve`` gives it on this machine."""
+    return os.environ.get("GJH_CLINICIAN_URL", DEFAULT_CLINICIAN_URL).rstrip("/")
 
 
 def storage_options() -> dict[str, str] | None:

@@ -29,7 +29,11 @@ STUDIES: Final = "silver.imaging_studies"
 INSTANCES: Final = "silver.imaging_instances"
 INSTITUTIONS: Final = "silver.institutions"
 CITIZENS: Final = "silver.citizens"
+APP_USERS: Final = "silver.app_users"
+PROGRAMME_EVENTS: Final = "silver.programme_events"
 READING_CLASSES: Final = ("01", "11")  # tertiary and general hospitals read for clinics
+PHARMACY: Final = "81"  # institution class (lakehouse/reference/codes/institution_classes.csv)
+ENCOUNTERS: Final = ("visit", "admission")  # timeline kinds that are a treatment relationship
 
 
 # Table features under which a Delta table's files are not its rows as written: a reader that
@@ -96,11 +100,16 @@ def timeline(subject: str) -> pl.DataFrame:
     )
 
 
-def visited(subject: str, institution: str) -> bool:
-    """The citizen has a visit at the institution on their timeline, or a study it sent."""
+def treated(subject: str, institution: str, since: date) -> bool:
+    """The citizen had a visit or an admission at the institution on or after ``since`` (their
+    timeline), or a study it sent taken then."""
     seen = (
         _citizen_rows(subject)
-        .filter(pl.col("institution") == institution)
+        .filter(
+            (pl.col("institution") == institution)
+            & pl.col("kind").is_in(list(ENCOUNTERS))
+            & (pl.col("event_date") >= since)
+        )
         .select(pl.len())
         .collect()
         .item()
@@ -109,12 +118,39 @@ def visited(subject: str, institution: str) -> bool:
         return True
     sent = (
         lake.scan(STUDIES)
-        .filter((pl.col("citizen_key") == subject) & (pl.col("institution") == institution))
+        .filter(
+            (pl.col("citizen_key") == subject)
+            & (pl.col("institution") == institution)
+            & (pl.col("study_date") >= since)
+        )
         .select(pl.len())
         .collect()
         .item()
     )
     return bool(sent)
+
+
+def records_until() -> date | None:
+    """The newest day on any timeline, from the Delta log's file statistics (no data read):
+    how far the extracts reach. None when the timeline has no rows or no statistics."""
+    if not delta.exists(TIMELINE):
+        return None
+    actions = pl.DataFrame(delta.open_table(TIMELINE).get_add_actions(flatten=True))
+    column = "max.event_date"
+    if column not in actions.columns or actions[column].is_null().all():
+        return None
+    newest = actions[column].max()
+    return newest if isinstance(newest, date) else None
+
+
+def consent_events(subject: str, types: tuple[str, ...]) -> pl.DataFrame:
+    """The programme's events of these ``types`` of the citizen's app accounts: what decides
+    what they agreed to (``lakehouse.access.folds.consent``)."""
+    accounts = lake.frame(APP_USERS, pl.col("citizen_key") == subject)["app_user_id"]
+    return lake.frame(
+        PROGRAMME_EVENTS,
+        pl.col("app_user_id").is_in(accounts.implode()) & pl.col("event_type").is_in(list(types)),
+    )
 
 
 def citizens(keys: tuple[str, ...]) -> pl.DataFrame:
@@ -173,6 +209,18 @@ def reading_hospitals() -> pl.DataFrame:
         .filter(pl.col("class_code").is_in(list(READING_CLASSES)))
         .select("ykiho", "name", "class_code")
         .sort("class_code", "name")
+        .collect()
+    )
+
+
+def care_institutions() -> pl.DataFrame:
+    """Every institution but pharmacies (code, name, class), by name: those a citizen may
+    give a standing consent to."""
+    return (
+        lake.scan(INSTITUTIONS)
+        .filter(pl.col("class_code") != PHARMACY)
+        .select("ykiho", "name", "class_code")
+        .sort("name", "ykiho")
         .collect()
     )
 

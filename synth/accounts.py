@@ -14,7 +14,15 @@ from what the generator produced, not invented:
     service, not burned in, no damaged file), preferably at an enrolled clinic and with an
     abnormal finding, so the clinician and the AI views have a case;
   - ``citizen.carer``: an adult who could be the senior's proxy (same dong, then district, an
-    age gap of a generation). The city models no households: the file says it is a candidate.
+    age gap of a generation). The city models no households: the file says it is a candidate;
+  - ``citizen.unlinked``: signed up but without a record link (no record-link consent, or the
+    link failed), with claims delivered, so the app shows what the programme holds and not the
+    national history it has;
+  - ``citizen.withdrawn``: gave the record-link consent and withdrew it, with claims delivered.
+
+  Each citizen's consent state comes from the app's delivered event log, folded the way the
+  access layer folds ``silver.programme_events`` (``lakehouse.access.folds.consent``); the senior
+  and the imaging patient are preferably linked, and every ``who`` names the state.
 
 * clinicians, each with the YKIHO code the institution registry delivers: ``clinic.doctor`` at
   the enrolled clinic where ``citizen.imaging`` was imaged (so the doctor sees that patient),
@@ -39,6 +47,7 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
+from lakehouse.access.folds import CONSENT_EVENTS, consent
 from synth import reference as ref
 from synth.calendar import centre_open
 from synth.centre.members import DEVICES, epoch_day, select_members
@@ -75,6 +84,14 @@ WORDS: Final = (
 STAFF: Final = (
     "clinic.doctor", "phc.doctor", "hospital.radiologist", "city.official", "platform.admin",
 )  # fmt: skip
+# The consent states a demo citizen can be in (lakehouse.access.folds.Consent.state), in words.
+CONSENT_WORDS: Final = {
+    "signed_up": ("건강보험 기록 연계 전", "no record link yet"),
+    "consented": ("기록 연계 동의, 연계 미완료", "record-link consent given, link not completed"),
+    "linked": ("건강보험 기록 연계 완료", "records linked"),
+    "withdrawn": ("기록 연계 동의 철회", "record-link consent withdrawn"),
+}
+UNLINKED: Final = ("signed_up", "consented")
 SEX_KO: Final = {"M": "남성", "F": "여성"}
 SEX_EN: Final = {"M": "man", "F": "woman"}
 
@@ -126,10 +143,16 @@ def write_demo_accounts(
     imaging = _imaging_patient(city, exclude={senior["rrn"]} if senior else set())
     taken = {p["rrn"] for p in (senior, imaging) if p}
     carer = _carer(city, senior, exclude=taken)
+    taken |= {carer["rrn"]} if carer else set()
+    unlinked = _in_state(city, UNLINKED, exclude=taken)
+    taken |= {unlinked["rrn"]} if unlinked else set()
+    withdrawn = _in_state(city, ("withdrawn",), exclude=taken)
     for username, person, who in (
         ("citizen.senior", senior, _who_senior),
         ("citizen.imaging", imaging, _who_imaging),
         ("citizen.carer", carer, _who_carer),
+        ("citizen.unlinked", unlinked, _who_state),
+        ("citizen.withdrawn", withdrawn, _who_state),
     ):
         if person is not None:
             accounts.append(_citizen(username, person, who(city, person, senior)))
@@ -161,8 +184,10 @@ def _gather(
     broken_files = {f.path for f in faults.faults if f.line is None}
     broken_rows = {(f.path, f.line) for f in faults.faults if f.line is not None}
     statements = _statements(out, set(candidates["rrn"].to_list()), broken_files, broken_rows)
-    candidates = candidates.join(statements, on="rrn", how="left").with_columns(
-        pl.col("statements").fill_null(0)
+    candidates = (
+        candidates.join(statements, on="rrn", how="left")
+        .join(_consent_states(out), on="rrn", how="left")
+        .with_columns(pl.col("statements").fill_null(0), pl.col("consent").fill_null("none"))
     )
     return _City(
         cfg=cfg,
@@ -227,6 +252,44 @@ def _statements(
     return pl.concat(frames).group_by(pl.col("JID").alias("rrn")).agg(pl.len().alias("statements"))
 
 
+def _consent_states(out: Path) -> pl.DataFrame:
+    """Each app user's consent state (``rrn``, ``consent``) at the end of the window, folded
+    from the delivered event log (the first delivery of each day: a re-send repeats it)."""
+    rows: list[dict[str, Any]] = []
+    for manifest in sorted((out / "programme" / "app_events").glob("*-1/delivery.json")):
+        doc = json.loads(manifest.read_text(encoding="utf-8"))
+        for entry in doc["files"]:
+            for line in (manifest.parent / entry["name"]).read_text("utf-8").splitlines():
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:  # a malformed line: only logins and shares
+                    continue
+                if event.get("event_type") in CONSENT_EVENTS:
+                    rows.append(event)
+    rrn = {e["app_user_id"]: e["rrn"] for e in rows if e["event_type"] == "signup"}
+    schema = {"rrn": pl.Utf8, "consent": pl.Utf8}
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    events = pl.DataFrame(
+        [
+            {
+                "event_id": e["event_id"],
+                "event_type": e["event_type"],
+                "occurred_at": e["occurred_at"],
+                "app_user_id": e["app_user_id"],
+                "details": json.dumps({k: v for k, v in e.items() if k not in ("rrn", "name")}),
+            }
+            for e in rows
+        ]
+    )
+    states = [
+        {"rrn": rrn[user], "consent": consent(mine).state}
+        for (user,), mine in events.group_by("app_user_id")
+        if user in rrn
+    ]
+    return pl.DataFrame(states, schema=schema)
+
+
 def _scored_studies(
     out: Path, orders: list[ImagingOrder], institutions: pl.DataFrame, broken_files: set[str]
 ) -> pl.DataFrame:
@@ -287,6 +350,9 @@ def _best(frame: pl.DataFrame, *keys: pl.Expr) -> dict[str, Any] | None:
     return ranked.row(0, named=True)
 
 
+_LINKED = (pl.col("consent") == "linked").cast(pl.Int8)
+
+
 def _senior(city: _City, people: pl.DataFrame) -> dict[str, Any] | None:
     """A measured centre member of 75+, else a measured member of any age, else the oldest
     user of 65+; among equals the one with claims and the most measured visits."""
@@ -300,6 +366,7 @@ def _senior(city: _City, people: pl.DataFrame) -> dict[str, Any] | None:
         frame,
         measured.cast(pl.Int8),
         (pl.col("age") >= SENIOR_AGE).cast(pl.Int8),
+        _LINKED,
         (pl.col("statements") > 0).cast(pl.Int8),
         pl.col("visits"),
         pl.col("age"),
@@ -320,6 +387,7 @@ def _imaging_patient(city: _City, exclude: set[str]) -> dict[str, Any] | None:
     return _best(
         frame,
         pl.col("at_clinic").cast(pl.Int8),
+        _LINKED,
         (pl.col("statements") > 0).cast(pl.Int8),
         pl.col("any_abnormal").cast(pl.Int8),
         pl.col("studies"),
@@ -346,6 +414,17 @@ def _carer(city: _City, senior: dict[str, Any] | None, exclude: set[str]) -> dic
     )
 
 
+def _in_state(city: _City, states: tuple[str, ...], exclude: set[str]) -> dict[str, Any] | None:
+    """A user in one of the consent ``states`` with claims delivered (national history the app
+    then hides), preferably 65 or older, with the most statements; None when there is none."""
+    frame = city.candidates.filter(
+        pl.col("consent").is_in(list(states))
+        & ~pl.col("rrn").is_in(sorted(exclude))
+        & (pl.col("statements") > 0)
+    )
+    return _best(frame, (pl.col("age") >= CENTRE_AGE).cast(pl.Int8), pl.col("statements"))
+
+
 def _citizen(username: str, person: dict[str, Any], who: str) -> dict[str, Any]:
     return {
         "username": username,
@@ -353,8 +432,17 @@ def _citizen(username: str, person: dict[str, Any], who: str) -> dict[str, Any]:
         "role": "citizen",
         "display_name": person["name"],
         "resident_registration_number": person["rrn"],
-        "who": who,
+        "who": _with_state(who, person["consent"]),
     }
+
+
+def _with_state(who: str, state: str) -> str:
+    """``who`` ('Korean / English') with the consent state said in both halves."""
+    if state not in CONSENT_WORDS:
+        return who
+    ko, en = CONSENT_WORDS[state]
+    first, _, second = who.partition(" / ")
+    return f"{first}, {ko} / {second}, {en}"
 
 
 def _person(city: _City, p: dict[str, Any]) -> tuple[str, str]:
@@ -390,6 +478,13 @@ def _who_imaging(city: _City, p: dict[str, Any], senior: dict[str, Any] | None) 
         f"{ko}, {names[ykiho]}({ykiho})에서 {exam_ko} 시행, AI 판독 대상 영상 {n}건, 시민앱 가입"
         f" / {en}, {exam_en} at {names[ykiho]} ({ykiho}), {n} "
         f"{'study' if n == 1 else 'studies'} the AI services read, citizen-app user"
+    )
+
+
+def _who_state(city: _City, p: dict[str, Any], senior: dict[str, Any] | None) -> str:
+    ko, en = _person(city, p)
+    return f"{ko}, 시민앱 가입, 건강보험 청구 {p['statements']}건 / {en}, citizen-app user, " + (
+        f"{p['statements']} claims statements"
     )
 
 

@@ -148,6 +148,8 @@ APP_TABLES = (
     "silver/imaging_studies",
     "silver/institutions",
     "silver/citizens",
+    "silver/app_users",
+    "silver/programme_events",
     "vault/identities",
     "ai/findings",
     "silver/imaging_instances",

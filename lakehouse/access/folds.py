@@ -2,7 +2,9 @@
 
 Grants (``ops.grants``), decisions (``ops.triage_events``) and remote-reading requests
 (``ops.reading_requests``) are never updated: each change is a new event, so two people acting at
-once both keep theirs. What a grant or a request is now is a fold over its events. These are pure
+once both keep theirs. What a grant or a request is now is a fold over its events; so is what a
+citizen has agreed to (``consent``, over the programme's own events in
+``silver.programme_events``). These are pure
 functions of frames the access layer has already read (like ``lakehouse.triage``), so they are
 tested without a lakehouse and the gate (``lakehouse.access.gate``) keeps every decision about
 who sees what.
@@ -10,16 +12,30 @@ who sees what.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Final
+from typing import Final, Literal
 
 import polars as pl
 
 from lakehouse import triage
 
-# At equal times a grant is created before it is used, and used before it is revoked.
-EVENT_ORDER: Final = {"created": 0, "redeemed": 1, "revoked": 2}
+# At equal times a grant is created before it is accepted or used, and used before it is revoked.
+EVENT_ORDER: Final = {"created": 0, "accepted": 1, "redeemed": 1, "revoked": 2}
+# The programme's events that decide what a citizen has agreed to (app_event_types.csv), in the
+# order they apply at equal times.
+CONSENT_EVENTS: Final = {
+    "signup": 0,
+    "consent": 1,
+    "record_link_request": 2,
+    "record_link_completed": 3,
+    "consent_withdrawn": 4,
+    "account_deleted": 5,
+}
+# The optional consent under which the app links the national extracts (synth/programme.py).
+RECORD_LINK: Final = "hira_record_link"
+ConsentState = Literal["none", "signed_up", "consented", "linked", "withdrawn", "deleted"]
 READING_VIEW: Final[dict[str, pl.DataType]] = {
     "request_id": pl.Utf8(),
     "study_instance_uid": pl.Utf8(),
@@ -51,15 +67,27 @@ class Grant:
     expires_at: datetime | None
     revoked: bool
     reason: str | None
+    scope: tuple[str, ...] | None = None  # a share's kinds of records; None: all of them
+    accepted: bool = False  # a proxy grant starts pending until the carer accepts
+
+    @property
+    def pending(self) -> bool:
+        """A family carer's grant the carer has not accepted yet: it allows nothing."""
+        return self.kind == "proxy" and not self.accepted
 
     def active(self, now: datetime) -> bool:
-        return not self.revoked and (self.expires_at is None or now < self.expires_at)
+        return (
+            not self.revoked
+            and not self.pending
+            and (self.expires_at is None or now < self.expires_at)
+        )
 
 
 def grants(events: pl.DataFrame) -> list[Grant]:
     """The grants ``ops.grants`` events describe, in the order they were created: a redemption
-    names the clinician who entered a share code, a revocation ends a grant, and events of a
-    grant whose creation is not among them are ignored."""
+    names the clinician who entered a share code, an acceptance by the named carer starts a
+    proxy grant (anyone else's is ignored), a revocation ends a grant, and events of a grant
+    whose creation is not among them are ignored."""
     order = pl.col("event").replace_strict(EVENT_ORDER, return_dtype=pl.Int8)
     found: dict[str, Grant] = {}
     for e in events.sort(pl.col("at"), order, pl.col("event_id")).iter_rows(named=True):
@@ -76,12 +104,84 @@ def grants(events: pl.DataFrame) -> list[Grant]:
                 e["expires_at"],
                 False,
                 e["reason"],
+                tuple(e["scope"].split(",")) if e["scope"] else None,
             )
+        elif gid in found and e["event"] == "accepted" and e["actor"] == found[gid].grantee:
+            found[gid] = replace(found[gid], accepted=True)
         elif gid in found and e["event"] == "redeemed":
             found[gid] = replace(found[gid], grantee=e["grantee"], institution=e["institution"])
         elif gid in found and e["event"] == "revoked":
             found[gid] = replace(found[gid], revoked=True)
     return list(found.values())
+
+
+@dataclass(frozen=True)
+class Consent:
+    """What a citizen has agreed to, after the programme's events (``consent``).
+
+    Attributes:
+        signed_up: They have an app account (not deleted since).
+        consented: The record-link consent (``RECORD_LINK``) is in force.
+        linked: A record link completed under that consent: the national extracts (claims and
+            dispensings) are theirs to see in the app.
+        withdrawn: They gave the record-link consent and withdrew it (and have not given it
+            again).
+        deleted: Their last account was deleted.
+    """
+
+    signed_up: bool = False
+    consented: bool = False
+    linked: bool = False
+    withdrawn: bool = False
+    deleted: bool = False
+
+    @property
+    def national(self) -> bool:
+        """Whether the national extracts' records may be shown for this citizen."""
+        return self.signed_up and self.consented and self.linked
+
+    @property
+    def state(self) -> ConsentState:
+        """One word for the state, for the apps and the demo accounts."""
+        if self.deleted:
+            return "deleted"
+        if self.withdrawn:
+            return "withdrawn"
+        if self.national:
+            return "linked"
+        if self.consented:
+            return "consented"
+        return "signed_up" if self.signed_up else "none"
+
+
+def consent(events: pl.DataFrame) -> Consent:
+    """What one citizen has agreed to, from their ``silver.programme_events`` (``event_type``,
+    ``occurred_at``, ``event_id``, ``details`` as JSON), in time order.
+
+    Sign-up opens an account (a new one after a deletion starts over); the record-link consent
+    starts a fresh agreement, so a link counts only when it completed after the consent now in
+    force; withdrawing that consent, or deleting the account, ends the link. A failed link, a
+    request still waiting and any other consent change nothing here."""
+    order = pl.col("event_type").replace_strict(CONSENT_EVENTS, default=None, return_dtype=pl.Int8)
+    now = Consent()
+    for e in (
+        events.filter(order.is_not_null())
+        .sort(pl.col("occurred_at"), order, pl.col("event_id"))
+        .iter_rows(named=True)
+    ):
+        kind, details = e["event_type"], json.loads(e["details"] or "{}")
+        record_link = details.get("consent_type") == RECORD_LINK
+        if kind == "signup":
+            now = Consent(signed_up=True)
+        elif kind == "consent" and record_link and now.signed_up:
+            now = replace(now, consented=True, linked=False, withdrawn=False)
+        elif kind == "record_link_completed" and details.get("status") == "completed":
+            now = replace(now, linked=now.consented)
+        elif kind == "consent_withdrawn" and record_link and now.consented:
+            now = replace(now, consented=False, linked=False, withdrawn=True)
+        elif kind == "account_deleted":
+            now = Consent(deleted=True)
+    return now
 
 
 def requests(events: pl.DataFrame) -> pl.DataFrame:

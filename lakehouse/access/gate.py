@@ -5,13 +5,20 @@ and is decided here, never in a page: hiding a page is not access control. The r
 default:
 
 * **citizen**: their own record, and the records of people who made them a proxy (family
-  carer) until that grant is revoked or ends;
-* **clinician**: patients of their own institution (a visit there, or a study it sent), a
-  record a citizen shared with them through a share code (until it expires or is revoked), and
-  otherwise only under emergency access: a stated reason, time-limited, every read flagged for
-  review and shown to the citizen. A study is theirs to see when their institution sent it, when
-  it was sent to them for a remote reading (until 30 days after they replied), or when its
-  patient is (``basis``);
+  carer) once they accepted, until that grant is revoked or ends. What the record holds depends
+  on what the citizen agreed to in the programme (``folds.consent`` over
+  ``silver.programme_events``): before the record link with a joint certificate only what the
+  programme itself holds (centre measurements, imaging sent through the AI platform); after it
+  the national extracts' history as well (``NATIONAL_KINDS``); withdrawing the consent hides it
+  again (``_national_visible``);
+* **clinician**: what their own institution recorded, for patients it treated recently (a visit
+  or a study within ``config.treatment_days``); other institutions' records only with the
+  citizen's say: a share code they gave (limited to the kinds they chose, until it expires or is
+  revoked), a standing consent to the clinician's institution (until withdrawn), or emergency
+  access: a stated reason, time-limited, every read flagged for review and shown to the
+  citizen (``_visible`` cuts the rows to the basis). A study is theirs to see when their
+  institution sent it, when it was sent to them for a remote reading (until 30 days after they
+  replied), or when its patient is (``basis``);
 * **official**: aggregates only, with small cells suppressed and complemented
   (``lakehouse.disclosure``) in the access layer, so no page can forget to;
 * **admin**: operations and the audit log, no clinical content.
@@ -32,16 +39,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Literal, TypedDict, Unpack
 
 import duckdb
 import polars as pl
 
-from lakehouse import audit, queries
+from lakehouse import audit, config, queries
 from lakehouse import read as lake
 from lakehouse.access import folds
-from lakehouse.access.folds import Grant
+from lakehouse.access.folds import Consent, Grant
 from lakehouse.pseudonym import is_citizen_key
 
 Role = Literal["citizen", "clinician", "official", "admin"]
@@ -50,6 +57,25 @@ GRANTS: Final = "ops.grants"
 READINGS: Final = "ops.reading_requests"
 UID: Final = re.compile(r"[0-9]+(\.[0-9]+)*")  # fullmatch; 64 characters at most
 REMOTE_DAYS: Final = 30  # a reading hospital keeps access this long after it replied
+# The timeline's kinds that come from the national extracts (HIRA claims: visits, admissions,
+# diagnoses, prescriptions; pharmacy dispensings). Every other kind is the programme's own
+# (centre measurements, imaging sent through the AI platform, ...). The one list of them.
+NATIONAL_KINDS: Final = frozenset({"visit", "admission", "diagnosis", "prescription", "dispensing"})
+# What a citizen may choose to share (``Grants.create_share``): groups of timeline kinds. Kinds
+# in no group (new programme kinds) are shared only with everything.
+SHARE_SCOPES: Final[dict[str, frozenset[str]]] = {
+    "visits": frozenset({"visit", "admission"}),
+    "diagnoses": frozenset({"diagnosis"}),
+    "medicines": frozenset({"prescription", "dispensing"}),
+    "imaging": frozenset({"imaging", "study"}),
+    "measurements": frozenset({"measurement", "checkup"}),
+}
+# Bases under which the national extracts follow the citizen's own consent: what they see, and
+# what they hand over. A clinician's own institution's records, a standing consent to it and an
+# emergency access do not depend on the app's record link.
+CONSENT_BOUND: Final = frozenset({"self", "proxy", "share"})
+# Bases that see only what one institution recorded (the clinician's, or the study's sender).
+ONE_INSTITUTION: Final = frozenset({"institution", "remote_reading"})
 
 
 class AuditFields(TypedDict, total=False):
@@ -218,34 +244,120 @@ class Gate:
         """The remote-reading requests whose ``ops.reading_requests`` events match ``where``."""
         return folds.requests(lake.frame(READINGS, where))
 
-    def _is_patient_of(self, subject: str, institution: str) -> bool:
-        """A visit at the institution on the citizen's timeline, or a study it sent."""
-        return bool(self._q(queries.visited)(subject, institution))
+    def _treated_recently(self, subject: str, institution: str) -> bool:
+        """A visit, an admission or a study at the institution within ``config.treatment_days``
+        before today, or before the newest day the records reach when they end earlier (a
+        frozen extract, such as the synthetic city's)."""
+        newest: date | None = self._q(queries.records_until)()
+        today = self.clock().date()
+        until = min(today, newest) if newest else today
+        since = until - timedelta(days=config.treatment_days())
+        return bool(self._q(queries.treated)(subject, institution, since))
+
+    def _basis_of(self, subject: str) -> str | None:
+        """Why this principal may read ``subject``'s record, or None: ``basis`` without its
+        refusal (the viewer asks it of a study's patient, whose study it may already see)."""
+        if self.principal.role == "citizen":
+            return self._citizen_basis(subject)
+        if self.principal.role == "clinician":
+            return self._clinician_basis(subject)
+        return None
+
+    def _citizen_basis(self, subject: str) -> str | None:
+        """Their own record, or one whose carer they accepted to be (an active proxy grant)."""
+        p, now = self.principal, self.clock()
+        if subject == p.citizen_key:
+            return "self"
+        proxies = self._grants(pl.col("subject_key") == subject)
+        if any(g.kind == "proxy" and g.grantee == p.account and g.active(now) for g in proxies):
+            return "proxy"
+        return None
+
+    def _clinician_basis(self, subject: str) -> str | None:
+        """The citizen's standing consent to this institution (the whole record), this
+        clinician's emergency access (the whole record, flagged: broken on purpose, so even a
+        clinician of a recent patient sees beyond their own institution's records), a share
+        code they redeemed (the kinds chosen), or a recent treatment relationship (their
+        institution's records), in that order."""
+        p, now = self.principal, self.clock()
+        grants = [g for g in self._grants(pl.col("subject_key") == subject) if g.active(now)]
+        if any(g.kind == "consent" and g.institution == p.institution for g in grants):
+            return "consent"
+        if any(g.kind == "emergency" and g.grantee == p.account for g in grants):
+            return "emergency"
+        if any(g.kind == "share" and g.grantee == p.account for g in grants):
+            return "share"
+        if p.institution and self._treated_recently(subject, p.institution):
+            return "institution"
+        return None
 
     def basis(self, action: str, subject_key: str) -> str:
         """Why this principal may read ``subject_key``'s record (the audit's purpose), or
-        ``AccessDeniedError`` (audited). The one decision every person-level read goes through."""
+        ``AccessDeniedError`` (audited). The one decision every person-level read goes through;
+        what the basis shows of the record is ``_visible``'s."""
         subject = self._subject(action, subject_key)
-        p, now = self.principal, self.clock()
+        found = self._basis_of(subject)
+        if found is not None:
+            return found
+        p = self.principal
         if p.role == "citizen":
-            if subject == p.citizen_key:
-                return "self"
-            proxies = self._grants(pl.col("subject_key") == subject)
-            if any(g.kind == "proxy" and g.grantee == p.account and g.active(now) for g in proxies):
-                return "proxy"
             raise self._deny(action, "not your record, and no proxy grant", subject)
         if p.role == "clinician":
-            grants = [g for g in self._grants(pl.col("subject_key") == subject) if g.active(now)]
-            if any(g.kind == "share" and g.grantee == p.account for g in grants):
-                return "share"
-            if p.institution and self._is_patient_of(subject, p.institution):
-                return "institution"
-            if any(g.kind == "emergency" and g.grantee == p.account for g in grants):
-                return "emergency"
             raise self._deny(
-                action, "not a patient of your institution, and no grant", subject, "no_basis"
+                action,
+                "not a recent patient of your institution, and no grant",
+                subject,
+                "no_basis",
             )
         raise self._deny(action, f"the {p.role} role sees no person-level data", subject)
+
+    def _consent(self, subject: str) -> Consent:
+        """What the citizen has agreed to in the programme (``folds.consent``)."""
+        return folds.consent(self._q(queries.consent_events)(subject, tuple(folds.CONSENT_EVENTS)))
+
+    def _national_visible(self, subject_key: str, purpose: str) -> bool:
+        """Whether the national extracts' records (``NATIONAL_KINDS``: claims and dispensings)
+        may be shown of ``subject_key`` under ``purpose`` (a basis): for the citizen, their
+        carer and what they share, only once their record link stands (consent given, link
+        completed, not withdrawn); for a clinician's own institution's records, a standing
+        consent or an emergency access, always. Every read of those tables asks this."""
+        return purpose not in CONSENT_BOUND or self._consent(subject_key).national
+
+    def _share_scope(self, subject: str) -> frozenset[str] | None:
+        """The kinds of records the active share code this clinician redeemed covers (None:
+        all), the widest when they hold several."""
+        now, account = self.clock(), self.principal.account
+        scopes = [
+            g.scope
+            for g in self._grants(pl.col("subject_key") == subject)
+            if g.kind == "share" and g.grantee == account and g.active(now)
+        ]
+        if not scopes or any(s is None for s in scopes):
+            return None
+        return frozenset(k for s in scopes for group in s or () for k in SHARE_SCOPES[group])
+
+    def _visible(
+        self, rows: pl.DataFrame, subject: str, purpose: str, institution: str | None = None
+    ) -> pl.DataFrame:
+        """The rows of ``subject``'s record (any frame with ``kind`` and ``institution``) that
+        ``purpose`` shows: one institution's own (``institution``, default the clinician's)
+        under ``institution`` and ``remote_reading``; the chosen kinds under ``share``; and the
+        national extracts' kinds only when ``_national_visible``."""
+        if purpose in ONE_INSTITUTION:
+            rows = rows.filter(pl.col("institution") == (institution or self.principal.institution))
+        if purpose == "share" and (scope := self._share_scope(subject)) is not None:
+            rows = rows.filter(pl.col("kind").is_in(sorted(scope)))
+        if not self._national_visible(subject, purpose):
+            rows = rows.filter(~pl.col("kind").is_in(sorted(NATIONAL_KINDS)))
+        return rows
+
+    def _timeline_rows(
+        self, subject: str, purpose: str, institution: str | None = None
+    ) -> pl.DataFrame:
+        """``subject``'s timeline as ``purpose`` may see it (``_visible``), newest first: the
+        one read of the national extracts' records for every concern."""
+        rows: pl.DataFrame = self._q(queries.timeline)(subject)
+        return self._visible(rows, subject, purpose, institution)
 
     def _remote_studies(self) -> set[str]:
         """Studies sent to this clinician's institution for a reading that is still open, or

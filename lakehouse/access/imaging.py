@@ -40,11 +40,12 @@ class PatientContext:
     """The patient beside the images (``Access.patient_context``): diagnoses and prescriptions
     of the windows before the study (``window``), and the other studies, each with its AI
     findings as codes (``services``, ``finding_codes``), whether any was positive and the top
-    score."""
+    score; ``basis`` says what the rows cover (``Imaging._context``)."""
 
     diagnoses: pl.DataFrame
     prescriptions: pl.DataFrame
     priors: pl.DataFrame
+    basis: str = "institution"
 
     @property
     def rows(self) -> int:
@@ -193,18 +194,24 @@ class Imaging(Gate):
         the study's day and prescriptions of the quarter up to it (claims, from the timeline;
         each code once, newest first; nothing dated after the study, ``window``) and their other
         studies with the AI's findings (``services`` and ``finding_codes``, for the page to
-        name). Audited as one read of the patient's record."""
+        name), as far as the reader may see the patient (``_context``). Audited as one read of
+        the patient's record."""
         study, purpose = self._study("read:context", study_uid)
         context = self._context(study)
         self._audit_study("read:context", study, purpose, context.rows, None)
         return context
 
     def _context(self, study: dict[str, Any]) -> PatientContext:
-        """``patient_context`` of a study already allowed (the caller audits)."""
+        """``patient_context`` of a study already allowed (the caller audits), by the rule of
+        the patient's record: with a basis for the patient (a standing consent, a share code,
+        a recent treatment relationship, emergency access) what that basis shows
+        (``Gate._visible``); with none (a study sent for a remote reading, or an old one of the
+        institution) only what the study's own institution recorded, and its priors."""
         study_uid = study["study_instance_uid"]
         subject, patient = study["citizen_key"], study["patient_key"]
+        basis = (self._basis_of(subject) if subject else None) or "remote_reading"
         timeline = (
-            self._q(queries.timeline)(subject)
+            self._timeline_rows(subject, basis, study["institution"])
             if subject
             else pl.DataFrame(schema=table(queries.TIMELINE).polars_schema()).drop("key_bucket")
         )
@@ -212,7 +219,14 @@ class Imaging(Gate):
         recent = window(timeline, "diagnosis", anchor, CONTEXT_DAYS)
         current = window(timeline, "prescription", anchor, CURRENT_DRUG_DAYS)
         priors_s: pl.DataFrame = self._q(queries.studies_of_patient)(patient)
-        priors_s = priors_s.filter(pl.col("study_instance_uid") != study_uid)
+        priors_s = self._visible(
+            priors_s.filter(pl.col("study_instance_uid") != study_uid).with_columns(
+                pl.lit("imaging").alias("kind")
+            ),
+            subject,
+            basis,
+            study["institution"],
+        ).drop("kind")
         prior_f = triage.latest_findings(self._q(queries.findings_of_patient)(patient))
         priors = priors_s.select(
             "study_instance_uid",
@@ -232,7 +246,7 @@ class Imaging(Gate):
             on="study_instance_uid",
             how="left",
         )
-        return PatientContext(recent, current, priors)
+        return PatientContext(recent, current, priors, basis)
 
     def start_review(self, study_uid: str) -> bool:
         """Mark a new study as in review by this clinician (once: opening it again adds

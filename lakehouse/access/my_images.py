@@ -77,7 +77,7 @@ class MyImages(Gate):
         with its services (``services``), whether any finding was flagged (``positive``),
         whether a clinician decided on one (``verified``) and its newest second opinion's
         status (``reading``). Audited as one read of the citizen's images."""
-        purpose = self._citizen_basis("read:my_images", subject_key)
+        purpose = self._as_citizen("read:my_images", subject_key)
         studies = lake.frame(STUDIES, pl.col("citizen_key") == subject_key)
         uids = tuple(sorted(studies["study_instance_uid"].to_list()))
         found: pl.DataFrame = self._q(queries.findings_of_studies)(uids)
@@ -208,7 +208,7 @@ class MyImages(Gate):
         )
         self._audit("write:reading", purpose, subject=study["citizen_key"], rows=1, detail="cancel")
 
-    def _citizen_basis(self, action: str, subject_key: str) -> str:
+    def _as_citizen(self, action: str, subject_key: str) -> str:
         """``basis`` for a citizen (self, proxy); other roles are refused (and audited)."""
         self._require(action, "citizen")
         return self.basis(action, subject_key)

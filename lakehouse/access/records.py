@@ -97,9 +97,13 @@ class Records(Gate):
         return found
 
     def timeline(self, subject_key: str) -> pl.DataFrame:
-        """A citizen's lifetime timeline (one partition read), newest first."""
+        """A citizen's lifetime timeline (one partition read), newest first, as the basis shows
+        it (``Gate._visible``): the national extracts' records only once the citizen's record
+        link stands (for them, their carer and what they share); a clinician's own
+        institution's records only, under the institution basis; the chosen kinds under a
+        share code."""
         purpose = self.basis("read:timeline", subject_key)
-        rows: pl.DataFrame = self._q(queries.timeline)(subject_key)
+        rows = self._timeline_rows(subject_key, purpose)
         self._audit(
             "read:timeline",
             purpose,
@@ -123,7 +127,8 @@ class Records(Gate):
 
     def who_viewed_me(self) -> pl.DataFrame:
         """Who read the citizen's record (other than the citizen), newest first: account, role,
-        institution, when, what, on what basis and whether it was an emergency access."""
+        institution (code and ``institution_name``), when, what, on what basis and whether it
+        was an emergency access."""
         self._require("read:access_history", "citizen")
         subject = str(self.principal.citizen_key)
         rows = (
@@ -138,6 +143,13 @@ class Records(Gate):
             )
             .sort("at", descending=True)
             .collect()
+        )
+        codes = tuple(sorted(rows["institution"].drop_nulls().unique().to_list()))
+        names: dict[str, str] = self._q(queries.institution_names)(codes) if codes else {}
+        rows = rows.with_columns(
+            pl.col("institution")
+            .replace_strict(names, default=None, return_dtype=pl.Utf8)
+            .alias("institution_name")
         )
         self._audit("read:access_history", "self", subject=subject, rows=rows.height)
         return rows

@@ -65,24 +65,25 @@ APP_LEDGERS: Final = (
     ),
     Table(
         "ops.grants",
-        "Who may see whose record beyond the default rules, as events: a citizen's share code or "
-        "proxy (family carer) grant, a clinician's emergency access, their use and revocation.",
+        "Who may see whose record beyond the default rules, as events: a citizen's share code, "
+        "proxy (family carer) grant or standing consent to an institution, a clinician's "
+        "emergency access, their acceptance (a carer's), use and revocation.",
         (
             column("event_id", "text", "a random id of the event", required=True),
             column("grant_id", "text", "the grant the event belongs to", required=True),
             column(
                 "event",
                 "text",
-                "created | redeemed | revoked",
+                "created | accepted (a carer's proxy) | redeemed (a share code) | revoked",
                 required=True,
-                pattern=r"^(created|redeemed|revoked)$",
+                pattern=r"^(created|accepted|redeemed|revoked)$",
             ),
             column(
                 "kind",
                 "text",
-                "share | proxy | emergency",
+                "share | proxy | consent (standing, to an institution) | emergency",
                 required=True,
-                pattern=r"^(share|proxy|emergency)$",
+                pattern=r"^(share|proxy|consent|emergency)$",
             ),
             column("at", "timestamp", "when", required=True),
             column(
@@ -95,12 +96,24 @@ APP_LEDGERS: Final = (
             ),
             column("actor", "text", "the account that did this", required=True),
             column("grantee", "text", "the account it is for (proxy; a share once redeemed)"),
-            column("institution", "text", "the grantee's institution", pattern=YKIHO_PATTERN),
+            column(
+                "institution",
+                "text",
+                "the grantee's institution (a consent: the institution it is given to)",
+                pattern=YKIHO_PATTERN,
+            ),
             column("code_hash", "text", "keyed hash of a share code (the code is never stored)"),
             column(
                 "expires_at", "timestamp", "when it stops allowing access (null: until revoked)"
             ),
             column("reason", "text", "the stated reason (emergency)"),
+            column(
+                "scope",
+                "text",
+                "what a share code covers: share groups joined by commas "
+                "(lakehouse.access.gate.SHARE_SCOPES); null: everything",
+                pattern=r"^[a-z]+(,[a-z]+)*$",
+            ),
         ),
         key=("event_id",),
     ),

@@ -64,11 +64,18 @@ def env(
         yield
 
 
-def signed_in(account: str, app: str = "clinician") -> AppTest:
+def signed_in(
+    account: str,
+    app: str = "clinician",
+    query: dict[str, str] | None = None,
+    password: str = PASSWORD,
+) -> AppTest:
+    """The app signed in as ``account``, opened at an address with ``query``."""
     at = AppTest.from_file(str(ROOT / "apps" / app / "streamlit_app.py"), default_timeout=90)
+    at.query_params.update(query or {})
     at.run()
     at.text_input(key="sign_in_name").input(account)
-    at.text_input(key="sign_in_password").input(PASSWORD)
+    at.text_input(key="sign_in_password").input(password)
     at.button[0].click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]

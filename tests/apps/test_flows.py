@@ -14,6 +14,7 @@ from playwright.sync_api import Dialog, Page, expect
 from lakehouse import accounts
 from tests.apps.browser import AppServer, exception_texts, open_app, rerun, shot
 from tests.apps.served import app_env, every_app
+from tests.lakehouse.test_access import linked_by_rows
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.security]
@@ -23,9 +24,10 @@ HOSTILE = "<img src=x onerror=window.__xss=1><script>__xss=2</script>"  # < 64 c
 
 @pytest.fixture(scope="module")
 def cast(platform_lake: Lake) -> dict[str, str]:
-    """A citizen with a long record, a clinic they visited, and a clinic they never did."""
+    """A citizen with a long record whose record link stands, another, a clinic they visited,
+    and a clinic they never did."""
     timeline = platform_lake.frame("gold.citizen_timeline", pl.col("institution").is_not_null())
-    counts = timeline.group_by("citizen_key").len().sort("len", "citizen_key", descending=True)
+    counts = linked_by_rows(platform_lake, timeline)
     citizen, other = counts["citizen_key"][4], counts["citizen_key"][5]
     visited = timeline.filter(pl.col("citizen_key") == citizen)["institution"][0]
     studies = platform_lake.frame("silver.imaging_studies")
@@ -94,10 +96,12 @@ def test_citizen_timeline_share_code_and_clinician_redeeming_it(
         page.get_by_role("link", name="공유와 가족 대리").click()
     with rerun(page):
         page.get_by_role("button", name="공유 코드 만들기").click()
-    banner = page.get_by_text(re.compile(r"공유 코드: [A-Z2-9]{4}-[A-Z2-9]{4}"))
+    banner = page.get_by_text(re.compile(r"^[A-Z2-9]{4}-[A-Z2-9]{4}$"))
     expect(banner).to_be_visible()
     code = re.search(r"[A-Z2-9]{4}-[A-Z2-9]{4}", banner.inner_text())
     assert code is not None
+    expect(page.get_by_role("img", name="공유 코드 QR 코드")).to_be_visible()
+    expect(page.get_by_text(f"/patient?share={code.group(0)}")).to_be_visible()
     page.get_by_label("대리인 아이디").fill(HOSTILE)
     with rerun(page):
         page.get_by_role("button", name="대리인으로 지정").click()
@@ -114,8 +118,23 @@ def test_citizen_timeline_share_code_and_clinician_redeeming_it(
     with rerun(doctor):
         doctor.get_by_role("button", name="기록 열기").click()
     # One refusal, saying why and the ways in (a share code, or emergency access with a reason).
-    expect(doctor.get_by_text("우리 기관의 환자가 아니고 열람 허락도 없습니다")).to_have_count(1)
+    expect(doctor.get_by_text("최근 우리 기관에서 진료한 환자가 아니고")).to_have_count(1)
     shot(doctor, "clinician", "refused")
+    # The QR code's link, opened in another browser: sign in first, then the record opens.
+    browser = page.context.browser
+    assert browser is not None
+    scanned = browser.new_context(locale="ko-KR", timezone_id="Asia/Seoul")
+    try:
+        linked = scanned.new_page()
+        open_app(linked, servers["clinician"].url, f"patient?share={code.group(0)}")
+        linked.get_by_label("아이디").fill("dr.park")
+        linked.get_by_label("비밀번호").fill(PASSWORD)
+        with rerun(linked):
+            linked.get_by_role("button", name="로그인").click()
+        expect(linked.get_by_text("열람 근거: 환자 공유")).to_be_visible()
+        shot(linked, "clinician", "shared-by-link")
+    finally:
+        scanned.close()
     doctor.get_by_label("환자가 알려 준 공유 코드").fill(code.group(0))
     with rerun(doctor):
         doctor.get_by_role("button", name="공유 코드로 열기").click()
@@ -131,6 +150,17 @@ def test_citizen_timeline_share_code_and_clinician_redeeming_it(
         page.get_by_role("link", name="내 기록 열람 내역").click()
     expect(page.get_by_text("박의사").first).to_be_attached()  # a grid cell, by display name
     shot(page, "citizen", "who-viewed")
+
+    # Revoked at once, near the top of the sharing page: the clinician is refused.
+    with rerun(page):
+        page.get_by_role("link", name="공유와 가족 대리").click()
+    with rerun(page):
+        page.get_by_role("button", name="지금 공유 중지").click()
+    open_app(doctor, servers["clinician"].url, "patient")
+    doctor.get_by_label("환자 가명 키").fill(cast["citizen"])
+    with rerun(doctor):
+        doctor.get_by_role("button", name="기록 열기").click()
+    expect(doctor.get_by_text("최근 우리 기관에서 진료한 환자가 아니고")).to_have_count(1)
 
 
 def test_official_sees_suppressed_uptake_and_admin_reviews_the_log(

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from apps.common import auth, sessions
 from apps.common.i18n import LANGS, messages, t
 from lakehouse import accounts
+from tests.lakehouse.test_access import linked_by_rows
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -28,9 +29,12 @@ PASSWORD = "demo-password-1"
 @pytest.fixture(scope="module")
 def people(platform_lake: Lake) -> dict[str, str]:
     timeline = platform_lake.frame("gold.citizen_timeline", pl.col("institution").is_not_null())
-    counts = timeline.group_by("citizen_key").len().sort("len", "citizen_key", descending=True)
+    # Record links that stand: the app shows them their whole timeline.
+    counts = linked_by_rows(platform_lake, timeline)
     alice, bob = counts["citizen_key"][2], counts["citizen_key"][3]
-    clinic = timeline.filter(pl.col("citizen_key") == alice)["institution"][0]
+    clinic = timeline.filter((pl.col("citizen_key") == alice) & (pl.col("kind") == "visit"))[
+        "institution"
+    ][0]
     return {"alice": alice, "bob": bob, "clinic": clinic}
 
 
@@ -237,7 +241,7 @@ def test_markup_in_data_is_shown_as_text(people: dict) -> None:
     assert not any(hostile in m.value or "evil.example" in m.value for m in at.markdown)
     # A carer name that is no account is refused without being echoed back.
     at.text_input(key="share_carer").input(hostile[:60])
-    at.button[1].click().run()  # the proxy form's submit button
+    next(b for b in at.button if b.proto.form_id == "share_proxy").click().run()
     assert t("citizen.share.proxy_unknown", "ko") in [e.value for e in at.error]
     assert not any("evil.example" in str(e.value) for e in (*at.success, *at.error))
 

@@ -13,7 +13,7 @@ import pytest
 
 from lakehouse import accounts, disclosure
 from lakehouse import audit as ledger
-from lakehouse.access import Access, AccessDeniedError, Principal
+from lakehouse.access import Access, AccessDeniedError, Principal, folds
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]
@@ -35,18 +35,47 @@ def lake(platform_lake: Lake) -> Iterator[Lake]:
 
 @pytest.fixture(scope="module")
 def people(lake: Lake) -> dict[str, str]:
-    """Two citizens, the institution one of them visited and one neither has been near."""
+    """Two citizens whose record link stands (the app shows them their national history), the
+    institution one of them visited and one neither has been near."""
     timeline = lake.frame("gold.citizen_timeline", pl.col("institution").is_not_null())
     studies = lake.frame("silver.imaging_studies")
-    counts = timeline.group_by("citizen_key").len().sort("len", "citizen_key", descending=True)
+    counts = linked_by_rows(lake, timeline)
     alice, bob = counts["citizen_key"][0], counts["citizen_key"][1]
-    visited = timeline.filter(pl.col("citizen_key") == alice)["institution"][0]
+    visited = timeline.filter((pl.col("citizen_key") == alice) & (pl.col("kind") == "visit"))[
+        "institution"
+    ][0]
     near = set(
         timeline.filter(pl.col("citizen_key").is_in([alice, bob]))["institution"].to_list()
     ) | set(studies.filter(pl.col("citizen_key").is_in([alice, bob]))["institution"].to_list())
     clinics = lake.frame("silver.institutions")["ykiho"].sort().to_list()
     stranger = next(c for c in clinics if c not in near)
     return {"alice": alice, "bob": bob, "visited": visited, "stranger": stranger}
+
+
+def consent_states(lake: Lake) -> pl.DataFrame:
+    """Every app user's consent state (``citizen_key``, ``state``), folded from the programme's
+    events as the access layer folds them."""
+    users = lake.frame("silver.app_users").select("app_user_id", "citizen_key")
+    events = lake.frame("silver.programme_events").join(users, on="app_user_id")
+    return pl.DataFrame(
+        [
+            {"citizen_key": key, "state": folds.consent(mine).state}
+            for (key,), mine in events.group_by("citizen_key")
+        ],
+        schema={"citizen_key": pl.Utf8, "state": pl.Utf8},
+    )
+
+
+def linked_by_rows(lake: Lake, timeline: pl.DataFrame) -> pl.DataFrame:
+    """The citizens whose record link stands (the app shows them their whole timeline), by
+    their rows of ``timeline``, most first (``citizen_key``, ``len``)."""
+    linked = consent_states(lake).filter(pl.col("state") == "linked")["citizen_key"]
+    return (
+        timeline.filter(pl.col("citizen_key").is_in(linked.implode()))
+        .group_by("citizen_key")
+        .len()
+        .sort("len", "citizen_key", descending=True)
+    )
 
 
 def citizen(key: str, account: str = "alice") -> Access:
@@ -102,6 +131,11 @@ def test_a_proxy_reads_until_the_grant_is_revoked(lake: Lake, people: dict[str, 
     with pytest.raises(AccessDeniedError):
         carer.timeline(people["alice"])
     grant = citizen(people["alice"]).grant_proxy("bob")
+    with pytest.raises(AccessDeniedError):  # pending until bob accepts
+        carer.timeline(people["alice"])
+    assert [g.grant_id for g in carer.invitations()] == [grant.grant_id]
+    carer.accept_proxy(grant.grant_id)
+    assert carer.invitations() == [] and carer.proxied() == [people["alice"]]
     assert carer.timeline(people["alice"]).height > 0
     assert carer.name(people["alice"])  # a proxy sees the name, decrypted from the vault
     last = audit(lake, account="bob", action="read:timeline", outcome="allowed")

@@ -42,8 +42,11 @@ def study(lake: Lake) -> dict[str, Any]:
     )
 
 
-def timeline_rows(subject: str, rows: list[tuple[date, str, str]]) -> pl.DataFrame:
-    """Diagnoses and prescriptions on the citizen's timeline, as the gold job writes them."""
+def timeline_rows(
+    subject: str, rows: list[tuple[date, str, str]], institution: str | None = None
+) -> pl.DataFrame:
+    """Diagnoses and prescriptions on the citizen's timeline, as the gold job writes them, as
+    recorded by ``institution``."""
     return pl.DataFrame(
         [
             {
@@ -52,7 +55,7 @@ def timeline_rows(subject: str, rows: list[tuple[date, str, str]]) -> pl.DataFra
                 "kind": kind,
                 "code": code,
                 "name": f"test {code}",
-                "institution": None,
+                "institution": institution,
                 "source_ref": f"test:{kind}:{code}",
                 "key_bucket": buckets.key_bucket(subject),
             }
@@ -75,7 +78,8 @@ def test_each_window_ends_on_the_study_day(lake: Lake, study: dict[str, Any]) ->
         (day - timedelta(days=60), "prescription", "999902ATB"),  # 2 months before
         (day - timedelta(days=120), "prescription", "999903ATB"),  # 4 months before
     ]
-    delta.append("gold.citizen_timeline", timeline_rows(subject, planted))
+    # Recorded by the study's institution: what its own clinician sees of the patient.
+    delta.append("gold.citizen_timeline", timeline_rows(subject, planted, study["institution"]))
     layer = Access(
         Principal("dr.ctx", "clinician", "의사", institution=study["institution"], origin="test")
     )
@@ -114,8 +118,14 @@ def test_the_window_keeps_each_code_once_at_its_latest_date_up_to_the_study() ->
 
 def test_prior_studies_carry_their_findings_as_codes(lake: Lake) -> None:
     findings = lake.frame("ai.findings")
-    twice = findings.group_by("patient_key").agg(pl.col("study_instance_uid").unique())
-    studies = next(sorted(s) for _, s in twice.sort("patient_key").iter_rows() if len(s) > 1)
+    # Two studies of one patient at one institution: what its clinician sees without the
+    # patient's say (another institution's studies need it: tests/lakehouse/test_access_rules).
+    twice = findings.group_by("patient_key", "institution").agg(
+        pl.col("study_instance_uid").unique()
+    )
+    studies = next(
+        sorted(s) for _, _, s in twice.sort("patient_key", "institution").iter_rows() if len(s) > 1
+    )
     mine = findings.filter(pl.col("study_instance_uid") == studies[0])
     layer = Access(
         Principal("dr.prior", "clinician", "의사", institution=mine["institution"][0], origin="t")

@@ -121,7 +121,7 @@ def test_every_role_is_listed_in_a_readable_sorted_file(city: City) -> None:
         for a in sorted(accounts, key=lambda a: (ROLE_ORDER.index(a["role"]), a["username"]))
     ]
     citizens = [a for a in accounts if a["role"] == "citizen"]
-    assert 2 <= len(citizens) <= 4
+    assert 2 <= len(citizens) <= 5  # senior, imaging, carer, unlinked, withdrawn (if any)
     for a in accounts:
         assert a["display_name"] and a["who"] and " / " in a["who"]
         assert ("institution" in a) == (a["role"] == "clinician")
@@ -132,6 +132,40 @@ def test_every_role_is_listed_in_a_readable_sorted_file(city: City) -> None:
 
 def test_the_demo_city_has_every_citizen_role(demo_city: City) -> None:
     assert {"citizen.senior", "citizen.imaging", "citizen.carer"} <= set(_accounts(demo_city))
+
+
+def test_the_demo_citizens_cover_each_consent_state(demo_city: City) -> None:
+    """Read from the delivered event log: the unlinked citizen never completed a record link
+    under the record-link consent, the withdrawn one withdrew it, the senior's link stands."""
+    events = demo_city.json_lines("programme/app_events", lambda fault: fault is None)
+    user = {e["rrn"]: e["app_user_id"] for e in events if e["event_type"] == "signup"}
+    accounts = _accounts(demo_city)
+    assert {"citizen.unlinked", "citizen.withdrawn"} <= set(accounts)
+
+    def mine(username: str) -> list[dict[str, Any]]:
+        me = user[accounts[username]["resident_registration_number"]]
+        return sorted((e for e in events if e["app_user_id"] == me), key=lambda e: e["occurred_at"])
+
+    def linked(history: list[dict[str, Any]]) -> bool:
+        consented = done = False
+        for e in history:
+            if e["event_type"] == "consent" and e["consent_type"] == "hira_record_link":
+                consented, done = True, False
+            elif e["event_type"] == "consent_withdrawn" and e["consent_type"] == "hira_record_link":
+                consented = done = False
+            elif e["event_type"] == "record_link_completed" and e["status"] == "completed":
+                done = consented
+        return consented and done
+
+    assert linked(mine("citizen.senior")) and "기록 연계 완료" in accounts["citizen.senior"]["who"]
+    assert not linked(mine("citizen.unlinked"))
+    assert "no record link yet" in accounts["citizen.unlinked"]["who"]
+    withdrawn = mine("citizen.withdrawn")
+    assert not linked(withdrawn)
+    assert any(
+        e["event_type"] == "consent_withdrawn" and e["consent_type"] == "hira_record_link"
+        for e in withdrawn
+    )
 
 
 def test_citizens_are_registered_resident_claimed_and_signed_up(city: City) -> None:

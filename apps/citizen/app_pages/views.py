@@ -1,4 +1,6 @@
-"""Who viewed my record: the access log, as it concerns me."""
+"""Who viewed my record: the access log, as it concerns me, each access's basis in words
+(``basis.*``: my carer, a clinician of an institution that treated me, a share code I gave, my
+standing consent, an emergency access) and each institution by its name."""
 
 from functools import partial
 
@@ -19,7 +21,10 @@ else:
         moments("at").alias(t("column.when")),
         labelled(rows, "account", account_name).alias(t("column.account")),
         labelled(rows, "role", partial(word, "role")).alias(t("column.role")),
-        pl.col("institution").alias(t("column.institution")),
+        pl.when(pl.col("institution_name").is_not_null())
+        .then(pl.format("{} ({})", "institution_name", "institution"))
+        .otherwise(pl.col("institution").fill_null("–"))
+        .alias(t("column.institution")),
         labelled(rows, "purpose", lambda p: t(f"basis.{p}")).alias(t("column.purpose")),
         pl.when(pl.col("emergency"))
         .then(pl.lit("⚠ " + t("yes")))

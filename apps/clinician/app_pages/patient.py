@@ -3,9 +3,11 @@
 Finding (``Access.find_patients``, audited): by name and date of birth, matched in the identity
 vault, or by resident registration number, hashed as at the bronze boundary; it shows only the
 pseudonymous key, age and sex. Choosing a person puts their key in the form below, so it is
-never retyped: the record opens for a patient of this institution, with the code the patient
-shared, or, with a stated reason, under emergency access. Each refusal is said once, in the
-session's language (``apps.common.refusals``).
+never retyped: the record opens for a recent patient of this institution (its own records
+only), with the code the patient shared (typed, or the link of their QR code, ``?share=``,
+redeemed once the clinician has signed in), under the patient's standing consent, or, with a
+stated reason, under emergency access. Each refusal is said once, in the session's language
+(``apps.common.refusals``).
 """
 
 from datetime import date
@@ -24,6 +26,7 @@ OPENED = "patient_key"  # the key whose record is shown
 KEY_INPUT = "patient_key_input"
 FOUND = "patient_found"  # the last lookup's people (key, age, sex)
 EMERGENCY_OPEN = "patient_emergency_open"  # the emergency form unfolded after a refusal
+SHARE_PARAM = "share"  # the query parameter of a patient's share link (their QR code)
 
 
 def _find(layer: Access) -> None:
@@ -101,6 +104,19 @@ def _open(layer: Access) -> None:
             right.error(refusal(refused))
 
 
+def _redeem_link(layer: Access) -> None:
+    """A share code arriving in the link (the patient's QR code): redeemed once, then taken out
+    of the address, so the code is not left in the browser's history or redeemed again."""
+    code = st.query_params.get(SHARE_PARAM)
+    if not code:
+        return
+    del st.query_params[SHARE_PARAM]
+    try:
+        st.session_state[OPENED] = layer.redeem_share(code)
+    except AccessDeniedError as refused:
+        st.error(refusal(refused))
+
+
 def _basis(layer: Access) -> str | None:
     """Why the record asked for may be read; a refusal is said here once and forgotten (the
     next run does not repeat it under another message), and one for want of a basis unfolds
@@ -146,11 +162,14 @@ st.subheader(t("clinician.find.title"))
 _find(layer)
 _found()
 st.subheader(t("clinician.patient.open_title"))
+_redeem_link(layer)
 _open(layer)
 basis = _basis(layer)
 _emergency(layer)
 if basis is not None:
     subject = str(st.session_state[OPENED])
     st.caption(t("clinician.patient.basis", basis=t(f"basis.{basis}")))
+    if basis in ("share", "institution"):
+        st.caption(t(f"access.patient.covers.{basis}"))
     st.text(subject)
     views.timeline(layer.timeline(subject), key="patient")

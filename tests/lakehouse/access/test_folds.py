@@ -4,6 +4,7 @@ remote-reading requests through their states, and findings with their latest dec
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,6 +53,7 @@ def test_a_grant_is_active_until_it_expires_and_events_of_unknown_grants_are_ign
     expires = NOW + timedelta(minutes=30)
     found = grants(
         grant_event("g1", "created", 0, kind="proxy", grantee="bob", expires_at=expires),
+        grant_event("g1", "accepted", 0, kind="proxy", actor="bob"),
         grant_event("g2", "created", 5, kind="emergency", grantee="dr.lee", reason="unconscious"),
         grant_event("ghost", "revoked", 1),
     )
@@ -60,6 +62,82 @@ def test_a_grant_is_active_until_it_expires_and_events_of_unknown_grants_are_ign
     assert proxy.active(NOW + timedelta(minutes=29)) and not proxy.active(expires)
     assert emergency.active(NOW + timedelta(days=365)) and emergency.reason == "unconscious"
     assert grants() == []
+
+
+def test_a_carers_grant_allows_nothing_until_the_named_carer_accepts_it() -> None:
+    pending, accepted_by_another, accepted = grants(
+        grant_event("p1", "created", 0, kind="proxy", grantee="bob"),
+        grant_event("p2", "created", 1, kind="proxy", grantee="bob"),
+        grant_event("p2", "accepted", 2, kind="proxy", actor="mallory"),
+        grant_event("p3", "created", 3, kind="proxy", grantee="bob"),
+        grant_event("p3", "accepted", 4, kind="proxy", actor="bob"),
+    )
+    assert pending.pending and not pending.active(NOW + timedelta(minutes=5))
+    assert accepted_by_another.pending and not accepted_by_another.active(NOW)
+    assert not accepted.pending and accepted.active(NOW + timedelta(minutes=5))
+
+
+def test_a_share_keeps_the_kinds_it_covers() -> None:
+    some, every = grants(
+        grant_event("s1", "created", 0, scope="imaging,medicines"),
+        grant_event("s2", "created", 1),
+    )
+    assert some.scope == ("imaging", "medicines") and every.scope is None
+
+
+def programme_event(kind: str, day: int, **details: Any) -> dict[str, Any]:
+    """One ``silver.programme_events`` row of ALICE's account, ``day`` days after ``NOW``."""
+    at = NOW + timedelta(days=day)
+    return {
+        "event_id": f"{kind}-{day}",
+        "event_type": kind,
+        "occurred_at": at,
+        "app_user_id": "u1",
+        "details": json.dumps(details),
+        "event_date": at.date(),
+    }
+
+
+def consent(*rows: dict[str, Any]) -> folds.Consent:
+    schema = table("silver.programme_events").polars_schema()
+    return folds.consent(pl.DataFrame(list(rows), schema=schema))
+
+
+SIGNUP = programme_event("signup", 0, auth_method="joint_certificate")
+REQUIRED = programme_event("consent", 0, consent_type="terms_of_service", required=True)
+LINK_CONSENT = programme_event("consent", 0, consent_type=folds.RECORD_LINK, required=False)
+LINKED = programme_event("record_link_completed", 0, status="completed", records=40)
+
+
+def test_national_records_follow_the_record_link_consent_both_ways() -> None:
+    assert consent().state == "none" and not consent().national
+    assert consent(SIGNUP, REQUIRED).state == "signed_up"
+    assert not consent(SIGNUP, REQUIRED).national
+    consented = consent(SIGNUP, REQUIRED, LINK_CONSENT)
+    assert consented.state == "consented" and not consented.national  # no link yet
+    failed = programme_event("record_link_completed", 0, status="failed", error="hira_timeout")
+    assert not consent(SIGNUP, LINK_CONSENT, failed).national
+    linked = consent(LINKED, LINK_CONSENT, SIGNUP, REQUIRED)  # row order does not matter
+    assert linked.state == "linked" and linked.national
+    withdrawn = programme_event("consent_withdrawn", 3, consent_type=folds.RECORD_LINK)
+    gone = consent(SIGNUP, LINK_CONSENT, LINKED, withdrawn)
+    assert gone.state == "withdrawn" and not gone.national
+    other = programme_event("consent_withdrawn", 3, consent_type="emergency_sharing")
+    assert consent(SIGNUP, LINK_CONSENT, LINKED, other).national  # another consent
+
+
+def test_a_link_counts_only_under_the_consent_in_force_and_ends_with_the_account() -> None:
+    withdrawn = programme_event("consent_withdrawn", 3, consent_type=folds.RECORD_LINK)
+    again = programme_event("consent", 5, consent_type=folds.RECORD_LINK)
+    assert not consent(SIGNUP, LINK_CONSENT, LINKED, withdrawn, again).national
+    relinked = programme_event("record_link_completed", 6, status="completed", records=41)
+    assert consent(SIGNUP, LINK_CONSENT, LINKED, withdrawn, again, relinked).national
+    deleted = programme_event("account_deleted", 7, reason="user_request")
+    assert consent(SIGNUP, LINK_CONSENT, LINKED, deleted).state == "deleted"
+    assert not consent(SIGNUP, LINK_CONSENT, LINKED, deleted).national
+    login = programme_event("login", 8, auth_method="pin")
+    link_before_signup = programme_event("record_link_completed", -1, status="completed")
+    assert not consent(link_before_signup, SIGNUP, login).national
 
 
 def reading_event(request: str, event: str, minutes: int, **fields: Any) -> dict[str, Any]:

@@ -1,0 +1,318 @@
+"""The access rules of issue 19 on the built demo city's Delta tables, each both ways: consent
+decides what a citizen (and their carer, and what they share) sees of the national extracts;
+a clinician reads their own institution's records of recent patients, and other institutions'
+only with the citizen's say (a share code with its scope, a standing consent, emergency access);
+the viewer's patient context follows the same rule; a carer's grant waits for the carer."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+import pytest
+
+from lakehouse import delta
+from lakehouse.access import Access, AccessDeniedError, Principal, folds
+from lakehouse.access.gate import NATIONAL_KINDS
+from tests.lakehouse.test_access import consent_states
+from tests.pipelines.conftest import Lake
+
+pytestmark = [pytest.mark.security, pytest.mark.integration]
+NATIONAL = sorted(NATIONAL_KINDS)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lake(platform_lake: Lake) -> Iterator[Lake]:
+    with platform_lake.active():
+        yield platform_lake
+
+
+def _richest(timeline: pl.DataFrame, keys: pl.Series, n: int = 1) -> list[str]:
+    """The ``n`` citizens of ``keys`` with the most national-extract rows."""
+    counts = (
+        timeline.filter(
+            pl.col("citizen_key").is_in(keys.implode()) & pl.col("kind").is_in(NATIONAL)
+        )
+        .group_by("citizen_key")
+        .len()
+        .sort("len", "citizen_key", descending=[True, False])
+    )
+    assert counts.height >= n, "the demo city lacks citizens in this consent state"
+    return counts["citizen_key"].head(n).to_list()
+
+
+@pytest.fixture(scope="module")
+def cast(lake: Lake) -> dict[str, Any]:
+    """Citizens in each consent state with national history, and institutions around them."""
+    timeline = lake.frame("gold.citizen_timeline")
+    states = consent_states(lake)
+
+    def keys(*wanted: str) -> pl.Series:
+        return states.filter(pl.col("state").is_in(wanted))["citizen_key"]
+
+    linked, carol = _richest(timeline, keys("linked"), 2)
+    (unlinked,) = _richest(timeline, keys("signed_up", "consented"))
+    (withdrawn,) = _richest(timeline, keys("withdrawn"))
+    visits = timeline.filter((pl.col("citizen_key") == linked) & (pl.col("kind") == "visit"))
+    # The institution with the most visits: its own rows, and others' it must not see.
+    clinic = visits.group_by("institution").len().sort("len", "institution", descending=True)
+    near = set(timeline.filter(pl.col("citizen_key") == linked)["institution"].drop_nulls())
+    stranger = next(
+        c for c in lake.frame("silver.institutions")["ykiho"].sort().to_list() if c not in near
+    )
+    return {
+        "timeline": timeline,
+        "linked": linked,
+        "carol": carol,
+        "unlinked": unlinked,
+        "withdrawn": withdrawn,
+        "clinic": clinic["institution"][0],
+        "stranger": stranger,
+        "visits": visits,
+    }
+
+
+def citizen(key: str, account: str) -> Access:
+    return Access(Principal(account, "citizen", citizen_key=key, origin="test"))
+
+
+def clinician(institution: str, account: str, clock: Any = None) -> Access:
+    principal = Principal(account, "clinician", institution=institution, origin="test")
+    return Access(principal, clock=clock) if clock else Access(principal)
+
+
+def last_entry(lake: Lake, account: str) -> dict[str, Any]:
+    """The newest audit row of ``account``."""
+    return lake.frame("ops.audit_log", pl.col("account") == account).sort("at").row(-1, named=True)
+
+
+def kinds(rows: pl.DataFrame) -> set[str]:
+    return set(rows["kind"].to_list())
+
+
+def truth(cast: dict[str, Any], key: str) -> pl.DataFrame:
+    timeline: pl.DataFrame = cast["timeline"]
+    return timeline.filter(pl.col("citizen_key") == key)
+
+
+# --- 1. consent decides what a citizen sees ---------------------------------------------------
+
+
+def test_a_linked_citizen_sees_the_national_history_an_unlinked_one_only_the_programmes(
+    cast: dict[str, Any],
+) -> None:
+    linked = citizen(cast["linked"], "linked").timeline(cast["linked"])
+    assert linked.height == truth(cast, cast["linked"]).height
+    assert kinds(linked) & NATIONAL_KINDS
+    for state in ("unlinked", "withdrawn"):
+        key = cast[state]
+        held = truth(cast, key)
+        assert held.filter(pl.col("kind").is_in(NATIONAL)).height > 0  # there is history to hide
+        shown = citizen(key, state).timeline(key)
+        assert not kinds(shown) & NATIONAL_KINDS
+        assert shown.height == held.filter(~pl.col("kind").is_in(NATIONAL)).height
+
+
+def test_withdrawing_the_consent_hides_the_national_history_again(
+    lake: Lake, cast: dict[str, Any]
+) -> None:
+    key = cast["carol"]
+    me = citizen(key, "carol")
+    assert kinds(me.timeline(key)) & NATIONAL_KINDS
+    (account,) = lake.frame("silver.app_users", pl.col("citizen_key") == key)["app_user_id"]
+    at = datetime.now(UTC)
+    withdrawn = {
+        "event_id": str(uuid.uuid4()),
+        "event_type": "consent_withdrawn",
+        "occurred_at": at,
+        "app_user_id": account,
+        "details": json.dumps({"consent_type": folds.RECORD_LINK}),
+        "event_date": at.date(),
+    }
+    delta.append("silver.programme_events", pl.DataFrame([withdrawn]))
+    assert not kinds(me.timeline(key)) & NATIONAL_KINDS
+    # What the citizen no longer sees, their carer and what they share no longer show either.
+    grant = me.grant_proxy("carol.carer")
+    carer = citizen(cast["linked"], "carol.carer")
+    carer.accept_proxy(grant.grant_id)
+    assert not kinds(carer.timeline(key)) & NATIONAL_KINDS
+    code, _ = me.create_share(30)
+    doctor = clinician(cast["stranger"], "dr.share.carol")
+    doctor.redeem_share(code)
+    assert not kinds(doctor.timeline(key)) & NATIONAL_KINDS
+    # An emergency access is not bound by the app's record link.
+    er = clinician(cast["stranger"], "dr.er.carol")
+    er.open_emergency(key, "Collapsed at home, medication history needed now")
+    assert kinds(er.timeline(key)) & NATIONAL_KINDS
+
+
+# --- 2. clinicians: their own institution's records, others' only with the citizen's say ------
+
+
+def test_a_clinician_reads_only_their_own_institutions_rows_of_a_recent_patient(
+    lake: Lake, cast: dict[str, Any]
+) -> None:
+    own = clinician(cast["clinic"], "dr.own")
+    rows = own.timeline(cast["linked"])
+    assert rows.height > 0 and set(rows["institution"].to_list()) == {cast["clinic"]}
+    others = truth(cast, cast["linked"]).filter(pl.col("institution") != cast["clinic"])
+    assert others.height > 0  # the record holds other institutions' rows it must not show
+    entry = last_entry(lake, "dr.own")
+    assert entry["purpose"] == "institution" and entry["rows"] == rows.height
+    # Breaking the glass shows the rest, flagged, even to the patient's own clinic.
+    own.open_emergency(cast["linked"], "Anaphylaxis in the clinic, other prescriptions needed")
+    assert own.timeline(cast["linked"]).height == truth(cast, cast["linked"]).height
+    entry = last_entry(lake, "dr.own")
+    assert entry["purpose"] == "emergency" and entry["emergency"]
+
+
+def test_the_treatment_relationship_ends_after_the_configured_window(
+    lake: Lake, cast: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, clinic = cast["linked"], cast["clinic"]
+    timeline: pl.DataFrame = cast["timeline"]
+    encounters = timeline.filter(
+        (pl.col("citizen_key") == key)
+        & (pl.col("institution") == clinic)
+        & pl.col("kind").is_in(["visit", "admission"])
+    )["event_date"]
+    studies = lake.frame(
+        "silver.imaging_studies",
+        (pl.col("citizen_key") == key) & (pl.col("institution") == clinic),
+    )["study_date"]
+    last = max(d for d in [*encounters.to_list(), *studies.to_list()] if d is not None)
+    # The window runs back from the newest day of the records (the extracts' end).
+    days_since = (timeline["event_date"].max() - last).days
+    if days_since == 0:
+        pytest.skip("the patient's last visit is the extracts' last day")
+    monkeypatch.setenv("GJH_TREATMENT_DAYS", str(days_since))
+    assert clinician(clinic, "dr.window").basis("read:timeline", key) == "institution"
+    monkeypatch.setenv("GJH_TREATMENT_DAYS", str(days_since - 1) if days_since > 1 else "1")
+    if days_since > 1:
+        with pytest.raises(AccessDeniedError) as refused:
+            clinician(clinic, "dr.window").timeline(key)
+        assert refused.value.code == "no_basis"
+
+
+def test_a_standing_consent_opens_every_institutions_records_until_withdrawn(
+    lake: Lake, cast: dict[str, Any]
+) -> None:
+    key, stranger = cast["linked"], cast["stranger"]
+    doctor = clinician(stranger, "dr.consent")
+    with pytest.raises(AccessDeniedError):
+        doctor.timeline(key)
+    me = citizen(key, "linked")
+    with pytest.raises(ValueError):
+        me.grant_consent("99999999")  # no such institution
+    grant = me.grant_consent(stranger)
+    assert grant.grant_id in {g.grant_id for g in me.my_grants() if g.kind == "consent"}
+    rows = doctor.timeline(key)
+    assert rows.height == truth(cast, key).height  # other institutions' records too
+    entry = last_entry(lake, "dr.consent")
+    assert entry["purpose"] == "consent"
+    me.revoke(grant.grant_id)
+    with pytest.raises(AccessDeniedError):
+        doctor.timeline(key)
+
+
+def test_a_share_code_shows_only_the_kinds_the_citizen_chose(cast: dict[str, Any]) -> None:
+    key = cast["linked"]
+    me = citizen(key, "linked")
+    code, grant = me.create_share(45, scope=("medicines",))
+    assert grant.scope == ("medicines",)
+    doctor = clinician(cast["stranger"], "dr.scoped")
+    doctor.redeem_share(code)
+    rows = doctor.timeline(key)
+    expected = truth(cast, key).filter(pl.col("kind").is_in(["prescription", "dispensing"]))
+    assert rows.height == expected.height > 0
+    assert kinds(rows) <= {"prescription", "dispensing"}
+    everything, _ = me.create_share(60)
+    other = clinician(cast["stranger"], "dr.everything")
+    other.redeem_share(everything)
+    assert other.timeline(key).height == truth(cast, key).height
+
+
+def test_a_share_lasts_30_to_60_minutes_and_covers_known_kinds_only(cast: dict[str, Any]) -> None:
+    me = citizen(cast["linked"], "linked")
+    for minutes in (29, 61, 24 * 60):
+        with pytest.raises(ValueError):
+            me.create_share(minutes)
+    for scope in ((), ("everything",), ("medicines", "'; DROP TABLE ops.grants --")):
+        with pytest.raises(ValueError):
+            me.create_share(30, scope=scope)
+    start = datetime.now(UTC)
+    clock = {"now": start}
+    timed = Access(
+        Principal("linked", "citizen", citizen_key=cast["linked"], origin="test"),
+        clock=lambda: clock["now"],
+    )
+    code, grant = timed.create_share(30, scope=("imaging", "diagnoses"))
+    assert grant.expires_at == start + timedelta(minutes=30)
+    doctor = clinician(cast["stranger"], "dr.late", clock=lambda: clock["now"])
+    doctor.redeem_share(code)
+    assert kinds(doctor.timeline(cast["linked"])) <= {"diagnosis", "imaging", "study"}
+    clock["now"] = start + timedelta(minutes=30)
+    with pytest.raises(AccessDeniedError):
+        doctor.timeline(cast["linked"])
+
+
+def test_the_viewers_patient_context_follows_the_same_rule(
+    lake: Lake, cast: dict[str, Any]
+) -> None:
+    studies = lake.frame("silver.imaging_studies", pl.col("citizen_key").is_not_null())
+    timeline: pl.DataFrame = cast["timeline"]
+    # A study whose patient has diagnoses from other institutions in the year before it.
+    for study in studies.sort("study_instance_uid").iter_rows(named=True):
+        before = timeline.filter(
+            (pl.col("citizen_key") == study["citizen_key"])
+            & (pl.col("kind") == "diagnosis")
+            & pl.col("event_date").is_between(
+                study["study_date"] - timedelta(days=365), study["study_date"]
+            )
+        )
+        if (before["institution"] != study["institution"]).any():
+            break
+    else:
+        pytest.fail("no study with another institution's diagnoses in the demo city")
+    uid, own = study["study_instance_uid"], study["institution"]
+    reader = clinician(own, "dr.reader")
+    context = reader.patient_context(uid)
+    assert context.diagnoses.height > 0 or not (before["institution"] == own).any()
+    assert set(context.diagnoses["institution"].to_list()) <= {own}
+    assert set(context.priors["institution_name"].to_list()) <= set(
+        lake.frame("silver.institutions", pl.col("ykiho") == own)["name"].to_list()
+    )
+    grant = citizen(study["citizen_key"], "patient").grant_consent(own)
+    wider = reader.patient_context(uid)
+    assert context.basis == "institution" and wider.basis == "consent"
+    assert set(wider.diagnoses["institution"].to_list()) - {own}
+    citizen(study["citizen_key"], "patient").revoke(grant.grant_id)
+    assert set(reader.patient_context(uid).diagnoses["institution"].to_list()) <= {own}
+
+
+# --- 4. family carers accept first ------------------------------------------------------------
+
+
+def test_a_carer_reads_only_after_accepting_and_the_parent_sees_every_read(
+    lake: Lake, cast: dict[str, Any]
+) -> None:
+    parent, child = cast["unlinked"], cast["withdrawn"]
+    grant = citizen(parent, "parent").grant_proxy("child")
+    carer = citizen(child, "child")
+    with pytest.raises(AccessDeniedError):
+        carer.timeline(parent)
+    assert carer.proxied() == []
+    with pytest.raises(AccessDeniedError):  # nobody else can accept for the carer
+        citizen(cast["linked"], "someone").accept_proxy(grant.grant_id)
+    carer.accept_proxy(grant.grant_id)
+    carer.timeline(parent)
+    carer.timeline(parent)
+    seen = citizen(parent, "parent").who_viewed_me().filter(pl.col("account") == "child")
+    assert set(seen["purpose"].to_list()) == {"proxy"}
+    assert seen["action"].to_list() == ["read:timeline", "read:timeline", "proxy:accept"]
+    with pytest.raises(AccessDeniedError):  # accepted once is enough; not again
+        carer.accept_proxy(grant.grant_id)
