@@ -153,6 +153,13 @@ APP_TABLES = (
     "vault/identities",
     "ai/findings",
     "silver/imaging_instances",
+    # A citizen's record as the emergency summary, medicines, insights and export read it.
+    "silver/claims",
+    "silver/diagnoses",
+    "silver/prescriptions",
+    "silver/dispensings",
+    "silver/centre_members",
+    "silver/centre_measurements",
 )
 
 
@@ -164,10 +171,11 @@ def platform_lake(built_demo: Lake, tmp_path_factory: pytest.TempPathFactory) ->
     from tests.pipelines.conftest import Lake
 
     root = tmp_path_factory.mktemp("platform") / "lakehouse"
+    # Hard-linked: Delta writes new files and never into an existing one, so what a module
+    # appends (grants, events) reaches neither the shared build nor another module's copy.
     for name in APP_TABLES:
-        shutil.copytree(built_demo.root / name, root / name)
-    # The DICOM originals, heatmaps and SRs, hard-linked (the store writes new keys, never
-    # into an existing object, so the shared build's files are not changed through the links).
+        shutil.copytree(built_demo.root / name, root / name, copy_function=os.link)
+    # The DICOM originals, heatmaps and SRs, hard-linked likewise (the store writes new keys).
     shutil.copytree(built_demo.root / "objects", root / "objects", copy_function=os.link)
     return Lake(root, built_demo.sources)
 

@@ -351,6 +351,31 @@ class Gate:
             rows = rows.filter(~pl.col("kind").is_in(sorted(NATIONAL_KINDS)))
         return rows
 
+    def _record_rows(
+        self,
+        rows: pl.DataFrame,
+        subject: str,
+        purpose: str,
+        kind: str | None,
+        institution: pl.Expr | None,
+    ) -> pl.DataFrame:
+        """Rows of a source table of ``subject``'s record (claims and their children, studies,
+        centre measurements) cut as ``_visible`` cuts the timeline's rows of ``kind`` (None: a
+        national-extract table read only to join others, never shown, so no share scope
+        applies): national kinds only when ``_national_visible``; one institution's rows
+        (``institution``, the rows' institution; None: cut by a join instead) under
+        ``institution`` and ``remote_reading``; nothing of a kind a share code left out."""
+        national = kind is None or kind in NATIONAL_KINDS
+        if national and not self._national_visible(subject, purpose):
+            return rows.clear()
+        if purpose in ONE_INSTITUTION and institution is not None:
+            rows = rows.filter(institution.eq_missing(pl.lit(self.principal.institution)))
+        if purpose == "share" and kind is not None:
+            scope = self._share_scope(subject)
+            if scope is not None and kind not in scope:
+                return rows.clear()
+        return rows
+
     def _timeline_rows(
         self, subject: str, purpose: str, institution: str | None = None
     ) -> pl.DataFrame:

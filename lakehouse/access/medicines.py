@@ -63,17 +63,20 @@ class Medicines(Gate):
         end: date | None = self._q(queries.medicines_extract_end)()
         return min(today, end) if end else today
 
-    def _national(self, subject: str, as_of: date) -> National:
+    def _national(self, subject: str, as_of: date, purpose: str) -> National:
         """The national-extract records of ``subject`` the medicines and insights need: the
         prescriptions and dispensings of the claim months that can hold a supply running in
         the DUR look-back before ``as_of``, and the timeline's diagnoses and medicines. The one
-        read of national records in this module, where the consent rule applies."""
+        read of national records in this module, cut to what ``purpose`` shows (the consent
+        rule, one institution's records, a share's kinds: ``Gate._record_rows``)."""
         window = rules.dur().lookback_days + MAX_SUPPLY_DAYS
         first, last = f"{as_of - timedelta(days=window):%Y-%m}", f"{as_of:%Y-%m}"
-        timeline: pl.DataFrame = self._q(queries.timeline)(subject)
+        timeline = self._timeline_rows(subject, purpose)
+        prescribed: pl.DataFrame = self._q(queries.prescriptions_in_use)(subject, first, last)
+        dispensed: pl.DataFrame = self._q(queries.dispensings_in_use)(subject, first, last)
         return National(
-            self._q(queries.prescriptions_in_use)(subject, first, last),
-            self._q(queries.dispensings_in_use)(subject, first, last),
+            self._record_rows(prescribed, subject, purpose, "prescription", pl.col("ykiho")),
+            self._record_rows(dispensed, subject, purpose, "dispensing", pl.col("pharmacy_ykiho")),
             timeline.filter(pl.col("kind").is_in(EVENT_KINDS)).select(
                 "kind", "code", "event_date", "institution", "source_ref"
             ),
@@ -88,7 +91,7 @@ class Medicines(Gate):
         soonest first."""
         purpose = self.basis("read:medicines", subject_key)
         as_of = self._as_of()
-        national = self._national(subject_key, as_of)
+        national = self._national(subject_key, as_of, purpose)
         taking = medicines.current(national.prescriptions, national.dispensings, as_of)
         names = self._names(
             set(taking["prescriber"].to_list()) | set(taking["pharmacy"].drop_nulls().to_list())
@@ -114,7 +117,7 @@ class Medicines(Gate):
         gaps and screening reminders, each naming its records and source."""
         purpose = self.basis("read:insights", subject_key)
         as_of = self._as_of()
-        national = self._national(subject_key, as_of)
+        national = self._national(subject_key, as_of, purpose)
         periods = medicines.periods(national.prescriptions, national.dispensings)
         items = dur.checks(periods, as_of) + follow_up.gaps(national.events, as_of)
         person: pl.DataFrame = self._q(queries.citizens)((subject_key,))

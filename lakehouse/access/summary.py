@@ -72,26 +72,49 @@ class Summary(Medicines):
     """The summary and export methods of ``Access``; a ``Medicines`` for the one definition
     of what the citizen takes now, and the day it is counted from (``_as_of``)."""
 
-    def _national_extract(self, table: str, subject: str) -> pl.DataFrame:
-        """The citizen's rows of one national-extract table (claims and their children): the
-        one read of these tables here, where the consent rule decides what may be shown."""
+    def _national_extract(
+        self, table: str, subject: str, purpose: str, kind: str | None, institution: str | None
+    ) -> pl.DataFrame:
+        """The citizen's rows of one national-extract table (claims and their children) as
+        ``purpose`` may see them (``Gate._record_rows``: the consent rule, one institution's
+        records, a share's kinds): the one read of these tables here."""
         rows: pl.DataFrame = self._q(queries.citizen_rows)(table, subject)
-        return rows
+        where = None if institution is None else pl.col(institution)
+        return self._record_rows(rows, subject, purpose, kind, where)
 
-    def _tables(self, subject: str) -> dict[str, pl.DataFrame]:
-        """The citizen's rows, by the CSV file each becomes in an export: the national
-        extract's (the statements' versions in use) and the programme's own (centre
-        measurements, studies, their AI findings)."""
-        claims = self._national_extract(CLAIMS, subject)
+    def _tables(self, subject: str, purpose: str) -> dict[str, pl.DataFrame]:
+        """The citizen's rows ``purpose`` may see, by the CSV file each becomes in an export:
+        the national extract's (the statements' versions in use) and the programme's own
+        (centre measurements, studies, their AI findings)."""
+        heads = self._national_extract(CLAIMS, subject, purpose, None, "ykiho")
         found = {
-            "claims.csv": claims,
-            "diagnoses.csv": in_use(self._national_extract(DIAGNOSES, subject), claims),
-            "prescriptions.csv": in_use(self._national_extract(PRESCRIPTIONS, subject), claims),
-            "dispensings.csv": in_use(self._national_extract(DISPENSINGS, subject), claims),
+            "claims.csv": self._national_extract(CLAIMS, subject, purpose, "visit", "ykiho"),
+            "diagnoses.csv": in_use(
+                self._national_extract(DIAGNOSES, subject, purpose, "diagnosis", None), heads
+            ),
+            "prescriptions.csv": in_use(
+                self._national_extract(PRESCRIPTIONS, subject, purpose, "prescription", "ykiho"),
+                heads,
+            ),
+            "dispensings.csv": in_use(
+                self._national_extract(
+                    DISPENSINGS, subject, purpose, "dispensing", "pharmacy_ykiho"
+                ),
+                heads,
+            ),
         }
-        found["centre_measurements.csv"] = self._q(queries.centre_values)(subject)
-        found["imaging_studies.csv"] = self._q(queries.citizen_rows)(STUDIES, subject)
-        found["ai_findings.csv"] = self._q(queries.citizen_rows)(FINDINGS, subject)
+        # The programme's own data, cut as the timeline's measurement and imaging rows are (the
+        # centre is no clinic's own record; a study is its sender's).
+        measured: pl.DataFrame = self._q(queries.centre_values)(subject)
+        studies: pl.DataFrame = self._q(queries.citizen_rows)(STUDIES, subject)
+        studies = self._record_rows(studies, subject, purpose, "imaging", pl.col("institution"))
+        found["centre_measurements.csv"] = self._record_rows(
+            measured, subject, purpose, "measurement", pl.lit(None, pl.Utf8)
+        )
+        found["imaging_studies.csv"] = studies
+        found["ai_findings.csv"] = self._q(queries.citizen_rows)(FINDINGS, subject).filter(
+            pl.col("study_instance_uid").is_in(studies["study_instance_uid"].implode())
+        )
         return found
 
     def _person(self, subject: str, named: bool) -> tuple[dict[str, object], str | None]:
@@ -155,7 +178,7 @@ class Summary(Medicines):
         measure within a year, the newest studies and their AI findings. The name only for the
         citizen themselves."""
         purpose = self.basis("read:summary", subject_key)
-        record = self._record(self._tables(subject_key), subject_key, purpose)
+        record = self._record(self._tables(subject_key, purpose), subject_key, purpose)
         rows = sum(
             f.height
             for f in (record.problems, record.medicines, record.measurements, record.studies)
@@ -166,7 +189,7 @@ class Summary(Medicines):
     def ips_bundle(self, subject_key: str) -> bytes:
         """The emergency summary as a FHIR IPS document Bundle (JSON, UTF-8)."""
         purpose = self.basis("export:ips", subject_key)
-        record = self._record(self._tables(subject_key), subject_key, purpose)
+        record = self._record(self._tables(subject_key, purpose), subject_key, purpose)
         bundle = ips_bundle(record, self.clock())
         entries = len(bundle.entry or [])
         self._audited("export:ips", subject_key, purpose, entries, f"IPS: {_held(record)}")
@@ -183,7 +206,7 @@ class Summary(Medicines):
                 "export:all", "only the citizen exports their whole record", subject_key
             )
         now = self.clock()
-        tables = self._tables(subject_key)
+        tables = self._tables(subject_key, purpose)
         everything = everything_bundle(
             self._record(tables, subject_key, purpose, everything=True), now
         )

@@ -316,3 +316,37 @@ def test_a_carer_reads_only_after_accepting_and_the_parent_sees_every_read(
     assert seen["action"].to_list() == ["read:timeline", "read:timeline", "proxy:accept"]
     with pytest.raises(AccessDeniedError):  # accepted once is enough; not again
         carer.accept_proxy(grant.grant_id)
+
+
+# --- consent reaches every reader of the national extracts -------------------------------------
+
+
+def test_medicines_insights_and_the_summary_follow_the_consent_too(cast: dict[str, Any]) -> None:
+    """The medicines, insights, emergency summary and export read claims, prescriptions and
+    dispensings from silver, not the timeline: the same rule cuts them (``_record_rows``)."""
+    linked = citizen(cast["linked"], "linked")
+    whole = zip_tables(linked.export_all(cast["linked"]))
+    assert whole["claims.csv"] > 0 and whole["prescriptions.csv"] > 0
+    for state in ("unlinked", "withdrawn"):
+        key = cast[state]
+        layer = citizen(key, state)
+        assert layer.medicines_now(key).medicines.is_empty()
+        assert {i.rule for i in layer.insights(key).items} <= {"screening"}
+        shown = layer.emergency_summary(key)
+        assert shown.problems.is_empty() and shown.medicines.is_empty()
+        held = zip_tables(layer.export_all(key))
+        for national in ("claims.csv", "diagnoses.csv", "prescriptions.csv", "dispensings.csv"):
+            assert held[national] == 0, (state, national)
+
+
+def zip_tables(archive: bytes) -> dict[str, int]:
+    """Rows per CSV file of an export zip."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(archive)) as z:
+        return {
+            n: pl.read_csv(z.read(n)).height if z.read(n).strip() else 0
+            for n in z.namelist()
+            if n.endswith(".csv")
+        }
