@@ -42,9 +42,13 @@ PHONE_CSS: Final = f"""
 .gjh-menu-label {{ font-size: 1rem; font-weight: 600; color: {theme.TEXT}; white-space: nowrap; }}
 """
 # Large text: a larger root size, which every size Streamlit gives in rem follows (titles,
-# labels, buttons, tables); the sidebar's labels wrap instead of being cut off.
+# labels, buttons); tables, drawn on a canvas in pixels from the server's theme, are zoomed by
+# the same factor within the page's width; the sidebar's labels wrap instead of being cut off.
+ZOOM: Final = round(theme.PAGE_PX[True] / theme.PAGE_PX[False], 3)
 LARGE_CSS: Final = f"""
 html {{ font-size: {theme.PAGE_PX[True]}px !important; }}
+[data-testid="stDataFrame"] {{ zoom: {ZOOM}; width: 100% !important; }}
+[data-testid="stDataFrameResizable"] {{ width: 100% !important; max-width: 100% !important; }}
 [data-testid="stSidebar"] label, [data-testid="stSidebar"] label p,
 [data-testid="stSidebarNavLink"] span {{
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
