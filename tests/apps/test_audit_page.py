@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 from apps.common.i18n import LANGS, Lang, messages, t
 from lakehouse import accounts, audit
 from lakehouse.access import Access, AccessDeniedError, Principal
+from tests.apps.signed import signed_in
 from tests.conftest import environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.security]
@@ -102,14 +103,7 @@ def by_doctor(
 
 def audit_page(language: Lang) -> AppTest:
     """The admin signed in, on the access log, in ``language``."""
-    at = AppTest.from_file(str(ROOT / "apps/admin/streamlit_app.py"), default_timeout=60).run()
-    at.text_input(key="sign_in_name").input("admin")
-    at.text_input(key="sign_in_password").input(PASSWORD)
-    at.button[0].click().run()
-    if language == "en":
-        at.radio[0].set_value("en").run()
-    assert not at.exception, at.exception
-    return at
+    return signed_in("admin", "admin", PASSWORD, language)
 
 
 @pytest.mark.usefixtures("logged")

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from apps.citizen.flows import FLOWS
 from apps.common.i18n import LANGS, Lang, t
 from lakehouse import accounts
+from tests.apps.signed import signed_in
 from tests.conftest import environment
 
 pytestmark = [pytest.mark.integration]
@@ -45,14 +46,7 @@ def signed_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 def home(language: Lang) -> AppTest:
     """The citizen signed in, on the page the app opens with, in ``language``."""
-    at = AppTest.from_file(str(CITIZEN_APP / "streamlit_app.py"), default_timeout=60).run()
-    at.text_input(key="sign_in_name").input("minji")
-    at.text_input(key="sign_in_password").input(PASSWORD)
-    at.button[0].click().run()
-    if language == "en":
-        at.radio[0].set_value("en").run()
-    assert not at.exception, at.exception
-    return at
+    return signed_in("citizen", "minji", PASSWORD, language)
 
 
 def words(at: AppTest) -> str:
