@@ -19,23 +19,26 @@ TILES_CSS = f"""<style>
 .st-key-home_tiles [data-testid="stPageLink"] a p {{ font-size: 1.25rem; font-weight: 600; }}
 </style>"""
 
+
+def explain() -> None:
+    """What the app is, that its AI is no diagnosis, and where the menu is."""
+    for key in ("welcome", "welcome_ai", "welcome_menu"):
+        st.write(t(f"citizen.home.{key}"))
+
+
 layer = access()
 name = layer.name(str(layer.principal.citizen_key))
 st.title(t("citizen.home.hello", name=name) if name else t("citizen.home.title"))
 if not st.session_state.get(WELCOMED, False):
     with st.container(border=True):
         st.subheader(t("citizen.home.welcome_title"))
-        st.write(t("citizen.home.welcome"))
-        st.write(t("citizen.home.welcome_ai"))
-        st.write(t("citizen.home.welcome_menu"))
+        explain()
         if st.button(t("citizen.home.welcome_done"), type="primary", key="home_welcome_done"):
             st.session_state[WELCOMED] = True
             st.rerun()
 else:
     with st.expander(t("citizen.home.welcome_title")):
-        st.write(t("citizen.home.welcome"))
-        st.write(t("citizen.home.welcome_ai"))
-        st.write(t("citizen.home.welcome_menu"))
+        explain()
 st.html(TILES_CSS)
 st.subheader(t("citizen.home.what"))
 with st.container(key="home_tiles"):
