@@ -6,8 +6,8 @@ text.
   an unlabelled "»" holding the menu, the language and large text).
 - Choosing a page in the menu closes it (it stayed open over the page).
 - Large text makes the page title larger (it made it smaller), the sidebar's labels wrap (they
-  were cut off), and chart text grows with it; chart text is never under ``CHART_PX`` (it was
-  12.8 px).
+  were cut off), and the table and the chart text grow with it; chart text is never under
+  ``CHART_PX`` (it was 12.8 px).
 - Nothing overflows the page's width, in either mode.
 
 The screenshots go to ``<screenshots>/phone`` (``make screenshots``: docs/screenshots/phone).
@@ -34,20 +34,23 @@ PHONE = {"width": 390, "height": 844}
 SIDEBAR = '[data-testid="stSidebar"]'
 TILES = ".st-key-home_tiles"
 
-# What the page measures: the title's size, the smallest chart text, how wide the page's
-# content is against the viewport, and the sidebar labels cut off (wider than their box).
+# What the page measures: the title's size, the smallest chart text, the table's zoom (its
+# canvas is drawn in pixels), how wide the page's content is against the viewport, and the
+# sidebar labels cut off (wider than their box).
 _MEASURE_JS = """() => {
   const title = document.querySelector('[data-testid="stMain"] h1');
   const chart = [...document.querySelectorAll('.js-plotly-plot text')]
     .filter((el) => el.textContent.trim() && el.getClientRects().length > 0)
     .map((el) => parseFloat(getComputedStyle(el).fontSize));
   const main = document.querySelector('[data-testid="stMain"]');
+  const table = document.querySelector('[data-testid="stDataFrame"]');
   const labels = [...document.querySelectorAll(
       '[data-testid="stSidebarNavLink"] span, [data-testid="stSidebar"] label p')]
     .filter((el) => el.scrollWidth > el.clientWidth + 1).map((el) => el.textContent);
   return {
     title: title ? parseFloat(getComputedStyle(title).fontSize) : null,
     chart: chart.length ? Math.min(...chart) : null,
+    table: table ? parseFloat(getComputedStyle(table).zoom) : null,
     width: Math.max(document.documentElement.scrollWidth, main.scrollWidth),
     viewport: window.innerWidth,
     cut: labels,
@@ -162,6 +165,7 @@ def test_a_senior_on_a_phone_finds_the_menu_and_reads_large_text(
     fits(large)
     assert large["title"] > normal["title"], (normal, large)
     assert large["chart"] >= CHART_PX[True] > CHART_PX[False], large
+    assert normal["table"] == 1 and large["table"] > 1, (normal, large)  # the table grows too
     shot(page, "phone", "timeline-large-text")
 
     open_menu(page)
