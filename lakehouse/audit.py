@@ -2,10 +2,13 @@
 
 ``ops.audit_log`` is the Medical Service Act's access log: one row per person-level access,
 allowed or refused (account, role, time, origin, whose data, action, purpose, rows), which the
-admin reviews and the citizen sees. The access layer (``lakehouse.access``) decides every read of
-an app and writes its row through ``append``. The pipelines run as the system under Dagster,
-outside any app's principal: they write here directly when person-level data leaves
-(``record_export``) and drop the months past retention (``expire_audit``).
+admin reviews and the citizen sees. A refusal keeps why in two forms: its one-word code
+(``refusal``, the ``AccessDeniedError`` code), which the apps name in the reader's language, and
+the English sentence (``detail``) for the reviewer and the export. The access layer
+(``lakehouse.access``) decides every read of an app and writes its row through ``append``. The
+pipelines run as the system under Dagster, outside any app's principal: they write here directly
+when person-level data leaves (``record_export``) and drop the months past retention
+(``expire_audit``).
 
 This module holds no access rule, so a pipeline that imports it imports nothing of who may see
 what (``tests/lakehouse/test_audit.py`` checks that).
@@ -44,8 +47,10 @@ def row(
     allowed: bool = True,
     emergency: bool = False,
     detail: str | None = None,
+    refusal: str | None = None,
 ) -> dict[str, object]:
-    """One ``ops.audit_log`` entry; a subject that is not a citizen key is not recorded as one."""
+    """One ``ops.audit_log`` entry; a subject that is not a citizen key is not recorded as one.
+    ``refusal`` is a refused entry's code (``role``, ``no_basis``...), None for an allowed one."""
     return {
         "event_id": uuid.uuid4().hex,
         "at": at,
@@ -61,6 +66,7 @@ def row(
         "rows": rows,
         "emergency": emergency,
         "detail": detail,
+        "refusal": None if allowed else refusal or "denied",
     }
 
 

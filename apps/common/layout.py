@@ -1,6 +1,9 @@
 """The frame of every app: page setup, the sign-in gate, the role's navigation, the sidebar
 (language, large text, sign-out), the synthetic-data notice and the error page.
 
+On a phone (below ``NARROW_PX``) the sidebar is a menu behind a button: the button says so in
+words, choosing a page closes the menu, and large text scales the whole page (``theme``).
+
 An app's router (``apps/<app>/streamlit_app.py``) calls ``run`` with its role and pages; pages
 call ``access()`` for the access layer as the signed-in principal. A page for another role is
 never offered, and were it reached anyway, the access layer refuses its reads: hiding a page is
@@ -9,32 +12,57 @@ not access control.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Final
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from apps.common import auth, cache
+from apps.common import auth, cache, theme
 from apps.common.i18n import LANGS, STATE_KEY, t
 from lakehouse import accounts
 from lakehouse.access import Access, AccessDeniedError, Principal, Role
 
 log = logging.getLogger("gjh.apps")
 APP_KEY: Final = "app"
-LARGE_KEY: Final = "large_text"
-LARGE_CSS: Final = """<style>
-html, body, [class*="st-"], .stMarkdown p, .stDataFrame, button, input, label {
-  font-size: 1.25rem !important; line-height: 1.6 !important; }
-</style>"""
+NARROW_PX: Final = 768  # Streamlit's "md" breakpoint: below it the sidebar opens over the page
+# On a phone, body text at the root size (Streamlit draws it at 0.875 rem, 14.9 px); captions
+# in a grey of 4.5:1 or more; the menu button's visible label.
+PHONE_CSS: Final = f"""
+@media (max-width: {NARROW_PX}px) {{
+  [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
+  [data-testid="stCaptionContainer"], [data-testid="stWidgetLabel"] p {{ font-size: 1rem; }}
+}}
+[data-testid="stCaptionContainer"] {{ color: {theme.MUTED}; }}
+[data-testid="stExpandSidebarButton"] {{ gap: 0.35rem; padding: 0.25rem 0.5rem; }}
+.gjh-menu-label {{ font-size: 1rem; font-weight: 600; color: {theme.TEXT}; white-space: nowrap; }}
+"""
+# Large text: a larger root size, which every size Streamlit gives in rem follows (titles,
+# labels, buttons); tables, drawn on a canvas in pixels from the server's theme, are zoomed by
+# the same factor within the page's width; the sidebar's labels wrap instead of being cut off.
+ZOOM: Final = round(theme.PAGE_PX[True] / theme.PAGE_PX[False], 3)
+LARGE_CSS: Final = f"""
+html {{ font-size: {theme.PAGE_PX[True]}px !important; }}
+[data-testid="stDataFrame"] {{ zoom: {ZOOM}; width: 100% !important; }}
+[data-testid="stDataFrameResizable"] {{ width: 100% !important; max-width: 100% !important; }}
+[data-testid="stSidebar"] label, [data-testid="stSidebar"] label p,
+[data-testid="stSidebarNavLink"] span {{
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+}}
+"""
+# The menu's label and its closing on a phone (see the script's header).
+MENU_JS: Final = Path(__file__).with_name("menu.js").read_text(encoding="utf-8")
 
 
 def _preferences() -> None:
-    """Language and large text, on every page, before and after sign-in."""
+    """Language and large text, on every page, before and after sign-in; the page's sizes
+    and the menu's label for a phone."""
     st.session_state.setdefault(STATE_KEY, "ko")
-    st.session_state.setdefault(LARGE_KEY, False)
+    st.session_state.setdefault(theme.LARGE_KEY, False)
     with st.sidebar:
         st.radio(
             "언어 / Language",
@@ -43,9 +71,14 @@ def _preferences() -> None:
             key=STATE_KEY,
             horizontal=True,
         )
-        st.toggle(t("layout.large_text"), key=LARGE_KEY)
-    if st.session_state[LARGE_KEY]:
-        st.html(LARGE_CSS)
+        st.toggle(t("layout.large_text"), key=theme.LARGE_KEY)
+        words = {"open": t("layout.menu"), "close": t("layout.menu_close"), "narrow": NARROW_PX}
+        style = PHONE_CSS + (LARGE_CSS if theme.large() else "")
+        st.html(
+            f"<style>{style}</style><script>"
+            f"{MENU_JS.replace('__WORDS__', json.dumps(words, ensure_ascii=False))}</script>",
+            unsafe_allow_javascript=True,
+        )
 
 
 def _sign_in(app: str, role: Role) -> None:

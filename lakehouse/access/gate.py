@@ -218,8 +218,10 @@ class Gate:
         self, action: str, detail: str, subject: str | None = None, code: str = "denied"
     ) -> AccessDeniedError:
         """Audit a refusal and return the exception to raise (``raise self._deny(...)``), with
-        ``code`` for the apps' message (``AccessDeniedError``)."""
-        self._audit(action, "none", subject=subject, allowed=False, detail=detail)
+        ``code`` for the apps' message (``AccessDeniedError``) and in the audit row's
+        ``refusal``, where the admin's page names it."""
+        entry = self._entry(action, "none", subject=subject, allowed=False, detail=detail)
+        audit.append([{**entry, "refusal": code}])
         return AccessDeniedError(detail, code)
 
     # --- the rules ----------------------------------------------------------------------------

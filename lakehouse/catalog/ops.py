@@ -58,7 +58,14 @@ APP_LEDGERS: Final = (
             ),
             column("rows", "int", "rows returned or written", required=True, low=0),
             column("emergency", "bool", "an emergency (break-the-glass) access", required=True),
-            column("detail", "text", "the stated reason, or why it was refused"),
+            column("detail", "text", "the stated reason, or why it was refused (English)"),
+            column(
+                "refusal",
+                "text",
+                "a refusal's code (AccessDeniedError.code: role, not_a_key, no_basis, "
+                "reason_required, share_unknown...), named in the reader's language by the apps",
+                pattern=r"^[a-z_]+$",
+            ),
         ),
         key=("event_id",),
         partition_by=("month",),

@@ -73,10 +73,10 @@ class Visitor:
 
 
 def arrive(
-    browser: Browser, server: AppServer, accounts: Sequence[str], password: str
+    browser: Browser, server: AppServer, accounts: Sequence[str], password: str, path: str = ""
 ) -> tuple[list[Visitor], list[Locator]]:
-    """A browser context per account with the app open and its sign-in form filled; the people
-    and their sign-in buttons, not yet clicked."""
+    """A browser context per account with the app open (at ``path``, a page) and its sign-in
+    form filled; the people and their sign-in buttons, not yet clicked."""
     visitors, buttons = [], []
     for account in accounts:
         context = browser.new_context(
@@ -84,7 +84,7 @@ def arrive(
         )
         page = context.new_page()
         visitors.append(Visitor(account, server, page))
-        buttons.append(fill_sign_in(page, server, account, password))
+        buttons.append(fill_sign_in(page, server, account, password, path))
     return visitors, buttons
 
 

@@ -5,6 +5,7 @@ its action."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from streamlit.testing.v1 import AppTest
 
 from apps.common.i18n import LANGS, Lang, messages, t
 from lakehouse import accounts, audit
+from lakehouse.access import Access, AccessDeniedError, Principal
+from tests.apps.signed import signed_in
 from tests.conftest import environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.security]
@@ -26,6 +29,7 @@ PASSWORD = "demo-password-4"
 CITIZEN = "C" + "0" * 32  # the shape of a citizen key (lakehouse.pseudonym)
 REASON = "Unconscious on arrival, record needed for treatment"
 UNKNOWN = "future:action"  # a code the catalogue does not know yet
+HANGUL = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +77,17 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             ]
         )
         audit.record_export("export:research", [CITIZEN], "run-1", "IRB 2025-1")
+        refused_at = datetime.now(UTC)
+        doctor = Access(
+            Principal("dr.park", "clinician", institution="12345678", origin="clinician"),
+            clock=lambda: refused_at,
+        )
+        for refused in (
+            lambda: doctor.timeline("C-not-a-key"),  # not_a_key
+            lambda: doctor.open_emergency(CITIZEN, "now"),  # reason_required
+        ):
+            with pytest.raises(AccessDeniedError):
+                refused()
         audit.append([by_doctor(datetime.now(UTC), UNKNOWN)])  # the newest entry
         yield
 
@@ -88,14 +103,7 @@ def by_doctor(
 
 def audit_page(language: Lang) -> AppTest:
     """The admin signed in, on the access log, in ``language``."""
-    at = AppTest.from_file(str(ROOT / "apps/admin/streamlit_app.py"), default_timeout=60).run()
-    at.text_input(key="sign_in_name").input("admin")
-    at.text_input(key="sign_in_password").input(PASSWORD)
-    at.button[0].click().run()
-    if language == "en":
-        at.radio[0].set_value("en").run()
-    assert not at.exception, at.exception
-    return at
+    return signed_in("admin", "admin", PASSWORD, language)
 
 
 @pytest.mark.usefixtures("logged")
@@ -117,6 +125,8 @@ def test_actions_and_accounts_read_as_words_with_the_reason_beside_the_action(
         t("action.emergency:open", language),
         t("action.share:create", language),
         t("action.export:research", language),
+        t("action.read:timeline", language),  # refused: not a key
+        t("action.emergency:open", language),  # refused: no reason
         UNKNOWN,  # shown as itself, not failing the page
     ]
     assert logged[account].tolist() == [
@@ -125,6 +135,8 @@ def test_actions_and_accounts_read_as_words_with_the_reason_beside_the_action(
         "minji",  # a citizen's name is the vault's, never the log's
         t("admin.audit.system", language),
         "박의사",
+        "박의사",
+        "박의사",
     ]
     assert logged[reason].tolist()[1] == REASON
     # The codes as logged are in the Action column's help.
@@ -132,6 +144,26 @@ def test_actions_and_accounts_read_as_words_with_the_reason_beside_the_action(
     help_text = config[action]["help"]
     for code in ("read:timeline", "emergency:open", "share:create", "export:research", UNKNOWN):
         assert f"`{code}`" in help_text
+
+
+@pytest.mark.usefixtures("logged")
+@pytest.mark.parametrize("language", LANGS)
+def test_a_refusal_says_why_in_the_session_language(language: Lang) -> None:
+    """A refusal's reason is its code named by the catalogue: no English sentence on a Korean
+    screen, no Hangul on an English one; the log's English detail stays in the export."""
+    at = audit_page(language)
+    (table,) = at.dataframe
+    shown = table.value
+    outcome, reason = (t(f"column.{c}", language) for c in ("outcome", "detail_reason"))
+    refused = shown[shown[outcome] == t("outcome.denied", language)][reason].tolist()
+    assert sorted(refused) == sorted(
+        t(f"refused.{code}", language) for code in ("not_a_key", "reason_required")
+    )
+    for text in refused:
+        if language == "ko":
+            assert not re.search("[A-Za-z]", text), text
+        else:
+            assert not HANGUL.search(text), text
 
 
 @pytest.mark.usefixtures("logged")
@@ -148,7 +180,17 @@ def test_the_export_keeps_the_codes_and_ids_as_logged(monkeypatch: pytest.Monkey
     (button,) = at.get("download_button")
     assert button.proto.label == t("admin.audit.export", "en")
     csv = exported[-1]  # the last run's, in English
-    for logged in ("read:timeline", "emergency:open", UNKNOWN, "dr.park", "system", REASON):
+    for logged in (
+        "read:timeline",
+        "emergency:open",
+        UNKNOWN,
+        "dr.park",
+        "system",
+        REASON,
+        "not_a_key",
+        "reason_required",
+        "an emergency access needs a stated reason",
+    ):
         assert logged in csv
     assert "박의사" not in csv and t("action.read:timeline", "en") not in csv
 
@@ -170,4 +212,25 @@ def test_every_action_the_platform_logs_has_a_word() -> None:
             codes |= set(re.findall(r'"([a-z_]+:[a-z_]+)"', source.read_text(encoding="utf-8")))
     assert {"read:timeline", "share:redeem", "emergency:open", "export:research"} <= codes
     missing = sorted(c for c in codes if f"action.{c}" not in messages())
+    assert not missing, missing
+
+
+def test_every_refusal_the_access_layer_raises_has_a_word() -> None:
+    """Every refusal code the access layer gives (``_deny``'s code, positional or named, and
+    ``AccessDeniedError``'s) has its catalogue entry in both languages, as the access log's
+    reason (``refused.<code>``)."""
+    codes = {"denied"}  # what a refusal that names no code is
+    for source in (ROOT / "lakehouse" / "access").rglob("*.py"):
+        for call in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if not isinstance(call, ast.Call):
+                continue
+            name = getattr(call.func, "attr", getattr(call.func, "id", ""))
+            position = {"_deny": 3, "AccessDeniedError": 1}.get(name)
+            if position is None:
+                continue
+            given = [k.value for k in call.keywords if k.arg == "code"]
+            given += call.args[position : position + 1]
+            codes |= {g.value for g in given if isinstance(g, ast.Constant)}
+    assert {"role", "not_a_key", "no_basis", "reason_required", "share_unknown"} <= codes
+    missing = sorted(c for c in codes if f"refused.{c}" not in messages())
     assert not missing, missing

@@ -157,7 +157,7 @@ def choose(page: Page, language: Lang) -> None:
 def visit(page: Page, title_key: str, language: Lang) -> None:
     """Open one of the signed-in app's pages from the sidebar (the session stays)."""
     with rerun(page):
-        page.get_by_role("link", name=t(title_key, language)).click()
+        page.get_by_role("link", name=t(title_key, language)).first.click()
     expect(page.get_by_role("heading", name=t(title_key, language)).first).to_be_visible()
     assert not exception_texts(page)
 
@@ -192,6 +192,8 @@ def every_page(page: Page, servers: dict[str, AppServer], cast: Cast, language: 
 
     sign_in(page, servers["citizen"], "minji", PASSWORD)
     choose(page, language)
+    look("citizen/home")
+    visit(page, "citizen.timeline.title", language)
     drawn(page)
     look("citizen/timeline")
     visit(page, "citizen.share.title", language)

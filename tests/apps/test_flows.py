@@ -82,6 +82,8 @@ def test_citizen_timeline_share_code_and_clinician_redeeming_it(
 
     page.on("dialog", record)
     sign_in(page, servers["citizen"], "minji", "citizen")
+    with rerun(page):  # from the home page's tile
+        page.locator(".st-key-home_tiles").get_by_role("link", name="내 건강 타임라인").click()
     expect(page.get_by_role("heading", name="내 건강 타임라인")).to_be_visible()
     expect(page.get_by_text("합성(가상) 데이터").first).to_be_visible()
     expect(page.locator(".js-plotly-plot").first).to_be_visible()

@@ -81,7 +81,7 @@ def test_ten_people_at_once_reach_their_content_and_the_servers_stay_healthy(
         browser, apps["clinician"], [f"clinic.{n}" for n in range(CLINICIANS)], PASSWORD
     )
     citizens, citizen_buttons = arrive(
-        browser, apps["citizen"], [f"citizen.{n}" for n in range(CITIZENS)], PASSWORD
+        browser, apps["citizen"], [f"citizen.{n}" for n in range(CITIZENS)], PASSWORD, "timeline"
     )
     stuck = ""
     try:

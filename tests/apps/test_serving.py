@@ -113,7 +113,7 @@ def test_serving_the_table_pages_writes_no_missing_script_run_context_warning(
 
     # The citizen: the timeline (landing) and who viewed the record (the clinic, above).
     citizen = page.context.new_page()
-    sign_in(citizen, servers["citizen"], "minsu")
+    sign_in(citizen, servers["citizen"], "minsu", path="timeline")
     expect(citizen.get_by_role("heading", name="내 건강 타임라인")).to_be_visible()
     visit(citizen, "내 기록 열람 내역")
     expect(citizen.get_by_text("dr.seen").first).to_be_attached()  # a grid cell (canvas table)

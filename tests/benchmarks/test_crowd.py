@@ -69,7 +69,7 @@ def _visit(
     """Sign these people in at once, then the clinicians open their worklist's top study at
     once; the seconds each took to reach the worklist, the images or the timeline."""
     doctors, doctor_buttons = crowd.arrive(browser, apps["clinician"], clinicians, PASSWORD)
-    people, people_buttons = crowd.arrive(browser, apps["citizen"], citizens, PASSWORD)
+    people, people_buttons = crowd.arrive(browser, apps["citizen"], citizens, PASSWORD, "timeline")
     times: dict[str, list[float]] = {}
     try:
         shows = [crowd.TABLE] * len(doctors) + [crowd.CHART] * len(people)

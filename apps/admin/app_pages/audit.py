@@ -3,7 +3,9 @@ in the eye (highlighted), filterable by account and period.
 
 Actions show as words in the session's language and accounts by the name the account file
 gives them; the codes and IDs as logged are in the Action column's help and in the CSV export.
-An emergency access's stated reason sits right after its action, where the eye already is."""
+An emergency access's stated reason sits right after its action, where the eye already is; in
+that place a refusal shows why, named from its code (``refusal``) in the session's language,
+while the log's English sentence (``detail``) stays in the export for the reviewer."""
 
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -42,13 +44,22 @@ if rows.is_empty():
     st.stop()
 
 action = partial(word, "action")
+# A refusal's code, "denied" for one logged before codes were kept.
+rows = rows.with_columns(
+    pl.when(pl.col("outcome") == "denied")
+    .then(pl.col("refusal").fill_null("denied"))
+    .alias("refusal")
+)
 table = rows.select(
     pl.when(pl.col("emergency")).then(pl.lit("⚠")).otherwise(pl.lit("")).alias("!"),
     moments("at").alias(t("column.when")),
     labelled(rows, "account", views.account_name).alias(t("column.account")),
     labelled(rows, "role", partial(word, "role")).alias(t("column.role")),
     labelled(rows, "action", action).alias(t("column.action")),
-    pl.col("detail").fill_null("").alias(t("column.detail_reason")),
+    pl.when(pl.col("outcome") == "denied")
+    .then(labelled(rows, "refusal", partial(word, "refused")))
+    .otherwise(pl.col("detail").fill_null(""))
+    .alias(t("column.detail_reason")),
     labelled(rows, "outcome", lambda o: t(f"outcome.{o}")).alias(t("column.outcome")),
     labelled(rows, "purpose", lambda p: t(f"basis.{p}")).alias(t("column.purpose")),
     pl.col("subject_key").fill_null(NOTHING).alias(t("column.subject")),

@@ -1,0 +1,24 @@
+"""An app under Streamlit's AppTest, signed in with a local account, in a language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from apps.common.i18n import Lang
+
+APPS = Path(__file__).resolve().parents[2] / "apps"
+
+
+def signed_in(app: str, account: str, password: str, language: Lang = "ko") -> AppTest:
+    """``apps/<app>/streamlit_app.py`` run, ``account`` signed in, switched to ``language``;
+    on the page the app opens with."""
+    at = AppTest.from_file(str(APPS / app / "streamlit_app.py"), default_timeout=60).run()
+    at.text_input(key="sign_in_name").input(account)
+    at.text_input(key="sign_in_password").input(password)
+    at.button[0].click().run()
+    if language == "en":
+        at.radio[0].set_value("en").run()
+    assert not at.exception, at.exception
+    return at
