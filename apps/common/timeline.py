@@ -103,20 +103,20 @@ def _diagnosis(code: str | None, delivered: str | None) -> str:
     return f"{english or delivered or t('timeline.unnamed', code=code)} ({code})"
 
 
-def _context(context: str | None) -> str:
-    """A centre measurement's condition or channel in words (``vastus_lateralis L``: the
-    muscle and the side)."""
+def context_name(context: str | None) -> str:
+    """A centre measurement's condition (a balance condition, the EMG protocol) or channel in
+    words (``vastus_lateralis L``: the muscle and the side)."""
     if not context:
         return ""
     muscle, _, side = context.partition(" ")
     if side:
-        return f"{word('timeline.muscle', muscle)} {word('timeline.side', side)}"
-    return word("timeline.context", context)
+        return f"{word('centre.muscle', muscle)} ({word('centre.side', side)})"
+    return word("centre.context", context)
 
 
 def _measure(code: str | None, context: str | None) -> str:
     name = _listed("centre_measures", "code", code) or t("timeline.unnamed", code=code or NOTHING)
-    shown = _context(context)
+    shown = context_name(context)
     return f"{name} ({shown})" if shown else name
 
 
@@ -177,7 +177,7 @@ def _words(row: Mapping[str, Any]) -> tuple[str, str]:
         study = " ".join(p for p in (row["code"], row["name"]) if p)
         return study or t("kind.imaging"), _ai(row)
     value = number(row["value"], 2).rstrip("0").rstrip(".") if row["value"] is not None else NOTHING
-    device = word("timeline.device", row["device"] or "")
+    device = word("centre.device", row["device"] or "")
     return _measure(row["code"], row["context"]), f"{value} {row['unit'] or ''} · {device}"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
-from pathlib import Path
 from typing import Final
 
 import polars as pl
@@ -21,6 +20,7 @@ from lakehouse.fhir.codes import (
     concept,
     entry_id,
 )
+from lakehouse.reference import codes
 
 VITALS_TITLE: Final = "활력징후 · Vital signs"
 VITALS_CODE: Final = ("8716-3", "Vital signs")
@@ -33,12 +33,11 @@ SOURCE: Final = "광주 경로당 건강측정 · Gwangju seniors' centre device
 
 @cache
 def measures() -> dict[str, dict[str, str]]:
-    """``measures.csv``: each centre measure's names, LOINC code (vital signs only), UCUM unit
-    and observation category."""
-    frame = pl.read_csv(
-        Path(__file__).with_name("measures.csv"), comment_prefix="#", infer_schema=False
-    ).fill_null("")
-    return {row["measure"]: row for row in frame.iter_rows(named=True)}
+    """Each centre measure's names, LOINC code (vital signs only), UCUM unit, observation
+    category and whether the one-page summary shows it, by measure code: the one list of the
+    centre's measures (``lakehouse/reference/codes/centre_measures.csv``)."""
+    frame = codes("centre_measures").fill_null("")
+    return {row["code"]: row for row in frame.iter_rows(named=True)}
 
 
 def observation(row: dict[str, object], patient: str) -> JSON:

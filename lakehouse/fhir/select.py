@@ -43,7 +43,7 @@ def problems(diagnoses: pl.DataFrame, today: date, days: int | None = PROBLEM_DA
 
 
 def measurements(rows: pl.DataFrame, today: date) -> pl.DataFrame:
-    """The latest value of each summary measure (``measures.csv``: ``summary`` 1) and context
+    """The latest value of each summary measure (``centre_measures.csv``: ``summary`` 1) and context
     within ``MEASURE_DAYS``, by device and measure.
 
     Args:

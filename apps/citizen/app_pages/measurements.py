@@ -13,6 +13,7 @@ from apps.common import carer
 from apps.common.i18n import day, keyed, lang, number, t, word
 from apps.common.layout import access
 from apps.common.theme import PALETTE, apply
+from apps.common.timeline import context_name
 from lakehouse import norms
 from lakehouse.access.measurements import Measured
 from lakehouse.insights import falls
@@ -28,16 +29,6 @@ def measure_name(code: str, device: str) -> str:
     if named.is_empty():
         named = codes("centre_measures").filter(pl.col("code") == code)
     return code if named.is_empty() else str(named[f"name_{lang()}"][0])
-
-
-def context_name(context: str | None) -> str:
-    """A balance condition, the EMG protocol, or an EMG channel (muscle and side) in words."""
-    if not context:
-        return ""
-    muscle, _, side = context.partition(" ")
-    if side:
-        return f"{word('centre.muscle', muscle)} ({word('centre.side', side)})"
-    return word("centre.context", context)
 
 
 def unit_name(unit: str) -> str:
