@@ -120,7 +120,7 @@ class Summary(Medicines):
     def _person(self, subject: str, named: bool) -> tuple[dict[str, object], str | None]:
         person: pl.DataFrame = self._q(queries.citizens)((subject,))
         if person.is_empty():
-            raise self._deny("read:summary", "no such citizen", subject, "no_basis")
+            raise self._deny("read:summary", "no such citizen", subject, "no_record")
         name = None
         if named:
             found = lake.frame(VAULT, pl.col("citizen_key") == subject)

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from apps.common.i18n import t
 from lakehouse import accounts
-from tests.lakehouse.insights.lake import with_duplicate, with_medicine_tables
+from tests.lakehouse.insights.lake import with_duplicate
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -25,8 +25,8 @@ BARE_CODE = re.compile(r"(?<![\d/=.])\d{8}(?![\d/])")  # a HIRA institution code
 
 
 @pytest.fixture(scope="module")
-def lake(platform_lake: Lake, built_demo: Lake) -> Lake:
-    return with_medicine_tables(platform_lake, built_demo)
+def lake(platform_lake: Lake) -> Lake:
+    return platform_lake
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from lakehouse.access import Access, AccessDeniedError, Principal
 from lakehouse.access.gate import Gate
 from lakehouse.audit import AUDIT
 from tests.fhir.ips_check import problems
+from tests.lakehouse.test_access import link_record
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -60,6 +61,10 @@ def people(lake: Lake) -> dict[str, str]:
     diagnosed = lake.frame("silver.diagnoses")["citizen_key"].unique().sort()
     other = next(k for k in diagnosed if k != imaged)
     clinic = lake.frame("silver.claims", pl.col("citizen_key") == imaged)["ykiho"][0]
+    # Their record links stand, so the national extracts reach their summaries (the consent
+    # rule; tests/lakehouse/test_access_rules.py shows the summary of an unlinked citizen).
+    for key in (imaged, other):
+        link_record(lake, key, NOW - timedelta(days=80))
     return {"imaged": imaged, "other": other, "clinic": clinic}
 
 

@@ -4,6 +4,7 @@ attempt is refused, and every attempt, granted or refused, is in the audit log."
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from lakehouse import accounts, disclosure
+from lakehouse import accounts, delta, disclosure
 from lakehouse import audit as ledger
 from lakehouse.access import Access, AccessDeniedError, Principal, folds
 from tests.pipelines.conftest import Lake
@@ -64,6 +65,33 @@ def consent_states(lake: Lake) -> pl.DataFrame:
         ],
         schema={"citizen_key": pl.Utf8, "state": pl.Utf8},
     )
+
+
+def link_record(lake: Lake, key: str, at: datetime) -> None:
+    """Give ``key`` a standing record link as the app would: an app account (when they have
+    none), sign-up, the record-link consent and the completed link, as real events appended to
+    the lake's silver tables (for a test city whose chosen citizen never linked)."""
+    users = lake.frame("silver.app_users", pl.col("citizen_key") == key)["app_user_id"]
+    account = users[0] if users.len() else f"test-{key[-12:]}"
+    if not users.len():
+        delta.append(
+            "silver.app_users",
+            pl.DataFrame([{"app_user_id": account, "citizen_key": key, "signed_up_at": at}]),
+        )
+    consent = json.dumps({"consent_type": folds.RECORD_LINK})
+    steps = (("signup", "{}"), ("consent", consent), ("record_link_completed", None))
+    events = [
+        {
+            "event_id": str(uuid.uuid4()),
+            "event_type": kind,
+            "occurred_at": at + timedelta(seconds=n),
+            "app_user_id": account,
+            "details": details or json.dumps({"status": "completed"}),
+            "event_date": at.date(),
+        }
+        for n, (kind, details) in enumerate(steps)
+    ]
+    delta.append("silver.programme_events", pl.DataFrame(events))
 
 
 def linked_by_rows(lake: Lake, timeline: pl.DataFrame) -> pl.DataFrame:

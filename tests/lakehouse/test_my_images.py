@@ -172,6 +172,9 @@ def test_a_carer_opens_the_parents_study_only_while_the_proxy_grant_stands(
     with pytest.raises(AccessDeniedError):
         carer.my_study(cast["study"])
     grant = citizen(cast["alice"]).grant_proxy("bob")
+    with pytest.raises(AccessDeniedError):  # not until the carer accepts
+        carer.my_study(cast["study"])
+    carer.accept_proxy(grant.grant_id)
     assert carer.my_study(cast["study"]).basis == "proxy"
     citizen(cast["alice"]).revoke(grant.grant_id)
     with pytest.raises(AccessDeniedError):

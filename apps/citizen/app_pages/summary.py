@@ -19,7 +19,9 @@ import streamlit as st
 from apps.common import carer
 from apps.common.i18n import day, lang, moment, number, t, word
 from apps.common.layout import access
+from apps.common.refusals import refusal
 from apps.common.views import finding_name, service_name
+from lakehouse.access import AccessDeniedError
 from lakehouse.fhir import medications, problems, results
 
 PRINT_CSS = """<style>
@@ -137,11 +139,15 @@ def _result_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 
 layer = access()
-whose = carer.whose(layer, "summary_whose", t("citizen.summary.whose"))
-record = layer.emergency_summary(whose)
 st.html(PRINT_CSS)
 st.title(t("citizen.summary.title"))
 st.caption(t("citizen.summary.explain"))
+whose = carer.whose(layer, "summary_whose", t("citizen.summary.whose"))
+try:
+    record = layer.emergency_summary(whose)
+except AccessDeniedError as refused:  # e.g. a new sign-up the register does not list yet
+    st.info(refusal(refused))
+    st.stop()
 person = record.person
 name = record.name or layer.name(whose)
 header = t(

@@ -14,6 +14,7 @@ from lakehouse.insights import medicines
 AMLODIPINE: Final = "107601ATB"
 DRUG: Final[dict[str, pl.DataType]] = {
     "ingredient_code": pl.Utf8(),
+    "product_code": pl.Utf8(),
     "name": pl.Utf8(),
     "dose": pl.Float64(),
     "per_day": pl.Int64(),
@@ -51,7 +52,7 @@ def prescription(
     spec: str, ykiho: str, no: str, issued: date, code: str = AMLODIPINE, days: int = 30
 ) -> tuple[object, ...]:
     """One prescription line (line 1 of statement ``spec``, delivery d1)."""
-    return (spec, "d1", 1, ykiho, no, issued, code, "product", 1.0, 1, days)
+    return (spec, "d1", 1, ykiho, no, issued, code, None, "product", 1.0, 1, days)
 
 
 def dispensing(
@@ -64,7 +65,7 @@ def dispensing(
     days: int = 30,
 ) -> tuple[object, ...]:
     """One dispensing line (line 1 of pharmacy statement ``spec``, delivery d1)."""
-    return (spec, "d1", 1, pharmacy, on, prescriber, no, code, "product", 1.0, 1, days)
+    return (spec, "d1", 1, pharmacy, on, prescriber, no, code, None, "product", 1.0, 1, days)
 
 
 def frames(
