@@ -314,8 +314,18 @@ class Gate:
         raise self._deny(action, f"the {p.role} role sees no person-level data", subject)
 
     def _consent(self, subject: str) -> Consent:
-        """What the citizen has agreed to in the programme (``folds.consent``)."""
-        return folds.consent(self._q(queries.consent_events)(subject, tuple(folds.CONSENT_EVENTS)))
+        """What the citizen has agreed to in the programme (``folds.consent``): the state the
+        gold job folded (``gold.citizen_consent``, the citizen's bucket) with the events that
+        arrived since folded on top, or every day of their events when that table cannot
+        answer (``queries.consent``). Read fresh, never through the app's cache, so a
+        withdrawal counts on the next read."""
+        types = tuple(folds.CONSENT_EVENTS)
+        found = queries.consent(subject, types)
+        if found is None:
+            return folds.consent(queries.consent_events(subject, types))
+        row, since = found
+        start = Consent(**{f: row[f] for f in folds.CONSENT_FIELDS}) if row else None
+        return folds.consent(since, start)
 
     def _national_visible(self, subject_key: str, purpose: str) -> bool:
         """Whether the national extracts' records (``NATIONAL_KINDS``: claims and dispensings)

@@ -19,6 +19,7 @@ importing the other pipelines' modules.
 """
 
 from collections.abc import Callable
+from datetime import date
 from typing import Final
 
 import dagster as dg
@@ -29,6 +30,7 @@ from lakehouse import read as lake
 from lakehouse.catalog import table as catalog_table
 from pipelines.defs.resources import Lakehouse
 from pipelines.defs.specs import KINDS, OWNERS, key
+from pipelines.transform.consent import citizen_consent
 from pipelines.transform.gold import (
     TimelineSources,
     bucket_groups,
@@ -41,6 +43,10 @@ from pipelines.transform.gold import (
 GROUP: Final = "gold"
 TIMELINE: Final = "gold.citizen_timeline"
 UPTAKE: Final = "gold.programme_uptake_daily"
+CONSENT: Final = "gold.citizen_consent"
+USERS: Final = "silver.app_users"
+EVENTS: Final = "silver.programme_events"
+CONSENT_SOURCES: Final = (USERS, EVENTS)
 # Key buckets per timeline pass: 8 passes of 8 buckets. Smaller passes use less memory and read
 # silver more often; at city scale (about 100 M claim rows) one pass holds about 1/8 of them.
 BUCKETS_PER_PASS: Final = 8
@@ -61,8 +67,8 @@ TIMELINE_SOURCES: Final = (
 )
 UPTAKE_SOURCES: Final = (
     "silver.citizens",
-    "silver.app_users",
-    "silver.programme_events",
+    USERS,
+    EVENTS,
     "silver.centre_measurements",
     "silver.centre_members",
     "silver.claims",
@@ -134,6 +140,37 @@ def gold_citizen_timeline(
     )
 
 
+@_asset(CONSENT, CONSENT_SOURCES)
+def gold_citizen_consent(
+    context: dg.AssetExecutionContext, lakehouse: Lakehouse
+) -> dg.MaterializeResult[None]:
+    """Each citizen's consent state folded from one version of the programme's events."""
+    del lakehouse
+    if not delta.exists(EVENTS):
+        context.log.info("consent: no programme events in silver yet, nothing to write")
+        return dg.MaterializeResult(metadata={"dagster/row_count": 0})
+    # One version, read as it was: the reader folds on top exactly the files added after it.
+    events = delta.open_table(EVENTS)
+    frame = pl.scan_delta(events).collect()
+    through = frame["event_date"].max()
+    if not isinstance(through, date):
+        context.log.info("consent: no programme events in silver yet, nothing to write")
+        return dg.MaterializeResult(metadata={"dagster/row_count": 0})
+    rows = citizen_consent(_scan(USERS).collect(), frame, events.version(), through)
+    # Small (one row per account holder): the whole table in one commit, one build's version.
+    delta.replace(CONSENT, rows, "key_bucket >= 0", row_group_rows=ROW_GROUP_ROWS)
+    states = dict(rows.group_by("state").len().iter_rows())
+    context.log.info(f"consent: {rows.height} citizens through {through}, {states}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows.height,
+            "events_version": events.version(),
+            "events_through": through.isoformat(),
+            **{f"state_{k}": v for k, v in sorted(states.items())},
+        },
+    )
+
+
 @_asset(UPTAKE, UPTAKE_SOURCES)
 def gold_programme_uptake_daily(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse
@@ -175,7 +212,7 @@ def gold_programme_uptake_daily(
     )
 
 
-GOLD_ASSETS: Final = (gold_citizen_timeline, gold_programme_uptake_daily)
+GOLD_ASSETS: Final = (gold_citizen_timeline, gold_citizen_consent, gold_programme_uptake_daily)
 
 gold_job = dg.define_asset_job(
     "gold_job",
