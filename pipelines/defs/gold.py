@@ -1,8 +1,8 @@
 """Gold: the tables shaped for the apps, rebuilt from silver every night.
 
-Both gold tables are derived entirely from silver, so the nightly run rebuilds them in full
+The gold tables are derived entirely from silver, so the nightly run rebuilds them in full
 rather than tracking which silver rows changed (a claim correction can touch any month, a late
-centre-member registration any day). A full rebuild never means a whole-table overwrite:
+centre-member registration any day). Each is rewritten in commits sized to it:
 
 * ``gold.citizen_timeline`` is rebuilt in passes of ``BUCKETS_PER_PASS`` key buckets. Each pass
   reads silver narrowed to its citizens, builds their rows and replaces exactly its buckets
@@ -10,6 +10,10 @@ centre-member registration any day). A full rebuild never means a whole-table ov
   files). Memory is bounded by one pass (1/8 of the city), each commit is atomic, a citizen's
   timeline is always one consistent version (their bucket is replaced in one commit), and a
   failed run leaves the other buckets as they were.
+* ``gold.citizen_consent`` (what each citizen agreed to, ``pipelines.transform.consent``) is
+  small (one row per account holder) and replaced whole in one commit, from one version of
+  ``silver.programme_events`` that each row names, so the access layer knows which events
+  arrived since and folds them on top (``lakehouse.queries.consent``).
 * ``gold.programme_uptake_daily`` is small (days × 50 cells) and replaces exactly the days of the
   data window it recomputed (``day >= first AND day <= last``).
 
