@@ -193,27 +193,11 @@ def consent(events: pl.DataFrame, start: Consent | None = None) -> Consent:
         if kind == "signup":
             now = Consent(signed_up=True, signed_up_at=at)
         elif kind == "consent" and record_link and now.signed_up:
-            now = replace(
-                now,
-                consented=True,
-                linked=False,
-                withdrawn=False,
-                consented_at=at,
-                linked_at=None,
-                withdrawn_at=None,
-            )
+            now = Consent(True, True, signed_up_at=now.signed_up_at, consented_at=at)
         elif kind == "record_link_completed" and details.get("status") == "completed":
             now = replace(now, linked=now.consented, linked_at=at if now.consented else None)
         elif kind == "consent_withdrawn" and record_link and now.consented:
-            now = replace(
-                now,
-                consented=False,
-                linked=False,
-                withdrawn=True,
-                consented_at=None,
-                linked_at=None,
-                withdrawn_at=at,
-            )
+            now = Consent(True, withdrawn=True, signed_up_at=now.signed_up_at, withdrawn_at=at)
         elif kind == "account_deleted":
             now = Consent(deleted=True)
     return now

@@ -7,10 +7,11 @@ default:
 * **citizen**: their own record, and the records of people who made them a proxy (family
   carer) once they accepted, until that grant is revoked or ends. What the record holds depends
   on what the citizen agreed to in the programme (``folds.consent`` over
-  ``silver.programme_events``): before the record link with a joint certificate only what the
-  programme itself holds (centre measurements, imaging sent through the AI platform); after it
-  the national extracts' history as well (``NATIONAL_KINDS``); withdrawing the consent hides it
-  again (``_national_visible``);
+  ``silver.programme_events``, as the gold job folded it into ``gold.citizen_consent``, with
+  the events since folded on top, ``_consent``): before the record link with a joint
+  certificate only what the programme itself holds (centre measurements, imaging sent through
+  the AI platform); after it the national extracts' history as well (``NATIONAL_KINDS``);
+  withdrawing the consent hides it again (``_national_visible``);
 * **clinician**: what their own institution recorded, for patients it treated recently (a visit
   or a study within ``config.treatment_days``); other institutions' records only with the
   citizen's say: a share code they gave (limited to the kinds they chose, until it expires or is

@@ -19,6 +19,15 @@ KINDS: Final = (
 KIND_PATTERN: Final = "^(" + "|".join(KINDS) + ")$"
 # lakehouse.access.folds.ConsentState, the words of a citizen's consent state.
 CONSENT_PATTERN: Final = r"^(none|signed_up|consented|linked|withdrawn|deleted)$"
+# The partition column of the tables read one citizen at a time (lakehouse.buckets).
+KEY_BUCKET: Final = column(
+    "key_bucket",
+    "int",
+    "bucket of the citizen key (partition): lakehouse.buckets.key_bucket",
+    required=True,
+    low=0,
+    high=63,
+)
 GOLD: Final = (
     Table(
         "gold.citizen_timeline",
@@ -103,14 +112,7 @@ GOLD: Final = (
                 "the silver row it came from: <table>:<key values joined by :>",
                 required=True,
             ),
-            column(
-                "key_bucket",
-                "int",
-                "bucket of the citizen key (partition): lakehouse.buckets.key_bucket",
-                required=True,
-                low=0,
-                high=63,
-            ),
+            KEY_BUCKET,
         ),
         key=("source_ref",),
         partition_by=("key_bucket",),
@@ -154,14 +156,7 @@ GOLD: Final = (
                 "the newest event day folded (the same on every row of a build)",
                 required=True,
             ),
-            column(
-                "key_bucket",
-                "int",
-                "bucket of the citizen key (partition): lakehouse.buckets.key_bucket",
-                required=True,
-                low=0,
-                high=63,
-            ),
+            KEY_BUCKET,
         ),
         key=("citizen_key",),
         partition_by=("key_bucket",),

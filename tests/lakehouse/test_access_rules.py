@@ -105,6 +105,21 @@ def truth(cast: dict[str, Any], key: str) -> pl.DataFrame:
     return timeline.filter(pl.col("citizen_key") == key)
 
 
+def _withdraw(lake: Lake, key: str, at: datetime) -> None:
+    """The citizen withdraws the record-link consent at ``at`` (its day, KST, is its partition),
+    delivered into ``silver.programme_events`` as the programme job writes it."""
+    (account,) = lake.frame("silver.app_users", pl.col("citizen_key") == key)["app_user_id"]
+    withdrawn = {
+        "event_id": str(uuid.uuid4()),
+        "event_type": "consent_withdrawn",
+        "occurred_at": at,
+        "app_user_id": account,
+        "details": json.dumps({"consent_type": folds.RECORD_LINK}),
+        "event_date": at.astimezone(KST).date(),
+    }
+    delta.append("silver.programme_events", pl.DataFrame([withdrawn]))
+
+
 # --- 1. consent decides what a citizen sees ---------------------------------------------------
 
 
@@ -129,17 +144,7 @@ def test_withdrawing_the_consent_hides_the_national_history_again(
     key = cast["carol"]
     me = citizen(key, "carol")
     assert kinds(me.timeline(key)) & NATIONAL_KINDS
-    (account,) = lake.frame("silver.app_users", pl.col("citizen_key") == key)["app_user_id"]
-    at = datetime.now(UTC)
-    withdrawn = {
-        "event_id": str(uuid.uuid4()),
-        "event_type": "consent_withdrawn",
-        "occurred_at": at,
-        "app_user_id": account,
-        "details": json.dumps({"consent_type": folds.RECORD_LINK}),
-        "event_date": at.date(),
-    }
-    delta.append("silver.programme_events", pl.DataFrame([withdrawn]))
+    _withdraw(lake, key, datetime.now(UTC))
     assert not kinds(me.timeline(key)) & NATIONAL_KINDS
     # What the citizen no longer sees, their carer and what they share no longer show either.
     grant = me.grant_proxy("carol.carer")
@@ -157,21 +162,6 @@ def test_withdrawing_the_consent_hides_the_national_history_again(
 
 
 # --- the consent state: folded by the gold job, the events since on top -----------------------
-
-
-def _withdraw(lake: Lake, key: str, at: datetime) -> None:
-    """The citizen withdraws the record-link consent at ``at`` (its day, KST, is its partition),
-    delivered into ``silver.programme_events`` as the programme job writes it."""
-    (account,) = lake.frame("silver.app_users", pl.col("citizen_key") == key)["app_user_id"]
-    withdrawn = {
-        "event_id": str(uuid.uuid4()),
-        "event_type": "consent_withdrawn",
-        "occurred_at": at,
-        "app_user_id": account,
-        "details": json.dumps({"consent_type": folds.RECORD_LINK}),
-        "event_date": at.astimezone(KST).date(),
-    }
-    delta.append("silver.programme_events", pl.DataFrame([withdrawn]))
 
 
 @pytest.fixture
