@@ -230,8 +230,10 @@ def _consent_events(keys: list[str], seed: int) -> tuple[pl.DataFrame, pl.DataFr
             (pl.col("occurred_at") + pl.duration(hours=KST_HOURS)).dt.date().alias("event_date"),
         )
     )
-    users = pl.DataFrame({"app_user_id": ids, "citizen_key": keys}).with_columns(
-        (pl.lit(PROGRAMME_FROM) + pl.duration(seconds=pl.Series(signed))).alias("signed_up_at")
+    users = pl.DataFrame({"app_user_id": ids, "citizen_key": keys, "s": signed}).select(
+        "app_user_id",
+        "citizen_key",
+        (pl.lit(PROGRAMME_FROM) + pl.duration(seconds=pl.col("s"))).alias("signed_up_at"),
     )
     return users, events
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -174,7 +174,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         opened.extend([source] if isinstance(source, str) else source)
         return scan(source, **kwargs)
 
-    monkeypatch.setattr(queries.pl, "scan_parquet", recorded)
+    monkeypatch.setattr(pl, "scan_parquet", recorded)
     return opened
 
 
@@ -225,17 +225,13 @@ def test_a_withdrawal_delivered_late_into_a_folded_day_counts_at_once(
     key = cast["erin"]
     me = citizen(key, "erin")
     assert kinds(me.timeline(key)) & NATIONAL_KINDS
-    through = lake.frame("gold.citizen_consent")["events_through"].max()
+    through: date = lake.frame("gold.citizen_consent").select(pl.max("events_through")).item()
     # A day the build already folded, delivered again with a withdrawal in it: folding on top
     # would be out of order, so every day of the citizen's events is folded instead.
     late = datetime.combine(through, time(23, 0), KST)
-    latest = (
-        lake.frame("silver.programme_events")
-        .join(lake.frame("silver.app_users", pl.col("citizen_key") == key), on="app_user_id")[
-            "occurred_at"
-        ]
-        .max()
-    )
+    accounts = lake.frame("silver.app_users", pl.col("citizen_key") == key)
+    events = lake.frame("silver.programme_events").join(accounts, on="app_user_id")
+    latest: datetime = events.select(pl.max("occurred_at")).item()
     assert latest < late
     _withdraw(lake, key, late)
     assert queries.consent(key, tuple(folds.CONSENT_EVENTS)) is None

@@ -791,7 +791,7 @@ def test_the_consent_table_is_the_access_layers_fold_for_every_citizen(gold_lake
     table = gold_lake.frame("gold.citizen_consent")
     assert table.height == users["citizen_key"].n_unique() > 0
     assert table["citizen_key"].is_unique().all()
-    states = Counter()
+    states: Counter[str] = Counter()
     for row in table.iter_rows(named=True):
         expected = folds.consent(events.filter(pl.col("citizen_key") == row["citizen_key"]))
         assert {f: row[f] for f in folds.CONSENT_FIELDS} == asdict(expected)
