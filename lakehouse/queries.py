@@ -10,9 +10,10 @@ audit log) are never read here; they are read fresh, so a decision shows at once
 
 from __future__ import annotations
 
+import functools
 import threading
 from datetime import date
-from typing import Final
+from typing import Any, Final
 
 import polars as pl
 from deltalake import DeltaTable
@@ -24,6 +25,7 @@ from lakehouse.catalog import table as catalog_table
 from lakehouse.config import storage_options
 
 TIMELINE: Final = "gold.citizen_timeline"
+CONSENT: Final = "gold.citizen_consent"
 FINDINGS: Final = "ai.findings"
 STUDIES: Final = "silver.imaging_studies"
 INSTANCES: Final = "silver.imaging_instances"
@@ -34,59 +36,71 @@ PROGRAMME_EVENTS: Final = "silver.programme_events"
 READING_CLASSES: Final = ("01", "11")  # tertiary and general hospitals read for clinics
 PHARMACY: Final = "81"  # institution class (lakehouse/reference/codes/institution_classes.csv)
 ENCOUNTERS: Final = ("visit", "admission")  # timeline kinds that are a treatment relationship
+EVENT_COLUMNS: Final = ("event_id", "event_type", "occurred_at", "details")  # what a fold reads
 
 
 # Table features under which a Delta table's files are not its rows as written: a reader that
 # lists the files itself would show deleted rows or wrong column names.
 UNSAFE_FEATURES: Final = frozenset({"deletionVectors", "columnMapping"})
-# The timeline's Delta log, opened once per process and location and brought up to date on each
-# read (``update_incremental`` reads only the commits since): opening it afresh costs several
-# times the read of a citizen's rows. One lock: a DeltaTable is not shared across threads.
+# The Delta logs of the gold tables read by key bucket and of the programme's events, opened
+# once per process and location and brought up to date on each read (``update_incremental``
+# reads only the commits since): opening one afresh costs several times the read of a
+# citizen's rows. One lock: a DeltaTable is not shared across threads.
 _OPENED: dict[str, DeltaTable] = {}
 _OPENING: Final = threading.Lock()
 
 
-def _bucket_files(bucket: int) -> list[str] | None:
-    """The timeline's files of one key bucket at its latest version, or None when the table
-    does not exist or its files cannot be read as they are (deletion vectors, column mapping:
-    features this table's writer never uses)."""
-    if not delta.exists(TIMELINE):
+def _opened(name: str) -> DeltaTable | None:
+    """``name``'s Delta log as this process keeps it, brought up to date, or None when the
+    table does not exist or its files cannot be read as they are (deletion vectors, column
+    mapping: features these tables' writers never use). Called under ``_OPENING``."""
+    if not delta.exists(name):
         return None
-    location = delta.uri(TIMELINE)
+    location = delta.uri(name)
+    table = _OPENED.get(location)
+    try:
+        if table is None:
+            raise DeltaError("not opened yet")
+        table.update_incremental()
+    except DeltaError:  # first read here, or the table was made anew at the same place
+        table = _OPENED[location] = delta.open_table(name)
+    if UNSAFE_FEATURES & set(table.protocol().reader_features or ()):
+        return None
+    return table
+
+
+def _bucket_files(name: str, bucket: int) -> list[str] | None:
+    """A bucketed gold table's files of one key bucket at its latest version, or None when
+    they cannot be read as they are (``_opened``)."""
     with _OPENING:
-        table = _OPENED.get(location)
-        try:
-            if table is None:
-                raise DeltaError("not opened yet")
-            table.update_incremental()
-        except DeltaError:  # first read here, or the table was made anew at the same place
-            table = _OPENED[location] = delta.open_table(TIMELINE)
-        if UNSAFE_FEATURES & set(table.protocol().reader_features or ()):
+        table = _opened(name)
+        if table is None:
             return None
         return table.file_uris(file_pruning_predicate=[("key_bucket", "=", str(bucket))])
 
 
-def _citizen_rows(subject: str) -> pl.LazyFrame:
-    """One citizen's timeline rows, read the way the table is laid out for them: the files of
-    the citizen's key bucket, and in them only the row groups whose ``citizen_key`` range holds
-    the key (the gold job writes each pass sorted by citizen, in small row groups,
+def _citizen_rows(subject: str, name: str = TIMELINE) -> pl.LazyFrame:
+    """One citizen's rows of a gold table partitioned by key bucket (the timeline, the consent
+    states), read the way the table is laid out for them: the files of the citizen's key
+    bucket, and in them only the row groups whose ``citizen_key`` range holds the key (the
+    gold job writes each pass sorted by citizen, in small row groups,
     ``pipelines.defs.gold.ROW_GROUP_ROWS``). ``pl.scan_delta`` finds the same rows, but
     resolving the whole table's log and dataset on every call costs several times the read
     itself (``docs/benchmarks.md``, the timeline); it stays the reader where the files cannot
     be read as they are."""
     bucket = buckets.key_bucket(subject)  # raises unless ``subject`` is a citizen key
-    files = _bucket_files(bucket)
+    files = _bucket_files(name, bucket)
     if files is None:
         mine = (pl.col("key_bucket") == bucket) & (pl.col("citizen_key") == subject)
-        return lake.scan(TIMELINE).filter(mine)
-    schema = catalog_table(TIMELINE).polars_schema()
+        return lake.scan(name).filter(mine)
+    schema = catalog_table(name).polars_schema()
     if not files:
         return pl.LazyFrame(schema=schema)
     return (
         pl.scan_parquet(files, storage_options=storage_options())
         .filter(pl.col("citizen_key") == subject)
         .with_columns(pl.lit(bucket, pl.Int64).alias("key_bucket"))
-        .select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+        .select(pl.col(column).cast(dtype) for column, dtype in schema.items())
     )
 
 
@@ -143,14 +157,105 @@ def records_until() -> date | None:
     return newest if isinstance(newest, date) else None
 
 
+def _accounts(subject: str) -> pl.Series:
+    """The citizen's app accounts (``silver.app_users``)."""
+    return lake.frame(APP_USERS, pl.col("citizen_key") == subject)["app_user_id"]
+
+
 def consent_events(subject: str, types: tuple[str, ...]) -> pl.DataFrame:
-    """The programme's events of these ``types`` of the citizen's app accounts: what decides
-    what they agreed to (``lakehouse.access.folds.consent``)."""
-    accounts = lake.frame(APP_USERS, pl.col("citizen_key") == subject)["app_user_id"]
+    """The programme's events of these ``types`` of the citizen's app accounts, every day of
+    them: what decides what they agreed to (``lakehouse.access.folds.consent``) when
+    ``consent`` cannot answer."""
     return lake.frame(
         PROGRAMME_EVENTS,
-        pl.col("app_user_id").is_in(accounts.implode()) & pl.col("event_type").is_in(list(types)),
+        pl.col("app_user_id").is_in(_accounts(subject).implode())
+        & pl.col("event_type").is_in(list(types)),
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _files_at(location: str, version: int) -> frozenset[str] | None:
+    """A table's files at an older version (the one a gold build read), or None when that
+    version can no longer be loaded (its log was cleaned up)."""
+    try:
+        return frozenset(
+            DeltaTable(location, version=version, storage_options=storage_options()).file_uris()
+        )
+    except DeltaError:
+        return None
+
+
+def _events_since(version: int, through: date) -> list[str] | None:
+    """The files ``silver.programme_events`` gained after ``version``, when they are all of
+    days after ``through`` and every file of ``version`` is still there: the events a build of
+    ``gold.citizen_consent`` did not fold, each later than every event it did. None when the
+    events changed otherwise since (a day up to ``through`` delivered again or late, the files
+    compacted, ``version``'s log cleaned up): only a fold of every day is right then."""
+    with _OPENING:
+        table = _opened(PROGRAMME_EVENTS)
+        if table is None:
+            return None
+        if table.version() == version:
+            return []
+        now = set(table.file_uris())
+        newer = table.file_uris(file_pruning_predicate=[("event_date", ">", through.isoformat())])
+    before = _files_at(delta.uri(PROGRAMME_EVENTS), version)
+    if before is None or now != before | set(newer):
+        return None
+    return newer
+
+
+def _consent_build() -> tuple[int, date] | None:
+    """The version of ``silver.programme_events`` and its newest day that the rows of
+    ``gold.citizen_consent`` folded, from the Delta log's file statistics (one build writes
+    the whole table in one commit); None when the table is missing, empty or mixed."""
+    with _OPENING:
+        table = _opened(CONSENT)
+        if table is None:
+            return None
+        actions = pl.DataFrame(table.get_add_actions(flatten=True))
+    built = actions.select(
+        pl.col(f"{stat}.{column}").unique().alias(f"{stat}.{column}")
+        for stat in ("min", "max")
+        for column in ("events_version", "events_through")
+    )
+    if actions.is_empty() or built.height != 1 or built.row(0)[:2] != built.row(0)[2:]:
+        return None
+    version, through = built.row(0)[:2]
+    return (version, through) if isinstance(through, date) else None
+
+
+def consent(
+    subject: str, types: tuple[str, ...]
+) -> tuple[dict[str, Any] | None, pl.DataFrame] | None:
+    """What decides the citizen's consent state, read by their key bucket: their row of
+    ``gold.citizen_consent`` (None: no account when it was built) and their events of these
+    ``types`` that arrived since the build, read from the newest days' files only (``start``
+    and ``events`` of ``lakehouse.access.folds.consent``). None when the table cannot answer
+    (not built, or the events changed otherwise than by new days since, ``_events_since``):
+    fold ``consent_events`` then."""
+    built = _consent_build()
+    if built is None:
+        return None
+    files = _events_since(*built)
+    if files is None:
+        return None
+    rows = _citizen_rows(subject, CONSENT).collect()
+    if rows.height > 1:
+        return None
+    since = catalog_table(PROGRAMME_EVENTS).polars_schema()
+    events = pl.DataFrame(schema={c: since[c] for c in EVENT_COLUMNS})
+    if files:
+        events = (
+            pl.scan_parquet(files, storage_options=storage_options())
+            .filter(
+                pl.col("app_user_id").is_in(_accounts(subject).implode())
+                & pl.col("event_type").is_in(list(types))
+            )
+            .select(pl.col(c).cast(since[c]) for c in EVENT_COLUMNS)
+            .collect()
+        )
+    return (rows.row(0, named=True) if rows.height else None), events
 
 
 def citizens(keys: tuple[str, ...]) -> pl.DataFrame:

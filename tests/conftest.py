@@ -144,6 +144,7 @@ def built_demo(demo_city: City, tmp_path_factory: pytest.TempPathFactory) -> Lak
 # Tables the apps read; ``platform_lake`` copies them from the built demo.
 APP_TABLES = (
     "gold/citizen_timeline",
+    "gold/citizen_consent",
     "gold/programme_uptake_daily",
     "silver/imaging_studies",
     "silver/institutions",

@@ -7,10 +7,11 @@ default:
 * **citizen**: their own record, and the records of people who made them a proxy (family
   carer) once they accepted, until that grant is revoked or ends. What the record holds depends
   on what the citizen agreed to in the programme (``folds.consent`` over
-  ``silver.programme_events``): before the record link with a joint certificate only what the
-  programme itself holds (centre measurements, imaging sent through the AI platform); after it
-  the national extracts' history as well (``NATIONAL_KINDS``); withdrawing the consent hides it
-  again (``_national_visible``);
+  ``silver.programme_events``, as the gold job folded it into ``gold.citizen_consent``, with
+  the events since folded on top, ``_consent``): before the record link with a joint
+  certificate only what the programme itself holds (centre measurements, imaging sent through
+  the AI platform); after it the national extracts' history as well (``NATIONAL_KINDS``);
+  withdrawing the consent hides it again (``_national_visible``);
 * **clinician**: what their own institution recorded, for patients it treated recently (a visit
   or a study within ``config.treatment_days``); other institutions' records only with the
   citizen's say: a share code they gave (limited to the kinds they chose, until it expires or is
@@ -314,8 +315,18 @@ class Gate:
         raise self._deny(action, f"the {p.role} role sees no person-level data", subject)
 
     def _consent(self, subject: str) -> Consent:
-        """What the citizen has agreed to in the programme (``folds.consent``)."""
-        return folds.consent(self._q(queries.consent_events)(subject, tuple(folds.CONSENT_EVENTS)))
+        """What the citizen has agreed to in the programme (``folds.consent``): the state the
+        gold job folded (``gold.citizen_consent``, the citizen's bucket) with the events that
+        arrived since folded on top, or every day of their events when that table cannot
+        answer (``queries.consent``). Read fresh, never through the app's cache, so a
+        withdrawal counts on the next read."""
+        types = tuple(folds.CONSENT_EVENTS)
+        found = queries.consent(subject, types)
+        if found is None:
+            return folds.consent(queries.consent_events(subject, types))
+        row, since = found
+        start = Consent(**{f: row[f] for f in folds.CONSENT_FIELDS}) if row else None
+        return folds.consent(since, start)
 
     def _national_visible(self, subject_key: str, purpose: str) -> bool:
         """Whether the national extracts' records (``NATIONAL_KINDS``: claims and dispensings)

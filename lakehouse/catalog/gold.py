@@ -17,6 +17,17 @@ KINDS: Final = (
     "measurement",
 )
 KIND_PATTERN: Final = "^(" + "|".join(KINDS) + ")$"
+# lakehouse.access.folds.ConsentState, the words of a citizen's consent state.
+CONSENT_PATTERN: Final = r"^(none|signed_up|consented|linked|withdrawn|deleted)$"
+# The partition column of the tables read one citizen at a time (lakehouse.buckets).
+KEY_BUCKET: Final = column(
+    "key_bucket",
+    "int",
+    "bucket of the citizen key (partition): lakehouse.buckets.key_bucket",
+    required=True,
+    low=0,
+    high=63,
+)
 GOLD: Final = (
     Table(
         "gold.citizen_timeline",
@@ -101,16 +112,53 @@ GOLD: Final = (
                 "the silver row it came from: <table>:<key values joined by :>",
                 required=True,
             ),
-            column(
-                "key_bucket",
-                "int",
-                "bucket of the citizen key (partition): lakehouse.buckets.key_bucket",
-                required=True,
-                low=0,
-                high=63,
-            ),
+            KEY_BUCKET,
         ),
         key=("source_ref",),
+        partition_by=("key_bucket",),
+    ),
+    Table(
+        "gold.citizen_consent",
+        "What each citizen with an app account has agreed to (the record-link consent, the "
+        "link with a joint certificate, a withdrawal), folded from silver.programme_events by "
+        "lakehouse.access.folds.consent, the access layer's own rule, and laid out like the "
+        "timeline so one citizen's state is one partition read; the events since the build "
+        "are folded on top when it is read (lakehouse.queries.consent).",
+        (
+            citizen(),
+            column(
+                "state",
+                "text",
+                "none | signed_up | consented | linked | withdrawn | deleted",
+                required=True,
+                pattern=CONSENT_PATTERN,
+            ),
+            column("signed_up", "bool", "an app account is open", required=True),
+            column("consented", "bool", "the record-link consent is in force", required=True),
+            column("linked", "bool", "a record link completed under that consent", required=True),
+            column("withdrawn", "bool", "the consent was withdrawn since", required=True),
+            column("deleted", "bool", "the last account was deleted", required=True),
+            column("signed_up_at", "timestamp", "the open account's sign-up"),
+            column("consented_at", "timestamp", "the consent in force: when it was given"),
+            column("linked_at", "timestamp", "the record link under it: when it completed"),
+            column("withdrawn_at", "timestamp", "the withdrawal: when"),
+            column(
+                "events_version",
+                "int",
+                "the version of silver.programme_events folded (the same on every row of a "
+                "build): the files added since hold the events to fold on top",
+                required=True,
+                low=0,
+            ),
+            column(
+                "events_through",
+                "date",
+                "the newest event day folded (the same on every row of a build)",
+                required=True,
+            ),
+            KEY_BUCKET,
+        ),
+        key=("citizen_key",),
         partition_by=("key_bucket",),
     ),
     Table(

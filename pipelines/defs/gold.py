@@ -1,8 +1,8 @@
 """Gold: the tables shaped for the apps, rebuilt from silver every night.
 
-Both gold tables are derived entirely from silver, so the nightly run rebuilds them in full
+The gold tables are derived entirely from silver, so the nightly run rebuilds them in full
 rather than tracking which silver rows changed (a claim correction can touch any month, a late
-centre-member registration any day). A full rebuild never means a whole-table overwrite:
+centre-member registration any day). Each is rewritten in commits sized to it:
 
 * ``gold.citizen_timeline`` is rebuilt in passes of ``BUCKETS_PER_PASS`` key buckets. Each pass
   reads silver narrowed to its citizens, builds their rows and replaces exactly its buckets
@@ -10,6 +10,10 @@ centre-member registration any day). A full rebuild never means a whole-table ov
   files). Memory is bounded by one pass (1/8 of the city), each commit is atomic, a citizen's
   timeline is always one consistent version (their bucket is replaced in one commit), and a
   failed run leaves the other buckets as they were.
+* ``gold.citizen_consent`` (what each citizen agreed to, ``pipelines.transform.consent``) is
+  small (one row per account holder) and replaced whole in one commit, from one version of
+  ``silver.programme_events`` that each row names, so the access layer knows which events
+  arrived since and folds them on top (``lakehouse.queries.consent``).
 * ``gold.programme_uptake_daily`` is small (days × 50 cells) and replaces exactly the days of the
   data window it recomputed (``day >= first AND day <= last``).
 
@@ -19,6 +23,7 @@ importing the other pipelines' modules.
 """
 
 from collections.abc import Callable
+from datetime import date
 from typing import Final
 
 import dagster as dg
@@ -29,6 +34,7 @@ from lakehouse import read as lake
 from lakehouse.catalog import table as catalog_table
 from pipelines.defs.resources import Lakehouse
 from pipelines.defs.specs import KINDS, OWNERS, key
+from pipelines.transform.consent import citizen_consent
 from pipelines.transform.gold import (
     TimelineSources,
     bucket_groups,
@@ -41,6 +47,10 @@ from pipelines.transform.gold import (
 GROUP: Final = "gold"
 TIMELINE: Final = "gold.citizen_timeline"
 UPTAKE: Final = "gold.programme_uptake_daily"
+CONSENT: Final = "gold.citizen_consent"
+USERS: Final = "silver.app_users"
+EVENTS: Final = "silver.programme_events"
+CONSENT_SOURCES: Final = (USERS, EVENTS)
 # Key buckets per timeline pass: 8 passes of 8 buckets. Smaller passes use less memory and read
 # silver more often; at city scale (about 100 M claim rows) one pass holds about 1/8 of them.
 BUCKETS_PER_PASS: Final = 8
@@ -61,8 +71,8 @@ TIMELINE_SOURCES: Final = (
 )
 UPTAKE_SOURCES: Final = (
     "silver.citizens",
-    "silver.app_users",
-    "silver.programme_events",
+    USERS,
+    EVENTS,
     "silver.centre_measurements",
     "silver.centre_members",
     "silver.claims",
@@ -134,6 +144,37 @@ def gold_citizen_timeline(
     )
 
 
+@_asset(CONSENT, CONSENT_SOURCES)
+def gold_citizen_consent(
+    context: dg.AssetExecutionContext, lakehouse: Lakehouse
+) -> dg.MaterializeResult[None]:
+    """Each citizen's consent state folded from one version of the programme's events."""
+    del lakehouse
+    if not delta.exists(EVENTS):
+        context.log.info("consent: no programme events in silver yet, nothing to write")
+        return dg.MaterializeResult(metadata={"dagster/row_count": 0})
+    # One version, read as it was: the reader folds on top exactly the files added after it.
+    events = delta.open_table(EVENTS)
+    frame = pl.scan_delta(events).collect()
+    through = frame["event_date"].max()
+    if not isinstance(through, date):
+        context.log.info("consent: no programme events in silver yet, nothing to write")
+        return dg.MaterializeResult(metadata={"dagster/row_count": 0})
+    rows = citizen_consent(_scan(USERS).collect(), frame, events.version(), through)
+    # Small (one row per account holder): the whole table in one commit, one build's version.
+    delta.replace(CONSENT, rows, "key_bucket >= 0", row_group_rows=ROW_GROUP_ROWS)
+    states = dict(rows.group_by("state").len().iter_rows())
+    context.log.info(f"consent: {rows.height} citizens through {through}, {states}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows.height,
+            "events_version": events.version(),
+            "events_through": through.isoformat(),
+            **{f"state_{k}": v for k, v in sorted(states.items())},
+        },
+    )
+
+
 @_asset(UPTAKE, UPTAKE_SOURCES)
 def gold_programme_uptake_daily(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse
@@ -175,7 +216,7 @@ def gold_programme_uptake_daily(
     )
 
 
-GOLD_ASSETS: Final = (gold_citizen_timeline, gold_programme_uptake_daily)
+GOLD_ASSETS: Final = (gold_citizen_timeline, gold_citizen_consent, gold_programme_uptake_daily)
 
 gold_job = dg.define_asset_job(
     "gold_job",

@@ -12,6 +12,13 @@ reader must pass over). It is written the way the gold job writes it: in passes 
 buckets through ``lakehouse.delta.replace``, each pass sorted by citizen and date. The built
 table is kept under the temporary folder (``gjh-bench-timeline-<citizens>-<rows>``) and reused.
 
+Beside it, the consent state the access layer decides by (``gold.citizen_consent``): a share
+of the citizens (``APP_SHARE``) hold an app account with a year of the programme's consent
+events in ``silver.programme_events`` (sign-up, terms, the record-link consent for most, its
+link, a withdrawal for a few; the lifetime citizen is linked; logins and other events, which the
+consent fold ignores, are left out), folded by the gold job's own asset
+(``pipelines.defs.gold.gold_citizen_consent``). Kept the same way (``consent-built``).
+
 Measured, ``RUNS`` times each, after one warm-up:
 
 * the timeline query, ``lakehouse.queries.timeline`` (the citizen's partition, then the key:
@@ -19,7 +26,14 @@ Measured, ``RUNS`` times each, after one warm-up:
 * naive: the same rows by the key alone over the whole table (``pl.scan_delta``, no partition
   predicate), as a reader that does not know the layout would;
 * partition scan: ``pl.scan_delta`` with the bucket and the key (the read before this layout's
-  reader: it resolves the whole table's log and dataset on every call).
+  reader: it resolves the whole table's log and dataset on every call);
+* the consent lookup, ``lakehouse.queries.consent`` (the citizen's bucket of
+  ``gold.citizen_consent``, the events since its build), against the fold of every day of the
+  citizen's events the access layer made before (``lakehouse.queries.consent_events``);
+* the audit row alone (``lakehouse.audit.append``: one Delta commit to ``ops.audit_log``);
+* end to end, ``Access(...).timeline(key)`` for the citizen themselves: the basis, the consent,
+  the timeline read and the audit row (recorded against the same 100 ms, ``met_end_to_end``;
+  the audit row's commit is most of it).
 
 Wall time and CPU time (this process, all threads) are both kept: the machine is shared, and
 the CPU time is what the read costs whatever else runs.
@@ -32,7 +46,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -40,10 +54,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from lakehouse import delta, queries
+from lakehouse import audit, delta, queries
+from lakehouse.access import Access, Principal, folds
 from lakehouse.buckets import BUCKETS, key_bucket, key_bucket_expr
 from lakehouse.catalog import table
-from pipelines.defs.gold import BUCKETS_PER_PASS, ROW_GROUP_ROWS
+from pipelines.defs.gold import BUCKETS_PER_PASS, ROW_GROUP_ROWS, gold_citizen_consent
 from pipelines.transform.gold import bucket_groups
 from tests.benchmarks.conftest import record
 from tests.pipelines.conftest import Lake
@@ -54,6 +69,9 @@ ROWS: Final = int(os.environ.get("GJH_BENCH_TIMELINE_ROWS", "60"))
 LIFETIME_ROWS: Final = 20 * 120
 RUNS: Final = 100
 TARGET_S: Final = 0.100
+APP_SHARE: Final = 0.3  # citizens with an app account in the consent table
+PROGRAMME_FROM: Final = datetime(2025, 1, 1, tzinfo=UTC)
+KST_HOURS: Final = 9
 FIRST: Final = date(2006, 1, 1)
 YEARS: Final = 20
 KINDS: Final = ("visit", "diagnosis", "prescription", "dispensing", "measurement", "imaging")
@@ -164,6 +182,78 @@ def _build(lake: Lake) -> tuple[str, int]:
     return lifetime, written
 
 
+def _consent_events(keys: list[str], seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``silver.app_users`` and ``silver.programme_events`` of a year of the programme: one
+    account per key, signed up on a random day; 60 % give the record-link consent, 90 % of
+    those link, 5 % of the linked withdraw later. The first key (the lifetime citizen) links."""
+    rng = np.random.default_rng(seed)
+    n = len(keys)
+    ids = [f"u{i:08d}" for i in range(n)]
+    signed = rng.integers(0, 365 * 86_400, size=n)
+    signed[0] = 0
+    link = rng.random(n) < 0.6
+    done = link & (rng.random(n) < 0.9)
+    gone = done & (rng.random(n) < 0.05)
+    link[0] = done[0] = True
+    gone[0] = False
+    later = rng.integers(30 * 86_400, 200 * 86_400, size=n)
+    kinds = (
+        ("signup", np.ones(n, bool), 0, '{"auth_method": "joint_certificate"}'),
+        ("consent", np.ones(n, bool), 10, '{"consent_type": "terms_of_service", "required": true}'),
+        ("consent", link, 20, f'{{"consent_type": "{folds.RECORD_LINK}", "required": false}}'),
+        ("record_link_completed", done, 86_400, '{"status": "completed", "records": 40}'),
+        ("consent_withdrawn", gone, later, f'{{"consent_type": "{folds.RECORD_LINK}"}}'),
+    )
+    parts = [
+        pl.DataFrame(
+            {
+                "event_type": kind,
+                "seconds": (signed + after)[which],
+                "app_user_id": pl.Series(ids).filter(pl.Series(which)),
+                "details": details,
+            }
+        )
+        for kind, which, after, details in kinds
+    ]
+    events = (
+        pl.concat(parts)
+        .with_columns(
+            (pl.lit(PROGRAMME_FROM) + pl.duration(seconds=pl.col("seconds"))).alias("occurred_at")
+        )
+        .with_row_index("n")
+        .select(
+            pl.format("e{}", pl.col("n")).alias("event_id"),
+            "event_type",
+            "occurred_at",
+            "app_user_id",
+            "details",
+            (pl.col("occurred_at") + pl.duration(hours=KST_HOURS)).dt.date().alias("event_date"),
+        )
+    )
+    users = pl.DataFrame({"app_user_id": ids, "citizen_key": keys, "s": signed}).select(
+        "app_user_id",
+        "citizen_key",
+        (pl.lit(PROGRAMME_FROM) + pl.duration(seconds=pl.col("s"))).alias("signed_up_at"),
+    )
+    return users, events
+
+
+def _build_consent(lake: Lake, lifetime: str) -> int:
+    """The programme's events of a share of the city and ``gold.citizen_consent`` folded from
+    them by the gold job's asset (built once, then reused); the accounts."""
+    marker = lake.root / "consent-built"
+    if marker.exists():
+        return int(marker.read_text())
+    keys = _keys(CITIZENS, 19)
+    users, events = _consent_events([lifetime, *keys[: int(CITIZENS * APP_SHARE)]], 23)
+    with lake.active():
+        delta.append("silver.app_users", users)
+        delta.append("silver.programme_events", events)
+    lake.materialise([gold_citizen_consent])
+    marker.write_text(str(users.height))
+    return users.height
+
+
 def _timed(read: Callable[[], pl.DataFrame], runs: int) -> tuple[list[float], list[float], int]:
     """Wall and CPU seconds (this process, all threads) of each run, and the rows read."""
     read()  # warm-up: the first open of the table's log
@@ -192,11 +282,23 @@ def test_one_citizens_timeline_at_city_size() -> None:
     lake = Lake(root, root.parent / "sources")
     began = time.perf_counter()
     key, rows = _build(lake)
+    accounts = _build_consent(lake, key)
     built_s = time.perf_counter() - began
     uri = str(root / "gold" / "citizen_timeline")
     load = os.getloadavg()[0]
+    types = tuple(folds.CONSENT_EVENTS)
+    me = Access(Principal("bench.citizen", "citizen", citizen_key=key, origin="bench"))
+    at = datetime.now(UTC)
+    entry = audit.row(
+        at, "bench.citizen", "citizen", "bench", "read:timeline", "self", subject=key, rows=1
+    )
     with lake.active():
+        assert folds.consent(queries.consent_events(key, types)).national
         layout, layout_cpu, found = _timed(lambda: queries.timeline(key), RUNS)
+        consent, consent_cpu, _ = _timed(lambda: _consent_rows(key, types), RUNS)
+        full, full_cpu, _ = _timed(lambda: queries.consent_events(key, types), RUNS)
+        audited, audited_cpu, _ = _timed(lambda: _appended(entry), RUNS)
+        access, access_cpu, shown = _timed(lambda: me.timeline(key), RUNS)
         naive, naive_cpu, naive_found = _timed(
             lambda: pl.scan_delta(uri).filter(pl.col("citizen_key") == key).collect(), RUNS
         )
@@ -205,12 +307,20 @@ def test_one_citizens_timeline_at_city_size() -> None:
             lambda: pl.scan_delta(uri).filter(bucket & (pl.col("citizen_key") == key)).collect(),
             RUNS,
         )
-    assert found == naive_found == scanned_found == LIFETIME_ROWS
+    assert found == naive_found == scanned_found == shown == LIFETIME_ROWS
     ms = {
         f"{name}_{stat}_ms": round(f(times) * 1000, 1)
         for name, times in (
             ("timeline_query", layout),
             ("timeline_query_cpu", layout_cpu),
+            ("access_timeline", access),
+            ("access_timeline_cpu", access_cpu),
+            ("consent_lookup", consent),
+            ("consent_lookup_cpu", consent_cpu),
+            ("consent_full_fold", full),
+            ("consent_full_fold_cpu", full_cpu),
+            ("audit_append", audited),
+            ("audit_append_cpu", audited_cpu),
             ("naive_scan", naive),
             ("naive_scan_cpu", naive_cpu),
             ("partition_scan", scanned),
@@ -225,6 +335,7 @@ def test_one_citizens_timeline_at_city_size() -> None:
         "years_of_the_citizen": YEARS,
         "buckets": BUCKETS,
         "row_group_rows": ROW_GROUP_ROWS,
+        "app_accounts": accounts,
         **_files(root),
         "build_or_reuse_s": round(built_s, 1),
         "runs": RUNS,
@@ -233,5 +344,19 @@ def test_one_citizens_timeline_at_city_size() -> None:
         "target_p95_ms": TARGET_S * 1000,
     }
     result["met"] = result["timeline_query_p95_ms"] < TARGET_S * 1000
+    result["met_end_to_end"] = result["access_timeline_p95_ms"] < TARGET_S * 1000
     record("timeline", result)
-    assert result["met"], result
+    assert result["met"], result  # the issue's target is the query's; the rest is recorded
+
+
+def _consent_rows(key: str, types: tuple[str, ...]) -> pl.DataFrame:
+    """The consent lookup as the access layer makes it; its stored row, for ``_timed``."""
+    found = queries.consent(key, types)
+    assert found is not None and found[0] is not None, "the consent table cannot answer"
+    return pl.DataFrame([found[0]])
+
+
+def _appended(entry: dict[str, object]) -> pl.DataFrame:
+    """One audit row appended, as every access appends one; an empty frame for ``_timed``."""
+    audit.append([entry])
+    return pl.DataFrame()

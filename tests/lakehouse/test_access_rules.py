@@ -9,20 +9,24 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
 
-from lakehouse import delta
+from lakehouse import delta, queries
 from lakehouse.access import Access, AccessDeniedError, Principal, folds
 from lakehouse.access.gate import NATIONAL_KINDS
+from lakehouse.buckets import key_bucket
 from tests.lakehouse.test_access import consent_states
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]
 NATIONAL = sorted(NATIONAL_KINDS)
+KST = ZoneInfo("Asia/Seoul")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -54,7 +58,7 @@ def cast(lake: Lake) -> dict[str, Any]:
     def keys(*wanted: str) -> pl.Series:
         return states.filter(pl.col("state").is_in(wanted))["citizen_key"]
 
-    linked, carol = _richest(timeline, keys("linked"), 2)
+    linked, carol, dave, erin = _richest(timeline, keys("linked"), 4)
     (unlinked,) = _richest(timeline, keys("signed_up", "consented"))
     (withdrawn,) = _richest(timeline, keys("withdrawn"))
     visits = timeline.filter((pl.col("citizen_key") == linked) & (pl.col("kind") == "visit"))
@@ -68,6 +72,8 @@ def cast(lake: Lake) -> dict[str, Any]:
         "timeline": timeline,
         "linked": linked,
         "carol": carol,
+        "dave": dave,
+        "erin": erin,
         "unlinked": unlinked,
         "withdrawn": withdrawn,
         "clinic": clinic["institution"][0],
@@ -99,6 +105,21 @@ def truth(cast: dict[str, Any], key: str) -> pl.DataFrame:
     return timeline.filter(pl.col("citizen_key") == key)
 
 
+def _withdraw(lake: Lake, key: str, at: datetime) -> None:
+    """The citizen withdraws the record-link consent at ``at`` (its day, KST, is its partition),
+    delivered into ``silver.programme_events`` as the programme job writes it."""
+    (account,) = lake.frame("silver.app_users", pl.col("citizen_key") == key)["app_user_id"]
+    withdrawn = {
+        "event_id": str(uuid.uuid4()),
+        "event_type": "consent_withdrawn",
+        "occurred_at": at,
+        "app_user_id": account,
+        "details": json.dumps({"consent_type": folds.RECORD_LINK}),
+        "event_date": at.astimezone(KST).date(),
+    }
+    delta.append("silver.programme_events", pl.DataFrame([withdrawn]))
+
+
 # --- 1. consent decides what a citizen sees ---------------------------------------------------
 
 
@@ -123,17 +144,7 @@ def test_withdrawing_the_consent_hides_the_national_history_again(
     key = cast["carol"]
     me = citizen(key, "carol")
     assert kinds(me.timeline(key)) & NATIONAL_KINDS
-    (account,) = lake.frame("silver.app_users", pl.col("citizen_key") == key)["app_user_id"]
-    at = datetime.now(UTC)
-    withdrawn = {
-        "event_id": str(uuid.uuid4()),
-        "event_type": "consent_withdrawn",
-        "occurred_at": at,
-        "app_user_id": account,
-        "details": json.dumps({"consent_type": folds.RECORD_LINK}),
-        "event_date": at.date(),
-    }
-    delta.append("silver.programme_events", pl.DataFrame([withdrawn]))
+    _withdraw(lake, key, datetime.now(UTC))
     assert not kinds(me.timeline(key)) & NATIONAL_KINDS
     # What the citizen no longer sees, their carer and what they share no longer show either.
     grant = me.grant_proxy("carol.carer")
@@ -148,6 +159,84 @@ def test_withdrawing_the_consent_hides_the_national_history_again(
     er = clinician(cast["stranger"], "dr.er.carol")
     er.open_emergency(key, "Collapsed at home, medication history needed now")
     assert kinds(er.timeline(key)) & NATIONAL_KINDS
+
+
+# --- the consent state: folded by the gold job, the events since on top -----------------------
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every Parquet file the queries open by path (``pl.scan_parquet``), as they open them."""
+    opened: list[str] = []
+    scan = pl.scan_parquet
+
+    def recorded(source: Any, **kwargs: Any) -> pl.LazyFrame:
+        opened.extend([source] if isinstance(source, str) else source)
+        return scan(source, **kwargs)
+
+    monkeypatch.setattr(pl, "scan_parquet", recorded)
+    return opened
+
+
+def test_the_consent_lookup_reads_the_citizens_bucket_and_only_new_days(
+    lake: Lake, cast: dict[str, Any], reads: list[str]
+) -> None:
+    key = cast["dave"]
+    found = queries.consent(key, tuple(folds.CONSENT_EVENTS))
+    assert found is not None
+    row, since = found
+    assert row is not None and row["state"] == "linked" and since.is_empty()
+    bucket = lake.root / "gold" / "citizen_consent" / f"key_bucket={key_bucket(key)}"
+    mine = {p.name for p in bucket.glob("*.parquet")}
+    consent_files = {Path(p).name for p in reads if "citizen_consent" in p}
+    assert mine and consent_files == mine  # that bucket's files, nothing else
+    assert all("citizen_consent" in p or "programme_events" in p for p in reads)
+    # Of the programme's events, only days the build did not fold (another test's withdrawal).
+    days = [p.split("event_date=")[1][:10] for p in reads if "programme_events" in p]
+    assert all(day > row["events_through"].isoformat() for day in days)
+
+
+def test_a_withdrawal_after_the_consent_tables_build_counts_at_once(
+    lake: Lake, cast: dict[str, Any], reads: list[str]
+) -> None:
+    key = cast["dave"]
+    me = citizen(key, "dave")
+    assert kinds(me.timeline(key)) & NATIONAL_KINDS
+    built = lake.frame("gold.citizen_consent", pl.col("citizen_key") == key).row(0, named=True)
+    now = datetime.now(UTC)
+    assert now.astimezone(KST).date() > built["events_through"]  # a day the build never saw
+    _withdraw(lake, key, now)
+    reads.clear()
+    assert not kinds(me.timeline(key)) & NATIONAL_KINDS
+    # The stored state is still the build's; the withdrawal was folded on top of it, read from
+    # the new day's files only.
+    stored = lake.frame("gold.citizen_consent", pl.col("citizen_key") == key)["state"]
+    assert stored.to_list() == ["linked"]
+    events = [p for p in reads if "programme_events" in p]
+    assert events and all(f"event_date={now.astimezone(KST).date()}" in p for p in events)
+    assert citizen(cast["linked"], "linked").timeline(cast["linked"]).height == (
+        truth(cast, cast["linked"]).height
+    )  # others' consent stands
+
+
+def test_a_withdrawal_delivered_late_into_a_folded_day_counts_at_once(
+    lake: Lake, cast: dict[str, Any]
+) -> None:
+    key = cast["erin"]
+    me = citizen(key, "erin")
+    assert kinds(me.timeline(key)) & NATIONAL_KINDS
+    through: date = lake.frame("gold.citizen_consent").select(pl.max("events_through")).item()
+    # A day the build already folded, delivered again with a withdrawal in it: folding on top
+    # would be out of order, so every day of the citizen's events is folded instead.
+    late = datetime.combine(through, time(23, 0), KST)
+    accounts = lake.frame("silver.app_users", pl.col("citizen_key") == key)
+    events = lake.frame("silver.programme_events").join(accounts, on="app_user_id")
+    latest: datetime = events.select(pl.max("occurred_at")).item()
+    assert latest < late
+    _withdraw(lake, key, late)
+    assert queries.consent(key, tuple(folds.CONSENT_EVENTS)) is None
+    assert not kinds(me.timeline(key)) & NATIONAL_KINDS
+    assert kinds(citizen(cast["linked"], "linked").timeline(cast["linked"])) & NATIONAL_KINDS
 
 
 # --- 2. clinicians: their own institution's records, others' only with the citizen's say ------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 from collections import Counter
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from types import ModuleType
 from zoneinfo import ZoneInfo
@@ -774,3 +775,31 @@ def test_gold_assets_depend_on_silver_by_key() -> None:
         for spec in a.specs:
             assert spec.group_name == "gold"
             assert spec.owners
+
+
+# --- consent ------------------------------------------------------------------------------
+
+
+def test_the_consent_table_is_the_access_layers_fold_for_every_citizen(gold_lake: Lake) -> None:
+    """Every citizen with an app account has one row, and it is what ``folds.consent`` says
+    of all their events (the access layer's own rule, not a copy of it); the build records
+    which version and day of the events it folded."""
+    from lakehouse.access import folds
+
+    users = gold_lake.frame("silver.app_users")
+    events = gold_lake.frame("silver.programme_events").join(users, on="app_user_id")
+    table = gold_lake.frame("gold.citizen_consent")
+    assert table.height == users["citizen_key"].n_unique() > 0
+    assert table["citizen_key"].is_unique().all()
+    states: Counter[str] = Counter()
+    for row in table.iter_rows(named=True):
+        expected = folds.consent(events.filter(pl.col("citizen_key") == row["citizen_key"]))
+        assert {f: row[f] for f in folds.CONSENT_FIELDS} == asdict(expected)
+        assert row["state"] == expected.state
+        assert row["key_bucket"] == key_bucket(row["citizen_key"])
+        states[row["state"]] += 1
+    assert len(states) >= 2, states  # the city holds more than one state to tell apart
+    with gold_lake.active():
+        version = delta.open_table("silver.programme_events").version()
+    assert set(table["events_version"]) == {version}
+    assert set(table["events_through"]) == {events["event_date"].max()}

@@ -231,3 +231,25 @@ def test_findings_carry_their_latest_decision_and_the_undecided_are_unverified()
         ("chest", "amended", "lee"),
         ("mammo", "unverified", None),
     ]
+
+
+def test_folding_later_events_on_a_folded_state_is_the_fold_of_them_all() -> None:
+    """``gold.citizen_consent`` stores a fold of the older events; the access layer folds the
+    newer ones on top (``start``): the same state, with the events that decided it."""
+    withdrawn = programme_event("consent_withdrawn", 3, consent_type=folds.RECORD_LINK)
+    again = programme_event("consent", 5, consent_type=folds.RECORD_LINK)
+    relinked = programme_event("record_link_completed", 6, status="completed", records=41)
+    deleted = programme_event("account_deleted", 7, reason="user_request")
+    signup = programme_event("signup", 8, auth_method="pin")
+    events = [SIGNUP, REQUIRED, LINK_CONSENT, LINKED, withdrawn, again, relinked, deleted, signup]
+    schema = table("silver.programme_events").polars_schema()
+    for cut in range(len(events) + 1):
+        older = consent(*events[:cut])
+        newer = pl.DataFrame(events[cut:], schema=schema)
+        assert folds.consent(newer, older) == consent(*events), cut
+    linked = consent(SIGNUP, LINK_CONSENT, LINKED)
+    assert linked.consented_at == linked.linked_at == NOW and linked.withdrawn_at is None
+    gone = folds.consent(pl.DataFrame([withdrawn], schema=schema), linked)
+    assert gone.state == "withdrawn" and gone.withdrawn_at == NOW + timedelta(days=3)
+    assert gone.linked_at is None and gone.consented_at is None
+    assert set(folds.CONSENT_FIELDS) >= {"signed_up", "linked", "withdrawn_at"}
