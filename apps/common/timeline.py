@@ -458,7 +458,9 @@ def show(rows: pl.DataFrame, key: str) -> None:
             theme=None,  # the platform's template (apps/common/theme.py), not Streamlit's sizes
             on_select="rerun",
             selection_mode="points",
-            config={"displaylogo": False},
+            # No mode bar: at a phone's width it lies over the range buttons and takes their
+            # taps; the buttons and the range slider zoom.
+            config={"displaylogo": False, "displayModeBar": False},
         )
         refs = shown["ref"].to_list()
         kinds = {k: t(f"kind.{k}") for k in present}

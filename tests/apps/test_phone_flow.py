@@ -22,11 +22,12 @@ from urllib.parse import urlsplit
 
 import polars as pl
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize, expect
 
 from apps.common.i18n import t
 from lakehouse import accounts
 from lakehouse.access import Access, Principal
+from lakehouse.accounts import SIGN_INS
 from tests.apps.browser import AppServer, exception_texts, open_app, rerun, shot
 from tests.apps.served import app_env, every_app, sign_in
 from tests.lakehouse.test_access import consent_states
@@ -39,7 +40,7 @@ pytestmark = [
     pytest.mark.security,
 ]
 PASSWORD = "demo-password-9"
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 SENIOR_AGE = 65
 MAX_TAPS = 3
 MEDICINE_RULES = ("combination", "same_ingredient", "same_class")
@@ -214,13 +215,16 @@ def test_a_senior_citizen_on_a_phone_through_every_core_flow(
     large_text(page)
     taps = home(page)
     shot(page, FLOW, "home-large-text")
-    assert "sign_in" in actions(platform_lake, "halmeoni")
+    signed = platform_lake.frame(SIGN_INS, pl.col("account") == "halmeoni")
+    assert signed["outcome"].to_list() == ["ok"]
+    assert "read:name" in actions(platform_lake, "halmeoni")  # the home page's greeting
 
     # 2. The timeline: the tile, the one-month zoom, an item of the picture.
     taps.tile("citizen.timeline.title")
     chart = page.locator(".js-plotly-plot").first
     expect(chart).to_be_visible()
     month = chart.locator(".rangeselector .button", has_text=ko("timeline.zoom.month"))
+    month.evaluate("el => el.scrollIntoView({block: 'center'})")  # not under the page's header
     taps.tap(month, reruns=False)  # a zoom in the browser: Streamlit does not rerun
     x_range = page.evaluate(
         "() => document.querySelector('.js-plotly-plot')._fullLayout.xaxis.range"

@@ -30,7 +30,7 @@ from typing import Any, Final
 
 import polars as pl
 import pytest
-from playwright.sync_api import Browser, BrowserContext
+from playwright.sync_api import Browser, BrowserContext, ViewportSize
 
 from apps.common.timeline import describe, figure
 from lakehouse import accounts
@@ -47,7 +47,7 @@ pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(0)]
 PASSWORD: Final = "timeline-page-1"
 RUNS: Final = 12
 TARGET_S: Final = 1.0
-PHONE: Final = {"width": 390, "height": 844}
+PHONE: Final[ViewportSize] = {"width": 390, "height": 844}
 DRAWN: Final = ".js-plotly-plot .plot .trace"  # a trace drawn in the chart's plot area
 FLOOR: Final = Path(__file__).with_name("timeline_floor.py")
 TIMEOUT_S: Final = 120.0
