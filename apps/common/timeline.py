@@ -300,6 +300,9 @@ def figure(events: pl.DataFrame) -> go.Figure:
         tickvals=rows,
         ticktext=[r if len(r) <= LABEL_CHARS else r[: LABEL_CHARS - 1] + "…" for r in rows],
         automargin=True,
+        # Inside the plot: beside it, the rows' names took all of a phone's width in large
+        # text and left the plot a few pixels wide.
+        ticklabelposition="inside",
         fixedrange=True,
     )
     fig.update_xaxes(

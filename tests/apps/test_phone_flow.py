@@ -49,16 +49,18 @@ TILES = ".st-key-home_tiles"
 FLOW = "phone-flow"
 CODE = re.compile(r"[A-Z2-9]{4}-[A-Z2-9]{4}")
 
-# The centre of the first item of the timeline's picture drawn inside the plot area after a
-# zoom (plotly keeps the items outside the range in the page, clipped).
+# The centre of the part drawn inside the plot area of the first item of the timeline's
+# picture seen there after a zoom (plotly keeps the items outside the range in the page,
+# clipped; a medicine's bar may run in from before the range).
 _ITEM_IN_VIEW_JS = """() => {
   const plot = document.querySelector('.js-plotly-plot');
   const area = plot.querySelector('.nsewdrag').getBoundingClientRect();
   for (const el of plot.querySelectorAll('.scatterlayer .point, .barlayer .point')) {
     const r = el.getBoundingClientRect();
-    const x = r.left + r.width / 2, y = r.top + r.height / 2;
-    if (r.width > 0 && x > area.left + 2 && x < area.right - 2 && y > area.top && y < area.bottom)
-      return {x, y};
+    const left = Math.max(r.left, area.left + 2), right = Math.min(r.right, area.right - 2);
+    const y = r.top + r.height / 2;
+    if (r.height > 0 && left < right && y > area.top && y < area.bottom)
+      return {x: (left + right) / 2, y};
   }
   return null;
 }"""

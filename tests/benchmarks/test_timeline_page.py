@@ -48,7 +48,7 @@ PASSWORD: Final = "timeline-page-1"
 RUNS: Final = 12
 TARGET_S: Final = 1.0
 PHONE: Final[ViewportSize] = {"width": 390, "height": 844}
-DRAWN: Final = ".js-plotly-plot .plot .trace"  # a trace drawn in the chart's plot area
+DRAWN: Final = ".js-plotly-plot .cartesianlayer .trace"  # a trace drawn in the chart
 FLOOR: Final = Path(__file__).with_name("timeline_floor.py")
 TIMEOUT_S: Final = 120.0
 
