@@ -54,13 +54,18 @@ CODE = re.compile(r"[A-Z2-9]{4}-[A-Z2-9]{4}")
 # clipped; a medicine's bar may run in from before the range).
 _ITEM_IN_VIEW_JS = """() => {
   const plot = document.querySelector('.js-plotly-plot');
-  const area = plot.querySelector('.nsewdrag').getBoundingClientRect();
-  for (const el of plot.querySelectorAll('.scatterlayer .point, .barlayer .point')) {
+  const inView = (el) => {
+    const area = plot.querySelector('.nsewdrag').getBoundingClientRect();
     const r = el.getBoundingClientRect();
     const left = Math.max(r.left, area.left + 2), right = Math.min(r.right, area.right - 2);
     const y = r.top + r.height / 2;
-    if (r.height > 0 && left < right && y > area.top && y < area.bottom)
-      return {x: (left + right) / 2, y};
+    return r.height > 0 && left < right && y > area.top && y < area.bottom
+      ? {x: (left + right) / 2, y} : null;
+  };
+  for (const el of plot.querySelectorAll('.scatterlayer .point, .barlayer .point')) {
+    if (!inView(el)) continue;
+    el.scrollIntoView({block: 'center'});  // on the screen, where a finger can tap it
+    return inView(el);
   }
   return null;
 }"""
@@ -169,6 +174,8 @@ class Taps:
     def at(self, x: float, y: float) -> None:
         """A tap on the page at ``x``, ``y`` (an item of a chart); the app reruns."""
         self.count += 1
+        self.page.mouse.move(x, y)  # plotly takes a click on the item it hovers
+        self.page.wait_for_selector(".js-plotly-plot .hoverlayer .hovertext")
         with rerun(self.page):
             self.page.mouse.click(x, y)
 
