@@ -300,6 +300,9 @@ def figure(events: pl.DataFrame) -> go.Figure:
         tickvals=rows,
         ticktext=[r if len(r) <= LABEL_CHARS else r[: LABEL_CHARS - 1] + "…" for r in rows],
         automargin=True,
+        # Inside the plot: beside it, the rows' names took all of a phone's width in large
+        # text and left the plot a few pixels wide.
+        ticklabelposition="inside",
         fixedrange=True,
     )
     fig.update_xaxes(
@@ -458,7 +461,9 @@ def show(rows: pl.DataFrame, key: str) -> None:
             theme=None,  # the platform's template (apps/common/theme.py), not Streamlit's sizes
             on_select="rerun",
             selection_mode="points",
-            config={"displaylogo": False},
+            # No mode bar: at a phone's width it lies over the range buttons and takes their
+            # taps; the buttons and the range slider zoom.
+            config={"displaylogo": False, "displayModeBar": False},
         )
         refs = shown["ref"].to_list()
         kinds = {k: t(f"kind.{k}") for k in present}
