@@ -20,8 +20,11 @@ def truncate(data: bytes, rng: np.random.Generator) -> bytes:
 
 
 def corrupt(data: bytes, rng: np.random.Generator) -> bytes:
-    """Overwrite the 'DICM' prefix and the file meta with junk, as a bad sector leaves them."""
-    span = int(rng.integers(64, 256))
+    """Overwrite the 'DICM' prefix and the file meta with junk, as a bad sector leaves them;
+    never the data set after the meta, so DICOM content still follows (what tells a damaged
+    DICOM file from a file that is not DICOM at all)."""
+    meta_end = PREAMBLE + 16 + int.from_bytes(data[PREAMBLE + 12 : PREAMBLE + 16], "little")
+    span = min(int(rng.integers(64, 256)), meta_end - PREAMBLE)
     junk = bytearray(rng.integers(0, 256, span, dtype=np.uint8).tobytes())
     if junk[:4] == b"DICM":
         junk[0] ^= 0xFF

@@ -592,11 +592,11 @@ def test_the_header_parse_reads_what_dcmread_reads(small_city: City) -> None:
             continue
         parsed = part10.parse(data)
         implicit, little = full.original_encoding[:2]
-        assert (parsed.implicit, parsed.little, parsed.stopped_at) == (
-            implicit,
-            little,
-            fp.tell(),
-        ), name
+        assert parsed.stopped_at == fp.tell(), name
+        if len(full) or len(parsed.ds):
+            # With no element read (a file cut inside the first one), pydicom's encoding is
+            # its guess from the few bytes left, not the file's: only a read element shows it.
+            assert (parsed.implicit, parsed.little) == (implicit, little), name
         ours, theirs = dicom.Header(parsed.ds), dicom.Header(full)
         for keyword in dicom.KEYWORDS:
             assert ours.text(keyword) == theirs.text(keyword), (name, keyword)
