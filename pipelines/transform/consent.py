@@ -1,7 +1,7 @@
 """Gold: what each citizen has agreed to, folded once per build instead of on every read.
 
 The access layer decides what a citizen (their carer, what they share) sees of the national
-extracts from their consent state, the fold ``lakehouse.access.folds.consent`` over their
+extracts from their consent state, the fold ``lakehouse.consent.consent`` over their
 ``silver.programme_events``. Folding every daily partition of those events on each read grows
 with the city and with every day of events, so the gold job folds them here, with that same
 function (one rule, never a copy), into ``gold.citizen_consent``, partitioned by key bucket like
@@ -18,9 +18,9 @@ from typing import Final
 
 import polars as pl
 
-from lakehouse.access.folds import CONSENT_EVENTS, CONSENT_FIELDS, consent
 from lakehouse.buckets import key_bucket_expr
 from lakehouse.catalog import table as catalog_table
+from lakehouse.consent import CONSENT_EVENTS, CONSENT_FIELDS, consent
 from lakehouse.queries import EVENT_COLUMNS
 
 CONSENT: Final = catalog_table("gold.citizen_consent")

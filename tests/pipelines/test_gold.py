@@ -739,6 +739,7 @@ def test_job_and_schedule_resolve_and_request_a_run() -> None:
     dg.Definitions.validate_loadable(defs)
     job = defs.resolve_job_def("gold_job")
     assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {
+        "gold/citizen_consent",
         "gold/citizen_timeline",
         "gold/programme_uptake_daily",
     }

@@ -35,6 +35,8 @@ RUN_CLOCK = {
     "silver.imaging_instances": ("drop_id", "indexed_at"),
     "silver.imaging_routing": ("decided_at",),
     "ai.findings": ("scored_at",),
+    # The version of silver.programme_events the fold read: a rerun writes new versions.
+    "gold.citizen_consent": ("events_version",),
 }
 DROP_ID = {"bronze.deliveries": "delivery_id", "quarantine.records": "delivery_id"}
 
