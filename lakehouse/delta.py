@@ -12,12 +12,18 @@ catalogue says, whoever writes it. Four ways to write, each one atomic commit:
 
 Concurrent writers can lose the race to commit (``CommitFailedError``); nothing is lost, the
 writer retries with backoff. ``optimize`` and ``vacuum`` keep tables fast and small.
+
+An append goes through a handle kept open per process and brought up to date before each commit
+(``update_incremental`` reads only the commits since), because the access log takes one append
+per read: reopening it replayed up to a checkpoint's worth of commit files twice per row, most of
+an audited read's time.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Final, TypeVar
 
 import polars as pl
+import pyarrow as pa
 from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
@@ -93,6 +100,59 @@ def open_table(name: str | Table) -> DeltaTable:
     return DeltaTable(uri(spec(name).name), storage_options=storage_options())
 
 
+_handles: dict[str, DeltaTable] = {}
+_handles_lock = threading.Lock()
+_table_locks: dict[str, threading.Lock] = {}
+
+
+def _append_lock(target: str) -> threading.Lock:
+    """One lock per table: a handle is one Rust object that two threads must not commit through
+    at once (the apps serve every session from one process)."""
+    with _handles_lock:
+        return _table_locks.setdefault(target, threading.Lock())
+
+
+def _append(
+    table: Table, data: pa.Table, parts: list[str] | None, properties: WriterProperties
+) -> int:
+    """Append through the process's open handle of the table; returns the new version. The
+    handle is created on the table's first append and dropped when a commit fails for any
+    reason but a lost race, so a broken handle is never reused."""
+    target = uri(table.name)
+    with _append_lock(target):
+        handle = _handles.get(target)
+        if handle is None and not exists(table):
+            write_deltalake(
+                target,
+                data,
+                mode="append",
+                partition_by=parts,
+                storage_options=storage_options(),
+                writer_properties=properties,
+            )
+            return open_table(table).version()
+        if handle is None:
+            handle = _handles[target] = open_table(table)
+
+        def commit() -> None:
+            assert handle is not None
+            handle.update_incremental()
+            write_deltalake(
+                handle,
+                data,
+                mode="append",
+                partition_by=parts,
+                writer_properties=properties,
+            )
+
+        try:
+            _retry(commit, table.name)
+        except Exception:
+            _handles.pop(target, None)
+            raise
+        return handle.version()
+
+
 def _retry(action: Callable[[], T], what: str) -> T:
     """Run a commit, retrying when another writer committed first."""
     for attempt in range(RETRIES):
@@ -117,26 +177,19 @@ def _write(
     options = storage_options()
     properties = WriterProperties(max_row_group_size=row_group_rows)
 
+    if predicate is None:
+        return WriteResult(table.name, _append(table, data, parts, properties), frame.height)
+
     def commit() -> None:
-        if predicate is None:
-            write_deltalake(
-                target,
-                data,
-                mode="append",
-                partition_by=parts,
-                storage_options=options,
-                writer_properties=properties,
-            )
-        else:
-            write_deltalake(
-                target,
-                data,
-                mode="overwrite",
-                predicate=predicate,
-                partition_by=parts,
-                storage_options=options,
-                writer_properties=properties,
-            )
+        write_deltalake(
+            target,
+            data,
+            mode="overwrite",
+            predicate=predicate,
+            partition_by=parts,
+            storage_options=options,
+            writer_properties=properties,
+        )
 
     _retry(commit, table.name)
     return WriteResult(table.name, open_table(table).version(), frame.height)

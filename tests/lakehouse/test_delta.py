@@ -4,6 +4,9 @@ concurrent writers lose nothing, and upkeep keeps the data while shedding files.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -11,11 +14,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 
 from lakehouse import delta
 from lakehouse import read as lake
 from lakehouse.catalog import table as catalog_table
+from lakehouse.schema import Table
 
 QUARANTINE = "quarantine.records"
 CLAIMS = "silver.claims"
@@ -174,3 +179,59 @@ def test_upkeep_compacts_and_vacuums_without_changing_the_rows(lakehouse: Path) 
     assert lake.frame(QUARANTINE).sort("period", "line").equals(before)
     parquet = list((lakehouse / "quarantine" / "records").rglob("*.parquet"))
     assert len(parquet) == len(delta.open_table(QUARANTINE).file_uris())
+
+
+def test_appends_reuse_one_handle_and_see_every_other_writer(
+    lakehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The access log takes one append per read, so an append must not reopen the table (a
+    replay of the commit files each time). Appends from threads of this process and from
+    another process interleave; every row lands and each version is the table's latest."""
+    delta.append(QUARANTINE, _records("2025-03", 1))
+    opened: list[str] = []
+    real_open = delta.open_table
+
+    def counting_open(name: str | Table) -> DeltaTable:
+        opened.append(str(name))
+        return real_open(name)
+
+    monkeypatch.setattr(delta, "open_table", counting_open)
+    versions = [delta.append(QUARANTINE, _records("2025-03", 1)).version for _ in range(5)]
+    assert len(opened) <= 1
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, polars as pl; from deltalake import write_deltalake; "
+            "from lakehouse import delta; "
+            "t = delta.spec(sys.argv[1]); "
+            "write_deltalake(delta.uri(t.name), pl.read_ipc(sys.argv[2]).to_arrow(), "
+            "mode='append', partition_by=list(t.partition_by) or None)",
+            QUARANTINE,
+            str(_ipc(lakehouse, _records("2025-04", 2))),
+        ],
+        env={**os.environ, "LAKEHOUSE_URI": str(lakehouse)},
+        check=True,
+    )
+    assert other.returncode == 0
+    after = delta.append(QUARANTINE, _records("2025-03", 1)).version
+    assert versions == sorted(versions) and after == real_open(QUARANTINE).version()
+    assert after == versions[-1] + 2  # the other process's commit sits between them
+
+    def write() -> None:
+        for _ in range(3):
+            delta.append(QUARANTINE, _records("2025-05", 1))
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    counts = dict(lake.frame(QUARANTINE).group_by("period").len().iter_rows())
+    assert counts == {"2025-03": 7, "2025-04": 2, "2025-05": 12}
+
+
+def _ipc(folder: Path, frame: pl.DataFrame) -> Path:
+    path = folder.parent / "rows.arrow"
+    frame.with_columns(pl.col(pl.Categorical).cast(pl.String)).write_ipc(path)
+    return path
