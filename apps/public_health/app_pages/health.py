@@ -54,7 +54,14 @@ yes_no = {True: t("official.health.yes"), False: t("official.health.no")}
 shown = sources.select(
     labelled(sources, "source", partial(named, "health.source")).alias(col("source")),
     moments("last_run_at").alias(col("last_run_at")),
-    pl.col("run_window").fill_null(NOTHING).alias(col("run_window")),
+    pl.when(pl.col("last_run_at").is_null())
+    .then(pl.lit(NOTHING))
+    .otherwise(
+        pl.col("run_window")
+        .str.replace("..", " ~ ", literal=True)
+        .fill_null(t("official.health.whole"))
+    )
+    .alias(col("run_window")),
     pl.col("failed_since").replace_strict(yes_no, default=NOTHING).alias(col("failed_since")),
     pl.when(pl.col("first_period") == pl.col("last_period"))
     .then(pl.col("first_period"))
