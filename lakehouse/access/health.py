@@ -143,8 +143,9 @@ class Health:
             violating and checked rows, their share and the threshold (per cent), and when.
         quarantine: Records quarantined by source, stage (``bronze`` parsing, ``silver``
             conforming) and reason code: records, the rows they stand for, the newest period.
-        recorded: Whether the Dagster instance holds any run record; False when its home
-            does not exist (run and check columns are then empty, not "all passed").
+        recorded: Whether the Dagster instance holds any run record; False when it holds
+            none or its home does not exist (run and check columns are then empty, which
+            does not mean "all passed").
     """
 
     sources: pl.DataFrame
@@ -179,7 +180,7 @@ class DataHealth(Gate):
             sources=_sources(runs),
             checks=_failed_checks(runs),
             quarantine=_quarantine(),
-            recorded=runs is not None,
+            recorded=runs is not None and bool(runs.get_run_records(limit=1)),
         )
         self._audit(
             "read:data_health",

@@ -259,3 +259,36 @@ def test_the_health_page_names_sources_checks_and_reasons(language: Lang) -> Non
     assert all(r.endswith(")") and "(" in r for r in reasons)  # never a bare code
     stages = set(quarantine[column("stage")])
     assert stages == {t("health.stage.bronze", language), t("health.stage.silver", language)}
+
+
+@pytest.fixture
+def empty(tmp_path: Path) -> Iterator[None]:
+    """A lakehouse nothing has been built into, no Dagster instance, an official's account."""
+    roster = {
+        "kim": accounts.Account(
+            "kim", "official", "김주무관", password_hash=accounts.hash_password(PASSWORD)
+        )
+    }
+    with environment(
+        LAKEHOUSE_URI=str(tmp_path / "lakehouse"),
+        GJH_SECRETS_DIR=str(tmp_path / "secrets"),
+        DAGSTER_HOME=str(tmp_path / "dagster"),
+        GJH_ACCOUNTS=str(accounts.save(roster, tmp_path / "accounts.json")),
+        GJH_SESSION_KEY="56" * 32,
+    ):
+        yield
+
+
+@pytest.mark.usefixtures("empty")
+def test_before_any_build_the_pages_say_nothing_is_built_or_known() -> None:
+    at = signed_in("public_health", "kim", PASSWORD)
+    assert at.caption[0].value == t("official.freshness.none", "ko")
+    at.switch_page("app_pages/health.py").run()
+    assert not at.exception, at.exception
+    assert at.caption[0].value == t("official.freshness.none", "ko")
+    assert t("official.health.no_runs", "ko") in [w.value for w in at.warning]
+    assert [i.value for i in at.info] == [t("official.health.checks_unknown", "ko")]
+    assert [s.value for s in at.success] == [t("official.health.quarantine_none", "ko")]
+    (sources,) = (d.value for d in at.dataframe)
+    last_run = t("official.health.column.last_run_at", "ko")
+    assert sources[last_run].tolist() == ["–"] * len(SOURCES)

@@ -91,9 +91,11 @@ table(
 # --- quality checks -----------------------------------------------------------------------
 st.subheader(t("official.health.checks"))
 checks = health.checks
-if health.recorded and not checks.height:
+if not health.recorded:
+    st.info(t("official.health.checks_unknown"), icon=":material/help:")
+elif not checks.height:
     st.success(t("official.health.checks_none"), icon=":material/check_circle:")
-elif checks.height:
+else:
     st.caption(t("official.health.checks_note", when=newest(checks, "evaluated_at")))
     kinds = {c: named("health.check", c) for c in checks.get_column("dqd_check").unique()}
     shown = checks.select(
