@@ -14,6 +14,7 @@ from typing import Final
 DEFAULT_LAKEHOUSE: Final = "data/lakehouse"
 DEFAULT_SOURCES: Final = "data/sources"
 DEFAULT_SECRETS: Final = "secrets"
+DEFAULT_DAGSTER_HOME: Final = "data/dagster"
 DEFAULT_TREATMENT_DAYS: Final = 365
 DEFAULT_CLINICIAN_URL: Final = "http://localhost:8502"  # gjh/serve.py APPS["clinician"]
 # Object-store settings passed through to delta-rs when the lakehouse is remote.
@@ -53,6 +54,13 @@ def secrets_dir() -> Path:
     """Where keys live when not given in the environment: ``GJH_SECRETS_DIR``, default
     ``./secrets`` (git-ignored, and never inside the lakehouse)."""
     return Path(os.environ.get("GJH_SECRETS_DIR", DEFAULT_SECRETS)).resolve()
+
+
+def dagster_home() -> Path:
+    """Where the Dagster instance keeps its runs, events and checks: ``DAGSTER_HOME``, default
+    ``./data/dagster`` (beside the lakehouse). The pipelines record their runs there
+    (``pipelines.instance``); the officials' data-health view reads them back."""
+    return Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
 
 
 def treatment_days() -> int:

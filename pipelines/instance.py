@@ -15,17 +15,18 @@ from typing import Final
 
 import dagster as dg
 
-DEFAULT_HOME: Final = "data/dagster"
+from lakehouse import config
+
 PROJECT_CONFIG: Final = Path(__file__).resolve().parents[1] / "dagster.yaml"
 
 
 def dagster_home() -> Path:
     """``DAGSTER_HOME`` made absolute (and set), with a ``dagster.yaml`` in it."""
-    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME).resolve()
+    home = config.dagster_home()
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        shutil.copyfile(PROJECT_CONFIG, config)
+    settings = home / "dagster.yaml"
+    if not settings.exists():
+        shutil.copyfile(PROJECT_CONFIG, settings)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

@@ -1,4 +1,4 @@
-"""The public-health app for city officials: programme uptake, aggregates only."""
+"""The public-health app for city officials: programme uptake and data health, aggregates only."""
 
 import streamlit as st
 
@@ -14,6 +14,9 @@ run(
             title=t("official.uptake.title"),
             icon=":material/bar_chart:",
             default=True,
-        )
+        ),
+        st.Page(
+            "app_pages/health.py", title=t("official.health.title"), icon=":material/fact_check:"
+        ),
     ],
 )

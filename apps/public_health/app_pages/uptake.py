@@ -9,12 +9,14 @@ import streamlit as st
 from apps.common.i18n import keyed, labelled, number, t, word
 from apps.common.layout import access
 from apps.common.views import district
+from apps.public_health import freshness
 from lakehouse import disclosure
 from lakehouse.access import UPTAKE_DIMENSIONS, UPTAKE_MEASURES
 
 layer = access()
 MONTHS = layer.uptake_months()
 st.title(t("official.uptake.title"))
+freshness.line(layer)
 if not MONTHS:
     st.info(t("official.uptake.empty"))
     st.stop()
