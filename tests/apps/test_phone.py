@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from apps.citizen.flows import FLOWS
 from apps.common.i18n import t
@@ -30,7 +30,7 @@ from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 PASSWORD = "demo-password-6"
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 SIDEBAR = '[data-testid="stSidebar"]'
 TILES = ".st-key-home_tiles"
 
