@@ -14,6 +14,7 @@ run(
             title=t("official.uptake.title"),
             icon=":material/bar_chart:",
             default=True,
-        )
+        ),
+        st.Page("app_pages/compare.py", title=t("compare.title"), icon=":material/compare:"),
     ],
 )

@@ -19,6 +19,7 @@ importing the rules.
 from __future__ import annotations
 
 from lakehouse.access.aggregates import UPTAKE_DIMENSIONS, UPTAKE_MEASURES, Aggregates
+from lakehouse.access.exports import Exports
 from lakehouse.access.folds import Grant
 from lakehouse.access.gate import (
     ROLES,
@@ -55,7 +56,16 @@ __all__ = [
 
 
 class Access(
-    Grants, Records, Imaging, Readings, MyImages, Aggregates, Measurements, Summary, Medicines
+    Grants,
+    Records,
+    Imaging,
+    Readings,
+    MyImages,
+    Aggregates,
+    Measurements,
+    Summary,
+    Medicines,
+    Exports,
 ):
     """The access layer for one principal: every method checks (``gate.Gate``), reads and
     audits. ``Access(principal, clock=..., readers=...)``; see ``gate.Gate`` for the arguments."""
