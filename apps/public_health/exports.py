@@ -98,24 +98,17 @@ def offer(layer: Access, table: pl.DataFrame, figure: go.Figure | None, what: st
     if small_counts(table):
         st.warning(t("refusal.small_cells"))
         return
-    csv, png = st.columns(2)
-    csv.download_button(
-        t("compare.export.csv"),
-        data=partial(_file, layer, table, "csv", what, None),
-        file_name=f"{what}.csv",
-        mime="text/csv",
-        key=f"export_{what}_csv",
-        on_click="ignore",
-        icon=":material/table:",
-    )
+    files: list[tuple[ExportKind, str, go.Figure | None]] = [("csv", "text/csv", None)]
     if figure is not None:
-        png.download_button(
-            t("compare.export.png"),
-            data=partial(_file, layer, table, "png", what, figure),
-            file_name=f"{what}.png",
-            mime="image/png",
-            key=f"export_{what}_png",
+        files.append(("png", "image/png", figure))
+    for column, (kind, mime, drawn) in zip(st.columns(2), files, strict=False):
+        column.download_button(
+            t(f"compare.export.{kind}"),
+            data=partial(_file, layer, table, kind, what, drawn),
+            file_name=f"{what}.{kind}",
+            mime=mime,
+            key=f"export_{what}_{kind}",
             on_click="ignore",
-            icon=":material/image:",
+            icon=":material/download:",
         )
     st.caption(t("compare.export.note"))
