@@ -40,7 +40,7 @@ GWANGJU: Final = Path(__file__).resolve().parents[2] / "lakehouse/reference/gwan
 Level = Literal["districts", "dongs"]
 # The map is sized for a phone first: the boundaries fit this many pixels (MapLibre draws the
 # world 512 px wide at zoom 0).
-MAP_PX: Final = (360, 420)
+MAP_PX: Final = (340, 400)
 WORLD_PX: Final = 512
 FUNNEL: Final = ("app_users", "consented", "linked", "ai_users", "centre_users")
 HIDDEN_FILL: Final = "#eaeef2"
@@ -137,6 +137,9 @@ def choropleth(
     )
     shown = rows.filter(~hidden(rows, value))
     centre, zoom = view(geojson)
+    top = shown[value].max()
+    # The scale starts at 0 (the lightest blue), so a 0 never reads as a middle value.
+    ceiling = float(top) if isinstance(top, int | float) and top > 0 else 1.0
     figure = px.choropleth_map(
         shown,
         geojson=geojson,
@@ -146,7 +149,9 @@ def choropleth(
         hover_name="_name",
         hover_data={code: False, value: f":,.{digits}f"},
         labels={value: value_label},
-        color_continuous_scale="Blues",
+        # Blues without its near-white end, so a shown 0 is not taken for the hidden grey.
+        color_continuous_scale=px.colors.sequential.Blues[2:],
+        range_color=(0, ceiling),
         map_style="white-bg",
         center=centre,
         zoom=zoom,
@@ -173,19 +178,27 @@ def choropleth(
             )
         )
     figure.update_layout(
-        height=MAP_PX[1] + 80,
-        margin={"l": 0, "r": 0, "t": 10, "b": 40},
-        coloraxis_colorbar={"title": {"text": value_label}},
-        legend={"orientation": "h", "y": -0.02, "yanchor": "top"},
+        height=MAP_PX[1] + 160,
+        margin={"l": 0, "r": 0, "t": 10, "b": 10},
+        # The colour bar and the legend below the map, which keeps a phone's whole width.
+        coloraxis_colorbar={
+            "title": {"text": value_label, "side": "top"},
+            "orientation": "h",
+            "y": 0,
+            "yanchor": "top",
+            "len": 0.9,
+            "thickness": 14,
+        },
+        legend={"orientation": "h", "y": -0.22, "yanchor": "top"},
         annotations=[
             {
                 "text": t("compare.map.source", source=attribution()),
                 "xref": "paper",
                 "yref": "paper",
-                "x": 1,
-                "y": 0,
-                "xanchor": "right",
-                "yanchor": "bottom",
+                "x": 0,
+                "y": 1,
+                "xanchor": "left",
+                "yanchor": "top",
                 "showarrow": False,
                 "bgcolor": "rgba(255,255,255,0.85)",
             }
@@ -210,8 +223,8 @@ def _ticks(largest: float) -> tuple[list[float], list[str]]:
 
 def pyramid(users: pl.DataFrame, population: pl.DataFrame, measure: str) -> go.Figure:
     """Users against the population by age group and sex: men to the left, women to the
-    right; residents as outlined bars, users as solid bars inside them, each labelled with its
-    count or "◆ suppressed".
+    right; residents as outlined bars, users as solid bars inside them, each pair labelled
+    "users / residents" with a hidden count as "◆ suppressed".
 
     Args:
         users: ``Access.uptake(measure, ["age_group", "sex"], ...)``.
@@ -234,29 +247,47 @@ def pyramid(users: pl.DataFrame, population: pl.DataFrame, measure: str) -> go.F
     label = f"{MARK} {t('compare.suppressed')}"
     for sex, side, colour in (("M", -1, PALETTE[0]), ("F", 1, PALETTE[1])):
         rows = cells.filter(pl.col("sex") == sex)
-        ages = rows["age_group"].to_list()
-        for column, flag, name, style in (
-            ("residents", "_p", "compare.pyramid.population", "outline"),
-            (measure, "_u", "compare.pyramid.users", "solid"),
-        ):
-            values = [
+        counts = {
+            column: [
                 None if h or v is None else v for v, h in zip(rows[column], rows[flag], strict=True)
             ]
-            largest = max([largest, *(v for v in values if v is not None)])
+            for column, flag in (("residents", "_p"), (measure, "_u"))
+        }
+        # One label per bar, at the residents' end: "users / residents" (the legend says so),
+        # since a user bar too short for its text would hide it; the hover says it in words.
+        both, hover = (
+            [
+                " / ".join(mark if v is None else number(v) for v in pair)
+                for pair in zip(counts[measure], counts["residents"], strict=True)
+            ]
+            for mark in (MARK, label)
+        )
+        largest = max([largest, *(v for v in counts["residents"] if v is not None)])
+        for column, name, marker, text in (
+            (
+                "residents",
+                "compare.pyramid.population",
+                {"color": "rgba(0,0,0,0)", "line": {"color": colour, "width": 2}},
+                both,
+            ),
+            (
+                measure,
+                "compare.pyramid.users",
+                {"color": colour, "pattern": {"shape": "" if sex == "M" else "/"}},
+                None,
+            ),
+        ):
             figure.add_trace(
                 go.Bar(
-                    y=ages,
-                    x=[side * (v or 0) for v in values],
+                    y=rows["age_group"].to_list(),
+                    x=[side * (v or 0) for v in counts[column]],
                     orientation="h",
                     name=t(name, sex=word("sex", sex)),
-                    marker=(
-                        {"color": "rgba(0,0,0,0)", "line": {"color": colour, "width": 2}}
-                        if style == "outline"
-                        else {"color": colour, "pattern": {"shape": "" if sex == "M" else "/"}}
-                    ),
-                    text=[label if v is None else number(v) for v in values],
-                    textposition="outside" if style == "outline" else "inside",
-                    customdata=[label if v is None else number(v) for v in values],
+                    marker=marker,
+                    text=text,
+                    textposition="outside",
+                    cliponaxis=False,
+                    customdata=hover,
                     hovertemplate="%{y}: %{customdata}<extra>%{fullData.name}</extra>",
                 )
             )
@@ -264,7 +295,12 @@ def pyramid(users: pl.DataFrame, population: pl.DataFrame, measure: str) -> go.F
     figure.update_layout(
         barmode="overlay",
         bargap=0.15,
-        xaxis={"tickvals": ticks, "ticktext": texts, "title": {"text": t("compare.pyramid.axis")}},
+        xaxis={
+            "tickvals": ticks,
+            "ticktext": texts,
+            "title": {"text": t("compare.pyramid.axis")},
+            "range": [-1.9 * max(largest, 1), 1.9 * max(largest, 1)],  # room for the labels
+        },
         yaxis={"title": {"text": t("dimension.age_group")}},
         legend={"orientation": "h", "y": -0.2},
         annotations=[

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from apps.common.i18n import labelled, t, word
+from apps.common.i18n import labelled, number, t, word
 from apps.common.views import district
 from apps.public_health.charts import boundaries
 from lakehouse import disclosure
@@ -73,6 +73,20 @@ def published(
         else []
     )
     return frame.select(*names, *values, *flag)
+
+
+def displayed(table: pl.DataFrame, digits: int = 1) -> pl.DataFrame:
+    """The published table as the screen shows it, cell for cell the CSV's: numbers with
+    thousands separators (floats to ``digits`` decimals), an empty number as "–" (a Polars or
+    Arrow null would read "None", an English word on a Korean screen)."""
+
+    def text(series: pl.Series) -> pl.Series:
+        if not series.dtype.is_numeric():
+            return series.fill_null("")
+        places = digits if series.dtype.is_float() else 0
+        return pl.Series(series.name, [number(v, places) for v in series.to_list()], pl.Utf8)
+
+    return pl.DataFrame([text(table[c]) for c in table.columns])
 
 
 def csv_bytes(table: pl.DataFrame) -> bytes:

@@ -130,10 +130,11 @@ def test_the_pyramid_puts_men_left_women_right_and_marks_hidden_cells() -> None:
     assert all(x <= 0 for x in men_pop.x) and all(x >= 0 for x in women_pop.x)
     assert list(men_users.x) == [-12, 0, -55, 0, -18]
     assert list(women_users.x) == [30, 40, 60, 25, 0]
-    # The hidden 20-39 men and 75+ women say so (no bar); the real 0 of 65-74 men says 0.
-    label = f"◆ {t('compare.suppressed')}"
-    assert men_users.text[1] == label and women_users.text[4] == label
-    assert men_users.text[3] == "0"
+    # Each pair reads "users / residents": the hidden 20-39 men and 75+ women say so (no
+    # bar), the real 0 of 65-74 men says 0.
+    assert list(men_pop.text) == ["12 / 400", "◆ / 500", "55 / 900", "0 / 300", "18 / 150"]
+    assert women_pop.text[4] == "◆ / 240" and men_users.text is None
+    assert t("compare.suppressed") in women_pop.customdata[4]
     assert men_users.marker.color != "rgba(0,0,0,0)" and men_pop.marker.color == "rgba(0,0,0,0)"
 
 

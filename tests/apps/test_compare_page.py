@@ -78,17 +78,19 @@ def test_the_compare_page_shows_rates_standardised_rates_map_and_pyramid(
     # Five districts and the city's total, by name.
     assert set(rates[district]) >= {"동구", "서구", "남구", "북구", "광산구", "전체"}
     assert dsr[district].to_list()[0] == "전체"  # the city first: the benchmark
-    # Nothing shown is a count of 1-10 (rates are not counts).
+    # Nothing shown is a count of 1-10 (rates are not counts); no "None" on a Korean screen.
     for table in (rates, dsr):
-        counts = table.select(t("measure.signups", "ko"), t("measure.residents", "ko"))
-        assert not small_counts(counts.cast(pl.Int64, strict=False))
+        counts = table.select(t("measure.app_users", "ko"), t("measure.residents", "ko"))
+        as_numbers = counts.select(pl.all().str.replace_all(",", "").cast(pl.Int64, strict=False))
+        assert not small_counts(as_numbers)
+        assert "None" not in table.to_pandas().to_string()
     # A suppressed count gives no rate, and is flagged in words.
     flag = t("compare.suppressed", "ko")
     hidden = rates.filter(pl.col(flag) != "")
-    assert hidden[t("compare.column.rate", "ko")].is_null().all()
-    # Each district without a standardised rate says why, one with a mark says it in words.
+    assert set(hidden[t("compare.column.rate", "ko")]) <= {"–"}
+    # Each district without a standardised rate says why.
     for row in dsr.iter_rows(named=True):
-        if row[t("compare.column.rate", "ko")] is None:
+        if row[t("compare.column.rate", "ko")] == "–":
             assert row[t("compare.column.status", "ko")]
     # The map: offline, its view computed from the boundaries, attributed to KOSTAT.
     (dsr_chart, district_map, pyramid) = at.get("plotly_chart")
@@ -108,7 +110,7 @@ def test_the_compare_page_shows_rates_standardised_rates_map_and_pyramid(
     details = {d.split(" 20")[0] for d in reads["detail"]}  # without the period
     assert details >= {
         f"{m} by {dims}"
-        for m in ("signups", "residents")
+        for m in ("app_users", "residents")
         for dims in ("district_code", "district_code,age_group", "age_group,sex")
     }
 

@@ -16,7 +16,7 @@ from apps.common.i18n import keyed, labelled, t
 from apps.common.layout import access
 from apps.common.theme import apply
 from apps.public_health import charts
-from apps.public_health.exports import offer, published
+from apps.public_health.exports import displayed, offer, published
 from lakehouse import disclosure, stats
 from lakehouse.access import UPTAKE_DIMENSIONS, UPTAKE_MEASURES
 
@@ -34,6 +34,7 @@ a, b = st.columns(2)
 measure = a.selectbox(
     t("compare.measure"),
     RATE_MEASURES,
+    index=RATE_MEASURES.index("app_users"),
     format_func=lambda m: t(f"measure.{m}"),
     key=keyed("compare_measure"),
 )
@@ -68,7 +69,7 @@ dims = st.multiselect(
 )
 crude = rates(dims)
 crude_table = published(crude, dims, RATE_COLUMNS)
-st.dataframe(crude_table.to_arrow(), hide_index=True, key="compare_rates")
+st.dataframe(displayed(crude_table).to_arrow(), hide_index=True, key="compare_rates")
 offer(layer, crude_table, None, "rates")
 
 # --- age-standardised rates of the districts, against the city --------------------------------
@@ -118,7 +119,7 @@ dsr_chart = apply(
     charts.intervals(marked.with_columns(labels), "label", t("compare.column.rate"), city)
 )
 st.plotly_chart(dsr_chart, key="compare_dsr_chart")
-st.dataframe(dsr_table.to_arrow(), hide_index=True, key="compare_dsr")
+st.dataframe(displayed(dsr_table).to_arrow(), hide_index=True, key="compare_dsr")
 offer(layer, dsr_table, dsr_chart, f"standardised_{standard}")
 
 # --- the map ----------------------------------------------------------------------------------
@@ -129,6 +130,7 @@ district_map = apply(
     charts.choropleth(by_district, "districts", DISTRICT, "rate", t("compare.column.rate"))
 )
 st.plotly_chart(district_map, key="compare_map")
+st.caption(t("compare.map.licence"))
 offer(layer, district_table, district_map, "district_map")
 
 # --- the pyramid ------------------------------------------------------------------------------
@@ -137,6 +139,7 @@ by_sex = ["age_group", "sex"]
 users = layer.uptake(measure, by_sex, first, last)
 population = layer.uptake("residents", by_sex, first, last)
 pyramid = apply(charts.pyramid(users, population, measure))
+st.caption(t("compare.pyramid.read"))
 st.plotly_chart(pyramid, key="compare_pyramid")
 pyramid_table = published(
     stats.crude_rates(users, population, by_sex, measure), by_sex, RATE_COLUMNS
