@@ -1,22 +1,26 @@
-"""The officials' comparison page (``apps/public_health/app_pages/compare.py``) with Streamlit's
-AppTest on the built small city: rates from the published tables only, the age-standardised
+"""The officials' comparison page (``apps/public_health/app_pages/compare.py``) on the built small
+city: with Streamlit's AppTest, rates from the published tables only, the age-standardised
 comparison under a named standard population (and WHO's on the switch), the offline map and the
-pyramid, no count of 1-10 anywhere it shows or offers for download, every read audited."""
+pyramid, no count of 1-10 anywhere it shows, every read audited; in Chromium, the downloads made
+only when pressed (the map as PNG, a table as CSV with no count of 1-10), each audited."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
+from playwright.sync_api import Page
 from streamlit.testing.v1 import AppTest
 
 from apps.common.i18n import t
 from apps.public_health import charts
 from lakehouse import accounts
 from lakehouse.access.exports import small_counts
-from tests.apps.served import app_env
+from tests.apps.browser import AppServer
+from tests.apps.served import app_env, app_script, sign_in
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -25,15 +29,21 @@ PASSWORD = "demo-password-1"
 
 
 @pytest.fixture(scope="module")
-def env(built_small: Lake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def environ(built_small: Lake, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The app's environment on the small city, with an official's account."""
     roster = (
         accounts.Account(
             "official", "official", "시청 담당자", password_hash=accounts.hash_password(PASSWORD)
         ),
     )
     folder = tmp_path_factory.mktemp("compare_accounts")
+    return app_env(built_small, roster, folder, "cd" * 32)
+
+
+@pytest.fixture(scope="module")
+def env(environ: dict[str, str], built_small: Lake) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch, built_small.active():
-        for name, value in app_env(built_small, roster, folder, "cd" * 32).items():
+        for name, value in environ.items():
             patch.setenv(name, value)
         yield
 
@@ -122,3 +132,34 @@ def test_the_switch_standardises_to_whos_world_population() -> None:
     assert not at.exception, at.exception
     who = t("compare.standard.who_2000_2025", "ko")
     assert any(who in c.value and "WHO" in c.value for c in at.caption)
+
+
+def exports(lake: Lake) -> list[str]:
+    log = lake.frame("ops.audit_log", pl.col("action") == "export:aggregate")
+    return log.sort("at")["detail"].to_list()
+
+
+@pytest.mark.browser
+def test_downloads_are_made_when_pressed_and_audited(
+    page: Page, start_app: Callable[..., AppServer], environ: dict[str, str], built_small: Lake
+) -> None:
+    server = start_app(app_script("official"), environ)
+    sign_in(page, server, "official", PASSWORD, "compare")
+    assert exports(built_small) == []  # nothing is made until asked
+    # The map as PNG: kaleido draws it in Chromium, offline, on the click.
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name=t("compare.export.png", "ko")).nth(1).click()
+    png = Path(download.value.path()).read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and download.value.suggested_filename.endswith(
+        ".png"
+    )
+    # The rates table as CSV: UTF-8 with a BOM, named areas, no count of 1-10.
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name=t("compare.export.csv", "ko")).first.click()
+    data = Path(download.value.path()).read_bytes()
+    assert data.startswith("\ufeff".encode())
+    table = pl.read_csv(io.BytesIO(data[3:]), infer_schema=False)
+    assert "동구" in table[t("dimension.district_code", "ko")].to_list()
+    counts = table.select(t("measure.app_users", "ko"), t("measure.residents", "ko"))
+    assert not small_counts(counts.cast(pl.Int64))
+    assert exports(built_small) == ["png district_map", "csv rates"]
