@@ -100,7 +100,8 @@ def view(
     return centre, min(across, up)
 
 
-def _names(level: Level) -> dict[str, str]:
+def area_names(level: Level) -> dict[str, str]:
+    """Each district's or dong's name by its code, in the session's language."""
     key = "name" if lang() == "ko" else "name_eng"
     return {f["properties"]["code"]: f["properties"][key] for f in boundaries(level)["features"]}
 
@@ -131,7 +132,7 @@ def choropleth(
         value_label: The value's name (the colour bar's title, the hover text).
         digits: Decimals shown on hover.
     """
-    geojson, names = boundaries(level), _names(level)
+    geojson, names = boundaries(level), area_names(level)
     rows = _inner(frame, [code]).with_columns(
         pl.col(code).replace_strict(names, default=pl.col(code)).alias("_name")
     )

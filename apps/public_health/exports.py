@@ -20,7 +20,7 @@ import streamlit as st
 
 from apps.common.i18n import labelled, number, t, word
 from apps.common.views import district
-from apps.public_health.charts import boundaries
+from apps.public_health.charts import area_names
 from lakehouse import disclosure
 from lakehouse.access import Access
 from lakehouse.access.exports import ExportKind, small_counts
@@ -40,6 +40,11 @@ def _name(column: str, dongs: Mapping[str, str], value: str) -> str:
     return word("sex", value) if column == "sex" else value
 
 
+def header(dimension: str) -> str:
+    """A dimension's name as a column header (the uptake table's dimensions, and the dong)."""
+    return t("compare.dong") if dimension == "dong_code" else t(f"dimension.{dimension}")
+
+
 def published(
     frame: pl.DataFrame, dims: Sequence[str], columns: Mapping[str, str], digits: int = 1
 ) -> pl.DataFrame:
@@ -54,10 +59,8 @@ def published(
             integers (null where suppressed), rates are rounded to ``digits`` decimals.
         digits: Decimals of the float columns.
     """
-    dongs = {
-        f["properties"]["code"]: f["properties"]["name"] for f in boundaries("dongs")["features"]
-    }
-    names = [labelled(frame, d, partial(_name, d, dongs)).alias(t(f"dimension.{d}")) for d in dims]
+    dongs = area_names("dongs")
+    names = [labelled(frame, d, partial(_name, d, dongs)).alias(header(d)) for d in dims]
     values = [
         (pl.col(c).round(digits) if frame.schema[c].is_float() else pl.col(c)).alias(header)
         for c, header in columns.items()

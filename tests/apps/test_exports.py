@@ -66,6 +66,23 @@ def test_the_csv_is_the_published_table_with_a_bom_and_no_count_of_1_to_10() -> 
     assert not small_counts(table)
 
 
+def test_a_dong_level_table_names_its_dongs() -> None:
+    frame = pl.DataFrame(
+        {
+            "district_code": ["24050", "24050", "24050"],
+            "dong_code": ["2405075", "2405074", TOTAL],
+            "app_users": [None, 25, 40],
+            "suppressed": [True, False, False],
+        },
+        schema_overrides={"app_users": pl.Int64},
+    )
+    table = exports.published(frame, ["district_code", "dong_code"], {"app_users": "users"})
+    assert table[t("compare.dong")].to_list() == ["수완동", "신가동", "전체"]
+    assert table[t("dimension.district_code")].to_list() == ["광산구"] * 3
+    shown = exports.displayed(table)
+    assert shown["users"].to_list() == ["–", "25", "40"]
+
+
 def test_a_table_with_a_count_of_1_to_10_is_found() -> None:
     leaked = pl.DataFrame({"district": ["동구", "서구"], "users": [7, 40], "rate": [3.5, 8.0]})
     assert small_counts(leaked) == ["users"]  # rates are not counts
