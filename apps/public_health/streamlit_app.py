@@ -18,5 +18,6 @@ run(
         st.Page(
             "app_pages/health.py", title=t("official.health.title"), icon=":material/fact_check:"
         ),
+        st.Page("app_pages/compare.py", title=t("compare.title"), icon=":material/compare:"),
     ],
 )

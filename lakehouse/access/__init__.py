@@ -20,6 +20,7 @@ importing the rules.
 from __future__ import annotations
 
 from lakehouse.access.aggregates import UPTAKE_DIMENSIONS, UPTAKE_MEASURES, Aggregates
+from lakehouse.access.exports import Exports
 from lakehouse.access.folds import Grant
 from lakehouse.access.gate import (
     ROLES,
@@ -67,6 +68,7 @@ class Access(
     Summary,
     Medicines,
     DataHealth,
+    Exports,
 ):
     """The access layer for one principal: every method checks (``gate.Gate``), reads and
     audits. ``Access(principal, clock=..., readers=...)``; see ``gate.Gate`` for the arguments."""
