@@ -370,6 +370,7 @@ class Gate:
         kind: pl.Expr,
         institution: pl.Expr,
         own: str | None = None,
+        national: bool = True,
     ) -> pl.Expr:
         """Which rows of ``subject``'s record ``purpose`` shows, as a predicate over each row's
         ``kind`` (a timeline kind) and ``institution`` (who recorded it; null: no clinic, as the
@@ -380,14 +381,15 @@ class Gate:
         institution; under ``institution_share`` the union of both, so a share never hides what
         the clinician's institution recorded; under every other basis the whole record. The
         national extracts' kinds follow the citizen's consent where the basis is bound by it
-        (``_national_visible``; under ``institution_share`` its shared part only)."""
+        (``_national_visible``; under ``institution_share`` its shared part only), asked only
+        when the rows can be of those kinds (``national``)."""
         mine = institution.eq_missing(pl.lit(own or self.principal.institution, pl.Utf8))
         if purpose in ONE_INSTITUTION:
             return mine
         shown = pl.lit(True)
         if purpose in SHARED and (scope := self._share_scope(subject)) is not None:
             shown = kind.is_in(sorted(scope))
-        if not self._national_visible(subject, purpose):
+        if national and not self._national_visible(subject, purpose):
             shown &= ~kind.is_in(sorted(NATIONAL_KINDS))
         return mine | shown if purpose == INSTITUTION_SHARE else shown
 
@@ -409,7 +411,8 @@ class Gate:
         ``institution`` is the rows' institution as the timeline names it (the prescriber, the
         pharmacy, the claim's institution of a diagnosis, a study's sender; a null literal for
         the centre's measurements, no clinic's own record)."""
-        return rows.filter(self._shown(subject, purpose, pl.lit(kind), institution))
+        national = kind in NATIONAL_KINDS
+        return rows.filter(self._shown(subject, purpose, pl.lit(kind), institution, None, national))
 
     def _timeline_rows(
         self, subject: str, purpose: str, institution: str | None = None
@@ -450,7 +453,8 @@ class Gate:
         # The patient's basis must show this study as their record's imaging row: not one of
         # another institution under the institution rule, nor under a share left without it.
         sender = pl.lit(study["institution"], pl.Utf8)
-        if not pl.select(self._shown(subject, purpose, pl.lit("imaging"), sender)).item():
+        shown = self._shown(subject, purpose, pl.lit("imaging"), sender, national=False)
+        if not pl.select(shown).item():
             raise self._deny(
                 action, f"a study of another institution, not shown under {purpose}", subject
             )

@@ -395,10 +395,24 @@ def _after_the_extracts(cast: dict[str, Any]) -> Callable[[], datetime]:
     return lambda: moment
 
 
+def _her_clinic(cast: dict[str, Any]) -> str:
+    """The institution that coded most of the linked citizen's diagnoses in the records' last
+    year: a clinic (``cast["clinic"]``, her most visited, may be a pharmacy) that treated her
+    recently."""
+    held = truth(cast, cast["linked"])
+    since = held["event_date"].max() - timedelta(days=365)
+    coded = held.filter((pl.col("kind") == "diagnosis") & (pl.col("event_date") > since))
+    clinic: str = coded.group_by("institution").len().sort("len", "institution")["institution"][-1]
+    assert clinician(clinic, "dr.her.clinic").basis("read:timeline", cast["linked"]) == (
+        "institution"
+    )
+    return clinic
+
+
 def test_a_share_adds_its_kinds_to_a_recent_patients_own_institution_records(
     lake: Lake, cast: dict[str, Any]
 ) -> None:
-    key, clinic = cast["linked"], cast["clinic"]
+    key, clinic = cast["linked"], _her_clinic(cast)
     held = truth(cast, key)
     own, shared = pl.col("institution") == clinic, pl.col("kind").is_in(MEDICINES)
     # Rows on every side of the cut: the clinic's of other kinds, the shared kinds elsewhere,
@@ -458,7 +472,7 @@ def test_the_summary_follows_the_union_too(cast: dict[str, Any]) -> None:
     """The summary reads claims, diagnoses and prescriptions from silver, not the timeline: the
     same union cuts them (``_record_rows``). A medicines share keeps the clinic's own
     diagnoses in the problems; a share alone shows none."""
-    key, clinic, clock = cast["linked"], cast["clinic"], _after_the_extracts(cast)
+    key, clinic, clock = cast["linked"], _her_clinic(cast), _after_the_extracts(cast)
     today = clock().date()
     coded = truth(cast, key).filter(
         (pl.col("kind") == "diagnosis")
