@@ -17,9 +17,11 @@ default:
   citizen's say: a share code they gave (limited to the kinds they chose, until it expires or is
   revoked), a standing consent to the clinician's institution (until withdrawn), or emergency
   access: a stated reason, time-limited, every read flagged for review and shown to the
-  citizen (``_visible`` cuts the rows to the basis). A study is theirs to see when their
-  institution sent it, when it was sent to them for a remote reading (until 30 days after they
-  replied), or when its patient is (``basis``);
+  citizen. What they see is the union of every basis they hold: a share code redeemed for a
+  recent patient adds the shared kinds of every institution to their own institution's records
+  (``institution_share``), never cuts those (``_shown`` is the one cut of the rows). A study is
+  theirs to see when their institution sent it, when it was sent to them for a remote reading
+  (until 30 days after they replied), or when its patient's basis shows it (``_study``);
 * **official**: aggregates only, with small cells suppressed and complemented
   (``lakehouse.disclosure``) in the access layer, so no page can forget to;
 * **admin**: operations and the audit log, no clinical content.
@@ -71,12 +73,18 @@ SHARE_SCOPES: Final[dict[str, frozenset[str]]] = {
     "imaging": frozenset({"imaging", "study"}),
     "measurements": frozenset({"measurement", "checkup"}),
 }
+# A clinician's basis when they hold both a share code and a recent treatment relationship:
+# their institution's records, and the shared kinds of every institution (the union, ``_shown``).
+INSTITUTION_SHARE: Final = "institution_share"
 # Bases under which the national extracts follow the citizen's own consent: what they see, and
-# what they hand over. A clinician's own institution's records, a standing consent to it and an
-# emergency access do not depend on the app's record link.
-CONSENT_BOUND: Final = frozenset({"self", "proxy", "share"})
+# what they hand over (under ``institution_share``, its shared part). A clinician's own
+# institution's records, a standing consent to it and an emergency access do not depend on the
+# app's record link.
+CONSENT_BOUND: Final = frozenset({"self", "proxy", "share", INSTITUTION_SHARE})
 # Bases that see only what one institution recorded (the clinician's, or the study's sender).
 ONE_INSTITUTION: Final = frozenset({"institution", "remote_reading"})
+# Bases limited to the kinds a share code covers (beyond one institution's own records).
+SHARED: Final = frozenset({"share", INSTITUTION_SHARE})
 
 
 class AuditFields(TypedDict, total=False):
@@ -279,18 +287,24 @@ class Gate:
     def _clinician_basis(self, subject: str) -> str | None:
         """The citizen's standing consent to this institution (the whole record), this
         clinician's emergency access (the whole record, flagged: broken on purpose, so even a
-        clinician of a recent patient sees beyond their own institution's records), a share
-        code they redeemed (the kinds chosen), or a recent treatment relationship (their
-        institution's records), in that order."""
+        clinician of a recent patient sees beyond their own institution's records), in that
+        order; else what a share code they redeemed (the kinds chosen) and a recent treatment
+        relationship (their institution's records) show together: ``institution_share`` when
+        both stand, ``share`` or ``institution`` when one does. Each of the first two shows the
+        whole record, so no union with another basis could show more."""
         p, now = self.principal, self.clock()
         grants = [g for g in self._grants(pl.col("subject_key") == subject) if g.active(now)]
         if any(g.kind == "consent" and g.institution == p.institution for g in grants):
             return "consent"
         if any(g.kind == "emergency" and g.grantee == p.account for g in grants):
             return "emergency"
-        if any(g.kind == "share" and g.grantee == p.account for g in grants):
+        shared = any(g.kind == "share" and g.grantee == p.account for g in grants)
+        treated = bool(p.institution) and self._treated_recently(subject, str(p.institution))
+        if shared and treated:
+            return INSTITUTION_SHARE
+        if shared:
             return "share"
-        if p.institution and self._treated_recently(subject, p.institution):
+        if treated:
             return "institution"
         return None
 
@@ -349,45 +363,56 @@ class Gate:
             return None
         return frozenset(k for s in scopes for group in s or () for k in SHARE_SCOPES[group])
 
+    def _shown(
+        self,
+        subject: str,
+        purpose: str,
+        kind: pl.Expr,
+        institution: pl.Expr,
+        own: str | None = None,
+        national: bool = True,
+    ) -> pl.Expr:
+        """Which rows of ``subject``'s record ``purpose`` shows, as a predicate over each row's
+        ``kind`` (a timeline kind) and ``institution`` (who recorded it; null: no clinic, as the
+        centre's measurements): the one cut of every read of a record.
+
+        Under ``institution`` and ``remote_reading`` one institution's own rows (``own``,
+        default the clinician's); under ``share`` the kinds the share codes cover, of every
+        institution; under ``institution_share`` the union of both, so a share never hides what
+        the clinician's institution recorded; under every other basis the whole record. The
+        national extracts' kinds follow the citizen's consent where the basis is bound by it
+        (``_national_visible``; under ``institution_share`` its shared part only), asked only
+        when the rows can be of those kinds (``national``)."""
+        mine = institution.eq_missing(pl.lit(own or self.principal.institution, pl.Utf8))
+        if purpose in ONE_INSTITUTION:
+            return mine
+        shown = pl.lit(True)
+        if purpose in SHARED and (scope := self._share_scope(subject)) is not None:
+            shown = kind.is_in(sorted(scope))
+        if national and not self._national_visible(subject, purpose):
+            shown &= ~kind.is_in(sorted(NATIONAL_KINDS))
+        return mine | shown if purpose == INSTITUTION_SHARE else shown
+
     def _visible(
         self, rows: pl.DataFrame, subject: str, purpose: str, institution: str | None = None
     ) -> pl.DataFrame:
         """The rows of ``subject``'s record (any frame with ``kind`` and ``institution``) that
-        ``purpose`` shows: one institution's own (``institution``, default the clinician's)
-        under ``institution`` and ``remote_reading``; the chosen kinds under ``share``; and the
-        national extracts' kinds only when ``_national_visible``."""
-        if purpose in ONE_INSTITUTION:
-            rows = rows.filter(pl.col("institution") == (institution or self.principal.institution))
-        if purpose == "share" and (scope := self._share_scope(subject)) is not None:
-            rows = rows.filter(pl.col("kind").is_in(sorted(scope)))
-        if not self._national_visible(subject, purpose):
-            rows = rows.filter(~pl.col("kind").is_in(sorted(NATIONAL_KINDS)))
-        return rows
+        ``purpose`` shows (``_shown``; ``institution``: whose own rows, default the
+        clinician's)."""
+        return rows.filter(
+            self._shown(subject, purpose, pl.col("kind"), pl.col("institution"), institution)
+        )
 
     def _record_rows(
-        self,
-        rows: pl.DataFrame,
-        subject: str,
-        purpose: str,
-        kind: str | None,
-        institution: pl.Expr | None,
+        self, rows: pl.DataFrame, subject: str, purpose: str, kind: str, institution: pl.Expr
     ) -> pl.DataFrame:
         """Rows of a source table of ``subject``'s record (claims and their children, studies,
-        centre measurements) cut as ``_visible`` cuts the timeline's rows of ``kind`` (None: a
-        national-extract table read only to join others, never shown, so no share scope
-        applies): national kinds only when ``_national_visible``; one institution's rows
-        (``institution``, the rows' institution; None: cut by a join instead) under
-        ``institution`` and ``remote_reading``; nothing of a kind a share code left out."""
-        national = kind is None or kind in NATIONAL_KINDS
-        if national and not self._national_visible(subject, purpose):
-            return rows.clear()
-        if purpose in ONE_INSTITUTION and institution is not None:
-            rows = rows.filter(institution.eq_missing(pl.lit(self.principal.institution)))
-        if purpose == "share" and kind is not None:
-            scope = self._share_scope(subject)
-            if scope is not None and kind not in scope:
-                return rows.clear()
-        return rows
+        centre measurements) cut as ``_visible`` cuts the timeline's rows of ``kind``:
+        ``institution`` is the rows' institution as the timeline names it (the prescriber, the
+        pharmacy, the claim's institution of a diagnosis, a study's sender; a null literal for
+        the centre's measurements, no clinic's own record)."""
+        national = kind in NATIONAL_KINDS
+        return rows.filter(self._shown(subject, purpose, pl.lit(kind), institution, None, national))
 
     def _timeline_rows(
         self, subject: str, purpose: str, institution: str | None = None
@@ -422,6 +447,15 @@ class Gate:
         if subject is None:
             raise self._deny(action, "a study of another institution", None)
         try:
-            return study, self.basis(action, subject)
+            purpose = self.basis(action, subject)
         except AccessDeniedError:
             raise AccessDeniedError("a study of another institution") from None
+        # The patient's basis must show this study as their record's imaging row: not one of
+        # another institution under the institution rule, nor under a share left without it.
+        sender = pl.lit(study["institution"], pl.Utf8)
+        shown = self._shown(subject, purpose, pl.lit("imaging"), sender, national=False)
+        if not pl.select(shown).item():
+            raise self._deny(
+                action, f"a study of another institution, not shown under {purpose}", subject
+            )
+        return study, purpose

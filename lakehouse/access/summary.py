@@ -46,11 +46,16 @@ AI results are not a diagnosis. {DISCLAIMER_EN}
 """
 
 
+CLAIM_INSTITUTION: Final = "_claim_ykiho"
+
+
 def in_use(children: pl.DataFrame, claims: pl.DataFrame) -> pl.DataFrame:
     """The rows of the version of each statement in use (silver keeps every delivered version
     of a statement's diagnoses, prescriptions and dispensings; the one in use has the
-    statement's ``delivery_id``)."""
-    return children.join(claims.select("spec_id", "delivery_id"), on=["spec_id", "delivery_id"])
+    statement's ``delivery_id``), with their statement's institution (``CLAIM_INSTITUTION``:
+    a diagnosis's institution, as the timeline names it)."""
+    heads = claims.select("spec_id", "delivery_id", pl.col("ykiho").alias(CLAIM_INSTITUTION))
+    return children.join(heads, on=["spec_id", "delivery_id"])
 
 
 def _medicines(supplies: pl.DataFrame) -> pl.DataFrame:
@@ -72,37 +77,31 @@ class Summary(Medicines):
     """The summary and export methods of ``Access``; a ``Medicines`` for the one definition
     of what the citizen takes now, and the day it is counted from (``_as_of``)."""
 
-    def _national_extract(
-        self, table: str, subject: str, purpose: str, kind: str | None, institution: str | None
-    ) -> pl.DataFrame:
-        """The citizen's rows of one national-extract table (claims and their children) as
-        ``purpose`` may see them (``Gate._record_rows``: the consent rule, one institution's
-        records, a share's kinds): the one read of these tables here."""
-        rows: pl.DataFrame = self._q(queries.citizen_rows)(table, subject)
-        where = None if institution is None else pl.col(institution)
-        return self._record_rows(rows, subject, purpose, kind, where)
+    def _national_extract(self, subject: str, purpose: str) -> dict[str, pl.DataFrame]:
+        """The citizen's rows of the national-extract tables (claims, and the versions in use of
+        their children) as ``purpose`` may see them (``Gate._record_rows``: the consent rule,
+        one institution's records, a share's kinds, or their union), each cut by the
+        institution the timeline names for it: the one read of these tables here. The claims
+        are read whole only to pick each child's version and a diagnosis's institution."""
+        claims: pl.DataFrame = self._q(queries.citizen_rows)(CLAIMS, subject)
+
+        def child(table: str, kind: str, institution: str) -> pl.DataFrame:
+            rows = in_use(self._q(queries.citizen_rows)(table, subject), claims)
+            cut = self._record_rows(rows, subject, purpose, kind, pl.col(institution))
+            return cut.drop(CLAIM_INSTITUTION)
+
+        return {
+            "claims.csv": self._record_rows(claims, subject, purpose, "visit", pl.col("ykiho")),
+            "diagnoses.csv": child(DIAGNOSES, "diagnosis", CLAIM_INSTITUTION),
+            "prescriptions.csv": child(PRESCRIPTIONS, "prescription", "ykiho"),
+            "dispensings.csv": child(DISPENSINGS, "dispensing", "pharmacy_ykiho"),
+        }
 
     def _tables(self, subject: str, purpose: str) -> dict[str, pl.DataFrame]:
         """The citizen's rows ``purpose`` may see, by the CSV file each becomes in an export:
         the national extract's (the statements' versions in use) and the programme's own
         (centre measurements, studies, their AI findings)."""
-        heads = self._national_extract(CLAIMS, subject, purpose, None, "ykiho")
-        found = {
-            "claims.csv": self._national_extract(CLAIMS, subject, purpose, "visit", "ykiho"),
-            "diagnoses.csv": in_use(
-                self._national_extract(DIAGNOSES, subject, purpose, "diagnosis", None), heads
-            ),
-            "prescriptions.csv": in_use(
-                self._national_extract(PRESCRIPTIONS, subject, purpose, "prescription", "ykiho"),
-                heads,
-            ),
-            "dispensings.csv": in_use(
-                self._national_extract(
-                    DISPENSINGS, subject, purpose, "dispensing", "pharmacy_ykiho"
-                ),
-                heads,
-            ),
-        }
+        found = self._national_extract(subject, purpose)
         # The programme's own data, cut as the timeline's measurement and imaging rows are (the
         # centre is no clinic's own record; a study is its sender's).
         measured: pl.DataFrame = self._q(queries.centre_values)(subject)
@@ -135,8 +134,9 @@ class Summary(Medicines):
         everything: bool = False,
     ) -> Record:
         """The citizen's record as the builder takes it (from ``_tables``): recent (the
-        summary) or all of it; the name for the citizen themselves only."""
-        today = self.clock().date()
+        summary) or all of it, with the day its medicines are counted from (``_as_of``); the
+        name for the citizen themselves only."""
+        today, as_of = self.clock().date(), self._as_of()
         diagnoses, prescribed = tables["diagnoses.csv"], tables["prescriptions.csv"]
         dispensed = tables["dispensings.csv"]
         measured, studies = tables["centre_measurements.csv"], tables["imaging_studies.csv"]
@@ -146,7 +146,7 @@ class Summary(Medicines):
             problems = select.problems(diagnoses, today, days=None)
             studies = studies.sort("study_date", descending=True, nulls_last=True)
         else:
-            medicines = _medicines(taking.current(prescribed, dispensed, self._as_of()))
+            medicines = _medicines(taking.current(prescribed, dispensed, as_of))
             problems = select.problems(diagnoses, today)
             measured = select.measurements(measured, today)
             studies = select.studies(studies, today)
@@ -159,7 +159,7 @@ class Summary(Medicines):
         chosen = tables["ai_findings.csv"].filter(
             pl.col("study_instance_uid").is_in(studies["study_instance_uid"].implode())
         )
-        return Record(person, name, problems, medicines, measured, studies, chosen)
+        return Record(person, name, problems, medicines, measured, studies, chosen, as_of)
 
     def _audited(self, action: str, subject: str, purpose: str, rows: int, detail: str) -> None:
         self._audit(
@@ -174,7 +174,7 @@ class Summary(Medicines):
     def emergency_summary(self, subject_key: str) -> Record:
         """What the emergency summary screen shows, exactly what the IPS Bundle holds: problems
         coded in the last year, the medicines taken now (``Medicines``: on the last day the national
-        extracts reach when that is before today), the latest value of each centre
+        extracts reach when that is before today, ``Record.as_of``), the latest value of each centre
         measure within a year, the newest studies and their AI findings. The name only for the
         citizen themselves."""
         purpose = self.basis("read:summary", subject_key)

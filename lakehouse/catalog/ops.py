@@ -49,8 +49,8 @@ APP_LEDGERS: Final = (
             column(
                 "purpose",
                 "text",
-                "on what basis: self | proxy | institution | share | emergency | monitoring | "
-                "oversight | account",
+                "on what basis: self | proxy | institution | share | institution_share | consent | "
+                "emergency | remote_reading | monitoring | oversight | account | research",
                 required=True,
             ),
             column(

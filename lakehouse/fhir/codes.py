@@ -95,6 +95,8 @@ class Section:
         lines: Its narrative, one line per entry (or the empty section's statement).
         supporting: Resources in the Bundle its entries reference (an ImagingStudy).
         empty_reason: The ``list-empty-reason`` code when it has no entry.
+        heading: A line the narrative opens with, above the entries' lines (the day the
+            medications are counted from).
     """
 
     title: str
@@ -103,13 +105,14 @@ class Section:
     lines: list[str]
     supporting: list[tuple[str, JSON]] = field(default_factory=list)
     empty_reason: str | None = None
+    heading: str | None = None
 
     def composition_section(self) -> JSON:
         """The section as the Composition holds it."""
         found: JSON = {
             "title": self.title,
             "code": concept(coding(LOINC, *self.code)),
-            "text": narrative(self.lines),
+            "text": narrative(self.lines, self.heading),
         }
         if self.entries:
             found["entry"] = [{"reference": url} for url, _ in self.entries]

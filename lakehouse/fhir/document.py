@@ -43,6 +43,8 @@ class Record:
         measurements: ``results.sections``' frame.
         studies: ``imaging.section``'s studies.
         findings: Their AI findings.
+        as_of: The day the medicines are counted from: today, or the last day the national
+            extracts reach when that is earlier (``Medicines._as_of``).
     """
 
     person: dict[str, Any]
@@ -52,6 +54,7 @@ class Record:
     measurements: pl.DataFrame
     studies: pl.DataFrame
     findings: pl.DataFrame
+    as_of: date
 
 
 def _merged(first: Section, second: Section) -> Section:
@@ -65,13 +68,13 @@ def _merged(first: Section, second: Section) -> Section:
     )
 
 
-def sections(record: Record, subject: str, today: date) -> list[Section]:
+def sections(record: Record, subject: str) -> list[Section]:
     """The document's sections in reading order: the three IPS requires (problems, allergies,
     medications), then vital signs and results where the record has any."""
     found = [
         problems.section(record.problems, subject),
         allergies.section(),
-        medications.section(record.medicines, subject, today),
+        medications.section(record.medicines, subject, record.as_of),
     ]
     measured = results.sections(record.measurements, subject)
     vitals = [s for s in measured if s.code == results.VITALS_CODE]
@@ -91,7 +94,7 @@ def ips_bundle(record: Record, now: datetime) -> Bundle:
             timestamp.
     """
     subject, person = patient.patient(record.person, record.name)
-    parts = sections(record, subject, now.date())
+    parts = sections(record, subject)
     key = record.person["citizen_key"]
     composition_url = entry_id("Composition", key, now.isoformat())
     author: JSON = {
@@ -141,12 +144,12 @@ def everything_bundle(record: Record, now: datetime) -> Bundle:
     Args:
         record: Every row, unwindowed (problems over all time, every prescription, every
             measurement, every study).
-        now: When it is made (the Bundle's timestamp; medicines supplied until before today are
-            ``completed``).
+        now: When it is made (the Bundle's timestamp; medicines supplied until before
+            ``record.as_of`` are ``completed``).
     """
     subject, person = patient.patient(record.person, record.name)
     entries = [(subject, person)]
-    for part in sections(record, subject, now.date()):
+    for part in sections(record, subject):
         entries += part.entries + part.supporting
     key = record.person["citizen_key"]
     return Bundle.model_validate(

@@ -1,5 +1,7 @@
 """The medications section (LOINC 10160-0): MedicationStatements of the medicines current by
-their days supplied, coded as KR Core codes them."""
+their days supplied, coded as KR Core codes them, on the day they are counted from (the summary's
+as-of day: today, or the last day the national extracts reach when that is earlier), which the
+section's narrative states."""
 
 from __future__ import annotations
 
@@ -22,10 +24,26 @@ from lakehouse.reference import codes
 
 TITLE = "복용 중인 약 · Current medications"
 CODE = ("10160-0", "History of Medication use Narrative")
-NONE = (
-    "국민건강보험 청구자료에 오늘 복용 기간에 드는 처방이 없습니다 · "
-    "No prescription in the national health-insurance claims covers today"
-)
+
+
+def as_of_line(as_of: date) -> str:
+    """The narrative's opening line: the day the medicines are counted from, and why it may be
+    before the summary's own day."""
+    day = as_of.isoformat()
+    return (
+        f"{day} 기준: 그날 복용 기간이 남은 처방 (건강보험 청구자료는 몇 달 늦게 도착합니다) · "
+        f"As of {day}: prescriptions with supply left on that day (health-insurance claims "
+        "arrive months after care)"
+    )
+
+
+def none_line(as_of: date) -> str:
+    """The empty section's statement (its ``emptyReason`` text)."""
+    day = as_of.isoformat()
+    return (
+        f"국민건강보험 청구자료에 {day}에 복용 기간이 남은 처방이 없습니다 · "
+        f"No prescription in the national health-insurance claims covers {day}"
+    )
 
 
 def drug_names() -> dict[str, tuple[str, str, str, str]]:
@@ -58,11 +76,12 @@ def statement(
     row: dict[str, object],
     patient: str,
     names: dict[str, tuple[str, str, str, str]],
-    today: date,
+    as_of: date,
 ) -> JSON:
     """One medicine as a MedicationStatement, with the prescribed dose: ``active`` while its
-    days supplied cover ``today``, ``completed`` after (the note says which prescription and
-    until when: the claims say what was supplied, not what was swallowed)."""
+    days supplied cover ``as_of`` (the day the record's medicines are counted from), ``completed``
+    when they ended before it (the note says which prescription and until when: the claims say
+    what was supplied, not what was swallowed)."""
     start: date = row["start"]  # type: ignore[assignment]
     days = int(row["days"])  # type: ignore[call-overload]
     until = start + timedelta(days=days - 1)
@@ -70,7 +89,7 @@ def statement(
     return {
         "resourceType": "MedicationStatement",
         "meta": profile("MedicationStatement-uv-ips"),
-        "status": "active" if until >= today else "completed",
+        "status": "active" if until >= as_of else "completed",
         "medicationCodeableConcept": medication(row, names),
         "subject": {"reference": patient},
         "effectivePeriod": {"start": start.isoformat(), "end": until.isoformat()},
@@ -91,8 +110,8 @@ def statement(
     }
 
 
-def section(medicines: pl.DataFrame, patient: str, today: date) -> Section:
-    """The medications section.
+def section(medicines: pl.DataFrame, patient: str, as_of: date) -> Section:
+    """The medications section, its narrative opening with the day it counts from.
 
     Args:
         medicines: One row per current medicine: ``ingredient_code``, ``product_code`` and
@@ -100,12 +119,12 @@ def section(medicines: pl.DataFrame, patient: str, today: date) -> Section:
             ``days``, ``start`` (date issued or dispensed), ``prescriber`` (YKIHO) and
             ``prescriber_name``.
         patient: The Patient's fullUrl.
-        today: The day the summary is made.
+        as_of: The day the medicines are counted from (``Record.as_of``).
     """
     names = drug_names()
     entries, lines = [], []
     for row in medicines.iter_rows(named=True):
-        resource = statement(row, patient, names, today)
+        resource = statement(row, patient, names, as_of)
         key = (row["ingredient_code"], row["start"], row.get("prescriber"))
         entries.append((entry_id("MedicationStatement", patient, *key), resource))
         period = resource["effectivePeriod"]
@@ -113,4 +132,11 @@ def section(medicines: pl.DataFrame, patient: str, today: date) -> Section:
             f"{resource['medicationCodeableConcept']['text']}: {resource['dosage'][0]['text']}"
             f" ({period['start']} – {period['end']})"
         )
-    return Section(TITLE, CODE, entries, lines or [NONE], empty_reason="unavailable")
+    return Section(
+        TITLE,
+        CODE,
+        entries,
+        lines or [none_line(as_of)],
+        empty_reason="unavailable",
+        heading=as_of_line(as_of),
+    )

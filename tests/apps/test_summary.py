@@ -12,14 +12,15 @@ import shutil
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from html import escape
 from pathlib import Path
 
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apps.common.i18n import t
-from lakehouse import accounts
+from apps.common.i18n import day, t
+from lakehouse import accounts, queries
 from lakehouse.access import Access, AccessDeniedError, Principal
 from lakehouse.access.gate import Gate
 from lakehouse.audit import AUDIT
@@ -233,6 +234,49 @@ def test_the_summary_page_shows_the_summary_and_offers_the_ips(signed_in: None) 
     assert "@media print" in shown
     downloads = at.get("download_button")
     assert [d.proto.label for d in downloads] == [t("citizen.summary.download", "ko")]
+
+
+def test_the_summary_page_says_the_day_its_medicines_are_counted_from(
+    signed_in: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claims arrive months late: a summary made two months after the extracts end counts the
+    medicines on the extracts' last day, and says that day beside them, not today."""
+    later = NOW + timedelta(days=60)
+    monkeypatch.setattr(Gate.__init__, "__defaults__", (lambda: later, None))
+    end = queries.medicines_extract_end()
+    assert end is not None and end < later.date()
+    at = _page("app_pages/summary.py")
+    assert not at.exception and not at.error
+    shown = _html(at)
+    note = escape(t("citizen.summary.medicines_as_of", "ko", day=day(end, "ko")))
+    assert note in shown
+    medicines, allergies = (
+        t("citizen.summary.medicines", "ko"),
+        t("citizen.summary.allergies", "ko"),
+    )
+    assert shown.index(medicines) < shown.index(note) < shown.index(allergies)
+    assert day(later, "ko") not in shown.split(medicines)[1].split(allergies)[0]
+
+
+def test_the_ips_says_the_day_its_medicines_are_counted_from(
+    lake: Lake, people: dict[str, str]
+) -> None:
+    """The IPS medications section opens with the as-of day, and its statements are active on
+    that day (the claims end before the day the summary is made)."""
+    later = NOW + timedelta(days=60)
+    key = people["imaged"]
+    layer = Access(Principal("me", "citizen", citizen_key=key), clock=lambda: later)
+    end = queries.medicines_extract_end()
+    assert end is not None and end < later.date()
+    bundle = json.loads(layer.ips_bundle(key))
+    resources = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    composition = bundle["entry"][0]["resource"]
+    (section,) = [s for s in composition["section"] if s["code"]["coding"][0]["code"] == "10160-0"]
+    assert f"As of {end.isoformat()}" in section["text"]["div"]
+    statements = [resources[e["reference"]] for e in section["entry"]]
+    assert statements and {s["status"] for s in statements} == {"active"}
+    assert all(s["effectivePeriod"]["end"] >= end.isoformat() for s in statements)
+    assert not problems(bundle)
 
 
 def test_the_export_page_offers_everything_as_one_zip(signed_in: None) -> None:

@@ -12,6 +12,7 @@ from lakehouse.fhir import Record
 KEY = "C" + "ab" * 16
 NOW = datetime(2025, 5, 29, 9, 0, tzinfo=UTC)
 PERSON = {"citizen_key": KEY, "sex": "F", "birth_year": 1948, "birth_month": 5}
+AS_OF = date(2025, 5, 25)  # the national extracts end a few days before the summary is made
 
 
 def empty_record(name: str | None = None) -> Record:
@@ -26,6 +27,7 @@ def empty_record(name: str | None = None) -> Record:
         pl.DataFrame(),
         pl.DataFrame(),
         pl.DataFrame(),
+        NOW.date(),
     )
 
 
@@ -91,4 +93,4 @@ def full_record(name: str | None = None) -> Record:
         },
         schema_overrides={"value": pl.Float64, "unit": pl.Utf8},
     )
-    return Record(PERSON, name, problems, medicines, measurements, studies, findings)
+    return Record(PERSON, name, problems, medicines, measurements, studies, findings, AS_OF)

@@ -5,9 +5,13 @@ pseudonymous Patient, AI findings labelled; and every Bundle passes the IPS chec
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import date
+
+import polars as pl
 
 from lakehouse.fhir import codes, ips_bundle
-from tests.fhir.builders import KEY, NOW, empty_record, full_record
+from tests.fhir.builders import AS_OF, KEY, NOW, empty_record, full_record
 from tests.fhir.ips_check import problems
 
 REQUIRED = {"11450-4", "48765-2", "10160-0"}
@@ -75,6 +79,26 @@ def test_medicines_carry_the_edi_product_code_or_keep_their_ingredient_code() ->
     assert systems[1][codes.INGREDIENT] == "111501ATB"
     assert systems[1][codes.ATC] == "C10AA05"
     assert statements[0]["effectivePeriod"] == {"start": "2025-05-20", "end": "2025-06-18"}
+
+
+def test_the_medications_are_counted_on_the_records_as_of_day_and_say_so() -> None:
+    """A supply that ends after the as-of day but before the summary is made is still active:
+    the claims end on the as-of day, which the section's narrative and empty reason state."""
+    record = full_record()
+    ending = record.medicines.with_columns(
+        pl.lit(date(2025, 5, 1)).alias("start"), pl.lit(26).alias("days")
+    )  # supplied until 26 May: after AS_OF (25 May), before NOW (29 May)
+    bundle = json.loads(ips_bundle(replace(record, medicines=ending), NOW).model_dump_json())
+    composition, resources = document(bundle)
+    section = sections(composition)["10160-0"]
+    assert f"As of {AS_OF.isoformat()}" in section["text"]["div"]
+    assert {resources[e["reference"]]["status"] for e in section["entry"]} == {"active"}
+    assert problems(bundle) == []
+    empty = replace(record, medicines=record.medicines.clear())
+    bundle = json.loads(ips_bundle(empty, NOW).model_dump_json())
+    section = sections(document(bundle)[0])["10160-0"]
+    assert AS_OF.isoformat() in section["emptyReason"]["text"]
+    assert problems(bundle) == []
 
 
 def test_the_patient_is_pseudonymous_and_named_only_on_request() -> None:

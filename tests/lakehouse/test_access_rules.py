@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -381,6 +381,154 @@ def test_the_viewers_patient_context_follows_the_same_rule(
     assert set(wider.diagnoses["institution"].to_list()) - {own}
     citizen(study["citizen_key"], "patient").revoke(grant.grant_id)
     assert set(reader.patient_context(uid).diagnoses["institution"].to_list()) <= {own}
+
+
+# --- a share code beside the institution rule: the clinician sees the union -------------------
+
+MEDICINES = ["prescription", "dispensing"]
+
+
+def _after_the_extracts(cast: dict[str, Any]) -> Callable[[], datetime]:
+    """A clock on the day after the demo city's records end (so "recent" holds something)."""
+    end: date = cast["timeline"]["event_date"].max()
+    moment = datetime.combine(end + timedelta(days=1), time(3), UTC)
+    return lambda: moment
+
+
+def _her_clinic(cast: dict[str, Any]) -> str:
+    """The institution that coded most of the linked citizen's diagnoses in the records' last
+    year: a clinic (``cast["clinic"]``, her most visited, may be a pharmacy) that treated her
+    recently."""
+    held = truth(cast, cast["linked"])
+    since = held["event_date"].max() - timedelta(days=365)
+    coded = held.filter((pl.col("kind") == "diagnosis") & (pl.col("event_date") > since))
+    clinic: str = coded.group_by("institution").len().sort("len", "institution")["institution"][-1]
+    assert clinician(clinic, "dr.her.clinic").basis("read:timeline", cast["linked"]) == (
+        "institution"
+    )
+    return clinic
+
+
+def test_a_share_adds_its_kinds_to_a_recent_patients_own_institution_records(
+    lake: Lake, cast: dict[str, Any]
+) -> None:
+    key, clinic = cast["linked"], _her_clinic(cast)
+    held = truth(cast, key)
+    own, shared = pl.col("institution") == clinic, pl.col("kind").is_in(MEDICINES)
+    # Rows on every side of the cut: the clinic's of other kinds, the shared kinds elsewhere,
+    # and others' rows of other kinds, which no basis here shows.
+    assert min(held.filter(c).height for c in (own & ~shared, ~own & shared, ~own & ~shared))
+    me = citizen(key, "linked")
+    # A share alone: the shared kinds of every institution, nothing else.
+    code, _ = me.create_share(45, scope=("medicines",))
+    outsider = clinician(cast["stranger"], "dr.union.outsider")
+    outsider.redeem_share(code)
+    assert outsider.timeline(key).height == held.filter(shared).height
+    assert last_entry(lake, "dr.union.outsider")["purpose"] == "share"
+    # A share redeemed by a clinician of the clinic that treated her: the clinic's own rows of
+    # every kind as well, and still nothing else.
+    code, grant = me.create_share(45, scope=("medicines",))
+    doctor = clinician(clinic, "dr.union")
+    doctor.redeem_share(code)
+    rows = doctor.timeline(key)
+    assert rows.height == held.filter(own | shared).height
+    assert rows.filter(own & ~shared).height == held.filter(own & ~shared).height
+    assert rows.filter(~own).height == held.filter(~own & shared).height
+    assert kinds(rows.filter(~own)) <= set(MEDICINES)
+    entry = last_entry(lake, "dr.union")
+    assert entry["purpose"] == "institution_share" and entry["rows"] == rows.height
+    # Revoked: back to the institution rule.
+    me.revoke(grant.grant_id)
+    rows = doctor.timeline(key)
+    assert rows.height == held.filter(own).height
+    assert set(rows["institution"].to_list()) == {clinic}
+    assert last_entry(lake, "dr.union")["purpose"] == "institution"
+
+
+def test_under_the_union_the_consent_rule_binds_only_the_shared_part(
+    lake: Lake, cast: dict[str, Any]
+) -> None:
+    """A citizen without a record link shares everything with her own clinic: the clinic keeps
+    its own claims (the institution rule does not depend on the link), and other institutions'
+    claims stay hidden (what she shares follows her consent)."""
+    key = cast["unlinked"]
+    held = truth(cast, key)
+    visits = held.filter(pl.col("kind") == "visit").sort("event_date", descending=True)
+    clinic = visits["institution"][0]  # her latest visit: a recent patient of that clinic
+    doctor = clinician(clinic, "dr.union.unlinked")
+    assert doctor.basis("read:timeline", key) == "institution"
+    own, national = pl.col("institution") == clinic, pl.col("kind").is_in(NATIONAL)
+    assert held.filter(~own & national).height > 0
+    code, _ = citizen(key, "unlinked").create_share(30)
+    doctor.redeem_share(code)
+    rows = doctor.timeline(key)
+    assert last_entry(lake, "dr.union.unlinked")["purpose"] == "institution_share"
+    assert rows.height == held.filter(own | ~national).height
+    assert rows.filter(own & national).height == held.filter(own & national).height > 0
+    assert rows.filter(~own & national).is_empty()
+
+
+def test_the_summary_follows_the_union_too(cast: dict[str, Any]) -> None:
+    """The summary reads claims, diagnoses and prescriptions from silver, not the timeline: the
+    same union cuts them (``_record_rows``). A medicines share keeps the clinic's own
+    diagnoses in the problems; a share alone shows none."""
+    key, clinic, clock = cast["linked"], _her_clinic(cast), _after_the_extracts(cast)
+    today = clock().date()
+    coded = truth(cast, key).filter(
+        (pl.col("kind") == "diagnosis")
+        & (pl.col("event_date") > today - timedelta(days=365))
+        & (pl.col("event_date") <= today)
+    )
+    own = set(coded.filter(pl.col("institution") == clinic)["code"].to_list())
+    assert own, "the clinic coded no diagnosis of hers in the last year"
+    me = Access(Principal("linked", "citizen", citizen_key=key, origin="test"), clock=clock)
+    code, grant = me.create_share(45, scope=("medicines",))
+    doctor = clinician(clinic, "dr.union.summary", clock=clock)
+    doctor.redeem_share(code)
+    shown = doctor.emergency_summary(key)
+    assert set(shown.problems["kcd"].to_list()) == own
+    code, _ = me.create_share(45, scope=("medicines",))
+    outsider = clinician(cast["stranger"], "dr.union.summary.outsider", clock=clock)
+    outsider.redeem_share(code)
+    assert outsider.emergency_summary(key).problems.is_empty()
+    me.revoke(grant.grant_id)
+    after = doctor.emergency_summary(key)
+    assert set(after.problems["kcd"].to_list()) == own
+    assert set(after.medicines["prescriber"].to_list()) <= {clinic}
+
+
+def test_another_institutions_study_opens_only_when_the_basis_shows_it(
+    lake: Lake, cast: dict[str, Any]
+) -> None:
+    """A recent patient's study sent by another institution is not the clinic's own record: the
+    viewer refuses it under the institution rule and under a share that left imaging out, and
+    opens it under a share of imaging (the union: the clinic's records and the shared kinds)."""
+    timeline: pl.DataFrame = cast["timeline"]
+    recent = timeline["event_date"].max() - timedelta(days=180)
+    visits = timeline.filter((pl.col("kind") == "visit") & (pl.col("event_date") > recent))
+    studies = lake.frame("silver.imaging_studies", pl.col("citizen_key").is_not_null())
+    pairs = (
+        studies.select("study_instance_uid", "citizen_key", pl.col("institution").alias("sent"))
+        .join(visits.select("citizen_key", "institution"), on="citizen_key")
+        .filter(pl.col("institution") != pl.col("sent"))
+        .sort("study_instance_uid", "institution")
+    )
+    assert pairs.height, "no patient with a recent visit elsewhere than a study's sender"
+    uid, key, clinic = pairs.select("study_instance_uid", "citizen_key", "institution").row(0)
+    doctor = clinician(clinic, "dr.union.viewer")
+    assert doctor.basis("read:timeline", key) == "institution"
+    with pytest.raises(AccessDeniedError):
+        doctor.patient_context(uid)
+    assert last_entry(lake, "dr.union.viewer")["outcome"] == "denied"
+    patient = citizen(key, "patient.union")
+    code, _ = patient.create_share(30, scope=("medicines",))
+    doctor.redeem_share(code)
+    with pytest.raises(AccessDeniedError):
+        doctor.patient_context(uid)
+    code, _ = patient.create_share(30, scope=("imaging",))
+    reader = clinician(clinic, "dr.union.reader")
+    reader.redeem_share(code)
+    assert reader.patient_context(uid).basis == "institution_share"
 
 
 # --- 4. family carers accept first ------------------------------------------------------------

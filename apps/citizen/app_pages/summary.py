@@ -1,4 +1,5 @@
-"""The emergency summary: active problems, current medicines, allergies ("no information",
+"""The emergency summary: active problems, current medicines (with the day they are counted
+from: claims arrive months late, so it may be before today), allergies ("no information",
 stated properly), recent imaging with its AI findings, recent results; and the same summary as a
 FHIR International Patient Summary to download.
 
@@ -170,7 +171,8 @@ body = "".join(
         _section(
             t("citizen.summary.medicines"),
             _medicine_lines(record.medicines.to_dicts()),
-            t("citizen.summary.medicines_none"),
+            t("citizen.summary.medicines_none", day=day(record.as_of)),
+            t("citizen.summary.medicines_as_of", day=day(record.as_of)),
         ),
         _section(t("citizen.summary.allergies"), [], t("citizen.summary.allergies_none")),
         _section(

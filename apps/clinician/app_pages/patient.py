@@ -169,7 +169,7 @@ _emergency(layer)
 if basis is not None:
     subject = str(st.session_state[OPENED])
     st.caption(t("clinician.patient.basis", basis=t(f"basis.{basis}")))
-    if basis in ("share", "institution"):
+    if basis in ("share", "institution", "institution_share"):
         st.caption(t(f"access.patient.covers.{basis}"))
     st.text(subject)
     views.timeline(layer.timeline(subject), key="patient")
