@@ -400,7 +400,9 @@ def _her_clinic(cast: dict[str, Any]) -> str:
     year: a clinic (``cast["clinic"]``, her most visited, may be a pharmacy) that treated her
     recently."""
     held = truth(cast, cast["linked"])
-    since = held["event_date"].max() - timedelta(days=365)
+    last = held["event_date"].max()
+    assert isinstance(last, date)
+    since = last - timedelta(days=365)
     coded = held.filter((pl.col("kind") == "diagnosis") & (pl.col("event_date") > since))
     clinic: str = coded.group_by("institution").len().sort("len", "institution")["institution"][-1]
     assert clinician(clinic, "dr.her.clinic").basis("read:timeline", cast["linked"]) == (
