@@ -506,7 +506,9 @@ def test_another_institutions_study_opens_only_when_the_basis_shows_it(
     viewer refuses it under the institution rule and under a share that left imaging out, and
     opens it under a share of imaging (the union: the clinic's records and the shared kinds)."""
     timeline: pl.DataFrame = cast["timeline"]
-    recent = timeline["event_date"].max() - timedelta(days=180)
+    newest = timeline["event_date"].max()
+    assert isinstance(newest, date)
+    recent = newest - timedelta(days=180)
     visits = timeline.filter((pl.col("kind") == "visit") & (pl.col("event_date") > recent))
     studies = lake.frame("silver.imaging_studies", pl.col("citizen_key").is_not_null())
     pairs = (
