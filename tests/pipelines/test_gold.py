@@ -309,6 +309,7 @@ def test_residence_segments_cut_at_birthdays_and_residence() -> None:
         {
             "citizen_key": ["Ca", "Cb"],
             "district_code": ["24010", "24020"],
+            "dong_code": ["2401051", "2402061"],
             "sex": ["F", "M"],
             "birth_year": [1960, 2000],
             "birth_month": [4, 1],
