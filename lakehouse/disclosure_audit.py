@@ -230,7 +230,8 @@ class _System:
         b_eq = np.concatenate([self.values[shown] - rest @ known, -(self.links @ known)])
         useful = np.diff(a_eq.indptr) > 0
         a_eq, b_eq = a_eq[useful], b_eq[useful]
-        equations = np.concatenate([shown, np.full(self.links.shape[0], -1)])[useful]
+        links = -1 - np.arange(self.links.shape[0])
+        equations = np.concatenate([shown, links])[useful]
         objective = self.cells[row]
         offset = float((objective @ known)[0])
         c = objective[:, free].toarray().ravel()
@@ -255,5 +256,16 @@ class _System:
             self._saw(solution)
             if a_eq.shape[0]:
                 duals = np.asarray(result.eqlin.marginals)
-                binding.update(int(e) for e in equations[np.abs(duals) > TOLERANCE] if e >= 0)
-        return ends[0], ends[1], sorted(binding)
+                binding.update(int(e) for e in equations[np.abs(duals) > TOLERANCE])
+        return ends[0], ends[1], self._releasable(binding, free)
+
+    def _releasable(self, binding: set[int], free: Flags) -> list[int]:
+        """The shown rows whose hiding can widen an interval bound by these equations (a link
+        is ``-1 - parent``): the binding cells themselves, and the shown finest cells inside
+        them (their values were substituted, so they bind through the equation)."""
+        rows = {e for e in binding if e >= 0}
+        for e in binding:
+            equation = self.cells[e] if e >= 0 else self.links[-1 - e]
+            inside = equation.indices[~free[equation.indices]]
+            rows.update(int(r) for r in self.own[inside])
+        return sorted(rows)
