@@ -31,7 +31,13 @@ import scipy.optimize
 import scipy.sparse as sp
 
 from lakehouse import disclosure
-from lakehouse.access import UPTAKE_DIMENSIONS, UPTAKE_MEASURES, Access, Principal
+from lakehouse.access import (
+    UPTAKE_DIMENSIONS,
+    UPTAKE_MEASURES,
+    Access,
+    AccessDeniedError,
+    Principal,
+)
 from pipelines.defs import gold
 from pipelines.defs.checks import checks_for
 from tests.conftest import City
@@ -107,7 +113,7 @@ class Attack:
         for m, d, a, s, v in rows.group_by(CUBE).agg(pl.col(measure).sum()).iter_rows():
             true[self._x(m, {"district_code": d, "age_group": a, "sex": s})] = v
         last = rows.filter(pl.col("month") == self.months[-1]) if stock else rows
-        for (d, g), v in (
+        for d, g, v in (
             last.group_by("district_code", "dong_code").agg(pl.col(measure).sum()).iter_rows()
         ):
             true[self.n_x + self.dongs.index((d, g))] = v
@@ -289,3 +295,25 @@ def test_the_dong_view_is_the_whole_period_only(official: Access) -> None:
     assert not shown.is_between(LOW, HIGH).any()
     with pytest.raises(ValueError, match="whole period"):
         official.uptake_dongs("residents", months[0], months[-2])
+
+
+def test_officials_read_nothing_but_the_published_table(
+    city: Lake, official: Access, truth: pl.DataFrame
+) -> None:
+    """With the raw daily table gone, every official view still answers (it never read it);
+    anyone else is refused, and the refusal is in the access log."""
+    daily = city.root / "gold" / "programme_uptake_daily"
+    aside = daily.with_name("programme_uptake_daily.aside")
+    daily.rename(aside)
+    try:
+        months = official.uptake_months()
+        assert months == truth["month"].unique().sort().to_list()
+        assert official.uptake("consented", ["district_code", "sex"], months[0], months[-1]).height
+        assert official.uptake_dongs("signups", months[0], months[-1]).height
+    finally:
+        aside.rename(daily)
+    admin = Access(Principal("admin", "admin", "운영자", origin="test"))
+    with pytest.raises(AccessDeniedError):
+        admin.uptake_dongs("signups", months[0], months[-1])
+    log = city.frame("ops.audit_log", pl.col("account") == "admin")
+    assert (log["outcome"] == "denied").any()
