@@ -15,6 +15,11 @@ attacker combines everything shown. So the set is suppressed together and then *
   ``max - min >= high - low``: the attacker's interval is at least as wide as the suppression
   range (9 for 1-10), so the published set cannot pin the count down to within 1-10 (nor to
   any narrower interval). An unbounded maximum is protected.
+* **Runs of months.** For a flow the app also answers any run of months, as the sum of the
+  published months, hidden when one of them is. Such a hidden answer (a run of two or more
+  months short of the whole period) is audited too: it is protected by the same criterion, or
+  when its least value is above ``high`` (it cannot be a small count, so working it out
+  discloses nothing the app could not show).
 * **Repair.** While a hidden cell fails, the shown cell that constrains it and is cheapest
   (smallest count, then first in order) is hidden: the constraining cells are the equations
   with a non-zero dual value in the cell's minimum or maximum program (releasing one of them
@@ -61,6 +66,9 @@ class Linked:
         high: The largest.
         hidden: The cube's suppressed cells, once ``publish`` has run.
         hidden_children: Per parent, its children's suppressed cells.
+        ranges: The first axis is months whose runs the app sums (a flow's period): every run
+            of two or more months short of all of them is an answer too, hidden when one of
+            its months is, and audited like a cell (it is never published as one).
         unresolved: Hidden cells no further suppression could widen (zero in a healthy run;
             the gold job reports it).
     """
@@ -70,6 +78,7 @@ class Linked:
     parent_axis: int = 0
     low: int = 1
     high: int = 10
+    ranges: bool = False
     hidden: Flags = field(init=False)
     hidden_children: list[Flags] = field(init=False)
     unresolved: int = field(init=False, default=0)
@@ -101,7 +110,9 @@ def publish(linked: Linked) -> Linked:
                 passed[row] = True  # two solutions already this far apart: no program needed
                 continue
             lo, hi, binding = system.interval(int(row), hidden)
-            if hi - lo >= width:
+            # A run of months is an answer, not a cell: it may be worked out when it cannot
+            # be small (at least high + 1, a count the app could show).
+            if hi - lo >= width or (row >= system.published and lo > linked.high + TOLERANCE):
                 passed[row] = True
                 continue
             shown = [b for b in binding if not hidden[b] and system.values[b] > 0]
@@ -150,6 +161,8 @@ class _System:
     values: npt.NDArray[np.float64]
     links: sp.csr_matrix
     cube_size: int
+    published: int  # the rows that are published cells; the rest are runs of months
+    runs: sp.csr_matrix
     offsets: list[int]
     own: npt.NDArray[np.int64]  # each unknown's own row: its inner cube cell or its child
     # The least and greatest value of each row over every solution the programs found. The
@@ -174,16 +187,26 @@ class _System:
     @staticmethod
     def of(linked: Linked) -> _System:
         inner = [n - 1 for n in linked.values.shape]
-        cube = sp.csr_matrix(np.ones((1, 1)))
-        for n in inner:  # each axis: its values, then its margin (the sum of them)
-            axis = sp.vstack([sp.identity(n), np.ones((1, n))])
-            cube = sp.kron(cube, axis, format="csr")
+        cube = _margins(inner)
         n_x = cube.shape[1]
         sizes = [len(k) for k in linked.children]
         n_y = sum(sizes)
-        cells = sp.block_diag([cube, sp.identity(n_y)], format="csr") if n_y else cube
+        runs = _runs(inner[0] if linked.ranges else 0)
+        summed = (
+            sp.kron(runs, _margins(inner[1:]), format="csr")
+            if runs.shape[0]
+            else sp.csr_matrix((0, n_x))
+        )
+        x_true = linked.values[tuple(slice(0, n) for n in inner)].ravel()
+        cells = sp.vstack(
+            [
+                sp.block_diag([cube, sp.identity(n_y)], format="csr") if n_y else cube,
+                sp.hstack([summed, sp.csr_matrix((summed.shape[0], n_y))]) if n_y else summed,
+            ],
+            format="csr",
+        )
         values = np.concatenate(
-            [linked.values.ravel(), *(np.asarray(k) for k in linked.children)]
+            [linked.values.ravel(), *(np.asarray(k) for k in linked.children), summed @ x_true]
         ).astype(np.float64)
         offsets = np.cumsum([0, *sizes]).tolist()
         links = []
@@ -199,11 +222,23 @@ class _System:
         )
         own = np.concatenate([inner_rows, cube.shape[0] + np.arange(n_y)]).astype(np.int64)
         high = np.full(len(values), -np.inf)
-        return _System(cells, values, link, cube.shape[0], offsets, own, -high, high)
+        published = cube.shape[0] + n_y
+        return _System(
+            cells, values, link, cube.shape[0], published, runs, offsets, own, -high, high
+        )
 
     def flags(self, linked: Linked) -> Flags:
-        """Which rows are hidden."""
-        return np.concatenate([linked.hidden.ravel(), *linked.hidden_children]).astype(np.bool_)
+        """Which rows are hidden: the published cells as suppressed, a run of months where
+        any of its months is (the access layer shows a run only when all of them are)."""
+        months = (
+            linked.hidden[:-1].reshape(linked.hidden.shape[0] - 1, -1)
+            if self.runs.shape[0]
+            else None
+        )
+        runs = (self.runs @ months.astype(np.float64) > 0).ravel() if months is not None else []
+        return np.concatenate(
+            [linked.hidden.ravel(), *linked.hidden_children, np.asarray(runs, dtype=np.bool_)]
+        ).astype(np.bool_)
 
     def force(self, row: int, cube_forced: Flags, kids_forced: list[Flags]) -> None:
         """Force one more row hidden."""
@@ -224,7 +259,7 @@ class _System:
         nothing new and is left out)."""
         free = hidden[self.own]
         known = np.where(free, 0.0, self.values[self.own])
-        shown = np.flatnonzero(~hidden)
+        shown = np.flatnonzero(~hidden[: self.published])
         rest = self.cells[shown]
         a_eq = sp.vstack([rest[:, free], self.links[:, free]], format="csr")
         b_eq = np.concatenate([self.values[shown] - rest @ known, -(self.links @ known)])
@@ -269,3 +304,24 @@ class _System:
             inside = equation.indices[~free[equation.indices]]
             rows.update(int(r) for r in self.own[inside])
         return sorted(rows)
+
+
+def _margins(inner: Sequence[int]) -> sp.csr_matrix:
+    """Every cell of a cube with margins (C order) as a sum of its inner cells: per axis its
+    values, then its margin."""
+    cube = sp.csr_matrix(np.ones((1, 1)))
+    for n in inner:
+        cube = sp.kron(cube, sp.vstack([sp.identity(n), np.ones((1, n))]), format="csr")
+    return cube
+
+
+def _runs(months: int) -> sp.csr_matrix:
+    """Every run of two or more consecutive months short of all ``months`` of them, as rows
+    of ones over the months (none for fewer than three months)."""
+    found = [
+        ((np.arange(months) >= a) & (np.arange(months) <= b)).astype(np.float64)
+        for a in range(months)
+        for b in range(a + 1, months)
+        if b - a + 1 < months
+    ]
+    return sp.csr_matrix(np.array(found).reshape(len(found), months))

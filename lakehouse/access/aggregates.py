@@ -77,10 +77,9 @@ class Aggregates(Gate):
             & pl.col("dong_code").is_null()
             & pl.all_horizontal(True, *(pl.col(d).is_null() for d in others))
         )
-        published = (
-            _sum_of_months(rows, list(dims), months, measure)
-            .sort(*dims, nulls_last=True)
-            .with_columns(pl.col(d).fill_null(disclosure.TOTAL) for d in dims)
+        summed = _sum_of_months(rows, list(dims), months, measure)
+        published = (summed.sort(*dims, nulls_last=True) if dims else summed).with_columns(
+            pl.col(d).fill_null(disclosure.TOTAL) for d in dims
         )
         self._audit(
             "read:aggregate",

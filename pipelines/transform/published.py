@@ -95,6 +95,7 @@ def _publish(
             dims.index(PARENT),
             low,
             high,
+            ranges=flow,  # a flow's runs of months are answers too
         )
     )
     month = None if flow else cells["month"][0]

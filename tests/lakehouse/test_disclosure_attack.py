@@ -14,8 +14,10 @@ Every shown number is an equation (checked against the true counts first: the pu
 are right), every hidden one is at least 1 (zeros show). Each hidden number is then bounded by
 two linear programs (HiGHS). It is protected when ``max - min >= high - low`` (9: it cannot be
 pinned down to within the suppression range 1-10), the criterion of ``lakehouse.disclosure_audit``
-and docs/disclosure.md. The same attack against the method before (each query suppressed on its
-own, kept here as ``per_query``) must break it: that is the issue's finding, reproduced.
+and docs/disclosure.md; a hidden run of months (a flow's answer summed over two or more months,
+short of the whole period) also when its least value is above 10 (it cannot be a small count).
+The same attack against the method before (each query suppressed on its own, kept here as
+``per_query``) must break it: that is the issue's finding, reproduced.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def per_query(daily: pl.DataFrame) -> Query:
     on its own by ``disclosure.protect`` (lakehouse/access/aggregates.py at c36c48c)."""
 
     def uptake(measure: str, dims: list[str], first: str, last: str) -> pl.DataFrame:
-        rows = daily.filter(pl.col("month").is_between(first, last))
+        rows = daily.filter(pl.col("month").is_between(pl.lit(first), pl.lit(last)))
         if UPTAKE_MEASURES[measure] == "last":
             rows = rows.filter(pl.col("day") == pl.col("day").max())
         cells = (
@@ -100,7 +102,9 @@ class Attack:
         self.measure = measure
         self.months = truth["month"].unique().sort().to_list()
         self.levels = {d: truth[d].unique().sort().to_list() for d in UPTAKE_DIMENSIONS}
-        self.dongs = truth.select("district_code", "dong_code").unique().sort(pl.all()).rows()
+        self.dongs = (
+            truth.select("district_code", "dong_code").unique().sort("district_code", "dong_code")
+        ).rows()
         shape = [len(self.months), *(len(self.levels[d]) for d in UPTAKE_DIMENSIONS)]
         self.shape = tuple(shape)
         self.n_x = int(np.prod(shape))
@@ -119,7 +123,9 @@ class Attack:
             true[self.n_x + self.dongs.index((d, g))] = v
         self.true = true
         self.equations: dict[bytes, tuple[np.ndarray, float]] = {}
-        self.hidden: dict[bytes, tuple[np.ndarray, str]] = {}
+        # Hidden numbers, and whether each is a run of months (an answer the access layer sums,
+        # not a published cell): a run that cannot be small (at least HIGH + 1) may be known.
+        self.hidden: dict[bytes, tuple[np.ndarray, str, bool]] = {}
         # A district's dongs add up to its cells of the dong view's period.
         self.links = []
         period = [self.months[-1]] if stock else self.months
@@ -156,10 +162,10 @@ class Attack:
         row[self.n_x + self.dongs.index((district, dong))] = 1.0
         return row
 
-    def saw(self, row: np.ndarray, value: Any, hidden: bool, what: str) -> None:
+    def saw(self, row: np.ndarray, value: Any, hidden: bool, what: str, run: bool = False) -> None:
         key = row.tobytes()
         if hidden:
-            self.hidden.setdefault(key, (row, what))
+            self.hidden.setdefault(key, (row, what, run))
             return
         assert row @ self.true == value, f"{what}: shows {value}, the count is {row @ self.true}"
         self.equations[key] = (row, float(value))
@@ -170,7 +176,7 @@ class Attack:
         # A number hidden by one query and shown by another is simply known.
         weak = [
             (what, self.equations[k][1], self.equations[k][1])
-            for k, (_, what) in self.hidden.items()
+            for k, (_, what, _run) in self.hidden.items()
             if k in self.equations
         ]
         hidden = [h for k, h in self.hidden.items() if k not in self.equations]
@@ -179,30 +185,30 @@ class Attack:
         shown = list(self.equations.values())
         a_eq = sp.csr_matrix(np.array([r for r, _ in shown] + self.links))
         b_eq = np.array([v for _, v in shown] + [0.0] * len(self.links))
-        a_ub = sp.csr_matrix(-np.array([r for r, _ in hidden]))
+        a_ub = sp.csr_matrix(-np.array([r for r, _, _ in hidden]))
         b_ub = -np.ones(len(hidden))
         # Any two feasible solutions bound a cell's interval from inside: cells whose values
         # already spread by the range need no programs of their own.
         low = np.full(len(hidden), np.inf)
         high = np.full(len(hidden), -np.inf)
-        for i, (row, what) in enumerate(hidden):
-            ends = []
+        for i, (row, what, run) in enumerate(hidden):
+            least = -np.inf
             for sign in (1.0, -1.0):
-                if high[i] - low[i] >= HIGH - LOW:
+                if high[i] - low[i] >= HIGH - LOW or least > HIGH + 1e-6:
                     break
                 found = scipy.optimize.linprog(
                     sign * row, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, method="highs"
                 )
                 if found.status == 3:
-                    ends.append(np.inf)
                     high[i] = np.inf
                     continue
                 assert found.status == 0, found.message
-                ends.append(sign * found.fun)
+                if sign > 0 and run:
+                    least = found.fun
                 values = -(a_ub @ found.x)
                 np.minimum(low, values, out=low)
                 np.maximum(high, values, out=high)
-            if high[i] - low[i] < HIGH - LOW - 1e-6:
+            if high[i] - low[i] < HIGH - LOW - 1e-6 and least <= HIGH + 1e-6:
                 weak.append((what, float(low[i]), float(high[i])))
         return weak
 
@@ -225,6 +231,7 @@ def attack(truth: pl.DataFrame, measure: str, uptake: Query, dongs: Query | None
     for first, last in ranges(found.months):
         inside = [m for m in found.months if first <= m <= last]
         period = inside[-1:] if UPTAKE_MEASURES[measure] == "last" else inside
+        run = 1 < len(period) < len(found.months)
         for dims in subsets():
             table = uptake(measure, dims, first, last)
             for row in table.iter_rows(named=True):
@@ -234,6 +241,7 @@ def attack(truth: pl.DataFrame, measure: str, uptake: Query, dongs: Query | None
                     row[measure],
                     row["suppressed"],
                     f"{measure} {first}..{last} {cell}",
+                    run,
                 )
     if dongs is not None:
         whole = [found.months[-1]] if UPTAKE_MEASURES[measure] == "last" else found.months
