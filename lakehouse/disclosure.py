@@ -41,8 +41,10 @@ Residual limits, worth knowing before a table leaves the access layer:
 
 * **Linked tables.** Protection is per table. Two queries over the same people (the same
   period by district and by sex, or two periods differing by a day) can be differenced; this
-  module cannot see the other query. The access layer has to limit which tables exist (whole
-  months, fixed dimensions).
+  module cannot see the other query. So officials are never shown a table protected on its
+  own: ``lakehouse.disclosure_audit`` suppresses each measure once for every view (``forced``
+  cells carry what linked tables hide), audits the set by linear programming and repairs it,
+  and the access layer only slices and sums that published set (docs/disclosure.md).
 * **Bounds, not equations.** The guarantee is that no suppressed cell follows from the
   published *equations*. An attacker also knows bounds: a suppressed cell is at least 1 (zeros
   show), and, if the ``status`` column is shown, a ``primary`` cell is at most ``high`` and a

@@ -106,4 +106,3 @@ def test_random_cubes_with_children_hold_the_criterion_and_agree_on_totals(seed:
         assert hidden_line[line > 0].sum() != 1
     shown = ~linked.hidden
     assert not ((values >= 1) & (values <= 10) & shown).any()
-
