@@ -51,6 +51,8 @@ from lakehouse.disclosure import Flags, Ints, suppress
 HIGHS: Final = "highs"
 # Round-off of the programs' optima: an interval this much short of the range still passes.
 TOLERANCE: Final = 1e-6
+# Solutions in random directions tried before each audit pass (``_System.explore``).
+EXPLORE: Final = 4
 
 
 @dataclass
@@ -104,6 +106,8 @@ def publish(linked: Linked) -> Linked:
         _settle(linked, cube_forced, kids_forced)
         hidden = system.flags(linked)
         todo = np.flatnonzero(hidden & ~passed & ~skipped)
+        if any(system.spread(int(row)) < width for row in todo):
+            system.explore(hidden)
         release = None
         for row in todo:
             if system.spread(int(row)) >= width:
@@ -257,16 +261,7 @@ class _System:
         unknowns, each at least 1 (which implies every hidden margin is at least 1 too), and
         the shown cells' equations are over them (a shown cell with none of them in it says
         nothing new and is left out)."""
-        free = hidden[self.own]
-        known = np.where(free, 0.0, self.values[self.own])
-        shown = np.flatnonzero(~hidden[: self.published])
-        rest = self.cells[shown]
-        a_eq = sp.vstack([rest[:, free], self.links[:, free]], format="csr")
-        b_eq = np.concatenate([self.values[shown] - rest @ known, -(self.links @ known)])
-        useful = np.diff(a_eq.indptr) > 0
-        a_eq, b_eq = a_eq[useful], b_eq[useful]
-        links = -1 - np.arange(self.links.shape[0])
-        equations = np.concatenate([shown, links])[useful]
+        free, known, a_eq, b_eq, equations = self._reduced(hidden)
         objective = self.cells[row]
         offset = float((objective @ known)[0])
         c = objective[:, free].toarray().ravel()
@@ -293,6 +288,46 @@ class _System:
                 duals = np.asarray(result.eqlin.marginals)
                 binding.update(int(e) for e in equations[np.abs(duals) > TOLERANCE])
         return ends[0], ends[1], self._releasable(binding, free)
+
+    def _reduced(
+        self, hidden: Flags
+    ) -> tuple[Flags, npt.NDArray[np.float64], sp.csr_matrix, npt.NDArray[np.float64], Ints]:
+        """The programs' common constraints: which unknowns are free (their own cell hidden),
+        the known values of the others, the shown cells' equations over the free ones, and
+        which row (a link: ``-1 - parent``) each equation is."""
+        free = hidden[self.own]
+        known = np.where(free, 0.0, self.values[self.own])
+        shown = np.flatnonzero(~hidden[: self.published])
+        rest = self.cells[shown]
+        a_eq = sp.vstack([rest[:, free], self.links[:, free]], format="csr")
+        b_eq = np.concatenate([self.values[shown] - rest @ known, -(self.links @ known)])
+        useful = np.diff(a_eq.indptr) > 0
+        links = -1 - np.arange(self.links.shape[0])
+        equations = np.concatenate([shown, links])[useful]
+        return free, known, a_eq[useful], b_eq[useful], equations
+
+    def explore(self, hidden: Flags, tries: int = EXPLORE) -> None:
+        """A few feasible solutions pushed in random directions (seeded, so a build is
+        repeatable): each hidden cell goes up in some and down in others, so most cells'
+        spreads reach the range before any program of their own is solved. The unknowns are
+        capped here (each a restriction of the feasible set, so the solutions stay feasible)."""
+        free, known, a_eq, b_eq, _ = self._reduced(hidden)
+        if not free.any():
+            return
+        cap = 2 * float(self.values.max()) + 2 * TOLERANCE + 20
+        rng = np.random.default_rng(0)
+        for _ in range(tries):
+            result = scipy.optimize.linprog(
+                rng.choice([-1.0, 1.0], size=int(free.sum())),
+                A_eq=a_eq if a_eq.shape[0] else None,
+                b_eq=b_eq if a_eq.shape[0] else None,
+                bounds=(1, cap),
+                method=HIGHS,
+            )
+            if result.status == 0:
+                solution = known.copy()
+                solution[free] = result.x
+                self._saw(solution)
 
     def _releasable(self, binding: set[int], free: Flags) -> list[int]:
         """The shown rows whose hiding can widen an interval bound by these equations (a link
