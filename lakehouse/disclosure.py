@@ -41,8 +41,10 @@ Residual limits, worth knowing before a table leaves the access layer:
 
 * **Linked tables.** Protection is per table. Two queries over the same people (the same
   period by district and by sex, or two periods differing by a day) can be differenced; this
-  module cannot see the other query. The access layer has to limit which tables exist (whole
-  months, fixed dimensions).
+  module cannot see the other query. So officials are never shown a table protected on its
+  own: ``lakehouse.disclosure_audit`` suppresses each measure once for every view (``forced``
+  cells carry what linked tables hide), audits the set by linear programming and repairs it,
+  and the access layer only slices and sums that published set (docs/disclosure.md).
 * **Bounds, not equations.** The guarantee is that no suppressed cell follows from the
   published *equations*. An attacker also knows bounds: a suppressed cell is at least 1 (zeros
   show), and, if the ``status`` column is shown, a ``primary`` cell is at most ``high`` and a
@@ -120,22 +122,19 @@ def protect(
             column names, or ``low``/``high`` outside ``1 <= low <= high``.
     """
     names = _validate(cells, dims, measure, low, high)
-    levels, values = _cube(cells, names, measure)
-    suppressed = np.array((values >= low) & (values <= high), dtype=np.bool_)  # 0-d stays array
-    primary = suppressed.copy()
-    _complete_lines(values, suppressed)
-    _close_hypercubes(values, suppressed)
+    levels, values = cube(cells, names, measure)
+    primary, suppressed = suppress(values, low, high)
     codes = np.where(primary, _PRIMARY, np.where(suppressed, _COMPLEMENTARY, 0))
     # Each cell's index on every dimension, its count and its status, cells in C order (the
     # output's row order), turned into labels in one pass.
-    cube = pl.DataFrame(
+    flat = pl.DataFrame(
         {
             **{d: c.ravel() for d, c in zip(names, np.indices(values.shape), strict=True)},
             measure: values.ravel(),
             STATUS: codes.ravel(),
         }
     )
-    return cube.select(
+    return flat.select(
         *(
             pl.lit(pl.Series([*level, TOTAL], dtype=pl.String)).gather(pl.col(d)).alias(d)
             for d, level in zip(names, levels, strict=True)
@@ -189,10 +188,33 @@ def _validate(
     return names
 
 
-def _cube(cells: pl.DataFrame, dims: list[str], measure: str) -> tuple[list[list[str]], Ints]:
+def suppress(
+    values: Ints, low: int = 1, high: int = 10, forced: Flags | None = None
+) -> tuple[Flags, Flags]:
+    """The two passes on a cube of counts with its margins (``cube``): which cells are primary
+    (``low`` to ``high``) and which are suppressed (primary, ``forced`` and their complements).
+
+    Args:
+        values: The counts, the last index of each axis its margin.
+        low: The smallest count that is suppressed.
+        high: The largest count that is suppressed.
+        forced: Cells to hide besides the primary ones (a table linked to this one hides
+            them, or an audit found they must go, ``lakehouse.disclosure_audit``); the passes
+            then protect them like any other. A forced zero is hidden too.
+    """
+    suppressed = np.array((values >= low) & (values <= high), dtype=np.bool_)  # 0-d stays array
+    primary = suppressed.copy()
+    if forced is not None:
+        suppressed |= forced
+    _complete_lines(values, suppressed)
+    _close_hypercubes(values, suppressed)
+    return primary, suppressed
+
+
+def cube(cells: pl.DataFrame, dims: list[str], measure: str) -> tuple[list[list[str]], Ints]:
     """Each dimension's values in sort order, and the counts as a cube with one axis per
     dimension; the last index of each axis is its margin (``TOTAL``), so ``cube[i, -1]`` is
-    the total of the first dimension's i-th value."""
+    the total of the first dimension's i-th value. ``cells`` are as ``protect`` takes them."""
     levels: list[list[str]] = (
         list(cells.select(pl.col(d).unique().sort().implode() for d in dims).row(0)) if dims else []
     )
@@ -205,10 +227,10 @@ def _cube(cells: pl.DataFrame, dims: list[str], measure: str) -> tuple[list[list
         index = tuple(found[d].to_numpy() for d in dims)
         counts = found[measure].to_numpy()
         inner[index] = counts if dims else counts.sum()  # no dimensions: one row at most
-    cube = inner
-    for axis in range(cube.ndim):
-        cube = np.concatenate([cube, cube.sum(axis=axis, keepdims=True)], axis=axis)
-    return levels, cube
+    full = inner
+    for axis in range(full.ndim):
+        full = np.concatenate([full, full.sum(axis=axis, keepdims=True)], axis=axis)
+    return levels, full
 
 
 def _complete_lines(values: Ints, suppressed: Flags) -> None:

@@ -146,6 +146,7 @@ APP_TABLES = (
     "gold/citizen_timeline",
     "gold/citizen_consent",
     "gold/programme_uptake_daily",
+    "gold/programme_uptake_published",
     "silver/imaging_studies",
     "silver/institutions",
     "silver/citizens",

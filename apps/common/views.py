@@ -24,15 +24,27 @@ DISTRICTS: Final = (
 )
 
 
+DONGS: Final = DISTRICTS.with_name("dongs.geojson")
+
+
 @cache
-def _districts() -> dict[str, dict[str, str]]:
-    features = json.loads(DISTRICTS.read_text(encoding="utf-8"))["features"]
+def _areas(boundaries: Path) -> dict[str, dict[str, str]]:
+    features = json.loads(boundaries.read_text(encoding="utf-8"))["features"]
     return {f["properties"]["code"]: f["properties"] for f in features}
 
 
 def district(code: str) -> str:
     """A district's name from the reference boundaries, in the session's language."""
-    found = _districts().get(code)
+    return _area_name(DISTRICTS, code)
+
+
+def dong(code: str) -> str:
+    """A dong's name from the reference boundaries, in the session's language."""
+    return _area_name(DONGS, code)
+
+
+def _area_name(boundaries: Path, code: str) -> str:
+    found = _areas(boundaries).get(code)
     if found is None:
         return code
     return str(found["name"] if lang() == "ko" else found["name_eng"])

@@ -1,9 +1,10 @@
 """Aggregates with no person in them: officials' uptake, triage turnaround, the access log.
 
-Officials see the programme's uptake only as it may be published: small cells suppressed and
-complemented here (``lakehouse.disclosure``), so no page can forget to. Clinicians see their
-institution's turnaround and the admin the whole city's (the model monitoring view); the admin
-alone reads the access log, and reading it is logged too.
+Officials see the programme's uptake only as it is published: the gold job suppresses it once
+for every view (``gold.programme_uptake_published``, docs/disclosure.md), and every answer here
+is a slice or a sum of that table, never of the raw counts, so no page can undo it. Clinicians
+see their institution's turnaround and the admin the whole city's (the model monitoring view);
+the admin alone reads the access log, and reading it is logged too.
 """
 
 from __future__ import annotations
@@ -22,15 +23,19 @@ from lakehouse.access.gate import Gate
 from lakehouse.access.imaging import FINDINGS, TRIAGE
 from lakehouse.audit import AUDIT
 
-UPTAKE: Final = "gold.programme_uptake_daily"
+PUBLISHED: Final = "gold.programme_uptake_published"
 UPTAKE_DIMENSIONS: Final = ("district_code", "age_group", "sex")
-# How a measure of the daily table adds up over a period: flows are summed over the days,
-# stocks are taken on the period's last day.
+# How a measure adds up over a period of months: flows are summed over the months, stocks are
+# taken in the period's last month (pipelines.transform.published makes the same split).
 UPTAKE_MEASURES: Final[dict[str, Literal["sum", "last"]]] = {
     "signups": "sum",
     "centre_visitors": "sum",
     "residents": "last",
     "app_users": "last",
+    "consented": "last",
+    "linked": "last",
+    "ai_users": "last",
+    "centre_users": "last",
 }
 
 
@@ -40,17 +45,23 @@ class Aggregates(Gate):
     def uptake(
         self, measure: str, dims: Sequence[str], first_month: str, last_month: str
     ) -> pl.DataFrame:
-        """Programme uptake over whole months, by any of district, age group and sex, as it may
-        be published: cells of 1-10 suppressed and complemented (``lakehouse.disclosure``), every
-        margin included (``disclosure.TOTAL`` in a dimension), hidden values null and flagged in
-        ``suppressed``.
+        """Programme uptake over whole months, by any of district, age group and sex, as it is
+        published (``gold.programme_uptake_published``): every margin included
+        (``disclosure.TOTAL`` in a dimension), hidden values null and flagged in ``suppressed``.
+
+        Nothing is computed from raw counts here: the published table was suppressed once for
+        every view the app offers and audited against their combination (docs/disclosure.md),
+        and each answer is a slice of it or a sum of its shown cells. So no two answers can be
+        combined into more than the published table already shows.
 
         Args:
-            measure: ``signups`` or ``centre_visitors`` (summed over the days), ``residents`` or
-                ``app_users`` (on the period's last day).
+            measure: A flow (``signups``, ``centre_visitors``): the whole period's published
+                cell when the range is every month of the data, else the sum of the published
+                months in the range, shown only where every one of them is shown. A stock
+                (``residents``, ``app_users``, ``consented``, ``linked``, ``ai_users``,
+                ``centre_users``): the published table of the range's last month.
             dims: Which of ``UPTAKE_DIMENSIONS`` to break down by (none: the city's total).
-            first_month: ``YYYY-MM``; periods are whole months, so two queries cannot be
-                differenced into a single day.
+            first_month: ``YYYY-MM``; periods are whole months.
             last_month: ``YYYY-MM``, inclusive.
         """
         self._require("read:aggregate", "official")
@@ -59,23 +70,17 @@ class Aggregates(Gate):
         unknown = [d for d in dims if d not in UPTAKE_DIMENSIONS]
         if unknown or len(set(dims)) != len(dims):
             raise ValueError(f"dimensions are distinct ones of {UPTAKE_DIMENSIONS}")
-        start, end = _month(first_month), _month(last_month, end=True)
-        if end < start:
-            raise ValueError("the period ends before it starts")
-        daily = lake.scan(UPTAKE).filter(pl.col("day").is_between(start, end))
-        if UPTAKE_MEASURES[measure] == "last":
-            daily = daily.filter(pl.col("day") == pl.col("day").max())
-        cells = (
-            daily.group_by(*dims).agg(pl.col(measure).sum().cast(pl.Int64)).collect()
-            if dims
-            else daily.select(pl.col(measure).sum().cast(pl.Int64)).collect()
+        months = self._months(measure, first_month, last_month)
+        others = [d for d in UPTAKE_DIMENSIONS if d not in dims]
+        rows = lake.scan(PUBLISHED).filter(
+            (pl.col("measure") == measure)
+            & pl.col("dong_code").is_null()
+            & pl.all_horizontal(True, *(pl.col(d).is_null() for d in others))
         )
-        protected = disclosure.protect(cells, list(dims), measure)
-        # One flag for every hidden cell: which were 1-10 (primary) and which were hidden to
-        # protect them (complementary) would bound the hidden counts, so that stays here.
-        published = protected.with_columns(
-            (pl.col(disclosure.STATUS) != disclosure.SHOWN).alias("suppressed")
-        ).drop(disclosure.STATUS)
+        summed = _sum_of_months(rows, list(dims), months, measure)
+        published = (summed.sort(*dims, nulls_last=True) if dims else summed).with_columns(
+            pl.col(d).fill_null(disclosure.TOTAL) for d in dims
+        )
         self._audit(
             "read:aggregate",
             "monitoring",
@@ -84,22 +89,80 @@ class Aggregates(Gate):
         )
         return published
 
-    def uptake_months(self) -> list[str]:
-        """The whole months the uptake table covers (``YYYY-MM``), for choosing a period."""
+    def uptake_dongs(self, measure: str, first_month: str, last_month: str) -> pl.DataFrame:
+        """Programme uptake by dong within district, for the whole period only, as published:
+        rows ``district_code``, ``dong_code``, the measure and ``suppressed``, each district's
+        total (``dong_code`` is ``disclosure.TOTAL``) and the city's (both ``TOTAL``) included.
+
+        Dong counts are published for the whole period alone (a flow's sum over every month, a
+        stock's last month): monthly dong counts would be mostly small cells. Any other period
+        is refused with a ``ValueError`` that says so, rather than answered for another period.
+
+        Args:
+            measure: One of ``UPTAKE_MEASURES``.
+            first_month: The data's first month (``uptake_months()[0]``).
+            last_month: The data's last month (``uptake_months()[-1]``).
+        """
         self._require("read:aggregate", "official")
-        bounds = (
-            lake.scan(UPTAKE)
-            .select(pl.col("day").min().alias("a"), pl.col("day").max().alias("b"))
+        if measure not in UPTAKE_MEASURES:
+            raise ValueError(f"unknown measure {measure!r}; one of {sorted(UPTAKE_MEASURES)}")
+        _month(first_month), _month(last_month)
+        covered = self.uptake_months()
+        if not covered or (first_month, last_month) != (covered[0], covered[-1]):
+            raise ValueError(
+                "dong figures are published for the whole period only: "
+                f"{covered[0] if covered else '-'}..{covered[-1] if covered else '-'}"
+            )
+        month = (
+            pl.col("month").is_null()
+            if UPTAKE_MEASURES[measure] == "sum"
+            else (pl.col("month") == covered[-1])
+        )
+        published = (
+            lake.scan(PUBLISHED)
+            .filter(
+                (pl.col("measure") == measure)
+                & month
+                & pl.col("age_group").is_null()
+                & pl.col("sex").is_null()
+                & (pl.col("district_code").is_not_null() | pl.col("dong_code").is_null())
+            )
+            .select("district_code", "dong_code", pl.col("value").alias(measure), "suppressed")
+            .sort("district_code", "dong_code", nulls_last=True)
+            .with_columns(pl.col("district_code", "dong_code").fill_null(disclosure.TOTAL))
             .collect()
         )
-        first, last = bounds["a"][0], bounds["b"][0]
-        if first is None or last is None:
-            return []
-        months, year, month = [], first.year, first.month
-        while (year, month) <= (last.year, last.month):
-            months.append(f"{year:04d}-{month:02d}")
-            year, month = year + month // 12, month % 12 + 1
-        return months
+        self._audit(
+            "read:aggregate",
+            "monitoring",
+            rows=published.height,
+            detail=f"{measure} by district_code,dong_code {first_month}..{last_month}",
+        )
+        return published
+
+    def uptake_months(self) -> list[str]:
+        """The whole months the published uptake covers (``YYYY-MM``), for choosing a period."""
+        self._require("read:aggregate", "official")
+        found = (
+            lake.scan(PUBLISHED)
+            .select(pl.col("month").drop_nulls().unique().sort())
+            .collect()["month"]
+        )
+        return found.to_list()
+
+    def _months(self, measure: str, first_month: str, last_month: str) -> list[str] | None:
+        """The published months a period reads: None for a flow's whole period (its published
+        whole-period cells), the range's last published month for a stock, else the range's
+        published months."""
+        if _month(last_month) < _month(first_month):
+            raise ValueError("the period ends before it starts")
+        covered = self.uptake_months()
+        inside = [m for m in covered if first_month <= m <= last_month]
+        if UPTAKE_MEASURES[measure] == "last":
+            return inside[-1:]
+        if covered and inside == covered:
+            return None
+        return inside
 
     def triage_stats(self) -> pl.DataFrame:
         """Turnaround and agreement per AI service and month of acquisition: findings, median
@@ -215,3 +278,19 @@ def _month(text: str, end: bool = False) -> date:
         return first
     following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
     return following - timedelta(days=1)
+
+
+def _sum_of_months(
+    rows: pl.LazyFrame, dims: list[str], months: list[str] | None, measure: str
+) -> pl.DataFrame:
+    """The published cells of ``dims`` summed over ``months`` (None: the whole-period cells),
+    hidden where any month's cell is hidden."""
+    which = pl.col("month").is_null() if months is None else pl.col("month").is_in(months)
+    sums = (pl.col("suppressed").any(), pl.col("value").sum().cast(pl.Int64).alias(measure))
+    chosen = rows.filter(which)
+    summed = chosen.group_by(dims).agg(*sums) if dims else chosen.select(*sums)
+    return summed.select(
+        *dims,
+        pl.when(~pl.col("suppressed")).then(pl.col(measure)).alias(measure),
+        "suppressed",
+    ).collect()

@@ -19,6 +19,22 @@ KINDS: Final = (
 KIND_PATTERN: Final = "^(" + "|".join(KINDS) + ")$"
 # lakehouse.access.folds.ConsentState, the words of a citizen's consent state.
 CONSENT_PATTERN: Final = r"^(none|signed_up|consented|linked|withdrawn|deleted)$"
+AGE_PATTERN: Final = r"^(0-19|20-39|40-64|65-74|75\+)$"
+DONG_PATTERN: Final = r"^240[1-5]0[0-9]{2}$"
+# The uptake table's measures (pipelines.transform.gold: STOCKS and FLOWS).
+MEASURE_PATTERN: Final = (
+    r"^(residents|app_users|consented|linked|ai_users|centre_users|signups|active_users"
+    r"|centre_visitors)$"
+)
+DISTRICT: Final = column("district_code", "text", "district", required=True, pattern=r"^240[1-5]0$")
+AGE_GROUP: Final = column(
+    "age_group",
+    "text",
+    "0-19 | 20-39 | 40-64 | 65-74 | 75+ (age that day)",
+    required=True,
+    pattern=AGE_PATTERN,
+)
+SEX: Final = column("sex", "text", "M or F", required=True, pattern=r"^[MF]$")
 # The partition column of the tables read one citizen at a time (lakehouse.buckets).
 KEY_BUCKET: Final = column(
     "key_bucket",
@@ -163,20 +179,22 @@ GOLD: Final = (
     ),
     Table(
         "gold.programme_uptake_daily",
-        "Daily programme uptake by district, age group and sex: residents, app sign-ups and "
-        "active users, centre visits. Raw counts; small cells are suppressed by the access "
-        "layer, not here.",
+        "Daily programme uptake by district, dong, age group and sex: the funnel's stocks "
+        "(residents, app users, record-link consent, linked records, AI service users, centre "
+        "users) and the daily flows (sign-ups, active users, centre visits). Raw counts that "
+        "no official reads: gold.programme_uptake_published is made from them.",
         (
             column("day", "date", "the day", required=True),
-            column("district_code", "text", "district", required=True, pattern=r"^240[1-5]0$"),
+            DISTRICT,
             column(
-                "age_group",
+                "dong_code",
                 "text",
-                "0-19 | 20-39 | 40-64 | 65-74 | 75+ (age that day)",
+                "neighbourhood (dong), within the district",
                 required=True,
-                pattern=r"^(0-19|20-39|40-64|65-74|75\+)$",
+                pattern=DONG_PATTERN,
             ),
-            column("sex", "text", "M or F", required=True, pattern=r"^[MF]$"),
+            AGE_GROUP,
+            SEX,
             column("residents", "int", "residents that day", required=True, low=0),
             column("signups", "int", "app sign-ups that day", required=True, low=0),
             column(
@@ -200,7 +218,66 @@ GOLD: Final = (
                 required=True,
                 low=0,
             ),
+            column(
+                "consented",
+                "int",
+                "residents whose record-link consent stands at the end of that day "
+                "(lakehouse.consent)",
+                required=True,
+                low=0,
+            ),
+            column(
+                "linked",
+                "int",
+                "residents whose records are linked under that consent at the end of that day",
+                required=True,
+                low=0,
+            ),
+            column(
+                "ai_users",
+                "int",
+                "residents with a study scored by an AI service by that day",
+                required=True,
+                low=0,
+            ),
+            column(
+                "centre_users",
+                "int",
+                "residents measured at the seniors' centre by that day",
+                required=True,
+                low=0,
+            ),
         ),
-        key=("day", "district_code", "age_group", "sex"),
+        key=("day", "district_code", "dong_code", "age_group", "sex"),
+    ),
+    Table(
+        "gold.programme_uptake_published",
+        "The programme's uptake as officials may see it, suppressed once for everything the "
+        "officials' app can show (docs/disclosure.md): per measure, month x district x age "
+        "group x sex with every margin (a null dimension is its margin) and dong within "
+        "district for the whole period; counts of 1-10 and their complements hidden, the "
+        "whole set audited by linear programming. Every official view is read from here.",
+        (
+            column(
+                "measure",
+                "text",
+                "the measure (a column of gold.programme_uptake_daily)",
+                required=True,
+                pattern=MEASURE_PATTERN,
+            ),
+            column(
+                "month",
+                "text",
+                "YYYY-MM; null: the whole period (a flow's sum over its months)",
+                pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+            ),
+            column("district_code", "text", "district; null: all", pattern=r"^240[1-5]0$"),
+            column("dong_code", "text", "dong; null: all (the dong level)", pattern=DONG_PATTERN),
+            column("age_group", "text", "age group; null: all", pattern=AGE_PATTERN),
+            column("sex", "text", "M or F; null: both", pattern=r"^[MF]$"),
+            column("value", "int", "the count; null where suppressed", low=0),
+            column("suppressed", "bool", "hidden by disclosure control", required=True),
+        ),
+        key=("measure", "month", "district_code", "dong_code", "age_group", "sex"),
     ),
 )

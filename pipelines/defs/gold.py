@@ -14,8 +14,11 @@ centre-member registration any day). Each is rewritten in commits sized to it:
   small (one row per account holder) and replaced whole in one commit, from one version of
   ``silver.programme_events`` that each row names, so the access layer knows which events
   arrived since and folds them on top (``lakehouse.queries.consent``).
-* ``gold.programme_uptake_daily`` is small (days × 50 cells) and replaces exactly the days of the
-  data window it recomputed (``day >= first AND day <= last``).
+* ``gold.programme_uptake_daily`` is small (days × about 950 cells: dong × age group × sex) and
+  replaces exactly the days of the data window it recomputed (``day >= first AND day <= last``).
+* ``gold.programme_uptake_published``, the only uptake table officials read, is made from the
+  whole daily table after it (``pipelines.transform.published``: suppressed once for every
+  view, audited by linear programming) and replaced whole in one commit.
 
 Silver tables another pipeline has not built yet (the centre, the app) count as empty, so gold
 runs as soon as the resident register exists. Dependencies are declared by asset key, not by
@@ -34,19 +37,22 @@ from lakehouse import read as lake
 from lakehouse.catalog import table as catalog_table
 from pipelines.defs.resources import Lakehouse
 from pipelines.defs.specs import KINDS, OWNERS, key
-from pipelines.transform.consent import citizen_consent
+from pipelines.transform.consent import citizen_consent, consent_spans
 from pipelines.transform.gold import (
     TimelineSources,
     bucket_groups,
     data_window,
     in_buckets,
+    scored_studies,
     timeline,
     uptake_daily,
 )
+from pipelines.transform.published import published
 
 GROUP: Final = "gold"
 TIMELINE: Final = "gold.citizen_timeline"
 UPTAKE: Final = "gold.programme_uptake_daily"
+PUBLISHED: Final = "gold.programme_uptake_published"
 CONSENT: Final = "gold.citizen_consent"
 USERS: Final = "silver.app_users"
 EVENTS: Final = "silver.programme_events"
@@ -76,6 +82,8 @@ UPTAKE_SOURCES: Final = (
     "silver.centre_measurements",
     "silver.centre_members",
     "silver.claims",
+    "silver.imaging_studies",
+    "ai.findings",
 )
 # The nightly refresh: after the night's deliveries (the app's event log arrives after midnight,
 # the centre's exports the evening before), before the working day.
@@ -179,10 +187,11 @@ def gold_citizen_consent(
 def gold_programme_uptake_daily(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse
 ) -> dg.MaterializeResult[None]:
-    """Daily residents, sign-ups, app users, active users and centre visitors per cell."""
+    """Daily residents, the funnel's stocks and the daily flows per cell."""
     del lakehouse
     citizens = _scan("silver.citizens").collect()
     events = _scan("silver.programme_events")
+    users = _scan(USERS)
     measurements = _scan("silver.centre_measurements")
     seen = pl.collect_all(
         [
@@ -198,10 +207,12 @@ def gold_programme_uptake_daily(
     first, last = window
     frame = uptake_daily(
         citizens.lazy(),
-        _scan("silver.app_users"),
+        users,
         events,
         measurements,
         _scan("silver.centre_members"),
+        scored_studies(_scan("silver.imaging_studies"), _scan("ai.findings")),
+        consent_spans(users.collect(), events.collect()).lazy(),
         first,
         last,
     ).collect(engine="streaming")
@@ -216,7 +227,30 @@ def gold_programme_uptake_daily(
     )
 
 
-GOLD_ASSETS: Final = (gold_citizen_timeline, gold_citizen_consent, gold_programme_uptake_daily)
+@_asset(PUBLISHED, (UPTAKE,))
+def gold_programme_uptake_published(
+    context: dg.AssetExecutionContext, lakehouse: Lakehouse
+) -> dg.MaterializeResult[None]:
+    """The uptake officials may see: suppressed once, audited by linear programming."""
+    del lakehouse
+    frame, unresolved = published(_scan(UPTAKE).collect())
+    # Small (a few thousand cells): the whole table in one commit, one build's suppression.
+    delta.replace(PUBLISHED, frame, "measure IS NOT NULL")
+    hidden = int(frame["suppressed"].sum()) if frame.height else 0
+    if unresolved:
+        context.log.warning(f"published uptake: {unresolved} hidden cells could not be widened")
+    context.log.info(f"published uptake: {frame.height} cells, {hidden} suppressed")
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": frame.height, "suppressed": hidden, "unresolved": unresolved}
+    )
+
+
+GOLD_ASSETS: Final = (
+    gold_citizen_timeline,
+    gold_citizen_consent,
+    gold_programme_uptake_daily,
+    gold_programme_uptake_published,
+)
 
 gold_job = dg.define_asset_job(
     "gold_job",

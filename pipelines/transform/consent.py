@@ -37,13 +37,7 @@ def citizen_consent(
         version: The version of ``silver.programme_events`` that ``events`` are.
         through: The newest ``event_date`` among them.
     """
-    mine = (
-        events.lazy()
-        .filter(pl.col("event_type").is_in(list(CONSENT_EVENTS)))
-        .join(users.lazy().select("app_user_id", "citizen_key"), on="app_user_id")
-        .select("citizen_key", *EVENT_COLUMNS)
-        .collect()
-    )
+    mine = _consent_events(users, events, *EVENT_COLUMNS)
     schema = CONSENT.polars_schema()
     folded = pl.DataFrame(
         [
@@ -61,4 +55,54 @@ def citizen_consent(
         )
         .sort("citizen_key")
         .select(CONSENT.names)
+    )
+
+
+def _consent_events(users: pl.DataFrame, events: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """The events that decide consent (``CONSENT_EVENTS``), with their citizen's key."""
+    return (
+        events.lazy()
+        .filter(pl.col("event_type").is_in(list(CONSENT_EVENTS)))
+        .join(users.lazy().select("app_user_id", "citizen_key"), on="app_user_id")
+        .select("citizen_key", *columns)
+        .collect()
+    )
+
+
+def consent_spans(users: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
+    """When each citizen's record-link consent stood and when their records were linked, as
+    ``(citizen_key, measure, _from, _to)`` spans of days (``measure`` is ``consented`` or
+    ``linked``, ``_to`` exclusive, null while it still stands).
+
+    The state at the end of a day is ``lakehouse.consent.consent`` (the access layer's own rule,
+    not a copy) folded over the citizen's events up to that day (KST ``event_date``), taken on
+    each day one of their consent events happened; it holds until the next such day.
+
+    Args:
+        users: ``silver.app_users`` (account id to citizen key).
+        events: ``silver.programme_events``; only ``CONSENT_EVENTS`` count.
+    """
+    mine = _consent_events(users, events, "event_date", *EVENT_COLUMNS)
+    states = pl.DataFrame(
+        [
+            {"citizen_key": key, "day": day, "consented": now.consented, "linked": now.linked}
+            for (key,), of_one in mine.partition_by("citizen_key", as_dict=True).items()
+            for day in sorted(set(of_one["event_date"].to_list()))
+            for now in (consent(of_one.filter(pl.col("event_date") <= day)),)
+        ],
+        schema={
+            "citizen_key": pl.String,
+            "day": pl.Date,
+            "consented": pl.Boolean,
+            "linked": pl.Boolean,
+        },
+    )
+    changes = states.sort("citizen_key", "day").with_columns(
+        pl.col("day").shift(-1).over("citizen_key").alias("_to")
+    )
+    return pl.concat(
+        changes.filter(pl.col(m)).select(
+            "citizen_key", pl.lit(m).alias("measure"), pl.col("day").alias("_from"), "_to"
+        )
+        for m in ("consented", "linked")
     )

@@ -11,7 +11,9 @@
   dispensings), and the one in use is the one whose ``delivery_id`` equals
   ``silver.claims.delivery_id`` for that ``spec_id``.
 * ``uptake_daily``: ``gold.programme_uptake_daily``, the programme's daily figures by district,
-  age group and sex, raw (the access layer suppresses small cells before anyone sees them).
+  dong, age group and sex, raw: the funnel's stocks (residents, app users, consented, linked,
+  AI service users, centre users) and the daily flows. No official reads it: the published,
+  suppressed tables are made from it (``pipelines.transform.published``).
 
 Nothing here reads or writes the lakehouse: ``pipelines.defs.gold`` scans silver, calls these per
 group of key buckets (so memory is bounded by a fraction of the city, not all of it) and writes.
@@ -357,7 +359,8 @@ def _birthday(age: str) -> pl.Expr:
 
 def residence_segments(citizens: pl.LazyFrame, first: date, last: date) -> pl.LazyFrame:
     """Each citizen's residence in ``[first, last]`` cut at the birthdays that move them to the
-    next age group: rows ``(citizen_key, district_code, sex, age_group, start, end)`` with
+    next age group: rows ``(citizen_key, district_code, dong_code, age_group, sex, start,
+    end)`` with
     ``end`` exclusive. A citizen yields at most one row per age group, so counting residents per
     day is a sum of interval starts and ends, never a citizen-by-day expansion (1.43 M citizens
     over years would be billions of rows)."""
@@ -373,6 +376,7 @@ def residence_segments(citizens: pl.LazyFrame, first: date, last: date) -> pl.La
         citizens.select(
             "citizen_key",
             "district_code",
+            "dong_code",
             "sex",
             "birth_year",
             "birth_month",
@@ -387,11 +391,15 @@ def residence_segments(citizens: pl.LazyFrame, first: date, last: date) -> pl.La
             ).alias("end"),
         )
         .filter(pl.col("start") < pl.col("end"))
-        .select("citizen_key", "district_code", "sex", "age_group", "start", "end")
+        .select("citizen_key", *CELL, "start", "end")
     )
 
 
-CELL: Final = ("district_code", "age_group", "sex")
+CELL: Final = ("district_code", "dong_code", "age_group", "sex")
+# The uptake table's stocks (counted on each day, so a period's figure is its last day's) and
+# flows (counted per day, so a period's figure is their sum).
+STOCKS: Final = ("residents", "app_users", "consented", "linked", "ai_users", "centre_users")
+FLOWS: Final = ("signups", "active_users", "centre_visitors")
 
 
 def _interval_counts(segments: pl.LazyFrame, column: str, last: date) -> pl.LazyFrame:
@@ -442,40 +450,68 @@ def data_window(citizens: pl.DataFrame, *days: pl.Series) -> tuple[date, date] |
     return (first, last) if isinstance(first, date) else None
 
 
+def _firsts(frame: pl.LazyFrame, measure: str) -> pl.LazyFrame:
+    """Spans from each citizen's first ``day`` in ``frame`` on, open-ended (a stock that, once
+    reached, stays: an account signed up, a study scored, a visit to the centre)."""
+    return frame.group_by("citizen_key").agg(
+        pl.lit(measure).alias("measure"),
+        pl.col("day").min().alias("_from"),
+        pl.lit(None, pl.Date).alias("_to"),
+    )
+
+
+def _during(segments: pl.LazyFrame, spans: pl.LazyFrame) -> pl.LazyFrame:
+    """The residence segments cut to the spans of one measure (a citizen counts in a cell on
+    the days they are resident in it and the measure stands for them)."""
+    return (
+        segments.join(spans, on="citizen_key", how="inner")
+        .with_columns(
+            pl.max_horizontal("start", "_from").alias("start"),
+            pl.min_horizontal("end", pl.col("_to").fill_null(pl.col("end"))).alias("end"),
+        )
+        .filter(pl.col("start") < pl.col("end"))
+        .select(segments.collect_schema().names())
+    )
+
+
 def uptake_daily(
     citizens: pl.LazyFrame,
     app_users: pl.LazyFrame,
     events: pl.LazyFrame,
     centre_measurements: pl.LazyFrame,
     centre_members: pl.LazyFrame,
+    scored: pl.LazyFrame,
+    consents: pl.LazyFrame,
     first: date,
     last: date,
 ) -> pl.LazyFrame:
     """``gold.programme_uptake_daily`` for every day in ``[first, last]`` and every cell
-    (district × age group × sex, districts as found on the register), zeros included.
+    (district × dong × age group × sex, dongs as found on the register), zeros included.
+
+    Flows count what happened that day; stocks count the residents for whom something holds
+    on that day (each resident once, in the cell they are in that day).
 
     Args:
-        citizens: ``silver.citizens``; the district and sex a citizen has, the age group on the
-            day (see ``residence_segments``).
+        citizens: ``silver.citizens``; the district, dong and sex a citizen has, the age group
+            on the day (see ``residence_segments``).
         app_users: ``silver.app_users``. ``signups`` counts accounts signed up that day (KST);
             ``app_users`` counts residents with an account signed up on or before that day.
         events: ``silver.programme_events``; ``active_users`` counts residents with a login
             that day (several logins or accounts count once).
         centre_measurements: ``silver.centre_measurements``; ``centre_visitors`` counts
-            residents measured that day, whatever and however often.
+            residents measured that day, whatever and however often; ``centre_users`` those
+            measured on or before that day.
         centre_members: ``silver.centre_members``, member number to citizen key.
+        scored: ``(citizen_key, day)`` of every study an AI service scored (``scored_studies``):
+            ``ai_users`` counts residents with a study scored on or before that day.
+        consents: ``consent_spans``: ``consented`` and ``linked`` count residents whose
+            record-link consent stands, and whose records are linked under it, that day.
         first: The first day.
         last: The last day.
     """
     segments = residence_segments(citizens, first, last)
     signed = app_users.select("citizen_key", kst_day("signed_up_at").alias("day")).filter(
         pl.col("day") <= last
-    )
-    first_signup = signed.group_by("citizen_key").agg(pl.col("day").min().alias("_signup"))
-    user_segments = (
-        segments.join(first_signup, on="citizen_key", how="inner")
-        .with_columns(pl.max_horizontal("start", "_signup").alias("start"))
-        .filter(pl.col("start") < pl.col("end"))
     )
     logins = (
         events.filter(pl.col("event_type") == LOGIN)
@@ -486,17 +522,26 @@ def uptake_daily(
         .select("citizen_key", "day")
         .unique()
     )
-    visitors = (
+    measured = (
         centre_measurements.select("member_no", pl.col("measured_on").alias("day"))
-        .filter(pl.col("day").is_between(first, last))
+        .filter(pl.col("day") <= last)
         .unique()
         .join(centre_members.select("member_no", "citizen_key"), on="member_no", how="inner")
         .select("citizen_key", "day")
         .unique()
     )
+    visitors = measured.filter(pl.col("day") >= first)
+    spans = pl.concat(
+        [
+            _firsts(signed, "app_users"),
+            _firsts(scored.filter(pl.col("day") <= last), "ai_users"),
+            _firsts(measured, "centre_users"),
+            consents.select("citizen_key", "measure", "_from", "_to"),
+        ]
+    )
     days = pl.LazyFrame({"day": pl.date_range(first, last, "1d", eager=True)})
     cells = (
-        citizens.select("district_code")
+        citizens.select("district_code", "dong_code")
         .unique()
         .join(pl.LazyFrame({"age_group": [g for g, _, _ in AGE_GROUPS]}), how="cross")
         .join(pl.LazyFrame({"sex": list(SEXES)}), how="cross")
@@ -505,17 +550,38 @@ def uptake_daily(
     counts = {
         "residents": _interval_counts(segments, "residents", last),
         "signups": _place(signed.filter(pl.col("day") >= first), segments, "signups"),
-        "app_users": _interval_counts(user_segments, "app_users", last),
         "active_users": _place(logins, segments, "active_users"),
         "centre_visitors": _place(visitors, segments, "centre_visitors"),
+        **{
+            m: _interval_counts(_during(segments, spans.filter(pl.col("measure") == m)), m, last)
+            for m in STOCKS
+            if m != "residents"
+        },
     }
     for column, frame in counts.items():
         grid = grid.join(frame, on=["day", *CELL], how="left")
         grid = grid.with_columns(pl.col(column).fill_null(0))
-    cumulative = ("residents", "app_users")
     return (
         grid.sort(*CELL, "day")
-        .with_columns(pl.col(c).cum_sum().over(list(CELL)) for c in cumulative)
+        .with_columns(pl.col(c).cum_sum().over(list(CELL)) for c in STOCKS)
         .sort("day", *CELL)
         .select(UPTAKE.names)
+    )
+
+
+def scored_studies(studies: pl.LazyFrame, findings: pl.LazyFrame) -> pl.LazyFrame:
+    """``(citizen_key, day)``: each study an AI service scored, on the KST day of its first
+    score, for the citizen the study belongs to (``silver.imaging_studies``)."""
+    return (
+        findings.filter(pl.col("status") == "scored")
+        .group_by("study_instance_uid")
+        .agg(pl.col("scored_at").min())
+        .join(
+            studies.filter(pl.col("citizen_key").is_not_null()).select(
+                "study_instance_uid", "citizen_key"
+            ),
+            on="study_instance_uid",
+            how="inner",
+        )
+        .select("citizen_key", kst_day("scored_at").alias("day"))
     )

@@ -4,6 +4,7 @@ and what each role's pages show through the access layer."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -265,6 +266,24 @@ def test_an_official_sees_suppressed_aggregates_only() -> None:
     for v in values:
         if "◆" not in v:
             assert not 1 <= int(v.replace(",", "")) <= 10
+
+
+@pytest.mark.security
+@pytest.mark.usefixtures("env")
+def test_an_official_sees_dongs_for_the_whole_period_by_name() -> None:
+    at = sign_in(app("public_health"), "official")
+    at.radio(key="uptake_view.ko").set_value("dong").run()
+    assert not at.exception, at.exception
+    (table,) = at.dataframe
+    names = set(table.value.iloc[:, 1].astype(str))
+    boundaries = ROOT / "lakehouse/reference/gwangju/dongs.geojson"
+    listed = {f["properties"]["name"] for f in json.loads(boundaries.read_text())["features"]}
+    assert len(names & listed) > 10  # named from the boundaries, not codes
+    assert not any(n.isdigit() for n in names)
+    for v in table.value.iloc[:, -1].astype(str):
+        if "◆" not in v:
+            assert not 1 <= int(v.replace(",", "")) <= 10
+    assert "전체 기간" in texts(at)
 
 
 def test_korean_and_english_formats() -> None:

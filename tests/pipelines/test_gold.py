@@ -309,6 +309,7 @@ def test_residence_segments_cut_at_birthdays_and_residence() -> None:
         {
             "citizen_key": ["Ca", "Cb"],
             "district_code": ["24010", "24020"],
+            "dong_code": ["2401051", "2402061"],
             "sex": ["F", "M"],
             "birth_year": [1960, 2000],
             "birth_month": [4, 1],
@@ -588,6 +589,7 @@ def test_measurements_of_known_members_are_on_the_timeline(gold_lake: Lake) -> N
 @pytest.mark.slow
 @pytest.mark.integration
 def test_rerun_replaces_rather_than_duplicates(gold_lake: Lake) -> None:
+    published = gold_lake.frame("gold.programme_uptake_published").sort(pl.all())
     before = {
         n: gold_lake.frame(n).height
         for n in ("gold.citizen_timeline", "gold.programme_uptake_daily")
@@ -603,6 +605,8 @@ def test_rerun_replaces_rather_than_duplicates(gold_lake: Lake) -> None:
     refs = gold_lake.frame("gold.citizen_timeline")["source_ref"]
     assert refs.is_unique().all()
     assert "silver.claims:withdrawn" not in refs.to_list()
+    # The same silver publishes the same suppression (every choice is deterministic).
+    assert gold_lake.frame("gold.programme_uptake_published").sort(pl.all()).equals(published)
 
 
 # --- programme uptake -------------------------------------------------------------------------
@@ -629,18 +633,19 @@ def test_uptake_residents_match_the_register_every_day(gold_lake: Lake) -> None:
     assert isinstance(first, date) and isinstance(last, date)
     assert first == date(2025, 3, 1)
     days = (last - first).days + 1
-    districts = {c["district_code"] for c in citizens}
-    # Every cell of every day, zeros included; one row per key.
-    assert uptake.height == days * len(districts) * len(AGE_GROUPS) * 2
-    assert uptake.select("day", "district_code", "age_group", "sex").is_unique().all()
+    dongs = {(c["district_code"], c["dong_code"]) for c in citizens}
+    # Every cell of every day, zeros included; one row per key; a dong in its district.
+    assert uptake.height == days * len(dongs) * len(AGE_GROUPS) * 2
+    assert uptake.select("day", "dong_code", "age_group", "sex").is_unique().all()
+    assert uptake["dong_code"].str.head(4).eq(uptake["district_code"].str.head(4)).all()
     cells = {
-        (r["day"], r["district_code"], r["age_group"], r["sex"]): r["residents"]
+        (r["day"], r["dong_code"], r["age_group"], r["sex"]): r["residents"]
         for r in uptake.iter_rows(named=True)
     }
     for i in range(days):
         day = first + timedelta(days=i)
         expected: Counter[tuple[str, str, str]] = Counter(
-            (c["district_code"], _group(_age(c["birth_year"], c["birth_month"], day)), c["sex"])
+            (c["dong_code"], _group(_age(c["birth_year"], c["birth_month"], day)), c["sex"])
             for c in citizens
             if _resident(c, day)
         )
@@ -707,6 +712,61 @@ def test_uptake_signups_users_and_visitors_match_silver(gold_lake: Lake) -> None
     assert {d: n for d, n in daily.items() if n} == dict(visitors)
 
 
+@pytest.mark.slow
+@pytest.mark.integration
+def test_uptake_funnel_stocks_match_silver(gold_lake: Lake) -> None:
+    """On every day: residents whose record-link consent stands and whose records are linked
+    (the access layer's fold over their events up to that day), who have had a study scored by
+    an AI service and who have been measured at the centre, each counted in their cell."""
+    from lakehouse.consent import consent
+
+    uptake = gold_lake.frame("gold.programme_uptake_daily")
+    first, last = uptake["day"].min(), uptake["day"].max()
+    assert isinstance(first, date) and isinstance(last, date)
+    people = {c["citizen_key"]: c for c in gold_lake.frame("silver.citizens").to_dicts()}
+    users = gold_lake.frame("silver.app_users").select("app_user_id", "citizen_key")
+    events = gold_lake.frame("silver.programme_events").join(users, on="app_user_id")
+    # The one scored study's citizen (_imaging_silver), from its first scoring day (KST).
+    scored_on = {
+        s["citizen_key"]: date(2025, 4, 2)
+        for s in gold_lake.frame("silver.imaging_studies").to_dicts()
+        if s["study_instance_uid"] == STUDY_SCORED
+    }
+    member = dict(
+        gold_lake.frame("silver.centre_members").select("member_no", "citizen_key").rows()
+    )
+    measured: dict[str, date] = {}
+    for m, d in (
+        gold_lake.frame("silver.centre_measurements").select("member_no", "measured_on").rows()
+    ):
+        if m in member:
+            measured[member[m]] = min(d, measured.get(member[m], d))
+    totals = {
+        r["day"]: r
+        for r in uptake.group_by("day")
+        .agg(pl.col("consented", "linked", "ai_users", "centre_users").sum())
+        .iter_rows(named=True)
+    }
+    keys = events["citizen_key"].unique().to_list()
+    for day in (first + timedelta(days=30), last):
+        standing = [
+            consent(events.filter((pl.col("citizen_key") == k) & (pl.col("event_date") <= day)))
+            for k in keys
+            if k in people and _resident(people[k], day)
+        ]
+        got = totals[day]
+        assert got["consented"] == sum(s.consented for s in standing), day
+        assert got["linked"] == sum(s.linked for s in standing), day
+        assert got["ai_users"] == sum(
+            1 for k, d in scored_on.items() if d <= day and _resident(people[k], day)
+        )
+        assert got["centre_users"] == sum(
+            1 for k, d in measured.items() if d <= day and k in people and _resident(people[k], day)
+        )
+    assert totals[last]["consented"] > 0 and totals[last]["centre_users"] > 0
+    assert totals[last]["ai_users"] == 1
+
+
 # --- absent silver tables, the job and the schedule ------------------------------------------
 
 
@@ -742,6 +802,7 @@ def test_job_and_schedule_resolve_and_request_a_run() -> None:
         "gold/citizen_consent",
         "gold/citizen_timeline",
         "gold/programme_uptake_daily",
+        "gold/programme_uptake_published",
     }
     schedule = defs.resolve_schedule_def("nightly_gold")
     assert schedule.execution_timezone == "Asia/Seoul"
@@ -771,7 +832,10 @@ def test_gold_assets_depend_on_silver_by_key() -> None:
         "silver/citizens",
         "silver/app_users",
         "silver/programme_events",
+        "silver/imaging_studies",
+        "ai/findings",
     }
+    assert deps["gold/programme_uptake_published"] == {"gold/programme_uptake_daily"}
     for a in gold.GOLD_ASSETS:
         for spec in a.specs:
             assert spec.group_name == "gold"

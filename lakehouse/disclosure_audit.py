@@ -1,0 +1,362 @@
+"""Suppression of a set of linked tables, audited by linear programming and repaired.
+
+``lakehouse.disclosure`` protects one cube against its own equations. The officials' app shows
+more: one measure's cube (month x district x age group x sex with every margin) and, for the
+whole period, the dongs within each district. The two share the district totals, and an
+attacker combines everything shown. So the set is suppressed together and then *audited*:
+
+* **Unknowns.** The finest counts: ``x``, the cube's inner cells, and ``y``, the children
+  (dongs), all at least 0. One structural equation links them: a parent's children add up to
+  the cube cell of that parent with every other dimension at its margin (``whole``).
+* **What is known.** Every shown cell is an equation (the sum of its unknowns is its value);
+  every hidden cell is at least 1 (zeros show, so a hidden cell is not 0).
+* **Protection criterion.** For each hidden cell, the least and the greatest value its sum
+  can take under those constraints (two linear programs, HiGHS). The cell is protected when
+  ``max - min >= high - low``: the attacker's interval is at least as wide as the suppression
+  range (9 for 1-10), so the published set cannot pin the count down to within 1-10 (nor to
+  any narrower interval). An unbounded maximum is protected.
+* **Runs of months.** For a flow the app also answers any run of months, as the sum of the
+  published months, hidden when one of them is. Such a hidden answer (a run of two or more
+  months short of the whole period) is audited too: it is protected by the same criterion, or
+  when its least value is above ``high`` (it cannot be a small count, so working it out
+  discloses nothing the app could not show).
+* **Repair.** While a hidden cell fails, the shown cell that constrains it and is cheapest
+  (smallest count, then first in order) is hidden: the constraining cells are the equations
+  with a non-zero dual value in the cell's minimum or maximum program (releasing one of them
+  is what can widen the interval). The engine's passes then run again with everything hidden
+  so far forced, and the cube and the children agree again (a parent total hidden in one is
+  hidden in the other). Hiding only removes equations, so a passing cell never fails later:
+  only failing and newly hidden cells are audited again.
+
+The programs are over real numbers; counts are integers, but these are network-like systems
+whose bounds are integral in practice, and a real interval at least 9 wide holds at least 10
+integers anyway. Relations *between* measures (app users now minus app users last month
+against the month's sign-ups) are inequalities involving people who move, age or leave; they
+are not equations of this audit (docs/disclosure.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import scipy.optimize  # type: ignore[import-untyped]  # no stubs in the lock
+import scipy.sparse as sp  # type: ignore[import-untyped]
+
+from lakehouse.disclosure import Flags, Ints, suppress
+
+HIGHS: Final = "highs"
+# Round-off of the programs' optima: an interval this much short of the range still passes.
+TOLERANCE: Final = 1e-6
+# Solutions in random directions tried before each audit pass (``_System.explore``).
+EXPLORE: Final = 4
+
+
+@dataclass
+class Linked:
+    """One measure's published cells and what they hide.
+
+    Attributes:
+        values: The cube with its margins (``lakehouse.disclosure.cube``).
+        children: Per value of the parent axis (in its order), the inner counts of its
+            children (dongs); empty when no child level is published.
+        parent_axis: The cube's axis the children nest in (the district).
+        low: The smallest count that is suppressed.
+        high: The largest.
+        hidden: The cube's suppressed cells, once ``publish`` has run.
+        hidden_children: Per parent, its children's suppressed cells.
+        ranges: The first axis is months whose runs the app sums (a flow's period): every run
+            of two or more months short of all of them is an answer too, hidden when one of
+            its months is, and audited like a cell (it is never published as one).
+        unresolved: Hidden cells no further suppression could widen (zero in a healthy run;
+            the gold job reports it).
+    """
+
+    values: Ints
+    children: Sequence[Ints] = ()
+    parent_axis: int = 0
+    low: int = 1
+    high: int = 10
+    ranges: bool = False
+    hidden: Flags = field(init=False)
+    hidden_children: list[Flags] = field(init=False)
+    unresolved: int = field(init=False, default=0)
+
+    def whole(self, parent: int) -> tuple[int, ...]:
+        """The cube cell that is the total of a parent's children: the parent's value, every
+        other axis at its margin."""
+        at = [n - 1 for n in self.values.shape]
+        at[self.parent_axis] = parent
+        return tuple(at)
+
+
+def publish(linked: Linked) -> Linked:
+    """Suppress the set, audit it and repair it until every hidden cell is protected (the
+    module's criterion); fills ``linked.hidden`` and ``linked.hidden_children``."""
+    cube_forced = np.zeros(linked.values.shape, dtype=np.bool_)
+    kids_forced = [np.zeros(len(k) + 1, dtype=np.bool_) for k in linked.children]
+    system = _System.of(linked)
+    width = linked.high - linked.low - TOLERANCE
+    passed = np.zeros(system.size, dtype=np.bool_)
+    skipped = np.zeros(system.size, dtype=np.bool_)
+    while True:
+        _settle(linked, cube_forced, kids_forced)
+        hidden = system.flags(linked)
+        todo = np.flatnonzero(hidden & ~passed & ~skipped)
+        if any(system.spread(int(row)) < width for row in todo):
+            system.explore(hidden)
+        release = None
+        for row in todo:
+            if system.spread(int(row)) >= width:
+                passed[row] = True  # two solutions already this far apart: no program needed
+                continue
+            lo, hi, binding = system.interval(int(row), hidden)
+            # A run of months is an answer, not a cell: it may be worked out when it cannot
+            # be small (at least high + 1, a count the app could show).
+            if hi - lo >= width or (row >= system.published and lo > linked.high + TOLERANCE):
+                passed[row] = True
+                continue
+            shown = [b for b in binding if not hidden[b] and system.values[b] > 0]
+            if not shown:
+                skipped[row] = True  # nothing shown constrains it: no suppression can help
+                continue
+            release = min(shown, key=lambda b: (system.values[b], b))
+            break
+        if release is None:
+            linked.unresolved = int(skipped.sum())
+            return linked
+        system.force(release, cube_forced, kids_forced)
+
+
+def _settle(linked: Linked, cube_forced: Flags, kids_forced: list[Flags]) -> None:
+    """The engine's passes on the cube and on each parent's line of children, each with what is
+    forced, until a parent total hidden in one is hidden in the other. Everything hidden is
+    kept forced, so the hidden sets only grow and the loop ends."""
+    while True:
+        _, cube = suppress(linked.values, linked.low, linked.high, cube_forced)
+        cube_forced |= cube
+        grown = False
+        lines = []
+        for parent, kids in enumerate(linked.children):
+            whole = linked.whole(parent)
+            forced = kids_forced[parent]
+            forced[-1] |= cube[whole]
+            _, line = suppress(
+                np.append(kids, kids.sum()).astype(np.int64), linked.low, linked.high, forced
+            )
+            forced |= line
+            lines.append(line)
+            if line[-1] and not cube[whole]:
+                cube_forced[whole] = grown = True
+        if not grown:
+            linked.hidden, linked.hidden_children = cube, [line[:-1] for line in lines]
+            return
+
+
+@dataclass
+class _System:
+    """Every published cell of a ``Linked`` as a linear function of the finest unknowns: rows
+    are the cube's cells (C order) then each parent's children; columns are ``x`` then ``y``."""
+
+    cells: sp.csr_matrix
+    values: npt.NDArray[np.float64]
+    links: sp.csr_matrix
+    cube_size: int
+    published: int  # the rows that are published cells; the rest are runs of months
+    runs: sp.csr_matrix
+    offsets: list[int]
+    own: npt.NDArray[np.int64]  # each unknown's own row: its inner cube cell or its child
+    # The least and greatest value of each row over every solution the programs found. The
+    # feasible set only grows as cells are hidden, so these stay attainable, and a row whose
+    # spread already reaches the range needs no program of its own.
+    seen_low: npt.NDArray[np.float64]
+    seen_high: npt.NDArray[np.float64]
+
+    def spread(self, row: int) -> float:
+        """How far apart two feasible values of the row are known to be."""
+        return float(self.seen_high[row] - self.seen_low[row])
+
+    def _saw(self, solution: npt.NDArray[np.float64]) -> None:
+        found = self.cells @ solution
+        np.minimum(self.seen_low, found, out=self.seen_low)
+        np.maximum(self.seen_high, found, out=self.seen_high)
+
+    @property
+    def size(self) -> int:
+        return int(self.cells.shape[0])
+
+    @staticmethod
+    def of(linked: Linked) -> _System:
+        inner = [n - 1 for n in linked.values.shape]
+        cube = _margins(inner)
+        n_x = cube.shape[1]
+        sizes = [len(k) for k in linked.children]
+        n_y = sum(sizes)
+        runs = _runs(inner[0] if linked.ranges else 0)
+        summed = (
+            sp.kron(runs, _margins(inner[1:]), format="csr")
+            if runs.shape[0]
+            else sp.csr_matrix((0, n_x))
+        )
+        x_true = linked.values[tuple(slice(0, n) for n in inner)].ravel()
+        cells = sp.vstack(
+            [
+                sp.block_diag([cube, sp.identity(n_y)], format="csr") if n_y else cube,
+                sp.hstack([summed, sp.csr_matrix((summed.shape[0], n_y))]) if n_y else summed,
+            ],
+            format="csr",
+        )
+        values = np.concatenate(
+            [linked.values.ravel(), *(np.asarray(k) for k in linked.children), summed @ x_true]
+        ).astype(np.float64)
+        offsets = np.cumsum([0, *sizes]).tolist()
+        links = []
+        for parent in range(len(sizes)):
+            whole = int(np.ravel_multi_index(linked.whole(parent), linked.values.shape))
+            row = sp.lil_matrix((1, n_x + n_y))
+            row[0, :n_x] = -cube[whole].toarray()
+            row[0, n_x + offsets[parent] : n_x + offsets[parent + 1]] = 1
+            links.append(row.tocsr())
+        link = sp.vstack(links, format="csr") if links else sp.csr_matrix((0, n_x + n_y))
+        inner_rows = np.ravel_multi_index(
+            np.unravel_index(np.arange(n_x), inner), linked.values.shape
+        )
+        own = np.concatenate([inner_rows, cube.shape[0] + np.arange(n_y)]).astype(np.int64)
+        high = np.full(len(values), -np.inf)
+        published = cube.shape[0] + n_y
+        return _System(
+            cells, values, link, cube.shape[0], published, runs, offsets, own, -high, high
+        )
+
+    def flags(self, linked: Linked) -> Flags:
+        """Which rows are hidden: the published cells as suppressed, a run of months where
+        any of its months is (the access layer shows a run only when all of them are)."""
+        months = (
+            linked.hidden[:-1].reshape(linked.hidden.shape[0] - 1, -1)
+            if self.runs.shape[0]
+            else None
+        )
+        runs = (self.runs @ months.astype(np.float64) > 0).ravel() if months is not None else []
+        return np.concatenate(
+            [linked.hidden.ravel(), *linked.hidden_children, np.asarray(runs, dtype=np.bool_)]
+        ).astype(np.bool_)
+
+    def force(self, row: int, cube_forced: Flags, kids_forced: list[Flags]) -> None:
+        """Force one more row hidden."""
+        if row < self.cube_size:
+            cube_forced.ravel()[row] = True
+            return
+        at = row - self.cube_size
+        parent = int(np.searchsorted(self.offsets, at, side="right")) - 1
+        kids_forced[parent][at - self.offsets[parent]] = True
+
+    def interval(self, row: int, hidden: Flags) -> tuple[float, float, list[int]]:
+        """The least and greatest value of one row given the shown rows and the hidden ones
+        (at least 1), and the shown rows whose equations bind either optimum.
+
+        An unknown whose own cell is shown is that value; only the hidden finest cells stay
+        unknowns, each at least 1 (which implies every hidden margin is at least 1 too), and
+        the shown cells' equations are over them (a shown cell with none of them in it says
+        nothing new and is left out)."""
+        free, known, a_eq, b_eq, equations = self._reduced(hidden)
+        objective = self.cells[row]
+        offset = float((objective @ known)[0])
+        c = objective[:, free].toarray().ravel()
+        ends = []
+        binding: set[int] = set()
+        for sign in (1.0, -1.0):
+            result = scipy.optimize.linprog(
+                sign * c,
+                A_eq=a_eq if a_eq.shape[0] else None,
+                b_eq=b_eq if a_eq.shape[0] else None,
+                bounds=(1, None),
+                method=HIGHS,
+            )
+            if result.status == 3:  # unbounded: only the maximum can be
+                ends.append(np.inf)
+                continue
+            if result.status != 0:
+                raise RuntimeError(f"the audit's program failed: {result.message}")
+            ends.append(offset + sign * result.fun)
+            solution = known.copy()
+            solution[free] = result.x
+            self._saw(solution)
+            if a_eq.shape[0]:
+                duals = np.asarray(result.eqlin.marginals)
+                binding.update(int(e) for e in equations[np.abs(duals) > TOLERANCE])
+        return ends[0], ends[1], self._releasable(binding, free)
+
+    def _reduced(
+        self, hidden: Flags
+    ) -> tuple[Flags, npt.NDArray[np.float64], sp.csr_matrix, npt.NDArray[np.float64], Ints]:
+        """The programs' common constraints: which unknowns are free (their own cell hidden),
+        the known values of the others, the shown cells' equations over the free ones, and
+        which row (a link: ``-1 - parent``) each equation is."""
+        free = hidden[self.own]
+        known = np.where(free, 0.0, self.values[self.own])
+        shown = np.flatnonzero(~hidden[: self.published])
+        rest = self.cells[shown]
+        a_eq = sp.vstack([rest[:, free], self.links[:, free]], format="csr")
+        b_eq = np.concatenate([self.values[shown] - rest @ known, -(self.links @ known)])
+        useful = np.diff(a_eq.indptr) > 0
+        links = -1 - np.arange(self.links.shape[0])
+        equations = np.concatenate([shown, links])[useful]
+        return free, known, a_eq[useful], b_eq[useful], equations
+
+    def explore(self, hidden: Flags, tries: int = EXPLORE) -> None:
+        """A few feasible solutions pushed in random directions (seeded, so a build is
+        repeatable): each hidden cell goes up in some and down in others, so most cells'
+        spreads reach the range before any program of their own is solved. The unknowns are
+        capped here (each a restriction of the feasible set, so the solutions stay feasible)."""
+        free, known, a_eq, b_eq, _ = self._reduced(hidden)
+        if not free.any():
+            return
+        cap = 2 * float(self.values.max()) + 2 * TOLERANCE + 20
+        rng = np.random.default_rng(0)
+        for _ in range(tries):
+            result = scipy.optimize.linprog(
+                rng.choice([-1.0, 1.0], size=int(free.sum())),
+                A_eq=a_eq if a_eq.shape[0] else None,
+                b_eq=b_eq if a_eq.shape[0] else None,
+                bounds=(1, cap),
+                method=HIGHS,
+            )
+            if result.status == 0:
+                solution = known.copy()
+                solution[free] = result.x
+                self._saw(solution)
+
+    def _releasable(self, binding: set[int], free: Flags) -> list[int]:
+        """The shown rows whose hiding can widen an interval bound by these equations (a link
+        is ``-1 - parent``): the binding cells themselves, and the shown finest cells inside
+        them (their values were substituted, so they bind through the equation)."""
+        rows = {e for e in binding if e >= 0}
+        for e in binding:
+            equation = self.cells[e] if e >= 0 else self.links[-1 - e]
+            inside = equation.indices[~free[equation.indices]]
+            rows.update(int(r) for r in self.own[inside])
+        return sorted(rows)
+
+
+def _margins(inner: Sequence[int]) -> sp.csr_matrix:
+    """Every cell of a cube with margins (C order) as a sum of its inner cells: per axis its
+    values, then its margin."""
+    cube = sp.csr_matrix(np.ones((1, 1)))
+    for n in inner:
+        cube = sp.kron(cube, sp.vstack([sp.identity(n), np.ones((1, n))]), format="csr")
+    return cube
+
+
+def _runs(months: int) -> sp.csr_matrix:
+    """Every run of two or more consecutive months short of all ``months`` of them, as rows
+    of ones over the months (none for fewer than three months)."""
+    found = [
+        ((np.arange(months) >= a) & (np.arange(months) <= b)).astype(np.float64)
+        for a in range(months)
+        for b in range(a + 1, months)
+        if b - a + 1 < months
+    ]
+    return sp.csr_matrix(np.array(found).reshape(len(found), months))
