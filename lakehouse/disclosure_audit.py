@@ -43,8 +43,8 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-import scipy.optimize  # type: ignore[import-untyped]  # no stubs in the lock
-import scipy.sparse as sp  # type: ignore[import-untyped]
+import scipy.optimize
+import scipy.sparse as sp
 
 from lakehouse.disclosure import Flags, Ints, suppress
 

@@ -13,10 +13,10 @@ import streamlit as st
 
 from apps.common.i18n import day, moment, t
 from lakehouse.access import Access
-from lakehouse.access.aggregates import UPTAKE
+from lakehouse.access.health import UPTAKE_TABLES
 
 
-def line(layer: Access, tables: Sequence[str] = (UPTAKE,)) -> None:
+def line(layer: Access, tables: Sequence[str] = UPTAKE_TABLES) -> None:
     """Show how fresh the figures from ``tables`` are, as a caption; say so when none has been
     built yet."""
     found = layer.freshness(tables)

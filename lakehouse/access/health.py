@@ -29,7 +29,7 @@ import polars as pl
 
 from lakehouse import config, delta, quality
 from lakehouse import read as lake
-from lakehouse.access.aggregates import UPTAKE
+from lakehouse.access.aggregates import PUBLISHED
 from lakehouse.access.gate import Gate
 from lakehouse.catalog import table as catalog_table
 
@@ -125,6 +125,10 @@ QUARANTINE_SCHEMA: Final[dict[str, pl.DataType]] = {
     "last_period": pl.Utf8(),
 }
 
+UPTAKE_TABLES: Final = ("gold.programme_uptake_daily", PUBLISHED)
+"""What officials' figures come from: the published table (its build) and the daily table it is
+published from (the newest day it covers: the published table keeps months only)."""
+
 
 @dataclass(frozen=True)
 class Health:
@@ -189,8 +193,8 @@ class DataHealth(Gate):
         )
         return found
 
-    def freshness(self, tables: Sequence[str] = (UPTAKE,)) -> Freshness:
-        """The last build of ``tables`` (gold tables a page reads; by default the uptake table)
+    def freshness(self, tables: Sequence[str] = UPTAKE_TABLES) -> Freshness:
+        """The last build of ``tables`` (gold tables a page reads; by default the uptake tables)
         and the newest day of data they cover, from their Delta logs alone (no data read).
         Like ``uptake_months``, a fact about the tables, not a read of figures: not audited."""
         self._require("read:aggregate", "official", "admin")
