@@ -7,6 +7,7 @@ only when pressed (the map as PNG, a table as CSV with no count of 1-10), each a
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def test_the_compare_page_shows_rates_standardised_rates_map_and_pyramid(
             "compare.crude.title",
             "compare.dsr.title",
             "compare.map.title",
-            "compare.pyramid.title",
+            "compare.area.title",
         )
     ]
     # The standard population is named, with its source.
@@ -103,7 +104,7 @@ def test_the_compare_page_shows_rates_standardised_rates_map_and_pyramid(
         if row[t("compare.column.rate", "ko")] == "–":
             assert row[t("compare.column.status", "ko")]
     # The map: offline, its view computed from the boundaries, attributed to KOSTAT.
-    (dsr_chart, district_map, pyramid) = at.get("plotly_chart")
+    (dsr_chart, district_map, dong_map, funnel, pyramid) = at.get("plotly_chart")
     assert '"type":"scatter"' in dsr_chart.proto.spec.replace(" ", "")
     figure = district_map.proto.spec
     assert '"white-bg"' in figure and "fitbounds" not in figure
@@ -111,6 +112,10 @@ def test_the_compare_page_shows_rates_standardised_rates_map_and_pyramid(
     assert f'"zoom":{zoom}' in figure.replace(" ", "")
     assert f'"lon":{centre["lon"]}' in figure.replace(" ", "")
     assert "Statistics Korea (KOSTAT)" in figure
+    # The dongs' map, offline too; the funnel's five steps, in order.
+    assert '"white-bg"' in dong_map.proto.spec and "fitbounds" not in dong_map.proto.spec
+    steps = [t(f"compare.funnel.stage.{m}", "ko") for m in charts.FUNNEL]
+    assert json.loads(funnel.proto.spec)["data"][0]["y"] == steps
     # The pyramid has users and residents for both sexes.
     assert pyramid.proto.spec.replace(" ", "").count('"type":"bar"') == 4
     # Every table read went through the access layer, audited as an aggregate read.
@@ -121,8 +126,34 @@ def test_the_compare_page_shows_rates_standardised_rates_map_and_pyramid(
     assert details >= {
         f"{m} by {dims}"
         for m in ("app_users", "residents")
-        for dims in ("district_code", "district_code,age_group", "age_group,sex")
+        for dims in ("district_code", "district_code,age_group", "district_code,age_group,sex")
     }
+
+
+@pytest.mark.usefixtures("env")
+def test_choosing_a_district_changes_its_dongs_funnel_and_pyramid(built_small: Lake) -> None:
+    """The city first; a district chosen shows its own dongs (and no other district's), its
+    own funnel and pyramid, from the published tables."""
+    at = compare_page()
+    city = [c.proto.spec for c in at.get("plotly_chart")]
+    chosen = "24020"  # 서구
+    at.selectbox(key="compare_area.ko").set_value(chosen).run()
+    assert not at.exception, at.exception
+    charts_now = at.get("plotly_chart")
+    dong_map = charts_now[2]
+    dongs = {
+        f["properties"]["code"]
+        for f in charts.boundaries("dongs")["features"]
+        if str(f["properties"]["code"]).startswith(chosen)
+    }
+    drawn = {
+        str(code)
+        for trace in json.loads(dong_map.proto.spec)["data"]
+        for code in trace.get("locations") or []
+    }
+    assert drawn and drawn <= dongs  # its own dongs only
+    changed = [charts_now[i].proto.spec != city[i] for i in (2, 3, 4)]
+    assert all(changed)
 
 
 @pytest.mark.usefixtures("env")

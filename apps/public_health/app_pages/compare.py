@@ -1,6 +1,6 @@
 """Districts compared: rates per 1,000 residents, age-standardised rates with their intervals
-and benchmark marks, the district map and the age-sex pyramid, each with its data and chart to
-download.
+and benchmark marks, the district map, then one chosen district (or the city): its dongs on the
+map, the programme's funnel and the age-sex pyramid, each with its data and chart to download.
 
 Every figure comes from the access layer's published tables (``Access.uptake``, suppressed and
 complemented there) through ``lakehouse.stats``; a rate that would need a hidden count is not
@@ -15,7 +15,8 @@ import streamlit as st
 from apps.common.i18n import keyed, labelled, t
 from apps.common.layout import access
 from apps.common.theme import apply
-from apps.public_health import charts
+from apps.common.views import district
+from apps.public_health import charts, freshness
 from apps.public_health.exports import displayed, offer, published
 from lakehouse import disclosure, stats
 from lakehouse.access import UPTAKE_DIMENSIONS, UPTAKE_MEASURES
@@ -26,6 +27,7 @@ RATE_MEASURES = [m for m in UPTAKE_MEASURES if m != "residents"]
 layer = access()
 MONTHS = layer.uptake_months()
 st.title(t("compare.title"))
+freshness.line(layer)
 if not MONTHS:
     st.info(t("compare.empty"))
     st.stop()
@@ -133,11 +135,58 @@ st.plotly_chart(district_map, key="compare_map")
 st.caption(t("compare.map.licence"))
 offer(layer, district_table, district_map, "district_map")
 
+# --- one district, or the city: its dongs, its funnel, its pyramid ----------------------------
+st.subheader(t("compare.area.title"))
+areas = [disclosure.TOTAL, *(d for d in by_district[DISTRICT].to_list() if d != disclosure.TOTAL)]
+area = st.selectbox(
+    t("compare.area.choose"),
+    areas,
+    format_func=lambda d: t("compare.area.city") if d == disclosure.TOTAL else district(d),
+    key=keyed("compare_area"),
+)
+area_name = t("compare.area.city") if area == disclosure.TOTAL else district(area)
+
+
+def in_area(frame: pl.DataFrame) -> pl.DataFrame:
+    """The chosen area's rows of a table by district (the city: the district margin)."""
+    return frame.filter(pl.col(DISTRICT) == area).drop(DISTRICT)
+
+
+# Dongs are published for the whole period only (lakehouse.access.aggregates.uptake_dongs).
+st.markdown(f"**{t('compare.dongs.title', area=area_name)}**")
+st.caption(t("compare.dongs.period", first=MONTHS[0], last=MONTHS[-1]))
+by_dong = [DISTRICT, "dong_code"]
+dong_rates = stats.crude_rates(
+    layer.uptake_dongs(measure, MONTHS[0], MONTHS[-1]),
+    layer.uptake_dongs("residents", MONTHS[0], MONTHS[-1]),
+    by_dong,
+    measure,
+)
+if area != disclosure.TOTAL:
+    dong_rates = dong_rates.filter(pl.col(DISTRICT) == area)
+dong_map = apply(
+    charts.choropleth(dong_rates, "dongs", "dong_code", "rate", t("compare.column.rate"))
+)
+st.plotly_chart(dong_map, key="compare_dong_map")
+offer(layer, published(dong_rates, by_dong, RATE_COLUMNS), dong_map, "dong_map")
+
+st.markdown(f"**{t('compare.funnel.title', area=area_name)}**")
+st.caption(t("compare.funnel.explain"))
+stages = charts.funnel_stages(
+    {m: in_area(layer.uptake(m, [DISTRICT], first, last)) for m in charts.FUNNEL}
+)
+funnel = apply(charts.funnel(stages))
+st.plotly_chart(funnel, key="compare_funnel")
+funnel_table = stages.select(
+    pl.col("stage").alias("measure"), pl.col("value").alias("count"), "suppressed"
+)
+offer(layer, funnel_table, funnel, "funnel")
+
 # --- the pyramid ------------------------------------------------------------------------------
-st.subheader(t("compare.pyramid.title"))
+st.markdown(f"**{t('compare.pyramid.of', area=area_name)}**")
 by_sex = ["age_group", "sex"]
-users = layer.uptake(measure, by_sex, first, last)
-population = layer.uptake("residents", by_sex, first, last)
+users = in_area(layer.uptake(measure, [DISTRICT, *by_sex], first, last))
+population = in_area(layer.uptake("residents", [DISTRICT, *by_sex], first, last))
 pyramid = apply(charts.pyramid(users, population, measure))
 st.caption(t("compare.pyramid.read"))
 st.plotly_chart(pyramid, key="compare_pyramid")
