@@ -1,4 +1,5 @@
-"""The public-health app for city officials: programme uptake, aggregates only."""
+"""The public-health app for city officials: the programme against its targets, its trends and
+its uptake, aggregates only."""
 
 import streamlit as st
 
@@ -10,10 +11,16 @@ run(
     "official",
     [
         st.Page(
-            "app_pages/uptake.py",
-            title=t("official.uptake.title"),
-            icon=":material/bar_chart:",
+            "app_pages/overview.py",
+            title=t("official.overview.title"),
+            icon=":material/dashboard:",
             default=True,
-        )
+        ),
+        st.Page(
+            "app_pages/trends.py", title=t("official.trends.title"), icon=":material/show_chart:"
+        ),
+        st.Page(
+            "app_pages/uptake.py", title=t("official.uptake.title"), icon=":material/bar_chart:"
+        ),
     ],
 )

@@ -9,7 +9,8 @@ concern adds its methods on top of it:
 * ``imaging``: the clinicians' worklist, a study and its patient, decisions, the SR re-issue;
 * ``readings``: the remote-reading requests and replies;
 * ``my_images``: a citizen's own studies, their download and second opinions;
-* ``aggregates``: officials' uptake with disclosure control, triage turnaround, the access log.
+* ``aggregates``: officials' uptake with disclosure control, triage turnaround, the access log;
+* ``programme``: officials' KPIs against the programme's targets, their monthly series.
 
 What the ledgers' events say now is folded by pure functions in ``folds``. The access log's own
 module, ``lakehouse.audit``, sits outside this package, so the pipelines can write to it without
@@ -33,6 +34,7 @@ from lakehouse.access.imaging import Imaging, OpenedStudy, PatientContext
 from lakehouse.access.measurements import Measurements
 from lakehouse.access.medicines import Medicines
 from lakehouse.access.my_images import MyImages, MyStudy
+from lakehouse.access.programme import Programme
 from lakehouse.access.readings import Readings
 from lakehouse.access.records import Records
 from lakehouse.access.summary import Summary
@@ -55,7 +57,16 @@ __all__ = [
 
 
 class Access(
-    Grants, Records, Imaging, Readings, MyImages, Aggregates, Measurements, Summary, Medicines
+    Grants,
+    Records,
+    Imaging,
+    Readings,
+    MyImages,
+    Aggregates,
+    Measurements,
+    Summary,
+    Medicines,
+    Programme,
 ):
     """The access layer for one principal: every method checks (``gate.Gate``), reads and
     audits. ``Access(principal, clock=..., readers=...)``; see ``gate.Gate`` for the arguments."""

@@ -29,6 +29,7 @@ UPTAKE_DIMENSIONS: Final = ("district_code", "age_group", "sex")
 UPTAKE_MEASURES: Final[dict[str, Literal["sum", "last"]]] = {
     "signups": "sum",
     "centre_visitors": "sum",
+    "active_users": "sum",  # person-days: the programme's KPIs divide by the month's days
     "residents": "last",
     "app_users": "last",
 }
