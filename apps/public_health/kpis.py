@@ -11,7 +11,18 @@ from typing import Final
 
 from apps.common.i18n import Lang, moment, number, t
 from apps.common.i18n import day as day_text
-from lakehouse.access.programme import ROUND, Freshness, Kpi, Target, Unit, source, targets
+from lakehouse.access.programme import (
+    FINDINGS,
+    INSTITUTIONS,
+    ROUND,
+    UPTAKE,
+    Freshness,
+    Kpi,
+    Target,
+    Unit,
+    source,
+    targets,
+)
 
 # What each KPI's value counts (a round's, like ``institutions``).
 UNITS: Final[dict[str, Unit]] = {
@@ -23,6 +34,12 @@ UNITS: Final[dict[str, Unit]] = {
     "ai_studies": "studies",
 }
 HIDDEN_KEY: Final = "official.uptake.suppressed"
+# Each source table by the group of KPIs it feeds (the overview's headings).
+GROUPS: Final = {
+    UPTAKE: "official.overview.citizens",
+    INSTITUTIONS: "official.overview.institutions",
+    FINDINGS: "official.overview.services",
+}
 
 
 def unit(kpi: str) -> Unit:
@@ -51,7 +68,8 @@ def amount(value: float, of: Unit, language: Lang | None = None) -> str:
     """A figure in its unit: ``1,234명``, ``하루 12.5명``, ``주민의 4.1%``."""
     if of == "share":
         return t("kpi.unit.share", language, value=percent(value))
-    return t(f"kpi.unit.{of}", language, value=number(value, 1 if of == "per_day" else 0))
+    digits = 1 if of == "per_day" and value != round(value) else 0
+    return t(f"kpi.unit.{of}", language, value=number(value, digits))
 
 
 def compared(kpi: str, figure: float) -> str:
@@ -124,11 +142,13 @@ def change(kpi: Kpi, language: Lang | None = None) -> str:
     return t("kpi.change", language, change=signed(kpi.change, unit(kpi.kpi)))
 
 
-def fresh(found: Freshness, language: Lang | None = None) -> str:
-    """How fresh a figure is: the newest day its source holds and its last update."""
-    return t(
+def fresh(found: Freshness, language: Lang | None = None, named: bool = False) -> str:
+    """How fresh a figure is: the newest day its source holds and its last update (``named``:
+    after the name of the KPIs' group it feeds)."""
+    text = t(
         "kpi.fresh",
         language,
         newest=day_text(found.newest_day, language),
         committed=moment(found.committed, language),
     )
+    return f"{t(GROUPS[found.table], language)}: {text}" if named else text

@@ -25,20 +25,21 @@ from lakehouse.access.programme import SERVICE_COUNTS, Kpi
 from models.runtime.services import lookup
 
 TREND_MONTHS: Final = 6  # months of history a one-page report has room for
-SPARK: Final = (120, 28)  # a trend line's width and height, in CSS pixels
+SPARK: Final = (110, 16)  # a trend line's width and height, in CSS pixels
 STYLE: Final = """
-@page { size: A4; margin: 12mm; }
-body { font-family: "Noto Sans CJK KR", "Noto Sans KR", sans-serif; font-size: 9.5pt;
+@page { size: A4; margin: 10mm 12mm; }
+body { font-family: "Noto Sans CJK KR", "Noto Sans KR", sans-serif; font-size: 8.5pt;
        color: #1f2328; margin: 0; }
-h1 { font-size: 15pt; margin: 0 0 2pt; }
-h2 { font-size: 11pt; margin: 8pt 0 3pt; }
+h1 { font-size: 14pt; margin: 0 0 2pt; }
+h2 { font-size: 10pt; margin: 6pt 0 2pt; }
 p { margin: 2pt 0; }
 .note { border: 1pt solid #57606a; padding: 3pt 5pt; margin: 4pt 0; }
 table { border-collapse: collapse; width: 100%; }
-th, td { border-bottom: 0.5pt solid #d0d7de; padding: 1.5pt 3pt; text-align: left;
+th, td { border-bottom: 0.5pt solid #d0d7de; padding: 1pt 3pt; text-align: left;
          vertical-align: top; }
+td.target { white-space: nowrap; }
 td.count, td.figure { text-align: right; white-space: nowrap; }
-.small { font-size: 8pt; color: #57606a; }
+.small { font-size: 7.5pt; color: #57606a; }
 svg { display: block; }
 @media print { body { width: auto; } }
 @media screen { body { max-width: 186mm; margin: 12mm auto; } }
@@ -96,12 +97,8 @@ def _target(kpi: Kpi, language: Lang) -> str:
 
 
 def _kpi_table(cards: list[Kpi], language: Lang) -> str:
-    rows = [
-        _head(
-            *(t(f"column.{c}", language) for c in ("kpi", "value", "target", "change")),
-            t("column.freshness", language),
-        )
-    ]
+    """The month's KPIs against their targets, then how fresh each source is (once each)."""
+    rows = [_head(*(t(f"column.{c}", language) for c in ("kpi", "value", "target", "change")))]
     for kpi in cards:
         shown = words.value(kpi, language)
         more = [m for m in (words.share(kpi, language), words.progress(kpi, language)) if m]
@@ -109,12 +106,18 @@ def _kpi_table(cards: list[Kpi], language: Lang) -> str:
             "<tr>"
             + _cell(words.name(kpi.kpi, language))
             + _cell(" · ".join([shown, *more]), "figure")
-            + _cell(_target(kpi, language))
+            + _cell(_target(kpi, language), "target")
             + _cell(words.change(kpi, language))
-            + f"<td class='small'>{escape(words.fresh(kpi.freshness, language))}</td>"
             + "</tr>"
         )
-    return "<table>" + "".join(rows) + "</table>"
+    sources = {k.freshness.table: k.freshness for k in cards}
+    fresh = "; ".join(words.fresh(f, language, named=True) for f in sources.values())
+    return (
+        "<table>"
+        + "".join(rows)
+        + "</table>"
+        + f"<p class='small'>{escape(t('column.freshness', language))}: {escape(fresh)}</p>"
+    )
 
 
 def _trend_table(series: pl.DataFrame, months: list[str], language: Lang) -> str:

@@ -42,6 +42,8 @@ INSTITUTIONS: Final = "silver.institutions"
 FINDINGS: Final = "ai.findings"
 INSTANCES: Final = "silver.imaging_instances"
 STUDIES: Final = "silver.imaging_studies"
+# When a study was acquired (its DICOM date, else its first arrival), as triage_stats has it.
+ACQUIRED: Final = pl.coalesce("study_datetime", "first_received_at")
 # The KPIs in the cards' order. ``institutions_round_<n>`` follow ``institutions``, one per
 # enrolment round the register holds.
 UPTAKE_KPIS: Final = ("app_users", "active_users", "centre_visits")
@@ -303,7 +305,8 @@ class Programme(Gate):
         return {
             UPTAKE: _fresh(UPTAKE, pl.col("day").max()),
             INSTITUTIONS: _fresh(INSTITUTIONS, pl.col("enrolled_on").max()),
-            FINDINGS: _fresh(FINDINGS, pl.col("scored_at").max().dt.date()),
+            # Months of the AI services are the studies' (``_studies``), so is their newest day.
+            FINDINGS: _fresh(FINDINGS, ACQUIRED.max().dt.date(), STUDIES),
         }
 
 
@@ -351,10 +354,12 @@ def _uptake_days() -> tuple[date | None, date | None]:
     return found.row(0)
 
 
-def _fresh(table: str, newest: pl.Expr) -> Freshness:
-    """A table's last commit (its Delta log) and the newest day it holds."""
+def _fresh(table: str, newest: pl.Expr, days_of: str | None = None) -> Freshness:
+    """A table's last commit (its Delta log) and the newest day it holds (or ``days_of``
+    holds, where the figures take their days from another table)."""
     committed = delta.state(table).updated
-    day = lake.scan(table).select(newest).collect().item() if committed is not None else None
+    source = days_of or table
+    day = lake.scan(source).select(newest).collect().item() if committed is not None else None
     return Freshness(table, committed, day)
 
 
