@@ -31,32 +31,38 @@ cards = layer.kpis(month)
 
 
 def card(kpi: Kpi) -> None:
-    """One KPI's card: the figure (its change as the metric's delta, signed, in grey), then
-    its share, target, progress and freshness in words."""
+    """One KPI's card: the figure with its change as the metric's delta (signed, its arrow set
+    from the sign, in grey), then its share, target, progress and freshness in words."""
+    change = kpi.change
     with st.container(border=True):
         st.metric(
             words.name(kpi.kpi),
             words.value(kpi),
-            delta=words.change(kpi) if kpi.change is not None else None,
+            delta=None if change is None else words.signed(change, words.unit(kpi.kpi)),
             delta_color="off",
+            delta_arrow="off" if not change else ("up" if change > 0 else "down"),
+            delta_description=None if change is None else t("kpi.since"),
             help=words.quote(kpi.target),
         )
         lines = [
             words.share(kpi),
             words.target(kpi.target, kpi.kpi),
             words.progress(kpi),
-            words.change(kpi) if kpi.change is None else None,
+            words.change(kpi) if change is None else None,
             words.fresh(kpi.freshness),
         ]
         for line in filter(None, lines):
             st.caption(line)
 
 
-def row(group: list[Kpi]) -> None:
-    """Cards side by side on a wide screen (Streamlit stacks columns on a phone)."""
-    for column, kpi in zip(st.columns(len(group)), group, strict=True):
-        with column:
-            card(kpi)
+def row(group: list[Kpi], across: int = 3) -> None:
+    """Cards side by side on a wide screen, at most ``across`` to a row so that a figure is
+    never cut (Streamlit stacks columns on a phone)."""
+    for start in range(0, len(group), across):
+        part = group[start : start + across]
+        for column, kpi in zip(st.columns(across), part, strict=False):
+            with column:
+                card(kpi)
 
 
 by_key = {k.kpi: k for k in cards}
@@ -92,7 +98,9 @@ else:
         .fill_null("–")
         .alias(t("column.median_hours")),
     )
-    st.dataframe(shown.to_arrow(), hide_index=True, key="overview_services")
+    # Every service in view, none behind the table's own scroll (35 px a row and the header).
+    height = 35 * (shown.height + 1) + 3
+    st.dataframe(shown.to_arrow(), hide_index=True, height=height, key="overview_services")
 
 st.download_button(
     t("official.overview.report"),
