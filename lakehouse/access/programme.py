@@ -350,8 +350,13 @@ def _covered_days(month: str, first: date | None, last: date | None) -> int:
 
 def _uptake_days() -> tuple[date | None, date | None]:
     """The first and last day of the uptake table."""
-    found = lake.scan(UPTAKE).select(pl.col("day").min(), pl.col("day").max().alias("b")).collect()
-    return found.row(0)
+    days = pl.col("day")
+    return (
+        lake.scan(UPTAKE)
+        .select(days.min().alias("first"), days.max().alias("last"))
+        .collect()
+        .row(0)
+    )
 
 
 def _fresh(table: str, newest: pl.Expr, days_of: str | None = None) -> Freshness:
