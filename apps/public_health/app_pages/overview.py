@@ -98,9 +98,15 @@ else:
         .fill_null("–")
         .alias(t("column.median_hours")),
     )
-    # Every service in view, none behind the table's own scroll (35 px a row and the header).
-    height = 35 * (shown.height + 1) + 3
-    st.dataframe(shown.to_arrow(), hide_index=True, height=height, key="overview_services")
+    # Every service in view, none behind the table's own scroll: rows of a set height, the
+    # header and the border.
+    st.dataframe(
+        shown.to_arrow(),
+        hide_index=True,
+        row_height=35,
+        height=35 * (shown.height + 1) + 3,
+        key="overview_services",
+    )
 
 st.download_button(
     t("official.overview.report"),
