@@ -1,4 +1,5 @@
-"""The public-health app for city officials: programme uptake and data health, aggregates only."""
+"""The public-health app for city officials: the programme against its targets, its trends,
+its uptake, districts compared and data health; aggregates only."""
 
 import streamlit as st
 
@@ -10,14 +11,20 @@ run(
     "official",
     [
         st.Page(
-            "app_pages/uptake.py",
-            title=t("official.uptake.title"),
-            icon=":material/bar_chart:",
+            "app_pages/overview.py",
+            title=t("official.overview.title"),
+            icon=":material/dashboard:",
             default=True,
         ),
         st.Page(
-            "app_pages/health.py", title=t("official.health.title"), icon=":material/fact_check:"
+            "app_pages/trends.py", title=t("official.trends.title"), icon=":material/show_chart:"
+        ),
+        st.Page(
+            "app_pages/uptake.py", title=t("official.uptake.title"), icon=":material/bar_chart:"
         ),
         st.Page("app_pages/compare.py", title=t("compare.title"), icon=":material/compare:"),
+        st.Page(
+            "app_pages/health.py", title=t("official.health.title"), icon=":material/fact_check:"
+        ),
     ],
 )

@@ -10,7 +10,8 @@ concern adds its methods on top of it:
 * ``readings``: the remote-reading requests and replies;
 * ``my_images``: a citizen's own studies, their download and second opinions;
 * ``aggregates``: officials' uptake with disclosure control, triage turnaround, the access log;
-* ``health``: data health (runs, deliveries, failed checks, quarantine) and freshness.
+* ``health``: data health (runs, deliveries, failed checks, quarantine) and freshness;
+* ``programme``: officials' KPIs against the programme's targets, their monthly series.
 
 What the ledgers' events say now is folded by pure functions in ``folds``. The access log's own
 module, ``lakehouse.audit``, sits outside this package, so the pipelines can write to it without
@@ -36,6 +37,7 @@ from lakehouse.access.imaging import Imaging, OpenedStudy, PatientContext
 from lakehouse.access.measurements import Measurements
 from lakehouse.access.medicines import Medicines
 from lakehouse.access.my_images import MyImages, MyStudy
+from lakehouse.access.programme import Programme
 from lakehouse.access.readings import Readings
 from lakehouse.access.records import Records
 from lakehouse.access.summary import Summary
@@ -69,6 +71,7 @@ class Access(
     Medicines,
     DataHealth,
     Exports,
+    Programme,
 ):
     """The access layer for one principal: every method checks (``gate.Gate``), reads and
     audits. ``Access(principal, clock=..., readers=...)``; see ``gate.Gate`` for the arguments."""

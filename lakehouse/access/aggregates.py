@@ -30,6 +30,7 @@ UPTAKE_DIMENSIONS: Final = ("district_code", "age_group", "sex")
 UPTAKE_MEASURES: Final[dict[str, Literal["sum", "last"]]] = {
     "signups": "sum",
     "centre_visitors": "sum",
+    "active_users": "sum",  # person-days: the programme's KPIs divide by the month's days
     "residents": "last",
     "app_users": "last",
     "consented": "last",
@@ -55,9 +56,10 @@ class Aggregates(Gate):
         combined into more than the published table already shows.
 
         Args:
-            measure: A flow (``signups``, ``centre_visitors``): the whole period's published
-                cell when the range is every month of the data, else the sum of the published
-                months in the range, shown only where every one of them is shown. A stock
+            measure: A flow (``signups``, ``active_users`` as person-days, ``centre_visitors``):
+                the whole period's published cell when the range is every month of the data,
+                else the sum of the published months in the range, shown only where every one
+                of them is shown. A stock
                 (``residents``, ``app_users``, ``consented``, ``linked``, ``ai_users``,
                 ``centre_users``): the published table of the range's last month.
             dims: Which of ``UPTAKE_DIMENSIONS`` to break down by (none: the city's total).

@@ -33,8 +33,9 @@ from pipelines.transform.gold import STOCKS
 
 PUBLISHED: Final = catalog_table("gold.programme_uptake_published")
 # What the officials' app shows, and how a period's figure is formed: a flow is summed over
-# its months, a stock is the last month's.
-PUBLISHED_FLOWS: Final = ("signups", "centre_visitors")
+# its months, a stock is the last month's. ``active_users`` is a flow of person-days (a
+# resident's login day counts once): summed, never read as a month's distinct users.
+PUBLISHED_FLOWS: Final = ("signups", "active_users", "centre_visitors")
 PUBLISHED_STOCKS: Final = STOCKS
 CUBE: Final = ("month", "district_code", "age_group", "sex")
 PARENT: Final = "district_code"

@@ -225,6 +225,11 @@ def every_page(page: Page, servers: dict[str, AppServer], cast: Cast, language: 
     sign_in(page, servers["official"], "official", PASSWORD)
     choose(page, language)
     drawn(page)
+    look("official/overview")
+    visit(page, "official.trends.title", language)
+    look("official/trends")
+    visit(page, "official.uptake.title", language)
+    drawn(page)
     look("official/uptake")  # by district, the city's total last
     add_breakdown(page, "sex", language)
     add_breakdown(page, "age_group", language)

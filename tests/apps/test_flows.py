@@ -169,6 +169,14 @@ def test_official_sees_suppressed_uptake_and_admin_reviews_the_log(
     page: Page, servers: dict[str, AppServer], platform_lake: Lake
 ) -> None:
     sign_in(page, servers["official"], "official", "official")
+    expect(page.get_by_role("heading", name="사업 개요")).to_be_visible()
+    shot(page, "official", "overview")
+    with rerun(page):
+        page.get_by_role("link", name="추이").click()
+    expect(page.get_by_role("heading", name="추이")).to_be_visible()
+    shot(page, "official", "trends")
+    with rerun(page):
+        page.get_by_role("link", name="프로그램 이용 현황").click()
     expect(page.get_by_role("heading", name="프로그램 이용 현황")).to_be_visible()
     shot(page, "official", "uptake")
     admin = page.context.new_page()

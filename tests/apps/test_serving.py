@@ -119,9 +119,11 @@ def test_serving_the_table_pages_writes_no_missing_script_run_context_warning(
     expect(citizen.get_by_text("dr.seen").first).to_be_attached()  # a grid cell (canvas table)
     english(citizen)
 
-    # The official's uptake (landing) and the admin's access log (landing).
+    # The official's overview (landing) and uptake, and the admin's access log (landing).
     official = page.context.new_page()
     sign_in(official, servers["official"], "official")
+    expect(official.get_by_role("heading", name="사업 개요")).to_be_visible()
+    visit(official, "프로그램 이용 현황")
     expect(official.get_by_role("heading", name="프로그램 이용 현황")).to_be_visible()
     admin = page.context.new_page()
     sign_in(admin, servers["admin"], "admin")
