@@ -15,6 +15,7 @@ import streamlit as st
 from apps.common.i18n import keyed, lang, t
 from apps.common.layout import access
 from apps.common.views import service_name
+from apps.public_health import freshness
 from apps.public_health import kpis as words
 from apps.public_health.report import report
 from lakehouse import disclosure
@@ -23,6 +24,7 @@ from lakehouse.access.programme import AI_KPIS, ROUND, SERVICE_COUNTS, UPTAKE_KP
 layer = access()
 MONTHS = layer.uptake_months()
 st.title(t("official.overview.title"))
+freshness.line(layer)
 if not MONTHS:
     st.info(t("official.overview.empty"))
     st.stop()

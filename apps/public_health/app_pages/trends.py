@@ -13,12 +13,14 @@ from apps.common.i18n import t
 from apps.common.layout import access
 from apps.common.theme import apply
 from apps.common.views import service_name
+from apps.public_health import freshness
 from apps.public_health import kpis as words
 from lakehouse import disclosure
 from lakehouse.access.programme import targets
 
 layer = access()
 st.title(t("official.trends.title"))
+freshness.line(layer)
 series = layer.kpi_series()
 if series.is_empty():
     st.info(t("official.overview.empty"))
