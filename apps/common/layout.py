@@ -136,7 +136,9 @@ def _password_form(app: str, role: Role) -> None:
     except accounts.SignInError as error:
         st.error(t(f"auth.refused.{error.reason}"))
         return
-    if account.role != role:
+    try:
+        Access(account.principal(auth.origin(app))).enter(app, role)
+    except AccessDeniedError:
         st.error(t("auth.wrong_app", role=t(f"role.{account.role}")))
         return
     auth.start(app, account)

@@ -241,6 +241,17 @@ class Gate:
                 action, f"the {self.principal.role} role may not {action}", code="role"
             )
 
+    def enter(self, app: str, role: Role) -> None:
+        """Admit this principal to ``app``, the app made for ``role``. Another role's account
+        is refused, and the refusal is audited (``open:app``), so an official at the citizens'
+        or the clinicians' door leaves its row in the access log like any refused read."""
+        if self.principal.role != role:
+            raise self._deny(
+                "open:app",
+                f"the {self.principal.role} role may not open the {app} app",
+                code="role",
+            )
+
     def _subject(self, action: str, subject_key: str) -> str:
         """``subject_key`` if it has a citizen key's shape; refused (and audited) otherwise."""
         if not is_citizen_key(subject_key):
