@@ -197,7 +197,14 @@ def test_the_picture_has_lanes_a_time_axis_zoom_and_medicines_as_spans() -> None
     ]
     # Lanes from the top (plotly draws the category array bottom up), then the medicine's row.
     rows = list(reversed(layout["yaxis"]["categoryarray"]))
-    assert rows == ["진료·입원", "진단", "영상검사", "검진·센터", "암로디핀베실산염 5 mg"]
+    assert rows == [
+        "진료·입원: 광주종합병원",
+        "진료·입원: 빛고을내과의원",
+        "진단",
+        "영상검사",
+        "검진·센터",
+        "암로디핀베실산염 5 mg",
+    ]
     traces = {trace["name"]: trace for trace in figure["data"]}
     rx = traces["처방"]
     assert rx["type"] == "bar" and rx["orientation"] == "h"
