@@ -33,6 +33,16 @@ REFS = {
 }
 CLINIC = "빛고을내과의원"
 PHARMACY = "무등약국"
+# A clinic visit for hypertension, as the claims deliver it.
+CLINIC_VISIT: dict[str, Any] = {
+    "code": "I10",
+    "name": "본태성(일차성) 고혈압",
+    "form_type": "031",
+    "department": "01",
+    "days": 1,
+    "amount": 18000,
+    "patient_amount": 5400,
+}
 
 
 def sample_rows() -> pl.DataFrame:
@@ -46,13 +56,7 @@ def sample_rows() -> pl.DataFrame:
             "event_date": date(2025, 3, 4),
             "end_date": date(2025, 3, 4),
             "kind": "visit",
-            "code": "I10",
-            "name": "본태성(일차성) 고혈압",
-            "form_type": "031",
-            "department": "01",
-            "days": 1,
-            "amount": 18000,
-            "patient_amount": 5400,
+            **CLINIC_VISIT,
             "source_ref": REFS["visit"],
         },
         {
@@ -303,13 +307,7 @@ def _visits(places: dict[str, int]) -> pl.DataFrame:
                     "event_date": date(2025, 1 + n, 1 + k),
                     "end_date": date(2025, 1 + n, 1 + k),
                     "kind": "visit",
-                    "code": "I10",
-                    "name": "본태성(일차성) 고혈압",
-                    "form_type": "031",
-                    "department": "01",
-                    "days": 1,
-                    "amount": 18000,
-                    "patient_amount": 5400,
+                    **CLINIC_VISIT,
                     "source_ref": f"silver.claims:V{n}-{k}",
                 }
             )
