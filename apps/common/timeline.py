@@ -279,8 +279,24 @@ def _centre_days(mine: pl.DataFrame) -> pl.DataFrame:
     return per_day.with_columns(pl.Series("title", titles, dtype=pl.Utf8()))
 
 
-def _cut(name: str, chars: int) -> str:
-    return name if len(name) <= chars else name[: chars - 1] + "…"
+def _ems(text: str) -> float:
+    """A text's width in ems, about: a Hangul (or other wide) glyph 1, a Latin one 0.6."""
+    return sum(1.0 if ord(c) >= 0x1100 else 0.6 for c in text)
+
+
+def _fitted(name: str, place: str | None, ems: float) -> str:
+    """A lane's name on one line of ``ems``: whole; else a visits lane by its place alone;
+    else cut, with an ellipsis (the whole name is in the hover and the list)."""
+    if _ems(name) <= ems:
+        return name
+    if place is not None and _ems(place) <= ems:
+        return place
+    kept = ""
+    for c in place or name:
+        if _ems(kept + c + "…") > ems:
+            break
+        kept += c
+    return kept + "…"
 
 
 def _lane_px(font: int) -> int:
@@ -372,10 +388,12 @@ def figure(events: pl.DataFrame) -> go.Figure:
     # Each lane's name above its items, from the plot's left edge across its width: beside the
     # plot, the names took all of a phone's width in large text and left the plot a few pixels
     # wide; drawn on the axis's ticks, plotly centres them on the items.
-    chars = PHONE_PLOT_PX // font
+    ems = PHONE_PLOT_PX / font
+    other = t("timeline.lane.care_other")
+    place_of = {lane: place for place, lane in care.items() if lane != other}
     names = [
         {
-            "text": _cut(row, chars),
+            "text": _fitted(row, place_of.get(row), ems),
             "xref": "paper",
             "x": 0,
             "xanchor": "left",

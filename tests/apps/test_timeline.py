@@ -439,3 +439,14 @@ def test_the_picture_opens_on_the_last_two_years_and_the_slider_covers_all() -> 
     first, last = (date.fromisoformat(d) for d in layout["xaxis"]["range"])
     assert date(2023, 6, 1) < first < date(2024, 1, 1) and last > date(2025, 6, 3)
     assert layout["xaxis"]["rangeslider"]["visible"] is True  # the 2012 diagnosis is there
+
+
+def test_a_long_lane_name_keeps_the_institutions_name_whole() -> None:
+    from apps.common.timeline import _fitted
+
+    long_place = "빛고을전남대학교병원부설의원"  # 14 glyphs: with "진료·입원: " over a phone's line
+    assert _fitted(f"진료·입원: {long_place}", long_place, 330 / 21) == long_place
+    assert _fitted("진료·입원: 365병원", "365병원", 330 / 21) == "진료·입원: 365병원"
+    # Only a name no line holds is cut, with an ellipsis.
+    cut = _fitted("에스오메프라졸마그네슘삼수화물 20 mg", None, 330 / 21)
+    assert cut.endswith("…") and len(cut) == 15
