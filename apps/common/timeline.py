@@ -8,21 +8,29 @@ after the read and in Python, never inside Polars. Only the names delivered with
 diagnosis's or drug's Korean name when the list has no English one, an institution's name, a
 study's description) appear as they were delivered.
 
-The picture (``figure``):
-* lanes from the top: visits and admissions (by institution), diagnoses, imaging with its AI
-  result, check-ups and centre visits; then one row per medicine, each prescription and each
+The picture (``figure``), drawn by plotly.js in the browser, where a phone spends most of the
+page's time (measured in docs/benchmarks.md), so it holds one trace per kind and one marker per
+day where a day holds many items:
+* lanes from the top: visits and admissions, one lane per institution for the most visited
+  (``CARE_LANES``, the rest in one "other places" lane), each named for its institution;
+  diagnoses; imaging with its AI result; check-ups and centre visits, one marker per day that
+  opens that day's measurements; then one row per medicine, each prescription and each
   dispensing a bar spanning the days it supplies, so medicines taken at the same time stand
   one above the other and a second supply of the same medicine overlaps on its row;
+* each lane's name stands above its items, inside the plot, across its whole width (beside the
+  plot, names in large text left it a few pixels wide at 390 px);
 * each kind has its own marker shape or bar pattern and its name in the legend and the hover
   text: meaning is never carried by colour alone;
-* zoom by range buttons (a month, six months, a year, five years, everything) and a range
-  slider under the axis; choosing an item (a click, ``on_select="rerun"``) opens its details.
+* it opens on the last ``WINDOW_DAYS`` (a phone cannot show twenty years legibly); zoom by range
+  buttons (a month, six months, a year, five years, everything) and a range slider under the
+  axis; choosing an item (a tap, ``on_select="rerun"``) opens its details.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, timedelta
 from functools import cache
 from typing import Any, Final
 
@@ -31,7 +39,7 @@ import polars as pl
 import streamlit as st
 
 from apps.common.i18n import NOTHING, day, days, keyed, lang, number, t, word
-from apps.common.theme import apply
+from apps.common.theme import BACKGROUND, CHART_PX, apply, large
 from lakehouse.catalog.gold import KINDS
 from lakehouse.reference import codes
 
@@ -45,6 +53,7 @@ LANE_OF: Final = {
     "measurement": "centre",
 }
 MEDICINES: Final = ("prescription", "dispensing")
+CARE: Final = ("visit", "admission")
 # Marker shapes of the point kinds (an AI result beyond its threshold gets a crossed square).
 SYMBOLS: Final = {
     "visit": "circle",
@@ -55,8 +64,14 @@ SYMBOLS: Final = {
 FLAGGED: Final = "square-x"
 PATTERNS: Final = {"admission": "", "prescription": "", "dispensing": "/"}
 DAY_MS: Final = 86_400_000
-LABEL_CHARS: Final = 14  # a row's label at most (the whole name is in the hover and the list)
-ROW_PX: Final = 40  # height per lane or medicine row: labels of 16 px with room to tap
+WINDOW_DAYS: Final = 2 * 365  # the picture opens on the last two years
+PAD_DAYS: Final = 15  # room after the last item, so its marker is not cut in half
+CARE_LANES: Final = 3  # institutions with a visits lane of their own; the rest share one
+MARKER_PX: Final = 16  # a point's marker: large enough to tap
+LABEL_GAP_PX: Final = 10  # from a lane's centre (its items) up to the foot of its name
+# The plot's width on a phone (390 px less the page's padding) over a Hangul glyph's width
+# (1 em): a lane's name is cut to fit on one line (the whole name is in the hover and the list).
+PHONE_PLOT_PX: Final = 330
 EVENT_COLUMNS: Final = (
     "ref",
     "kind",
@@ -237,20 +252,103 @@ def _escaped(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def care_lanes(events: pl.DataFrame) -> dict[str, str]:
+    """The lane of each place of visits and admissions in ``events``: a lane of its own, named
+    for it, for each of the ``CARE_LANES`` most visited (all of them when one more would be
+    left), one "other places" lane for the rest; most visited first."""
+    ranked = (
+        events.filter(pl.col("kind").is_in(CARE))
+        .group_by("place")
+        .len()
+        .sort("len", "place", descending=[True, False])["place"]
+        .to_list()
+    )
+    own = ranked if len(ranked) <= CARE_LANES + 1 else ranked[:CARE_LANES]
+    other = t("timeline.lane.care_other")
+    return {p: t("timeline.lane.care_at", place=p) if p in own else other for p in ranked}
+
+
+def _centre_days(mine: pl.DataFrame) -> pl.DataFrame:
+    """One item per day of centre measurements (a visit there: a check-up or a session on
+    several devices), which opens that day's first measurement, with the others beside it; a
+    marker each would draw thousands over a lifetime, one on another."""
+    per_day = mine.group_by("start", maintain_order=True).agg(
+        pl.col("ref", "end", "row", "place").first(), pl.len().alias("count")
+    )
+    titles = [t("timeline.centre_day", count=number(n)) for n in per_day["count"].to_list()]
+    return per_day.with_columns(pl.Series("title", titles, dtype=pl.Utf8()))
+
+
+def _ems(text: str) -> float:
+    """A text's width in ems, about: a Hangul (or other wide) glyph 1, a Latin one 0.6."""
+    return sum(1.0 if ord(c) >= 0x1100 else 0.6 for c in text)
+
+
+def _fitted(name: str, place: str | None, ems: float) -> str:
+    """A lane's name on one line of ``ems``: whole; else a visits lane by its place alone;
+    else cut, with an ellipsis (the whole name is in the hover and the list)."""
+    if _ems(name) <= ems:
+        return name
+    if place is not None and _ems(place) <= ems:
+        return place
+    kept = ""
+    for c in place or name:
+        if _ems(kept + c + "…") > ems:
+            break
+        kept += c
+    return kept + "…"
+
+
+def _lane_px(font: int) -> int:
+    """A lane's height: its items about its centre, the gap, its name's line above them, and
+    room for the items of the lane above."""
+    return MARKER_PX + LABEL_GAP_PX + round(font * 1.25) + 2
+
+
+def _window(events: pl.DataFrame) -> list[str]:
+    """The x range the picture opens on: the last ``WINDOW_DAYS``, or everything if shorter."""
+    pad = timedelta(days=PAD_DAYS)
+    ends: list[date] = events["end"].to_list()
+    starts: list[date] = events["start"].to_list()
+    last = max(ends) + pad
+    first = max(min(starts) - pad, last - timedelta(days=WINDOW_DAYS))
+    return [first.isoformat(), last.isoformat()]
+
+
 def figure(events: pl.DataFrame) -> go.Figure:
     """The picture of ``events`` (``describe``, possibly narrowed): lanes of point events,
     then a bar row per medicine; every item carries its ``ref`` as customdata."""
     events = _escaped(events)
+    care = care_lanes(events)
+    events = events.with_columns(
+        pl.when(pl.col("kind").is_in(CARE))
+        .then(pl.col("place").replace(care))
+        .otherwise(pl.col("row"))
+        .alias("row")
+    )
+    font = CHART_PX[large()]
+    lane_px = _lane_px(font)
+    # Items' extents in lanes (plotly's unit on a category axis): a marker about the centre,
+    # an admission as tall as a marker, a prescription just under the centre and its
+    # dispensing just over it, both under the lane's name.
+    bar = LABEL_GAP_PX - 1
+    spans = {
+        "admission": (-MARKER_PX / 2 / lane_px, MARKER_PX / lane_px),
+        "prescription": (-(bar + 1) / lane_px, bar / lane_px),
+        "dispensing": (0.0, bar / lane_px),
+    }
     fig = go.Figure()
-    lanes = [t(f"timeline.lane.{lane}") for lane in LANES]
     for kind in KINDS:
         mine = events.filter(pl.col("kind") == kind)
         if mine.is_empty():
             continue
+        if kind == "measurement":
+            mine = _centre_days(mine)
         name = t(f"kind.{kind}")
         refs = [[r] for r in mine["ref"].to_list()]
         if kind in PATTERNS:  # spans: admissions and medicines
             length = ((mine["end"] - mine["start"]).dt.total_days() + 1) * DAY_MS
+            offset, width = spans[kind]
             fig.add_trace(
                 go.Bar(
                     name=name,
@@ -263,8 +361,8 @@ def figure(events: pl.DataFrame) -> go.Figure:
                     hoverinfo="text",
                     marker={"pattern": {"shape": PATTERNS[kind]}, "line": {"width": 1}},
                     opacity=0.75,
-                    width=0.4 if kind in MEDICINES else 0.6,
-                    offset=-0.4 if kind == "prescription" else (0.0 if kind in MEDICINES else -0.3),
+                    width=width,
+                    offset=offset,
                 )
             )
             continue
@@ -280,14 +378,38 @@ def figure(events: pl.DataFrame) -> go.Figure:
                 customdata=refs,
                 hovertext=_hover(mine),
                 hoverinfo="text",
-                marker={"symbol": symbols, "size": 16, "line": {"width": 1.5}},
+                marker={"symbol": symbols, "size": MARKER_PX, "line": {"width": 1.5}},
             )
         )
     medicines = events.filter(pl.col("kind").is_in(MEDICINES))["row"].unique().sort().to_list()
-    rows = [lane for lane in lanes if lane in set(events["row"].to_list())] + medicines
+    present = set(events["row"].to_list())
+    lanes = [t(f"timeline.lane.{lane}") for lane in LANES if lane != "care"]
+    rows = list(dict.fromkeys(care.values())) + [r for r in lanes if r in present] + medicines
+    # Each lane's name above its items, from the plot's left edge across its width: beside the
+    # plot, the names took all of a phone's width in large text and left the plot a few pixels
+    # wide; drawn on the axis's ticks, plotly centres them on the items.
+    ems = PHONE_PLOT_PX / font
+    other = t("timeline.lane.care_other")
+    place_of = {lane: place for place, lane in care.items() if lane != other}
+    names = [
+        {
+            "text": _fitted(row, place_of.get(row), ems),
+            "xref": "paper",
+            "x": 0,
+            "xanchor": "left",
+            "yref": "y",
+            "y": row,
+            "yanchor": "bottom",
+            "yshift": LABEL_GAP_PX,
+            "showarrow": False,
+            "bgcolor": BACKGROUND,
+        }
+        for row in rows
+    ]
     fig.update_layout(
+        annotations=names,
         barmode="overlay",
-        height=max(420, 260 + ROW_PX * len(rows)),
+        height=240 + lane_px * (len(rows) + 1),
         # The legend under the range slider, where it may wrap at a phone's width.
         legend={"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0},
         hovermode="closest",
@@ -297,16 +419,16 @@ def figure(events: pl.DataFrame) -> go.Figure:
     fig.update_yaxes(
         categoryorder="array",
         categoryarray=list(reversed(rows)),
-        tickvals=rows,
-        ticktext=[r if len(r) <= LABEL_CHARS else r[: LABEL_CHARS - 1] + "…" for r in rows],
-        automargin=True,
-        # Inside the plot: beside it, the rows' names took all of a phone's width in large
-        # text and left the plot a few pixels wide.
-        ticklabelposition="inside",
+        # Room above the top lane for its name.
+        range=[-0.5, len(rows) - 0.5 + (lane_px - MARKER_PX) / lane_px],
+        showticklabels=False,
+        ticks="",
+        showgrid=False,
         fixedrange=True,
     )
     fig.update_xaxes(
         type="date",
+        range=_window(events),
         rangeslider={"visible": True, "thickness": 0.08},
         rangeselector={
             "buttons": [
@@ -412,8 +534,10 @@ def _follow(keys: Keys, events: pl.DataFrame) -> None:
     seen[keys.select] = st.session_state[keys.select]
 
 
-def _details(event: Mapping[str, Any]) -> None:
-    """The chosen item: what, when, where, and its details; an AI result with its label."""
+def _details(event: Mapping[str, Any], shown: pl.DataFrame) -> None:
+    """The chosen item: what, when, where, and its details; an AI result with its label; a
+    centre measurement with the others of its day (the picture's marker for that day opens
+    its first)."""
     with st.container(border=True):
         st.subheader(event["title"])
         when = day(event["start"])
@@ -424,6 +548,17 @@ def _details(event: Mapping[str, Any]) -> None:
         st.text(event["detail"])
         if event["kind"] == "imaging":
             st.caption(t("triage.synthetic"))
+        if event["kind"] == "measurement":
+            day_of = shown.filter(
+                (pl.col("kind") == "measurement")
+                & (pl.col("start") == event["start"])
+                & (pl.col("ref") != event["ref"])
+            )
+            if not day_of.is_empty():
+                st.markdown(f"**{t('timeline.same_day')}**")
+                st.text(
+                    "\n".join(f"{a}: {b}" for a, b in day_of.select("title", "detail").iter_rows())
+                )
 
 
 def show(rows: pl.DataFrame, key: str) -> None:
@@ -480,7 +615,7 @@ def show(rows: pl.DataFrame, key: str) -> None:
             key=keys.select,
         )
         if choice is not None:
-            _details(shown.row(refs.index(choice), named=True))
+            _details(shown.row(refs.index(choice), named=True), shown)
     with listing:
         kind_words = {k: t(f"kind.{k}") for k in KINDS}
         for year, frame in _years(shown):

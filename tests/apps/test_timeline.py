@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apps.common.timeline import picked
+from apps.common.timeline import describe, figure, picked
 from lakehouse import buckets
 from lakehouse.catalog import table
 
@@ -33,6 +33,16 @@ REFS = {
 }
 CLINIC = "빛고을내과의원"
 PHARMACY = "무등약국"
+# A clinic visit for hypertension, as the claims deliver it.
+CLINIC_VISIT: dict[str, Any] = {
+    "code": "I10",
+    "name": "본태성(일차성) 고혈압",
+    "form_type": "031",
+    "department": "01",
+    "days": 1,
+    "amount": 18000,
+    "patient_amount": 5400,
+}
 
 
 def sample_rows() -> pl.DataFrame:
@@ -46,13 +56,7 @@ def sample_rows() -> pl.DataFrame:
             "event_date": date(2025, 3, 4),
             "end_date": date(2025, 3, 4),
             "kind": "visit",
-            "code": "I10",
-            "name": "본태성(일차성) 고혈압",
-            "form_type": "031",
-            "department": "01",
-            "days": 1,
-            "amount": 18000,
-            "patient_amount": 5400,
+            **CLINIC_VISIT,
             "source_ref": REFS["visit"],
         },
         {
@@ -197,7 +201,14 @@ def test_the_picture_has_lanes_a_time_axis_zoom_and_medicines_as_spans() -> None
     ]
     # Lanes from the top (plotly draws the category array bottom up), then the medicine's row.
     rows = list(reversed(layout["yaxis"]["categoryarray"]))
-    assert rows == ["진료·입원", "진단", "영상검사", "검진·센터", "암로디핀베실산염 5 mg"]
+    assert rows == [
+        "진료·입원: 광주종합병원",
+        "진료·입원: 빛고을내과의원",
+        "진단",
+        "영상검사",
+        "검진·센터",
+        "암로디핀베실산염 5 mg",
+    ]
     traces = {trace["name"]: trace for trace in figure["data"]}
     rx = traces["처방"]
     assert rx["type"] == "bar" and rx["orientation"] == "h"
@@ -281,3 +292,161 @@ def test_in_english_only_delivered_names_are_korean() -> None:
     shown = texts(at)
     assert "Gait speed" in shown and "0.92 m/s · Gait analysis" in shown
     assert not HANGUL.search(shown.replace(CLINIC, "")), shown
+
+
+def _visits(places: dict[str, int]) -> pl.DataFrame:
+    """Visits of one citizen: ``count`` visits at each named place, a day apart."""
+    rows: list[dict[str, Any]] = []
+    for n, (place, count) in enumerate(places.items()):
+        for k in range(count):
+            rows.append(
+                {
+                    "citizen_key": KEY,
+                    "institution": f"{n:08d}",
+                    "institution_name": place,
+                    "event_date": date(2025, 1 + n, 1 + k),
+                    "end_date": date(2025, 1 + n, 1 + k),
+                    "kind": "visit",
+                    **CLINIC_VISIT,
+                    "source_ref": f"silver.claims:V{n}-{k}",
+                }
+            )
+    schema = table("gold.citizen_timeline").polars_schema()
+    return pl.DataFrame(rows, schema=schema).drop("key_bucket")
+
+
+def _figure_of(rows: pl.DataFrame) -> dict[str, Any]:
+    return dict(figure(describe(rows)).to_plotly_json())
+
+
+def _lanes(figure_spec: dict[str, Any]) -> list[str]:
+    return list(reversed(figure_spec["layout"]["yaxis"]["categoryarray"]))
+
+
+def test_visits_and_admissions_have_a_lane_per_institution_most_visited_first() -> None:
+    places = {"가나내과의원": 1, "다라병원": 4, "마바의원": 2, "사아약국": 3, "자차한의원": 1}
+    spec = _figure_of(_visits(places))
+    care = [lane for lane in _lanes(spec) if lane.startswith("진료·입원")]
+    # The three most visited by name, the other two together: never by colour alone.
+    assert care == [
+        "진료·입원: 다라병원",
+        "진료·입원: 사아약국",
+        "진료·입원: 마바의원",
+        "진료·입원: 그 밖의 기관",
+    ]
+    (visits,) = spec["data"]
+    lane_of = {ref: lane for (ref,), lane in zip(visits["customdata"], visits["y"], strict=True)}
+    assert lane_of["silver.claims:V1-0"] == "진료·입원: 다라병원"
+    assert lane_of["silver.claims:V0-0"] == "진료·입원: 그 밖의 기관"
+    assert lane_of["silver.claims:V4-0"] == "진료·입원: 그 밖의 기관"
+    # One more than the named lanes: each its own lane, no "other places" for one of them.
+    four = _lanes(_figure_of(_visits({k: v for k, v in places.items() if k != "자차한의원"})))
+    assert "진료·입원: 가나내과의원" in four and "진료·입원: 그 밖의 기관" not in four
+    # The sample: the clinic's visit and the hospital's admission each in its own lane.
+    (visit,) = [t for t in spec_of_sample()["data"] if t["name"] == "진료"]
+    (stay,) = [t for t in spec_of_sample()["data"] if t["name"] == "입원"]
+    assert visit["y"] == [f"진료·입원: {CLINIC}"] and stay["y"] == ["진료·입원: 광주종합병원"]
+
+
+def spec_of_sample() -> dict[str, Any]:
+    return _figure_of(sample_rows())
+
+
+def _measurements(per_day: dict[date, int]) -> pl.DataFrame:
+    codes = ["speed_m_s", "cadence_spm", "stride_m", "sbp_mmhg"]
+    rows = [
+        {
+            "citizen_key": KEY,
+            "event_date": when,
+            "kind": "measurement",
+            "code": codes[k],
+            "device": "gait",
+            "value": 1.0 + k,
+            "unit": "m/s",
+            "source_ref": f"silver.centre_measurements:{when}:{codes[k]}:",
+        }
+        for when, count in per_day.items()
+        for k in range(count)
+    ]
+    schema = table("gold.citizen_timeline").polars_schema()
+    return pl.DataFrame(rows, schema=schema).drop("key_bucket")
+
+
+def test_centre_measurements_are_one_marker_per_day_that_opens_the_days_measurements() -> None:
+    rows = _measurements({date(2025, 6, 3): 4, date(2025, 7, 1): 1})
+    (centre,) = _figure_of(rows)["data"]
+    assert list(centre["x"]) == [date(2025, 7, 1), date(2025, 6, 3)]  # newest first, one per day
+    assert "측정 4건" in centre["hovertext"][1] and "측정 1건" in centre["hovertext"][0]
+    # The day's marker opens one measurement, with the other three of that day beside it.
+    (first,) = centre["customdata"][1]
+    event = {"selection": {"points": [{"customdata": [first]}]}}
+
+    def page() -> None:
+        from datetime import date
+
+        import streamlit as st
+
+        from apps.common import views
+        from tests.apps.test_timeline import _measurements
+
+        views.timeline(_measurements({date(2025, 6, 3): 4, date(2025, 7, 1): 1}), key="tl")
+        st.session_state.setdefault("lang", "ko")
+
+    at = AppTest.from_function(page, default_timeout=30)
+    at.session_state["tl_chart"] = event
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="tl_open.ko").value == first
+    shown = texts(at)
+    assert "같은 날의 측정" in shown
+    others = [r for r in rows["source_ref"].to_list()[:4] if r != first]
+    assert len(others) == 3 and shown.count(" · 보행 분석") >= 4, shown
+
+
+def test_lane_names_stand_above_their_items_across_the_plot_in_large_text() -> None:
+    from apps.common.theme import CHART_PX
+
+    def page() -> None:
+        import streamlit as st
+
+        from apps.common import views
+        from apps.common.theme import LARGE_KEY
+        from tests.apps.test_timeline import sample_rows
+
+        st.session_state.setdefault("lang", "ko")
+        st.session_state.setdefault(LARGE_KEY, True)
+        views.timeline(sample_rows(), key="tl")
+
+    at = AppTest.from_function(page, default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    layout = spec(at)["layout"]
+    # Not on the axis (plotly centres tick labels on the items, and beside the plot they took a
+    # phone's width): one name per lane, from the plot's left edge, its foot above the items.
+    assert layout["yaxis"]["showticklabels"] is False
+    names = {a["y"]: a for a in layout["annotations"]}
+    assert list(names) == list(reversed(layout["yaxis"]["categoryarray"]))
+    for name in names.values():
+        assert (name["xref"], name["x"], name["xanchor"]) == ("paper", 0, "left")
+        assert name["yanchor"] == "bottom" and name["yshift"] > 16 / 2  # over a marker's top
+        assert name["font"]["size"] == CHART_PX[True]
+        assert len(name["text"]) * CHART_PX[True] <= 340  # one line at a phone's width
+    assert names["암로디핀베실산염 5 mg"]["text"] == "암로디핀베실산염 5 mg"
+
+
+def test_the_picture_opens_on_the_last_two_years_and_the_slider_covers_all() -> None:
+    layout = spec_of_sample()["layout"]
+    first, last = (date.fromisoformat(d) for d in layout["xaxis"]["range"])
+    assert date(2023, 6, 1) < first < date(2024, 1, 1) and last > date(2025, 6, 3)
+    assert layout["xaxis"]["rangeslider"]["visible"] is True  # the 2012 diagnosis is there
+
+
+def test_a_long_lane_name_keeps_the_institutions_name_whole() -> None:
+    from apps.common.timeline import _fitted
+
+    long_place = "빛고을전남대학교병원부설의원"  # 14 glyphs: with "진료·입원: " over a phone's line
+    assert _fitted(f"진료·입원: {long_place}", long_place, 330 / 21) == long_place
+    assert _fitted("진료·입원: 365병원", "365병원", 330 / 21) == "진료·입원: 365병원"
+    # Only a name no line holds is cut, with an ellipsis.
+    cut = _fitted("에스오메프라졸마그네슘삼수화물 20 mg", None, 330 / 21)
+    assert cut.endswith("…") and len(cut) == 15
