@@ -188,12 +188,14 @@ def _gate(app: str, role: Role, pages: Sequence[st.Page]) -> list[st.Page]:
     ]
 
 
-def run(
-    app: str, role: Role, pages: Sequence[st.Page], icon: str = ":material/local_hospital:"
-) -> None:
+def run(app: str, role: Role, pages: Sequence[st.Page], icon: str = "🏥") -> None:
     """The router: sign-in gate, then the role's pages. Outside a Streamlit run (the script
     imported bare, as a process spawned from a test that ran the app re-imports its parent's
-    main module) there is nothing to route, and nothing is done."""
+    main module) there is nothing to route, and nothing is done.
+
+    The tab's icon is an emoji, which Streamlit draws as an inline SVG: a Material icon there
+    is fetched from fonts.gstatic.com, a request to Google from every page of an offline
+    city deployment (tests/apps/test_official_flow.py checks that no page leaves the server)."""
     if get_script_run_ctx() is None:
         return
     st.set_page_config(page_title=t(f"app.{app}.title"), page_icon=icon, layout="wide")
