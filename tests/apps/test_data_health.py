@@ -14,7 +14,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from apps.common.i18n import Lang, day, messages, moment, t
+from apps.common.i18n import STATE_KEY, Lang, day, messages, moment, t
 from lakehouse import accounts, delta
 from lakehouse.access import Access, AccessDeniedError, Principal
 from lakehouse.access.health import SOURCES, UPTAKE_TABLES
@@ -216,11 +216,27 @@ def test_reading_data_health_is_audited(recorded: Lake) -> None:
 
 
 @pytest.mark.usefixtures("recorded")
-@pytest.mark.parametrize("language", ["ko", "en"])
-def test_the_uptake_page_opens_with_its_freshness_line(language: Lang, recorded: Lake) -> None:
-    at = signed_in("public_health", "kim", PASSWORD, language)
+@pytest.mark.parametrize(
+    ("page", "title", "language"),
+    [
+        ("overview", "official.overview.title", "ko"),
+        ("trends", "official.trends.title", "ko"),
+        ("uptake", "official.uptake.title", "ko"),
+        ("uptake", "official.uptake.title", "en"),
+        ("compare", "compare.title", "ko"),
+    ],
+)
+def test_every_officials_page_opens_with_its_freshness_line(
+    page: str, title: str, language: Lang
+) -> None:
+    # Switched to in Korean, then the language (as the health page's test below explains).
+    at = signed_in("public_health", "kim", PASSWORD)
+    at.switch_page(f"app_pages/{page}.py").run()
+    if language == "en":
+        at.radio(key=STATE_KEY).set_value("en").run()
+    assert not at.exception, at.exception
     line = _line(language)
-    assert at.title[0].value == t("official.uptake.title", language)
+    assert at.title[0].value == t(title, language)
     assert at.caption[0].value == line
     if language == "ko":
         assert line.startswith("2025년 5월") and "까지의 자료 · 2" in line
