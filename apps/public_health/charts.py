@@ -137,6 +137,12 @@ def choropleth(
         pl.col(code).replace_strict(names, default=pl.col(code)).alias("_name")
     )
     shown = rows.filter(~hidden(rows, value))
+    # Framed on the areas drawn (one district's dongs fill the map, not a corner of the city)
+    # and carrying only their shapes.
+    drawn = set(rows[code].to_list())
+    features = [f for f in geojson["features"] if f["properties"]["code"] in drawn]
+    if features:
+        geojson = {**geojson, "features": features}
     centre, zoom = view(geojson)
     top = shown[value].max()
     # The scale starts at 0 (the lightest blue), so a 0 never reads as a middle value.

@@ -193,3 +193,23 @@ def test_intervals_mark_districts_in_words_and_say_why_one_has_no_rate() -> None
     assert list(points.marker.symbol) == ["triangle-up", "triangle-down"]
     assert "not computed" in [a.text for a in figure.layout.annotations]
     assert figure.layout.shapes[0].x0 == 20.0
+
+
+def test_one_districts_dongs_fill_the_map() -> None:
+    """A map of one district's dongs is framed on them and carries only their shapes, so the
+    district fills the map instead of a corner of the city's."""
+    features = charts.boundaries("dongs")["features"]
+    seogu = [f["properties"]["code"] for f in features if f["properties"]["code"][:5] == "24020"]
+    frame = pl.DataFrame(
+        {
+            "district_code": ["24020"] * len(seogu),
+            "dong_code": seogu,
+            "rate": [30.0] * len(seogu),
+            "suppressed": [False] * len(seogu),
+        }
+    )
+    figure = charts.choropleth(frame, "dongs", "dong_code", "rate", "rate")
+    drawn = figure.data[0].geojson["features"]
+    assert sorted(f["properties"]["code"] for f in drawn) == sorted(seogu)
+    city_zoom = charts.view(charts.boundaries("dongs"))[1]
+    assert figure.layout.map.zoom > city_zoom
