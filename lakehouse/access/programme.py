@@ -139,10 +139,10 @@ def source() -> dict[str, str]:
 
 
 class _Published(Protocol):
-    """The officials' published uptake (``Access.uptake``, the access methods contract), which
-    this module builds on and never re-derives."""
+    """The officials' published uptake (``Access.uptake`` unaudited, and its months), which this
+    module builds on and never re-derives; its public methods audit their answer once."""
 
-    def uptake(
+    def _uptake(
         self, measure: str, dims: Sequence[str], first_month: str, last_month: str
     ) -> pl.DataFrame: ...
 
@@ -244,7 +244,7 @@ class Programme(Gate):
         first, last = _uptake_days()
         rows: list[tuple[object, ...]] = []
         for month in months:
-            got = {m: _total(published.uptake(m, [], month, month), m) for m in MEASURES}
+            got = {m: _total(published._uptake(m, [], month, month), m) for m in MEASURES}
             residents = got["residents"]
             covered = _covered_days(month, first, last)
             figures = {

@@ -135,6 +135,23 @@ def test_the_cards_are_the_published_uptake_against_their_targets(lake: Lake) ->
     assert f"kpis {month}" in rows["detail"].to_list()
 
 
+def test_each_kpi_read_is_one_audit_row(lake: Lake) -> None:
+    """The cards and the trends are built from many published slices (a measure per month), but
+    each call is one read of the official's: one audit row (one commit to the access log, which
+    at 50 ms or more each made the trends page take seconds; docs/benchmarks.md, issue 20)."""
+    layer = official()
+    month = layer.uptake_months()[-1]
+
+    def logged() -> int:
+        return lake.frame(AUDIT, pl.col("account") == "official").height
+
+    before = logged()
+    layer.kpis(month)
+    assert logged() == before + 1
+    layer.kpi_series()
+    assert logged() == before + 2
+
+
 def test_institutions_are_counted_against_their_rounds(lake: Lake) -> None:
     register = lake.frame("silver.institutions").filter(pl.col("enrolment_round").is_not_null())
     rounds = sorted(register["enrolment_round"].unique().to_list())
