@@ -86,6 +86,13 @@ EVENT_COLUMNS: Final = (
 )
 
 
+DATE_TICKS: Final = (
+    {"dtickrange": [None, "M1"], "value": "%Y.%m.%d"},
+    {"dtickrange": ["M1", "M12"], "value": "%Y.%m"},
+    {"dtickrange": ["M12", None], "value": "%Y"},
+)
+
+
 @cache
 def _list_names(code_list: str, key: str, column: str) -> dict[str, str]:
     frame = codes(code_list)
@@ -429,6 +436,9 @@ def figure(events: pl.DataFrame) -> go.Figure:
     fig.update_xaxes(
         type="date",
         range=_window(events),
+        # Dates in numbers at every zoom (plotly's own labels name months in English, "Jan
+        # 2026", on a Korean screen): a year, a year and month, a day.
+        tickformatstops=DATE_TICKS,
         rangeslider={"visible": True, "thickness": 0.08},
         rangeselector={
             "buttons": [

@@ -441,6 +441,17 @@ def test_the_picture_opens_on_the_last_two_years_and_the_slider_covers_all() -> 
     assert layout["xaxis"]["rangeslider"]["visible"] is True  # the 2012 diagnosis is there
 
 
+def test_the_time_axis_writes_dates_in_numbers_at_every_zoom() -> None:
+    """Plotly's own date labels name months in English ("Jan 2026"), even on a Korean screen:
+    the axis formats every zoom level itself, in numbers only."""
+    stops = spec_of_sample()["layout"]["xaxis"]["tickformatstops"]
+    formats = [s["value"] for s in stops]
+    assert formats == ["%Y.%m.%d", "%Y.%m", "%Y"]
+    assert not any(code in f for f in formats for code in ("%b", "%B", "%a", "%A"))
+    ranges = [s["dtickrange"] for s in stops]
+    assert ranges[0][0] is None and ranges[-1][1] is None  # every zoom is covered
+
+
 def test_a_long_lane_name_keeps_the_institutions_name_whole() -> None:
     from apps.common.timeline import _fitted
 
