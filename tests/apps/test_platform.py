@@ -274,6 +274,7 @@ def test_an_official_sees_suppressed_aggregates_only() -> None:
 @pytest.mark.usefixtures("env")
 def test_an_official_sees_dongs_for_the_whole_period_by_name() -> None:
     at = sign_in(app("public_health"), "official")
+    at.switch_page("app_pages/uptake.py").run()  # the app opens on its overview
     at.radio(key="uptake_view.ko").set_value("dong").run()
     assert not at.exception, at.exception
     (table,) = at.dataframe
