@@ -39,7 +39,8 @@ from numpy.typing import NDArray
 
 from lakehouse import dicom_store, sr
 from lakehouse.pool import WorkerPool
-from models.runtime.preprocess import Geometry, InputError, image_input, waveform_input
+from models.runtime import contract
+from models.runtime.preprocess import Geometry, ImageSpec, InputError, image_input, waveform_input
 from models.runtime.registry import Service
 
 UNREADABLE: Final = "unreadable_pixels"
@@ -117,7 +118,8 @@ def prepare(service: Service, job: Job) -> Prepared:
 
 
 class Model:
-    """An ONNX session and the names of its inputs and outputs."""
+    """An ONNX session and the names of its inputs and outputs, run as the service's declared
+    contract says (its input names and fixed batch; its outputs read by ``contract.read``)."""
 
     def __init__(self, service: Service, threads: int = 0) -> None:
         options = ort.SessionOptions()
@@ -129,15 +131,30 @@ class Model:
         )
         self.outputs = [o.name for o in self.session.get_outputs()]
 
-    def run(self, batch: NDArray[np.float32], sex: NDArray[np.float32] | None) -> dict[str, Any]:
+    def run(self, batch: NDArray[Any], sex: NDArray[np.float32] | None) -> dict[str, Any]:
         config = self.service.config
         feeds: dict[str, Any] = {config.inputs.get("image", "image"): batch}
         if "sex" in config.inputs:
             feeds[config.inputs["sex"]] = (
                 sex if sex is not None else np.zeros((len(batch), 1), np.float32)
             )
-        results = self.session.run(None, feeds)
-        return dict(zip(self.outputs, results, strict=True))
+        step = config.batch or len(batch)
+        parts = [self._run(feeds, start, step) for start in range(0, len(batch), step)]
+        raw = {name: np.concatenate([p[name] for p in parts]) for name in self.outputs}
+        return contract.read(config, raw)
+
+    def _run(self, feeds: dict[str, Any], start: int, step: int) -> dict[str, Any]:
+        """One run on ``step`` inputs from ``start``: a model with a fixed batch gets the last
+        part padded with zeros, and its outputs for the padding are dropped."""
+        part = {name: value[start : start + step] for name, value in feeds.items()}
+        n = len(next(iter(part.values())))
+        if n < step:
+            part = {
+                name: np.concatenate([value, np.zeros((step - n, *value.shape[1:]), value.dtype)])
+                for name, value in part.items()
+            }
+        results = self.session.run(self.outputs, part)
+        return {name: value[:n] for name, value in zip(self.outputs, results, strict=True)}
 
 
 def _sex(job: Job) -> float:
@@ -149,7 +166,7 @@ def infer(model: Model, prepared: Sequence[Prepared]) -> list[dict[str, Any]]:
     ready = [p for p in prepared if p.reason is None]
     if not ready:
         return [{} for _ in prepared]
-    batch = np.concatenate([a for p in ready for a in p.arrays]).astype(np.float32)
+    batch = np.concatenate([a for p in ready for a in p.arrays])  # in the declared dtype
     sex = np.concatenate(
         [np.full((sum(len(a) for a in p.arrays), 1), _sex(p.job), np.float32) for p in ready]
     )
@@ -166,14 +183,15 @@ def infer(model: Model, prepared: Sequence[Prepared]) -> list[dict[str, Any]]:
     return split
 
 
-def _hot_box(heatmap: NDArray[np.float32], geometry: Geometry, size: int) -> list[float]:
-    """The box around the heatmap cells at least ``HOT`` of its peak, in source pixels."""
+def _hot_box(heatmap: NDArray[np.float32], geometry: Geometry, spec: ImageSpec) -> list[float]:
+    """The box around the heatmap cells at least ``HOT`` of its peak, in source pixels (the
+    grid spans the model's whole input, height x width)."""
     grid = np.asarray(heatmap, dtype=np.float64)
     low = grid.min()
     peak = grid.max() - low
     hot = (grid - low) >= HOT * peak if peak > 0 else grid >= grid.max()
     rows, cols = np.nonzero(hot)
-    cell_y, cell_x = size / grid.shape[0], size / grid.shape[1]
+    cell_y, cell_x = spec.height / grid.shape[0], spec.width / grid.shape[1]
     x0, y0 = geometry.to_source(cols.min() * cell_x, rows.min() * cell_y)
     x1, y1 = geometry.to_source((cols.max() + 1) * cell_x, (rows.max() + 1) * cell_y)
     return [
@@ -313,7 +331,7 @@ def finish(service: Service, prepared: Prepared, outputs: dict[str, Any], now: d
             segments = _segments(heatmap.reshape(-1), config.waveform.seconds)
             row["location"] = json.dumps({"type": "segments", "seconds": segments})
         elif geometry is not None and config.image is not None:
-            box = _hot_box(heatmap, geometry, config.image.size)
+            box = _hot_box(heatmap, geometry, config.image)
             row["location"] = json.dumps(
                 {"type": "box", "box": box, "sop_instance_uid": instance["sop_instance_uid"]}
             )
