@@ -99,3 +99,60 @@ def test_objects_that_cannot_be_model_input_say_why() -> None:
     broken.PixelData = broken.PixelData[:100]
     with pytest.raises(InputError, match="cannot be decoded"):
         image_input(broken, ImageSpec())
+
+
+# The declared input contract (a vendor's model, models/README.md) -----------------------------
+
+
+def test_a_vendor_contract_shapes_the_same_pixels_into_its_own_tensor() -> None:
+    """Grey replicated to 3 channels in BGR order, 0..255, per-channel mean/std, channels last:
+    the reference chain's pixels, transformed exactly so."""
+    ds = _file("MR_small.dcm")
+    (reference,), _ = image_input(ds, ImageSpec(size=32))
+    mean, std = (10.0, 20.0, 30.0), (2.0, 4.0, 8.0)
+    spec = ImageSpec(
+        size=32, channels=3, reads="grey", order="BGR", layout="NHWC",
+        intensity=(0, 255), mean=mean, std=std,
+    )  # fmt: skip
+    (vendor,), _ = image_input(ds, spec)
+    assert vendor.shape == (32, 32, 3) and vendor.dtype == np.float32
+    for c in range(3):
+        np.testing.assert_allclose(
+            vendor[:, :, c], (reference[0] * 255 - mean[c]) / std[c], rtol=1e-5
+        )
+    (as_bytes,), _ = image_input(ds, ImageSpec(size=32, intensity=(0, 255), dtype="uint8"))
+    assert as_bytes.dtype == np.uint8
+    np.testing.assert_array_equal(as_bytes, np.rint(reference * 255).astype(np.uint8))
+    colour = _file("SC_rgb_dcmtk_+eb+cr.dcm")
+    (rgb,), _ = image_input(colour, ImageSpec(size=16, channels=3))
+    (bgr,), _ = image_input(colour, ImageSpec(size=16, channels=3, order="BGR"))
+    np.testing.assert_array_equal(bgr, rgb[::-1])
+
+
+def test_a_non_square_input_keeps_the_aspect_and_maps_back() -> None:
+    image = np.zeros((100, 50), dtype=np.float32)
+    image[40:60, 10:20] = 1.0
+    placed, geometry = resize_padded(image, 96, 128)
+    assert placed.shape == (96, 128)
+    assert geometry.scale == pytest.approx(0.96)  # the height binds: 100 rows into 96
+    assert (geometry.offset_x, geometry.offset_y) == (40.0, 0.0)  # 48 columns centred in 128
+    assert placed[:, :40].max() == 0 and placed[:, 88:].max() == 0
+    assert placed.sum() == pytest.approx(image.sum() * 0.96**2, rel=1e-5)
+    assert geometry.to_source(40 + 10 * 0.96, 40 * 0.96) == pytest.approx((10, 40))
+    ds = _file("MR_small.dcm")
+    arrays, (placed_mr,) = image_input(ds, ImageSpec(height=48, width=64))
+    assert arrays.shape == (1, 1, 48, 64) and placed_mr.offset_x == 8.0
+
+
+def test_a_fixed_window_and_a_percentile_range_replace_the_header() -> None:
+    """A fixed window is in the modality LUT's units (HU for CT), whatever the header says."""
+    ds = _file("CT_small.dcm")
+    stored = np.array([[1024, 1064], [1104, 1000]], dtype=np.int16)  # HU 0, 40, 80, -24
+    ds.Rows, ds.Columns = stored.shape
+    ds.PixelData = stored.tobytes()
+    ds.WindowCenter, ds.WindowWidth = 400, 2000
+    fixed, _ = image_input(ds, ImageSpec(size=2, window="fixed", window_centre=40, window_width=80))
+    expected = np.array([[0.0, (40 - 39.5) / 79 + 0.5], [1.0, 0.0]], dtype=np.float32)
+    np.testing.assert_allclose(fixed[0, 0], expected, atol=1e-6)
+    full, _ = image_input(ds, ImageSpec(size=2, window="range", percentiles=(0, 100)))
+    np.testing.assert_allclose(full[0, 0], [[24 / 104, 64 / 104], [1.0, 0.0]], atol=1e-6)
