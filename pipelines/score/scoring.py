@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 from lakehouse import dicom_store, sr
 from lakehouse.pool import WorkerPool
 from models.runtime import contract
-from models.runtime.preprocess import Geometry, ImageSpec, InputError, image_input, waveform_input
+from models.runtime.preprocess import Geometry, InputError, image_input, waveform_input
 from models.runtime.registry import Service
 
 UNREADABLE: Final = "unreadable_pixels"
@@ -183,15 +183,19 @@ def infer(model: Model, prepared: Sequence[Prepared]) -> list[dict[str, Any]]:
     return split
 
 
-def _hot_box(heatmap: NDArray[np.float32], geometry: Geometry, spec: ImageSpec) -> list[float]:
+def _hot_box(
+    heatmap: NDArray[np.float32], geometry: Geometry, height: int, width: int | None = None
+) -> list[float]:
     """The box around the heatmap cells at least ``HOT`` of its peak, in source pixels (the
-    grid spans the model's whole input, height x width)."""
+    grid spans the model's whole input, ``height`` x ``width``; a square if ``width`` is
+    omitted)."""
+    width = height if width is None else width
     grid = np.asarray(heatmap, dtype=np.float64)
     low = grid.min()
     peak = grid.max() - low
     hot = (grid - low) >= HOT * peak if peak > 0 else grid >= grid.max()
     rows, cols = np.nonzero(hot)
-    cell_y, cell_x = spec.height / grid.shape[0], spec.width / grid.shape[1]
+    cell_y, cell_x = height / grid.shape[0], width / grid.shape[1]
     x0, y0 = geometry.to_source(cols.min() * cell_x, rows.min() * cell_y)
     x1, y1 = geometry.to_source((cols.max() + 1) * cell_x, (rows.max() + 1) * cell_y)
     return [
@@ -331,7 +335,7 @@ def finish(service: Service, prepared: Prepared, outputs: dict[str, Any], now: d
             segments = _segments(heatmap.reshape(-1), config.waveform.seconds)
             row["location"] = json.dumps({"type": "segments", "seconds": segments})
         elif geometry is not None and config.image is not None:
-            box = _hot_box(heatmap, geometry, config.image)
+            box = _hot_box(heatmap, geometry, config.image.height, config.image.width)
             row["location"] = json.dumps(
                 {"type": "box", "box": box, "sop_instance_uid": instance["sop_instance_uid"]}
             )

@@ -113,7 +113,7 @@ def _stored(lake: Lake, ds: pydicom.Dataset, pixels: np.ndarray, sop: str) -> st
     """``ds`` with these pixels, uncompressed MONOCHROME2, stored under a new instance UID."""
     copy = deepcopy(ds)
     copy.set_pixel_data(pixels, "MONOCHROME2", int(ds.BitsStored))
-    copy.SOPInstanceUID = copy.file_meta.MediaStorageSOPInstanceUID = sop
+    copy.SOPInstanceUID = copy.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.UID(sop)
     key = dicom_store.object_key(ds.StudyInstanceUID, ds.SeriesInstanceUID, sop)
     buffer = io.BytesIO()
     copy.save_as(buffer, enforce_file_format=True)

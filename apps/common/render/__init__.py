@@ -21,7 +21,7 @@ API (imported from this package):
     frame_count(ds) -> int
     pixels(ds, frame=0) -> ndarray      # H x W float32 (modality LUT), or H x W x 3 uint8
     windowed(ds, frame=0, window=None) -> ndarray   # H x W uint8, or H x W x 3 uint8 (colour)
-    geometry(rows, columns, size) -> Geometry
+    geometry(rows, columns, height, width) -> Geometry
     heat_on_source(heatmap, ds, spec, smooth=True) -> ndarray   # H x W float32 in 0..1
     blend(image, heat, opacity) -> ndarray                      # H x W x 3 uint8
     png_uri(image) -> str

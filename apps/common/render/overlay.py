@@ -40,12 +40,16 @@ def _viridis() -> NDArray[np.float32]:
 LUT: Final = _viridis()
 
 
-def geometry(rows: int, columns: int, size: int) -> Geometry:
-    """Where ``preprocess.resize_padded`` puts a rows x columns frame in a ``size`` square,
-    computed without resampling the pixels (the tests hold the two equal)."""
-    scale = size / max(rows, columns)
-    height, width = max(1, round(rows * scale)), max(1, round(columns * scale))
-    return Geometry(rows, columns, scale, float((size - width) // 2), float((size - height) // 2))
+def geometry(rows: int, columns: int, height: int, width: int | None = None) -> Geometry:
+    """Where ``preprocess.resize_padded`` puts a rows x columns frame in a ``height`` x
+    ``width`` input (a square if ``width`` is omitted), computed without resampling the pixels
+    (the tests hold the two equal)."""
+    width = height if width is None else width
+    scale = min(height / rows, width / columns)
+    inner_h, inner_w = max(1, round(rows * scale)), max(1, round(columns * scale))
+    return Geometry(
+        rows, columns, scale, float((width - inner_w) // 2), float((height - inner_h) // 2)
+    )
 
 
 def _grid_positions(source: int, scale: float, offset: float, cell: float) -> NDArray[np.float64]:
@@ -64,7 +68,7 @@ def heat_on_source(
 
     Args:
         heatmap: The saved ``np.float16`` grid (rows x columns of cells over the model square).
-        spec: The service's ``ImageSpec``: its ``size`` fixes the square and so the geometry.
+        spec: The service's ``ImageSpec``: its height and width fix the geometry.
         smooth: Bilinear between cell centres (default) rather than blocky cells. A lone hot cell
             still reaches 0.5 only inside its own cell; ``False`` reproduces the cells exactly
             (the 0.5 region is then the box itself, up to a pixel).
@@ -77,10 +81,10 @@ def heat_on_source(
     if peak <= 0 or not math.isfinite(peak):
         return np.zeros((rows, columns), dtype=np.float32)
     grid = (grid - low) / peak
-    placed = geometry(rows, columns, spec.size)
+    placed = geometry(rows, columns, spec.height, spec.width)
     n_y, n_x = grid.shape
-    u_y = _grid_positions(rows, placed.scale, placed.offset_y, spec.size / n_y)
-    u_x = _grid_positions(columns, placed.scale, placed.offset_x, spec.size / n_x)
+    u_y = _grid_positions(rows, placed.scale, placed.offset_y, spec.height / n_y)
+    u_x = _grid_positions(columns, placed.scale, placed.offset_x, spec.width / n_x)
     if not smooth:
         iy = np.clip(np.floor(u_y).astype(np.intp), 0, n_y - 1)
         ix = np.clip(np.floor(u_x).astype(np.intp), 0, n_x - 1)

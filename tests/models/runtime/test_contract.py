@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from models.runtime import contract, registry
+from models.runtime.contract import declared_inputs
 from models.runtime.services import RegistryError
 from tests.models import vendor
 
@@ -163,3 +164,19 @@ def test_outputs_are_read_as_declared(tmp_path: Path) -> None:
     np.testing.assert_allclose(read["logits"], expected, rtol=1e-6)
     assert read["cam"].shape == (2, 12, 16)
     np.testing.assert_array_equal(read["cam"], cam[:, 1])
+
+
+def test_the_readmes_vendor_example_is_a_valid_contract(tmp_path: Path) -> None:
+    text = (vendor.MODELS / "README.md").read_text(encoding="utf-8")
+    example = text[text.index("### A vendor's model: an example") :]
+    start = example.index("```toml\n") + 8
+    block = example[start : example.index("\n```", start)]
+    path = tmp_path / "config.toml"
+    path.write_text(block, encoding="utf-8")
+    config = registry._config(path)
+    spec = config.image
+    assert spec is not None and (spec.height, spec.width, spec.channels) == (96, 128, 3)
+    assert (spec.layout, spec.order, spec.reads) == ("NHWC", "BGR", "grey")
+    assert config.output_index("score") == 1 and config.score_activation == "softmax"
+    assert (config.heatmap_layout, config.heatmap_channel) == ("NHWC", 1)
+    assert declared_inputs(config) == {"input_1": ([None, 96, 128, 3], "tensor(float)")}

@@ -7,6 +7,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
+from apps.common import render
 from models.runtime.preprocess import (
     ImageSpec,
     InputError,
@@ -139,6 +140,7 @@ def test_a_non_square_input_keeps_the_aspect_and_maps_back() -> None:
     assert placed[:, :40].max() == 0 and placed[:, 88:].max() == 0
     assert placed.sum() == pytest.approx(image.sum() * 0.96**2, rel=1e-5)
     assert geometry.to_source(40 + 10 * 0.96, 40 * 0.96) == pytest.approx((10, 40))
+    assert render.geometry(100, 50, 96, 128) == geometry  # the viewer's overlay places it so
     ds = _file("MR_small.dcm")
     arrays, (placed_mr,) = image_input(ds, ImageSpec(height=48, width=64))
     assert arrays.shape == (1, 1, 48, 64) and placed_mr.offset_x == 8.0
