@@ -57,13 +57,13 @@ class ImageSpec:
     ``config.toml`` that states only ``size``, ``channels`` and ``window`` means what it always did.
 
     Attributes:
-        size: Side of a square input, in pixels.
+        size: Side of a square input, in pixels (``height`` and ``width`` default to it).
         channels: 1 (grey) or 3 (colour, or grey replicated: see ``reads``).
         window: ``header`` uses the file's VOI LUT or window (falling back to the image's own
             range); ``range`` always uses the image's own ``percentiles``; ``fixed`` uses
             ``window_centre`` / ``window_width`` in the modality LUT's units (HU for CT).
-        height: Rows of a non-square input (0: ``size``); ``width`` its columns.
-        width: Columns of a non-square input (0: ``size``).
+        height: Rows of the input (0: ``size``).
+        width: Columns of the input (0: ``size``).
         reads: The images the model takes: ``grey`` or ``colour`` (default: grey for one
             channel, colour for three); a grey image for a 3-channel model is replicated.
         order: Channel order of a 3-channel input, ``RGB`` or ``BGR``.
