@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from functools import cache
 from typing import Any
 
@@ -30,9 +30,8 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MultiFrameGrayscaleWordSecondaryCaptureImageStorage
 
 from synth.imaging.assemble import assemble
-from synth.imaging.orders import ImagingOrder
+from tests.lakehouse.sr.cases import SEED, imaging_order
 
-SEED = 20240601
 # What the secondary capture keeps of a slice: the Patient, General Study, Patient Study,
 # General Series and General Equipment modules' attributes, as the slice has them.
 KEPT = (
@@ -85,21 +84,8 @@ def _area(box: tuple[float, float, float, float]) -> float:
 
 
 @cache
-def brain_ct(accession: str = "MF0001") -> BrainCt:
-    order = ImagingOrder(
-        accession=accession,
-        exam="BRAIN_CT",
-        patient_id="580105-1234567",
-        patient_name="남궁민수",
-        sex="M",
-        birth_date=date(1958, 1, 5),
-        institution_code="36100066",
-        institution_name="상무중앙영상의학과의원",
-        study_datetime=datetime(2024, 6, 3, 9, 30),
-        abnormal=True,
-        visit_key="S000000777",
-    )
-    study, _ = assemble(order, SEED)
+def brain_ct() -> BrainCt:
+    study, _ = assemble(imaging_order("BRAIN_CT", "M", date(1958, 1, 5)), SEED)
     slices = sorted(
         (pydicom.dcmread(io.BytesIO(o.data)) for o in study.objects),
         key=lambda ds: int(ds.InstanceNumber),

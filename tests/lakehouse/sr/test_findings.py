@@ -148,8 +148,8 @@ def test_the_codec_uses_no_private_module_of_highdicom_or_pydicom() -> None:
     [
         ("single_frame", 1, "no multi-frame image"),  # a CT slice: its IOD has one frame
         ("waveform", 1, "no multi-frame image"),
-        ("multi_frame", 0, "not a frame number in 1..9"),
-        ("multi_frame", 10, "not a frame number in 1..9"),
+        ("multi_frame", 0, "not a frame number in 1..10"),
+        ("multi_frame", 11, "not a frame number in 1..10"),
     ],
 )
 def test_a_frame_the_source_does_not_have_is_refused(source: str, frame: int, message: str) -> None:
