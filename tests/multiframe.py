@@ -90,11 +90,11 @@ def brain_ct() -> BrainCt:
         (pydicom.dcmread(io.BytesIO(o.data)) for o in study.objects),
         key=lambda ds: int(ds.InstanceNumber),
     )
-    boxes = {
-        str(where["sop_instance_uid"]): tuple(float(v) for v in where["box"])
-        for where in study.truth["locations"]
-    }
-    return BrainCt(tuple(slices), boxes)  # type: ignore[arg-type]
+    boxes: dict[str, tuple[float, float, float, float]] = {}
+    for where in study.truth["locations"]:
+        x0, y0, x1, y1 = (float(v) for v in where["box"])
+        boxes[str(where["sop_instance_uid"])] = (x0, y0, x1, y1)
+    return BrainCt(tuple(slices), boxes)
 
 
 def multiframe_sc(
@@ -129,7 +129,7 @@ def multiframe_sc(
     ds.PixelData = pixels.tobytes()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+    ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.UID(sop_uid)
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     return ds
 

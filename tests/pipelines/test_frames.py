@@ -21,6 +21,7 @@ import pydicom
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apps.common.i18n import t
 from lakehouse import dicom_store, sr
 from pipelines.defs.imaging import imaging_index, imaging_routing
 from pipelines.defs.scoring import ai_findings
@@ -153,7 +154,7 @@ def test_the_viewer_opens_at_frame_k_with_the_box_drawn_there(
         at = AppTest.from_function(_viewer, args=(study,), default_timeout=60)
         at.run()
         assert not at.exception, [e.value for e in at.exception]
-        frame = at.slider(key=f"viewer_frame_{study}_{truth[study]['sop']}")
+        (frame,) = [s for s in at.slider if s.label == t("triage.viewer.frame", "ko")]
         assert (frame.value, frame.min, frame.max) == (k, 1, truth[study]["of"])
         assert _boxes(at) == [box, box]  # the outline over its halo, on frame k
         frame.set_value(1).run()
