@@ -6,7 +6,8 @@ secondary captures, the infarct on frame 3 of one and frame 8 of another
 routed and scored by the shipped brain model through the Dagster assets; the finding row, its
 ``location`` and its DICOM SR (read back with highdicom, and re-issued verified) name the frame,
 and the study viewer (``apps.common.viewer``, in Streamlit's AppTest) opens at that frame with
-the AI's box drawn on it.
+the AI's box drawn on it, and on no other frame. The single-frame study names no frame and opens
+at its located slice, as before.
 """
 
 from __future__ import annotations
@@ -160,3 +161,22 @@ def test_the_viewer_opens_at_frame_k_with_the_box_drawn_there(
         frame.set_value(1).run()
         assert not at.exception, [e.value for e in at.exception]
         assert _boxes(at) == []  # another frame: no box
+
+
+def test_a_single_frame_series_opens_at_the_located_slice_with_no_frame_control(
+    framed: tuple[Lake, dict[str, Any]],
+) -> None:
+    lake, truth = framed
+    (study,) = [s for s, expected in truth.items() if expected["frame"] is None]
+    row = _row(lake, study)
+    with lake.active():
+        at = AppTest.from_function(_viewer, args=(study,), default_timeout=60)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        instances = lake.frame("silver.imaging_instances", pl.col("study_instance_uid") == study)
+        located = instances.filter(pl.col("sop_instance_uid") == row["sop_instance_uid"])
+        labels = [s.label for s in at.slider]
+        assert t("triage.viewer.frame", "ko") not in labels
+        (position,) = [s for s in at.slider if s.label == t("triage.viewer.slice", "ko")]
+        assert position.value == located["instance_number"][0]
+        assert _boxes(at) == [json.loads(row["location"])["box"]] * 2
