@@ -2,10 +2,10 @@
 
 One measurement group per finding: TID 1410 (a box on an image, as an image region; on a
 multi-frame image its source reference names the frame) or TID 1501 (whole image, waveform, no
-location), each with its tracking identifier, the finding, the
-algorithm and its measurements. Written with pydicom, content item by content item as
-highdicom's templates build them, because highdicom's construction costs several times the
-study's own scoring; the oracle tests hold it to highdicom's document (docs/sr.md).
+location), each with its tracking identifier, the finding, the algorithm and its measurements.
+Written with pydicom, content item by content item as highdicom's templates build them, because
+highdicom's construction costs several times the study's own scoring; the oracle tests hold it
+to highdicom's document (docs/sr.md).
 """
 
 from __future__ import annotations
