@@ -1,6 +1,7 @@
 """A study's images with the AI's overlay, and the controls that change them (series, slice,
 frame, window preset, overlay and its opacity; zoom is the chart's own): the clinician's viewer
-and the citizen's own images draw studies with this one module.
+and the citizen's own images draw studies with this one module. They open where the AI located
+the top finding: its series, its instance and, in a multi-frame instance, its frame.
 
 ``images`` is a fragment: moving one of its controls reruns it alone, not the findings and their
 decision forms beside it, so scrolling through slices stays quick and a half-written decision
@@ -40,7 +41,8 @@ Box = tuple[float, float, float, float]
 
 
 def location(finding: dict[str, Any]) -> dict[str, Any]:
-    """Where the AI located a finding (a box on an instance, or ECG segments), or nothing."""
+    """Where the AI located a finding (a box on an instance, and the frame of a multi-frame
+    one; or ECG segments), or nothing."""
     return json.loads(finding["location"]) if finding["location"] else {}
 
 
@@ -52,20 +54,38 @@ def window_name(window: render.Window) -> str:
     return f"{name} (L {window.centre:g} / W {window.width:g})"
 
 
-def box_of(finding: dict[str, Any], sop: str) -> Box | None:
-    """The finding's box, if the AI located it on this instance."""
+def located_frame(finding: dict[str, Any] | None, sop: str) -> int | None:
+    """The frame (1-based) of this multi-frame instance where the AI located the finding; None
+    when it located nothing here, or on a single-frame instance."""
+    if finding is None or finding["sop_instance_uid"] != sop:
+        return None
+    frame = finding.get("frame_number")
+    return int(frame) if frame is not None else None
+
+
+def _located_here(finding: dict[str, Any], sop: str, frame: int) -> bool:
+    """The finding was located on this instance and, in a multi-frame one, on this frame."""
+    if finding["sop_instance_uid"] != sop:
+        return False
+    located = located_frame(finding, sop)
+    return located is None or located == frame
+
+
+def box_of(finding: dict[str, Any], sop: str, frame: int = 1) -> Box | None:
+    """The finding's box, if the AI located it on this instance (and this frame of it)."""
     where = location(finding)
-    if where.get("type") == "box" and where.get("sop_instance_uid") == sop:
+    if where.get("type") == "box" and _located_here(finding, sop, frame):
         x0, y0, x1, y1 = where["box"]
         return (x0, y0, x1, y1)
     return None
 
 
-def heat(opened: Drawn, finding: dict[str, Any] | None, ds: pydicom.Dataset) -> Any:
-    """The finding's heatmap on this instance's pixels, if it was located here."""
+def heat(opened: Drawn, finding: dict[str, Any] | None, ds: pydicom.Dataset, frame: int = 1) -> Any:
+    """The finding's heatmap on this instance's pixels, if it was located here (on ``frame``,
+    1-based, of a multi-frame instance)."""
     if finding is None or finding["tracking_uid"] not in opened.heatmaps:
         return None
-    if finding["sop_instance_uid"] != str(ds.SOPInstanceUID):
+    if not _located_here(finding, str(ds.SOPInstanceUID), frame):
         return None
     service = registry().get(finding["service"])
     spec = service.config.image if service else None
@@ -142,14 +162,18 @@ def _instance(opened: Drawn, uid: str, top: dict[str, Any] | None) -> pydicom.Da
 
 
 def _image(opened: Drawn, uid: str, top: dict[str, Any] | None) -> None:
+    """One image: on a multi-frame instance its frame control starts at the frame where the AI
+    located the top finding (each instance keeps its own), and the overlay is drawn there."""
     ds = _instance(opened, uid, top)
+    sop = str(ds.SOPInstanceUID)
     frames = render.frame_count(ds)
+    start = min(located_frame(top, sop) or 1, frames)
     frame = (
-        st.slider(t("triage.viewer.frame"), 1, frames, 1, key=f"viewer_frame_{uid}") - 1
+        st.slider(t("triage.viewer.frame"), 1, frames, start, key=f"viewer_frame_{uid}_{sop}")
         if frames > 1
-        else 0
+        else 1
     )
-    presets = render.windows(ds, frame)
+    presets = render.windows(ds, frame - 1)
     a, b, c = st.columns(3)
     window = (
         a.selectbox(
@@ -160,9 +184,9 @@ def _image(opened: Drawn, uid: str, top: dict[str, Any] | None) -> None:
     )
     show = b.toggle(t("triage.viewer.overlay"), value=True, key="viewer_overlay")
     opacity = c.slider(t("triage.viewer.opacity"), 0.0, 1.0, 0.45, key="viewer_opacity")
-    image = render.windowed(ds, frame, window)
-    picture = render.blend(image, heat(opened, top, ds) if show else None, opacity)
-    box = box_of(top, str(ds.SOPInstanceUID)) if top and show else None
+    image = render.windowed(ds, frame - 1, window)
+    picture = render.blend(image, heat(opened, top, ds, frame) if show else None, opacity)
+    box = box_of(top, sop, frame) if top and show else None
     st.plotly_chart(
         render.image_figure(picture, box, t("triage.viewer.ai_box")),
         key="viewer_image",

@@ -24,6 +24,13 @@ AI: Final = (
             uid("study_instance_uid", "StudyInstanceUID"),
             uid("series_instance_uid", "the series holding the located instance", False),
             uid("sop_instance_uid", "the instance where the finding is located", False),
+            column(
+                "frame_number",
+                "int",
+                "the frame of a multi-frame instance where the finding is located (1-based, "
+                "DICOM's Referenced Frame Number); null for a single-frame instance",
+                low=1,
+            ),
             citizen(required=False, fk=False),
             PATIENT_KEY,
             column("institution", "text", "the sending institution's YKIHO", pattern=YKIHO_PATTERN),
@@ -60,7 +67,8 @@ AI: Final = (
                 "location",
                 "text",
                 "where, as JSON: a box in the instance's pixels {type: box, box: [x0, y0, x1, "
-                "y1]} or ECG segments {type: segments, seconds: [[start, end], ...]}",
+                "y1], sop_instance_uid, frame (as frame_number)} or ECG segments {type: "
+                "segments, seconds: [[start, end], ...]}",
             ),
             column(
                 "heatmap_uri", "text", "the explanation map in the object store (.npy, encrypted)"

@@ -189,12 +189,19 @@ def num_item(name: Code, value: float, unit: Code, relationship: str = CONTAINS)
 
 
 def reference_item(
-    value_type: str, name: Code, source: pydicom.Dataset, relationship: str
+    value_type: str,
+    name: Code,
+    source: pydicom.Dataset,
+    relationship: str,
+    frame: int | None = None,
 ) -> pydicom.Dataset:
-    """An IMAGE or COMPOSITE item referencing ``source`` by its class and instance."""
+    """An IMAGE or COMPOSITE item referencing ``source`` by its class and instance, and by
+    ``frame`` (Referenced Frame Number, 1-based) in a multi-frame image."""
     item = content_item(value_type, name, relationship)
     reference = new_item()
     reference.ReferencedSOPClassUID = str(source.SOPClassUID)
     reference.ReferencedSOPInstanceUID = str(source.SOPInstanceUID)
+    if frame is not None:
+        reference.ReferencedFrameNumber = frame
     item.ReferencedSOPSequence = [reference]
     return item

@@ -65,6 +65,7 @@ class SrFinding:
     unit: str | None = None  # "month" | "mm"
     box: tuple[float, float, float, float] | None = None  # (x0, y0, x1, y1) in source pixels
     segments_s: tuple[tuple[float, float], ...] = ()  # waveforms: contributing segments, seconds
+    frame_number: int | None = None  # 1-based frame of a multi-frame source; None: single-frame
 
     @property
     def concept(self) -> Code:
@@ -136,6 +137,23 @@ def is_image_iod(sop_class_uid: str) -> bool:
     try:
         hd.ContributingEquipment.for_image_acquisition(probe)
     except (KeyError, ValueError):
+        return False
+    return True
+
+
+@lru_cache(maxsize=64)
+def is_multiframe_iod(sop_class_uid: str) -> bool:
+    """Whether the IOD is a multi-frame image (it has Number of Frames), highdicom's test for
+    referencing a frame: its ``SourceImageForRegion.from_source_image`` refuses a frame number
+    for an image of any other class with ``TypeError`` (whatever the instance's frame count)."""
+    probe = pydicom.Dataset()
+    probe.SOPClassUID = sop_class_uid
+    probe.SOPInstanceUID = "2.25.1"
+    probe.Modality = "OT"
+    probe.Rows = probe.Columns = probe.NumberOfFrames = 1  # an image of one frame
+    try:
+        hd.sr.SourceImageForRegion.from_source_image(probe, referenced_frame_numbers=[1])
+    except (KeyError, TypeError):
         return False
     return True
 
@@ -271,9 +289,20 @@ def _check_location(finding: SrFinding, source: pydicom.Dataset, label: str) -> 
         _check_standard(source.SOPClassUID, f"{label}: the boxed source")
     if is_image(source) and source.get("Modality") in (None, *NOT_SOURCE_IMAGES):
         raise ValueError(f"{label}: an image of modality {source.get('Modality')!r} is no source")
+    if finding.frame_number is not None:
+        _check_frame(finding.frame_number, source, label)
     if finding.segments_s:
         if not is_waveform(source):
             raise ValueError(f"{label} has time segments but its source is not a waveform")
         for start, end in finding.segments_s:
             if not 0 <= finite(start, "segment start") < finite(end, "segment end"):
                 raise ValueError(f"{label}: segment ({start}, {end}) is not 0 <= start < end")
+
+
+def _check_frame(frame: int, source: pydicom.Dataset, label: str) -> None:
+    """A frame is referenced only in a multi-frame image, and must be one of its frames."""
+    if not is_image(source) or not is_multiframe_iod(str(source.SOPClassUID)):
+        raise ValueError(f"{label} names frame {frame} but its source is no multi-frame image")
+    frames = int(source.get("NumberOfFrames") or 1)
+    if isinstance(frame, bool) or not isinstance(frame, int) or not 1 <= frame <= frames:
+        raise ValueError(f"{label}: frame {frame!r} is not a frame number in 1..{frames}")

@@ -54,12 +54,26 @@ def _values(group: Group, name: Code) -> list[tuple[float, str]]:
     return [(float(m.value), str(m.unit.value)) for m in group.get_measurements(name=name)]
 
 
-def _location(group: Group) -> tuple[str | None, tuple[float, float, float, float] | None]:
-    """The group's source instance, and its box when it is a planar ROI."""
+Location = tuple[str | None, tuple[float, float, float, float] | None, int | None]
+
+
+def _frame(reference: hd.sr.ImageContentItem) -> int | None:
+    """The one frame an image reference names (Referenced Frame Number), if any."""
+    frames = reference.referenced_frame_numbers
+    if not frames:
+        return None
+    if len(frames) > 1:
+        raise ValueError(f"a finding's source names {len(frames)} frames; the platform writes one")
+    return frames[0]
+
+
+def _location(group: Group) -> Location:
+    """The group's source instance, its box when it is a planar ROI, and the frame of a
+    multi-frame source."""
     if isinstance(group, hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations):
         roi = group.roi
         if not isinstance(roi, hd.sr.ImageRegion):
-            return None, None
+            return None, None, None
         points = roi.value
         xs, ys = points[:, 0], points[:, 1]
         box = (
@@ -69,17 +83,17 @@ def _location(group: Group) -> tuple[str | None, tuple[float, float, float, floa
             _float32(ys.max()),
         )
         source = hd.sr.SourceImageForRegion.from_dataset(roi.ContentSequence[0])
-        return str(source.referenced_sop_instance_uid), box
+        return str(source.referenced_sop_instance_uid), box, _frame(source)
     images = group.source_images
     if images:
-        return str(images[0].referenced_sop_instance_uid), None
+        return str(images[0].referenced_sop_instance_uid), None, _frame(images[0])
     composites = hd.sr.utils.find_content_items(
         group[0], name=SOURCE, value_type=hd.sr.ValueTypeValues.COMPOSITE
     )
     if composites:
         reference = hd.sr.CompositeContentItem.from_dataset(composites[0])
-        return str(reference.referenced_sop_instance_uid), None
-    return None, None
+        return str(reference.referenced_sop_instance_uid), None, None
+    return None, None, None
 
 
 def parsed(ds: pydicom.Dataset) -> tuple[hd.sr.MeasurementReport, list[Group]]:
@@ -110,7 +124,8 @@ def read_findings(ds: pydicom.Dataset) -> list[dict[str, Any]]:
     """The findings of an SR written by ``finding_report``, parsed back with highdicom.
 
     One dict per measurement group, in document order, with the fields of ``SrFinding`` (unit
-    back in the platform's words, box in source pixels) and ``algorithm_name``,
+    back in the platform's words, box in source pixels, the frame of a multi-frame source from
+    its Referenced Frame Number) and ``algorithm_name``,
     ``algorithm_version`` (the group's TID 4019) and ``device_uid`` (the device observer).
     """
     report, groups = parsed(ds)
@@ -135,7 +150,7 @@ def read_findings(ds: pydicom.Dataset) -> list[dict[str, Any]]:
         if len(starts) != len(ends):
             raise ValueError("segment starts and ends do not pair up")
         flags = group.get_qualitative_evaluations(name=concept)
-        sop_instance_uid, box = _location(group)
+        sop_instance_uid, box, frame = _location(group)
         names = texts(group[0], ALGORITHM_NAME)
         versions = texts(group[0], ALGORITHM_VERSION)
         out.append(
@@ -152,6 +167,7 @@ def read_findings(ds: pydicom.Dataset) -> list[dict[str, Any]]:
                 "unit": units.get(values[0][1], values[0][1]) if values else None,
                 "box": box,
                 "segments_s": tuple(zip(starts, ends, strict=True)),
+                "frame_number": frame,
                 "algorithm_name": names[0] if names else None,
                 "algorithm_version": versions[0] if versions else None,
                 "device_uid": device_uid,

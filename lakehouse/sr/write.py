@@ -1,10 +1,11 @@
 """The AI findings of one study as a DICOM Comprehensive 3D SR: a TID 1500 Measurement Report.
 
-One measurement group per finding: TID 1410 (a box on an image, as an image region) or TID
-1501 (whole image, waveform, no location), each with its tracking identifier, the finding, the
-algorithm and its measurements. Written with pydicom, content item by content item as
-highdicom's templates build them, because highdicom's construction costs several times the
-study's own scoring; the oracle tests hold it to highdicom's document (docs/sr.md).
+One measurement group per finding: TID 1410 (a box on an image, as an image region; on a
+multi-frame image its source reference names the frame) or TID 1501 (whole image, waveform, no
+location), each with its tracking identifier, the finding, the algorithm and its measurements.
+Written with pydicom, content item by content item as highdicom's templates build them, because
+highdicom's construction costs several times the study's own scoring; the oracle tests hold it
+to highdicom's document (docs/sr.md).
 """
 
 from __future__ import annotations
@@ -152,15 +153,19 @@ def _measurements(finding: SrFinding) -> list[pydicom.Dataset]:
     return out
 
 
-def _region(box: tuple[float, float, float, float], source: pydicom.Dataset) -> pydicom.Dataset:
-    """highdicom's ``ImageRegion``: a closed rectangle on the source, in its pixels."""
+def _region(
+    box: tuple[float, float, float, float], source: pydicom.Dataset, frame: int | None
+) -> pydicom.Dataset:
+    """highdicom's ``ImageRegion``: a closed rectangle on the source, in its pixels, on
+    ``frame`` of a multi-frame source (its source image reference names the frame, as
+    TID 1410's SCOORD allows)."""
     x0, y0, x1, y1 = (float(v) for v in box)
     region = content_item("SCOORD", IMAGE_REGION, CONTAINS)
     region.GraphicType = "POLYLINE"
     region.GraphicData = [x0, y0, x1, y0, x1, y1, x0, y1, x0, y0]
     if str(source.SOPClassUID) == VLWholeSlideMicroscopyImageStorage:
         region.PixelOriginInterpretation = "VOLUME"  # highdicom's default for slides
-    image = reference_item("IMAGE", REGION_SOURCE, source, SELECTED_FROM)
+    image = reference_item("IMAGE", REGION_SOURCE, source, SELECTED_FROM, frame)
     region[CONTENT_SEQUENCE] = sequence(CONTENT_SEQUENCE, image)
     return region
 
@@ -169,9 +174,9 @@ def _group(finding: SrFinding, source: pydicom.Dataset, algorithm: Algorithm) ->
     """TID 1410 (a box on an image) or TID 1501 (whole image, waveform)."""
     concept = code_key(finding.concept)
     if finding.box is not None:
-        location = _region(finding.box, source)
+        location = _region(finding.box, source, finding.frame_number)
     elif is_image(source):
-        location = reference_item("IMAGE", SOURCE, source, CONTAINS)
+        location = reference_item("IMAGE", SOURCE, source, CONTAINS, finding.frame_number)
     else:  # a waveform, referenced as COMPOSITE: see docs/sr.md, "ECG"
         location = reference_item("COMPOSITE", SOURCE, source, CONTAINS)
     content = sequence(

@@ -10,8 +10,9 @@ reads each study's originals from the object store, prepares every instance with
 memory is bounded by the batch, not by the drop), and turns the outputs into one finding row
 per study:
 
-* classifiers: the study's score is the highest instance score (mammography: over its views);
-  the finding is located on that instance, as the box around its heatmap's hottest cells;
+* classifiers: the study's score is the highest instance score (mammography: over its views;
+  each frame of a multi-frame instance is an input of its own); the finding is located on that
+  instance, and frame of a multi-frame one, as the box around its heatmap's hottest cells;
 * regressions: the mean of the instances' values, in the unit the config names (leg length is
   predicted as a fraction of the image and scaled by its extent in mm);
 * ECG: the contributing segments, in seconds, from the per-segment map.
@@ -229,6 +230,7 @@ def _base(service: Service, job: Job, now: datetime) -> dict[str, Any]:
         "study_instance_uid": job.study_uid,
         "series_instance_uid": None,
         "sop_instance_uid": None,
+        "frame_number": None,
         "citizen_key": job.study.get("citizen_key"),
         "patient_key": job.study.get("patient_key"),
         "institution": job.study.get("institution"),
@@ -312,6 +314,16 @@ def _judge(
     return 0
 
 
+def _frame(prepared: Prepared, pick: int) -> int | None:
+    """The DICOM frame number (1-based) of input ``pick`` in its instance, or None when the
+    instance has one frame (DICOM references a frame only in a multi-frame image).
+    ``image_input`` gives an instance's frames as consecutive inputs, in frame order."""
+    owner = prepared.owners[pick]
+    if int(prepared.headers[owner].get("NumberOfFrames") or 1) < 2:
+        return None
+    return pick - prepared.owners.index(owner) + 1
+
+
 def finish(service: Service, prepared: Prepared, outputs: dict[str, Any], now: datetime) -> Scored:
     """The finding row (and heatmap and SR) of one study from its model outputs."""
     if prepared.reason is not None:
@@ -324,6 +336,7 @@ def finish(service: Service, prepared: Prepared, outputs: dict[str, Any], now: d
     instance = job.instances[prepared.owners[pick]]
     row["series_instance_uid"] = instance["series_instance_uid"]
     row["sop_instance_uid"] = instance["sop_instance_uid"]
+    row["frame_number"] = _frame(prepared, pick)
     scored = Scored(row)
     box: list[float] | None = None
     segments: list[list[float]] = []
@@ -337,7 +350,12 @@ def finish(service: Service, prepared: Prepared, outputs: dict[str, Any], now: d
         elif geometry is not None and config.image is not None:
             box = _hot_box(heatmap, geometry, config.image.height, config.image.width)
             row["location"] = json.dumps(
-                {"type": "box", "box": box, "sop_instance_uid": instance["sop_instance_uid"]}
+                {
+                    "type": "box",
+                    "box": box,
+                    "sop_instance_uid": instance["sop_instance_uid"],
+                    "frame": row["frame_number"],
+                }
             )
         buffer = io.BytesIO()
         np.save(buffer, heatmap.astype(np.float16))
@@ -376,6 +394,7 @@ def _report(
         unit=row["unit"],
         box=(box[0], box[1], box[2], box[3]) if box else None,
         segments_s=tuple((s[0], s[1]) for s in segments),
+        frame_number=row["frame_number"],
     )
     algorithm = sr.Algorithm(
         service.algorithm_name, service.version, service.device_uid, service.service

@@ -23,20 +23,23 @@ def reasons() -> list[tuple[str, str]]:
 
 
 def _where(where: dict[str, Any], instances: pl.DataFrame) -> list[str]:
-    """Where the AI located the finding: a box on a numbered instance, or ECG segments."""
+    """Where the AI located the finding: a box on a numbered instance (and on a numbered frame
+    of a multi-frame one), or ECG segments."""
     if where.get("type") == "box":
         x0, y0, x1, y1 = where["box"]
         number_of = instances.filter(pl.col("sop_instance_uid") == where.get("sop_instance_uid"))[
             "instance_number"
         ]
+        frame = where.get("frame")
         return [
             t(
-                "triage.viewer.box",
+                "triage.viewer.box" if frame is None else "frames.viewer.box",
                 instance=number_of[0] if number_of.len() else "?",
                 x0=round(x0),
                 y0=round(y0),
                 x1=round(x1),
                 y1=round(y1),
+                frame=frame,
             )
         ]
     if where.get("type") == "segments":

@@ -8,9 +8,9 @@ half the peak, taken back through ``Geometry.to_source``. ``heat_on_source`` goe
 for every source pixel: its centre ``(c + 0.5, r + 0.5)`` goes forward into the square and
 samples the grid there, so the padding never shows and a heat of 0.5 or more lands inside the
 box listed in the finding's ``location``. Both sides use the source's continuous pixel
-coordinates (pixel ``c`` covers ``[c, c + 1)``), and so do the figures (``render.figure``). (The
-``location`` names the instance, not the frame: for a multi-frame instance the caller must know
-which frame was scored.)
+coordinates (pixel ``c`` covers ``[c, c + 1)``), and so do the figures (``render.figure``). The
+heatmap is the one of the frame scoring located the finding on (``location``'s ``frame`` in a
+multi-frame instance): the viewer lays it only over that frame.
 
 ``blend`` colours the heat with viridis (perceptually uniform, colour-blind safe) over the image,
 each pixel's alpha ``opacity * heat``, so cold areas stay untouched.

@@ -37,10 +37,10 @@ def dicom_file(name: str) -> pydicom.Dataset:
     return pydicom.dcmread(path, stop_before_pixels=True)
 
 
-@cache
-def synthetic_study(exam: str, sex: str, born: date) -> tuple[tuple[pydicom.Dataset, ...], Any]:
-    """A study of the synthetic city: its instances' headers and its ground truth."""
-    order = ImagingOrder(
+def imaging_order(exam: str, sex: str, born: date) -> ImagingOrder:
+    """An abnormal study's order for one patient of the synthetic city (this module's studies,
+    and the multi-frame images of ``tests.multiframe``)."""
+    return ImagingOrder(
         accession=f"SR{exam[:8]}",
         exam=exam,
         patient_id=f"{born:%y%m%d}-{2 if sex == 'F' else 1}234567",
@@ -53,7 +53,12 @@ def synthetic_study(exam: str, sex: str, born: date) -> tuple[tuple[pydicom.Data
         abnormal=True,
         visit_key="S000000777",
     )
-    study, _ = assemble(order, SEED)
+
+
+@cache
+def synthetic_study(exam: str, sex: str, born: date) -> tuple[tuple[pydicom.Dataset, ...], Any]:
+    """A study of the synthetic city: its instances' headers and its ground truth."""
+    study, _ = assemble(imaging_order(exam, sex, born), SEED)
     headers = tuple(
         pydicom.dcmread(io.BytesIO(o.data), stop_before_pixels=True) for o in study.objects
     )

@@ -60,20 +60,21 @@ def _group(
             )
         ],
     }
+    frames = None if finding.frame_number is None else [finding.frame_number]
     if finding.box is not None:
         x0, y0, x1, y1 = (float(v) for v in finding.box)
         rectangle = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]])
         region = hd.sr.ImageRegion(
             graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
             graphic_data=rectangle,
-            source_image=hd.sr.SourceImageForRegion.from_source_image(source),
+            source_image=hd.sr.SourceImageForRegion.from_source_image(source, frames),
         )
         return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
             referenced_region=region, **common
         )
     if is_image(source):
         return hd.sr.MeasurementsAndQualitativeEvaluations(
-            source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(source)],
+            source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(source, frames)],
             **common,
         )
     group = hd.sr.MeasurementsAndQualitativeEvaluations(**common)

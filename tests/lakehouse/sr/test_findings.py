@@ -17,6 +17,7 @@ from lakehouse import sr
 from lakehouse.sr import Algorithm, finding_report
 from tests.lakehouse.sr.cases import ALGORITHM, SERIES_UID, SOP_UID, WHEN, dicom_file, make_finding
 from tests.lakehouse.sr.oracle import oracle_report
+from tests.multiframe import brain_ct, header, multiframe_sc
 
 
 def test_a_finding_on_an_instance_outside_the_sources_is_refused() -> None:
@@ -140,3 +141,31 @@ def test_the_codec_uses_no_private_module_of_highdicom_or_pydicom() -> None:
                 and any(part.startswith("_") for part in name.split(".")[1:])
             ]
     assert private == []
+
+
+@pytest.mark.parametrize(
+    ("source", "frame", "message"),
+    [
+        ("single_frame", 1, "no multi-frame image"),  # a CT slice: its IOD has one frame
+        ("waveform", 1, "no multi-frame image"),
+        ("multi_frame", 0, "not a frame number in 1..10"),
+        ("multi_frame", 11, "not a frame number in 1..10"),
+    ],
+)
+def test_a_frame_the_source_does_not_have_is_refused(source: str, frame: int, message: str) -> None:
+    """A finding names a frame only of a multi-frame image, and one of its frames, as DICOM's
+    Referenced Frame Number allows and highdicom's construction checks."""
+    frames, _ = brain_ct().on_frame(3)
+    study = str(frames[0].StudyInstanceUID)
+    image = {
+        "single_frame": lambda: dicom_file("CT_small.dcm"),
+        "waveform": lambda: dicom_file("waveform_ecg.dcm"),
+        "multi_frame": lambda: header(multiframe_sc(frames, study, "2.25.71", "2.25.72")),
+    }[source]()
+    box = (1.0, 1.0, 2.0, 2.0) if source != "waveform" else None
+    finding = make_finding(image, box=box, frame_number=frame)
+    with pytest.raises(ValueError, match=message):
+        finding_report([image], [finding], ALGORITHM, SERIES_UID, SOP_UID, when=WHEN)
+    if source != "waveform":  # highdicom refuses the reference too (for a frame of 0 as well)
+        with pytest.raises((TypeError, ValueError)):
+            oracle_report([image], [finding], ALGORITHM, SERIES_UID, SOP_UID, when=WHEN)

@@ -43,6 +43,7 @@ from tests.lakehouse.sr.cases import (
     report_bytes,
     synthetic_study,
 )
+from tests.multiframe import brain_ct, header, multiframe_sc
 
 VERIFIER = Verifier("김^의사", "상무중앙영상의학과의원", "dr.kim")
 VERIFIED_WHEN = datetime(2024, 6, 4, 14, 5, 9)
@@ -221,7 +222,17 @@ def _verification_cases() -> list[tuple[str, Any]]:
         ]
         return list(instances), findings
 
-    return [("chest", chest), ("ct", ct), ("ecg", ecg), ("brain", brain)]
+    def multiframe() -> tuple[list[pydicom.Dataset], list[SrFinding]]:
+        frames, box = brain_ct().on_frame(4)
+        study = str(frames[0].StudyInstanceUID)
+        source = header(multiframe_sc(frames, study, "2.25.91", "2.25.92"))
+        findings = [
+            make_finding(source, 1, finding_code="infarct", box=box, frame_number=4),
+            make_finding(source, 2, finding_code="bleed", score=0.01, frame_number=7),
+        ]
+        return [source], findings
+
+    return [("chest", chest), ("ct", ct), ("ecg", ecg), ("brain", brain), ("frames", multiframe)]
 
 
 @pytest.mark.parametrize(

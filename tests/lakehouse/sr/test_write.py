@@ -28,6 +28,7 @@ from tests.lakehouse.sr.cases import (
     synthetic_study,
 )
 from tests.lakehouse.sr.oracle import oracle_report
+from tests.multiframe import brain_ct, enhanced_ct, header, multiframe_sc
 
 # What legitimately differs: pydicom, not highdicom, writes the file (implementation UID and
 # name, hence the group length), and the last contributing equipment is the platform, where
@@ -215,3 +216,45 @@ def test_an_aware_time_is_written_with_its_utc_offset() -> None:
     assert report.TimezoneOffsetFromUTC == "+0900"
     naive = finding_report([ct], [make_finding(ct)], ALGORITHM, SERIES_UID, SOP_UID, when=WHEN)
     assert "TimezoneOffsetFromUTC" not in naive
+
+
+@pytest.mark.parametrize("kind", ["secondary_capture", "enhanced_ct"])
+def test_findings_on_frames_of_a_multiframe_image_are_written_as_highdicom_builds_it(
+    kind: str,
+) -> None:
+    """A box on frame k (TID 1410) and a whole-frame finding (TID 1501): each source image
+    reference names its frame (Referenced Frame Number), as highdicom's ``SourceImageForRegion``
+    and ``SourceImageForMeasurementGroup`` write it, and the frames read back."""
+    ct = brain_ct()
+    frames, box = ct.on_frame(6)
+    study = str(frames[0].StudyInstanceUID)
+    source = header(
+        multiframe_sc(frames, study, "2.25.81", "2.25.82")
+        if kind == "secondary_capture"
+        else enhanced_ct(ct.slices)
+    )
+    findings = [
+        make_finding(source, 1, box=box, frame_number=6),
+        make_finding(
+            source, 2, finding_code="bleed", finding_meaning="Haemorrhage", frame_number=2
+        ),
+    ]
+    ds = _assert_as_highdicom_builds_it([source], findings)
+    region_group, whole_group = ds.ContentSequence[7].ContentSequence
+    (region,) = [i for i in region_group.ContentSequence if i.ValueType == "SCOORD"]
+    (image,) = region.ContentSequence
+    assert image.ReferencedSOPSequence[0].ReferencedFrameNumber == 6
+    (whole,) = [i for i in whole_group.ContentSequence if i.ValueType == "IMAGE"]
+    assert whole.ReferencedSOPSequence[0].ReferencedFrameNumber == 2
+    assert [f["frame_number"] for f in read_findings(ds)] == [6, 2]
+
+
+def test_a_single_frame_source_is_referenced_without_a_frame() -> None:
+    (source,), truth = synthetic_study("CXR_PA", "M", date(1961, 4, 12))
+    (location,) = truth["locations"]
+    box = tuple(float(v) for v in location["box"])
+    ds = _assert_as_highdicom_builds_it([source], [make_finding(source, box=box)])
+    (group,) = ds.ContentSequence[7].ContentSequence
+    (region,) = [i for i in group.ContentSequence if i.ValueType == "SCOORD"]
+    assert "ReferencedFrameNumber" not in region.ContentSequence[0].ReferencedSOPSequence[0]
+    assert read_findings(ds)[0]["frame_number"] is None
