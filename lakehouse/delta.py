@@ -10,6 +10,11 @@ catalogue says, whoever writes it. Four ways to write, each one atomic commit:
 * ``merge``: upsert by key, optionally only where the incoming row is newer;
 * ``delete``: remove rows matching a predicate.
 
+A table written before the catalogue gained a column gets that column (null in its old rows) on
+its next write, or when ``evolve`` is called (``gjh build`` evolves every table first): a deployed
+lakehouse moves forward with the code without a rebuild. A new *required* column cannot be added
+so, and the write stops with that reason.
+
 Concurrent writers can lose the race to commit (``CommitFailedError``); nothing is lost, the
 writer retries with backoff. ``optimize`` and ``vacuum`` keep tables fast and small.
 
@@ -32,7 +37,7 @@ from typing import Final, TypeVar
 
 import polars as pl
 import pyarrow as pa
-from deltalake import DeltaTable, WriterProperties, write_deltalake
+from deltalake import DeltaTable, Schema, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
 from lakehouse.catalog import table as catalog_table
@@ -98,6 +103,47 @@ def state(name: str | Table) -> TableState:
 def open_table(name: str | Table) -> DeltaTable:
     """The Delta table, at its latest version."""
     return DeltaTable(uri(spec(name).name), storage_options=storage_options())
+
+
+class SchemaError(RuntimeError):
+    """A table lacks a column the catalogue requires (never null): its old rows have no value."""
+
+
+_evolved: set[tuple[str, tuple[str, ...]]] = set()
+
+
+def evolve(name: str | Table) -> list[str]:
+    """Add to an existing table the columns the catalogue has gained since the table was written;
+    returns their names. Old rows read them as null, which only a nullable column allows."""
+    table = spec(name)
+    if not exists(table):
+        return []
+    dt = open_table(table)
+    have = {field.name for field in dt.schema().fields}
+    new = [c for c in table.columns if c.name not in have]
+    if not new:
+        return []
+    required = [c.name for c in new if c.required]
+    if required:
+        raise SchemaError(
+            f"{table.name} lacks the required column(s) {required} the catalogue now has; its "
+            "rows hold no value for them: rebuild the table from its sources"
+        )
+    empty = table.conform(pl.DataFrame(schema=table.polars_schema()))
+    arrow = empty.select(c.name for c in new).to_arrow().schema
+    dt.alter.add_columns(list(Schema.from_arrow(arrow).fields))
+    log.info("%s: added column(s) %s from the catalogue", table.name, [c.name for c in new])
+    return [c.name for c in new]
+
+
+def _evolved_once(table: Table) -> None:
+    """``evolve`` a table before this process first writes it (a write of the catalogue's
+    columns into a table without one of them would fail on its schema)."""
+    seen = (uri(table.name), tuple(table.names))
+    if seen in _evolved:
+        return
+    evolve(table)
+    _evolved.add(seen)
 
 
 _handles: dict[str, DeltaTable] = {}
@@ -172,6 +218,7 @@ def _write(
 ) -> WriteResult:
     """Append (no predicate) or replace the rows matching ``predicate``, in one commit."""
     data = table.conform(frame).to_arrow()
+    _evolved_once(table)
     target = uri(table.name)
     parts = list(table.partition_by) or None
     options = storage_options()
@@ -245,6 +292,7 @@ def merge(
     # Partition columns in the join let delta-rs skip the files of untouched partitions.
     join = " AND ".join(f"t.{k} = s.{k}" for k in (*table.partition_by, *on) if k)
     data = table.conform(frame).to_arrow()
+    _evolved_once(table)
 
     def commit() -> None:
         builder = open_table(table).merge(

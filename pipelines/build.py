@@ -213,6 +213,16 @@ def run_stage(
     )
 
 
+def evolve() -> dict[str, list[str]]:
+    """Bring every existing table up to the catalogue before anything runs, so the apps read a
+    column the code now declares from a lakehouse built by an older version."""
+    from lakehouse import delta
+    from lakehouse.catalog import TABLES
+
+    added = {name: delta.evolve(table) for name, table in TABLES.items()}
+    return {name: columns for name, columns in added.items() if columns}
+
+
 def build(
     sources: Path,
     instance: dg.DagsterInstance,
@@ -231,6 +241,8 @@ def build(
 
         defs = loaded
     results = []
+    for name, added in evolve().items():
+        progress(f"{name}: added column(s) {', '.join(added)} that the catalogue has gained")
     for run_id in recover(instance):
         progress(f"recovered run {run_id} of a build that died")
     stages = plan(defs, sources)

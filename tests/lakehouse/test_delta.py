@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -235,3 +236,32 @@ def _ipc(folder: Path, frame: pl.DataFrame) -> Path:
     path = folder.parent / "rows.arrow"
     frame.with_columns(pl.col(pl.Categorical).cast(pl.String)).write_ipc(path)
     return path
+
+
+def _grown(table: Table, position: int, required: bool = False) -> Table:
+    """``table`` as a later catalogue declares it: one more column at ``position``."""
+    added = replace(table.columns[-1], name="added_later", type="int", required=required)
+    columns = (*table.columns[:position], added, *table.columns[position:])
+    return replace(table, columns=columns)
+
+
+def test_a_column_the_catalogue_gains_reaches_a_table_written_before_it() -> None:
+    """A deployed table moves forward with the catalogue: the next write adds the new column
+    (wherever the catalogue puts it), the old rows read it as null, and no rebuild is needed."""
+    old = catalog_table(QUARANTINE)
+    delta.append(old, _records("2025-01", 3))
+    new = _grown(old, position=3)
+    delta.append(new, _records("2025-02", 2).with_columns(added_later=pl.lit(7)))
+    back = lake.frame(new).sort("period")
+    assert sorted(back.columns) == sorted(new.names)
+    assert back["added_later"].to_list() == [None, None, None, 7, 7]
+    assert delta.evolve(new) == []  # already there: nothing to add
+
+
+def test_a_required_column_the_table_lacks_stops_the_write_with_its_reason() -> None:
+    """Old rows hold no value for a column that must never be null: evolving would break the
+    catalogue's own rule, so the write stops and says to rebuild."""
+    old = catalog_table(QUARANTINE)
+    delta.append(old, _records("2025-01", 1))
+    with pytest.raises(delta.SchemaError, match="added_later"):
+        delta.evolve(_grown(old, position=1, required=True))

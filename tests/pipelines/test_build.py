@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -153,3 +154,24 @@ def test_direct_identifiers_are_only_in_the_vault_and_only_encrypted(built_demo:
     citizens = built_demo.frame("silver.citizens")
     assert set(vault["citizen_key"].to_list()) == set(citizens["citizen_key"].to_list())
     assert vault["name_enc"].str.starts_with("gAAAA").all()  # Fernet tokens
+
+
+def test_the_build_first_brings_an_older_lakehouse_up_to_the_catalogue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ai.findings`` written before the catalogue gained ``frame_number`` (issue 21) gets it
+    before any stage runs, so the apps can read it without a rebuild."""
+    from dataclasses import replace
+
+    from lakehouse import delta
+    from lakehouse.catalog import table
+    from pipelines.build import evolve
+
+    monkeypatch.setenv("LAKEHOUSE_URI", str(tmp_path / "lakehouse"))
+    findings = table("ai.findings")
+    kept = tuple(c for c in findings.columns if c.name != "frame_number")
+    older = replace(findings, columns=kept)
+    delta.append(older, pl.DataFrame(schema=older.polars_schema()))
+    assert evolve() == {"ai.findings": ["frame_number"]}
+    assert "frame_number" in delta.open_table(findings).schema().to_arrow().names
+    assert evolve() == {}

@@ -157,11 +157,10 @@ def test_a_frame_the_source_does_not_have_is_refused(source: str, frame: int, me
     Referenced Frame Number allows and highdicom's construction checks."""
     frames, _ = brain_ct().on_frame(3)
     study = str(frames[0].StudyInstanceUID)
-    image = {
-        "single_frame": lambda: dicom_file("CT_small.dcm"),
-        "waveform": lambda: dicom_file("waveform_ecg.dcm"),
-        "multi_frame": lambda: header(multiframe_sc(frames, study, "2.25.71", "2.25.72")),
-    }[source]()
+    if source == "multi_frame":
+        image = header(multiframe_sc(frames, study, "2.25.71", "2.25.72"))
+    else:
+        image = dicom_file("CT_small.dcm" if source == "single_frame" else "waveform_ecg.dcm")
     box = (1.0, 1.0, 2.0, 2.0) if source != "waveform" else None
     finding = make_finding(image, box=box, frame_number=frame)
     with pytest.raises(ValueError, match=message):
