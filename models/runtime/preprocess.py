@@ -249,6 +249,47 @@ def frames(ds: pydicom.Dataset) -> NDArray[np.generic]:
     return np.asarray(pixels)
 
 
+# What the image chain reads of a frame's header: the Modality LUT and VOI LUT modules.
+FRAME_KEYWORDS: Final = (
+    "RescaleSlope",
+    "RescaleIntercept",
+    "RescaleType",
+    "ModalityLUTSequence",
+    "WindowCenter",
+    "WindowWidth",
+    "VOILUTFunction",
+    "VOILUTSequence",
+    "BitsStored",
+    "PixelRepresentation",
+)
+# Where an enhanced (multi-frame) image keeps them instead (PS3.3 C.7.6.16.2.9 Pixel Value
+# Transformation, C.7.6.16.2.10 Frame VOI LUT), shared by all frames or per frame.
+FRAME_GROUPS: Final = ("PixelValueTransformationSequence", "FrameVOILUTSequence")
+
+
+def frame_header(ds: pydicom.Dataset, index: int) -> pydicom.Dataset:
+    """The modality and VOI LUT attributes that apply to frame ``index`` (0-based).
+
+    Enhanced CT, MR and other multi-frame objects from scanners keep rescale and window in
+    functional groups (the shared group, overridden per frame), not at the top level, and pydicom
+    applies only top-level ones: read there, a CT frame would stay in stored values and be
+    windowed by its own range."""
+    own = pydicom.Dataset()
+    for keyword in FRAME_KEYWORDS:
+        if keyword in ds:
+            own[keyword] = ds[keyword]
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        items = ds.get(groups) or []
+        at = 0 if groups.startswith("Shared") else index
+        if at >= len(items):
+            continue
+        for group in FRAME_GROUPS:
+            for item in items[at].get(group) or []:
+                for element in item:
+                    own[element.tag] = element
+    return own
+
+
 def image_input(ds: pydicom.Dataset, spec: ImageSpec) -> tuple[NDArray[Any], list[Geometry]]:
     """Every frame of ``ds`` as the model's input tensor, ``(frames, ...)`` in the layout, range
     and element type ``spec`` declares (reference models: ``(frames, channels, size, size)``
@@ -261,13 +302,14 @@ def image_input(ds: pydicom.Dataset, spec: ImageSpec) -> tuple[NDArray[Any], lis
     if spec.reads == "grey" and colour:
         raise InputError(f"the model reads greyscale images; this one is {photometric}")
     out, geometry = [], []
-    for frame in pixels:
+    for index, frame in enumerate(pixels):
         if colour:
             # pydicom 3's pixel_array already returns YBR data as RGB: no second conversion.
             scaled = np.asarray(frame, dtype=np.float32) / float((1 << int(ds.BitsStored)) - 1)
         else:
-            values = np.asarray(apply_modality_lut(frame, ds), dtype=np.float64)
-            shown = _voi(ds, values, spec)
+            own = frame_header(ds, index)
+            values = np.asarray(apply_modality_lut(frame, own), dtype=np.float64)
+            shown = _voi(own, values, spec)
             if photometric == "MONOCHROME1":
                 shown = 1.0 - shown
             scaled = shown.astype(np.float32)

@@ -160,6 +160,23 @@ def test_ct_slices_are_in_hounsfield_units_with_the_standard_presets() -> None:
         assert render.windowed(each).shape == (each.Rows, each.Columns)
 
 
+def test_an_enhanced_ct_frame_is_shown_in_hounsfield_units_in_its_own_window() -> None:
+    """A scanner's enhanced CT keeps rescale and window per frame in its functional groups:
+    each frame shows as the same slice stored alone does (HU, its header window first)."""
+    from pydicom.filebase import DicomBytesIO
+
+    from tests.multiframe import brain_ct, enhanced_ct, file_bytes
+
+    slices = brain_ct().slices[:3]
+    enhanced = pydicom.dcmread(DicomBytesIO(file_bytes(enhanced_ct(slices))))
+    for index, stored in enumerate(enhanced.pixel_array):
+        alone = next(s for s in slices if np.array_equal(s.pixel_array, stored))
+        np.testing.assert_allclose(render.pixels(enhanced, index), render.pixels(alone))
+        assert render.windows(enhanced, index)[0] == render.windows(alone)[0]
+        assert "brain" in _by_name(enhanced)
+        np.testing.assert_array_equal(render.windowed(enhanced, index), render.windowed(alone))
+
+
 def test_mr_series_get_the_header_window_and_a_wider_one() -> None:
     series = _study("BRAIN_DWI")
     assert len({ds.SeriesInstanceUID for ds in series}) >= 1 and len(series) > 10

@@ -19,7 +19,7 @@ import pydicom
 from numpy.typing import NDArray
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 
-from models.runtime.preprocess import COLOUR, frames, window_linear
+from models.runtime.preprocess import COLOUR, frame_header, frames, window_linear
 
 # Standard CT windows (centre, width) in HU, as radiology departments preset them.
 CT_PRESETS: Final[tuple[tuple[str, float, float], ...]] = (
@@ -79,7 +79,7 @@ def pixels(ds: pydicom.Dataset, frame: int = 0) -> NDArray[Any]:
             return raw
         scaled = np.asarray(raw, dtype=np.float32) * (255.0 / ((1 << bits) - 1))
         return np.asarray(np.clip(scaled + 0.5, 0, 255), dtype=np.uint8)
-    return np.asarray(apply_modality_lut(raw, ds), dtype=np.float32)
+    return np.asarray(apply_modality_lut(raw, frame_header(ds, frame)), dtype=np.float32)
 
 
 def _sample(values: NDArray[Any]) -> NDArray[Any]:
@@ -131,7 +131,8 @@ def windows(ds: pydicom.Dataset, frame: int = 0) -> list[Window]:
     values = _sample(pixels(ds, frame))
     low, high = (float(v) for v in np.percentile(values, PERCENTILES))
     auto = _span(low, high, "auto")
-    header = _header_windows(ds)
+    own = frame_header(ds, frame)  # an enhanced image's window is in its functional groups
+    header = _header_windows(own)
     out = [*header, auto] if header else [auto]
     modality = str(ds.get("Modality", "")).upper()
     spread = max(high - low, 1.0)
@@ -141,7 +142,7 @@ def windows(ds: pydicom.Dataset, frame: int = 0) -> list[Window]:
     def part(start: float, frac_centre: float, frac_width: float, name: str) -> Window:
         return Window(start + toward * frac_centre * spread, frac_width * spread, name)
 
-    if modality == "CT" or str(ds.get("RescaleType", "")).upper() == "HU":
+    if modality == "CT" or str(own.get("RescaleType", "")).upper() == "HU":
         out += [Window(c, w, n) for n, c, w in CT_PRESETS]
     elif modality in PROJECTION:
         chest = str(ds.get("BodyPartExamined", "")).upper() == "CHEST"
@@ -173,11 +174,12 @@ def windowed(
     if _colour(ds):
         return np.asarray(values, dtype=np.uint8)
     if window is None:
-        header = _header_windows(ds)
+        own = frame_header(ds, frame)
+        header = _header_windows(own)
         if header:
             window = header[0]
-        elif "VOILUTSequence" in ds:
-            values = np.asarray(apply_voi_lut(values, ds), dtype=np.float32)
+        elif "VOILUTSequence" in own:
+            values = np.asarray(apply_voi_lut(values, own), dtype=np.float32)
         if window is None:
             low, high = (float(v) for v in np.percentile(_sample(values), PERCENTILES))
             window = _span(low, high, "auto")

@@ -158,3 +158,25 @@ def test_a_fixed_window_and_a_percentile_range_replace_the_header() -> None:
     np.testing.assert_allclose(fixed[0, 0], expected, atol=1e-6)
     full, _ = image_input(ds, ImageSpec(size=2, window="range", percentiles=(0, 100)))
     np.testing.assert_allclose(full[0, 0], [[24 / 104, 64 / 104], [1.0, 0.0]], atol=1e-6)
+
+
+def test_an_enhanced_ct_frame_is_prepared_as_its_single_frame_slice() -> None:
+    """A scanner's enhanced CT keeps rescale and window in functional groups: each frame must
+    reach the model exactly as the same slice stored on its own does (before, frames stayed in
+    stored values and were windowed by their own range, and normal slices scored as abnormal)."""
+    from pydicom.filebase import DicomBytesIO
+
+    from tests.multiframe import brain_ct, enhanced_ct, file_bytes
+
+    slices = brain_ct().slices[:4]
+    enhanced = pydicom.dcmread(DicomBytesIO(file_bytes(enhanced_ct(slices))))
+    assert "RescaleIntercept" not in enhanced  # only in the functional groups
+    spec = ImageSpec(size=64)
+    frames_in, _ = image_input(enhanced, spec)
+    # highdicom orders the frames by position: pair each frame with its slice by its pixels.
+    order = [
+        next(s for s in slices if np.array_equal(s.pixel_array, stored))
+        for stored in enhanced.pixel_array
+    ]
+    alone = np.concatenate([image_input(s, spec)[0] for s in order])
+    np.testing.assert_allclose(frames_in, alone, atol=1e-6)
