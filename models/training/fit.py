@@ -4,8 +4,9 @@ Classifiers learn from instance labels with batches half positive, half negative
 study's normal slices and views are negatives), by binary cross-entropy on the pooled logit.
 Regressions learn the standardised target with a smooth L1 loss. Every ``spec.steps // 8`` steps
 the model is scored on the validation split the way the platform scores a study (the maximum over
-its instances, or the mean value), and the best checkpoint is kept: study AUROC for classifiers,
-study MAE for regressions. The test split is never seen here.
+its instances or windows, or the mean value), and the best checkpoint is kept: study AUROC for
+classifiers, study MAE for regressions. The test split is never seen here. ECG inputs go through
+lead dropout (``models.training.dropout``) when the service names lead sets.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from torch import nn
 
 from models.training import metrics
 from models.training.data import Split
+from models.training.dropout import dropout
 from models.training.net import Classifier, Regressor
 from models.training.spec import ServiceSpec
 
@@ -129,6 +131,8 @@ def train(spec: ServiceSpec, data: Split, validation: Split) -> Trained:
             )
         index = torch.from_numpy(idx)
         inputs = x[index]
+        if spec.lead_sets:
+            inputs = inputs * torch.from_numpy(dropout(spec, rng, len(idx)))
         if spec.flip:
             mirrored = torch.from_numpy(rng.random(len(idx)) < 0.5)
             inputs = torch.where(mirrored[:, None, None, None], inputs.flip(-1), inputs)

@@ -25,10 +25,10 @@ from numpy.typing import NDArray
 from torch import nn
 
 from models.runtime import services
-from models.training import card, evaluate, files, fit, metrics
+from models.training import card, evaluate, files, fit, leads, metrics
 from models.training.data import Split, split_data
 from models.training.net import ExportedClassifier, ExportedRegressor, parameters
-from models.training.spec import MODELS_DIR, SPLITS, VERSION, ServiceSpec
+from models.training.spec import MODELS_DIR, SPLITS, ServiceSpec
 
 log = logging.getLogger(__name__)
 TOLERANCE = 1e-4
@@ -111,7 +111,7 @@ def _reference(
         outputs = module(*args)
     ref: dict[str, Any] = {
         "service": spec.service,
-        "version": VERSION,
+        "version": spec.version,
         "framework": f"torch {torch.__version__}",
         "seed": spec.seed,
         "generator": "numpy.random.default_rng(seed).random(shape, dtype=float32)"
@@ -226,6 +226,23 @@ def _notes(spec: ServiceSpec, trained: fit.Trained) -> tuple[str, ...]:
     return ()
 
 
+def _lead_sections(
+    spec: ServiceSpec,
+    session: ort.InferenceSession,
+    test: Split,
+    outputs: dict[str, NDArray[np.float32]],
+    threshold: float,
+) -> tuple[str, ...]:
+    """The ECG card's metrics per lead set and its real-signal check (nothing for images)."""
+    if not spec.lead_sets:
+        return ()
+    scores = outputs["score"].astype(np.float64)
+    results = leads.by_lead_set(spec, session, test, scores, threshold)
+    for r in results:
+        log.info("%s %s: AUROC %.3f", r.name, r.source, r.auroc)
+    return leads.card_section(results, leads.real_ecg(spec, session, threshold), threshold)
+
+
 def _arguments(spec: ServiceSpec) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=f"Train the {spec.service} reference model.")
     parser.add_argument("--cache", type=Path, help="keep the prepared splits here (.npz)")
@@ -279,9 +296,10 @@ def main(spec: ServiceSpec) -> None:
         heatmap_shape=tuple(int(d) for d in outputs["heatmap"].shape[1:]),
         device_uid=files.device_uid(data),
         notes=_notes(spec, trained),
+        sections=_lead_sections(spec, session, test, outputs, chosen.threshold),
     )
     (folder / "card.md").write_text(card.render(facts), encoding="utf-8")
-    files.update_registry(spec.service, data, chosen.threshold)
+    files.update_registry(spec.service, data, chosen.threshold, version=spec.version)
     summary = (
         f"AUROC {report.auroc:.3f} ({report.auroc_ci[0]:.3f}-{report.auroc_ci[1]:.3f})"
         if isinstance(report, evaluate.ClassificationReport)
