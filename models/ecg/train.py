@@ -48,7 +48,7 @@ SPEC = ServiceSpec(
     ),
     limits=(
         "The study's score is its worst window's: a long recording has many windows, so its "
-        "chance of one false alarm grows with its length (the 2-lead row below shows the "
+        "chance of one false alarm grows with its length (the 2-lead row above shows the "
         "generator's 5-minute Holters; a day's recording has 8,640 windows).",
         "A recording whose leads carry no CID 3001 code (only a free-text label) is refused, "
         "not guessed at.",

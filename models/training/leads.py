@@ -164,7 +164,8 @@ def real_ecg(
 
 
 def _pct(rate: Rate) -> str:
-    return f"{rate.value:.3f} ({rate.successes}/{rate.total}; {rate.low:.3f}-{rate.high:.3f})"
+    low = max(rate.low, 0.0)  # the Wilson bound at 0 successes can round to -0.000
+    return f"{rate.value:.3f} ({rate.successes}/{rate.total}; {low:.3f}-{rate.high:.3f})"
 
 
 def card_section(
@@ -208,8 +209,14 @@ def card_section(
         f"{real.seconds:.0f} s: {real.rate_bpm:.0f} beats per minute, RR intervals varying by "
         f"{100 * real.rr_cv:.1f} % (coefficient of variation). Atrial fibrillation's irregularly "
         "irregular rhythm varies by far more (the generator's fibrillation draws RR jitter with "
-        "a 22 % standard deviation); the model's flag on this recording should be read in that "
-        "light.",
+        "a 22 % standard deviation). "
+        + (
+            "The model flags it with no lead set, consistent with that regular rhythm; one "
+            "recording says little about accuracy on real patients."
+            if not any(score >= threshold for score in real.scores.values())
+            else "Its flags here are most likely false alarms: the model reacts to features of "
+            "real signal that the synthetic training data lack."
+        ),
         "- No other package this project may install ships an annotated real ECG offline: the "
         "wheels of wfdb, heartpy, neurokit2 and biosppy were checked (heartpy ships PPG samples "
         "only). The MIT-BIH recordings behind the Holter format are downloaded from PhysioNet "

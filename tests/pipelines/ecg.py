@@ -96,3 +96,21 @@ def recorded(
         ds.save_as(buffer, enforce_file_format=True)
         data = buffer.getvalue()
     return data, study
+
+
+def respiration_only(ds: pydicom.Dataset) -> None:
+    """Recode the first group's channels as something other than an ECG lead (a test scheme's
+    "Respiration"): a recording with no rhythm lead."""
+    for channel in ds.WaveformSequence[0].ChannelDefinitionSequence:
+        code = channel.ChannelSourceSequence[0]
+        code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = (
+            "RESP",
+            "99TEST",
+            "Respiration",
+        )
+
+
+def flat(ds: pydicom.Dataset) -> None:
+    """Zero every sample of the first group: electrodes off, flat lines."""
+    group = ds.WaveformSequence[0]
+    group.WaveformData = bytes(len(group.WaveformData))

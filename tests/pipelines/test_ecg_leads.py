@@ -20,7 +20,7 @@ from models.runtime.registry import registry
 from pipelines.score import scoring
 from synth.imaging.render_ecg import HOLTER, PATCH, RESTING, Recorder
 from synth.imaging.rendered import RenderedStudy
-from tests.pipelines.ecg import recorded, stored_job
+from tests.pipelines.ecg import flat, recorded, respiration_only, stored_job
 
 pytestmark = pytest.mark.integration
 
@@ -98,25 +98,11 @@ def test_a_single_lead_patch_at_250_hz_is_scored() -> None:
     assert row["positive"]
 
 
-def _respiration_only(ds: pydicom.Dataset) -> None:
-    code = ds.WaveformSequence[0].ChannelDefinitionSequence[0].ChannelSourceSequence[0]
-    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = (
-        "RESP",
-        "99TEST",
-        "Respiration",
-    )
-
-
-def _flat(ds: pydicom.Dataset) -> None:
-    group = ds.WaveformSequence[0]
-    group.WaveformData = bytes(len(group.WaveformData))
-
-
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        (_respiration_only, "none coded as an ECG lead"),
-        (_flat, "all flat"),
+        (respiration_only, "none coded as an ECG lead"),
+        (flat, "all flat"),
     ],
     ids=["non-rhythm channel only", "flat line"],
 )

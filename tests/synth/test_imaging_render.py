@@ -209,8 +209,9 @@ def test_ecg_findings_have_their_signature(seed: int, recorder: Recorder) -> Non
 def test_ecg_studies_come_from_each_recorder_in_its_share() -> None:
     """Issue 21: the city's ECGs include Holters (2 leads, 360 Hz) and patches (1 lead)."""
     kinds = [
-        render("ECG_12LEAD", abnormal=False, sex="M", age_months=700, rng=np.random.default_rng(s))
-        .waveform.recorder  # type: ignore[union-attr]
+        render(
+            "ECG_12LEAD", abnormal=False, sex="M", age_months=700, rng=np.random.default_rng(s)
+        ).waveform.recorder  # type: ignore[union-attr]
         for s in range(400)
     ]
     for recorder in RECORDERS:

@@ -14,7 +14,7 @@ from pydicom.data import get_testdata_file
 from models.runtime.preprocess import InputError
 from models.runtime.waveform import WaveformSpec, resample, waveform_windows
 from synth.imaging.render_ecg import HOLTER, PATCH, RESTING
-from tests.pipelines.ecg import recorded
+from tests.pipelines.ecg import flat, recorded, respiration_only
 
 SPEC = WaveformSpec()
 
@@ -81,21 +81,6 @@ def test_any_rate_from_125_to_1000_hz_becomes_the_models_rate(rate: int) -> None
     assert np.abs(out[:, 0] - want).max() < 0.05
 
 
-def _respiration(ds: pydicom.Dataset) -> None:
-    for channel in ds.WaveformSequence[0].ChannelDefinitionSequence:
-        code = channel.ChannelSourceSequence[0]
-        code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = (
-            "RESP",
-            "99TEST",
-            "Respiration",
-        )
-
-
-def _flat(ds: pydicom.Dataset) -> None:
-    group = ds.WaveformSequence[0]
-    group.WaveformData = bytes(len(group.WaveformData))
-
-
 def _short(ds: pydicom.Dataset) -> None:
     group = ds.WaveformSequence[0]
     keep = 250 * 8  # 8 s of the patch's 250 Hz
@@ -106,8 +91,8 @@ def _short(ds: pydicom.Dataset) -> None:
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        (_respiration, "1 channels, none coded as an ECG lead"),
-        (_flat, "1 ECG leads, all flat"),
+        (respiration_only, "1 channels, none coded as an ECG lead"),
+        (flat, "1 ECG leads, all flat"),
         (_short, "8.0 s of signal; need 10 s"),
     ],
     ids=["no rhythm lead", "flat line", "under 10 s"],
