@@ -79,6 +79,12 @@ class WaveformSpec:
     leads: int = 12
     lead_names: tuple[str, ...] = LEADS_12
 
+    def __post_init__(self) -> None:
+        # config.toml gives a list; a tuple keeps the spec hashable and comparable.
+        object.__setattr__(self, "lead_names", tuple(self.lead_names))
+        if len(self.lead_names) != self.leads:
+            raise ValueError(f"{self.leads} leads but {len(self.lead_names)} lead names")
+
 
 @dataclass(frozen=True)
 class Windows:
