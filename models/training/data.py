@@ -123,6 +123,21 @@ class Split:
             )
 
 
+def study_max(split: Split, per_instance: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each study's highest input value (its instances' or windows' scores, as the scorer
+    aggregates)."""
+    out = np.full(split.studies, -np.inf)
+    np.maximum.at(out, split.study, per_instance)
+    return out
+
+
+def study_mean(split: Split, per_instance: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each study's mean input value (regressions)."""
+    sums = np.bincount(split.study, weights=per_instance, minlength=split.studies)
+    counts = np.bincount(split.study, minlength=split.studies)
+    return np.asarray(sums / np.maximum(counts, 1), dtype=np.float64)
+
+
 def _rng(spec: ServiceSpec, split: str, index: int) -> np.random.Generator:
     key = hashlib.blake2b(f"{spec.service}/{split}".encode(), digest_size=8).digest()
     return np.random.default_rng([SPLIT_SEEDS[split], int.from_bytes(key, "little"), index])

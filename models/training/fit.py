@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from models.training import metrics
-from models.training.data import Split
+from models.training.data import Split, study_max, study_mean
 from models.training.dropout import dropout
 from models.training.net import Classifier, Regressor
 from models.training.spec import ServiceSpec
@@ -71,18 +71,6 @@ def predict(
             pooled.append(out.numpy().astype(np.float64))
             maps.append(m.numpy())
     return np.concatenate(pooled), np.concatenate(maps)
-
-
-def study_max(split: Split, per_instance: NDArray[np.float64]) -> NDArray[np.float64]:
-    out = np.full(split.studies, -np.inf)
-    np.maximum.at(out, split.study, per_instance)
-    return out
-
-
-def study_mean(split: Split, per_instance: NDArray[np.float64]) -> NDArray[np.float64]:
-    sums = np.bincount(split.study, weights=per_instance, minlength=split.studies)
-    counts = np.bincount(split.study, minlength=split.studies)
-    return np.asarray(sums / np.maximum(counts, 1), dtype=np.float64)
 
 
 def _validate(

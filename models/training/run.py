@@ -26,7 +26,7 @@ from torch import nn
 
 from models.runtime import services
 from models.training import card, evaluate, files, fit, leads, metrics
-from models.training.data import Split, split_data
+from models.training.data import Split, split_data, study_max, study_mean
 from models.training.net import ExportedClassifier, ExportedRegressor, parameters
 from models.training.spec import MODELS_DIR, SPLITS, ServiceSpec
 
@@ -141,7 +141,7 @@ def _study_values(
     spec: ServiceSpec, split: Split, per_input: NDArray[np.float64]
 ) -> NDArray[np.float64]:
     values = per_input * split.extent_mm if spec.scale == "image_extent_mm" else per_input
-    return fit.study_mean(split, values)
+    return study_mean(split, values)
 
 
 def _split_facts(splits: dict[str, Split]) -> list[card.SplitFacts]:
@@ -175,7 +175,7 @@ def operate(spec: ServiceSpec, trained: fit.Trained, validation: Split) -> Opera
     module: nn.Module
     calibration: tuple[float, float] | None = None
     if spec.kind == "classification":
-        logits = fit.study_max(validation, pooled)
+        logits = study_max(validation, pooled)
         a, b = metrics.platt(logits, validation.study_label)
         calibration = (a, b)
         scores = _sigmoid(a * logits + b)
@@ -200,7 +200,7 @@ def measure(
 ) -> evaluate.ClassificationReport | evaluate.RegressionReport:
     """The test split's study-level report from onnxruntime's outputs."""
     if spec.kind == "classification":
-        probs = fit.study_max(test, outputs["score"].astype(np.float64))
+        probs = study_max(test, outputs["score"].astype(np.float64))
         return evaluate.classification(
             test.study_label, probs, threshold, test.finding, test.exam, spec.seed
         )
@@ -240,7 +240,8 @@ def _lead_sections(
     results = leads.by_lead_set(spec, session, test, scores, threshold)
     for r in results:
         log.info("%s %s: AUROC %.3f", r.name, r.source, r.auroc)
-    return leads.card_section(results, leads.real_ecg(spec, session, threshold), threshold)
+    real = leads.real_ecg(spec, session, threshold)
+    return leads.card_section(spec, results, real, threshold)
 
 
 def _arguments(spec: ServiceSpec) -> argparse.Namespace:
