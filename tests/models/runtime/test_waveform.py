@@ -71,6 +71,32 @@ def test_leads_are_picked_by_their_codes_not_their_position() -> None:
     np.testing.assert_array_equal(waveform_windows(ds, SPEC).x, before)
 
 
+def _three_lead_holter(ds: pydicom.Dataset) -> None:
+    """A 3-channel General ECG: the cart's II, V5 and V1, V5 recoded as MDC's CM5 (2:20)."""
+    group = ds.WaveformSequence[0]
+    keep = [1, 10, 6]
+    raw = np.frombuffer(group.WaveformData, dtype="<i2").reshape(-1, 12)
+    group.WaveformData = np.ascontiguousarray(raw[:, keep]).tobytes()
+    channels = [group.ChannelDefinitionSequence[k] for k in keep]
+    code = channels[1].ChannelSourceSequence[0]
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = ("2:20", "MDC", "CM5")
+    del code.CodingSchemeVersion
+    group.ChannelDefinitionSequence = pydicom.Sequence(channels)
+    group.NumberOfWaveformChannels = 3
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.9.1.2"  # General ECG
+
+
+def test_a_three_lead_general_ecg_reads_cm5_as_v5() -> None:
+    data, _ = recorded(RESTING, change=_three_lead_holter)
+    full, _ = recorded(RESTING)
+    windows = waveform_windows(_read(data), SPEC)
+    assert windows.leads == ("II", "V1", "V5")
+    every = waveform_windows(_read(full), SPEC).x
+    kept = [SPEC.lead_names.index(n) for n in windows.leads]
+    np.testing.assert_array_equal(windows.x[:, kept], every[:, kept])
+    assert not np.delete(windows.x, kept, axis=1).any()
+
+
 @pytest.mark.parametrize("rate", [125, 360, 500, 1000])
 def test_any_rate_from_125_to_1000_hz_becomes_the_models_rate(rate: int) -> None:
     t = np.arange(rate * 12) / rate
