@@ -17,8 +17,8 @@ mean/std normalisation, channels first or last, and the element type. A vendor's
 its own input with no code change (models/README.md, "The input contract").
 
 ``Geometry`` records the resize, so a heatmap or a box in model coordinates maps back to the
-source image's pixels. Waveforms (ECG) are resampled to the model's rate, cropped or padded to
-its duration, in millivolts, leads first.
+source image's pixels. Waveforms (ECG) are picked by their coded leads, resampled to the model's
+rate and cut into windows of its duration, in millivolts (``models.runtime.waveform``).
 """
 
 from __future__ import annotations
@@ -31,11 +31,10 @@ import pydicom
 from numpy.typing import NDArray
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 
+from models.runtime.errors import InputError
+from models.runtime.waveform import WaveformSpec, millivolts, waveform_windows
+
 COLOUR: Final = frozenset({"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT"})
-
-
-class InputError(ValueError):
-    """The object cannot become this model's input (no pixels, an unsupported shape)."""
 
 
 WINDOWS: Final = ("header", "range", "fixed")
@@ -339,46 +338,24 @@ def _tensor(pixels: NDArray[np.float32], spec: ImageSpec) -> NDArray[Any]:
     return np.ascontiguousarray(values.astype(kind))
 
 
-@dataclass(frozen=True)
-class WaveformSpec:
-    """What a model's waveform input is (``config.toml``, table ``[waveform]``)."""
-
-    rate_hz: float = 250.0
-    seconds: float = 10.0
-    leads: int = 12
-
-
 def waveform_input(ds: pydicom.Dataset, spec: WaveformSpec) -> NDArray[np.float32]:
-    """The first multiplex group as ``(leads, rate_hz * seconds)`` in millivolts."""
-    if "WaveformSequence" not in ds:
-        raise InputError("the object has no waveform")
-    group = ds.WaveformSequence[0]
-    rate = float(group.SamplingFrequency)
-    if not 200 <= rate <= 1000:
-        raise InputError(f"sampling frequency {rate} Hz is outside 200-1000 Hz")
-    try:
-        signal = np.asarray(ds.waveform_array(0), dtype=np.float64)  # (samples, channels)
-    except Exception as error:
-        raise InputError(f"waveform cannot be decoded: {error}") from error
-    if signal.ndim != 2 or signal.shape[1] < spec.leads:
-        raise InputError(
-            f"{signal.shape[1] if signal.ndim == 2 else 0} channels; need {spec.leads}"
-        )
-    signal = millivolts(signal[:, : spec.leads], group)
-    n = round(spec.rate_hz * spec.seconds)
-    times = np.arange(n) / spec.rate_hz
-    source = np.arange(signal.shape[0]) / rate
-    resampled = np.stack([np.interp(times, source, lead, right=0.0) for lead in signal.T])
-    resampled[:, times > source[-1]] = 0.0
-    return resampled.astype(np.float32)
+    """The recording's first window as ``(leads, rate_hz * seconds)`` in mV (``waveform``)."""
+    first: NDArray[np.float32] = waveform_windows(ds, spec).x[0]
+    return first
 
 
-def millivolts(signal: NDArray[np.float64], group: pydicom.Dataset) -> NDArray[np.float64]:
-    """Channel units to mV (pydicom applies the sensitivity; the unit may be uV or mV). The
-    viewer draws ECGs through this too, so it shows the leads in the model's units."""
-    out = signal.copy()
-    for i, channel in enumerate(group.ChannelDefinitionSequence[: signal.shape[1]]):
-        units = channel.get("ChannelSensitivityUnitsSequence")
-        code = str(units[0].CodeValue) if units else "mV"
-        out[:, i] *= {"uV": 1e-3, "mV": 1.0, "V": 1e3}.get(code, 1.0)
-    return out
+# The waveform names are re-exported: scoring, training and the viewer import both chains here.
+__all__ = [
+    "COLOUR",
+    "Geometry",
+    "ImageSpec",
+    "InputError",
+    "WaveformSpec",
+    "frame_header",
+    "frames",
+    "image_input",
+    "millivolts",
+    "resize_padded",
+    "waveform_input",
+    "window_linear",
+]

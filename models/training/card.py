@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from models.training.evaluate import ClassificationReport, RegressionReport
 from models.training.metrics import BINS, BOOTSTRAP, Rate
-from models.training.spec import SPLIT_SEEDS, SPLITS, VERSION, ServiceSpec
+from models.training.spec import OVERLAP_S, SPLIT_SEEDS, SPLITS, ServiceSpec
 
 STATEMENT_EN = "Reference model trained on synthetic data, not for clinical use."
 STATEMENT_KO = "합성 데이터로 학습한 참조 모델이며, 임상에 사용할 수 없습니다."
@@ -50,6 +50,7 @@ class CardFacts:
     heatmap_shape: tuple[int, ...]
     device_uid: str
     notes: tuple[str, ...] = ()  # further measured facts for the metrics section
+    sections: tuple[str, ...] = ()  # further sections (markdown lines) after the metrics
 
 
 def _pct(rate: Rate) -> str:
@@ -70,7 +71,7 @@ def _num(value: float, digits: int = 3) -> str:
 def _intro(f: CardFacts) -> list[str]:
     s = f.spec
     return [
-        f"# {f.name_ko} / {f.name_en}: reference model `{s.service}` {VERSION}",
+        f"# {f.name_ko} / {f.name_en}: reference model `{s.service}` {s.version}",
         "",
         f"> **{STATEMENT_KO}**",
         ">",
@@ -105,7 +106,9 @@ def _data(f: CardFacts) -> list[str]:
         "burned-in annotation, FOR PROCESSING images). Labels come from the synthetic ground "
         "truth: an instance is positive when the truth locates the finding on it"
         + (
-            " (the ECG takes the study's label)."
+            " (an ECG is cut into the model's windows like the scorer cuts it, and a window is "
+            "positive when it overlaps the truth's finding segments by at least "
+            f"{OVERLAP_S:g} s)."
             if s.is_waveform
             else "; the study label is the truth's `abnormal`."
         ),
@@ -137,9 +140,11 @@ def _inputs(f: CardFacts) -> list[str]:
     if s.waveform is not None:
         w = s.waveform
         what = (
-            f"`image`: (N, {w.leads}, {round(w.rate_hz * w.seconds)}) float32, the first "
-            f"multiplex group's {w.leads} leads in mV, resampled to {w.rate_hz:g} Hz and cropped "
-            f"or padded to {w.seconds:g} s by `models.runtime.preprocess.waveform_input`."
+            f"`image`: (N, {w.leads}, {round(w.rate_hz * w.seconds)}) float32: the leads "
+            f"{', '.join(w.lead_names)} in mV, picked by their coded channel source (DICOM CID "
+            f"3001), resampled to {w.rate_hz:g} Hz and cut into {w.seconds:g} s windows by "
+            "`models.runtime.waveform.waveform_windows`; leads the recording lacks are zero. A "
+            "study's score is its worst window's."
         )
     else:
         assert s.image is not None
@@ -360,8 +365,9 @@ def _limits(f: CardFacts) -> list[str]:
 
 
 def render(facts: CardFacts) -> str:
-    sections = (_intro, _data, _inputs, _outputs, _model, _threshold, _metrics, _limits)
+    sections = (_intro, _data, _inputs, _outputs, _model, _threshold, _metrics)
     lines = [line for section in sections for line in section(facts)]
+    lines += [*facts.sections, *_limits(facts)]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -9,8 +9,10 @@ routes them elsewhere (burned-in annotation) and the FOR PROCESSING instances li
 ``held_back``.
 
 Labels come from the truth record: an instance is positive when the truth locates the finding on
-it (``locations``), so a study's normal slices or views are negatives; the ECG, with one object,
-takes the study's label. Regressions take the study's value (bone age in months; leg-length
+it (``locations``), so a study's normal slices or views are negatives. An ECG becomes the scorer's
+windows (``models.runtime.waveform``), each positive when it overlaps the truth's finding segments
+by at least ``OVERLAP_S``; each study records its lead set (``12-lead``, ``2-lead``, ``1-lead``).
+Regressions take the study's value (bone age in months; leg-length
 difference as a fraction of the image's longer side in mm, the scorer's ``image_extent_mm``).
 """
 
@@ -29,8 +31,9 @@ import numpy as np
 import pydicom
 from numpy.typing import NDArray
 
-from models.runtime.preprocess import Geometry, image_input, waveform_input
-from models.training.spec import SPLIT_SEEDS, ServiceSpec
+from models.runtime.preprocess import Geometry, image_input
+from models.runtime.waveform import waveform_windows
+from models.training.spec import OVERLAP_S, SPLIT_SEEDS, ServiceSpec
 from synth.imaging.assemble import assemble
 from synth.imaging.exams import exam as exam_row
 from synth.imaging.orders import ImagingOrder
@@ -61,6 +64,7 @@ class Split:
         age_months: Study chronological age in months.
         exam: Study exam code; finding: the truth's finding code ("" when normal).
         skipped: Studies left out because the router would hold them back.
+        lead_set: Study's ECG lead set (``12-lead``, ``2-lead``, ``1-lead``), else "".
     """
 
     x: NDArray[np.float32]
@@ -75,13 +79,14 @@ class Split:
     exam: list[str]
     finding: list[str]
     skipped: int
+    lead_set: list[str]
 
     @property
     def studies(self) -> int:
         return len(self.study_label)
 
     def save(self, path: Path) -> None:
-        meta = np.array([self.exam, self.finding], dtype=object)
+        meta = np.array([self.exam, self.finding, self.lead_set], dtype=object)
         np.savez(
             path,
             x=self.x,
@@ -114,7 +119,23 @@ class Split:
                 exam=[str(v) for v in meta[0]],
                 finding=[str(v) for v in meta[1]],
                 skipped=int(z["skipped"]),
+                lead_set=[str(v) for v in meta[2]],
             )
+
+
+def study_max(split: Split, per_instance: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each study's highest input value (its instances' or windows' scores, as the scorer
+    aggregates)."""
+    out = np.full(split.studies, -np.inf)
+    np.maximum.at(out, split.study, per_instance)
+    return out
+
+
+def study_mean(split: Split, per_instance: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each study's mean input value (regressions)."""
+    sums = np.bincount(split.study, weights=per_instance, minlength=split.studies)
+    counts = np.bincount(split.study, minlength=split.studies)
+    return np.asarray(sums / np.maximum(counts, 1), dtype=np.float64)
 
 
 def _rng(spec: ServiceSpec, split: str, index: int) -> np.random.Generator:
@@ -169,10 +190,22 @@ class _Rows:
     extent: list[float]
 
 
+def _window_labels(
+    ds: pydicom.Dataset, starts: tuple[float, ...], seconds: float, truth: dict[str, Any]
+) -> list[bool]:
+    """Whether each window (start, in s) overlaps the truth's finding segments (samples at the
+    recording's own rate) by at least ``OVERLAP_S``."""
+    rate = float(ds.WaveformSequence[0].SamplingFrequency)
+    segments = [(a / rate, b / rate) for a, b in truth["ecg_segments"] or []]
+    return [any(min(s + seconds, b) - max(s, a) >= OVERLAP_S for a, b in segments) for s in starts]
+
+
 def _study_rows(
     spec: ServiceSpec, truth: dict[str, Any], objects: list[Any], index: int, rows: _Rows
-) -> None:
+) -> str:
+    """Append the study's model inputs to ``rows``; return its ECG lead set ("" for images)."""
     held = {h["sop_instance_uid"] for h in truth["held_back"]}
+    lead_set = ""
     located = {loc["sop_instance_uid"] for loc in truth["locations"]}
     value = truth["value"]
     for obj in objects:
@@ -180,14 +213,17 @@ def _study_rows(
             continue
         ds = pydicom.dcmread(io.BytesIO(obj.data))
         if spec.waveform is not None:
-            arrays = waveform_input(ds, spec.waveform)[np.newaxis]
-            extents = [float("nan")]
+            windows = waveform_windows(ds, spec.waveform)
+            arrays = windows.x
+            extents = [float("nan")] * len(arrays)
+            labels = _window_labels(ds, windows.starts, spec.waveform.seconds, truth)
+            lead_set = f"{len(windows.leads)}-lead"
         else:
             assert spec.image is not None
             arrays, placed = image_input(ds, spec.image)
             extents = [extent_mm(ds, g) for g in placed]
-        positive = obj.sop_uid in located or (spec.waveform is not None and truth["abnormal"])
-        for array, extent in zip(arrays, extents, strict=True):
+            labels = [obj.sop_uid in located] * len(arrays)
+        for array, extent, positive in zip(arrays, extents, labels, strict=True):
             rows.x.append(array)
             rows.label.append(int(positive))
             rows.study.append(index)
@@ -198,11 +234,14 @@ def _study_rows(
                 rows.target.append(float(value) / extent)
             else:
                 rows.target.append(float(value))
+    return lead_set
 
 
 def split_data(spec: ServiceSpec, split: str, cache: Path | None = None) -> Split:
     """Render, encode, read back and prepare one split's studies (cached under ``cache``)."""
-    key = repr((spec.exams, spec.counts.of(split), spec.image, spec.waveform, spec.scale))
+    key = repr(
+        (spec.exams, spec.counts.of(split), spec.image, spec.waveform, spec.scale, OVERLAP_S, 2)
+    )
     digest = hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
     path = cache / f"{spec.service}-{split}-{digest}.npz" if cache else None
     if path is not None and path.exists():
@@ -215,6 +254,7 @@ def split_data(spec: ServiceSpec, split: str, cache: Path | None = None) -> Spli
     ages: list[float] = []
     exams: list[str] = []
     findings: list[str] = []
+    lead_sets: list[str] = []
     skipped = 0
     for index in range(spec.counts.of(split)):
         order = order_for(spec, split, index)
@@ -223,7 +263,7 @@ def split_data(spec: ServiceSpec, split: str, cache: Path | None = None) -> Spli
         if truth["expected_route"] != spec.service:
             skipped += 1
             continue
-        _study_rows(spec, truth, study.objects, len(study_label), rows)
+        lead_sets.append(_study_rows(spec, truth, study.objects, len(study_label), rows))
         study_label.append(int(truth["abnormal"]))
         values.append(float("nan") if truth["value"] is None else float(truth["value"]))
         sexes.append(1.0 if order.sex == "F" else 0.0)
@@ -243,6 +283,7 @@ def split_data(spec: ServiceSpec, split: str, cache: Path | None = None) -> Spli
         exam=exams,
         finding=findings,
         skipped=skipped,
+        lead_set=lead_sets,
     )
     log.info(
         "%s %s: %d studies (%d skipped as held back), %d inputs in %.1f s",

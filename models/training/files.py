@@ -64,7 +64,8 @@ def config_toml(spec: ServiceSpec) -> str:
         ("aggregate", "max" if spec.kind == "classification" else "mean"),
     ]
     parts = [
-        f"# {spec.service} reference model {VERSION}: written by models/{spec.service}/train.py\n",
+        f"# {spec.service} reference model {spec.version}: written by "
+        f"models/{spec.service}/train.py\n",
         _table(head),
     ]
     if spec.image is not None:
@@ -81,6 +82,7 @@ def config_toml(spec: ServiceSpec) -> str:
             ("rate_hz", int(rate) if float(rate).is_integer() else rate),
             ("seconds", int(seconds) if float(seconds).is_integer() else seconds),
             ("leads", spec.waveform.leads),
+            ("lead_names", list(spec.waveform.lead_names)),
         ]
         parts.append("\n[waveform]\n" + _table(wave))
     outputs: list[tuple[str, object]]
@@ -115,7 +117,11 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def update_registry(
-    service: str, onnx_bytes: bytes, threshold: float, root: Path = MODELS_DIR
+    service: str,
+    onnx_bytes: bytes,
+    threshold: float,
+    root: Path = MODELS_DIR,
+    version: str = VERSION,
 ) -> None:
     """Write this service's trained model into its ``registry.toml`` entry.
 
@@ -137,7 +143,7 @@ def update_registry(
             raise RegistryError(
                 f"{path}: lists no service {service!r}; add its entry first (models/README.md)"
             )
-        trained = dict(zip(TRAINED, (VERSION, device_uid(onnx_bytes), threshold), strict=True))
+        trained = dict(zip(TRAINED, (version, device_uid(onnx_bytes), threshold), strict=True))
         kept = [(k, v) for k, v in entry.items() if k not in TRAINED]
         at = next((i for i, (k, _) in enumerate(kept) if k == "status"), len(kept))
         entry.clear()

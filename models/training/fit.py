@@ -4,8 +4,9 @@ Classifiers learn from instance labels with batches half positive, half negative
 study's normal slices and views are negatives), by binary cross-entropy on the pooled logit.
 Regressions learn the standardised target with a smooth L1 loss. Every ``spec.steps // 8`` steps
 the model is scored on the validation split the way the platform scores a study (the maximum over
-its instances, or the mean value), and the best checkpoint is kept: study AUROC for classifiers,
-study MAE for regressions. The test split is never seen here.
+its instances or windows, or the mean value), and the best checkpoint is kept: study AUROC for
+classifiers, study MAE for regressions. The test split is never seen here. ECG inputs go through
+lead dropout (``models.training.dropout``) when the service names lead sets.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from numpy.typing import NDArray
 from torch import nn
 
 from models.training import metrics
-from models.training.data import Split
+from models.training.data import Split, study_max, study_mean
+from models.training.dropout import dropout
 from models.training.net import Classifier, Regressor
 from models.training.spec import ServiceSpec
 
@@ -71,18 +73,6 @@ def predict(
     return np.concatenate(pooled), np.concatenate(maps)
 
 
-def study_max(split: Split, per_instance: NDArray[np.float64]) -> NDArray[np.float64]:
-    out = np.full(split.studies, -np.inf)
-    np.maximum.at(out, split.study, per_instance)
-    return out
-
-
-def study_mean(split: Split, per_instance: NDArray[np.float64]) -> NDArray[np.float64]:
-    sums = np.bincount(split.study, weights=per_instance, minlength=split.studies)
-    counts = np.bincount(split.study, minlength=split.studies)
-    return np.asarray(sums / np.maximum(counts, 1), dtype=np.float64)
-
-
 def _validate(
     spec: ServiceSpec, model: nn.Module, validation: Split, mean: float, sd: float
 ) -> float:
@@ -129,6 +119,8 @@ def train(spec: ServiceSpec, data: Split, validation: Split) -> Trained:
             )
         index = torch.from_numpy(idx)
         inputs = x[index]
+        if spec.lead_sets:
+            inputs = inputs * torch.from_numpy(dropout(spec, rng, len(idx)))
         if spec.flip:
             mirrored = torch.from_numpy(rng.random(len(idx)) < 0.5)
             inputs = torch.where(mirrored[:, None, None, None], inputs.flip(-1), inputs)

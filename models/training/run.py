@@ -25,10 +25,10 @@ from numpy.typing import NDArray
 from torch import nn
 
 from models.runtime import services
-from models.training import card, evaluate, files, fit, metrics
-from models.training.data import Split, split_data
+from models.training import card, evaluate, files, fit, leads, metrics
+from models.training.data import Split, split_data, study_max, study_mean
 from models.training.net import ExportedClassifier, ExportedRegressor, parameters
-from models.training.spec import MODELS_DIR, SPLITS, VERSION, ServiceSpec
+from models.training.spec import MODELS_DIR, SPLITS, ServiceSpec
 
 log = logging.getLogger(__name__)
 TOLERANCE = 1e-4
@@ -111,7 +111,7 @@ def _reference(
         outputs = module(*args)
     ref: dict[str, Any] = {
         "service": spec.service,
-        "version": VERSION,
+        "version": spec.version,
         "framework": f"torch {torch.__version__}",
         "seed": spec.seed,
         "generator": "numpy.random.default_rng(seed).random(shape, dtype=float32)"
@@ -141,7 +141,7 @@ def _study_values(
     spec: ServiceSpec, split: Split, per_input: NDArray[np.float64]
 ) -> NDArray[np.float64]:
     values = per_input * split.extent_mm if spec.scale == "image_extent_mm" else per_input
-    return fit.study_mean(split, values)
+    return study_mean(split, values)
 
 
 def _split_facts(splits: dict[str, Split]) -> list[card.SplitFacts]:
@@ -175,7 +175,7 @@ def operate(spec: ServiceSpec, trained: fit.Trained, validation: Split) -> Opera
     module: nn.Module
     calibration: tuple[float, float] | None = None
     if spec.kind == "classification":
-        logits = fit.study_max(validation, pooled)
+        logits = study_max(validation, pooled)
         a, b = metrics.platt(logits, validation.study_label)
         calibration = (a, b)
         scores = _sigmoid(a * logits + b)
@@ -200,7 +200,7 @@ def measure(
 ) -> evaluate.ClassificationReport | evaluate.RegressionReport:
     """The test split's study-level report from onnxruntime's outputs."""
     if spec.kind == "classification":
-        probs = fit.study_max(test, outputs["score"].astype(np.float64))
+        probs = study_max(test, outputs["score"].astype(np.float64))
         return evaluate.classification(
             test.study_label, probs, threshold, test.finding, test.exam, spec.seed
         )
@@ -224,6 +224,24 @@ def _notes(spec: ServiceSpec, trained: fit.Trained) -> tuple[str, ...]:
         weight = float(sex.weight.detach().reshape(-1)[0]) * trained.sd
         return (f"Learnt sex term: {weight:+.2f} {spec.unit}s for a female patient.",)
     return ()
+
+
+def _lead_sections(
+    spec: ServiceSpec,
+    session: ort.InferenceSession,
+    test: Split,
+    outputs: dict[str, NDArray[np.float32]],
+    threshold: float,
+) -> tuple[str, ...]:
+    """The ECG card's metrics per lead set and its real-signal check (nothing for images)."""
+    if not spec.lead_sets:
+        return ()
+    scores = outputs["score"].astype(np.float64)
+    results = leads.by_lead_set(spec, session, test, scores, threshold)
+    for r in results:
+        log.info("%s %s: AUROC %.3f", r.name, r.source, r.auroc)
+    real = leads.real_ecg(spec, session, threshold)
+    return leads.card_section(spec, results, real, threshold)
 
 
 def _arguments(spec: ServiceSpec) -> argparse.Namespace:
@@ -279,9 +297,10 @@ def main(spec: ServiceSpec) -> None:
         heatmap_shape=tuple(int(d) for d in outputs["heatmap"].shape[1:]),
         device_uid=files.device_uid(data),
         notes=_notes(spec, trained),
+        sections=_lead_sections(spec, session, test, outputs, chosen.threshold),
     )
     (folder / "card.md").write_text(card.render(facts), encoding="utf-8")
-    files.update_registry(spec.service, data, chosen.threshold)
+    files.update_registry(spec.service, data, chosen.threshold, version=spec.version)
     summary = (
         f"AUROC {report.auroc:.3f} ({report.auroc_ci[0]:.3f}-{report.auroc_ci[1]:.3f})"
         if isinstance(report, evaluate.ClassificationReport)

@@ -22,6 +22,7 @@ SPLITS: Final = ("train", "validation", "test")
 # ``stream(seed, "imaging", accession)``, so different seeds give independent studies even where
 # accession numbers repeat; the accessions differ as well.
 SPLIT_SEEDS: Final = {"train": 710_001, "validation": 720_001, "test": 730_001}
+OVERLAP_S: Final = 0.3  # an ECG window showing this much of a finding segment is positive
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,12 @@ class ServiceSpec:
         sensitivity: The operating point: among the thresholds whose sensitivity on the
             validation split is at least this, the one with the largest Youden's J.
         intended_use, inputs_note, limits: Service-specific text for the model card.
+        version: The model version the run writes (``VERSION`` until a service is retrained
+            for a change of its own).
+        lead_sets: Waveform only: the lead subsets a recorder may have, trained by lead dropout
+            (each training input keeps all its leads or, with ``dropout``, only one of these
+            sets; leads named by ``WaveformSpec.lead_names``) and reported one by one in the card.
+        dropout: The fraction of training inputs reduced to one of ``lead_sets``.
     """
 
     service: str
@@ -92,6 +99,9 @@ class ServiceSpec:
     intended_use: str = ""
     inputs_note: str = ""
     limits: tuple[str, ...] = field(default_factory=tuple)
+    version: str = VERSION
+    lead_sets: tuple[tuple[str, ...], ...] = ()
+    dropout: float = 0.0
 
     @property
     def folder(self) -> Path:
@@ -99,7 +109,7 @@ class ServiceSpec:
 
     @property
     def onnx_path(self) -> Path:
-        return self.folder / f"{self.service}-{VERSION}.onnx"
+        return self.folder / f"{self.service}-{self.version}.onnx"
 
     @property
     def is_waveform(self) -> bool:

@@ -15,7 +15,9 @@ per study:
   instance, and frame of a multi-frame one, as the box around its heatmap's hottest cells;
 * regressions: the mean of the instances' values, in the unit the config names (leg length is
   predicted as a fraction of the image and scaled by its extent in mm);
-* ECG: the contributing segments, in seconds, from the per-segment map.
+* ECG: any lead set (``models.runtime.waveform``), scored in windows of the model's duration; the
+  study's score is the worst window's, and the location names the worst windows with their
+  contributing segments, in seconds from the recording's start.
 
 A study whose originals cannot be read, decoded or shaped for the model gets a ``failed`` row with
 the reason code and the error's message instead; it never stops the batch. Each scored study's
@@ -41,14 +43,16 @@ from numpy.typing import NDArray
 from lakehouse import dicom_store, sr
 from lakehouse.pool import WorkerPool
 from models.runtime import contract
-from models.runtime.preprocess import Geometry, InputError, image_input, waveform_input
+from models.runtime.preprocess import Geometry, InputError, image_input
 from models.runtime.registry import Service
+from models.runtime.waveform import Windows, waveform_windows
 
 UNREADABLE: Final = "unreadable_pixels"
 UNSUPPORTED: Final = "unsupported_input"
 MISSING: Final = "missing_original"
 REPORT: Final = "report_failed"  # the outputs could not become a finding and its SR
 HOT: Final = 0.5  # heatmap cells at least this fraction of the peak make up the location
+WORST: Final = 3  # an ECG's windows located: the worst, and the next ones scoring positive
 SR_SERIES_NUMBER: Final = 9001
 
 
@@ -79,6 +83,7 @@ class Prepared:
     owners: list[int] = field(default_factory=list)  # instance index of each input row
     geometry: list[Geometry | None] = field(default_factory=list)
     headers: list[pydicom.Dataset] = field(default_factory=list)
+    waveforms: dict[int, Windows] = field(default_factory=dict)  # instance index -> its windows
     reason: str | None = None
     message: str | None = None
 
@@ -98,9 +103,10 @@ def prepare(service: Service, job: Job) -> Prepared:
             return out
         try:
             if config.input == "waveform" and config.waveform is not None:
-                out.arrays.append(waveform_input(ds, config.waveform)[np.newaxis])
-                out.geometry.append(None)
-                out.owners.append(index)
+                windows = out.waveforms[index] = waveform_windows(ds, config.waveform)
+                out.arrays.append(windows.x)
+                out.geometry.extend([None] * len(windows.x))
+                out.owners.extend([index] * len(windows.x))
             elif config.image is not None:
                 arrays, placed = image_input(ds, config.image)
                 out.arrays.append(arrays)
@@ -207,12 +213,54 @@ def _hot_box(
     ]
 
 
-def _segments(contributions: NDArray[np.float32], seconds: float) -> list[list[float]]:
+def _segments(
+    contributions: NDArray[np.float32], seconds: float, start: float = 0.0
+) -> list[list[float]]:
     values = np.asarray(contributions, dtype=np.float64)
     peak = values.max() - values.min()
     hot = values - values.min() >= HOT * peak if peak > 0 else values >= values.max()
     width = seconds / len(values)
-    return [[round(i * width, 3), round((i + 1) * width, 3)] for i in np.nonzero(hot)[0]]
+    return [
+        [round(start + i * width, 3), round(start + (i + 1) * width, 3)] for i in np.nonzero(hot)[0]
+    ]
+
+
+def _worst_windows(
+    service: Service, prepared: Prepared, outputs: dict[str, Any], pick: int
+) -> tuple[list[list[float]], dict[str, Any]]:
+    """The ECG's location: its worst window (``pick``) and up to ``WORST - 1`` more windows
+    that score positive, worst first, each with its contributing segments in seconds from the
+    recording's start; the segments list the worst window's first."""
+    config = service.config
+    assert config.waveform is not None
+    seconds = config.waveform.seconds
+    owner = prepared.owners[pick]
+    rows = [r for r, o in enumerate(prepared.owners) if o == owner]
+    first = rows[0]
+    scores = np.asarray(outputs[config.outputs.get("score", "score")], dtype=np.float64)
+    scores = scores.reshape(-1)
+    heatmaps = outputs[config.outputs.get("heatmap", "heatmap")]
+    ranked = sorted(rows, key=lambda r: -scores[r])
+    chosen = [pick] + [r for r in ranked if r != pick and scores[r] >= service.threshold]
+    windows = prepared.waveforms[owner]
+    segments: list[list[float]] = []
+    located = []
+    for r in chosen[:WORST]:
+        start = windows.starts[r - first]
+        cells = _segments(np.asarray(heatmaps[r], np.float32).reshape(-1), seconds, start)
+        segments += cells
+        located.append(
+            {"start": start, "end": round(start + seconds, 3), "score": round(float(scores[r]), 6)}
+        )
+    location = {
+        "type": "segments",
+        "seconds": segments,
+        "windows": located,
+        "windows_scored": len(rows),
+        "leads": list(windows.leads),
+        "duration_s": round(windows.seconds, 3),
+    }
+    return segments, location
 
 
 @dataclass
@@ -345,8 +393,8 @@ def finish(service: Service, prepared: Prepared, outputs: dict[str, Any], now: d
         heatmap = np.asarray(heatmaps[pick], dtype=np.float32)
         geometry = prepared.geometry[pick]
         if config.input == "waveform" and config.waveform is not None:
-            segments = _segments(heatmap.reshape(-1), config.waveform.seconds)
-            row["location"] = json.dumps({"type": "segments", "seconds": segments})
+            segments, located = _worst_windows(service, prepared, outputs, pick)
+            row["location"] = json.dumps(located)
         elif geometry is not None and config.image is not None:
             box = _hot_box(heatmap, geometry, config.image.height, config.image.width)
             row["location"] = json.dumps(

@@ -1,7 +1,9 @@
-"""The 12-Lead ECG Waveform IOD (1.2.840.10008.5.1.4.1.1.9.1.1).
+"""The 12-Lead and Ambulatory ECG Waveform IODs (1.2.840.10008.5.1.4.1.1.9.1.1 and .9.1.3).
 
-One multiplex group ("RHYTHM") of 12 channels, signed 16-bit samples in 2.5 uV units, with each
-channel's source coded in SCP-ECG terms as carts write them.
+One multiplex group ("RHYTHM") of signed 16-bit samples: a cart's 12 channels in 2.5 uV units,
+each channel's source coded in SCP-ECG terms as carts write them; a Holter's 2 channels (MLII
+and V5, labelled so, coded as leads II and V5), or a patch's single channel coded in MDC terms
+(DICOM PS3.16 CID 3001 allows either scheme), as Ambulatory ECG objects.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from synth.imaging.encoder import DicomObject, SharedSequence, dataset
 from synth.imaging.rendered import RenderedWaveform
 
 ECG_12LEAD = "1.2.840.10008.5.1.4.1.1.9.1.1"
+AMBULATORY_ECG = "1.2.840.10008.5.1.4.1.1.9.1.3"
+SOP_CLASS = {"resting": ECG_12LEAD, "holter": AMBULATORY_ECG, "patch": AMBULATORY_ECG}
+DESCRIPTION = {"resting": "12 Lead ECG", "holter": "Holter ECG", "patch": "Patch ECG"}
 WAVEFORM_DATA = 0x54001010
 # SCP-ECG lead codes (coding scheme SCPECG 1.3).
 LEAD_CODES = {
@@ -41,13 +46,22 @@ LEAD_CODES = {
     "V5": ("5.6.3-9-7", "Lead V5"),
     "V6": ("5.6.3-9-8", "Lead V6"),
 }
+LEAD_CODES["MLII"] = LEAD_CODES["II"]  # the Holter's modified lead II (label "MLII")
+MDC_CODES = {"II": ("2:2", "Lead II")}  # MDC_ECG_LEAD_II (ISO/IEEE 11073-10101 131074)
 
 
-def _channel(lead: str, sensitivity: float) -> Dataset:
-    value, meaning = LEAD_CODES[lead]
+def _channel(lead: str, sensitivity: float, recorder: str) -> Dataset:
+    if recorder == "patch":
+        value, meaning = MDC_CODES[lead]
+        source = code_item(value, "MDC", meaning)
+    else:
+        value, meaning = LEAD_CODES[lead]
+        source = code_item(value, "SCPECG", meaning, "1.3")
+    labelled = {"ChannelLabel": lead} if recorder != "resting" else {}
     return dataset(
         {
-            "ChannelSourceSequence": SharedSequence([code_item(value, "SCPECG", meaning, "1.3")]),
+            **labelled,
+            "ChannelSourceSequence": SharedSequence([source]),
             "ChannelSensitivity": f"{sensitivity:g}",
             "ChannelSensitivityUnitsSequence": code_sequence("uV", "UCUM", "microvolt"),
             "ChannelSensitivityCorrectionFactor": "1",
@@ -62,15 +76,15 @@ def _channel(lead: str, sensitivity: float) -> Dataset:
 
 
 @cache
-def _channels(leads: tuple[str, ...], sensitivity: float) -> SharedSequence:
-    """The channel definitions, the same for every ECG of a cart: built once and shared."""
-    return SharedSequence([_channel(lead, sensitivity) for lead in leads])
+def _channels(leads: tuple[str, ...], sensitivity: float, recorder: str) -> SharedSequence:
+    """The channel definitions, the same for every ECG of a recorder: built once and shared."""
+    return SharedSequence([_channel(lead, sensitivity, recorder) for lead in leads])
 
 
 def ecg(
     study: StudyHeader, series: SeriesHeader, waveform: RenderedWaveform, sop_uid: str
 ) -> DicomObject:
-    """The resting ECG as the cart sends it."""
+    """The ECG as its recorder sends it."""
     samples, channels = waveform.samples.shape
     group = dataset(
         {
@@ -81,15 +95,18 @@ def ecg(
             "NumberOfWaveformSamples": samples,
             "SamplingFrequency": f"{waveform.sampling_hz}",
             "MultiplexGroupLabel": "RHYTHM",
-            "ChannelDefinitionSequence": _channels(waveform.leads, waveform.sensitivity_uv),
+            "ChannelDefinitionSequence": _channels(
+                waveform.leads, waveform.sensitivity_uv, waveform.recorder
+            ),
             "WaveformBitsAllocated": 16,
             "WaveformSampleInterpretation": "SS",
         },
         DataElement(WAVEFORM_DATA, VR.OW, waveform.samples.astype("<i2").tobytes()),
     )
-    attributes = base(study, series, ECG_12LEAD, 1, sop_uid)
+    attributes = base(study, series, SOP_CLASS[waveform.recorder], 1, sop_uid)
     attributes.update(
         {
+            "SeriesDescription": DESCRIPTION[waveform.recorder],
             "AcquisitionDateTime": series.started.strftime("%Y%m%d%H%M%S"),
             "AcquisitionContextSequence": EMPTY_SEQUENCE,
             "WaveformSequence": Sequence([group]),

@@ -65,19 +65,21 @@ class RenderedSeries:
 
 @dataclass(frozen=True)
 class RenderedWaveform:
-    """A multiplexed waveform (the 12-lead ECG).
+    """A multiplexed waveform (an ECG).
 
     Attributes:
         samples: ``(n_samples, n_leads)`` ``int16`` in units of ``sensitivity_uv``.
         sampling_hz: Samples per second.
         sensitivity_uv: Microvolts per stored unit.
         leads: Lead names in channel order.
+        recorder: ``resting`` (a 12-lead cart), ``holter`` or ``patch`` (ambulatory).
     """
 
     samples: NDArray[np.int16]
     sampling_hz: int
     sensitivity_uv: float
     leads: tuple[str, ...]
+    recorder: str = "resting"
 
 
 @dataclass(frozen=True)

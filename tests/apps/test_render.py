@@ -35,7 +35,9 @@ from models.runtime.registry import registry
 from pipelines.score import scoring
 from synth.imaging.assemble import assemble
 from synth.imaging.orders import ImagingOrder
+from synth.imaging.render_ecg import HOLTER, PATCH
 from synth.imaging.sites import site
+from tests.pipelines.ecg import recorded
 
 SEED = 20240601
 CLINIC = "36100066"
@@ -442,6 +444,31 @@ def test_ecg_figure_reads_pydicoms_real_world_ecg() -> None:
     assert len(figure.data) == 12 and figure.data[3].name == "aVR"
     assert figure.data[0].dx == pytest.approx(1 / 1000)
     assert not figure.layout.shapes
+
+
+def test_ecg_figure_opens_a_30_minute_holter_at_its_worst_window() -> None:
+    """Issue 21: 2 leads in one column, only the 10 s around the first listed (worst) segment,
+    on the recording's own time axis."""
+    data, _ = recorded(HOLTER, seconds=1800)
+    ds = pydicom.dcmread(io.BytesIO(data))
+    segments = [[1083.0, 1084.0], [1084.0, 1085.0], [412.0, 413.0]]  # worst window's first
+    figure = render.ecg_figure(ds, segments, "AI")
+    assert [t.name for t in figure.data] == ["MLII", "V5"]
+    for trace in figure.data:
+        assert trace.x0 == 1080.0 and len(trace.y) == 3600  # 10 s at 360 Hz
+    layout = figure.layout
+    assert list(layout.xaxis.range) == [1080.0, 1090.0]
+    assert layout.xaxis.domain[0] == 0 and layout.xaxis.domain[1] == 1  # one column
+    rects = [(s.x0, s.x1) for s in layout.shapes if s.type == "rect"]
+    assert rects == [(1083.0, 1085.0)]  # the stretch in view; 412-413 s is off screen
+    assert layout.height < 760
+
+
+def test_ecg_figure_draws_a_single_lead_patch() -> None:
+    data, _ = recorded(PATCH, seconds=10)
+    figure = render.ecg_figure(pydicom.dcmread(io.BytesIO(data)), [[2.0, 3.0]], "AI")
+    assert [t.name for t in figure.data] == ["II"] and figure.data[0].dx == pytest.approx(1 / 250)
+    assert list(figure.layout.xaxis.range) == [0.0, 10.0]
 
 
 def test_mammography_views_are_found_by_view_and_side() -> None:

@@ -37,8 +37,9 @@ import pytest
 
 from lakehouse import dicom_store
 from lakehouse import read as lake_read
-from models.runtime.preprocess import image_input, waveform_input
+from models.runtime.preprocess import image_input
 from models.runtime.registry import Service, active
+from models.runtime.waveform import waveform_windows
 from pipelines.defs.imaging import imaging_index, imaging_routing
 from pipelines.defs.resources import Imaging, Lakehouse
 from pipelines.score.pending import pending
@@ -80,7 +81,7 @@ def _bare(jobs_by_service: list[tuple[Service, list[Job]]]) -> tuple[int, float]
             for row in job.instances:
                 ds = dicom_store.dataset(row["file_uri"])
                 if config.input == "waveform" and config.waveform is not None:
-                    arrays.append(waveform_input(ds, config.waveform)[np.newaxis])
+                    arrays.append(waveform_windows(ds, config.waveform).x)  # every window
                 elif config.image is not None:
                     arrays.append(image_input(ds, config.image)[0])
             batch = np.concatenate(arrays)

@@ -75,6 +75,7 @@ CT = "1.2.840.10008.5.1.4.1.1.2"
 MR = "1.2.840.10008.5.1.4.1.1.4"
 ECG_12 = "1.2.840.10008.5.1.4.1.1.9.1.1"
 ECG_GENERAL = "1.2.840.10008.5.1.4.1.1.9.1.2"
+ECG_AMBULATORY = "1.2.840.10008.5.1.4.1.1.9.1.3"
 OP = "1.2.840.10008.5.1.4.1.1.77.1.5.1"
 ES = "1.2.840.10008.5.1.4.1.1.77.1.1"
 
@@ -774,11 +775,12 @@ def test_leg_length_without_pixel_spacing_is_held(rules: Rules) -> None:
         (100.0, "sampling_rate_out_of_range"),
         (2000.0, "sampling_rate_out_of_range"),
         (None, "missing_sampling_rate"),
-        (200.0, None),
+        (125.0, None),
+        (360.0, None),
         (1000.0, None),
     ],
 )
-def test_ecg_needs_200_to_1000_hz(rules: Rules, hz: float | None, reason: str | None) -> None:
+def test_ecg_needs_125_to_1000_hz(rules: Rules, hz: float | None, reason: str | None) -> None:
     series, study = exam_rows(EXAM["ECG_12LEAD"], "1.2.8.3", blank_body_part=True, korean=True)
     series[0]["sampling_frequency_hz"] = hz
     [row] = decide(rules, series, [study]).values()
@@ -787,7 +789,7 @@ def test_ecg_needs_200_to_1000_hz(rules: Rules, hz: float | None, reason: str | 
     else:
         assert outcome(row) == ("held_back", None, "ecg_12_lead", reason)
     if hz == 100.0:
-        assert "200-1000 Hz" in row["message"]
+        assert "125-1000 Hz" in row["message"]
         assert "100" in row["message"]
 
 
@@ -802,6 +804,21 @@ def test_general_ecg_waveform_routes_too(rules: Rules) -> None:
         )
     ]
     [row] = decide(rules, series, [study_row("1.2.8.4", None)]).values()
+    assert outcome(row) == ("routed", "ecg", "ecg_12_lead", None)
+
+
+def test_a_two_lead_holter_at_360_hz_routes_to_the_ecg_service(rules: Rules) -> None:
+    """Issue 21: Holters and patches send the Ambulatory ECG class, at rates under 200 Hz too."""
+    series = [
+        series_row(
+            "1.2.8.5",
+            modality="ECG",
+            sop_class_uid=ECG_AMBULATORY,
+            sampling_frequency_hz=360.0,
+            waveform_channels=2,
+        )
+    ]
+    [row] = decide(rules, series, [study_row("1.2.8.5", None)]).values()
     assert outcome(row) == ("routed", "ecg", "ecg_12_lead", None)
 
 
@@ -1105,7 +1122,7 @@ view_position = ["PA", "AP"]
             r"service rule 'hand_bone_age': needs.age_years must be \[min, max\]",
         ),
         (
-            lambda t: t.replace("sampling_hz = [200, 1000]", "sampling_hz = [1000, 200]", 1),
+            lambda t: t.replace("sampling_hz = [125, 1000]", "sampling_hz = [1000, 125]", 1),
             r"service rule 'ecg_12_lead': needs.sampling_hz must be \[min, max\]",
         ),
         (

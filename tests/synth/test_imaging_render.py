@@ -10,10 +10,10 @@ import pytest
 from synth.imaging.exams import exams
 from synth.imaging.orders import ImagingOrder
 from synth.imaging.render import RENDERERS, render, render_exam
-from synth.imaging.render_ecg import LEADS, SAMPLES
+from synth.imaging.render_ecg import RECORDERS, RESTING, Recorder, recording
 from synth.imaging.render_hand import bone_age_sd
 from synth.imaging.render_limbs import ABNORMAL_MM
-from synth.imaging.rendered import RenderedStudy
+from synth.imaging.rendered import Case, RenderedStudy
 from synth.imaging.uids import uid
 
 SERVICE_EXAMS = [code for code, row in exams().items() if row.service]
@@ -47,7 +47,8 @@ def test_exam_renders_deterministically_with_truth(code: str) -> None:
     assert study.service == exams()[code].service
     assert (study.finding_code is not None) == abnormal
     if study.waveform is not None:
-        assert study.waveform.samples.shape == (SAMPLES, len(LEADS))
+        kind = next(r for r in RECORDERS if r.kind == study.waveform.recorder)
+        assert study.waveform.samples.shape == (kind.hz * kind.seconds, len(kind.leads))
         assert np.array_equal(study.waveform.samples, again.waveform.samples)  # type: ignore[union-attr]
         return
     assert study.series
@@ -175,27 +176,46 @@ def test_ecg_limb_leads_obey_einthoven() -> None:
     assert np.abs(avr + (i + ii) / 2).max() <= 1.5
 
 
+def _recorded(seed: int, abnormal: bool, recorder: Recorder) -> RenderedStudy:
+    anatomy, finding, noise = np.random.default_rng(seed).spawn(3)
+    return recording(Case("ECG_12LEAD", abnormal, "M", 700, anatomy, finding, noise), recorder)
+
+
+@pytest.mark.parametrize("recorder", RECORDERS, ids=lambda r: r.kind)
 @pytest.mark.parametrize("seed", range(8))
-def test_ecg_findings_have_their_signature(seed: int) -> None:
-    study = render(
-        "ECG_12LEAD", abnormal=True, sex="M", age_months=700, rng=np.random.default_rng(seed)
-    )
-    normal = render(
-        "ECG_12LEAD", abnormal=False, sex="M", age_months=700, rng=np.random.default_rng(seed)
-    )
+def test_ecg_findings_have_their_signature(seed: int, recorder: Recorder) -> None:
+    study = _recorded(seed, True, recorder)
+    normal = _recorded(seed, False, recorder)
+    assert study.waveform is not None and normal.waveform is not None
+    samples = study.waveform.samples
+    assert samples.shape == (recorder.hz * recorder.seconds, len(recorder.leads))
+    assert study.waveform.sampling_hz == recorder.hz and study.waveform.leads == recorder.leads
     assert study.ecg_segments and not normal.ecg_segments
     for start, end in study.ecg_segments:
-        assert 0 <= start < end <= SAMPLES
-    rr_normal = np.diff(_r_peaks(normal.waveform.samples[:, 1].astype(float)))  # type: ignore[union-attr]
+        assert 0 <= start < end <= len(samples)
+    column = 1 if recorder is RESTING else 0  # lead II, or the Holter's MLII, or the patch's II
+    rr_normal = np.diff(_r_peaks(normal.waveform.samples[:, column].astype(float)))
     assert rr_normal.std() / rr_normal.mean() < 0.08
     if study.finding_code == "atrial_fibrillation":
         start = study.ecg_segments[0][0]
-        lead = study.waveform.samples[start:, 1].astype(float)  # type: ignore[union-attr]
-        rr = np.diff(_r_peaks(lead))
+        rr = np.diff(_r_peaks(samples[start:, column].astype(float)))
         assert rr.std() / rr.mean() > 0.1
     else:
         assert study.finding_code == "premature_ventricular_contractions"
-        assert 2 <= len(study.ecg_segments) <= 5
+        per_10_s = len(study.ecg_segments) if recorder is RESTING else 2
+        assert 2 <= per_10_s <= 5 and len(study.ecg_segments) >= 2
+
+
+def test_ecg_studies_come_from_each_recorder_in_its_share() -> None:
+    """Issue 21: the city's ECGs include Holters (2 leads, 360 Hz) and patches (1 lead)."""
+    kinds = [
+        render(
+            "ECG_12LEAD", abnormal=False, sex="M", age_months=700, rng=np.random.default_rng(s)
+        ).waveform.recorder  # type: ignore[union-attr]
+        for s in range(400)
+    ]
+    for recorder in RECORDERS:
+        assert abs(kinds.count(recorder.kind) / 400 - recorder.share) < 0.05, recorder.kind
 
 
 def test_render_refuses_a_finding_on_an_exam_no_service_reads() -> None:

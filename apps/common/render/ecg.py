@@ -1,10 +1,13 @@
 """The ECG as a reader sees it, with the AI's contributing segments.
 
 Each lead in mV over seconds from the start of the first multiplex group (the time base of the
-model's input and so of the finding's ``segments``), 2 columns of stacked leads on one amplitude
-scale (limb leads left, chest leads right for the usual order); the contributing segments,
-neighbours joined, are shaded and marked with a labelled bracket above each column. A 12-lead
-10 s ECG takes about 30 ms on 2 cores.
+model's input and so of the finding's ``segments``), stacked on one amplitude scale: a 12-lead ECG
+in 2 columns (limb leads left, chest leads right for the usual order), a Holter's 2 leads or a
+patch's one in a single column. A recording longer than ``SPAN`` shows the ``SPAN`` seconds
+around the finding's first listed segment (scoring lists the worst window's first), on the
+recording's own time axis, so a 30-minute Holter opens at its worst 10 s. The contributing
+segments, neighbours joined, are shaded and marked with a labelled bracket above each column. A
+12-lead 10 s ECG takes about 30 ms on 2 cores.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from apps.common.render.figure import themed_figure
 from models.runtime.preprocess import InputError, millivolts
 
 SHADE: Final = theme.PALETTE[1]  # ECG segments: vermilion, plus outline and bracket
+SPAN: Final = 10.0  # seconds drawn of a longer recording: one window of the model's
 
 
 def _lead_names(group: pydicom.Dataset) -> list[str]:
@@ -99,6 +103,16 @@ def _segment_marks(
     return shapes, notes
 
 
+def shown_span(duration: float, segments: Sequence[Sequence[float]]) -> tuple[float, float]:
+    """The seconds drawn: all of a recording up to ``SPAN`` long; of a longer one, the
+    ``SPAN``-second window (on the scorer's 10 s grid) holding the first listed segment."""
+    if duration <= SPAN + 1e-6:
+        return 0.0, duration
+    focus = float(segments[0][0]) if segments else 0.0
+    start = min(math.floor(focus / SPAN) * SPAN, duration - SPAN)
+    return start, start + SPAN
+
+
 def ecg_figure(
     ds: pydicom.Dataset,
     segments: Sequence[Sequence[float]],
@@ -106,12 +120,13 @@ def ecg_figure(
     height: int = 760,
     leads: int = 12,
 ) -> go.Figure:
-    """The ECG's first multiplex group as stacked leads in 2 columns, in mV over seconds, with the
-    AI's contributing ``segments`` (seconds, from the finding's ``location``) shaded across each
+    """The ECG's first multiplex group as stacked leads, in mV over seconds, with the AI's
+    contributing ``segments`` (seconds, from the finding's ``location``) shaded across each
     column and marked by a bracket above it, labelled ``label``.
 
     All leads share one amplitude scale (each centred on its median), as on ECG paper, so
-    amplitudes compare across leads; time zooms and pans, amplitude stays fixed.
+    amplitudes compare across leads; time zooms and pans, amplitude stays fixed. Fewer leads
+    make a shorter figure; a long recording shows ``shown_span``.
     """
     if "WaveformSequence" not in ds:
         raise InputError("the object has no waveform")
@@ -119,17 +134,20 @@ def ecg_figure(
     rate = float(group.SamplingFrequency)
     signal = millivolts(np.asarray(ds.waveform_array(0), dtype=np.float64), group)
     count = min(leads, signal.shape[1])
-    signal = signal[:, :count]
+    first, last_s = shown_span(signal.shape[0] / rate, segments)
+    signal = signal[round(first * rate) : round(last_s * rate), :count]
     names = _lead_names(group)[:count]
-    duration = signal.shape[0] / rate
-    columns = 2 if count > 1 else 1
+    columns = 2 if count > 3 else 1
     per_column = math.ceil(count / columns)
+    height = min(height, 160 + 120 * per_column)
     gap_x, gap_y = 0.04, 0.012
     width = (1 - (columns - 1) * gap_x) / columns
     tall = (1 - (per_column - 1) * gap_y) / per_column
     centres = np.median(signal, axis=0)
     half = max(1.0, 1.1 * float(np.percentile(np.abs(signal - centres), 99.9)))
-    stretches = merged(segments)
+    stretches = [
+        (max(a, first), min(b, last_s)) for a, b in merged(segments) if b > first and a < last_s
+    ]
     data: list[dict[str, Any]] = []
     layout: dict[str, Any] = {
         "height": height,
@@ -148,7 +166,7 @@ def ecg_figure(
             {
                 "type": "scatter",
                 "mode": "lines",
-                "x0": 0.0,
+                "x0": first,
                 "dx": 1.0 / rate,
                 "y": signal[:, k].astype(np.float32),
                 "line": {"color": theme.TEXT, "width": 1},
@@ -162,7 +180,7 @@ def ecg_figure(
         layout[f"xaxis{axis}"] = {
             "domain": [left, left + width],
             "anchor": f"y{axis}",
-            "range": [0, duration],
+            "range": [first, last_s],
             "dtick": 1.0,
             "showticklabels": last,
             "zeroline": False,
