@@ -24,6 +24,7 @@ from lakehouse import accounts, disclosure
 from lakehouse.access import Access, AccessDeniedError, Principal
 from lakehouse.access.programme import SERVICE_COUNTS, targets
 from lakehouse.audit import AUDIT
+from pipelines.defs import gold
 from tests.apps.signed import signed_in
 from tests.conftest import environment
 from tests.pipelines.conftest import Lake
@@ -60,11 +61,14 @@ def lake(built_small: Lake, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 @pytest.fixture(scope="module")
 def accepted(lake: Lake) -> int:
     """Every AI flag accepted by a clinician of the institution that sent the study; the
-    number of (service, study) pairs flagged and accepted."""
+    number of (service, study) pairs flagged and accepted, once the services' table is
+    published again (as the nightly gold job would)."""
     flags = lake.frame("ai.findings", (pl.col("status") == "scored") & pl.col("positive"))
     for row in flags.iter_rows(named=True):
         clinician = Principal("dr.kpi", "clinician", institution=row["institution"], origin="test")
         Access(clinician).decide(row["tracking_uid"], "accepted", "confirmed_on_reading")
+    # Officials read the AI services as the gold job published them: publish again.
+    assert lake.materialise([gold.gold_ai_services_published]).success
     return flags.select("service", "study_instance_uid").unique().height
 
 

@@ -55,8 +55,6 @@ from lakehouse.access.programme import SERVICE_COUNTS
 from pipelines.build import build
 from pipelines.defs import gold
 from pipelines.defs.checks import checks_for
-from pipelines.transform.gold import STOCKS
-from pipelines.transform.published import STOCK_RELATIONS, service_studies
 from synth.city import generate
 from synth.config import CityConfig
 from tests.conftest import City
@@ -68,9 +66,22 @@ LOW, HIGH = 1, 10
 CUBE = ("month", "district_code", "age_group", "sex")
 SERVICE_DIMS = ("service", "month")
 Query = Callable[[str, list[str], str, str], pl.DataFrame]
-# The measures attacked together, and their relations (``(smaller, larger)``, indices into
-# the family): a month's stocks under ``STOCK_RELATIONS``; each flow alone (no flow is a subset
-# of another: a sign-up need not log in, a visitor need not have the app).
+# What the attacker knows of the stocks, from what they mean (``(smaller, larger)``: on a day,
+# in a cell): the app users, consented, AI service users and centre users are residents, the
+# consented app users, the linked consented. Written here, not imported: the attacker's
+# knowledge, not the code's.
+STOCKS = ("residents", "app_users", "consented", "linked", "ai_users", "centre_users")
+STOCK_RELATIONS = (
+    ("app_users", "residents"),
+    ("consented", "app_users"),  # a consent is given in the app
+    ("consented", "residents"),
+    ("linked", "consented"),
+    ("ai_users", "residents"),
+    ("centre_users", "residents"),
+)
+# The measures attacked together, and their relations (indices into the family): a month's
+# stocks; each flow alone (no flow is a subset of another: a sign-up need not log in, a visitor
+# need not have the app).
 FAMILIES = {
     **{m: ([m], []) for m in UPTAKE_MEASURES if m not in STOCKS},
     "stocks": (
@@ -85,12 +96,15 @@ LARGE = CityConfig(citizens=25_000, start=date(2025, 3, 1), days=90, seed=5)
 
 
 @pytest.fixture(scope="module", params=["small", "large"])
-def city(
-    request: pytest.FixtureRequest, small_city: City, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Lake]:
+def size(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def city(size: str, small_city: City, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
     """The small city with one scored study, or the 25,000-citizen city built end to end."""
-    folder = tmp_path_factory.mktemp(f"attack_{request.param}")
-    if request.param == "small":
+    folder = tmp_path_factory.mktemp(f"attack_{size}")
+    if size == "small":
         lake = Lake(folder / "lakehouse", small_city.out)
         _build_silver(lake, small_city)
         _imaging_silver(lake)  # one citizen with a scored study: an ai_users count of 1
@@ -118,8 +132,28 @@ def truth(city: Lake) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def scored(city: Lake) -> pl.DataFrame:
-    """One row per study an AI service scored (read by the test, never by an official)."""
-    return service_studies(*(city.frame(t).lazy() for t in gold.SERVICES_SOURCES)).collect()
+    """One row per (service, study) scored, with its month of acquisition and whether the AI
+    flagged it and a clinician accepted the flag (read by the test, never by an official)."""
+    findings = city.frame("ai.findings", pl.col("status") == "scored")
+    latest = findings.filter(
+        pl.col("scored_at")
+        == pl.col("scored_at").max().over("study_instance_uid", "service", "finding_code")
+    )
+    months = city.frame("silver.imaging_studies").select(
+        "study_instance_uid",
+        pl.coalesce("study_datetime", "first_received_at").dt.strftime("%Y-%m").alias("month"),
+    )
+    positive = pl.col("positive").fill_null(False)
+    accepted = (positive & (pl.col("verification") == "accepted")).fill_null(False)
+    return (
+        latest.group_by("service", "study_instance_uid")
+        .agg(
+            positive.any().cast(pl.Int64).alias("flagged"),
+            accepted.any().cast(pl.Int64).alias("accepted"),
+        )
+        .join(months, on="study_instance_uid")
+        .with_columns(pl.lit(1, pl.Int64).alias("studies"))
+    )
 
 
 def per_query(daily: pl.DataFrame) -> Query:
@@ -457,14 +491,15 @@ def test_the_attack_breaks_suppression_query_by_query(truth: pl.DataFrame) -> No
 
 
 def test_the_attack_breaks_the_ai_services_counts_protected_one_by_one(
-    city: Lake, scored: pl.DataFrame
+    size: str, scored: pl.DataFrame
 ) -> None:
-    """The AI services' method before: each count's table protected on its own holds alone,
-    but the counts' relations pin hidden counts down in the city where many are shown."""
+    """The AI services' method before: each count's table protected on its own at request time
+    keeps its cells from following by equations alone, but with many cells shown the hidden
+    ones are pinned down to less than the suppression range, so the test above fails on it."""
+    if size == "small":
+        pytest.skip("one scored study: the method before and after hide the same single cell")
     found = attack_services(scored, per_count(scored), None)
-    broken = weak(found, SERVICE_CHAIN)
-    if city.sources.name == "city":  # the 25,000-citizen city
-        assert broken, "the per-count method should have been broken by the relations"
+    assert weak(found, SERVICE_CHAIN), "the per-count method should have been broken"
 
 
 def test_a_range_of_months_is_the_sum_of_the_published_months(official: Access) -> None:

@@ -189,7 +189,7 @@ def test_random_chains_of_subsets_hold_the_criterion_under_their_relations(seed:
             kids = np.zeros(len(bigger), dtype=np.int64)
             pool = np.repeat(np.arange(len(bigger)), bigger)
             np.add.at(kids, rng.choice(pool, size=total, replace=False), 1)
-            sets[at].children[p][:] = kids  # type: ignore[index]
+            sets[at].children[p][:] = kids
     relations = [(1, 0), (2, 1)]
     published = publish_together(sets, relations)
     assert all(w >= 9 - 1e-6 for w in widths_together(published, relations))
