@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import polars as pl
 import pytest
 import scipy.optimize
 
-from lakehouse.disclosure import suppress
+from lakehouse.disclosure import cube, suppress
 from lakehouse.disclosure_audit import Linked, publish, publish_together
+from pipelines.transform.published import SERVICE_COUNTS, services_published
 
 pytestmark = pytest.mark.security
 
@@ -195,3 +197,40 @@ def test_random_chains_of_subsets_hold_the_criterion_under_their_relations(seed:
     assert all(w >= 9 - 1e-6 for w in widths_together(published, relations))
     for s in published:
         assert not ((s.values >= 1) & (s.values <= 10) & ~s.hidden).any()
+
+
+def test_the_ai_services_table_holds_under_studies_flagged_accepted() -> None:
+    """``services_published`` on random studies: every hidden count of the three is protected
+    under the chain, nothing of 1-10 shows, and a median shows only beside a shown count."""
+    rng = np.random.default_rng(7)
+    n = 600
+    flagged = rng.random(n) < 0.3
+    studies = pl.DataFrame(
+        {
+            "service": rng.choice(
+                ["chest", "ecg", "fundus", "dental"], n, p=[0.5, 0.3, 0.15, 0.05]
+            ),
+            "month": rng.choice(["2025-03", "2025-04", "2025-05"], n),
+            "studies": np.ones(n, dtype=np.int64),
+            "flagged": flagged.astype(np.int64),
+            "accepted": (flagged & (rng.random(n) < 0.6)).astype(np.int64),
+            "hours": rng.exponential(2.0, n),
+        }
+    )
+    table, unresolved = services_published(studies)
+    assert unresolved == 0
+    dims = ["service", "month"]
+    finest = studies.group_by(dims).agg(pl.col(SERVICE_COUNTS).sum())
+    sets = []
+    for count in SERVICE_COUNTS:
+        _, values = cube(finest, dims, count)
+        linked = Linked(values)
+        linked.hidden = table[f"{count}_suppressed"].to_numpy().reshape(values.shape)
+        shown = table[count].to_numpy().reshape(values.shape)
+        assert (shown[~linked.hidden] == values[~linked.hidden]).all()
+        assert not ((values >= 1) & (values <= 10) & ~linked.hidden).any()
+        linked.hidden_children = []
+        sets.append(linked)
+    assert all(w >= 9 - 1e-6 for w in widths_together(sets, [(1, 0), (2, 1)]))
+    beside = table.filter(pl.col("median_hours").is_not_null())["studies"]
+    assert beside.len() and beside.null_count() == 0 and (beside > 10).all()
