@@ -28,11 +28,19 @@ attacker combines everything shown. So the set is suppressed together and then *
   hidden in the other). Hiding only removes equations, so a passing cell never fails later:
   only failing and newly hidden cells are audited again.
 
+* **Relations between sets** (``publish_together``). Counts of several measures over the same
+  people in the same cells are linked by more than their own equations: the linked residents of
+  a cell are among its consented ones, an AI service's studies accepted by a clinician among
+  those it flagged. Each such relation is an inequality between the two sets' finest unknowns,
+  cell by cell (``x_a <= x_b``, ``y_a <= y_b``), which an attacker knows. The sets are then
+  audited as one system with the relations as constraints, and a shown cell of one set that
+  bounds a hidden cell of another through them is what the repair may hide.
+
 The programs are over real numbers; counts are integers, but these are network-like systems
 whose bounds are integral in practice, and a real interval at least 9 wide holds at least 10
-integers anyway. Relations *between* measures (app users now minus app users last month
-against the month's sign-ups) are inequalities involving people who move, age or leave; they
-are not equations of this audit (docs/disclosure.md).
+integers anyway. A relation that holds only for most people (this month's app users minus last
+month's against the month's sign-ups: people move, age or leave between the two) is not one of
+this audit's (docs/disclosure.md).
 """
 
 from __future__ import annotations
@@ -53,6 +61,8 @@ HIGHS: Final = "highs"
 TOLERANCE: Final = 1e-6
 # Solutions in random directions tried before each audit pass (``_System.explore``).
 EXPLORE: Final = 4
+Relation = tuple[int, int]
+"""``(a, b)``: each finest count of set ``a`` is at most the same cell's count of set ``b``."""
 
 
 @dataclass
@@ -94,29 +104,60 @@ class Linked:
 
 
 def publish(linked: Linked) -> Linked:
-    """Suppress the set, audit it and repair it until every hidden cell is protected (the
+    """Suppress one set, audit it and repair it until every hidden cell is protected (the
     module's criterion); fills ``linked.hidden`` and ``linked.hidden_children``."""
-    cube_forced = np.zeros(linked.values.shape, dtype=np.bool_)
-    kids_forced = [np.zeros(len(k) + 1, dtype=np.bool_) for k in linked.children]
-    system = _System.of(linked)
-    width = linked.high - linked.low - TOLERANCE
+    return publish_together([linked])[0]
+
+
+def publish_together(sets: Sequence[Linked], relations: Sequence[Relation] = ()) -> list[Linked]:
+    """Suppress several sets, audit them together under ``relations`` and repair them until
+    every hidden cell of every set is protected; fills each set's ``hidden``,
+    ``hidden_children`` and ``unresolved``.
+
+    Args:
+        sets: Sets over the same people (a month's stocks, a table's counts).
+        relations: ``(a, b)``: every finest count of ``sets[a]`` is at most the same cell's
+            count in ``sets[b]`` (a subset of the same people, counted in the same cells), an
+            inequality an attacker knows. The two sets have the same cube and children.
+
+    Raises:
+        ValueError: On a relation between sets of different shapes or of unknown index.
+    """
+    for a, b in relations:
+        if not (0 <= a < len(sets) and 0 <= b < len(sets)) or a == b:
+            raise ValueError(f"relation {(a, b)} is not between two of the {len(sets)} sets")
+        if sets[a].values.shape != sets[b].values.shape or [len(k) for k in sets[a].children] != [
+            len(k) for k in sets[b].children
+        ]:
+            raise ValueError(f"relation {(a, b)} is between sets of different shapes")
+    forced = [
+        (
+            np.zeros(linked.values.shape, dtype=np.bool_),
+            [np.zeros(len(k) + 1, dtype=np.bool_) for k in linked.children],
+        )
+        for linked in sets
+    ]
+    system = _System.of(sets, relations)
     passed = np.zeros(system.size, dtype=np.bool_)
     skipped = np.zeros(system.size, dtype=np.bool_)
     while True:
-        _settle(linked, cube_forced, kids_forced)
-        hidden = system.flags(linked)
+        for linked, (cube_forced, kids_forced) in zip(sets, forced, strict=True):
+            _settle(linked, cube_forced, kids_forced)
+        hidden = system.flags(sets)
         todo = np.flatnonzero(hidden & ~passed & ~skipped)
-        if any(system.spread(int(row)) < width for row in todo):
+        if any(system.spread(int(row)) < system.width[row] for row in todo):
             system.explore(hidden)
         release = None
         for row in todo:
-            if system.spread(int(row)) >= width:
+            if system.spread(int(row)) >= system.width[row]:
                 passed[row] = True  # two solutions already this far apart: no program needed
                 continue
             lo, hi, binding = system.interval(int(row), hidden)
             # A run of months is an answer, not a cell: it may be worked out when it cannot
             # be small (at least high + 1, a count the app could show).
-            if hi - lo >= width or (row >= system.published and lo > linked.high + TOLERANCE):
+            if hi - lo >= system.width[row] or (
+                system.run[row] and lo > system.high[row] + TOLERANCE
+            ):
                 passed[row] = True
                 continue
             shown = [b for b in binding if not hidden[b] and system.values[b] > 0]
@@ -126,9 +167,10 @@ def publish(linked: Linked) -> Linked:
             release = min(shown, key=lambda b: (system.values[b], b))
             break
         if release is None:
-            linked.unresolved = int(skipped.sum())
-            return linked
-        system.force(release, cube_forced, kids_forced)
+            for i, linked in enumerate(sets):
+                linked.unresolved = int(skipped[system.owner == i].sum())
+            return list(sets)
+        system.force(release, forced)
 
 
 def _settle(linked: Linked, cube_forced: Flags, kids_forced: list[Flags]) -> None:
@@ -157,9 +199,9 @@ def _settle(linked: Linked, cube_forced: Flags, kids_forced: list[Flags]) -> Non
 
 
 @dataclass
-class _System:
-    """Every published cell of a ``Linked`` as a linear function of the finest unknowns: rows
-    are the cube's cells (C order) then each parent's children; columns are ``x`` then ``y``."""
+class _Part:
+    """One set's rows (its cube's cells in C order, its children, then its runs of months)
+    as linear functions of its own unknowns (``x`` then ``y``), and its structural links."""
 
     cells: sp.csr_matrix
     values: npt.NDArray[np.float64]
@@ -168,28 +210,10 @@ class _System:
     published: int  # the rows that are published cells; the rest are runs of months
     runs: sp.csr_matrix
     offsets: list[int]
-    own: npt.NDArray[np.int64]  # each unknown's own row: its inner cube cell or its child
-    # The least and greatest value of each row over every solution the programs found. The
-    # feasible set only grows as cells are hidden, so these stay attainable, and a row whose
-    # spread already reaches the range needs no program of its own.
-    seen_low: npt.NDArray[np.float64]
-    seen_high: npt.NDArray[np.float64]
-
-    def spread(self, row: int) -> float:
-        """How far apart two feasible values of the row are known to be."""
-        return float(self.seen_high[row] - self.seen_low[row])
-
-    def _saw(self, solution: npt.NDArray[np.float64]) -> None:
-        found = self.cells @ solution
-        np.minimum(self.seen_low, found, out=self.seen_low)
-        np.maximum(self.seen_high, found, out=self.seen_high)
-
-    @property
-    def size(self) -> int:
-        return int(self.cells.shape[0])
+    own: Ints  # each unknown's own row: its inner cube cell or its child
 
     @staticmethod
-    def of(linked: Linked) -> _System:
+    def of(linked: Linked) -> _Part:
         inner = [n - 1 for n in linked.values.shape]
         cube = _margins(inner)
         n_x = cube.shape[1]
@@ -225,11 +249,7 @@ class _System:
             np.unravel_index(np.arange(n_x), inner), linked.values.shape
         )
         own = np.concatenate([inner_rows, cube.shape[0] + np.arange(n_y)]).astype(np.int64)
-        high = np.full(len(values), -np.inf)
-        published = cube.shape[0] + n_y
-        return _System(
-            cells, values, link, cube.shape[0], published, runs, offsets, own, -high, high
-        )
+        return _Part(cells, values, link, cube.shape[0], cube.shape[0] + n_y, runs, offsets, own)
 
     def flags(self, linked: Linked) -> Flags:
         """Which rows are hidden: the published cells as suppressed, a run of months where
@@ -245,7 +265,7 @@ class _System:
         ).astype(np.bool_)
 
     def force(self, row: int, cube_forced: Flags, kids_forced: list[Flags]) -> None:
-        """Force one more row hidden."""
+        """Force one more of its rows hidden."""
         if row < self.cube_size:
             cube_forced.ravel()[row] = True
             return
@@ -253,92 +273,225 @@ class _System:
         parent = int(np.searchsorted(self.offsets, at, side="right")) - 1
         kids_forced[parent][at - self.offsets[parent]] = True
 
+
+@dataclass
+class _System:
+    """Every published cell of the sets as a linear function of the finest unknowns: the
+    sets' rows one after the other (``_Part``), columns likewise; the sets' structural links
+    are equations, the relations between sets inequalities (``relations @ z <= 0``)."""
+
+    parts: list[_Part]
+    cells: sp.csr_matrix
+    values: npt.NDArray[np.float64]
+    links: sp.csr_matrix
+    relations: sp.csr_matrix
+    starts: list[int]  # each set's first row
+    owner: Ints  # each row's set
+    run: Flags  # the rows that are runs of months, not published cells
+    width: npt.NDArray[np.float64]  # each row's set's protection width (high - low)
+    high: npt.NDArray[np.float64]  # each row's set's largest suppressed count
+    own: Ints  # each unknown's own row: its inner cube cell or its child
+    # The least and greatest value of each row over every solution the programs found. The
+    # feasible set only grows as cells are hidden, so these stay attainable, and a row whose
+    # spread already reaches the range needs no program of its own.
+    seen_low: npt.NDArray[np.float64]
+    seen_high: npt.NDArray[np.float64]
+
+    def spread(self, row: int) -> float:
+        """How far apart two feasible values of the row are known to be."""
+        return float(self.seen_high[row] - self.seen_low[row])
+
+    def _saw(self, solution: npt.NDArray[np.float64]) -> None:
+        found = self.cells @ solution
+        np.minimum(self.seen_low, found, out=self.seen_low)
+        np.maximum(self.seen_high, found, out=self.seen_high)
+
+    @property
+    def size(self) -> int:
+        return int(self.cells.shape[0])
+
+    @staticmethod
+    def of(sets: Sequence[Linked], relations: Sequence[Relation]) -> _System:
+        parts = [_Part.of(linked) for linked in sets]
+        rows = np.cumsum([0, *(p.cells.shape[0] for p in parts)]).tolist()
+        columns = np.cumsum([0, *(p.cells.shape[1] for p in parts)]).tolist()
+        n = columns[-1]
+        relation = sp.vstack(
+            [sp.csr_matrix((0, n))]
+            + [
+                _placed(sp.identity(parts[a].cells.shape[1]), columns[a], n)
+                - _placed(sp.identity(parts[b].cells.shape[1]), columns[b], n)
+                for a, b in relations
+            ],
+            format="csr",
+        )
+        sizes = [p.cells.shape[0] for p in parts]
+        values = np.concatenate([p.values for p in parts])
+        high = np.repeat([float(s.high) for s in sets], sizes)
+        return _System(
+            parts,
+            sp.vstack(
+                [_placed(p.cells, c, n) for p, c in zip(parts, columns, strict=False)],
+                format="csr",
+            ),
+            values,
+            sp.vstack(
+                [sp.csr_matrix((0, n))]
+                + [_placed(p.links, c, n) for p, c in zip(parts, columns, strict=False)],
+                format="csr",
+            ),
+            relation,
+            rows[:-1],
+            np.repeat(np.arange(len(parts)), sizes).astype(np.int64),
+            np.concatenate(
+                [np.arange(s) >= p.published for p, s in zip(parts, sizes, strict=True)]
+            ),
+            np.repeat([float(s.high - s.low) - TOLERANCE for s in sets], sizes),
+            high,
+            np.concatenate([p.own + r for p, r in zip(parts, rows, strict=False)]).astype(np.int64),
+            np.full(len(values), np.inf),
+            np.full(len(values), -np.inf),
+        )
+
+    def flags(self, sets: Sequence[Linked]) -> Flags:
+        """Which rows are hidden (``_Part.flags`` of each set)."""
+        return np.concatenate([p.flags(s) for p, s in zip(self.parts, sets, strict=True)])
+
+    def force(self, row: int, forced: list[tuple[Flags, list[Flags]]]) -> None:
+        """Force one more row hidden, in its set."""
+        at = int(self.owner[row])
+        self.parts[at].force(row - self.starts[at], *forced[at])
+
     def interval(self, row: int, hidden: Flags) -> tuple[float, float, list[int]]:
-        """The least and greatest value of one row given the shown rows and the hidden ones
-        (at least 1), and the shown rows whose equations bind either optimum.
+        """The least and greatest value of one row given the shown rows, the hidden ones (at
+        least 1) and the relations, and the shown rows whose constraints bind either optimum.
 
         An unknown whose own cell is shown is that value; only the hidden finest cells stay
         unknowns, each at least 1 (which implies every hidden margin is at least 1 too), and
-        the shown cells' equations are over them (a shown cell with none of them in it says
-        nothing new and is left out)."""
-        free, known, a_eq, b_eq, equations = self._reduced(hidden)
+        the shown cells' equations and the relations are over them (a constraint with none of
+        them in it says nothing new and is left out)."""
+        program = self._reduced(hidden)
         objective = self.cells[row]
-        offset = float((objective @ known)[0])
-        c = objective[:, free].toarray().ravel()
+        offset = float((objective @ program.known)[0])
+        c = objective[:, program.free].toarray().ravel()
         ends = []
         binding: set[int] = set()
         for sign in (1.0, -1.0):
-            result = scipy.optimize.linprog(
-                sign * c,
-                A_eq=a_eq if a_eq.shape[0] else None,
-                b_eq=b_eq if a_eq.shape[0] else None,
-                bounds=(1, None),
-                method=HIGHS,
-            )
+            result = program.solve(sign * c, (1, None))
             if result.status == 3:  # unbounded: only the maximum can be
                 ends.append(np.inf)
                 continue
             if result.status != 0:
                 raise RuntimeError(f"the audit's program failed: {result.message}")
             ends.append(offset + sign * result.fun)
-            solution = known.copy()
-            solution[free] = result.x
-            self._saw(solution)
-            if a_eq.shape[0]:
-                duals = np.asarray(result.eqlin.marginals)
-                binding.update(int(e) for e in equations[np.abs(duals) > TOLERANCE])
-        return ends[0], ends[1], self._releasable(binding, free)
+            self._saw(program.solution(result.x))
+            binding.update(program.binding(result))
+        return ends[0], ends[1], self._releasable(program, binding)
 
-    def _reduced(
-        self, hidden: Flags
-    ) -> tuple[Flags, npt.NDArray[np.float64], sp.csr_matrix, npt.NDArray[np.float64], Ints]:
+    def _reduced(self, hidden: Flags) -> _Program:
         """The programs' common constraints: which unknowns are free (their own cell hidden),
-        the known values of the others, the shown cells' equations over the free ones, and
-        which row (a link: ``-1 - parent``) each equation is."""
+        the known values of the others, the shown cells' equations and the relations over the
+        free ones, and the full row each constraint comes from."""
         free = hidden[self.own]
         known = np.where(free, 0.0, self.values[self.own])
-        shown = np.flatnonzero(~hidden[: self.published])
+        shown = np.flatnonzero(~hidden & ~self.run)
         rest = self.cells[shown]
-        a_eq = sp.vstack([rest[:, free], self.links[:, free]], format="csr")
-        b_eq = np.concatenate([self.values[shown] - rest @ known, -(self.links @ known)])
-        useful = np.diff(a_eq.indptr) > 0
-        links = -1 - np.arange(self.links.shape[0])
-        equations = np.concatenate([shown, links])[useful]
-        return free, known, a_eq[useful], b_eq[useful], equations
+        equations = sp.vstack([rest, self.links], format="csr")
+        eq_useful = np.diff(equations[:, free].indptr) > 0
+        ub_useful = np.diff(self.relations[:, free].indptr) > 0
+        b_eq = np.concatenate([self.values[shown], np.zeros(self.links.shape[0])])
+        eq_rows = equations[eq_useful]
+        ub_rows = self.relations[ub_useful]
+        cell_of = np.concatenate([shown, np.full(self.links.shape[0], -1)])[eq_useful]
+        return _Program(
+            free,
+            known,
+            eq_rows[:, free],
+            (b_eq[eq_useful] - eq_rows @ known),
+            ub_rows[:, free],
+            -(ub_rows @ known),
+            sp.vstack([eq_rows, ub_rows], format="csr"),
+            np.concatenate([cell_of, np.full(ub_rows.shape[0], -1)]).astype(np.int64),
+        )
 
     def explore(self, hidden: Flags, tries: int = EXPLORE) -> None:
         """A few feasible solutions pushed in random directions (seeded, so a build is
         repeatable): each hidden cell goes up in some and down in others, so most cells'
         spreads reach the range before any program of their own is solved. The unknowns are
         capped here (each a restriction of the feasible set, so the solutions stay feasible)."""
-        free, known, a_eq, b_eq, _ = self._reduced(hidden)
-        if not free.any():
+        program = self._reduced(hidden)
+        if not program.free.any():
             return
         cap = 2 * float(self.values.max()) + 2 * TOLERANCE + 20
         rng = np.random.default_rng(0)
         for _ in range(tries):
-            result = scipy.optimize.linprog(
-                rng.choice([-1.0, 1.0], size=int(free.sum())),
-                A_eq=a_eq if a_eq.shape[0] else None,
-                b_eq=b_eq if a_eq.shape[0] else None,
-                bounds=(1, cap),
-                method=HIGHS,
-            )
+            result = program.solve(rng.choice([-1.0, 1.0], size=int(program.free.sum())), (1, cap))
             if result.status == 0:
-                solution = known.copy()
-                solution[free] = result.x
-                self._saw(solution)
+                self._saw(program.solution(result.x))
 
-    def _releasable(self, binding: set[int], free: Flags) -> list[int]:
-        """The shown rows whose hiding can widen an interval bound by these equations (a link
-        is ``-1 - parent``): the binding cells themselves, and the shown finest cells inside
-        them (their values were substituted, so they bind through the equation)."""
-        rows = {e for e in binding if e >= 0}
-        for e in binding:
-            equation = self.cells[e] if e >= 0 else self.links[-1 - e]
-            inside = equation.indices[~free[equation.indices]]
+    def _releasable(self, program: _Program, binding: set[int]) -> list[int]:
+        """The shown rows whose hiding can widen an interval bound by these constraints: the
+        binding cells themselves, and the shown finest cells inside any binding constraint
+        (their values were substituted, so they bind through it: a link's or a relation's
+        shown cells too)."""
+        rows = {int(program.cell_of[b]) for b in binding if program.cell_of[b] >= 0}
+        for b in binding:
+            constraint = program.rows[b]
+            inside = constraint.indices[~program.free[constraint.indices]]
             rows.update(int(r) for r in self.own[inside])
         return sorted(rows)
+
+
+@dataclass
+class _Program:
+    """The constraints of the programs on the hidden finest unknowns (``_System._reduced``):
+    the equations ``a_eq @ z = b_eq``, the relations ``a_ub @ z <= b_ub``, and per constraint
+    (equations first) its full row and the shown cell it is (-1: a link or a relation)."""
+
+    free: Flags
+    known: npt.NDArray[np.float64]
+    a_eq: sp.csr_matrix
+    b_eq: npt.NDArray[np.float64]
+    a_ub: sp.csr_matrix
+    b_ub: npt.NDArray[np.float64]
+    rows: sp.csr_matrix
+    cell_of: Ints
+
+    def solve(
+        self, c: npt.NDArray[np.float64], bounds: tuple[float, float | None]
+    ) -> scipy.optimize.OptimizeResult:
+        """One program over the free unknowns (HiGHS)."""
+        return scipy.optimize.linprog(
+            c,
+            A_ub=self.a_ub if self.a_ub.shape[0] else None,
+            b_ub=self.b_ub if self.a_ub.shape[0] else None,
+            A_eq=self.a_eq if self.a_eq.shape[0] else None,
+            b_eq=self.b_eq if self.a_eq.shape[0] else None,
+            bounds=bounds,
+            method=HIGHS,
+        )
+
+    def solution(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Every unknown: the known ones' values, the free ones' from a program."""
+        found = self.known.copy()
+        found[self.free] = x
+        return found
+
+    def binding(self, result: scipy.optimize.OptimizeResult) -> list[int]:
+        """The constraints (equations first) with a non-zero dual value at the optimum."""
+        duals = [
+            np.asarray(result.eqlin.marginals) if self.a_eq.shape[0] else np.zeros(0),
+            np.asarray(result.ineqlin.marginals) if self.a_ub.shape[0] else np.zeros(0),
+        ]
+        return np.flatnonzero(np.abs(np.concatenate(duals)) > TOLERANCE).tolist()
+
+
+def _placed(block: sp.spmatrix, column: int, width: int) -> sp.csr_matrix:
+    """``block`` with its columns moved to start at ``column`` of ``width`` columns."""
+    block = sp.csr_matrix(block)
+    return sp.csr_matrix(
+        (block.data, block.indices + column, block.indptr), shape=(block.shape[0], width)
+    )
 
 
 def _margins(inner: Sequence[int]) -> sp.csr_matrix:

@@ -7,11 +7,11 @@ Every figure about people comes from what may be published, never from raw count
   the published, suppressed table), one whole month at a time and no breakdown, so a card shows
   nothing the uptake page could not: residents signed up, daily active users and centre visits
   per day, each with its share of the residents where that means something.
-* **The AI reading services** as a service x month table per count (studies scored, flagged by
-  the AI, flagged and accepted by a clinician), each published through
-  ``lakehouse.disclosure.protect`` (cells of 1-10 hidden and complemented), once over every
-  month, so every view of it is the same table. A median turnaround shows only beside a shown
-  count: the median of a handful of studies is close to one person's.
+* **The AI reading services** from ``gold.ai_services_published``, the service x month table
+  of studies scored, flagged by the AI and flagged and accepted by a clinician that the gold
+  job suppresses once and audits by linear programming with the counts' relations
+  (docs/disclosure.md), never from ``ai.findings``: every view of it is a row of that table. A
+  median turnaround shows only beside a shown count.
 * **Institutions** are not persons: the enrolment register (``silver.institutions``) is counted
   as it is, per enrolment round.
 
@@ -28,7 +28,6 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Final, Literal, Protocol, cast
 
-import duckdb
 import polars as pl
 
 from lakehouse import delta, disclosure
@@ -40,7 +39,7 @@ TARGETS_FILE: Final = ROOT / "programme_targets.toml"
 UPTAKE: Final = "gold.programme_uptake_daily"
 INSTITUTIONS: Final = "silver.institutions"
 FINDINGS: Final = "ai.findings"
-INSTANCES: Final = "silver.imaging_instances"
+SERVICES: Final = "gold.ai_services_published"
 STUDIES: Final = "silver.imaging_studies"
 # When a study was acquired (its DICOM date, else its first arrival), as triage_stats has it.
 ACQUIRED: Final = pl.coalesce("study_datetime", "first_received_at")
@@ -193,7 +192,8 @@ class Programme(Gate):
         (each with the ``disclosure.TOTAL`` margin), the counts ``SERVICE_COUNTS`` (null where
         hidden), a ``<count>_suppressed`` flag each, and ``median_hours`` (from the study's
         arrival to its scoring; only beside a shown, non-zero ``studies``). Months are those
-        of the scoring, in Korea's time."""
+        the studies were acquired in; the counts are as of the last gold build (a clinician's
+        decision since shows after the next)."""
         self._require("read:aggregate", "official")
         table = self._services()
         self._audit("read:aggregate", "monitoring", rows=table.height, detail="ai services")
@@ -267,37 +267,18 @@ class Programme(Gate):
         return rows
 
     def _services(self) -> pl.DataFrame:
-        """The published service x month table (``service_table``)."""
-        studies = _studies(self.readers.connect())
+        """The published service x month table (``service_table``), margins as
+        ``disclosure.TOTAL``; empty before the gold job has published it."""
         dims = ["service", "month"]
-        table: pl.DataFrame | None = None
-        for count in SERVICE_COUNTS:
-            cells = studies.group_by(dims).agg(pl.col(count).sum().cast(pl.Int64))
-            shown = disclosure.protect(cells, dims, count).with_columns(
-                (pl.col(disclosure.STATUS) != disclosure.SHOWN).alias(f"{count}_suppressed")
-            )
-            shown = shown.drop(disclosure.STATUS)
-            table = shown if table is None else table.join(shown, on=dims, how="left")
-        assert table is not None
-        medians = pl.concat(
-            [
-                studies.group_by(
-                    *(pl.col(d) if d in by else pl.lit(disclosure.TOTAL).alias(d) for d in dims)
-                ).agg(pl.col("hours").median().alias("median_hours"))
-                for by in (dims, ["service"], ["month"], [])
-            ]
-        )
         return (
-            table.join(medians, on=dims, how="left")
-            .with_columns(
-                pl.when(pl.col("studies") > 0)
-                .then(pl.col("median_hours"))
-                .otherwise(None)
-                .alias("median_hours")
-            )
+            lake.scan(SERVICES)
             .select(
-                *dims, *SERVICE_COUNTS, *(f"{c}_suppressed" for c in SERVICE_COUNTS), "median_hours"
+                *(pl.col(d).fill_null(disclosure.TOTAL) for d in dims),
+                *SERVICE_COUNTS,
+                *(f"{c}_suppressed" for c in SERVICE_COUNTS),
+                "median_hours",
             )
+            .collect()
         )
 
     def _freshness(self) -> dict[str, Freshness]:
@@ -401,50 +382,3 @@ def _service_rows(services: pl.DataFrame, months: list[str]) -> list[tuple[objec
         rows.append(("ai_services", month, float(used), None, False))
         rows.append(("ai_studies", month, studies, None, hidden))
     return rows
-
-
-STUDIES_SQL: Final = """
-WITH f AS (
-    SELECT study_instance_uid, service, scored_at, positive, verification
-    FROM ai.findings WHERE status = 'scored'
-    QUALIFY scored_at = max(scored_at) OVER (PARTITION BY study_instance_uid, service, finding_code)
-), s AS (
-    SELECT service, study_instance_uid, max(scored_at) AS scored_at,
-           bool_or(coalesce(positive, false)) AS flagged,
-           bool_or(coalesce(positive AND verification = 'accepted', false)) AS accepted
-    FROM f GROUP BY ALL
-), arrived AS (
-    SELECT s.service, s.study_instance_uid, max(i.indexed_at) AS arrived_at
-    FROM s JOIN silver.imaging_instances i
-      ON i.study_instance_uid = s.study_instance_uid AND i.indexed_at <= s.scored_at
-    GROUP BY ALL
-)
-SELECT s.service,
-       strftime(coalesce(st.study_datetime, st.first_received_at), '%Y-%m') AS month,
-       1 AS studies, s.flagged::BIGINT AS flagged, s.accepted::BIGINT AS accepted,
-       epoch(s.scored_at - a.arrived_at) / 3600 AS hours
-FROM s JOIN silver.imaging_studies st USING (study_instance_uid)
-LEFT JOIN arrived a USING (service, study_instance_uid)
-"""
-STUDIES_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "service": pl.Utf8(),
-    "month": pl.Utf8(),
-    "studies": pl.Int64(),
-    "flagged": pl.Int64(),
-    "accepted": pl.Int64(),
-    "hours": pl.Float64(),
-}
-
-
-def _studies(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """One row per study scored by a service (its latest scoring): the month it was acquired
-    (as ``Access.triage_stats`` counts months: a first build scores a whole year at once),
-    whether the AI flagged it (a positive finding), whether a clinician accepted a flag (the
-    finding's ``verification``, which follows the latest decision in ``ops.triage_events``) and
-    the hours from its arrival (its last instance taken in before scoring, as
-    ``Access.triage_stats`` counts it) to the scoring. Never leaves this module."""
-    cursor = con.cursor()
-    lake.ensure_views(cursor, (FINDINGS, INSTANCES, STUDIES))
-    if not all(lake.has_view(cursor, t) for t in (FINDINGS, INSTANCES, STUDIES)):
-        return pl.DataFrame(schema=STUDIES_SCHEMA)
-    return cursor.execute(STUDIES_SQL).pl().cast(STUDIES_SCHEMA)  # type: ignore[arg-type]

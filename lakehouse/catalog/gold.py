@@ -280,4 +280,40 @@ GOLD: Final = (
         ),
         key=("measure", "month", "district_code", "dong_code", "age_group", "sex"),
     ),
+    Table(
+        "gold.ai_services_published",
+        "The AI reading services' use as officials may see it (docs/disclosure.md): per service "
+        "and month of acquisition, with both margins (a null dimension is its margin), the "
+        "studies scored, flagged by the AI and flagged and accepted by a clinician (as of the "
+        "build); counts of 1-10 and their complements hidden, the three audited together by "
+        "linear programming under studies >= flagged >= accepted. Officials' AI service figures "
+        "are read from here.",
+        (
+            column("service", "text", "the AI reading service; null: all", codes="ai_services"),
+            column(
+                "month",
+                "text",
+                "YYYY-MM the study was acquired; null: the whole period",
+                pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+            ),
+            column("studies", "int", "studies scored; null where suppressed", low=0),
+            column("studies_suppressed", "bool", "studies hidden", required=True),
+            column("flagged", "int", "of them, flagged by the AI; null where suppressed", low=0),
+            column("flagged_suppressed", "bool", "flagged hidden", required=True),
+            column(
+                "accepted",
+                "int",
+                "of them, flags a clinician accepted; null where suppressed",
+                low=0,
+            ),
+            column("accepted_suppressed", "bool", "accepted hidden", required=True),
+            column(
+                "median_hours",
+                "float",
+                "median hours from arrival to scoring; only beside a shown, non-zero studies",
+                low=0,
+            ),
+        ),
+        key=("service", "month"),
+    ),
 )

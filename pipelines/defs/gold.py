@@ -19,6 +19,9 @@ centre-member registration any day). Each is rewritten in commits sized to it:
 * ``gold.programme_uptake_published``, the only uptake table officials read, is made from the
   whole daily table after it (``pipelines.transform.published``: suppressed once for every
   view, audited by linear programming) and replaced whole in one commit.
+* ``gold.ai_services_published``, the AI reading services' service x month counts officials
+  read, is made the same way from ``ai.findings`` and the imaging tables
+  (``pipelines.transform.published.services_published``) and replaced whole in one commit.
 
 Silver tables another pipeline has not built yet (the centre, the app) count as empty, so gold
 runs as soon as the resident register exists. Dependencies are declared by asset key, not by
@@ -47,13 +50,15 @@ from pipelines.transform.gold import (
     timeline,
     uptake_daily,
 )
-from pipelines.transform.published import published
+from pipelines.transform.published import published, service_studies, services_published
 
 GROUP: Final = "gold"
 TIMELINE: Final = "gold.citizen_timeline"
 UPTAKE: Final = "gold.programme_uptake_daily"
 PUBLISHED: Final = "gold.programme_uptake_published"
 CONSENT: Final = "gold.citizen_consent"
+SERVICES: Final = "gold.ai_services_published"
+SERVICES_SOURCES: Final = ("ai.findings", "silver.imaging_instances", "silver.imaging_studies")
 USERS: Final = "silver.app_users"
 EVENTS: Final = "silver.programme_events"
 CONSENT_SOURCES: Final = (USERS, EVENTS)
@@ -245,11 +250,36 @@ def gold_programme_uptake_published(
     )
 
 
+@_asset(SERVICES, SERVICES_SOURCES)
+def gold_ai_services_published(
+    context: dg.AssetExecutionContext, lakehouse: Lakehouse
+) -> dg.MaterializeResult[None]:
+    """The AI services' use officials may see: suppressed once, audited by linear
+    programming with its counts' relations."""
+    del lakehouse
+    studies = service_studies(*(_scan(t) for t in SERVICES_SOURCES)).collect()
+    frame, unresolved = services_published(studies)
+    # Small (services x months): the whole table in one commit, one build's suppression.
+    delta.replace(SERVICES, frame, "studies_suppressed IS NOT NULL")
+    hidden = int(
+        frame.select(pl.sum_horizontal(pl.col("^.*_suppressed$").cast(pl.Int64)).sum()).item()
+        if frame.height
+        else 0
+    )
+    if unresolved:
+        context.log.warning(f"published AI services: {unresolved} hidden cells not widened")
+    context.log.info(f"published AI services: {frame.height} rows, {hidden} counts suppressed")
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": frame.height, "suppressed": hidden, "unresolved": unresolved}
+    )
+
+
 GOLD_ASSETS: Final = (
     gold_citizen_timeline,
     gold_citizen_consent,
     gold_programme_uptake_daily,
     gold_programme_uptake_published,
+    gold_ai_services_published,
 )
 
 gold_job = dg.define_asset_job(

@@ -24,6 +24,7 @@ from lakehouse import accounts, disclosure
 from lakehouse.access import Access, AccessDeniedError, Principal
 from lakehouse.access.programme import SERVICE_COUNTS, targets
 from lakehouse.audit import AUDIT
+from pipelines.defs import gold
 from tests.apps.signed import signed_in
 from tests.conftest import environment
 from tests.pipelines.conftest import Lake
@@ -60,11 +61,14 @@ def lake(built_small: Lake, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 @pytest.fixture(scope="module")
 def accepted(lake: Lake) -> int:
     """Every AI flag accepted by a clinician of the institution that sent the study; the
-    number of (service, study) pairs flagged and accepted."""
+    number of (service, study) pairs flagged and accepted, once the services' table is
+    published again (as the nightly gold job would)."""
     flags = lake.frame("ai.findings", (pl.col("status") == "scored") & pl.col("positive"))
     for row in flags.iter_rows(named=True):
         clinician = Principal("dr.kpi", "clinician", institution=row["institution"], origin="test")
         Access(clinician).decide(row["tracking_uid"], "accepted", "confirmed_on_reading")
+    # Officials read the AI services as the gold job published them: publish again.
+    assert lake.materialise([gold.gold_ai_services_published]).success
     return flags.select("service", "study_instance_uid").unique().height
 
 
@@ -227,12 +231,17 @@ def test_the_ai_services_hide_every_count_of_1_to_10(lake: Lake, accepted: int) 
         # Margins too: nothing published is 1-10.
         assert not table.filter(pl.col(count).is_in(list(SMALL))).height
     assert hidden, "the small city should have small cells to hide"
-    # Every flag was accepted: the city's accepted total is the flagged studies, shown if > 10.
+    # Every flag was accepted: the city's accepted total is the flagged studies where shown.
+    # Both may be hidden: with every flag accepted, the totals shown would tell that each hidden
+    # accepted count equals its flagged one, which the audit under accepted <= flagged sees.
     (grand,) = table.filter(
         (pl.col("service") == disclosure.TOTAL) & (pl.col("month") == disclosure.TOTAL)
     ).iter_rows(named=True)
     assert accepted > 10
-    assert grand["accepted"] == grand["flagged"] == accepted
+    assert grand["flagged"] in (accepted, None)
+    assert grand["accepted"] in (accepted, None)
+    # The decisions reached the published table (before them every accepted count was a 0).
+    assert table["accepted_suppressed"].any() or (table["accepted"] > 0).any()
     # A median turnaround shows only beside a shown count.
     assert table.filter(pl.col("median_hours").is_not_null())["studies"].null_count() == 0
 

@@ -590,6 +590,8 @@ def test_measurements_of_known_members_are_on_the_timeline(gold_lake: Lake) -> N
 @pytest.mark.integration
 def test_rerun_replaces_rather_than_duplicates(gold_lake: Lake) -> None:
     published = gold_lake.frame("gold.programme_uptake_published").sort(pl.all())
+    services = gold_lake.frame("gold.ai_services_published").sort(pl.all())
+    assert services.height  # the imaging silver's scored study
     before = {
         n: gold_lake.frame(n).height
         for n in ("gold.citizen_timeline", "gold.programme_uptake_daily")
@@ -607,6 +609,7 @@ def test_rerun_replaces_rather_than_duplicates(gold_lake: Lake) -> None:
     assert "silver.claims:withdrawn" not in refs.to_list()
     # The same silver publishes the same suppression (every choice is deterministic).
     assert gold_lake.frame("gold.programme_uptake_published").sort(pl.all()).equals(published)
+    assert gold_lake.frame("gold.ai_services_published").sort(pl.all()).equals(services)
 
 
 # --- programme uptake -------------------------------------------------------------------------
@@ -803,6 +806,7 @@ def test_job_and_schedule_resolve_and_request_a_run() -> None:
         "gold/citizen_timeline",
         "gold/programme_uptake_daily",
         "gold/programme_uptake_published",
+        "gold/ai_services_published",
     }
     schedule = defs.resolve_schedule_def("nightly_gold")
     assert schedule.execution_timezone == "Asia/Seoul"
@@ -836,6 +840,11 @@ def test_gold_assets_depend_on_silver_by_key() -> None:
         "ai/findings",
     }
     assert deps["gold/programme_uptake_published"] == {"gold/programme_uptake_daily"}
+    assert deps["gold/ai_services_published"] == {
+        "ai/findings",
+        "silver/imaging_instances",
+        "silver/imaging_studies",
+    }
     for a in gold.GOLD_ASSETS:
         for spec in a.specs:
             assert spec.group_name == "gold"
