@@ -21,7 +21,8 @@ from apps.common.i18n import Lang, moment, number, t
 from apps.public_health import kpis as words
 from lakehouse import disclosure
 from lakehouse.access import Access
-from lakehouse.access.programme import SERVICE_COUNTS, Kpi
+from lakehouse.access.programme import Kpi
+from lakehouse.catalog.gold import SERVICE_COUNTS
 from models.runtime.services import lookup
 
 TREND_MONTHS: Final = 6  # months of history a one-page report has room for

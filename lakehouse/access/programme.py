@@ -33,6 +33,7 @@ import polars as pl
 from lakehouse import delta, disclosure
 from lakehouse import read as lake
 from lakehouse.access.gate import Gate
+from lakehouse.catalog.gold import SERVICE_COUNTS
 from lakehouse.reference import ROOT
 
 TARGETS_FILE: Final = ROOT / "programme_targets.toml"
@@ -49,8 +50,6 @@ UPTAKE_KPIS: Final = ("app_users", "active_users", "centre_visits")
 # The published uptake measures they are made of (``Access.uptake``, no breakdown).
 MEASURES: Final = ("residents", "app_users", "active_users", "centre_visitors")
 AI_KPIS: Final = ("ai_services", "ai_studies")
-# The published counts of the AI services' table, in its columns' order.
-SERVICE_COUNTS: Final = ("studies", "flagged", "accepted")
 ROUND: Final = "institutions_round_"
 Unit = Literal["institutions", "services", "per_day", "share", "people", "studies"]
 

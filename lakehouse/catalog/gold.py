@@ -21,6 +21,8 @@ KIND_PATTERN: Final = "^(" + "|".join(KINDS) + ")$"
 CONSENT_PATTERN: Final = r"^(none|signed_up|consented|linked|withdrawn|deleted)$"
 AGE_PATTERN: Final = r"^(0-19|20-39|40-64|65-74|75\+)$"
 DONG_PATTERN: Final = r"^240[1-5]0[0-9]{2}$"
+# The counts of gold.ai_services_published, each within the one before it (audited so).
+SERVICE_COUNTS: Final = ("studies", "flagged", "accepted")
 # The uptake table's measures (pipelines.transform.gold: STOCKS and FLOWS).
 MEASURE_PATTERN: Final = (
     r"^(residents|app_users|consented|linked|ai_users|centre_users|signups|active_users"

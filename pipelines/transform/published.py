@@ -35,6 +35,7 @@ import polars as pl
 
 from lakehouse import disclosure
 from lakehouse.catalog import table as catalog_table
+from lakehouse.catalog.gold import SERVICE_COUNTS
 from lakehouse.disclosure_audit import Linked, Relation, publish_together
 from pipelines.transform.gold import STOCKS
 
@@ -60,9 +61,8 @@ STOCK_RELATIONS: Final = (
     ("ai_users", "residents"),
     ("centre_users", "residents"),
 )
-# The AI services' counts, each a subset of the one before it (a flag is a scored study's, an
-# accepted flag a flag's), and the table's dimensions.
-SERVICE_COUNTS: Final = ("studies", "flagged", "accepted")
+# The AI services' table's dimensions; its counts (``SERVICE_COUNTS``) are each a subset of the
+# one before it (a flag is a scored study's, an accepted flag a flag's).
 SERVICE_DIMS: Final = ("service", "month")
 
 

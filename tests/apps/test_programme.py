@@ -22,8 +22,9 @@ from apps.public_health import kpis as words
 from apps.public_health.report import report
 from lakehouse import accounts, disclosure
 from lakehouse.access import Access, AccessDeniedError, Principal
-from lakehouse.access.programme import SERVICE_COUNTS, targets
+from lakehouse.access.programme import targets
 from lakehouse.audit import AUDIT
+from lakehouse.catalog.gold import SERVICE_COUNTS
 from pipelines.defs import gold
 from tests.apps.signed import signed_in
 from tests.conftest import environment

@@ -51,7 +51,7 @@ from lakehouse.access import (
     AccessDeniedError,
     Principal,
 )
-from lakehouse.access.programme import SERVICE_COUNTS
+from lakehouse.catalog.gold import SERVICE_COUNTS
 from pipelines.build import build
 from pipelines.defs import gold
 from pipelines.defs.checks import checks_for

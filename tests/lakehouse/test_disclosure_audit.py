@@ -13,9 +13,10 @@ import polars as pl
 import pytest
 import scipy.optimize
 
+from lakehouse.catalog.gold import SERVICE_COUNTS
 from lakehouse.disclosure import cube, suppress
 from lakehouse.disclosure_audit import Linked, publish, publish_together
-from pipelines.transform.published import SERVICE_COUNTS, services_published
+from pipelines.transform.published import services_published
 
 pytestmark = pytest.mark.security
 

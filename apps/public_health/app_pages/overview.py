@@ -19,7 +19,8 @@ from apps.public_health import freshness
 from apps.public_health import kpis as words
 from apps.public_health.report import report
 from lakehouse import disclosure
-from lakehouse.access.programme import AI_KPIS, ROUND, SERVICE_COUNTS, UPTAKE_KPIS, Kpi
+from lakehouse.access.programme import AI_KPIS, ROUND, UPTAKE_KPIS, Kpi
+from lakehouse.catalog.gold import SERVICE_COUNTS
 
 layer = access()
 MONTHS = layer.uptake_months()
