@@ -340,7 +340,7 @@ def _tensor(pixels: NDArray[np.float32], spec: ImageSpec) -> NDArray[Any]:
 
 def waveform_input(ds: pydicom.Dataset, spec: WaveformSpec) -> NDArray[np.float32]:
     """The recording's first window as ``(leads, rate_hz * seconds)`` in mV (``waveform``)."""
-    first: NDArray[np.float32] = waveform_windows(ds, spec).x[0]
+    first: NDArray[np.float32] = waveform_windows(ds, spec).stack(0, 1)[0]
     return first
 
 

@@ -19,8 +19,9 @@ its order, ``rate_hz``, ``seconds``), so each recording is brought onto it:
    recording's end (overlapping the one before) so that no tail is left unread.
 
 A recording with no usable lead, or shorter than ``seconds``, raises ``InputError`` saying why.
-Every window is held at once: a day's recording is 8,640 windows of 10 s, about 1 GB of float32
-model input.
+Only the recording's own leads are held, at the model's rate; windows are cut when the model runs
+(``Windows.stack``, a few hundred at a time): a day's 2-lead Holter is 8,640 windows, which as the
+12-lead input all at once would be about 1 GB of float32, and is 43 MB of signal this way.
 """
 
 from __future__ import annotations
@@ -90,19 +91,44 @@ class WaveformSpec:
 
 @dataclass(frozen=True)
 class Windows:
-    """One recording as model input.
+    """One recording as model input, cut into windows on demand.
 
     Attributes:
-        x: ``(windows, leads, rate_hz * seconds)`` float32 in mV; leads the recording lacks are 0.
+        signal: ``(samples, recorded leads)`` float32 in mV at the model's rate.
+        channels: The model's input channel of each recorded lead, in ``signal``'s order.
+        shape: One window's ``(leads, rate_hz * seconds)``.
         starts: Each window's start in seconds from the recording's start.
         leads: The recording's leads the model reads, in the model's order.
         seconds: The recording's duration.
+        rate_hz: The model's rate (``starts`` in samples is ``starts * rate_hz``).
     """
 
-    x: NDArray[np.float32]
+    signal: NDArray[np.float32]
+    channels: tuple[int, ...]
+    shape: tuple[int, int]
     starts: tuple[float, ...]
     leads: tuple[str, ...]
     seconds: float
+    rate_hz: float
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def stack(self, first: int = 0, last: int | None = None) -> NDArray[np.float32]:
+        """Windows ``first`` to ``last`` as ``(windows, leads, samples)``; leads the recording
+        lacks are 0."""
+        chosen = self.starts[first:last]
+        leads, length = self.shape
+        out = np.zeros((len(chosen), leads, length), dtype=np.float32)
+        for w, start in enumerate(chosen):
+            at = round(start * self.rate_hz)
+            out[w, list(self.channels)] = self.signal[at : at + length].T
+        return out
+
+    @property
+    def x(self) -> NDArray[np.float32]:
+        """Every window at once (training and short recordings)."""
+        return self.stack()
 
 
 def lead_name(channel: pydicom.Dataset) -> str | None:
@@ -216,10 +242,14 @@ def waveform_windows(ds: pydicom.Dataset, spec: WaveformSpec) -> Windows:
     if not starts:  # rounding in the resampling can leave a sample short of exactly ``seconds``
         signal = np.pad(signal, ((0, length - signal.shape[0]), (0, 0)))
         starts = [0]
-    order = [(spec.lead_names.index(name), k) for k, name in enumerate(leads.names)]
-    x = np.zeros((len(starts), spec.leads, length), dtype=np.float32)
-    for w, start in enumerate(starts):
-        for channel, k in order:
-            x[w, channel] = signal[start : start + length, k]
+    channels = tuple(spec.lead_names.index(name) for name in leads.names)
     names = tuple(n for n in spec.lead_names if n in leads.names)
-    return Windows(x, tuple(s / spec.rate_hz for s in starts), names, leads.seconds)
+    return Windows(
+        signal=np.ascontiguousarray(signal, dtype=np.float32),
+        channels=channels,
+        shape=(spec.leads, length),
+        starts=tuple(s / spec.rate_hz for s in starts),
+        leads=names,
+        seconds=leads.seconds,
+        rate_hz=spec.rate_hz,
+    )

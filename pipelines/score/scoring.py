@@ -53,6 +53,7 @@ MISSING: Final = "missing_original"
 REPORT: Final = "report_failed"  # the outputs could not become a finding and its SR
 HOT: Final = 0.5  # heatmap cells at least this fraction of the peak make up the location
 WORST: Final = 3  # an ECG's windows located: the worst, and the next ones scoring positive
+RUN_ROWS: Final = 256  # inputs per model run: a day-long ECG's 8,640 windows never held at once
 SR_SERIES_NUMBER: Final = 9001
 
 
@@ -79,7 +80,7 @@ class Prepared:
     """One study's model inputs, or why it has none."""
 
     job: Job
-    arrays: list[NDArray[np.float32]] = field(default_factory=list)
+    arrays: list[NDArray[Any] | Windows] = field(default_factory=list)  # each instance's inputs
     owners: list[int] = field(default_factory=list)  # instance index of each input row
     geometry: list[Geometry | None] = field(default_factory=list)
     headers: list[pydicom.Dataset] = field(default_factory=list)
@@ -104,9 +105,9 @@ def prepare(service: Service, job: Job) -> Prepared:
         try:
             if config.input == "waveform" and config.waveform is not None:
                 windows = out.waveforms[index] = waveform_windows(ds, config.waveform)
-                out.arrays.append(windows.x)
-                out.geometry.extend([None] * len(windows.x))
-                out.owners.extend([index] * len(windows.x))
+                out.arrays.append(windows)  # cut into windows as the model runs
+                out.geometry.extend([None] * len(windows))
+                out.owners.extend([index] * len(windows))
             elif config.image is not None:
                 arrays, placed = image_input(ds, config.image)
                 out.arrays.append(arrays)
@@ -168,16 +169,38 @@ def _sex(job: Job) -> float:
     return 1.0 if job.study.get("patient_sex") == "F" else 0.0
 
 
+def _runs(ready: Sequence[Prepared]) -> Iterator[tuple[NDArray[Any], NDArray[np.float32]]]:
+    """The studies' inputs, in order, as runs of at most ``RUN_ROWS`` rows (and each row's sex):
+    a long ECG's windows are cut here, a run at a time, never all at once."""
+    pieces: list[NDArray[Any]] = []
+    sexes: list[NDArray[np.float32]] = []
+    rows = 0
+    for p in ready:
+        for inputs in p.arrays:
+            for first in range(0, len(inputs), RUN_ROWS):
+                last = first + RUN_ROWS
+                piece = (
+                    inputs.stack(first, last) if isinstance(inputs, Windows) else inputs[first:last]
+                )
+                pieces.append(piece)
+                sexes.append(np.full((len(piece), 1), _sex(p.job), np.float32))
+                rows += len(piece)
+                if rows >= RUN_ROWS:
+                    yield np.concatenate(pieces), np.concatenate(sexes)
+                    pieces, sexes, rows = [], [], 0
+    if pieces:
+        yield np.concatenate(pieces), np.concatenate(sexes)
+
+
 def infer(model: Model, prepared: Sequence[Prepared]) -> list[dict[str, Any]]:
     """One batched run over several studies' inputs; the outputs split back per study."""
     ready = [p for p in prepared if p.reason is None]
     if not ready:
         return [{} for _ in prepared]
-    batch = np.concatenate([a for p in ready for a in p.arrays])  # in the declared dtype
-    sex = np.concatenate(
-        [np.full((sum(len(a) for a in p.arrays), 1), _sex(p.job), np.float32) for p in ready]
-    )
-    outputs = model.run(batch, sex)
+    parts: list[dict[str, Any]] = []
+    for batch, sex in _runs(ready):
+        parts.append(model.run(batch, sex))
+    outputs = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
     split: list[dict[str, Any]] = []
     start = 0
     for p in prepared:

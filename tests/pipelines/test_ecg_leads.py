@@ -114,3 +114,31 @@ def test_a_recording_with_no_rhythm_lead_fails_with_its_reason(
     assert row["status"] == "failed" and row["reason"] == scoring.UNSUPPORTED
     assert "no usable ECG lead" in row["message"] and reason in row["message"]
     assert row["location"] is None and row["sr_uri"] is None and row["score"] is None
+
+
+def test_a_long_recordings_windows_reach_the_model_a_run_at_a_time() -> None:
+    """The model sees at most ``RUN_ROWS`` windows per run (a day's Holter is never 1 GB of
+    input at once), and the scores are those of all the windows run together."""
+    import numpy as np
+
+    from models.runtime.waveform import waveform_windows
+
+    service = registry()["ecg"]
+    assert service.config.waveform is not None
+    data, _ = recorded(HOLTER, seconds=60 * 60)  # 360 windows: two runs
+    windows = waveform_windows(pydicom.dcmread(io.BytesIO(data)), service.config.waveform)
+    sizes: list[int] = []
+
+    class Counted(scoring.Model):
+        def run(self, batch: Any, sex: Any) -> dict[str, Any]:
+            sizes.append(len(batch))
+            return super().run(batch, sex)
+
+    model = Counted(service)
+    job = scoring.Job({"study_instance_uid": "2.25.1", "patient_sex": "M"}, [{}])
+    prepared = scoring.Prepared(job, arrays=[windows], owners=[0] * len(windows))
+    (outputs,) = scoring.infer(model, [prepared])
+    assert sizes == [scoring.RUN_ROWS, len(windows) - scoring.RUN_ROWS]
+    score = service.config.outputs.get("score", "score")
+    whole = scoring.Model(service).run(windows.x, np.zeros((len(windows), 1), np.float32))
+    np.testing.assert_allclose(outputs[score], whole[score], rtol=1e-5, atol=1e-6)

@@ -147,3 +147,17 @@ def test_the_real_ecgs_median_beat_group_is_never_the_one_read() -> None:
     del ds.WaveformSequence[0]  # only the 1.2 s median beats are left
     with pytest.raises(InputError, match=r"1\.2 s of signal; need 10 s"):
         waveform_windows(ds, SPEC)
+
+
+def test_a_long_recording_holds_its_own_leads_and_cuts_windows_on_demand() -> None:
+    """A day-long Holter would be about 1 GB as 12-lead windows held at once: the windows keep
+    only the recorded leads at the model's rate, and any span of them cut on demand equals the
+    same span of all of them."""
+    data, _ = recorded(HOLTER, seconds=600)
+    windows = waveform_windows(_read(data), SPEC)
+    assert len(windows) == 60
+    every = windows.x
+    assert windows.signal.shape == (150_000, 2)  # 600 s x 250 Hz, II and V5 only
+    assert windows.signal.nbytes * 5 < every.nbytes  # 2 of 12 leads
+    for first, last in ((0, 1), (7, 23), (59, None)):
+        np.testing.assert_array_equal(windows.stack(first, last), every[first:last])
