@@ -27,6 +27,8 @@ REISSUED: Final = (
 
 IMAGING_PROCEDURE: Final = Code("363679005", "SCT", "Imaging procedure")
 ECG_PROCEDURE: Final = Code("268400002", "SCT", "12-Lead ECG")
+# Any other ECG recording (a Holter's 2 leads, a patch's 1): the parent concept of 12-lead ECG.
+ECG_RECORDING: Final = Code("29303009", "SCT", "Electrocardiographic procedure")
 PROBABILITY: Final = Code("122157", "DCM", "Probability")
 THRESHOLD: Final = Code("122411", "DCM", "Threshold Value")
 PRESENT: Final = Code("52101004", "SCT", "Present")

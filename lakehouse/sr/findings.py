@@ -17,9 +17,18 @@ from pydicom.datadict import dictionary_VR, keyword_dict
 from pydicom.dataelem import RawDataElement
 from pydicom.sr.coding import Code
 from pydicom.tag import BaseTag
-from pydicom.uid import RE_VALID_UID, UID
+from pydicom.uid import RE_VALID_UID, UID, TwelveLeadECGWaveformStorage
 
-from lakehouse.sr.codes import COMPREHENSIVE_3D_SR, MAX_LO, MAX_UID, SCHEME, UNITS
+from lakehouse.sr.codes import (
+    COMPREHENSIVE_3D_SR,
+    ECG_PROCEDURE,
+    ECG_RECORDING,
+    IMAGING_PROCEDURE,
+    MAX_LO,
+    MAX_UID,
+    SCHEME,
+    UNITS,
+)
 
 # Source attributes highdicom reads to build the header (``_SR.__init__``): without them it fails.
 COPIED_TYPE_2: Final = (
@@ -78,6 +87,16 @@ def is_image(ds: pydicom.Dataset) -> bool:
 
 def is_waveform(ds: pydicom.Dataset) -> bool:
     return "Waveform" in UID(str(ds.SOPClassUID)).name or "WaveformSequence" in ds
+
+
+def procedure(sources: Sequence[pydicom.Dataset]) -> Code:
+    """The procedure the report is on: a 12-lead ECG only when every source is one (a Holter or
+    a patch recording is an electrocardiographic procedure, not a 12-lead ECG), else imaging."""
+    if not all(is_waveform(ds) for ds in sources):
+        return IMAGING_PROCEDURE
+    if all(str(ds.SOPClassUID) == TwelveLeadECGWaveformStorage for ds in sources):
+        return ECG_PROCEDURE
+    return ECG_RECORDING
 
 
 # -- What highdicom knows of a SOP class's IOD -------------------------------------------------

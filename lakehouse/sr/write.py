@@ -32,14 +32,12 @@ from lakehouse.sr.codes import (
     DEVICE_OBSERVER_UID,
     DISCLAIMER_EN,
     DISCLAIMER_KO,
-    ECG_PROCEDURE,
     ENGLISH,
     FINDING,
     HAS_CONCEPT_MOD,
     HAS_OBS_CONTEXT,
     IMAGE_REGION,
     IMAGING_MEASUREMENTS,
-    IMAGING_PROCEDURE,
     KOREAN,
     LANGUAGE,
     MANUFACTURER,
@@ -76,7 +74,13 @@ from lakehouse.sr.encode import (
     text_item,
     uid_item,
 )
-from lakehouse.sr.findings import Algorithm, SrFinding, check_report, is_image, is_waveform
+from lakehouse.sr.findings import (
+    Algorithm,
+    SrFinding,
+    check_report,
+    is_image,
+    procedure,
+)
 from lakehouse.sr.header import constant_header, copy_header, evidence, file_meta
 
 
@@ -99,9 +103,8 @@ def _observer(algorithm: Algorithm) -> list[pydicom.Dataset]:
 
 
 @encoded_once
-def _procedure(waveforms_only: bool) -> list[pydicom.Dataset]:
-    procedure = ECG_PROCEDURE if waveforms_only else IMAGING_PROCEDURE
-    return [code_item(PROCEDURE_REPORTED, procedure, HAS_CONCEPT_MOD)]
+def _procedure(reported: CodeKey) -> list[pydicom.Dataset]:
+    return [code_item(PROCEDURE_REPORTED, Code(*reported), HAS_CONCEPT_MOD)]
 
 
 @encoded_once
@@ -245,7 +248,7 @@ def finding_report(
         CONTENT_SEQUENCE,
         _language(code_key(ENGLISH)),
         _observer(algorithm),
-        _procedure(all(is_waveform(ds) for ds in sources)),
+        _procedure(code_key(procedure(sources))),
         measurements,
         _statement(),
     )

@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import highdicom as hd
 import pydicom
 import pytest
+from pydicom.sr.coding import Code
 
 from lakehouse import dicom_store, sr
 from models.runtime.registry import registry
@@ -49,6 +51,12 @@ def _scored(
     report = pydicom.dcmread(io.BytesIO(dicom_store.get(row["sr_uri"])))
     (finding,) = sr.read_findings(report)
     assert [list(s) for s in finding["segments_s"]] == where["seconds"]
+    # The procedure reported names the recording: a 12-lead ECG, or another ECG recording.
+    (reported,) = hd.sr.utils.find_content_items(
+        report, name=Code("121058", "DCM", "Procedure reported"), recursive=True
+    )
+    twelve = recorder is RESTING
+    assert reported.ConceptCodeSequence[0].CodeValue == ("268400002" if twelve else "29303009")
     return row, where, study
 
 

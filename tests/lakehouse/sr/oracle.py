@@ -15,6 +15,7 @@ import highdicom as hd
 import numpy as np
 import pydicom
 from highdicom.coding_schemes import CodingSchemeIdentificationItem
+from pydicom.uid import TwelveLeadECGWaveformStorage
 from pydicom.valuerep import DA, TM
 
 from lakehouse.sr import Algorithm, SrFinding, codes
@@ -134,9 +135,11 @@ def oracle_report(
         ),
     )
     waveforms_only = all(is_waveform(ds) for ds in sources)
+    twelve_leads = all(str(ds.SOPClassUID) == TwelveLeadECGWaveformStorage for ds in sources)
+    reported = codes.ECG_RECORDING if waveforms_only else codes.IMAGING_PROCEDURE
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=observer),
-        procedure_reported=codes.ECG_PROCEDURE if waveforms_only else codes.IMAGING_PROCEDURE,
+        procedure_reported=codes.ECG_PROCEDURE if twelve_leads else reported,
         imaging_measurements=[_group(f, by_uid[f.sop_instance_uid], algorithm) for f in findings],
         language_of_content_item_and_descendants=hd.sr.LanguageOfContentItemAndDescendants(
             hd.sr.CodedConcept.from_code(codes.ENGLISH)
