@@ -44,14 +44,44 @@ def _where(where: dict[str, Any], instances: pl.DataFrame) -> list[str]:
         ]
     if where.get("type") == "segments":
         spans = render.merged(where["seconds"])
-        return [
+        lines = [
             t(
                 "triage.viewer.segments",
                 count=len(spans),
-                list=", ".join(f"{a:.1f}–{b:.1f} s" for a, b in spans),
+                list=", ".join(f"{clock(a)}–{clock(b)}" for a, b in spans),
             )
         ]
+        if "windows" in where:  # the recording and its worst windows (any lead set)
+            lines.append(
+                t(
+                    "ecg.viewer.recording",
+                    leads=", ".join(where.get("leads", [])),
+                    duration=clock(where.get("duration_s", 0.0)),
+                    windows=number(where.get("windows_scored", 0)),
+                )
+            )
+            lines += [
+                t(
+                    "ecg.viewer.window",
+                    start=clock(w["start"]),
+                    end=clock(w["end"]),
+                    score=number(w["score"] * 100),
+                )
+                for w in where["windows"]
+            ]
+        return lines
     return []
+
+
+def clock(seconds: float) -> str:
+    """Seconds from a recording's start as a reader reads them: ``7.5 s`` within a minute,
+    ``12:05`` or ``3:12:05`` (h:mm:ss) on a Holter's hours."""
+    if seconds < 60:
+        return t("ecg.viewer.seconds", value=f"{seconds:.1f}")
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def finding_text(f: dict[str, Any], instances: pl.DataFrame) -> list[str]:
