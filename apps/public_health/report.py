@@ -110,8 +110,8 @@ def _kpi_table(cards: list[Kpi], language: Lang) -> str:
             + _cell(words.change(kpi, language))
             + "</tr>"
         )
-    sources = {k.freshness.table: k.freshness for k in cards}
-    fresh = "; ".join(words.fresh(f, language, named=True) for f in sources.values())
+    sources = {k.source: k.freshness for k in cards}
+    fresh = "; ".join(words.fresh(f, language, source) for source, f in sources.items())
     return (
         "<table>"
         + "".join(rows)
