@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import functools
 import re
-import threading
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Final, Literal
 
 import duckdb
 import polars as pl
-from deltalake import DeltaTable
-from deltalake.exceptions import DeltaError
 
-from lakehouse import delta, disclosure
+from lakehouse import delta, disclosure, queries
 from lakehouse import read as lake
 from lakehouse.access.gate import Gate
 from lakehouse.access.imaging import FINDINGS, TRIAGE
@@ -244,36 +241,22 @@ class Aggregates(Gate):
         return rows
 
 
-# The published table's Delta log, opened once per process and location and brought up to date
-# on each read (``update_incremental`` reads only the commits since, a fraction of a
-# millisecond), and its rows, read once per version: a table at a version never changes, so no
-# time to live is needed and a new build shows on the next read. One lock: a DeltaTable is not
-# shared across threads.
-_LOGS: dict[str, DeltaTable] = {}
-_LOGS_LOCK: Final = threading.Lock()
-
-
 def published() -> pl.DataFrame:
     """The whole published uptake table (``PUBLISHED``: some 13,000 cells at Gwangju's size,
     one row per measure, month and cell of the cube or the dongs), read once per version of it
-    and kept (``_published_at``); empty with the catalogue's schema before its first build.
-    Every official's uptake read is a slice of it: a page's dozen reads were a dozen scans of
-    the table (docs/benchmarks.md, issue 20). Callers must not mutate it (frames are never
-    mutated in place by Polars' expressions)."""
-    if not delta.exists(PUBLISHED):
-        return lake.scan(PUBLISHED).collect()
-    location = delta.uri(PUBLISHED)
-    with _LOGS_LOCK:
-        opened = _LOGS.get(location)
-        try:
-            if opened is None:
-                raise DeltaError("not opened yet")
-            opened.update_incremental()
-        except DeltaError:  # first read here, or the table was made anew at the same place
-            opened = _LOGS[location] = delta.open_table(PUBLISHED)
+    and kept (``_published_at``): a table at a version never changes, so no time to live is
+    needed and a new build is read on the next call. Its Delta log is the one
+    ``lakehouse.queries`` keeps open for the process and brings up to date on each read (a
+    fraction of a millisecond). Empty with the catalogue's schema before its first build. Every
+    official's uptake read is a slice of it: a page's dozen reads were a dozen scans of the
+    table (docs/benchmarks.md, issue 20). Callers must not mutate it."""
+    with queries._OPENING:
+        opened = queries._opened(PUBLISHED)
         # A table made anew at the same place starts its versions again: its id tells them apart.
-        key = (location, opened.metadata().id, opened.version())
-    return _published_at(*key)
+        key = None if opened is None else (opened.metadata().id, opened.version())
+    if key is None:  # not built yet, or files that cannot be read as they are
+        return lake.scan(PUBLISHED).collect()
+    return _published_at(delta.uri(PUBLISHED), *key)
 
 
 @functools.lru_cache(maxsize=4)

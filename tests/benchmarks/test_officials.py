@@ -231,13 +231,23 @@ def _pages(layer: Access, months: list[str]) -> dict[str, Callable[[], object]]:
         layer.freshness()
         return layer.data_health()
 
-    return {
+    def viewed(name: str, calls: Callable[[], object]) -> Callable[[], object]:
+        """A page's calls as the page makes them: one audited view (``Gate.view``)."""
+
+        def view() -> object:
+            with layer.view(name):
+                return calls()
+
+        return view
+
+    pages = {
         "overview": overview,
         "trends": trends,
         "uptake": uptake,
         "compare": compare,
         "health": health,
     }
+    return {name: viewed(name, calls) for name, calls in pages.items()}
 
 
 def _naive(uri: str, measure: str, dims: list[str]) -> pl.DataFrame:
@@ -330,10 +340,13 @@ def test_each_officials_page_queries_at_city_size(monkeypatch: pytest.MonkeyPatc
         }
         for name, call in _pages(layer, months).items():
             before = lake_read.scan(AUDIT).select(pl.len()).collect().item()
+            version = delta.open_table(AUDIT).version()
             wall, cpu = _timed(call, RUNS)
             after = lake_read.scan(AUDIT).select(pl.len()).collect().item()
             pages[name] = {
                 "audit_rows_per_view": (after - before) // (RUNS + 1),
+                "audit_commits_per_view": (delta.open_table(AUDIT).version() - version)
+                // (RUNS + 1),
                 **_ms(wall),
                 **{f"cpu_{k}": v for k, v in _ms(cpu).items()},
             }
@@ -346,6 +359,11 @@ def test_each_officials_page_queries_at_city_size(monkeypatch: pytest.MonkeyPatc
                 wall, cpu = _timed(naive[name], RUNS)
                 pages[name] |= {f"naive_{k}": v for k, v in _ms(wall).items()}
                 pages[name] |= {f"naive_cpu_{k}": v for k, v in _ms(cpu).items()}
+                # On a shared machine the ratio to the naive scan of the same run says more
+                # than either time alone.
+                pages[name]["p95_over_naive_p95"] = round(
+                    pages[name]["p95_ms"] / pages[name]["naive_p95_ms"], 2
+                )
             pages[name]["met"] = pages[name]["p95_ms"] < TARGET_S * 1000
     with lake.active():
         log["audit_log_files_at_end"] = len(delta.open_table(AUDIT).file_uris())

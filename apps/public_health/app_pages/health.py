@@ -21,6 +21,14 @@ with layer.view("health"):  # one audited unit: one commit per view
     if not health.recorded:
         st.warning(t("official.health.no_runs"), icon=":material/warning:")
     COUNT = st.column_config.NumberColumn(format="localized")
+    SOURCE_COUNTS = (
+        "files",
+        "files_rejected",
+        "rows_read",
+        "rows_accepted",
+        "rows_quarantined",
+        "silver_rows",
+    )
 
     def named(group: str, code: str) -> str:
         """A code with its name: ``건강보험 청구자료 (claims)``."""
@@ -65,31 +73,10 @@ with layer.view("health"):  # one audited unit: one commit per view
         .fill_null(NOTHING)
         .alias(col("periods")),
         moments("last_delivered_at").alias(col("last_delivered_at")),
-        *(
-            pl.col(c).alias(col(c))
-            for c in (
-                "files",
-                "files_rejected",
-                "rows_read",
-                "rows_accepted",
-                "rows_quarantined",
-                "silver_rows",
-            )
-        ),
+        *(pl.col(c).alias(col(c)) for c in SOURCE_COUNTS),
         moments("silver_updated").alias(col("silver_updated")),
     )
-    table(
-        shown,
-        "health_sources",
-        (
-            "files",
-            "files_rejected",
-            "rows_read",
-            "rows_accepted",
-            "rows_quarantined",
-            "silver_rows",
-        ),
-    )
+    table(shown, "health_sources", SOURCE_COUNTS)
 
     # --- quality checks -----------------------------------------------------------------------
     st.subheader(t("official.health.checks"))

@@ -4,7 +4,6 @@ is a gap in the line and is named under the chart. Each point carries its figure
 each target line its words (whose target it is), so nothing is told by colour alone.
 """
 
-import plotly.express as px
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
@@ -13,7 +12,7 @@ from apps.common.i18n import t
 from apps.common.layout import access
 from apps.common.theme import apply
 from apps.common.views import service_name
-from apps.public_health import freshness
+from apps.public_health import charts, freshness
 from apps.public_health import kpis as words
 from lakehouse import disclosure
 from lakehouse.access.programme import targets
@@ -32,34 +31,7 @@ with layer.view("trends"):  # one audited unit: one commit per view
     def chart(kpi: str, rows: pl.DataFrame) -> None:
         """One KPI's line by month, its points labelled, its target dotted and named."""
         goal = targets().get(kpi)
-        labels = [
-            words.compared(kpi, v) if v is not None else words.hidden()
-            for v in rows["compared"].to_list()
-        ]
-        figure = px.line(
-            rows.with_columns(pl.Series("label", labels)),
-            x="month",
-            y="compared",
-            markers=True,
-            text="label",
-            title=words.name(kpi),
-            labels={"month": t("official.trends.month"), "compared": words.name(kpi)},
-        )
-        figure.update_traces(textposition="top center", connectgaps=False)
-        if goal is not None:
-            figure.add_hline(
-                y=goal.value,
-                line_dash="dot",
-                annotation_text=t(
-                    "official.trends.target_line",
-                    target=words.amount(goal.value, goal.unit) + ("" if goal.sourced else " †"),
-                ),
-                annotation_position="top left",
-            )
-        if goal is not None and goal.unit == "share":
-            figure.update_yaxes(tickformat=".1%")
-        figure.update_yaxes(rangemode="tozero")
-        figure.update_xaxes(type="category")
+        figure = charts.kpi_trend(kpi, rows)
         st.plotly_chart(apply(figure), key=f"trend_{kpi}", config=CONFIG)
         st.caption(words.target(goal, kpi))
         hidden = rows.filter(pl.col("compared").is_null())["month"].to_list()
