@@ -3,7 +3,9 @@ page that draws the trends page's KPI charts (``charts.kpi_trend``, themed, two 
 from the same rows, with no sign-in, access layer, audit row or page layout. Served with
 ``streamlit run`` like the apps; ``GJH_FLOOR_SERIES`` names a Parquet file of the rows
 ``Access.kpi_series`` returned. Its one button, "drawn", reruns the script as a link to a page
-does and draws the charts (Streamlit's rerun, the figures' trip and plotly.js)."""
+does and draws the charts (Streamlit's rerun, the figures' trip and plotly.js); "clear" reruns
+it with none, so the next press draws them anew on a page that has drawn them before (as the
+app's page has: plotly.js is loaded once per page)."""
 
 import os
 
@@ -20,7 +22,9 @@ def _series() -> pl.DataFrame:
 
 
 st.set_page_config(layout="wide")
-if st.button("drawn", key="drawn"):
+drawn = st.button("drawn", key="drawn")
+st.button("clear", key="clear")
+if drawn:
     series = _series()
     kpis = series["kpi"].unique(maintain_order=True).to_list()
     for start in range(0, len(kpis), 2):
