@@ -202,16 +202,16 @@ class DataHealth(Gate):
         return fresh(tables)
 
 
-def fresh(tables: Sequence[str], days: Sequence[tuple[str, str]] | None = None) -> Freshness:
+def fresh(tables: Sequence[str], days: Sequence[tuple[str, str | None]] | None = None) -> Freshness:
     """How fresh figures from ``tables`` are: their newest commit, and the newest day of data
     (``day_range``) of ``days`` (table and date column pairs, for figures that take their days
     from a column of their own choosing or from another table), by default of each table's
     first required date column. The one reckoning of freshness: the pages' line and the KPI
     cards both use it."""
     built = [s.updated for s in map(delta.state, tables) if s.updated is not None]
-    newest = [day_range(t, c)[1] for t, c in days] if days is not None else None
-    found = newest if newest is not None else [day_range(t)[1] for t in tables]
-    return Freshness(max(built, default=None), max(filter(None, found), default=None))
+    pairs = days if days is not None else [(t, None) for t in tables]
+    newest = [d for t, c in pairs if (d := day_range(t, c)[1]) is not None]
+    return Freshness(max(built, default=None), max(newest, default=None))
 
 
 def day_range(name: str, column: str | None = None) -> tuple[date | None, date | None]:
