@@ -47,12 +47,14 @@ svg { display: block; }
 
 
 def report(layer: Access, month: str, language: Lang) -> bytes:
-    """The report of ``month`` (``YYYY-MM``) as UTF-8 HTML, made now, in ``language``."""
-    cards = layer.kpis(month)
-    series = layer.kpi_series().filter(pl.col("month") <= month)
-    services = layer.service_table().filter(
-        (pl.col("month") == month) & (pl.col("service") != disclosure.TOTAL)
-    )
+    """The report of ``month`` (``YYYY-MM``) as UTF-8 HTML, made now, in ``language``; its
+    reads are one audited view (one commit for their three rows)."""
+    with layer.view("report"):
+        cards = layer.kpis(month)
+        series = layer.kpi_series().filter(pl.col("month") <= month)
+        services = layer.service_table().filter(
+            (pl.col("month") == month) & (pl.col("service") != disclosure.TOTAL)
+        )
     recent = sorted(series["month"].unique().to_list())[-TREND_MONTHS:]
     deployment = any(k.target is not None and not k.target.sourced for k in cards)
     made = t("report.for", language, made=moment(layer.clock(), language))
