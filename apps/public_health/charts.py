@@ -34,7 +34,9 @@ import polars as pl
 
 from apps.common.i18n import lang, number, t, word
 from apps.common.theme import GRID, PALETTE, TEXT
+from apps.public_health import kpis as words
 from lakehouse import disclosure
+from lakehouse.access.programme import targets
 
 GWANGJU: Final = Path(__file__).resolve().parents[2] / "lakehouse/reference/gwangju"
 Level = Literal["districts", "dongs"]
@@ -495,4 +497,46 @@ def intervals(
         },
         height=120 + 60 * frame.height,
     )
+    return figure
+
+
+def kpi_trend(kpi: str, rows: pl.DataFrame) -> go.Figure:
+    """One programme KPI's line by month (the trends page): its points labelled with their
+    figures (a hidden month "◆ suppressed", a gap in the line), its target dotted and named
+    (whose target it is: † marks a deployment's own setting).
+
+    Args:
+        kpi: The KPI (``Access.kpi_series``'s ``kpi``).
+        rows: Its rows of ``Access.kpi_series``: ``month`` and ``compared`` (what its target is
+            set against; null where hidden).
+    """
+    goal = targets().get(kpi)
+    labels = [
+        words.compared(kpi, v) if v is not None else words.hidden()
+        for v in rows["compared"].to_list()
+    ]
+    figure = px.line(
+        rows.with_columns(pl.Series("label", labels)),
+        x="month",
+        y="compared",
+        markers=True,
+        text="label",
+        title=words.name(kpi),
+        labels={"month": t("official.trends.month"), "compared": words.name(kpi)},
+    )
+    figure.update_traces(textposition="top center", connectgaps=False)
+    if goal is not None:
+        figure.add_hline(
+            y=goal.value,
+            line_dash="dot",
+            annotation_text=t(
+                "official.trends.target_line",
+                target=words.amount(goal.value, goal.unit) + ("" if goal.sourced else " †"),
+            ),
+            annotation_position="top left",
+        )
+    if goal is not None and goal.unit == "share":
+        figure.update_yaxes(tickformat=".1%")
+    figure.update_yaxes(rangemode="tozero")
+    figure.update_xaxes(type="category")
     return figure

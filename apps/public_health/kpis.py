@@ -11,12 +11,12 @@ from typing import Final
 
 from apps.common.i18n import Lang, moment, number, t
 from apps.common.i18n import day as day_text
+from lakehouse.access.health import Freshness
 from lakehouse.access.programme import (
     FINDINGS,
     INSTITUTIONS,
     ROUND,
     UPTAKE,
-    Freshness,
     Kpi,
     Target,
     Unit,
@@ -142,13 +142,13 @@ def change(kpi: Kpi, language: Lang | None = None) -> str:
     return t("kpi.change", language, change=signed(kpi.change, unit(kpi.kpi)))
 
 
-def fresh(found: Freshness, language: Lang | None = None, named: bool = False) -> str:
-    """How fresh a figure is: the newest day its source holds and its last update (``named``:
-    after the name of the KPIs' group it feeds)."""
+def fresh(found: Freshness, language: Lang | None = None, source: str | None = None) -> str:
+    """How fresh a figure is: the newest day its source holds and its last update (after the
+    name of the KPIs' group the ``source`` table feeds, when given)."""
     text = t(
         "kpi.fresh",
         language,
-        newest=day_text(found.newest_day, language),
-        committed=moment(found.committed, language),
+        newest=day_text(found.data_until, language),
+        committed=moment(found.built_at, language),
     )
-    return f"{t(GROUPS[found.table], language)}: {text}" if named else text
+    return f"{t(GROUPS[source], language)}: {text}" if source else text

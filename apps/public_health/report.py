@@ -48,12 +48,14 @@ svg { display: block; }
 
 
 def report(layer: Access, month: str, language: Lang) -> bytes:
-    """The report of ``month`` (``YYYY-MM``) as UTF-8 HTML, made now, in ``language``."""
-    cards = layer.kpis(month)
-    series = layer.kpi_series().filter(pl.col("month") <= month)
-    services = layer.service_table().filter(
-        (pl.col("month") == month) & (pl.col("service") != disclosure.TOTAL)
-    )
+    """The report of ``month`` (``YYYY-MM``) as UTF-8 HTML, made now, in ``language``; its
+    reads are one audited view (one commit for their three rows)."""
+    with layer.view("report"):
+        cards = layer.kpis(month)
+        series = layer.kpi_series().filter(pl.col("month") <= month)
+        services = layer.service_table().filter(
+            (pl.col("month") == month) & (pl.col("service") != disclosure.TOTAL)
+        )
     recent = sorted(series["month"].unique().to_list())[-TREND_MONTHS:]
     deployment = any(k.target is not None and not k.target.sourced for k in cards)
     made = t("report.for", language, made=moment(layer.clock(), language))
@@ -111,8 +113,8 @@ def _kpi_table(cards: list[Kpi], language: Lang) -> str:
             + _cell(words.change(kpi, language))
             + "</tr>"
         )
-    sources = {k.freshness.table: k.freshness for k in cards}
-    fresh = "; ".join(words.fresh(f, language, named=True) for f in sources.values())
+    sources = {k.source: k.freshness for k in cards}
+    fresh = "; ".join(words.fresh(f, language, source) for source, f in sources.items())
     return (
         "<table>"
         + "".join(rows)

@@ -2,13 +2,15 @@
 
 Officials see the programme's uptake only as it is published: the gold job suppresses it once
 for every view (``gold.programme_uptake_published``, docs/disclosure.md), and every answer here
-is a slice or a sum of that table, never of the raw counts, so no page can undo it. Clinicians
-see their institution's turnaround and the admin the whole city's (the model monitoring view);
-the admin alone reads the access log, and reading it is logged too.
+is a slice or a sum of that table, never of the raw counts, so no page can undo it. The table
+(some 13,000 cells at the city's size) is read once per Delta version and kept (``published``).
+Clinicians see their institution's turnaround and the admin the whole city's (the model
+monitoring view); the admin alone reads the access log, and reading it is logged too.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -17,11 +19,12 @@ from typing import Final, Literal
 import duckdb
 import polars as pl
 
-from lakehouse import disclosure
+from lakehouse import delta, disclosure, queries
 from lakehouse import read as lake
 from lakehouse.access.gate import Gate
 from lakehouse.access.imaging import FINDINGS, TRIAGE
 from lakehouse.audit import AUDIT
+from lakehouse.config import storage_options
 
 PUBLISHED: Final = "gold.programme_uptake_published"
 UPTAKE_DIMENSIONS: Final = ("district_code", "age_group", "sex")
@@ -67,14 +70,14 @@ class Aggregates(Gate):
             last_month: ``YYYY-MM``, inclusive.
         """
         self._require("read:aggregate", "official")
-        published = self._uptake(measure, dims, first_month, last_month)
+        found = self._uptake(measure, dims, first_month, last_month)
         self._audit(
             "read:aggregate",
             "monitoring",
-            rows=published.height,
+            rows=found.height,
             detail=f"{measure} by {','.join(dims) or '-'} {first_month}..{last_month}",
         )
-        return published
+        return found
 
     def _uptake(
         self, measure: str, dims: Sequence[str], first_month: str, last_month: str
@@ -88,15 +91,46 @@ class Aggregates(Gate):
             raise ValueError(f"dimensions are distinct ones of {UPTAKE_DIMENSIONS}")
         months = self._months(measure, first_month, last_month)
         others = [d for d in UPTAKE_DIMENSIONS if d not in dims]
-        rows = lake.scan(PUBLISHED).filter(
-            (pl.col("measure") == measure)
-            & pl.col("dong_code").is_null()
-            & pl.all_horizontal(True, *(pl.col(d).is_null() for d in others))
+        rows = (
+            published()
+            .lazy()
+            .filter(
+                (pl.col("measure") == measure)
+                & pl.col("dong_code").is_null()
+                & pl.all_horizontal(True, *(pl.col(d).is_null() for d in others))
+            )
         )
         summed = _sum_of_months(rows, list(dims), months, measure)
         return (summed.sort(*dims, nulls_last=True) if dims else summed).with_columns(
             pl.col(d).fill_null(disclosure.TOTAL) for d in dims
         )
+
+    def _monthly_totals(
+        self, measures: Sequence[str], months: Sequence[str]
+    ) -> dict[tuple[str, str], float | None]:
+        """The city's published total of each of ``measures`` in each of ``months`` (published
+        months), None where hidden: what ``_uptake(measure, [], month, month)`` answers one at
+        a time, from one slice of the table (the KPIs' trend reads 4 measures x 12 months)."""
+        table = published()
+        covered = table.get_column("month").drop_nulls().unique().to_list()
+        # A flow over the data's only month is its whole-period cell (``_months``).
+        whole = pl.lit(len(covered) == 1) & pl.col("measure").replace_strict(
+            {m: UPTAKE_MEASURES[m] == "sum" for m in measures}, return_dtype=pl.Boolean
+        )
+        pairs = [(m, month) for m in measures for month in months]
+        cell = pl.when(~whole).then(pl.col("month")).otherwise(pl.lit("")).alias("cell")
+        wanted = pl.DataFrame(pairs, schema=["measure", "month"], orient="row").with_columns(cell)
+        cells = table.filter(
+            pl.col("measure").is_in(list(measures))
+            & pl.all_horizontal(*(pl.col(d).is_null() for d in (*UPTAKE_DIMENSIONS, "dong_code")))
+        ).select("measure", pl.col("month").fill_null("").alias("cell"), "value", "suppressed")
+        found = wanted.join(cells, on=["measure", "cell"], how="left")
+        return {
+            (measure, month): None if hidden or value is None else float(value)
+            for measure, month, value, hidden in found.select(
+                "measure", "month", "value", "suppressed"
+            ).iter_rows()
+        }
 
     def uptake_dongs(self, measure: str, first_month: str, last_month: str) -> pl.DataFrame:
         """Programme uptake by dong within district, for the whole period only, as published:
@@ -127,8 +161,9 @@ class Aggregates(Gate):
             if UPTAKE_MEASURES[measure] == "sum"
             else (pl.col("month") == covered[-1])
         )
-        published = (
-            lake.scan(PUBLISHED)
+        found = (
+            published()
+            .lazy()
             .filter(
                 (pl.col("measure") == measure)
                 & month
@@ -144,20 +179,15 @@ class Aggregates(Gate):
         self._audit(
             "read:aggregate",
             "monitoring",
-            rows=published.height,
+            rows=found.height,
             detail=f"{measure} by district_code,dong_code {first_month}..{last_month}",
         )
-        return published
+        return found
 
     def uptake_months(self) -> list[str]:
         """The whole months the published uptake covers (``YYYY-MM``), for choosing a period."""
         self._require("read:aggregate", "official")
-        found = (
-            lake.scan(PUBLISHED)
-            .select(pl.col("month").drop_nulls().unique().sort())
-            .collect()["month"]
-        )
-        return found.to_list()
+        return published().get_column("month").drop_nulls().unique().sort().to_list()
 
     def _months(self, measure: str, first_month: str, last_month: str) -> list[str] | None:
         """The published months a period reads: None for a flow's whole period (its published
@@ -209,6 +239,30 @@ class Aggregates(Gate):
         rows = lake.scan(AUDIT).filter(where).sort("at", descending=True).collect()
         self._audit("read:audit_log", "oversight", rows=rows.height)
         return rows
+
+
+def published() -> pl.DataFrame:
+    """The whole published uptake table (``PUBLISHED``: some 13,000 cells at Gwangju's size,
+    one row per measure, month and cell of the cube or the dongs), read once per version of it
+    and kept (``_published_at``): a table at a version never changes, so no time to live is
+    needed and a new build is read on the next call. Its Delta log is the one
+    ``lakehouse.queries`` keeps open for the process and brings up to date on each read (a
+    fraction of a millisecond). Empty with the catalogue's schema before its first build. Every
+    official's uptake read is a slice of it: a page's dozen reads were a dozen scans of the
+    table (docs/benchmarks.md, issue 20). Callers must not mutate it."""
+    with queries._OPENING:
+        opened = queries._opened(PUBLISHED)
+        # A table made anew at the same place starts its versions again: its id tells them apart.
+        key = None if opened is None else (opened.metadata().id, opened.version())
+    if key is None:  # not built yet, or files that cannot be read as they are
+        return lake.scan(PUBLISHED).collect()
+    return _published_at(delta.uri(PUBLISHED), *key)
+
+
+@functools.lru_cache(maxsize=4)
+def _published_at(location: str, table_id: str, version: int) -> pl.DataFrame:
+    """The published table's rows at ``version`` (``published``)."""
+    return pl.scan_delta(location, version=version, storage_options=storage_options()).collect()
 
 
 STATS_SQL: Final = """

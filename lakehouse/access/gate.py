@@ -27,10 +27,12 @@ default:
 * **admin**: operations and the audit log, no clinical content.
 
 Every person-level access, allowed or refused, appends one row to ``ops.audit_log``
-(``lakehouse.audit``), which the admin reviews and the citizen sees. Inputs are never spliced
-into SQL: lookups are Polars expressions on typed columns, and a citizen key or a DICOM UID must
-have its exact shape before it is looked up, so a guessed or injected value is refused (and
-audited) before any table is read.
+(``lakehouse.audit``), which the admin reviews and the citizen sees. A page that makes many
+calls may run them in one ``view``: each call keeps its own row, and the rows are committed
+together when the view ends (a refusal at once), since a commit costs more than a read.
+Inputs are never spliced into SQL: lookups are Polars expressions on typed columns, and a
+citizen key or a DICOM UID must have its exact shape before it is looked up, so a guessed or
+injected value is refused (and audited) before any table is read.
 
 ``Gate`` is the base of every concern of ``lakehouse.access.Access`` (grants, records, imaging,
 readings, aggregates): each of their methods starts with ``_require``, ``basis`` or ``_study``
@@ -39,8 +41,11 @@ and ends with ``_audit``.
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Literal, TypedDict, Unpack
@@ -54,6 +59,7 @@ from lakehouse.access import folds
 from lakehouse.access.folds import Consent, Grant
 from lakehouse.pseudonym import is_citizen_key
 
+log = logging.getLogger(__name__)
 Role = Literal["citizen", "clinician", "official", "admin"]
 ROLES: Final[tuple[Role, ...]] = ("citizen", "clinician", "official", "admin")
 GRANTS: Final = "ops.grants"
@@ -183,6 +189,7 @@ class Gate:
         self.principal = principal
         self.clock = clock
         self.readers = readers or Readers()
+        self._views = threading.local()
 
     def _q(self, query: Query) -> Query:
         """A ``lakehouse.queries`` function as this layer's readers run it."""
@@ -207,7 +214,50 @@ class Gate:
         )
 
     def _audit(self, action: str, purpose: str, **fields: Unpack[AuditFields]) -> None:
-        audit.append([self._entry(action, purpose, **fields)])
+        self._log([self._entry(action, purpose, **fields)])
+
+    def _log(self, entries: list[dict[str, object]], at_once: bool = False) -> None:
+        """Append audit rows: gathered into the open ``view`` of this thread, if any, else
+        (or ``at_once``, with what the view gathered so far) as one commit now."""
+        gathered: list[dict[str, object]] | None = getattr(self._views, "rows", None)
+        if gathered is None:
+            audit.append(entries)
+            return
+        gathered.extend(entries)
+        if at_once:
+            audit.append(gathered)
+            gathered.clear()
+
+    @contextmanager
+    def view(self, name: str) -> Iterator[None]:
+        """One audited unit of work, such as one page view: the audit rows of every call of
+        this layer inside the block are gathered and appended together, in one commit, when
+        the block ends, however it ends (an exception, ``st.stop``, a rerun), before the
+        exception goes on. Each call keeps its own row, as it would have written alone (its
+        time, action, purpose, rows, detail): only the commits are fewer, and a commit to the
+        access log is most of an aggregate read's time (docs/benchmarks.md, issue 20).
+
+        Opt-in, for a page that makes many calls (the officials' pages): a read outside a view
+        is committed as it is made. A refusal is never held back: it is committed at once,
+        with the rows gathered before it. A view opened inside a view joins it. Only calls
+        from the thread that opened the view are gathered (a deferred download run from
+        another thread commits its own row as it is made).
+
+        Args:
+            name: What the unit is (a page's name), for the server's log.
+        """
+        if getattr(self._views, "rows", None) is not None:
+            yield
+            return
+        gathered: list[dict[str, object]] = []
+        self._views.rows = gathered
+        try:
+            yield
+        finally:
+            self._views.rows = None
+            if gathered:
+                audit.append(gathered)
+            log.debug("view %s: %d audit rows in one commit", name, len(gathered))
 
     def _audit_study(
         self, action: str, study: dict[str, Any], purpose: str, rows: int, detail: str | None
@@ -230,7 +280,7 @@ class Gate:
         ``code`` for the apps' message (``AccessDeniedError``) and in the audit row's
         ``refusal``, where the admin's page names it."""
         entry = self._entry(action, "none", subject=subject, allowed=False, detail=detail)
-        audit.append([{**entry, "refusal": code}])
+        self._log([{**entry, "refusal": code}], at_once=True)
         return AccessDeniedError(detail, code)
 
     # --- the rules ----------------------------------------------------------------------------

@@ -160,12 +160,13 @@ class Health:
 
 @dataclass(frozen=True)
 class Freshness:
-    """How fresh a page's figures are (``DataHealth.freshness``).
+    """How fresh figures are: a page's (``DataHealth.freshness``) or a KPI card's
+    (``Programme.kpis``), from their tables' Delta logs alone (``fresh``).
 
     Attributes:
-        built_at: The newest commit among the tables the page reads (their last build).
-        data_until: The newest day of data they cover (the largest value of each table's first
-            required date column, from the Delta log's file statistics).
+        built_at: The newest commit among the tables the figures come from (their last build).
+        data_until: The newest day of data they cover (a date column's largest value, from the
+            Delta log's file statistics).
     """
 
     built_at: datetime | None
@@ -198,23 +199,44 @@ class DataHealth(Gate):
         and the newest day of data they cover, from their Delta logs alone (no data read).
         Like ``uptake_months``, a fact about the tables, not a read of figures: not audited."""
         self._require("read:aggregate", "official", "admin")
-        built = [s.updated for s in map(delta.state, tables) if s.updated is not None]
-        days = [d for d in map(_newest_day, tables) if d is not None]
-        return Freshness(max(built, default=None), max(days, default=None))
+        return fresh(tables)
 
 
-def _newest_day(name: str) -> date | None:
-    """The largest value of the table's first required date column, from the file statistics
-    of its Delta log; None when it has none, is empty or not yet written."""
+def fresh(tables: Sequence[str], days: Sequence[tuple[str, str | None]] | None = None) -> Freshness:
+    """How fresh figures from ``tables`` are: their newest commit, and the newest day of data
+    (``day_range``) of ``days`` (table and date column pairs, for figures that take their days
+    from a column of their own choosing or from another table), by default of each table's
+    first required date column. The one reckoning of freshness: the pages' line and the KPI
+    cards both use it."""
+    built = [s.updated for s in map(delta.state, tables) if s.updated is not None]
+    pairs = days if days is not None else [(t, None) for t in tables]
+    newest = [d for t, c in pairs if (d := day_range(t, c)[1]) is not None]
+    return Freshness(max(built, default=None), max(newest, default=None))
+
+
+def day_range(name: str, column: str | None = None) -> tuple[date | None, date | None]:
+    """The smallest and largest value of a date or timestamp ``column`` of a table (by default
+    its first required date column), as days, from the file statistics of its Delta log, so no
+    data is read; (None, None) when it has no such column or statistics, is empty or not yet
+    written."""
     table = catalog_table(name)
-    column = next((c.name for c in table.columns if c.type == "date" and c.required), None)
+    column = column or next(
+        (c.name for c in table.columns if c.type == "date" and c.required), None
+    )
     if column is None or not delta.exists(table):
-        return None
+        return None, None
     actions = pl.DataFrame(delta.open_table(table).get_add_actions(flatten=True))
-    found = f"max.{column}"
-    if found not in actions.columns or not actions.height:
-        return None
-    value = actions[found].max()
+    low, high = f"min.{column}", f"max.{column}"
+    if not actions.height or low not in actions.columns or high not in actions.columns:
+        return None, None
+    ends = actions.select(pl.col(low).min(), pl.col(high).max()).row(0)
+    return _day(ends[0]), _day(ends[1])
+
+
+def _day(value: object) -> date | None:
+    """A statistic as a day (a timestamp's date)."""
+    if isinstance(value, datetime):
+        return value.date()
     return value if isinstance(value, date) else None
 
 

@@ -24,15 +24,16 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from functools import cache
 from typing import Final, Literal, Protocol, cast
 
 import polars as pl
 
-from lakehouse import delta, disclosure
+from lakehouse import disclosure
 from lakehouse import read as lake
 from lakehouse.access.gate import Gate
+from lakehouse.access.health import Freshness, day_range, fresh
 from lakehouse.catalog.gold import SERVICE_COUNTS
 from lakehouse.reference import ROOT
 
@@ -42,8 +43,6 @@ INSTITUTIONS: Final = "silver.institutions"
 FINDINGS: Final = "ai.findings"
 SERVICES: Final = "gold.ai_services_published"
 STUDIES: Final = "silver.imaging_studies"
-# When a study was acquired (its DICOM date, else its first arrival), as triage_stats has it.
-ACQUIRED: Final = pl.coalesce("study_datetime", "first_received_at")
 # The KPIs in the cards' order. ``institutions_round_<n>`` follow ``institutions``, one per
 # enrolment round the register holds.
 UPTAKE_KPIS: Final = ("app_users", "active_users", "centre_visits")
@@ -74,15 +73,6 @@ class Target:
 
 
 @dataclass(frozen=True)
-class Freshness:
-    """How fresh a figure is: its source table's last commit and the newest day it holds."""
-
-    table: str
-    committed: datetime | None
-    newest_day: date | None
-
-
-@dataclass(frozen=True)
 class Kpi:
     """One KPI card's figures for one month.
 
@@ -94,7 +84,8 @@ class Kpi:
         suppressed: The published count behind it is hidden (1-10, or its complement).
         target: Its target, or None where none is set.
         change: Since the previous month, in the value's unit; None when either is missing.
-        freshness: Its source's last commit and newest day.
+        source: The table it is counted from (``UPTAKE``, ``INSTITUTIONS``, ``FINDINGS``).
+        freshness: Its source's last commit and newest day (``health.fresh``).
     """
 
     kpi: str
@@ -104,6 +95,7 @@ class Kpi:
     suppressed: bool
     target: Target | None
     change: float | None
+    source: str
     freshness: Freshness
 
     @property
@@ -137,12 +129,13 @@ def source() -> dict[str, str]:
 
 
 class _Published(Protocol):
-    """The officials' published uptake (``Access.uptake`` unaudited, and its months), which this
-    module builds on and never re-derives; its public methods audit their answer once."""
+    """The officials' published uptake (the city's monthly totals as ``Access.uptake`` answers
+    them, unaudited, and its months), which this module builds on and never re-derives; its
+    public methods audit their answer once."""
 
-    def _uptake(
-        self, measure: str, dims: Sequence[str], first_month: str, last_month: str
-    ) -> pl.DataFrame: ...
+    def _monthly_totals(
+        self, measures: Sequence[str], months: Sequence[str]
+    ) -> dict[tuple[str, str], float | None]: ...
 
     def uptake_months(self) -> list[str]: ...
 
@@ -170,6 +163,7 @@ class Programme(Gate):
                 row["suppressed"],
                 targets().get(row["kpi"]),
                 row["change"],
+                _source_of(row["kpi"]),
                 fresh[_source_of(row["kpi"])],
             )
             for row in now.iter_rows(named=True)
@@ -239,11 +233,11 @@ class Programme(Gate):
 
     def _uptake_rows(self, months: list[str]) -> list[tuple[object, ...]]:
         """The citizen-app and centre KPIs of each month, from the published uptake."""
-        published = cast(_Published, self)
-        first, last = _uptake_days()
+        totals = cast(_Published, self)._monthly_totals(MEASURES, months)
+        first, last = day_range(UPTAKE)
         rows: list[tuple[object, ...]] = []
         for month in months:
-            got = {m: _total(published._uptake(m, [], month, month), m) for m in MEASURES}
+            got = {m: totals[m, month] for m in MEASURES}
             residents = got["residents"]
             covered = _covered_days(month, first, last)
             figures = {
@@ -283,10 +277,12 @@ class Programme(Gate):
     def _freshness(self) -> dict[str, Freshness]:
         """Each source table's last commit and newest day."""
         return {
-            UPTAKE: _fresh(UPTAKE, pl.col("day").max()),
-            INSTITUTIONS: _fresh(INSTITUTIONS, pl.col("enrolled_on").max()),
-            # Months of the AI services are the studies' (``_studies``), so is their newest day.
-            FINDINGS: _fresh(FINDINGS, ACQUIRED.max().dt.date(), STUDIES),
+            UPTAKE: fresh([UPTAKE]),
+            INSTITUTIONS: fresh([INSTITUTIONS], [(INSTITUTIONS, "enrolled_on")]),
+            # Months of the AI services are the studies' (``_studies``), so is their newest day:
+            # the newest acquisition date (file statistics hold no coalesce; a study with no
+            # DICOM date is counted in its arrival's month and does not move this day).
+            FINDINGS: fresh([FINDINGS], [(STUDIES, "study_datetime")]),
         }
 
 
@@ -302,12 +298,6 @@ def _order(frame: pl.DataFrame) -> dict[str, int]:
     rounds = sorted(k for k in frame["kpi"].unique().to_list() if k.startswith(ROUND))
     order = [*UPTAKE_KPIS, "institutions", *rounds, *AI_KPIS]
     return {k: i for i, k in enumerate(order)}
-
-
-def _total(published: pl.DataFrame, measure: str) -> float | None:
-    """The grand total of a published table with no breakdown; None when suppressed."""
-    row = published.row(0, named=True)
-    return None if row["suppressed"] or row[measure] is None else float(row[measure])
 
 
 def _month_bounds(month: str) -> tuple[date, date]:
@@ -326,26 +316,6 @@ def _covered_days(month: str, first: date | None, last: date | None) -> int:
     if last is not None:
         end = min(end, last)
     return max((end - start).days + 1, 1)
-
-
-def _uptake_days() -> tuple[date | None, date | None]:
-    """The first and last day of the uptake table."""
-    days = pl.col("day")
-    return (
-        lake.scan(UPTAKE)
-        .select(days.min().alias("first"), days.max().alias("last"))
-        .collect()
-        .row(0)
-    )
-
-
-def _fresh(table: str, newest: pl.Expr, days_of: str | None = None) -> Freshness:
-    """A table's last commit (its Delta log) and the newest day it holds (or ``days_of``
-    holds, where the figures take their days from another table)."""
-    committed = delta.state(table).updated
-    source = days_of or table
-    day = lake.scan(source).select(newest).collect().item() if committed is not None else None
-    return Freshness(table, committed, day)
 
 
 def _institution_rows(months: list[str]) -> list[tuple[object, ...]]:

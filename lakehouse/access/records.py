@@ -7,7 +7,7 @@ from typing import Final
 
 import polars as pl
 
-from lakehouse import audit, identity, pseudonym, queries
+from lakehouse import identity, pseudonym, queries
 from lakehouse import read as lake
 from lakehouse.access.gate import Gate
 from lakehouse.audit import AUDIT
@@ -82,7 +82,7 @@ class Records(Gate):
             f"search {pseudonym.local_key('patient-lookup', searched)}"
         )
         shown = found["citizen_key"].to_list()
-        audit.append(
+        self._log(
             [
                 self._entry(
                     "lookup:patient",

@@ -20,8 +20,9 @@ import pytest
 from apps.common.i18n import t
 from apps.public_health import kpis as words
 from apps.public_health.report import report
-from lakehouse import accounts, disclosure
+from lakehouse import accounts, delta, disclosure
 from lakehouse.access import Access, AccessDeniedError, Principal
+from lakehouse.access.aggregates import PUBLISHED, published
 from lakehouse.access.programme import targets
 from lakehouse.audit import AUDIT
 from lakehouse.catalog.gold import SERVICE_COUNTS
@@ -123,9 +124,9 @@ def test_the_cards_are_the_published_uptake_against_their_targets(lake: Lake) ->
             assert expected is not None and card.change == pytest.approx(expected - previous)
         else:
             assert card.change is None
-        assert card.freshness.table == "gold.programme_uptake_daily"
-        assert card.freshness.newest_day == lake.frame("gold.programme_uptake_daily")["day"].max()
-        assert card.freshness.committed is not None
+        assert card.source == "gold.programme_uptake_daily"
+        assert card.freshness.data_until == lake.frame("gold.programme_uptake_daily")["day"].max()
+        assert card.freshness.built_at is not None
     # The city's targets carry the article's sentence; the app's are the deployment's own.
     assert cards["institutions"].target == targets()["institutions"]
     assert cards["institutions"].target is not None and cards["institutions"].target.sourced
@@ -352,3 +353,95 @@ def test_the_monthly_report_holds_no_count_of_1_to_10(lake: Lake, accepted: int)
             # The deployment's own targets are marked as such, the city's are not.
             assert "†" in html and t("report.deployment", language) in html
             assert re.search(r"100(개 기관| institutions)", html)
+
+
+# --- one audited unit per page view (Gate.view), the published table read once per version ---
+
+# What an audit row says of the call, beyond its own id and time.
+SAID = (
+    "account", "role", "institution", "origin", "subject_key", "action",
+    "purpose", "outcome", "rows", "emergency", "detail", "refusal",
+)  # fmt: skip
+
+
+def page_calls(layer: Access) -> None:
+    """An officials' page's calls: the overview's, then the compare page's kinds of reads."""
+    months = layer.uptake_months()
+    first, last = months[0], months[-1]
+    layer.freshness()
+    layer.kpis(last)
+    layer.service_table()
+    layer.kpi_series()
+    layer.uptake("app_users", ["district_code"], first, last)
+    layer.uptake_dongs("residents", first, last)
+
+
+def logged(lake: Lake, account: str) -> pl.DataFrame:
+    return lake.frame(AUDIT, pl.col("account") == account).sort("at")
+
+
+def test_a_view_commits_every_calls_row_at_once(lake: Lake) -> None:
+    """A page view's audit rows are those of its calls made one by one (every column but each
+    row's id and time), written in one commit to the access log instead of one per call."""
+    alone = Access(Principal("official.alone", "official", origin="test"))
+    page_calls(alone)
+    viewed = Access(Principal("official.viewed", "official", origin="test"))
+    before = delta.open_table(AUDIT).version()
+    with viewed.view("overview"):
+        page_calls(viewed)
+        assert logged(lake, "official.viewed").is_empty(), "nothing is committed inside"
+    assert delta.open_table(AUDIT).version() == before + 1
+    expected = logged(lake, "official.alone").select(SAID)
+    got = logged(lake, "official.viewed").select(SAID)
+    assert got.height == expected.height == 5
+    assert got.drop("account").equals(expected.drop("account"))
+    # A view inside a view joins it: still one commit; after it, calls commit as they are made.
+    before = delta.open_table(AUDIT).version()
+    with viewed.view("page"), viewed.view("part"):
+        page_calls(viewed)
+    assert delta.open_table(AUDIT).version() == before + 1
+    viewed.service_table()
+    assert delta.open_table(AUDIT).version() == before + 2
+
+
+def test_a_view_that_raises_still_writes_what_it_gathered(lake: Lake) -> None:
+    layer = Access(Principal("official.raised", "official", origin="test"))
+    month = layer.uptake_months()[-1]
+    with pytest.raises(RuntimeError, match="drawing failed"), layer.view("overview"):
+        layer.kpis(month)
+        layer.service_table()
+        raise RuntimeError("drawing failed")
+    assert logged(lake, "official.raised")["detail"].to_list() == [f"kpis {month}", "ai services"]
+
+
+def test_a_refusal_inside_a_view_is_committed_at_once(lake: Lake) -> None:
+    """A refused attempt is never held back for the end of a view: it is in the access log,
+    with the rows gathered before it, when the refusal is raised."""
+    clinician = Access(Principal("dr.view", "clinician", institution="12345678", origin="test"))
+    with clinician.view("wrong page"):
+        with pytest.raises(AccessDeniedError):
+            clinician.kpi_series()
+        refused = logged(lake, "dr.view")
+        assert refused["outcome"].to_list() == ["denied"]
+        assert refused["refusal"].to_list() == ["role"]
+
+
+def test_the_published_table_is_read_once_per_version(lake: Lake) -> None:
+    """Every uptake read slices one copy of the published table, kept while its version
+    stands; a new build is read at once."""
+    layer = official()
+    kept = published()
+    layer.kpi_series()
+    assert published() is kept
+    delta.replace(PUBLISHED, kept, "measure IS NOT NULL")  # a new build, the same cells
+    rebuilt = published()
+    assert rebuilt is not kept and rebuilt.sort(rebuilt.columns).equals(kept.sort(kept.columns))
+
+
+def test_a_cards_freshness_is_reckoned_as_the_pages_line(lake: Lake) -> None:
+    """One reckoning of freshness: the uptake cards' is the freshness line's of their table."""
+    layer = official()
+    cards = layer.kpis(layer.uptake_months()[-1])
+    uptake = [k for k in cards if k.source == "gold.programme_uptake_daily"]
+    assert uptake
+    assert {k.freshness for k in uptake} == {layer.freshness(["gold.programme_uptake_daily"])}

@@ -21,11 +21,13 @@ access-layer calls each page makes for its default view (``PAGES``: read from
 daily table with Polars (a group-by over the period, no suppression). Target: each page's p95
 under 300 ms. Wall and CPU time (this process, all threads) are both kept: the machine is shared.
 The DuckDB connection is kept for the process, as the app keeps it (``apps.common.cache``); no
-result is cached. Every call appends its audit row (one Delta commit), and a commit's cost grows
-with the access log's files, so the log is first compacted (``lakehouse.delta.optimize``, as the
-weekly upkeep leaves it); its files at the start and end, one append's time alone and each
-view's audit rows are recorded beside the pages, and each page is timed once more with the
-audit append made a no-op (``reads_*``: what the reads alone cost).
+result is cached. Each page's calls run in one audited view (``Gate.view``), as the pages make
+them: every call's audit row, one Delta commit a view. A commit's cost grows with the access
+log's files and history, so the log is first compacted (``lakehouse.audit.compact``, as it
+compacts itself every ``COMPACT_EVERY`` commits); its files at the start and end, one append's
+time alone and each view's audit rows and commits are recorded beside the pages, and each page
+is timed once more with the audit append made a no-op (``reads_*``: what the reads alone cost),
+and its p95 set against the naive scan's (``p95_over_naive_p95``).
 The tables of institutions, AI findings, deliveries and quarantine are not built here (the
 pages' calls read them as empty), so ``kpis``, ``service_table`` and ``data_health`` are timed
 on the uptake tables at city size only.
@@ -231,13 +233,23 @@ def _pages(layer: Access, months: list[str]) -> dict[str, Callable[[], object]]:
         layer.freshness()
         return layer.data_health()
 
-    return {
+    def viewed(name: str, calls: Callable[[], object]) -> Callable[[], object]:
+        """A page's calls as the page makes them: one audited view (``Gate.view``)."""
+
+        def view() -> object:
+            with layer.view(name):
+                return calls()
+
+        return view
+
+    pages = {
         "overview": overview,
         "trends": trends,
         "uptake": uptake,
         "compare": compare,
         "health": health,
     }
+    return {name: viewed(name, calls) for name, calls in pages.items()}
 
 
 def _naive(uri: str, measure: str, dims: list[str]) -> pl.DataFrame:
@@ -319,7 +331,7 @@ def test_each_officials_page_queries_at_city_size(monkeypatch: pytest.MonkeyPatc
         months = layer.uptake_months()
         assert len(months) == 12, months
         naive = _naive_pages(uri)
-        delta.optimize(AUDIT)  # the access log as the weekly upkeep leaves it
+        audit.compact()  # the access log as its own compaction leaves it
         log: dict[str, float] = {
             "audit_log_files_at_start": len(delta.open_table(AUDIT).file_uris())
         }
@@ -330,10 +342,13 @@ def test_each_officials_page_queries_at_city_size(monkeypatch: pytest.MonkeyPatc
         }
         for name, call in _pages(layer, months).items():
             before = lake_read.scan(AUDIT).select(pl.len()).collect().item()
+            version = delta.open_table(AUDIT).version()
             wall, cpu = _timed(call, RUNS)
             after = lake_read.scan(AUDIT).select(pl.len()).collect().item()
             pages[name] = {
                 "audit_rows_per_view": (after - before) // (RUNS + 1),
+                "audit_commits_per_view": (delta.open_table(AUDIT).version() - version)
+                // (RUNS + 1),
                 **_ms(wall),
                 **{f"cpu_{k}": v for k, v in _ms(cpu).items()},
             }
@@ -346,6 +361,11 @@ def test_each_officials_page_queries_at_city_size(monkeypatch: pytest.MonkeyPatc
                 wall, cpu = _timed(naive[name], RUNS)
                 pages[name] |= {f"naive_{k}": v for k, v in _ms(wall).items()}
                 pages[name] |= {f"naive_cpu_{k}": v for k, v in _ms(cpu).items()}
+                # On a shared machine the ratio to the naive scan of the same run says more
+                # than either time alone.
+                pages[name]["p95_over_naive_p95"] = round(
+                    pages[name]["p95_ms"] / pages[name]["naive_p95_ms"], 2
+                )
             pages[name]["met"] = pages[name]["p95_ms"] < TARGET_S * 1000
     with lake.active():
         log["audit_log_files_at_end"] = len(delta.open_table(AUDIT).file_uris())
