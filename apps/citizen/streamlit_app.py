@@ -19,4 +19,5 @@ run(
         ),
         *(st.Page(flow.page, title=t(flow.title), icon=flow.icon) for flow in FLOWS),
     ],
+    charts=True,  # the first flow, the timeline, is a chart
 )
