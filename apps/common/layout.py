@@ -111,17 +111,20 @@ def _sign_in(app: str, role: Role) -> None:
         _password_form(app, role)
 
 
-def warm_charts() -> None:
-    """An empty plotly chart that is never displayed, so that the browser fetches and runs
-    plotly.js (Streamlit loads its 4.7 MB chart module only when a page first draws a chart)
-    now, while the person types, rather than after sign-in: on a phone that took about 1 s
-    between the click and the first chart, more than the whole rest of the page
-    (docs/benchmarks.md, the timeline page). It takes no room and no taps, and a screen reader
-    skips it (``display: none``)."""
+def warm_charts(specimen: go.Figure) -> None:
+    """A chart that is never displayed, so that the browser fetches and runs plotly.js now,
+    while the person types, rather than after sign-in: Streamlit loads its 4.7 MB chart module
+    only when a page first draws a chart, and on a phone that took about 1 s between the
+    click and the first chart, more than the whole rest of the page (docs/benchmarks.md, the
+    timeline page). ``specimen`` is a figure like the first one people see after sign-in,
+    made of no one's data: drawing it has the browser compile the drawing code that figure
+    takes (its traces, axes and controls), which shortened the real figure's first draw by
+    about a sixth. It takes no room and no taps, and a screen reader skips it
+    (``display: none``)."""
     with st.container(key=WARM_KEY):
         st.html(f"<style>.st-key-{WARM_KEY} {{ display: none; }}</style>")
         st.plotly_chart(
-            go.Figure(), key=f"{WARM_KEY}_chart", theme=None, config={"staticPlot": True}
+            specimen, key=f"{WARM_KEY}_chart", theme=None, config={"displayModeBar": False}
         )
 
 
@@ -187,15 +190,17 @@ def guarded(page: Callable[[], None]) -> None:
         st.error(t("error.unexpected", incident=incident))
 
 
-def _gate(app: str, role: Role, pages: Sequence[st.Page], charts: bool) -> list[st.Page]:
+def _gate(
+    app: str, role: Role, pages: Sequence[st.Page], charts: Callable[[], go.Figure] | None
+) -> list[st.Page]:
     """The sign-in form at every path of the role's pages: a link to a page (a study in the
     viewer, ``?study=...``) asks for sign-in and then opens what it named. With ``charts``
     the browser loads the chart library behind the form (``warm_charts``)."""
 
     def sign_in() -> None:
         _sign_in(app, role)
-        if charts:
-            warm_charts()
+        if charts is not None:
+            warm_charts(charts())
 
     return [
         st.Page(
@@ -209,12 +214,16 @@ def _gate(app: str, role: Role, pages: Sequence[st.Page], charts: bool) -> list[
 
 
 def run(
-    app: str, role: Role, pages: Sequence[st.Page], icon: str = "🏥", charts: bool = False
+    app: str,
+    role: Role,
+    pages: Sequence[st.Page],
+    icon: str = "🏥",
+    charts: Callable[[], go.Figure] | None = None,
 ) -> None:
     """The router: sign-in gate, then the role's pages. Outside a Streamlit run (the script
     imported bare, as a process spawned from a test that ran the app re-imports its parent's
-    main module) there is nothing to route, and nothing is done. ``charts``: the page people
-    land on after sign-in draws a plotly chart, so the sign-in page loads plotly.js
+    main module) there is nothing to route, and nothing is done. ``charts`` makes a specimen
+    of the first chart people see after sign-in, which the sign-in page draws out of sight
     (``warm_charts``).
 
     The tab's icon is an emoji, which Streamlit draws as an inline SVG: a Material icon there

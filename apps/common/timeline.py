@@ -84,6 +84,11 @@ EVENT_COLUMNS: Final = (
     "flagged",
     "text",
 )
+EVENT_SCHEMA: Final[dict[str, pl.DataType]] = {
+    c: {"start": pl.Date(), "end": pl.Date(), "flagged": pl.Boolean()}.get(c, pl.Utf8())
+    for c in EVENT_COLUMNS
+}
+SPECIMEN_FROM: Final = date(2025, 1, 1)  # the made-up timeline of ``specimen``
 
 
 DATE_TICKS: Final = (
@@ -258,9 +263,7 @@ def describe(rows: pl.DataFrame) -> pl.DataFrame:
         out["flagged"].append(bool(row["ai_positive"]))
         searched = (title, detail, place, row["name"] or "", row["code"] or "", kinds[kind])
         out["text"].append(" ".join(searched).lower())
-    schema: dict[str, pl.DataType] = {c: pl.Utf8() for c in EVENT_COLUMNS}
-    schema |= {"start": pl.Date(), "end": pl.Date(), "flagged": pl.Boolean()}
-    return pl.DataFrame(out, schema=schema)
+    return pl.DataFrame(out, schema=EVENT_SCHEMA)
 
 
 def narrowed(events: pl.DataFrame, kinds: Iterable[str], words: str) -> pl.DataFrame:
@@ -510,6 +513,32 @@ def figure(events: pl.DataFrame) -> go.Figure:
     apply(fig)
     fig.update_layout(annotations=names)
     return fig.add_traces(traces)
+
+
+def specimen() -> go.Figure:
+    """The picture of a made-up timeline, one item of each kind a month apart (no one's
+    record, words from the catalogue only): what the sign-in page draws out of sight so that
+    the browser is ready to draw a real one (``apps.common.layout.warm_charts``)."""
+    medicine = t("kind.prescription")
+    items = []
+    for n, kind in enumerate(KINDS):
+        start = SPECIMEN_FROM + timedelta(days=30 * n)
+        name = t(f"kind.{kind}")
+        items.append(
+            {
+                "ref": kind,
+                "kind": kind,
+                "start": start,
+                "end": start + timedelta(days=29) if kind in PATTERNS else start,
+                "row": medicine if kind in MEDICINES else t(f"timeline.lane.{LANE_OF[kind]}"),
+                "title": medicine if kind in MEDICINES else name,
+                "detail": "",
+                "place": name,
+                "flagged": kind == "imaging",
+                "text": "",
+            }
+        )
+    return figure(pl.DataFrame(items, schema=EVENT_SCHEMA))
 
 
 def picked(selection: Any) -> str | None:

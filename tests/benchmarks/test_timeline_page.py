@@ -59,8 +59,9 @@ PASSWORD: Final = "timeline-page-1"
 RUNS: Final = 12
 TARGET_S: Final = 1.0
 PHONE: Final[ViewportSize] = {"width": 390, "height": 844}
-DRAWN: Final = ".js-plotly-plot .cartesianlayer .trace"  # a trace drawn in the chart
-WARMED: Final = f".st-key-{WARM_KEY} .js-plotly-plot"  # plotly.js loaded behind the page
+# A trace drawn in the chart (not in the one drawn out of sight to load plotly.js, WARMED).
+WARMED: Final = f".st-key-{WARM_KEY} .js-plotly-plot .cartesianlayer .trace"
+DRAWN: Final = f".js-plotly-plot:not(.st-key-{WARM_KEY} *) .cartesianlayer .trace"
 # The floor's measurements: its button, and the page's query (plotly.js loaded on opening).
 FLOORS: Final = {
     "drawn": ("drawn", "?charts=loaded"),
@@ -121,7 +122,8 @@ def _phone(browser: Browser) -> BrowserContext:
 
 
 def _warmed(page: Page) -> None:
-    """Wait until the page has loaded plotly.js behind its content (``warm_charts``)."""
+    """Wait until the page has loaded plotly.js and drawn its specimen out of sight
+    (``warm_charts``)."""
     page.wait_for_selector(WARMED, state="attached", timeout=TIMEOUT_S * 1000)
 
 

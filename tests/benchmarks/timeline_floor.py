@@ -15,7 +15,7 @@ import polars as pl
 import streamlit as st
 
 from apps.common.layout import warm_charts
-from apps.common.timeline import describe, figure
+from apps.common.timeline import describe, figure, specimen
 
 
 @st.cache_resource
@@ -29,7 +29,7 @@ def _built() -> object:
 
 
 if st.query_params.get("charts") == "loaded":
-    warm_charts()
+    warm_charts(specimen())
 drawn = st.button("drawn", key="drawn")
 built = st.button("built", key="built")
 if drawn:
