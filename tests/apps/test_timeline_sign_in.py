@@ -24,6 +24,7 @@ from apps.common.layout import WARM_KEY
 from lakehouse import accounts, identity
 from lakehouse.access import Access, Principal
 from lakehouse.catalog.gold import KINDS
+from tests.apps import test_clinician as clinician_app
 from tests.lakehouse.test_access import linked_by_rows
 from tests.pipelines.conftest import Lake
 
@@ -57,16 +58,21 @@ def env(
         yield
 
 
-def timeline_page(account: str | None = None) -> AppTest:
-    """The citizen app opened at the timeline's address, signed in as ``account`` if given."""
+def sign_in_page() -> AppTest:
+    """The citizen app opened at the timeline's address, before sign-in."""
     at = AppTest.from_file(str(APP), default_timeout=90)
     at.switch_page("app_pages/timeline.py")
-    at.run()
-    if account is not None:
-        at.text_input(key="sign_in_name").input(account)
-        at.text_input(key="sign_in_password").input(PASSWORD)
-        at.button[0].click()
-        at.run()
+    return at.run()
+
+
+def signed_in(account: str) -> AppTest:
+    """The app signed in as ``account``, on its home page (which greets them by name)."""
+    return clinician_app.signed_in(account, "citizen", password=PASSWORD)
+
+
+def timeline_page(at: AppTest) -> AppTest:
+    """The timeline, from a signed-in app."""
+    at.switch_page("app_pages/timeline.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -81,7 +87,7 @@ def name_reads(lake: Lake, account: str) -> int:
 
 
 def test_the_sign_in_page_draws_a_specimen_of_the_timeline_out_of_sight() -> None:
-    at = timeline_page()
+    at = sign_in_page()
     assert at.text_input(key="sign_in_name") is not None  # the form, as before
     (specimen,) = warm_charts(at)
     # Every kind of item, and the picture's controls: drawing it compiles what a timeline takes.
@@ -93,29 +99,32 @@ def test_the_sign_in_page_draws_a_specimen_of_the_timeline_out_of_sight() -> Non
     assert refs == set(KINDS)
     hidden = f".st-key-{WARM_KEY} {{ display: none; }}"
     assert any(hidden in str(h.proto) for h in at.get("html"))  # never displayed
-    signed_in = timeline_page("parent")
-    assert not warm_charts(signed_in)
-    assert signed_in.get("plotly_chart")  # the timeline itself
+    mine = timeline_page(signed_in("parent"))
+    assert not warm_charts(mine)
+    assert mine.get("plotly_chart")  # the timeline itself
 
 
 def test_my_own_timeline_does_not_decrypt_my_name_but_a_carers_view_names_whose_it_is(
     platform_lake: Lake, people: dict[str, str]
 ) -> None:
-    mine = timeline_page("parent")
+    home = signed_in("parent")
+    greeted = name_reads(platform_lake, "parent")
+    mine = timeline_page(home)
     assert mine.get("plotly_chart")
     assert t("citizen.timeline.title", "ko") in [e.value for e in mine.title]
     assert not mine.subheader or all("님의 기록" not in s.value for s in mine.subheader)
-    assert name_reads(platform_lake, "parent") == 0
+    assert name_reads(platform_lake, "parent") == greeted  # none more for the timeline
 
     parent = Access(Principal("parent", "citizen", citizen_key=people["parent"], origin="test"))
     carer = Access(Principal("carer", "citizen", citizen_key=people["carer"], origin="test"))
     grant = parent.grant_proxy("carer")
     carer.accept_proxy(grant.grant_id)
-    viewing = timeline_page("carer")
+    viewing = timeline_page(signed_in("carer"))
     viewing.selectbox(key="timeline_whose.ko").set_value(people["parent"]).run()
     assert not viewing.exception, [e.value for e in viewing.exception]
     vault = platform_lake.frame("vault.identities", pl.col("citizen_key") == people["parent"])
     name = identity.decrypt(vault["name_enc"][0])
     expected = t("citizen.timeline.viewing", "ko", name=name)
     assert expected in [s.value for s in viewing.subheader]
-    assert name_reads(platform_lake, "carer") > 0
+    read = platform_lake.frame("ops.audit_log", pl.col("action") == "read:name")
+    assert people["parent"] in read.filter(pl.col("account") == "carer")["subject_key"].to_list()
