@@ -6,6 +6,7 @@ import streamlit as st
 from apps.citizen.flows import FLOWS
 from apps.common.i18n import t
 from apps.common.layout import run
+from apps.common.timeline import specimen
 
 run(
     "citizen",
@@ -19,4 +20,5 @@ run(
         ),
         *(st.Page(flow.page, title=t(flow.title), icon=flow.icon) for flow in FLOWS),
     ],
+    charts=specimen,  # the first flow, the timeline, is a chart
 )

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
+import plotly.graph_objects as go
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
@@ -56,6 +57,8 @@ html {{ font-size: {theme.PAGE_PX[True]}px !important; }}
 """
 # The menu's label and its closing on a phone (see the script's header).
 MENU_JS: Final = Path(__file__).with_name("menu.js").read_text(encoding="utf-8")
+# The sign-in page's chart that is never shown (``warm_charts``).
+WARM_KEY: Final = "gjh_charts_warm"
 
 
 def _preferences() -> None:
@@ -106,6 +109,23 @@ def _sign_in(app: str, role: Role) -> None:
             _password_form(app, role)
     else:
         _password_form(app, role)
+
+
+def warm_charts(specimen: go.Figure) -> None:
+    """A chart that is never displayed, so that the browser fetches and runs plotly.js now,
+    while the person types, rather than after sign-in: Streamlit loads its 4.7 MB chart module
+    only when a page first draws a chart, and on a phone that took about 1 s between the
+    click and the first chart, more than the whole rest of the page (docs/benchmarks.md, the
+    timeline page). ``specimen`` is a figure like the first one people see after sign-in,
+    made of no one's data: drawing it has the browser compile the drawing code that figure
+    takes (its traces, axes and controls), which shortened the real figure's first draw by
+    about a sixth. It takes no room and no taps, and a screen reader skips it
+    (``display: none``)."""
+    with st.container(key=WARM_KEY):
+        st.html(f"<style>.st-key-{WARM_KEY} {{ display: none; }}</style>")
+        st.plotly_chart(
+            specimen, key=f"{WARM_KEY}_chart", theme=None, config={"displayModeBar": False}
+        )
 
 
 def _provider_refusal(app: str, role: Role) -> None:
@@ -170,12 +190,17 @@ def guarded(page: Callable[[], None]) -> None:
         st.error(t("error.unexpected", incident=incident))
 
 
-def _gate(app: str, role: Role, pages: Sequence[st.Page]) -> list[st.Page]:
+def _gate(
+    app: str, role: Role, pages: Sequence[st.Page], charts: Callable[[], go.Figure] | None
+) -> list[st.Page]:
     """The sign-in form at every path of the role's pages: a link to a page (a study in the
-    viewer, ``?study=...``) asks for sign-in and then opens what it named."""
+    viewer, ``?study=...``) asks for sign-in and then opens what it named. With ``charts``
+    the browser loads the chart library behind the form (``warm_charts``)."""
 
     def sign_in() -> None:
         _sign_in(app, role)
+        if charts is not None:
+            warm_charts(charts())
 
     return [
         st.Page(
@@ -188,10 +213,18 @@ def _gate(app: str, role: Role, pages: Sequence[st.Page]) -> list[st.Page]:
     ]
 
 
-def run(app: str, role: Role, pages: Sequence[st.Page], icon: str = "🏥") -> None:
+def run(
+    app: str,
+    role: Role,
+    pages: Sequence[st.Page],
+    icon: str = "🏥",
+    charts: Callable[[], go.Figure] | None = None,
+) -> None:
     """The router: sign-in gate, then the role's pages. Outside a Streamlit run (the script
     imported bare, as a process spawned from a test that ran the app re-imports its parent's
-    main module) there is nothing to route, and nothing is done.
+    main module) there is nothing to route, and nothing is done. ``charts`` makes a specimen
+    of the first chart people see after sign-in, which the sign-in page draws out of sight
+    (``warm_charts``).
 
     The tab's icon is an emoji, which Streamlit draws as an inline SVG: a Material icon there
     is fetched from fonts.gstatic.com, a request to Google from every page of an offline
@@ -208,7 +241,7 @@ def run(app: str, role: Role, pages: Sequence[st.Page], icon: str = "🏥") -> N
     with st.sidebar:
         auth.sync_cookie()
     if who is None:
-        st.navigation(_gate(app, role, pages), position="hidden").run()
+        st.navigation(_gate(app, role, pages, charts), position="hidden").run()
         return
     with st.sidebar:
         st.caption(

@@ -38,7 +38,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from apps.common.i18n import NOTHING, day, days, keyed, lang, number, t, word
+from apps.common.i18n import NOTHING, Lang, day, days, keyed, lang, number, t, word
 from apps.common.theme import BACKGROUND, CHART_PX, apply, large
 from lakehouse.catalog.gold import KINDS
 from lakehouse.reference import codes
@@ -84,6 +84,11 @@ EVENT_COLUMNS: Final = (
     "flagged",
     "text",
 )
+EVENT_SCHEMA: Final[dict[str, pl.DataType]] = {
+    c: {"start": pl.Date(), "end": pl.Date(), "flagged": pl.Boolean()}.get(c, pl.Utf8())
+    for c in EVENT_COLUMNS
+}
+SPECIMEN_FROM: Final = date(2025, 1, 1)  # the made-up timeline of ``specimen``
 
 
 DATE_TICKS: Final = (
@@ -99,122 +104,152 @@ def _list_names(code_list: str, key: str, column: str) -> dict[str, str]:
     return dict(zip(frame[key].to_list(), frame[column].to_list(), strict=True))
 
 
-def _listed(code_list: str, key: str, code: str | None) -> str | None:
-    """A code's name from a code list in the session's language (``name_ko``/``name_en``)."""
+def _listed(code_list: str, key: str, code: str | None, language: Lang) -> str | None:
+    """A code's name from a code list in ``language`` (``name_ko``/``name_en``)."""
     if code is None:
         return None
-    return _list_names(code_list, key, f"name_{lang()}").get(code)
+    return _list_names(code_list, key, f"name_{language}").get(code)
 
 
-def _drug(code: str | None, delivered: str | None) -> str:
+def _drug(code: str | None, delivered: str | None, language: Lang) -> str:
     """A drug's name: the list's English name and strength in English, the delivered Korean
     name in Korean; the code only when neither is known."""
-    if lang() == "en" and code is not None:
+    if language == "en" and code is not None:
         english = _list_names("drugs", "gnl_nm_cd", "name_en").get(code)
         strength = _list_names("drugs", "gnl_nm_cd", "strength").get(code)
         if english:
             return f"{english} {strength}" if strength else english
-    return delivered or t("timeline.unnamed", code=code or NOTHING)
+    return delivered or t("timeline.unnamed", language, code=code or NOTHING)
 
 
-def _diagnosis(code: str | None, delivered: str | None) -> str:
-    """A KCD code's name in the session's language, with the code (clinicians read it)."""
+def _diagnosis(code: str | None, delivered: str | None, language: Lang) -> str:
+    """A KCD code's name in ``language``, with the code (clinicians read it)."""
     if code is None:
         return NOTHING
-    english = _listed("kcd", "code", code.replace(".", "")) if lang() == "en" else None
-    return f"{english or delivered or t('timeline.unnamed', code=code)} ({code})"
+    english = _listed("kcd", "code", code.replace(".", ""), language) if language == "en" else None
+    return f"{english or delivered or t('timeline.unnamed', language, code=code)} ({code})"
 
 
-def context_name(context: str | None) -> str:
+def context_name(context: str | None, language: Lang | None = None) -> str:
     """A centre measurement's condition (a balance condition, the EMG protocol) or channel in
-    words (``vastus_lateralis L``: the muscle and the side)."""
+    words (``vastus_lateralis L``: the muscle and the side), in ``language`` (the session's
+    by default)."""
     if not context:
         return ""
     muscle, _, side = context.partition(" ")
     if side:
-        return f"{word('centre.muscle', muscle)} ({word('centre.side', side)})"
-    return word("centre.context", context)
+        muscle_word = word("centre.muscle", muscle, language)
+        return f"{muscle_word} ({word('centre.side', side, language)})"
+    return word("centre.context", context, language)
 
 
-def _measure(code: str | None, context: str | None) -> str:
-    name = _listed("centre_measures", "code", code) or t("timeline.unnamed", code=code or NOTHING)
-    shown = context_name(context)
+def _measure(code: str | None, context: str | None, language: Lang) -> str:
+    name = _listed("centre_measures", "code", code, language) or t(
+        "timeline.unnamed", language, code=code or NOTHING
+    )
+    shown = context_name(context, language)
     return f"{name} ({shown})" if shown else name
 
 
-def _dosage(row: Mapping[str, Any]) -> str:
+def _dosage(row: Mapping[str, Any], language: Lang) -> str:
     return t(
         "timeline.detail.dosage",
+        language,
         dose=number(row["dose"], 2).rstrip("0").rstrip("."),
         per_day=number(row["per_day"]),
         days=number(row["days"]),
-        until=day(row["end_date"]),
+        until=day(row["end_date"], language),
     )
 
 
-def _ai(row: Mapping[str, Any]) -> str:
+def _ai(row: Mapping[str, Any], language: Lang) -> str:
     """An imaging study's AI result in words: what the service looks for, the score of 100 and
     whether it is beyond the threshold (said in words, not only by a marker)."""
     from apps.common.views import finding_name, service_name
 
     service = row["ai_service"]
     if service is None:
-        return t("timeline.detail.ai_pending")
+        return t("timeline.detail.ai_pending", language)
     return t(
         "timeline.detail.ai",
+        language,
         service=service_name(service),
         finding=finding_name(service, row["ai_finding"]),
         score=number(None if row["ai_score"] is None else row["ai_score"] * 100),
-        verdict=t("timeline.ai.flagged" if row["ai_positive"] else "timeline.ai.clear"),
+        verdict=t("timeline.ai.flagged" if row["ai_positive"] else "timeline.ai.clear", language),
     )
 
 
-def _words(row: Mapping[str, Any]) -> tuple[str, str]:
-    """One event's title and detail in the session's language."""
+def _words(row: Mapping[str, Any], language: Lang) -> tuple[str, str]:
+    """One event's title and detail in ``language``."""
     kind = row["kind"]
     if kind in ("visit", "admission"):
-        form = _listed("form_types", "fom_tp_cd", row["form_type"]) or t(f"kind.{kind}")
-        where = _listed("departments", "dgsbjt_cd", row["department"]) or NOTHING
+        form = _listed("form_types", "fom_tp_cd", row["form_type"], language) or t(
+            f"kind.{kind}", language
+        )
+        where = _listed("departments", "dgsbjt_cd", row["department"], language) or NOTHING
         money = t(
-            "timeline.detail.cost", total=number(row["amount"]), paid=number(row["patient_amount"])
+            "timeline.detail.cost",
+            language,
+            total=number(row["amount"]),
+            paid=number(row["patient_amount"]),
         )
         span = (
-            t("timeline.detail.stay", start=day(row["event_date"]), end=day(row["end_date"]))
+            t(
+                "timeline.detail.stay",
+                language,
+                start=day(row["event_date"], language),
+                end=day(row["end_date"], language),
+            )
             if kind == "admission"
             else ""
         )
-        care = t("timeline.detail.days_of_care", days=number(row["days"]))
+        care = t("timeline.detail.days_of_care", language, days=number(row["days"]))
         return (
-            f"{form} · {_diagnosis(row['code'], row['name'])}",
+            f"{form} · {_diagnosis(row['code'], row['name'], language)}",
             " · ".join(p for p in (where, span, care, money) if p),
         )
     if kind == "diagnosis":
-        return _diagnosis(row["code"], row["name"]), word("timeline.role", row["role"] or "")
+        return (
+            _diagnosis(row["code"], row["name"], language),
+            word("timeline.role", row["role"] or "", language),
+        )
     if kind in MEDICINES:
-        parts = [_dosage(row), t("timeline.detail.amount", amount=number(row["amount"]))]
+        parts = [
+            _dosage(row, language),
+            t("timeline.detail.amount", language, amount=number(row["amount"])),
+        ]
         if kind == "dispensing":
-            parts.append(t("timeline.detail.prescriber", name=row["prescriber_name"] or NOTHING))
-        return _drug(row["code"], row["name"]), " · ".join(parts)
+            prescriber = row["prescriber_name"] or NOTHING
+            parts.append(t("timeline.detail.prescriber", language, name=prescriber))
+        return _drug(row["code"], row["name"], language), " · ".join(parts)
     if kind == "imaging":
         study = " ".join(p for p in (row["code"], row["name"]) if p)
-        return study or t("kind.imaging"), _ai(row)
+        return study or t("kind.imaging", language), _ai(row, language)
     value = number(row["value"], 2).rstrip("0").rstrip(".") if row["value"] is not None else NOTHING
-    device = word("centre.device", row["device"] or "")
-    return _measure(row["code"], row["context"]), f"{value} {row['unit'] or ''} · {device}"
+    device = word("centre.device", row["device"] or "", language)
+    return _measure(
+        row["code"], row["context"], language
+    ), f"{value} {row['unit'] or ''} · {device}"
 
 
 def describe(rows: pl.DataFrame) -> pl.DataFrame:
     """The events as shown: ``ref`` (the row's ``source_ref``), ``kind``, ``start`` and
     ``end`` (the days it spans; a point event starts and ends on its day), ``row`` (its lane,
     or the medicine's row), ``title``, ``detail``, ``place`` and ``text`` (what a search
-    looks in: the shown words and the delivered Korean name), newest first."""
+    looks in: the shown words and the delivered Korean name), newest first.
+
+    A lifetime is thousands of rows, worded one by one in Python: the session's language is
+    looked up once (each lookup is a read of Streamlit's session state), not per word."""
+    language = lang()
     out: dict[str, list[Any]] = {c: [] for c in EVENT_COLUMNS}
-    lanes = {lane: t(f"timeline.lane.{lane}") for lane in LANES}
-    centre = t("timeline.centre")
+    lanes = {lane: t(f"timeline.lane.{lane}", language) for lane in LANES}
+    kinds = {kind: t(f"kind.{kind}", language) for kind in KINDS}
+    centre = t("timeline.centre", language)
     for row in rows.sort("event_date", "source_ref", descending=[True, False]).iter_rows(
         named=True
     ):
-        title, detail = _words(row)
+        title, detail = _words(row, language)
         kind = row["kind"]
         place = row["institution_name"] or (centre if kind == "measurement" else NOTHING)
         out["ref"].append(row["source_ref"])
@@ -226,11 +261,9 @@ def describe(rows: pl.DataFrame) -> pl.DataFrame:
         out["detail"].append(detail)
         out["place"].append(place)
         out["flagged"].append(bool(row["ai_positive"]))
-        searched = (title, detail, place, row["name"] or "", row["code"] or "", t(f"kind.{kind}"))
+        searched = (title, detail, place, row["name"] or "", row["code"] or "", kinds[kind])
         out["text"].append(" ".join(searched).lower())
-    schema: dict[str, pl.DataType] = {c: pl.Utf8() for c in EVENT_COLUMNS}
-    schema |= {"start": pl.Date(), "end": pl.Date(), "flagged": pl.Boolean()}
-    return pl.DataFrame(out, schema=schema)
+    return pl.DataFrame(out, schema=EVENT_SCHEMA)
 
 
 def narrowed(events: pl.DataFrame, kinds: Iterable[str], words: str) -> pl.DataFrame:
@@ -344,7 +377,7 @@ def figure(events: pl.DataFrame) -> go.Figure:
         "prescription": (-(bar + 1) / lane_px, bar / lane_px),
         "dispensing": (0.0, bar / lane_px),
     }
-    fig = go.Figure()
+    traces: list[go.Bar | go.Scatter] = []
     for kind in KINDS:
         mine = events.filter(pl.col("kind") == kind)
         if mine.is_empty():
@@ -356,7 +389,7 @@ def figure(events: pl.DataFrame) -> go.Figure:
         if kind in PATTERNS:  # spans: admissions and medicines
             length = ((mine["end"] - mine["start"]).dt.total_days() + 1) * DAY_MS
             offset, width = spans[kind]
-            fig.add_trace(
+            traces.append(
                 go.Bar(
                     name=name,
                     orientation="h",
@@ -376,7 +409,7 @@ def figure(events: pl.DataFrame) -> go.Figure:
         symbols = [SYMBOLS[kind]] * mine.height
         if kind == "imaging":
             symbols = [FLAGGED if f else SYMBOLS[kind] for f in mine["flagged"].to_list()]
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 name=name,
                 mode="markers",
@@ -410,70 +443,102 @@ def figure(events: pl.DataFrame) -> go.Figure:
             "yshift": LABEL_GAP_PX,
             "showarrow": False,
             "bgcolor": BACKGROUND,
+            "font": {"size": font},
         }
         for row in rows
     ]
-    fig.update_layout(
-        annotations=names,
-        barmode="overlay",
-        height=240 + lane_px * (len(rows) + 1),
-        # The legend under the range slider, where it may wrap at a phone's width.
-        legend={"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0},
-        hovermode="closest",
-        clickmode="event+select",
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    # The layout and its axes first, in the platform's theme (``apply``), then the lane names
+    # and the items: plotly validates every update against everything the figure already
+    # holds, and themed after them the picture took three times as long to build.
+    fig = go.Figure(
+        layout={
+            "barmode": "overlay",
+            "height": 240 + lane_px * (len(rows) + 1),
+            # The legend under the range slider, where it may wrap at a phone's width.
+            "legend": {"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0},
+            "hovermode": "closest",
+            "clickmode": "event+select",
+            "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
+            "yaxis": {
+                "categoryorder": "array",
+                "categoryarray": list(reversed(rows)),
+                # Room above the top lane for its name.
+                "range": [-0.5, len(rows) - 0.5 + (lane_px - MARKER_PX) / lane_px],
+                "showticklabels": False,
+                "ticks": "",
+                "showgrid": False,
+                "fixedrange": True,
+            },
+            "xaxis": {
+                "type": "date",
+                "range": _window(events),
+                # Dates in numbers at every zoom (plotly's own labels name months in English,
+                # "Jan 2026", on a Korean screen): a year, a year and month, a day.
+                "tickformatstops": DATE_TICKS,
+                "rangeslider": {"visible": True, "thickness": 0.08},
+                "rangeselector": {
+                    "buttons": [
+                        {
+                            "count": 1,
+                            "step": "month",
+                            "stepmode": "backward",
+                            "label": t("timeline.zoom.month"),
+                        },
+                        {
+                            "count": 6,
+                            "step": "month",
+                            "stepmode": "backward",
+                            "label": t("timeline.zoom.half"),
+                        },
+                        {
+                            "count": 1,
+                            "step": "year",
+                            "stepmode": "backward",
+                            "label": t("timeline.zoom.year"),
+                        },
+                        {
+                            "count": 5,
+                            "step": "year",
+                            "stepmode": "backward",
+                            "label": t("timeline.zoom.five"),
+                        },
+                        {"step": "all", "label": t("timeline.zoom.all")},
+                    ],
+                    "yanchor": "bottom",
+                    "y": 1.01,
+                },
+            },
+        }
     )
-    fig.update_yaxes(
-        categoryorder="array",
-        categoryarray=list(reversed(rows)),
-        # Room above the top lane for its name.
-        range=[-0.5, len(rows) - 0.5 + (lane_px - MARKER_PX) / lane_px],
-        showticklabels=False,
-        ticks="",
-        showgrid=False,
-        fixedrange=True,
-    )
-    fig.update_xaxes(
-        type="date",
-        range=_window(events),
-        # Dates in numbers at every zoom (plotly's own labels name months in English, "Jan
-        # 2026", on a Korean screen): a year, a year and month, a day.
-        tickformatstops=DATE_TICKS,
-        rangeslider={"visible": True, "thickness": 0.08},
-        rangeselector={
-            "buttons": [
-                {
-                    "count": 1,
-                    "step": "month",
-                    "stepmode": "backward",
-                    "label": t("timeline.zoom.month"),
-                },
-                {
-                    "count": 6,
-                    "step": "month",
-                    "stepmode": "backward",
-                    "label": t("timeline.zoom.half"),
-                },
-                {
-                    "count": 1,
-                    "step": "year",
-                    "stepmode": "backward",
-                    "label": t("timeline.zoom.year"),
-                },
-                {
-                    "count": 5,
-                    "step": "year",
-                    "stepmode": "backward",
-                    "label": t("timeline.zoom.five"),
-                },
-                {"step": "all", "label": t("timeline.zoom.all")},
-            ],
-            "font": {"size": 16},
-            "yanchor": "bottom",
-            "y": 1.01,
-        },
-    )
-    return apply(fig)
+    apply(fig)
+    fig.update_layout(annotations=names)
+    return fig.add_traces(traces)
+
+
+def specimen() -> go.Figure:
+    """The picture of a made-up timeline, one item of each kind a month apart (no one's
+    record, words from the catalogue only): what the sign-in page draws out of sight so that
+    the browser is ready to draw a real one (``apps.common.layout.warm_charts``)."""
+    medicine = t("kind.prescription")
+    items = []
+    for n, kind in enumerate(KINDS):
+        start = SPECIMEN_FROM + timedelta(days=30 * n)
+        name = t(f"kind.{kind}")
+        items.append(
+            {
+                "ref": kind,
+                "kind": kind,
+                "start": start,
+                "end": start + timedelta(days=29) if kind in PATTERNS else start,
+                "row": medicine if kind in MEDICINES else t(f"timeline.lane.{LANE_OF[kind]}"),
+                "title": medicine if kind in MEDICINES else name,
+                "detail": "",
+                "place": name,
+                "flagged": kind == "imaging",
+                "text": "",
+            }
+        )
+    return figure(pl.DataFrame(items, schema=EVENT_SCHEMA))
 
 
 def picked(selection: Any) -> str | None:
@@ -613,8 +678,10 @@ def show(rows: pl.DataFrame, key: str) -> None:
         refs = shown["ref"].to_list()
         kinds = {k: t(f"kind.{k}") for k in present}
         labels = {
-            ref: f"{day(start)} · {kinds[kind]} · {title}"
-            for ref, start, kind, title in shown.select("ref", "start", "kind", "title").iter_rows()
+            ref: f"{when} · {kinds[kind]} · {title}"
+            for ref, when, kind, title in shown.select(
+                "ref", days("start"), "kind", "title"
+            ).iter_rows()
         }
         choice = st.selectbox(
             t("timeline.open"),
