@@ -69,6 +69,16 @@ def _opened(name: str) -> DeltaTable | None:
     return table
 
 
+def version_of(name: str) -> tuple[str, int] | None:
+    """``name``'s table id and latest version from the log this process keeps open (a fraction
+    of a millisecond), or None before its first build or when it cannot be read as it is: what
+    a cache of a whole table is keyed by (a table made anew at the same place starts its
+    versions again; its id tells them apart)."""
+    with _OPENING:
+        table = _opened(name)
+        return None if table is None else (table.metadata().id, table.version())
+
+
 def _bucket_files(name: str, bucket: int) -> list[str] | None:
     """A bucketed gold table's files of one key bucket at its latest version, or None when
     they cannot be read as they are (``_opened``)."""

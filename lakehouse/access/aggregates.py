@@ -250,10 +250,7 @@ def published() -> pl.DataFrame:
     fraction of a millisecond). Empty with the catalogue's schema before its first build. Every
     official's uptake read is a slice of it: a page's dozen reads were a dozen scans of the
     table (docs/benchmarks.md, issue 20). Callers must not mutate it."""
-    with queries._OPENING:
-        opened = queries._opened(PUBLISHED)
-        # A table made anew at the same place starts its versions again: its id tells them apart.
-        key = None if opened is None else (opened.metadata().id, opened.version())
+    key = queries.version_of(PUBLISHED)
     if key is None:  # not built yet, or files that cannot be read as they are
         return lake.scan(PUBLISHED).collect()
     return _published_at(delta.uri(PUBLISHED), *key)
