@@ -76,7 +76,7 @@ def version_of(name: str) -> tuple[str, int] | None:
     versions again; its id tells them apart)."""
     with _OPENING:
         table = _opened(name)
-        return None if table is None else (table.metadata().id, table.version())
+        return None if table is None else (str(table.metadata().id), table.version())
 
 
 def _bucket_files(name: str, bucket: int) -> list[str] | None:
