@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -180,6 +181,17 @@ def platform_lake(built_demo: Lake, tmp_path_factory: pytest.TempPathFactory) ->
     # The DICOM originals, heatmaps and SRs, hard-linked likewise (the store writes new keys).
     shutil.copytree(built_demo.root / "objects", root / "objects", copy_function=os.link)
     return Lake(root, built_demo.sources)
+
+
+@pytest.fixture(autouse=True)
+def _main_module_kept() -> Iterator[None]:
+    """Streamlit's AppTest leaves the last app script as ``sys.modules["__main__"]``; a process
+    a later test spawns (the imaging readers, the scorers, the generator's workers) would
+    re-import that script as its main module. Every test, wherever it runs an AppTest, leaves
+    the test runner's main module as it found it."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 # Fixed test keys, set before any module caches them: pseudonyms and vault ciphertexts in the

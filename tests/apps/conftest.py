@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -47,16 +46,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
                 report.sections.append(
                     (f"streamlit log {server.script.name} ({server.log})", server.log_tail())
                 )
-
-
-@pytest.fixture(autouse=True)
-def _main_module_kept() -> Iterator[None]:
-    """Streamlit's AppTest leaves the last app script as ``sys.modules["__main__"]``; a process
-    a later test spawns (the imaging readers, the scorers) would re-import that script as its
-    main module. Each test here leaves the test runner's main module as it found it."""
-    main = sys.modules["__main__"]
-    yield
-    sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")
