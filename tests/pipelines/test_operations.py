@@ -37,6 +37,8 @@ RUN_CLOCK = {
     "ai.findings": ("scored_at",),
     # The version of silver.programme_events the fold read: a rerun writes new versions.
     "gold.citizen_consent": ("events_version",),
+    # Hours from a study's arrival to its scoring: the imaging pass's own clock, again.
+    "gold.ai_services_published": ("median_hours",),
 }
 DROP_ID = {"bronze.deliveries": "delivery_id", "quarantine.records": "delivery_id"}
 
