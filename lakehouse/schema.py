@@ -24,7 +24,7 @@ POLARS_TYPES: Final[dict[str, pl.DataType]] = {
 # law, but not identifying without the key). "quasi": can narrow a person down in combination
 # (sex, birth year, district). "encrypted": a direct identifier, stored only encrypted.
 Personal = Literal["pseudonym", "quasi", "encrypted"]
-Layer = Literal["bronze", "silver", "gold", "ai", "quarantine", "vault", "ops"]
+Layer = Literal["bronze", "silver", "gold", "ai", "quarantine", "vault", "ops", "omop"]
 Grain = Literal["month", "day"]
 
 

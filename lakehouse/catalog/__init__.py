@@ -14,7 +14,8 @@ Names are ``<layer>.<name>``:
   remote readings.
 
 One module per part: ``bronze``, ``intake`` (the delivery ledger, the quarantine and the vault),
-``ops``, ``silver``, ``imaging`` (the DICOM index and routing), ``ai`` and ``gold``; ``columns``
+``ops``, ``silver``, ``imaging`` (the DICOM index and routing), ``ai``, ``gold`` and ``omop``
+(the OMOP CDM v5.4 view, generated from OHDSI's specification); ``columns``
 holds the patterns and columns they share. Schemas, quality checks (``lakehouse.quality``) and the
 documentation (``gjh catalog --docs``) are all generated from this package.
 """
@@ -34,6 +35,7 @@ from lakehouse.catalog.columns import (
 from lakehouse.catalog.gold import GOLD
 from lakehouse.catalog.imaging import IMAGING
 from lakehouse.catalog.intake import INTAKE
+from lakehouse.catalog.omop import OMOP
 from lakehouse.catalog.ops import APP_LEDGERS, DECISIONS, ROLES_PATTERN, TRIAGE
 from lakehouse.catalog.silver import SILVER
 from lakehouse.pseudonym import KEY_PATTERN
@@ -51,6 +53,7 @@ __all__ = [
     "KCD_PATTERN",
     "KEY_PATTERN",
     "LINEAGE",
+    "OMOP",
     "ROLES_PATTERN",
     "SILVER",
     "TABLES",
@@ -61,7 +64,8 @@ __all__ = [
 ]
 
 TABLES: Final[dict[str, Table]] = {
-    t.name: t for t in (*BRONZE, *INTAKE, *APP_LEDGERS, *SILVER, *IMAGING, *AI, *TRIAGE, *GOLD)
+    t.name: t
+    for t in (*BRONZE, *INTAKE, *APP_LEDGERS, *SILVER, *IMAGING, *AI, *TRIAGE, *GOLD, *OMOP)
 }
 
 
