@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -104,18 +104,36 @@ def compact() -> None:
 
 
 def record_export(
-    action: str, subjects: Sequence[str], run: str, detail: str, account: str = "system"
+    action: str,
+    subjects: Sequence[str],
+    run: str,
+    detail: str,
+    account: str = "system",
+    held: Mapping[str, tuple[int, str]] | None = None,
 ) -> int:
     """Audit a pipeline's disclosure of person-level data (a research copy): one entry per
     citizen whose data left, so it shows in their "who viewed my record" like any read. ``run``
-    names the run (its origin) and ``detail`` who asked and why. Returns the entries written."""
+    names the run (its origin) and ``detail`` who asked and why; ``held`` gives, per citizen,
+    the rows of theirs that left and what they were (tables and counts, never values), added to
+    their entry. Returns the entries written."""
     keys = sorted({s for s in subjects if is_citizen_key(s)})
     if not keys:
         return 0
     at = datetime.now(UTC)
+    own = held or {}
     append(
         [
-            row(at, account, "admin", run, action, "research", subject=key, detail=detail)
+            row(
+                at,
+                account,
+                "admin",
+                run,
+                action,
+                "research",
+                subject=key,
+                rows=own[key][0] if key in own else 1,
+                detail=f"{detail}; {own[key][1]}" if key in own else detail,
+            )
             for key in keys
         ]
     )

@@ -499,6 +499,9 @@ def test_a_research_request_writes_a_deidentified_copy(city_lake: Lake) -> None:
                     "study_uids": wanted,
                     "requested_by": "researcher@cnu.ac.kr",
                     "purpose": "IRB 2026-017: chest AI external validation",
+                    "approval": "CNUH IRB 2026-017",
+                    "approved_by": "irb-office@cnuh.or.kr",
+                    "omop_tables": [],  # the DICOM copy alone: this lakehouse has no OMOP tables
                 }
             }
         }
