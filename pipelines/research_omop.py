@@ -61,26 +61,23 @@ import polars as pl
 
 from lakehouse import read as lake
 from lakehouse.catalog import table
+from lakehouse.catalog.omop import TABLES as OMOP_TABLES
 from lakehouse.omop import spec
 from pipelines.research_copy import ResearchCopy
 from pipelines.transform.deidentify import new_uid
 
 FOLDER: Final = "omop"
-PERSON_TABLES: Final = (
-    "person",
-    "observation_period",
-    "visit_occurrence",
-    "condition_occurrence",
-    "drug_exposure",
-    "procedure_occurrence",
-    "measurement",
-    "observation",
-    "death",
-    "image_occurrence",
-    "image_feature",
+# The catalogue's OMOP tables that hold person-level rows (a ``person_id`` in the specification):
+# only the cohort's rows of these leave.
+PERSON_TABLES: Final = tuple(
+    t for t in OMOP_TABLES if "person_id" in {f.name for f in spec.fields(t)}
 )
+# Clinicians, not a request's subjects: never extracted (every ``provider_id`` is emptied).
+NOT_EXTRACTED: Final = frozenset({"provider"})
 # Tables without person-level rows, extracted whole (their ids are kept: they are not a person's).
-WHOLE_TABLES: Final = ("care_site", "location", "concept", "cdm_source")
+WHOLE_TABLES: Final = tuple(
+    t for t in OMOP_TABLES if t not in PERSON_TABLES and t not in NOT_EXTRACTED
+)
 EXTRACT_TABLES: Final = PERSON_TABLES + WHOLE_TABLES
 IMAGES: Final = "omop.image_occurrence"
 # Dates move by 1 to this many days, earlier or later, per person and request.
