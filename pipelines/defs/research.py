@@ -44,9 +44,9 @@ from pipelines.research_omop import (
 )
 
 REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$")
-# An approval reference (an IRB approval number, a data-sharing agreement's reference).
-APPROVAL: Final = re.compile(r"^\S(.{0,62}\S)?$")
-MIN_APPROVAL: Final = 3
+# An approval reference (an IRB approval number, a data-sharing agreement's reference): 3-64
+# characters, not starting or ending with a space.
+APPROVAL: Final = re.compile(r"^\S.{1,62}\S$")
 REFUSED: Final = "unapproved"
 
 
@@ -83,8 +83,7 @@ def problems(request: ResearchRequest) -> list[str]:
     found: list[str] = []
     if not REQUEST_ID.match(request.request_id):
         found.append(f"request id {request.request_id!r}: 3-64 letters, digits, - or _")
-    approval = request.approval.strip()
-    if len(approval) < MIN_APPROVAL or not APPROVAL.match(approval):
+    if not APPROVAL.match(request.approval.strip()):
         found.append("no approval: name the IRB approval or data-sharing agreement (3-64 chars)")
     requester = request.requested_by.strip().lower()
     approver = request.approved_by.strip().lower()
