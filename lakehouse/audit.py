@@ -142,7 +142,7 @@ def flush(box: Outbox | None = None, committed: Callable[[], None] | None = None
 
     def deliver(batch: pl.DataFrame) -> None:
         written = delta.append(AUDIT, batch)
-        if written.version % COMPACT_EVERY == 0:
+        if written.version and written.version % COMPACT_EVERY == 0:
             due.append(written.version)
 
     moved = (box or outbox()).flush(deliver, _delivered, BATCH_ROWS, committed)
