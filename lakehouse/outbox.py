@@ -86,9 +86,12 @@ class Outbox:
         self.schema = schema
         self.key = key
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
+        db = self._connect()
+        try:
+            db.execute("PRAGMA journal_mode=WAL")  # kept by the file: every connection uses it
             db.execute(SCHEMA)
+        finally:
+            db.close()
 
     def _connect(self) -> sqlite3.Connection:
         """A connection of its own (one per call: SQLite connections stay in their thread)."""

@@ -241,9 +241,9 @@ class Gate:
 
         Opt-in, for a page that makes many calls (the officials' pages): a read outside a view
         is appended as it is made. A refusal is never held back: it is on disk before the
-        refusal is raised, with the rows gathered before it. A view opened inside a view joins it. Only calls
-        from the thread that opened the view are gathered (a deferred download run from
-        another thread appends its own row as it is made).
+        refusal is raised, with the rows gathered before it. A view opened inside a view joins
+        it. Only calls from the thread that opened the view are gathered (a deferred download
+        run from another thread appends its own row as it is made).
 
         Args:
             name: What the unit is (a page's name), for the server's log.

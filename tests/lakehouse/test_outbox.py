@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -127,7 +127,12 @@ def test_a_view_is_one_outbox_transaction(held: None, monkeypatch: pytest.Monkey
     box = audit.outbox()
     transactions: list[int] = []
     real = box.append
-    monkeypatch.setattr(box, "append", lambda rows: (transactions.append(len(rows)), real(rows)))
+
+    def counted(rows: Sequence[Mapping[str, object]]) -> None:
+        transactions.append(len(rows))
+        real(rows)
+
+    monkeypatch.setattr(box, "append", counted)
     admin = Access(Principal("root", "admin"))
     since = datetime(2000, 1, 1, tzinfo=UTC)
     with admin.view("review"):
