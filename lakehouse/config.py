@@ -63,6 +63,18 @@ def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
 
 
+def outbox_dir() -> Path:
+    """Where the access log's outbox waits on local disk (``lakehouse.outbox``):
+    ``GJH_OUTBOX_DIR``; by default the folder ``outbox`` beside a local lakehouse, or beside
+    the Dagster home when the lakehouse is object storage (the outbox never is: SQLite needs a
+    local file)."""
+    if found := os.environ.get("GJH_OUTBOX_DIR"):
+        return Path(found).resolve()
+    lake = lakehouse_uri()
+    beside = dagster_home() if is_remote(lake) else Path(lake.removeprefix("file://"))
+    return beside.parent / "outbox"
+
+
 def treatment_days() -> int:
     """How recent a visit or a study must be for a clinician's institution to read what it
     recorded of a patient without the patient's say: ``GJH_TREATMENT_DAYS``, default 365 (a

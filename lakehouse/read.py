@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from lakehouse import audit
 from lakehouse.catalog import TABLES
 from lakehouse.config import storage_options
 from lakehouse.delta import exists, spec, uri
@@ -24,6 +25,8 @@ def scan(name: str | Table) -> pl.LazyFrame:
     """A table as a Polars LazyFrame; an empty one with the catalogue's schema when the table
     has not been written yet (a pipeline's first run)."""
     table = spec(name)
+    if table.name == audit.AUDIT:
+        return audit.scan()  # with the rows still in the outbox (``lakehouse.audit``)
     if not exists(table):
         return pl.LazyFrame(schema=table.polars_schema())
     return pl.scan_delta(uri(table.name), storage_options=storage_options())

@@ -4,6 +4,7 @@ router, with the route that keeps a sign-in across reloads (``apps/common/sessio
 
 import streamlit as st
 
+from apps.common.flusher import lifespan
 from apps.common.session_cookie import routes
 
-app = st.App("streamlit_app.py", routes=routes("clinician"))
+app = st.App("streamlit_app.py", routes=routes("clinician"), lifespan=lifespan)

@@ -5,6 +5,7 @@ does): its router, with the route that keeps a sign-in across reloads
 
 import streamlit as st
 
+from apps.common.flusher import lifespan
 from apps.common.session_cookie import routes
 
-app = st.App("streamlit_app.py", routes=routes("public_health"))
+app = st.App("streamlit_app.py", routes=routes("public_health"), lifespan=lifespan)

@@ -19,11 +19,10 @@ from typing import Final, Literal
 import duckdb
 import polars as pl
 
-from lakehouse import delta, disclosure, queries
+from lakehouse import audit, delta, disclosure, queries
 from lakehouse import read as lake
 from lakehouse.access.gate import Gate
 from lakehouse.access.imaging import FINDINGS, TRIAGE
-from lakehouse.audit import AUDIT
 from lakehouse.config import storage_options
 
 PUBLISHED: Final = "gold.programme_uptake_published"
@@ -236,7 +235,7 @@ class Aggregates(Gate):
             where &= pl.col("account") == account
         if emergency_only:
             where &= pl.col("emergency")
-        rows = lake.scan(AUDIT).filter(where).sort("at", descending=True).collect()
+        rows = audit.scan().filter(where).sort("at", descending=True).collect()
         self._audit("read:audit_log", "oversight", rows=rows.height)
         return rows
 

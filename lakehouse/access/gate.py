@@ -27,9 +27,10 @@ default:
 * **admin**: operations and the audit log, no clinical content.
 
 Every person-level access, allowed or refused, appends one row to ``ops.audit_log``
-(``lakehouse.audit``), which the admin reviews and the citizen sees. A page that makes many
-calls may run them in one ``view``: each call keeps its own row, and the rows are committed
-together when the view ends (a refusal at once), since a commit costs more than a read.
+(``lakehouse.audit``), which the admin reviews and the citizen sees: on disk in the access
+log's outbox before the call returns, in the table within a second. A page that makes many
+calls may run them in one ``view``: each call keeps its own row, and the rows are appended
+together, in one outbox transaction, when the view ends (a refusal at once).
 Inputs are never spliced into SQL: lookups are Polars expressions on typed columns, and a
 citizen key or a DICOM UID must have its exact shape before it is looked up, so a guessed or
 injected value is refused (and audited) before any table is read.
@@ -218,7 +219,8 @@ class Gate:
 
     def _log(self, entries: list[dict[str, object]], at_once: bool = False) -> None:
         """Append audit rows: gathered into the open ``view`` of this thread, if any, else
-        (or ``at_once``, with what the view gathered so far) as one commit now."""
+        (or ``at_once``, with what the view gathered so far) in one transaction of the
+        outbox now, on disk when this returns (``lakehouse.audit.append``)."""
         gathered: list[dict[str, object]] | None = getattr(self._views, "rows", None)
         if gathered is None:
             audit.append(entries)
@@ -231,17 +233,17 @@ class Gate:
     @contextmanager
     def view(self, name: str) -> Iterator[None]:
         """One audited unit of work, such as one page view: the audit rows of every call of
-        this layer inside the block are gathered and appended together, in one commit, when
-        the block ends, however it ends (an exception, ``st.stop``, a rerun), before the
-        exception goes on. Each call keeps its own row, as it would have written alone (its
-        time, action, purpose, rows, detail): only the commits are fewer, and a commit to the
-        access log is most of an aggregate read's time (docs/benchmarks.md, issue 20).
+        this layer inside the block are gathered and appended together, in one transaction of
+        the access log's outbox (and so one commit of the table), when the block ends,
+        however it ends (an exception, ``st.stop``, a rerun), before the exception goes on.
+        Each call keeps its own row, as it would have written alone (its time, action,
+        purpose, rows, detail): only the transactions are fewer.
 
         Opt-in, for a page that makes many calls (the officials' pages): a read outside a view
-        is committed as it is made. A refusal is never held back: it is committed at once,
-        with the rows gathered before it. A view opened inside a view joins it. Only calls
-        from the thread that opened the view are gathered (a deferred download run from
-        another thread commits its own row as it is made).
+        is appended as it is made. A refusal is never held back: it is on disk before the
+        refusal is raised, with the rows gathered before it. A view opened inside a view joins
+        it. Only calls from the thread that opened the view are gathered (a deferred download
+        run from another thread appends its own row as it is made).
 
         Args:
             name: What the unit is (a page's name), for the server's log.
@@ -257,7 +259,7 @@ class Gate:
             self._views.rows = None
             if gathered:
                 audit.append(gathered)
-            log.debug("view %s: %d audit rows in one commit", name, len(gathered))
+            log.debug("view %s: %d audit rows in one transaction", name, len(gathered))
 
     def _audit_study(
         self, action: str, study: dict[str, Any], purpose: str, rows: int, detail: str | None

@@ -10,7 +10,7 @@ import polars as pl
 from lakehouse import identity, pseudonym, queries
 from lakehouse import read as lake
 from lakehouse.access.gate import Gate
-from lakehouse.audit import AUDIT
+from lakehouse.audit import scan as audit_log
 
 VAULT: Final = "vault.identities"
 FOUND_MAX: Final = 20  # people one lookup may name; more means the search says too little
@@ -132,7 +132,7 @@ class Records(Gate):
         self._require("read:access_history", "citizen")
         subject = str(self.principal.citizen_key)
         rows = (
-            lake.scan(AUDIT)
+            audit_log()
             .filter(
                 (pl.col("subject_key") == subject)
                 & (pl.col("account") != self.principal.account)
