@@ -794,23 +794,54 @@ def frame(results: Sequence[DqResult], run_at: datetime) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=table.polars_schema())
 
 
-def record(results: Sequence[DqResult], run_at: datetime) -> delta.WriteResult:
-    """Write one run's results to ``gold.omop_dq_results`` (replacing that run's rows only, so
-    a rerun of the same run is idempotent and earlier runs stay as history)."""
-    rows = frame(results, run_at)
+def record(rows: pl.DataFrame) -> delta.WriteResult:
+    """Write one run's rows (``frame``) to ``gold.omop_dq_results``, replacing that run's rows
+    only: a rerun of the same run is idempotent, and earlier runs stay as history."""
     run_id = rows["run_id"][0]
     return delta.replace(RESULTS, rows, predicate=f"run_id = {literal(run_id)}")
 
 
 def run(
     today: date | None = None, now: datetime | None = None
-) -> tuple[list[DqResult], delta.WriteResult]:
-    """Evaluate every check now and record the run: what ``gjh dq`` and the Dagster asset do."""
+) -> tuple[pl.DataFrame, delta.WriteResult]:
+    """Evaluate every check now and record the run (what ``gjh dq`` and the Dagster asset do);
+    returns the run's rows as recorded."""
     started = now or datetime.now(UTC)
-    results = evaluate(today)
-    return results, record(results, started)
+    rows = frame(evaluate(today), started)
+    return rows, record(rows)
 
 
-def latest(rows: pl.LazyFrame) -> pl.LazyFrame:
-    """The newest run's rows of ``gold.omop_dq_results``."""
-    return rows.filter(pl.col("run_at") == pl.col("run_at").max())
+SUMMARY_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "category": pl.Utf8(),
+    "level": pl.Utf8(),
+    "run": pl.Int64(),
+    "passed": pl.Int64(),
+    "failed": pl.Int64(),
+    "failed_fatal": pl.Int64(),
+    "not_applicable": pl.Int64(),
+}
+CATEGORIES: Final = ("Conformance", "Completeness", "Plausibility")
+LEVELS: Final = ("TABLE", "FIELD", "CONCEPT")
+
+
+def summary(rows: pl.DataFrame) -> pl.DataFrame:
+    """Checks run, passed, failed (fatal among them) and not applicable per Kahn category and
+    level, from rows of ``gold.omop_dq_results`` (one run), in the DQD's order; every
+    category and level pair, with zeros where it has no check."""
+    passed = pl.col("passed").fill_null(False)
+    failed = (~pl.col("passed")).fill_null(False)
+    counted = rows.group_by("category", "level").agg(
+        pl.col("passed").is_not_null().sum().alias("run"),
+        passed.sum().alias("passed"),
+        failed.sum().alias("failed"),
+        (failed & (pl.col("severity") == "fatal")).sum().alias("failed_fatal"),
+        pl.col("passed").is_null().sum().alias("not_applicable"),
+    )
+    every = pl.DataFrame(
+        [(c, lv) for c in CATEGORIES for lv in LEVELS], schema=["category", "level"], orient="row"
+    )
+    return (
+        every.join(counted, on=["category", "level"], how="left")
+        .fill_null(0)
+        .select(pl.col(c).cast(t) for c, t in SUMMARY_SCHEMA.items())
+    )
