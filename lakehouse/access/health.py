@@ -198,7 +198,7 @@ class Quality:
     """The latest data-quality report over the OMOP tables (``DataHealth.data_quality``).
 
     Attributes:
-        run_at: When the latest run started; None when no run is recorded.
+        run_at: When the run started; None when no run is recorded.
         source_release: The source release date of the data it checked (``cdm_source``).
         summary: Checks run, passed, failed (``failed_fatal`` of them fatal) and not applicable
             per Kahn category and level (``lakehouse.omop.dq.summary``).
@@ -241,8 +241,7 @@ class DataHealth(Gate):
         """The latest OMOP data-quality run (``Quality``): counts, check types, table and field
         names and codes only, no record of any person."""
         self._require("read:data_health", "official", "admin")
-        rows = lake.scan(RESULTS)
-        latest = rows.filter(pl.col("run_at") == pl.col("run_at").max()).collect()
+        latest = lake.frame(RESULTS)  # one run: each replaces the one before
         run = latest.row(0, named=True) if latest.height else {}
         failed = latest.filter(pl.col("passed").not_()).sort(
             pl.col("severity") != "fatal", pl.col("pct_failing"), "check_id",

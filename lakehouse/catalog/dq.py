@@ -1,7 +1,8 @@
 """``gold.omop_dq_results``: the data-quality report over the ``omop.*`` tables, in the style of
 OHDSI's Data Quality Dashboard (``lakehouse.omop.dq``).
 
-One row per check per run, every check type of the DQD's list included (a type that cannot run
+One row per check of the latest run (each run replaces the previous one in one commit; earlier
+runs stay in the Delta history), every check type of the DQD's list included (a type that cannot run
 here is a row with its reason, never left out), so a reader sees what ran, what passed, what
 failed and why. Counts, codes and names of tables and fields only: nothing about any person.
 Reasons and explanations are codes, named in the reader's language by the apps
@@ -19,10 +20,10 @@ RESULTS: Final = "gold.omop_dq_results"
 DQ: Final = (
     Table(
         RESULTS,
-        "The OHDSI Data Quality Dashboard's checks over the omop tables, one row per check per "
-        "run: level, check type, table, field or concept, Kahn category, severity, threshold, "
-        "rows checked and failing, pass or fail, or why the check does not apply, and why a "
-        "failure is expected.",
+        "The OHDSI Data Quality Dashboard's checks over the omop tables, one row per check of "
+        "the latest run: level, check type, table, field or concept, Kahn category, severity, "
+        "threshold, rows checked and failing, pass or fail, or why the check does not apply, "
+        "and why a failure is expected.",
         (
             column("run_id", "text", "the run: its start, UTC, ISO 8601", required=True),
             column("run_at", "timestamp", "when the run started", required=True),

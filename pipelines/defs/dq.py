@@ -1,7 +1,8 @@
 """The data-quality report over the OMOP tables: one asset after every ``omop.*`` table.
 
 ``gold.omop_dq_results`` runs every check type of OHDSI's Data Quality Dashboard over the omop
-tables as they stand (``lakehouse.omop.dq``) and appends the run, one row per check, so the
+tables as they stand (``lakehouse.omop.dq``) and replaces the previous run with it, one row per
+check, so the
 officials' data-quality page and ``gjh dq`` read the same results. Failed checks do not fail the
 asset: the report is what it produces, failures included (each counted in the metadata). The
 omop tables are dependencies by asset key only (their pipelines are another module's), so a
@@ -36,7 +37,7 @@ SOURCES: Final = tuple(f"omop.{t}" for t in OMOP_TABLES)
 def omop_dq_results(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse
 ) -> dg.MaterializeResult[None]:
-    """The OHDSI Data Quality Dashboard's checks over the omop tables, one run appended."""
+    """The OHDSI Data Quality Dashboard's checks over the omop tables, as of now."""
     del lakehouse  # its setup points the lakehouse modules at this deployment's storage
     rows, written = dq.run()
     totals = dq.summary(rows).select(pl.exclude("category", "level").sum()).row(0, named=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from apps.common.i18n import Lang, t
 from lakehouse import accounts
@@ -26,6 +26,7 @@ from lakehouse.omop import dq
 from tests.apps.browser import AppServer, rerun, shot, wait_idle
 from tests.apps.served import app_env, app_script, sign_in
 from tests.apps.signed import signed_in
+from tests.apps.test_phone import phone  # noqa: F401 (the phone's browser context, 390 px)
 from tests.conftest import environment
 from tests.lakehouse.omop.test_dq import clean, write
 from tests.pipelines.conftest import Lake
@@ -176,21 +177,6 @@ def test_before_any_run_the_page_says_so(tmp_path: Path) -> None:
         assert [i.value for i in at.info] == [t("dq.none", "ko")]
 
 
-@pytest.fixture
-def phone(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844},
-        device_scale_factor=3,
-        locale="ko-KR",
-        timezone_id="Asia/Seoul",
-        color_scheme="light",
-    )
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
 _WIDTH_JS = """() => ({
   width: Math.max(document.documentElement.scrollWidth,
                   document.querySelector('[data-testid="stMain"]').scrollWidth),
@@ -201,7 +187,9 @@ _WIDTH_JS = """() => ({
 @pytest.mark.browser
 @pytest.mark.slow
 def test_on_a_phone_the_failures_and_their_reasons_read_in_korean_then_english(
-    phone: Page, start_app: Callable[..., AppServer], environ: dict[str, str]
+    phone: Page,  # noqa: F811 (the fixture imported above)
+    start_app: Callable[..., AppServer],
+    environ: dict[str, str],
 ) -> None:
     page = phone
     server = start_app(app_script("official"), environ)

@@ -579,8 +579,10 @@ def test_the_results_table_is_written_and_read_back() -> None:
     )
     # Every check type of the DQD is in the table.
     assert set(back["check_name"]) == {r["checkName"] for r in spec.check_types()}
-    # A rerun of the same run replaces its rows; a later run is added as history.
-    dq.run(TODAY, run_at)
-    dq.run(TODAY, datetime(2025, 7, 1, tzinfo=UTC))
-    assert lake.frame(RESULTS)["run_id"].value_counts().height == 2
-    assert lake.frame(RESULTS).height == 2 * found.height
+    # A later run replaces it whole, in one commit (the earlier run stays in the Delta history).
+    later = datetime(2025, 7, 1, tzinfo=UTC)
+    dq.run(TODAY, later)
+    back = lake.frame(RESULTS)
+    assert back["run_id"].unique().to_list() == ["2025-07-01T00:00:00+00:00"]
+    assert back.height == found.height
+    assert delta.open_table(RESULTS).version() == written.version + 1

@@ -1,5 +1,5 @@
 """The Dagster asset ``gold.omop_dq_results``: after every omop table by key, it runs the report
-in process on hand-built omop tables and appends one run, counted in its metadata."""
+in process on hand-built omop tables and records the run, counted in its metadata."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_the_asset_depends_on_every_omop_table_by_key() -> None:
     assert {d.asset_key for d in asset_spec.deps} == {dg.AssetKey(["omop", t]) for t in OMOP_TABLES}
 
 
-def test_the_asset_appends_a_run_of_every_check_type(tmp_path: Path) -> None:
+def test_the_asset_records_a_run_of_every_check_type(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lakehouse", tmp_path / "sources")
     with lake.active():
         rows = clean()
