@@ -80,7 +80,7 @@ with layer.view("quality"):  # one audited unit: one commit per view
             st.markdown(
                 f"**{named('dq.check', f['check_name'])}** · {word('dq.severity', f['severity'])}"
             )
-            st.markdown(f"{where}" + (f" · `{target}`" if target else ""))
+            st.markdown(where + (f" · {col('field')}: `{target}`" if target else ""))
             st.markdown(
                 f"{col('failing')}: {number(f['rows_failing'])} / {number(f['rows_checked'])} · "
                 f"{col('share')}: {number(f['pct_failing'], 2)} / {number(f['threshold_pct'], 0)}"
