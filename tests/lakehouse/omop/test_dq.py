@@ -491,6 +491,36 @@ def test_missing_tables_fail_cdm_table_and_make_their_checks_not_applicable() ->
 
 
 @pytest.mark.usefixtures("lakehouse")
+def test_a_missing_field_fails_cdm_field_and_its_other_checks_do_not_apply() -> None:
+    rows = clean()
+    write({k: v for k, v in rows.items() if k != "location"})
+    schema = TABLES["omop.location"].polars_schema()
+    frame = pl.DataFrame([{c: r.get(c) for c in schema} for r in rows["location"]], schema)
+    write_deltalake(delta.uri("omop.location"), frame.drop("county").to_arrow())
+    found = {r.check.check_id: r for r in dq.evaluate(TODAY)}
+    assert found["cdmfield_location_county"].passed is False
+    assert found["cdmfield_location_county"].check.fatal
+    assert found["measurevaluecompleteness_location_county"].not_applicable == "no_field"
+    assert found["cdmfield_location_city"].passed is True
+
+
+def test_person_completeness_falls_back_to_the_specification(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the DQD's row for a table the specification flags, its own threshold holds."""
+    rows = tuple(
+        r
+        for r in dq.threshold_rows()
+        if (r["check"], r["table"]) != ("measurePersonCompleteness", "drug_exposure")
+    )
+    monkeypatch.setattr(dq, "threshold_rows", lambda: rows)
+    checks = {c.check_id: c for c in dq.generate(None)}
+    drugs = checks["measurepersoncompleteness_drug_exposure"]
+    assert (drugs.threshold, drugs.source) == (0.0, "spec")
+    assert "measurepersoncompleteness_person" not in checks  # not flagged by either
+
+
+@pytest.mark.usefixtures("lakehouse")
 def test_thresholds_are_honoured() -> None:
     """measurePersonCompleteness on drug_exposure passes up to 95 % of persons without one
     (the DQD's threshold): 2 of 3 persons have none, 66.7 %, within it; at 0 % it would fail."""
