@@ -205,6 +205,11 @@ def test_on_a_phone_the_failures_and_their_reasons_read_in_korean_then_english(
     page.get_by_role("button", name=t("layout.menu", "ko")).click()
     with rerun(page):
         page.get_by_text("English", exact=True).click()
+    # Choosing the page in the menu closes it (as on every page of a phone).
+    with rerun(page):
+        page.locator('[data-testid="stSidebar"]').get_by_role(
+            "link", name=t("dq.title", "en")
+        ).click()
     wait_idle(page)
     expect(page.get_by_role("heading", name=t("dq.title", "en")).first).to_be_visible()
     expect(page.get_by_text(t("dq.explanation.kcd_not_mapped", "en")).first).to_be_attached()
