@@ -2,7 +2,8 @@
 
 Subcommands are thin: they parse arguments, call the package that does the work and report.
 ``gjh synth`` generates a synthetic city, ``gjh keys`` creates the demo's secrets, ``gjh build``
-runs every pipeline, ``gjh catalog`` lists the tables and ``gjh serve`` starts the servers.
+runs every pipeline, ``gjh catalog`` lists the tables, ``gjh dq`` runs the OHDSI data-quality
+checks over the OMOP tables and ``gjh serve`` starts the servers.
 Heavy imports happen inside each command, so ``gjh --help`` is instant.
 """
 
@@ -136,6 +137,19 @@ def _parser() -> argparse.ArgumentParser:
         help="regenerate DATA_QUALITY.md (every table's checks) from the catalogue",
     )
     catalog.set_defaults(func=_catalog)
+
+    dq = sub.add_parser(
+        "dq",
+        help="run the OHDSI data-quality checks over the OMOP tables now and report",
+        description=(
+            "Run every check type of OHDSI's Data Quality Dashboard over the omop tables in "
+            "LAKEHOUSE_URI, record the run in gold.omop_dq_results, and print checks run, passed, "
+            "failed and not applicable per Kahn category and level, then each failed check with "
+            "its failing rows and why the failure is expected (when it is). Exit status 1 when a "
+            "fatal check fails, else 0."
+        ),
+    )
+    dq.set_defaults(func=_dq)
 
     serve = sub.add_parser(
         "serve",
@@ -295,6 +309,32 @@ def _catalog(args: argparse.Namespace) -> int:
             when = s.updated.strftime("%Y-%m-%d %H:%M:%S") if s.updated else "-"
             print(f"{s.table:<{width}}  {s.rows or 0:>12,}  {s.version:>7}  {when}")
     return 0
+
+
+def _dq(args: argparse.Namespace) -> int:
+    del args
+    import polars as pl
+
+    from apps.common.i18n import t
+    from lakehouse.omop import dq
+
+    rows, written = dq.run()
+    print(f"gjh dq: {rows.height} checks over the omop tables, recorded in {written.table}")
+    print(f"  {'category':<13} {'level':<8} {'run':>5} {'passed':>7} {'failed':>7} {'n/a':>5}")
+    for c in dq.summary(rows).iter_rows(named=True):
+        print(f"  {c['category']:<13} {c['level']:<8} {c['run']:>5} {c['passed']:>7} "
+              f"{c['failed']:>7} {c['not_applicable']:>5}")  # fmt: skip
+    failed = rows.filter(pl.col("passed").not_()).sort(
+        pl.col("severity") != "fatal", "check_id"
+    )  # fmt: skip
+    print(f"failed checks: {failed.height}")
+    for f in failed.iter_rows(named=True):
+        why = t(f"dq.explanation.{f['explanation']}", "en") if f["explanation"] else "unexpected"
+        print(f"  {f['check_id']} ({f['severity']}): {f['rows_failing']:,} of "
+              f"{f['rows_checked']:,} failing ({f['pct_failing']:.2f} % > "
+              f"{f['threshold_pct']:g} %): {why}")  # fmt: skip
+    fatal = failed.filter(pl.col("severity") == "fatal").height
+    return 1 if fatal else 0
 
 
 def _serve(args: argparse.Namespace) -> int:

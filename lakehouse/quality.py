@@ -43,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -293,18 +293,20 @@ def all_checks() -> dict[str, list[Check]]:
 # --- evaluation ----------------------------------------------------------------------------
 
 
-def _q(name: str) -> str:
+def ident(name: str) -> str:
     """A quoted identifier (columns such as ``table``, ``line`` and ``rows`` are keywords)."""
     return '"' + name.replace('"', '""') + '"'
 
 
-def _lit(value: str) -> str:
+def literal(value: str) -> str:
+    """A quoted SQL text literal."""
     return "'" + value.replace("'", "''") + "'"
 
 
-def _view(name: str) -> str:
+def relation(name: str) -> str:
+    """A catalogue table's view in a ``read.connect`` connection (``"silver"."claims"``)."""
     layer, short = name.split(".", 1)
-    return f"{_q(layer)}.{_q(short)}"
+    return f"{ident(layer)}.{ident(short)}"
 
 
 def _sample_columns(table: Table) -> tuple[str, ...]:
@@ -316,7 +318,7 @@ def _sample_columns(table: Table) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     """A check as SQL: the rows it reads (``source``), which count, and which violate."""
 
     check: Check
@@ -347,11 +349,11 @@ class _Ctx:
 
     @property
     def base(self) -> str:
-        return f"{_view(self.table.name)} AS t"
+        return f"{relation(self.table.name)} AS t"
 
     @property
     def value(self) -> str:
-        return f"t.{_q(self.check.columns[0])}"
+        return f"t.{ident(self.check.columns[0])}"
 
     @property
     def not_null(self) -> str:
@@ -362,25 +364,25 @@ class _Ctx:
         return str(self.check.argument)
 
 
-def _primary_key(x: _Ctx) -> _Plan:
+def _primary_key(x: _Ctx) -> Plan:
     keys = x.check.columns
-    listed = ", ".join(_q(k) for k in keys)
-    on = " AND ".join(f"t.{_q(k)} IS NOT DISTINCT FROM d.{_q(k)}" for k in keys)
-    dupes = f"(SELECT {listed}, count(*) AS _n FROM {_view(x.table.name)} GROUP BY ALL) AS d"
-    return _Plan(x.check, f"{x.base} JOIN {dupes} ON {on}", "TRUE", "d._n > 1")
+    listed = ", ".join(ident(k) for k in keys)
+    on = " AND ".join(f"t.{ident(k)} IS NOT DISTINCT FROM d.{ident(k)}" for k in keys)
+    dupes = f"(SELECT {listed}, count(*) AS _n FROM {relation(x.table.name)} GROUP BY ALL) AS d"
+    return Plan(x.check, f"{x.base} JOIN {dupes} ON {on}", "TRUE", "d._n > 1")
 
 
-def _required(x: _Ctx) -> _Plan:
-    return _Plan(x.check, x.base, "TRUE", f"{x.value} IS NULL")
+def _required(x: _Ctx) -> Plan:
+    return Plan(x.check, x.base, "TRUE", f"{x.value} IS NULL")
 
 
-def _foreign_key(x: _Ctx) -> _Plan:
+def _foreign_key(x: _Ctx) -> Plan:
     ref_table, ref_col = x.argument.rsplit(".", 1)
     if ref_table not in x.present:
         note = f"{ref_table} has not been written: no value can exist in it"
-        return _Plan(x.check, x.base, x.not_null, x.not_null, note=note)
-    ref = f"(SELECT DISTINCT {_q(ref_col)} AS _ref FROM {_view(ref_table)}) AS r"
-    return _Plan(
+        return Plan(x.check, x.base, x.not_null, x.not_null, note=note)
+    ref = f"(SELECT DISTINCT {ident(ref_col)} AS _ref FROM {relation(ref_table)}) AS r"
+    return Plan(
         x.check,
         f"{x.base} LEFT JOIN {ref} ON {x.value} = r._ref",
         x.not_null,
@@ -388,58 +390,58 @@ def _foreign_key(x: _Ctx) -> _Plan:
     )
 
 
-def _format(x: _Ctx) -> _Plan:
+def _format(x: _Ctx) -> Plan:
     text = f"CAST({x.value} AS VARCHAR)"
-    return _Plan(x.check, x.base, x.not_null, f"NOT regexp_matches({text}, {_lit(x.argument)})")
+    return Plan(x.check, x.base, x.not_null, f"NOT regexp_matches({text}, {literal(x.argument)})")
 
 
-def _code_list(x: _Ctx) -> _Plan:
+def _code_list(x: _Ctx) -> Plan:
     codes = f"_codes_{x.argument}"
-    listed = ", ".join(_lit(c) for c in _codes(x.argument))
+    listed = ", ".join(literal(c) for c in _codes(x.argument))
     setup = [f"CREATE TEMP TABLE IF NOT EXISTS {codes} AS SELECT unnest([{listed}]) AS code"]
     violates = f"CAST({x.value} AS VARCHAR) NOT IN (SELECT code FROM {codes})"
-    return _Plan(x.check, x.base, x.not_null, violates, setup)
+    return Plan(x.check, x.base, x.not_null, violates, setup)
 
 
-def _low(x: _Ctx) -> _Plan:
-    return _Plan(x.check, x.base, x.not_null, f"{x.value} < {x.check.argument}")
+def _low(x: _Ctx) -> Plan:
+    return Plan(x.check, x.base, x.not_null, f"{x.value} < {x.check.argument}")
 
 
-def _high(x: _Ctx) -> _Plan:
-    return _Plan(x.check, x.base, x.not_null, f"{x.value} > {x.check.argument}")
+def _high(x: _Ctx) -> Plan:
+    return Plan(x.check, x.base, x.not_null, f"{x.value} > {x.check.argument}")
 
 
-def _life(x: _Ctx) -> _Plan:
+def _life(x: _Ctx) -> Plan:
     """Birth and death from silver.citizens, one row per key (duplicates, which the key check
     reports, must not multiply the event rows here)."""
     if CITIZENS not in x.present:
         note = f"{CITIZENS} has not been written: no life to compare with"
-        return _Plan(x.check, x.base, "FALSE", "FALSE", note=note)
+        return Plan(x.check, x.base, "FALSE", "FALSE", note=note)
     lives = (
         "(SELECT citizen_key, min(make_date(birth_year, birth_month, 1)) AS born, "
-        f"max(died_on) AS died FROM {_view(CITIZENS)} GROUP BY citizen_key) AS c"
+        f"max(died_on) AS died FROM {relation(CITIZENS)} GROUP BY citizen_key) AS c"
     )
-    source = f"{x.base} JOIN {lives} ON t.{_q(x.argument)} = c.citizen_key"
+    source = f"{x.base} JOIN {lives} ON t.{ident(x.argument)} = c.citizen_key"
     day = f"CAST({x.value} AS DATE)"
     if x.check.type == "plausibleAfterBirth":
-        return _Plan(x.check, source, f"{x.not_null} AND c.born IS NOT NULL", f"{day} < c.born")
-    return _Plan(x.check, source, f"{x.not_null} AND c.died IS NOT NULL", f"{day} > c.died")
+        return Plan(x.check, source, f"{x.not_null} AND c.born IS NOT NULL", f"{day} < c.born")
+    return Plan(x.check, source, f"{x.not_null} AND c.died IS NOT NULL", f"{day} > c.died")
 
 
-def _start_before_end(x: _Ctx) -> _Plan:
-    end = f"t.{_q(x.argument)}"
-    return _Plan(x.check, x.base, f"{x.not_null} AND {end} IS NOT NULL", f"{x.value} > {end}")
+def _start_before_end(x: _Ctx) -> Plan:
+    end = f"t.{ident(x.argument)}"
+    return Plan(x.check, x.base, f"{x.not_null} AND {end} IS NOT NULL", f"{x.value} > {end}")
 
 
-def _not_in_future(x: _Ctx) -> _Plan:
+def _not_in_future(x: _Ctx) -> Plan:
     if x.table.column(x.check.columns[0]).type == "date":
-        return _Plan(x.check, x.base, x.not_null, f"{x.value} > DATE '{x.today.isoformat()}'")
+        return Plan(x.check, x.base, x.not_null, f"{x.value} > DATE '{x.today.isoformat()}'")
     # Timestamps are stored in UTC: the future starts at midnight after today, in Korea.
     tomorrow = datetime.combine(x.today + timedelta(days=1), time(), KST).astimezone(UTC)
-    return _Plan(x.check, x.base, x.not_null, f"{x.value} >= TIMESTAMPTZ '{tomorrow.isoformat()}'")
+    return Plan(x.check, x.base, x.not_null, f"{x.value} >= TIMESTAMPTZ '{tomorrow.isoformat()}'")
 
 
-PLANNERS: Final[dict[DQDCheck, Callable[[_Ctx], _Plan]]] = {
+PLANNERS: Final[dict[DQDCheck, Callable[[_Ctx], Plan]]] = {
     "isPrimaryKey": _primary_key,
     "isRequired": _required,
     "isForeignKey": _foreign_key,
@@ -454,8 +456,22 @@ PLANNERS: Final[dict[DQDCheck, Callable[[_Ctx], _Plan]]] = {
 }
 
 
-def _run(con: duckdb.DuckDBPyConnection, table: Table, plans: list[_Plan]) -> list[CheckResult]:
-    """Count every plan, one query per distinct source, then sample the failing ones."""
+class Counted(Protocol):
+    """What ``tally`` counts: the rows a check reads, which count, and which violate (SQL)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def eligible(self) -> str: ...
+    @property
+    def violates(self) -> str: ...
+    @property
+    def setup(self) -> Sequence[str]: ...
+
+
+def tally(con: duckdb.DuckDBPyConnection, plans: Sequence[Counted]) -> list[tuple[int, int]]:
+    """The rows each plan applies to and the rows violating it, in order: one query per
+    distinct source, however many checks read it (``lakehouse.omop.dq`` counts with it too)."""
     counts: dict[int, tuple[int, int]] = {}
     by_source: dict[str, list[int]] = {}
     for i, p in enumerate(plans):
@@ -472,11 +488,15 @@ def _run(con: duckdb.DuckDBPyConnection, table: Table, plans: list[_Plan]) -> li
         assert row is not None
         for n, i in enumerate(members):
             counts[i] = (int(row[2 * n]), int(row[2 * n + 1]))
+    return [counts[i] for i in range(len(plans))]
+
+
+def _run(con: duckdb.DuckDBPyConnection, table: Table, plans: list[Plan]) -> list[CheckResult]:
+    """Count every plan (``tally``), then sample the failing ones."""
     shown = _sample_columns(table)
-    key = " || ' / ' || ".join(f"coalesce(CAST(t.{_q(c)} AS VARCHAR), 'null')" for c in shown)
+    key = " || ' / ' || ".join(f"coalesce(CAST(t.{ident(c)} AS VARCHAR), 'null')" for c in shown)
     results = []
-    for i, p in enumerate(plans):
-        rows, violations = counts[i]
+    for p, (rows, violations) in zip(plans, tally(con, plans), strict=True):
         samples: tuple[str, ...] = ()
         if violations and key:
             found = con.execute(
@@ -486,6 +506,20 @@ def _run(con: duckdb.DuckDBPyConnection, table: Table, plans: list[_Plan]) -> li
             samples = tuple(str(r[0]) for r in found)
         results.append(CheckResult(p.check, rows, violations, samples, p.note))
     return results
+
+
+def plan(check: Check, table: Table, present: set[str], today: date) -> Plan:
+    """One check as SQL over the views of ``read.connect`` (for ``tally``), whatever the
+    table's layer: the OMOP report (``lakehouse.omop.dq``) plans its keys, required fields and
+    foreign keys with the same planners.
+
+    Args:
+        check: The check.
+        table: Its table.
+        present: The tables written so far (a foreign key into a missing table violates).
+        today: The day ``plausibleNotInFuture`` compares with.
+    """
+    return PLANNERS[check.type](_Ctx(check, table, today, present))
 
 
 def today_in_korea() -> date:
@@ -518,7 +552,7 @@ def evaluate(
     day = today or today_in_korea()
     con = connect(sorted(present))
     try:
-        return _run(con, t, [PLANNERS[c.type](_Ctx(c, t, day, present)) for c in todo])
+        return _run(con, t, [plan(c, t, present, day) for c in todo])
     finally:
         con.close()
 

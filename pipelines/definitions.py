@@ -1,6 +1,7 @@
 """The Dagster entry point: every source's assets and their data-quality checks, the ingestion
 jobs and the drop-folder sensors (deliveries, DICOM uploads), the nightly gold refresh, the
-weekly table upkeep, research copies on request, one environment's resources.
+weekly table upkeep, research copies on request, the data-quality report over the OMOP tables,
+one environment's resources.
 
 ``dagster dev -m pipelines.definitions``, ``gjh build`` and ``gjh serve`` all load this.
 
@@ -21,6 +22,7 @@ from pipelines.defs import (
     centre,
     checks,
     claims,
+    dq,
     gold,
     imaging,
     maintenance,
@@ -52,6 +54,7 @@ ASSETS: list[dg.AssetsDefinition] = [
     imaging.imaging_routing,
     scoring.ai_findings,
     *gold.GOLD_ASSETS,
+    dq.omop_dq_results,
 ]
 GROUPS = {spec.group_name for a in ASSETS for spec in a.specs if spec.group_name}
 JOBS = sensors.jobs(GROUPS)

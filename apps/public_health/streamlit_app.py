@@ -1,5 +1,5 @@
 """The public-health app for city officials: the programme against its targets, its trends,
-its uptake, districts compared and data health; aggregates only."""
+its uptake, districts compared, data health and the OMOP tables' data quality; aggregates only."""
 
 import streamlit as st
 
@@ -26,5 +26,6 @@ run(
         st.Page(
             "app_pages/health.py", title=t("official.health.title"), icon=":material/fact_check:"
         ),
+        st.Page("app_pages/quality.py", title=t("dq.title"), icon=":material/rule:"),
     ],
 )

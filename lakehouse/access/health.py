@@ -6,7 +6,9 @@ tables and the delivery period it covered (Dagster's run records), the deliverie
 their rows (``bronze.deliveries``), and the rows its silver tables hold (their Delta logs,
 ``delta.state``). Then the quality checks whose latest evaluation failed (Dagster's asset check
 evaluations, ``pipelines/defs/checks.py``) and the quarantine counted by source, stage and
-reason (``quarantine.records``).
+reason (``quarantine.records``). And the OHDSI data-quality report over the OMOP tables
+(``gold.omop_dq_results``, ``lakehouse.omop.dq``): its latest run's counts by Kahn category and
+level, the failed checks with their explanations, and why the others did not apply.
 
 Everything here is a count, a time or a code: no record key, payload or check sample (which may
 hold a citizen key) leaves this module, so officials may see it whole.
@@ -32,6 +34,8 @@ from lakehouse import read as lake
 from lakehouse.access.aggregates import PUBLISHED
 from lakehouse.access.gate import Gate
 from lakehouse.catalog import table as catalog_table
+from lakehouse.catalog.dq import RESULTS
+from lakehouse.omop.dq import summary
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -173,6 +177,45 @@ class Freshness:
     data_until: date | None
 
 
+FAILURE_COLUMNS: Final = (
+    "check_name",
+    "level",
+    "cdm_table",
+    "cdm_field",
+    "concept_id",
+    "category",
+    "severity",
+    "rows_failing",
+    "rows_checked",
+    "pct_failing",
+    "threshold_pct",
+    "explanation",
+)
+
+
+@dataclass(frozen=True)
+class Quality:
+    """The latest data-quality report over the OMOP tables (``DataHealth.data_quality``).
+
+    Attributes:
+        run_at: When the run started; None when no run is recorded.
+        source_release: The source release date of the data it checked (``cdm_source``).
+        summary: Checks run, passed, failed (``failed_fatal`` of them fatal) and not applicable
+            per Kahn category and level (``lakehouse.omop.dq.summary``).
+        failures: The failed checks, fatal first, then by failing share: the check type,
+            level, table, field, concept, category, severity, failing and checked rows, the
+            failing share and the threshold (per cent), and the explanation code (null: not
+            expected).
+        not_applicable: The checks not applied, counted by check type and reason code.
+    """
+
+    run_at: datetime | None
+    source_release: date | None
+    summary: pl.DataFrame
+    failures: pl.DataFrame
+    not_applicable: pl.DataFrame
+
+
 class DataHealth(Gate):
     """The data-health methods of ``Access``: officials and the admin."""
 
@@ -192,6 +235,29 @@ class DataHealth(Gate):
             "monitoring",
             rows=found.sources.height + found.checks.height + found.quarantine.height,
         )
+        return found
+
+    def data_quality(self) -> Quality:
+        """The latest OMOP data-quality run (``Quality``): counts, check types, table and field
+        names and codes only, no record of any person."""
+        self._require("read:data_health", "official", "admin")
+        latest = lake.frame(RESULTS)  # one run: each replaces the one before
+        run = latest.row(0, named=True) if latest.height else {}
+        failed = latest.filter(pl.col("passed").not_()).sort(
+            pl.col("severity") != "fatal", pl.col("pct_failing"), "check_id",
+            descending=[False, True, False],
+        )  # fmt: skip
+        found = Quality(
+            run_at=run.get("run_at"),
+            source_release=run.get("cdm_source_release"),
+            summary=summary(latest),
+            failures=failed.select(FAILURE_COLUMNS),
+            not_applicable=latest.filter(pl.col("passed").is_null())
+            .group_by("check_name", "not_applicable_reason")
+            .agg(pl.len().cast(pl.Int64).alias("checks"))
+            .sort("not_applicable_reason", "check_name"),
+        )
+        self._audit("read:data_quality", "monitoring", rows=latest.height)
         return found
 
     def freshness(self, tables: Sequence[str] = UPTAKE_TABLES) -> Freshness:

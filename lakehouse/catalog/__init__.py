@@ -14,8 +14,9 @@ Names are ``<layer>.<name>``:
   remote readings.
 
 One module per part: ``bronze``, ``intake`` (the delivery ledger, the quarantine and the vault),
-``ops``, ``silver``, ``imaging`` (the DICOM index and routing), ``ai``, ``gold`` and ``omop``
-(the OMOP CDM v5.4 view, generated from OHDSI's specification); ``columns``
+``ops``, ``silver``, ``imaging`` (the DICOM index and routing), ``ai``, ``gold``, ``omop``
+(the OMOP CDM v5.4 view, generated from OHDSI's specification) and ``dq`` (the data-quality
+report over it, a gold table); ``columns``
 holds the patterns and columns they share. Schemas, quality checks (``lakehouse.quality``) and the
 documentation (``gjh catalog --docs``) are all generated from this package.
 """
@@ -32,6 +33,7 @@ from lakehouse.catalog.columns import (
     UID_PATTERN,
     YKIHO_PATTERN,
 )
+from lakehouse.catalog.dq import DQ
 from lakehouse.catalog.gold import GOLD
 from lakehouse.catalog.imaging import IMAGING
 from lakehouse.catalog.intake import INTAKE
@@ -46,6 +48,7 @@ __all__ = [
     "APP_LEDGERS",
     "BRONZE",
     "DECISIONS",
+    "DQ",
     "GOLD",
     "IMAGING",
     "INGREDIENT_PATTERN",
@@ -65,7 +68,7 @@ __all__ = [
 
 TABLES: Final[dict[str, Table]] = {
     t.name: t
-    for t in (*BRONZE, *INTAKE, *APP_LEDGERS, *SILVER, *IMAGING, *AI, *TRIAGE, *GOLD, *OMOP)
+    for t in (*BRONZE, *INTAKE, *APP_LEDGERS, *SILVER, *IMAGING, *AI, *TRIAGE, *GOLD, *OMOP, *DQ)
 }
 
 

@@ -39,6 +39,8 @@ RUN_CLOCK = {
     "gold.citizen_consent": ("events_version",),
     # Hours from a study's arrival to its scoring: the imaging pass's own clock, again.
     "gold.ai_services_published": ("median_hours",),
+    # When the OMOP data-quality report ran (its checks and counts are compared).
+    "gold.omop_dq_results": ("run_id", "run_at"),
 }
 DROP_ID = {"bronze.deliveries": "delivery_id", "quarantine.records": "delivery_id"}
 
