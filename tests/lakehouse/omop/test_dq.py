@@ -573,8 +573,8 @@ def test_unmapped_concepts_fail_with_their_explanation() -> None:
     assert drug.explanation == "drug_not_mapped"
     assert found["sourcevaluecompleteness_condition_occurrence_condition_source_value"].explanation
     assert found["plausiblevaluelow_person_year_of_birth"].explanation is None
-    for r in found.values():
-        assert r.explanation is None or f"dq.explanation.{r.explanation}" in _messages()
+    for result in found.values():
+        assert result.explanation is None or (f"dq.explanation.{result.explanation}" in _messages())
 
 
 def _messages() -> set[str]:
