@@ -404,21 +404,10 @@ class CareModel:
         chronic_per_year: np.ndarray,
         chronic_subs: np.ndarray,
     ) -> pl.DataFrame:
-        age = self._age(people)
-        sex = people["sex"].to_numpy()
         pf, pt = self._presence(people)
-        target = _table_rate(age, ref.param("visit_rates"), "visits_per_year")
-        acute_rate = np.maximum(target - chronic_per_year, ACUTE_FLOOR * target)
-
+        acute_rate, mean_visits, w_person = self.acute_profile(people, chronic_per_year)
         cats = self.acute
-        share_cols = [f"share_{a}" for a in ("0_9", "10_19", "20_39", "40_64", "65_up")]
-        shares = cats.select(share_cols).to_numpy()  # (cats, bands)
         visits_mean = cats["visits"].to_numpy()
-        cat_sex = cats["sex"].fill_null("").to_numpy()
-        band = _band_index(age, ACUTE_BANDS)
-        sex_ok = (cat_sex[None, :] == "") | (cat_sex[None, :] == sex[:, None])  # (people, cats)
-        w_person = shares.T[band] * sex_ok
-        mean_visits = (w_person * visits_mean).sum(axis=1) / w_person.sum(axis=1)
         years = (pt - pf) / DAYS_PER_YEAR
         episodes = rng.poisson(acute_rate * years / mean_visits)
         owner = np.repeat(np.arange(people.height), episodes)
@@ -429,15 +418,10 @@ class CareModel:
         month = (np.datetime64(self.cfg.origin, "D") + day.astype("timedelta64[D]")).astype(
             "datetime64[M]"
         ).astype(np.int64) % 12 + 1
-        season = np.ones((m, cats.height))
-        for j, spec in enumerate(cats["season"].fill_null("").to_list()):
-            for name, mult in zip(*_weights_raw(spec), strict=True):
-                season[np.isin(month, SEASONS[name]), j] = mult
-        cat = _choose_rows(rng, w_person[owner] * season)
+        cat = _choose_rows(rng, w_person[owner] * season_weights(cats, month))
         n_visits = 1 + np.minimum(rng.poisson(np.maximum(visits_mean[cat] - 1, 0)), 7)
 
         codes = [_split(c) for c in cats["kcd"].to_list()]
-        depts = [_split(d) for d in cats["departments"].to_list()]
         # The category's first code is the usual one (half the episodes); the others share the rest.
         usual = rng.random(m) < 0.5
         other = rng.integers(0, 1 << 30, m)
@@ -450,6 +434,56 @@ class CareModel:
             ],
             dtype=object,
         )
+        return self.episode_visits(rng, people, owner, day, cat, code, n_visits, chronic_subs)
+
+    def acute_profile(
+        self, people: pl.DataFrame, chronic_per_year: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each person's acute visits per year, mean visits per acute episode, and the weight of
+        every acute category (people x categories), by age band and sex (a category with a sex
+        weighs 0 for the other). ``synth.adverse`` draws its planted episodes from the same."""
+        age = self._age(people)
+        sex = people["sex"].to_numpy()
+        target = _table_rate(age, ref.param("visit_rates"), "visits_per_year")
+        acute_rate = np.maximum(target - chronic_per_year, ACUTE_FLOOR * target)
+        cats = self.acute
+        share_cols = [f"share_{a}" for a in ("0_9", "10_19", "20_39", "40_64", "65_up")]
+        shares = cats.select(share_cols).to_numpy()  # (cats, bands)
+        visits_mean = cats["visits"].to_numpy()
+        cat_sex = cats["sex"].fill_null("").to_numpy()
+        band = _band_index(age, ACUTE_BANDS)
+        sex_ok = (cat_sex[None, :] == "") | (cat_sex[None, :] == sex[:, None])  # (people, cats)
+        w_person = shares.T[band] * sex_ok
+        mean_visits = (w_person * visits_mean).sum(axis=1) / w_person.sum(axis=1)
+        return acute_rate, mean_visits, w_person
+
+    def episode_visits(
+        self,
+        rng: np.random.Generator,
+        people: pl.DataFrame,
+        owner: np.ndarray,
+        day: np.ndarray,
+        cat: np.ndarray,
+        code: np.ndarray,
+        n_visits: np.ndarray,
+        chronic_subs: np.ndarray,
+    ) -> pl.DataFrame:
+        """The visits of acute episodes: where each happens, its follow-ups, prescriptions and
+        sub-diagnoses.
+
+        Args:
+            owner: Each episode's row in ``people``.
+            day: Each episode's first day (offset from the window's first day).
+            cat: Each episode's acute category (row of acute_conditions.csv).
+            code: Each episode's main diagnosis (KCD).
+            n_visits: Each episode's number of visits, follow-ups included.
+            chronic_subs: Each person's chronic conditions as sub-diagnoses (``|``-separated).
+        """
+        cats = self.acute
+        age = self._age(people)
+        _, pt = self._presence(people)
+        depts = [_split(d) for d in cats["departments"].to_list()]
+        m = len(owner)
         token = self.picker.preferred_token(rng, cat, depts, age[owner])
         inst = self.picker.pick(rng, token, people["district_code"].to_numpy()[owner])
 
@@ -676,6 +710,15 @@ class CareModel:
     def _days(self) -> list[date]:
         span = (self.cfg.end - self.cfg.origin).days
         return [self.cfg.origin + timedelta(days=i) for i in range(span)]
+
+
+def season_weights(categories: pl.DataFrame, month: np.ndarray) -> np.ndarray:
+    """The seasonal multiplier of every acute category (columns) in each month given (rows)."""
+    season = np.ones((len(month), categories.height))
+    for j, spec in enumerate(categories["season"].fill_null("").to_list()):
+        for name, mult in zip(*_weights_raw(spec), strict=True):
+            season[np.isin(month, SEASONS[name]), j] = mult
+    return season
 
 
 def _weights_raw(spec: str) -> tuple[list[str], list[float]]:
