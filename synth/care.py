@@ -28,9 +28,11 @@ import numpy as np
 import polars as pl
 
 from synth import reference as ref
+from synth.adverse import planted_visits
 from synth.calendar import national_holiday
 from synth.config import CityConfig
 from synth.population import DAYS_PER_YEAR, age_years
+from synth.rng import stream
 
 # Preference among the departments a condition lists, in order (a modelling choice).
 DEPARTMENT_PREFERENCE: Final = (0.55, 0.25, 0.12, 0.05, 0.03)
@@ -640,6 +642,13 @@ class CareModel:
             frames.append(self._acute_visits(rng, span, per_year[rows], chronic_subs[rows]))
             frames.append(self._admissions(rng, span, chronic_subs[rows]))
         frames = [f for f in frames if f.height]
+        if frames and people.height:
+            # The planted drug effects, from their own stream (the slice named by its first pid).
+            drawn = pl.concat(
+                [f.select("pid", "day", "regimens") for f in frames], how="vertical_relaxed"
+            )
+            planted = stream(self.cfg.seed, "adverse", int(people["pid"][0]))
+            frames += planted_visits(self, planted, people, drawn, per_year, chronic_subs)
         columns = {
             "pid": pl.Int32,
             "day": pl.Int32,
