@@ -29,6 +29,7 @@ from pipelines.defs import (
     research,
     scoring,
     sensors,
+    signals,
 )
 from pipelines.defs.resources import from_environment
 from pipelines.transform.routing import load_rules
@@ -52,6 +53,7 @@ ASSETS: list[dg.AssetsDefinition] = [
     imaging.imaging_routing,
     scoring.ai_findings,
     *gold.GOLD_ASSETS,
+    *signals.SIGNALS_ASSETS,
 ]
 GROUPS = {spec.group_name for a in ASSETS for spec in a.specs if spec.group_name}
 JOBS = sensors.jobs(GROUPS)

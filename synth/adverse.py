@@ -110,7 +110,9 @@ def planted_visits(
         options = codes[c]
         # The category's first code takes half its episodes, the others share the rest.
         code_share = (
-            1.0 if len(options) == 1 else (0.5 if options[0] == effect.kcd else 0.5 / (len(options) - 1))
+            1.0
+            if len(options) == 1
+            else (0.5 if options[0] == effect.kcd else 0.5 / (len(options) - 1))
         )
         fills = _first_fills(visits, effect.drug)
         rows = np.array([row_of[p] for p in fills["pid"].to_list()], dtype=np.int64)
@@ -130,12 +132,9 @@ def planted_visits(
         n = rng.poisson(excess * top * span)
         owner = np.repeat(np.arange(len(rows)), n)
         day = start[owner] + (rng.random(len(owner)) * span[owner]).astype(np.int64)
-        month = (
-            (np.datetime64(model.cfg.origin, "D") + day.astype("timedelta64[D]"))
-            .astype("datetime64[M]")
-            .astype(np.int64)
-            % 12
-        )
+        month = (np.datetime64(model.cfg.origin, "D") + day.astype("timedelta64[D]")).astype(
+            "datetime64[M]"
+        ).astype(np.int64) % 12
         keep = rng.random(len(owner)) * top[owner] < base[owner, month]
         owner, day = owner[keep], day[keep]
         cat = np.full(len(owner), c, dtype=np.int64)

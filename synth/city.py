@@ -25,6 +25,7 @@ import polars as pl
 
 from lakehouse.pool import WorkerPool
 from synth import reference as ref
+from synth.adverse import write_truth as write_adverse_truth
 from synth.care import CareModel
 from synth.claims import ClaimsBuilder, ClaimsChunk
 from synth.claims_writer import ClaimsPlan, ClaimsWriter, RenderedPart, render_slice
@@ -430,9 +431,11 @@ def _write_truth(out: Path, corrections: list[pl.DataFrame]) -> None:
         )
     )
     table.write_csv(truth / "claims_corrections.csv")
+    write_adverse_truth(truth)
     (truth / "README.md").write_text(
         "# Ground truth\n\nWhat the generator knows and the deliveries do not say: the imaging\n"
-        "studies' true findings and the claims corrections. No pipeline reads this folder; models\n"
+        "studies' true findings, the claims corrections and the planted adverse drug effects\n"
+        "(adverse_effects.csv). No pipeline reads this folder; models\n"
         "train and evaluate on it, and tests check the pipelines against it.\n",
         encoding="utf-8",
     )

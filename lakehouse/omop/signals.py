@@ -86,6 +86,9 @@ class Settings:
     min_persons: int = 30
 
 
+DEFAULTS: Final = Settings()
+
+
 @dataclass(frozen=True)
 class Interval:
     """A ratio with its 95 % interval; all None when it cannot be estimated (a zero count)."""
@@ -145,7 +148,7 @@ def null_sequence_ratio(drug_days: np.ndarray, event_days: np.ndarray, window_da
     before = cum[m] - cum[m - window_days]  # events on days m-W .. m-1
     first = float((a[m] * after).sum())
     total = first + float((a[m] * before).sum())
-    if total == 0 or first == total:
+    if total in (0, first):
         return math.nan
     return (first / total) / (1 - first / total)
 
@@ -210,7 +213,7 @@ def signals(
     condition_occurrence: pl.DataFrame,
     person: pl.DataFrame,
     location: pl.DataFrame,
-    settings: Settings = Settings(),
+    settings: Settings = DEFAULTS,
     prespecified: Iterable[tuple[str, str]] = (),
 ) -> pl.DataFrame:
     """Sequence symmetry and disproportionality for the screened and prespecified drug -> event
@@ -334,7 +337,9 @@ def _pairs(
     return (
         pl.concat([screened, named])
         .unique()
-        .join(named.with_columns(pl.lit(True).alias("prespecified")), on=["drug", "event"], how="left")
+        .join(
+            named.with_columns(pl.lit(True).alias("prespecified")), on=["drug", "event"], how="left"
+        )
         .with_columns(pl.col("prespecified").fill_null(False))
         .sort("drug", "event")
     )
@@ -354,9 +359,16 @@ def _null_ratios(
     }
     empty = np.zeros(0, dtype=np.int64)
     rows = [
-        (scope, drug, event, null_sequence_ratio(
-            drug_days.get((scope, drug), empty), event_days.get((scope, event), empty), window_days
-        ))
+        (
+            scope,
+            drug,
+            event,
+            null_sequence_ratio(
+                drug_days.get((scope, drug), empty),
+                event_days.get((scope, event), empty),
+                window_days,
+            ),
+        )
         for scope in sorted({s for s, _ in drug_days} | {s for s, _ in event_days})
         for drug, event in pairs.select("drug", "event").iter_rows()
     ]
@@ -371,12 +383,15 @@ def _ratios(grid: pl.DataFrame) -> pl.DataFrame:
     """The ratios and intervals of every row (a few thousand rows: plain Python per row)."""
     out: dict[str, list[float | None]] = {
         k: []
-        for k in ("adjusted_sr", "sr_low", "sr_high", "prr", "prr_low", "prr_high", "ror")
-        + ("ror_low", "ror_high")
+        for k in (
+            *("adjusted_sr", "sr_low", "sr_high"),
+            *("prr", "prr_low", "prr_high"),
+            *("ror", "ror_low", "ror_high"),
+        )
     }
-    for row in grid.select(
-        "drug_first", "event_first", "null_sr", "a", "b", "c", "d"
-    ).iter_rows(named=True):
+    for row in grid.select("drug_first", "event_first", "null_sr", "a", "b", "c", "d").iter_rows(
+        named=True
+    ):
         null_sr = row["null_sr"] if row["null_sr"] is not None else math.nan
         for prefix, ratio in (
             ("sr", sequence_ratio(row["drug_first"], row["event_first"], null_sr)),
@@ -386,12 +401,16 @@ def _ratios(grid: pl.DataFrame) -> pl.DataFrame:
             out["adjusted_sr" if prefix == "sr" else prefix].append(ratio.value)
             out[f"{prefix}_low"].append(ratio.low)
             out[f"{prefix}_high"].append(ratio.high)
-    return grid.with_columns(
-        pl.when(pl.col("event_first") > 0)
-        .then(pl.col("drug_first") / pl.col("event_first"))
-        .alias("crude_sr"),
-        *(pl.Series(k, v, dtype=pl.Float64) for k, v in out.items()),
-    ).with_columns((pl.col("sr_low") > 1).fill_null(False).alias("signal")).select(COLUMNS)
+    return (
+        grid.with_columns(
+            pl.when(pl.col("event_first") > 0)
+            .then(pl.col("drug_first") / pl.col("event_first"))
+            .alias("crude_sr"),
+            *(pl.Series(k, v, dtype=pl.Float64) for k, v in out.items()),
+        )
+        .with_columns((pl.col("sr_low") > 1).fill_null(False).alias("signal"))
+        .select(COLUMNS)
+    )
 
 
 COLUMNS: Final = (

@@ -18,7 +18,7 @@ import polars as pl
 
 from lakehouse.catalog import table
 from lakehouse.disclosure import suppress
-from lakehouse.omop.signals import CITY, Settings, signals
+from lakehouse.omop.signals import CITY, DEFAULTS, Settings, signals
 
 TABLE: Final = "gold.ade_signals"
 PAIRS_FILE: Final = Path(__file__).parents[2] / "lakehouse" / "reference" / "signal_pairs.csv"
@@ -51,7 +51,7 @@ def prespecified() -> list[tuple[str, str]]:
 def hidden_counts(rows: pl.DataFrame, count: str) -> pl.Series:
     """Which values of ``count`` are suppressed: per pair, the districts' counts with the city
     as their margin go through the minimum-frequency rule and its complements."""
-    scopes = sorted(s for s in rows["scope"].unique().to_list() if s != CITY) + [CITY]
+    scopes = [*sorted(s for s in rows["scope"].unique().to_list() if s != CITY), CITY]
     position = {s: i for i, s in enumerate(scopes)}
     hidden = np.zeros(rows.height, dtype=np.bool_)
     indexed = rows.select("drug", "event", "scope", count).with_row_index("_row")
@@ -89,10 +89,8 @@ def ade_signals(
     condition_occurrence: pl.DataFrame,
     person: pl.DataFrame,
     location: pl.DataFrame,
-    settings: Settings = Settings(),
+    settings: Settings = DEFAULTS,
 ) -> pl.DataFrame:
     """``gold.ade_signals`` from the OMOP tables (``lakehouse.omop.signals.signals``' inputs)."""
-    rows = signals(
-        drug_exposure, condition_occurrence, person, location, settings, prespecified()
-    )
+    rows = signals(drug_exposure, condition_occurrence, person, location, settings, prespecified())
     return publish(rows, settings)

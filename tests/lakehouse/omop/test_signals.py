@@ -4,7 +4,7 @@ adjustment, PRR and ROR worked by hand, incident records after the washout, dist
 from __future__ import annotations
 
 import math
-from datetime import date, timedelta
+from datetime import timedelta
 
 import numpy as np
 import polars as pl
@@ -21,55 +21,7 @@ from lakehouse.omop.signals import (
     sequence_ratio,
     signals,
 )
-
-DAY0 = date(2024, 1, 1)
-DRUG, EVENT, OTHER_DRUG, BACKGROUND = "374601ATB", "A09.0", "110702ATB", "Z00.0"
-SETTINGS = Settings(washout_days=100, window_days=100, risk_days=30, min_persons=1)
-
-
-class Omop:
-    """OMOP-shaped frames built person by person (every person observed from DAY0 on)."""
-
-    def __init__(self) -> None:
-        self.drugs: list[tuple[int, str, date]] = []
-        self.conditions: list[tuple[int, str, date]] = []
-        self.districts: dict[int, str] = {}
-
-    def person(self, district: str = "24010") -> int:
-        pid = len(self.districts) + 1
-        self.districts[pid] = district
-        # The first record opens the observation (before any washout ends).
-        self.conditions.append((pid, BACKGROUND, DAY0))
-        return pid
-
-    def drug(self, pid: int, day: int, code: str = DRUG) -> None:
-        self.drugs.append((pid, code, DAY0 + timedelta(days=day)))
-
-    def event(self, pid: int, day: int, code: str = EVENT) -> None:
-        self.conditions.append((pid, code, DAY0 + timedelta(days=day)))
-
-    def frames(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-        drug_exposure = pl.DataFrame(
-            self.drugs,
-            schema=["person_id", "drug_source_value", "drug_exposure_start_date"],
-            orient="row",
-        )
-        condition = pl.DataFrame(
-            self.conditions,
-            schema=["person_id", "condition_source_value", "condition_start_date"],
-            orient="row",
-        )
-        codes = sorted(set(self.districts.values()))
-        person = pl.DataFrame(
-            {
-                "person_id": list(self.districts),
-                "location_id": [codes.index(d) + 1 for d in self.districts.values()],
-            }
-        )
-        location = pl.DataFrame(
-            {"location_id": list(range(1, len(codes) + 1)), "location_source_value": codes}
-        )
-        return drug_exposure, condition, person, location
+from tests.lakehouse.omop.signal_frames import DAY0, DRUG, EVENT, OTHER_DRUG, SETTINGS, Omop
 
 
 def _row(out: pl.DataFrame, scope: str = CITY, drug: str = DRUG, event: str = EVENT) -> dict:
