@@ -642,13 +642,19 @@ class CareModel:
             frames.append(self._acute_visits(rng, span, per_year[rows], chronic_subs[rows]))
             frames.append(self._admissions(rng, span, chronic_subs[rows]))
         frames = [f for f in frames if f.height]
-        if frames and people.height:
+        out = self._typed(frames)
+        if out.height:
+            out = self._close_holidays(out, people)
             # The planted drug effects, from their own stream (the slice named by its first pid).
-            drawn = pl.concat(
-                [f.select("pid", "day", "regimens") for f in frames], how="vertical_relaxed"
-            )
             planted = stream(self.cfg.seed, "adverse", int(people["pid"][0]))
-            frames += planted_visits(self, planted, people, drawn, per_year, chronic_subs)
+            extra = planted_visits(self, planted, people, out, per_year, chronic_subs)
+            if extra:
+                out = pl.concat([out, self._close_holidays(self._typed(extra), people)])
+        return out.sort("pid", "day", "kind", "reason")
+
+    @staticmethod
+    def _typed(frames: list[pl.DataFrame]) -> pl.DataFrame:
+        """Visit frames as one, in the visits' columns and types."""
         columns = {
             "pid": pl.Int32,
             "day": pl.Int32,
@@ -663,11 +669,10 @@ class CareModel:
             "rx_days": pl.Int32,
             "dept": pl.Utf8,
         }
-        out = pl.concat(
+        return pl.concat(
             [f.select([pl.col(c).cast(t) for c, t in columns.items()]) for f in frames]
             or [pl.DataFrame(schema=columns)]
         )
-        return self._close_holidays(out, people).sort("pid", "day", "kind", "reason")
 
     def _spans(self, people: pl.DataFrame) -> list[pl.DataFrame]:
         """The people present in each span whose acute visits and admissions are drawn together:
