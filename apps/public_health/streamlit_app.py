@@ -26,5 +26,6 @@ run(
         st.Page(
             "app_pages/health.py", title=t("official.health.title"), icon=":material/fact_check:"
         ),
+        st.Page("app_pages/signals.py", title=t("signals.title"), icon=":material/medication:"),
     ],
 )
