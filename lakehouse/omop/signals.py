@@ -48,8 +48,10 @@ Saf 2001;10:483-6), and ROR = (a * d) / (b * c) with SE = sqrt(1/a + 1/b + 1/c +
 means the person's incident event E falls 1 to ``risk_days`` days after the start.
 
 These are signals from observational data, not causal estimates: confounding by indication and
-by time-varying factors remains, and many pairs screened together give chance signals (one in
-forty null pairs has a lower bound above 1 at the 95 % level).
+by time-varying factors remains, a frequent event's first record tends to come before a rarer
+drug's (measured on the synthetic city's null pair: docs/signals.md), and many pairs screened
+together give chance signals (one in forty null pairs has a lower bound above 1 at the 95 %
+level by chance alone).
 """
 
 from __future__ import annotations
