@@ -13,12 +13,12 @@ import dagster as dg
 
 from lakehouse import delta
 from lakehouse import read as lake
-from lakehouse.catalog import table as catalog_table
+
+# The gold tables' one asset decorator (key, description, group, owners, kinds, deps, pool).
+from pipelines.defs.gold import _asset as gold_asset
 from pipelines.defs.resources import Lakehouse
-from pipelines.defs.specs import KINDS, OWNERS, key
 from pipelines.transform.signals import TABLE, ade_signals
 
-GROUP: Final = "gold"
 # The OMOP tables read, and the columns of each.
 SOURCES: Final = {
     "omop.drug_exposure": ("person_id", "drug_source_value", "drug_exposure_start_date"),
@@ -32,15 +32,7 @@ SOURCES: Final = {
 }
 
 
-@dg.asset(
-    key=key(TABLE),
-    description=catalog_table(TABLE).description,
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds=KINDS,
-    deps=[key(name) for name in SOURCES],
-    pool="lakehouse",
-)
+@gold_asset(TABLE, tuple(SOURCES))
 def gold_ade_signals(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse
 ) -> dg.MaterializeResult[None]:
