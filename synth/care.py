@@ -621,6 +621,14 @@ class CareModel:
         self, rng: np.random.Generator, people: pl.DataFrame, conditions: pl.DataFrame
     ) -> pl.DataFrame:
         """Every visit of the people in this slice, sorted by person and day."""
+        return self.visits_and_planted(rng, people, conditions)[0]
+
+    def visits_and_planted(
+        self, rng: np.random.Generator, people: pl.DataFrame, conditions: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """``visits``, and apart from them the visits the planted adverse drug effects add
+        (``synth.adverse``, from their own stream): the city builds their claims in a chunk of
+        their own, so every other claim stays as it is for a seed."""
         chronic, per_year = self._chronic_visits(rng, people, conditions)
         # Each person's chronic conditions (usual codes, at most three) as sub-diagnoses.
         usual = {c: m.codes[0] for c, m in self.chronic.items()}
@@ -642,15 +650,15 @@ class CareModel:
             frames.append(self._acute_visits(rng, span, per_year[rows], chronic_subs[rows]))
             frames.append(self._admissions(rng, span, chronic_subs[rows]))
         frames = [f for f in frames if f.height]
-        out = self._typed(frames)
+        out = self._close_holidays(self._typed(frames), people)
+        extra: list[pl.DataFrame] = []
         if out.height:
-            out = self._close_holidays(out, people)
             # The planted drug effects, from their own stream (the slice named by its first pid).
             planted = stream(self.cfg.seed, "adverse", int(people["pid"][0]))
             extra = planted_visits(self, planted, people, out, per_year, chronic_subs)
-            if extra:
-                out = pl.concat([out, self._close_holidays(self._typed(extra), people)])
-        return out.sort("pid", "day", "kind", "reason")
+        added = self._close_holidays(self._typed(extra), people)
+        order = ("pid", "day", "kind", "reason")
+        return out.sort(*order), added.sort(*order)
 
     @staticmethod
     def _typed(frames: list[pl.DataFrame]) -> pl.DataFrame:

@@ -4,6 +4,7 @@ from its own stream so the rest of the city stays as it was."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from synth import adverse
 from synth import reference as ref
 from synth.care import CareModel
+from synth.city import generate
 from synth.config import CityConfig
 from synth.history import with_history
 from synth.institutions import generate_institutions
@@ -72,27 +74,18 @@ def test_the_ground_truth_records_the_effects(adverse_city: City) -> None:
 
 def test_planting_only_adds_event_visits_after_first_fills(monkeypatch: pytest.MonkeyPatch) -> None:
     """The care model's own visits are the same with and without the planted effect (its own
-    stream); what it adds are acute visits of the event's category and code, each within the
-    window after the person's first prescription of the drug."""
+    stream, and its visits kept apart for a claims chunk of their own); what it adds are acute
+    visits of the event's category and code, each within the window after the person's first
+    prescription of the drug."""
     cfg = CityConfig(citizens=2000, start=date(2024, 1, 1), days=365, seed=5)
     people = with_history(generate_people(cfg), cfg)
     conditions = generate_conditions(people, cfg)
     model = CareModel(cfg, generate_institutions(cfg))
-    planted = model.visits(stream(cfg.seed, "visits", 0), people, conditions)
+    plain, extra = model.visits_and_planted(stream(cfg.seed, "visits", 0), people, conditions)
     monkeypatch.setattr(adverse, "effects", lambda: [NULL])
-    plain = model.visits(stream(cfg.seed, "visits", 0), people, conditions)
-
-    counted = plain.columns
-    have = planted.group_by(counted).len()
-    had = plain.group_by(counted).len()
-    both = had.join(have, on=counted, how="left", suffix="_planted")
-    assert both.filter(pl.col("len_planted").fill_null(0) < pl.col("len")).height == 0
-    extra = (
-        have.join(had, on=counted, how="left", suffix="_plain")
-        .with_columns((pl.col("len") - pl.col("len_plain").fill_null(0)).alias("added"))
-        .filter(pl.col("added") > 0)
-    )
-    assert extra["added"].sum() == planted.height - plain.height > 0
+    unplanted, nothing = model.visits_and_planted(stream(cfg.seed, "visits", 0), people, conditions)
+    assert plain.equals(unplanted) and nothing.height == 0
+    assert extra.columns == plain.columns and extra.height > 0
     assert set(extra["kcd"]) == {PLANTED.kcd}
     assert set(extra["reason"]) == {PLANTED.category}
     assert set(extra["kind"]) == {"acute"}
@@ -107,6 +100,39 @@ def test_planting_only_adds_event_visits_after_first_fills(monkeypatch: pytest.M
     # Episodes start within the window (follow-up visits a few days later; the holiday rule
     # may move a visit to the next open day).
     starts = extra.filter(pl.col("first")).join(first, on="pid", how="left")
+    assert starts.height == extra["first"].sum()
     assert starts["first_day"].null_count() == 0
-    gap = starts["day"] - starts["first_day"]
-    assert gap.min() >= 1 and gap.max() <= PLANTED.window_days + 3
+    gap = (starts["day"] - starts["first_day"]).to_list()
+    assert min(gap) >= 1 and max(gap) <= PLANTED.window_days + 3
+
+
+@pytest.mark.slow
+def test_the_rest_of_the_city_is_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A city with the planted effect against the same city without it: every file but the
+    claims' and the pharmacy's is byte for byte the same (imaging, registries, centre, app
+    events, accounts), and every claims or pharmacy file of the city without it is the start of
+    the same file with it: the planted visits' claims are appended in a chunk of their own."""
+    cfg = CityConfig(citizens=1500, start=date(2024, 1, 1), days=240, seed=13)
+    generate(cfg, tmp_path / "with")
+    with monkeypatch.context() as patch:
+        patch.setattr(adverse, "effects", lambda: [NULL])
+        generate(cfg, tmp_path / "without")
+    files = sorted(
+        p.relative_to(tmp_path / "without")
+        for p in (tmp_path / "without").rglob("*")
+        if p.is_file()
+    )
+    appended = 0
+    for rel in files:
+        before = (tmp_path / "without" / rel).read_bytes()
+        after = (tmp_path / "with" / rel).read_bytes()
+        if rel.parts[0] in ("claims", "pharmacy") and rel.suffix == ".csv":
+            assert after.startswith(before), rel
+            appended += len(after) > len(before)
+        elif rel.name in ("delivery.json", "MANIFEST.json", "claims_corrections.csv"):
+            continue  # the files' rows and checksums; the appended statements' corrections
+        else:
+            assert after == before, rel
+    assert appended > 0
+    truth = tmp_path / "with" / "ground_truth" / adverse.TRUTH_FILE
+    assert truth.exists()
