@@ -11,7 +11,9 @@ methods do not flag it.
 
 The excess episodes come from their own named stream (``adverse``), so every visit the care model
 draws stays the same for a seed; they become visits through ``CareModel.episode_visits`` like any
-other acute episode (institution, follow-ups, prescriptions). The effects are written to
+other acute episode (institution, follow-ups, prescriptions), kept apart
+(``CareModel.visits_and_planted``) so that ``synth.city`` builds their claims in a chunk of their
+own and every other claim stays as it was. The effects are written to
 ``ground_truth/adverse_effects.csv``.
 """
 

@@ -16,6 +16,7 @@ from apps.common.views import district
 from apps.public_health.signals_view import forest, shown_pairs, table
 from lakehouse.omop.signals import CITY, DEFAULTS
 
+# Gwangju's five districts (gold.ade_signals' scope pattern; their names from the boundaries).
 DISTRICTS = ("24010", "24020", "24030", "24040", "24050")
 
 layer = access()
