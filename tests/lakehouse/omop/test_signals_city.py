@@ -25,7 +25,7 @@ def _pair(frame: pl.DataFrame, pair: tuple[str, str], scope: str = CITY) -> dict
 def test_the_planted_signal_is_found_and_the_null_pair_is_not(adverse_city: City) -> None:
     rows = signals(*omop_frames(adverse_city), DEFAULTS, prespecified())
     planted = _pair(rows, KNOWN)
-    # Measured in this city: adjusted SR 1.66 (1.26-2.19), PRR 2.68 (2.16-3.33).
+    # Measured in this city: adjusted SR 1.68 (1.27-2.21), PRR 2.71 (2.19-3.36).
     assert planted["sr_low"] > 1 and planted["signal"] is True
     assert planted["prr_low"] > 1 and planted["ror_low"] > 1
     null = _pair(rows, NEGATIVE)
