@@ -31,6 +31,7 @@ from pipelines.defs import (
     research,
     scoring,
     sensors,
+    signals,
 )
 from pipelines.defs.resources import from_environment
 from pipelines.transform.routing import load_rules
@@ -55,6 +56,7 @@ ASSETS: list[dg.AssetsDefinition] = [
     scoring.ai_findings,
     *gold.GOLD_ASSETS,
     dq.omop_dq_results,
+    *signals.SIGNALS_ASSETS,
 ]
 GROUPS = {spec.group_name for a in ASSETS for spec in a.specs if spec.group_name}
 JOBS = sensors.jobs(GROUPS)

@@ -28,9 +28,11 @@ import numpy as np
 import polars as pl
 
 from synth import reference as ref
+from synth.adverse import planted_visits
 from synth.calendar import national_holiday
 from synth.config import CityConfig
 from synth.population import DAYS_PER_YEAR, age_years
+from synth.rng import stream
 
 # Preference among the departments a condition lists, in order (a modelling choice).
 DEPARTMENT_PREFERENCE: Final = (0.55, 0.25, 0.12, 0.05, 0.03)
@@ -404,21 +406,10 @@ class CareModel:
         chronic_per_year: np.ndarray,
         chronic_subs: np.ndarray,
     ) -> pl.DataFrame:
-        age = self._age(people)
-        sex = people["sex"].to_numpy()
         pf, pt = self._presence(people)
-        target = _table_rate(age, ref.param("visit_rates"), "visits_per_year")
-        acute_rate = np.maximum(target - chronic_per_year, ACUTE_FLOOR * target)
-
+        acute_rate, mean_visits, w_person = self.acute_profile(people, chronic_per_year)
         cats = self.acute
-        share_cols = [f"share_{a}" for a in ("0_9", "10_19", "20_39", "40_64", "65_up")]
-        shares = cats.select(share_cols).to_numpy()  # (cats, bands)
         visits_mean = cats["visits"].to_numpy()
-        cat_sex = cats["sex"].fill_null("").to_numpy()
-        band = _band_index(age, ACUTE_BANDS)
-        sex_ok = (cat_sex[None, :] == "") | (cat_sex[None, :] == sex[:, None])  # (people, cats)
-        w_person = shares.T[band] * sex_ok
-        mean_visits = (w_person * visits_mean).sum(axis=1) / w_person.sum(axis=1)
         years = (pt - pf) / DAYS_PER_YEAR
         episodes = rng.poisson(acute_rate * years / mean_visits)
         owner = np.repeat(np.arange(people.height), episodes)
@@ -429,15 +420,10 @@ class CareModel:
         month = (np.datetime64(self.cfg.origin, "D") + day.astype("timedelta64[D]")).astype(
             "datetime64[M]"
         ).astype(np.int64) % 12 + 1
-        season = np.ones((m, cats.height))
-        for j, spec in enumerate(cats["season"].fill_null("").to_list()):
-            for name, mult in zip(*_weights_raw(spec), strict=True):
-                season[np.isin(month, SEASONS[name]), j] = mult
-        cat = _choose_rows(rng, w_person[owner] * season)
+        cat = _choose_rows(rng, w_person[owner] * season_weights(cats, month))
         n_visits = 1 + np.minimum(rng.poisson(np.maximum(visits_mean[cat] - 1, 0)), 7)
 
         codes = [_split(c) for c in cats["kcd"].to_list()]
-        depts = [_split(d) for d in cats["departments"].to_list()]
         # The category's first code is the usual one (half the episodes); the others share the rest.
         usual = rng.random(m) < 0.5
         other = rng.integers(0, 1 << 30, m)
@@ -450,6 +436,56 @@ class CareModel:
             ],
             dtype=object,
         )
+        return self.episode_visits(rng, people, owner, day, cat, code, n_visits, chronic_subs)
+
+    def acute_profile(
+        self, people: pl.DataFrame, chronic_per_year: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each person's acute visits per year, mean visits per acute episode, and the weight of
+        every acute category (people x categories), by age band and sex (a category with a sex
+        weighs 0 for the other). ``synth.adverse`` draws its planted episodes from the same."""
+        age = self._age(people)
+        sex = people["sex"].to_numpy()
+        target = _table_rate(age, ref.param("visit_rates"), "visits_per_year")
+        acute_rate = np.maximum(target - chronic_per_year, ACUTE_FLOOR * target)
+        cats = self.acute
+        share_cols = [f"share_{a}" for a in ("0_9", "10_19", "20_39", "40_64", "65_up")]
+        shares = cats.select(share_cols).to_numpy()  # (cats, bands)
+        visits_mean = cats["visits"].to_numpy()
+        cat_sex = cats["sex"].fill_null("").to_numpy()
+        band = _band_index(age, ACUTE_BANDS)
+        sex_ok = (cat_sex[None, :] == "") | (cat_sex[None, :] == sex[:, None])  # (people, cats)
+        w_person = shares.T[band] * sex_ok
+        mean_visits = (w_person * visits_mean).sum(axis=1) / w_person.sum(axis=1)
+        return acute_rate, mean_visits, w_person
+
+    def episode_visits(
+        self,
+        rng: np.random.Generator,
+        people: pl.DataFrame,
+        owner: np.ndarray,
+        day: np.ndarray,
+        cat: np.ndarray,
+        code: np.ndarray,
+        n_visits: np.ndarray,
+        chronic_subs: np.ndarray,
+    ) -> pl.DataFrame:
+        """The visits of acute episodes: where each happens, its follow-ups, prescriptions and
+        sub-diagnoses.
+
+        Args:
+            owner: Each episode's row in ``people``.
+            day: Each episode's first day (offset from the window's first day).
+            cat: Each episode's acute category (row of acute_conditions.csv).
+            code: Each episode's main diagnosis (KCD).
+            n_visits: Each episode's number of visits, follow-ups included.
+            chronic_subs: Each person's chronic conditions as sub-diagnoses (``|``-separated).
+        """
+        cats = self.acute
+        age = self._age(people)
+        _, pt = self._presence(people)
+        depts = [_split(d) for d in cats["departments"].to_list()]
+        m = len(owner)
         token = self.picker.preferred_token(rng, cat, depts, age[owner])
         inst = self.picker.pick(rng, token, people["district_code"].to_numpy()[owner])
 
@@ -585,6 +621,14 @@ class CareModel:
         self, rng: np.random.Generator, people: pl.DataFrame, conditions: pl.DataFrame
     ) -> pl.DataFrame:
         """Every visit of the people in this slice, sorted by person and day."""
+        return self.visits_and_planted(rng, people, conditions)[0]
+
+    def visits_and_planted(
+        self, rng: np.random.Generator, people: pl.DataFrame, conditions: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """``visits``, and apart from them the visits the planted adverse drug effects add
+        (``synth.adverse``, from their own stream): the city builds their claims in a chunk of
+        their own, so every other claim stays as it is for a seed."""
         chronic, per_year = self._chronic_visits(rng, people, conditions)
         # Each person's chronic conditions (usual codes, at most three) as sub-diagnoses.
         usual = {c: m.codes[0] for c, m in self.chronic.items()}
@@ -606,6 +650,19 @@ class CareModel:
             frames.append(self._acute_visits(rng, span, per_year[rows], chronic_subs[rows]))
             frames.append(self._admissions(rng, span, chronic_subs[rows]))
         frames = [f for f in frames if f.height]
+        out = self._close_holidays(self._typed(frames), people)
+        extra: list[pl.DataFrame] = []
+        if out.height:
+            # The planted drug effects, from their own stream (the slice named by its first pid).
+            planted = stream(self.cfg.seed, "adverse", int(people["pid"][0]))
+            extra = planted_visits(self, planted, people, out, per_year, chronic_subs)
+        added = self._close_holidays(self._typed(extra), people)
+        order = ("pid", "day", "kind", "reason")
+        return out.sort(*order), added.sort(*order)
+
+    @staticmethod
+    def _typed(frames: list[pl.DataFrame]) -> pl.DataFrame:
+        """Visit frames as one, in the visits' columns and types."""
         columns = {
             "pid": pl.Int32,
             "day": pl.Int32,
@@ -620,11 +677,10 @@ class CareModel:
             "rx_days": pl.Int32,
             "dept": pl.Utf8,
         }
-        out = pl.concat(
+        return pl.concat(
             [f.select([pl.col(c).cast(t) for c, t in columns.items()]) for f in frames]
             or [pl.DataFrame(schema=columns)]
         )
-        return self._close_holidays(out, people).sort("pid", "day", "kind", "reason")
 
     def _spans(self, people: pl.DataFrame) -> list[pl.DataFrame]:
         """The people present in each span whose acute visits and admissions are drawn together:
@@ -676,6 +732,15 @@ class CareModel:
     def _days(self) -> list[date]:
         span = (self.cfg.end - self.cfg.origin).days
         return [self.cfg.origin + timedelta(days=i) for i in range(span)]
+
+
+def season_weights(categories: pl.DataFrame, month: np.ndarray) -> np.ndarray:
+    """The seasonal multiplier of every acute category (columns) in each month given (rows)."""
+    season = np.ones((len(month), categories.height))
+    for j, spec in enumerate(categories["season"].fill_null("").to_list()):
+        for name, mult in zip(*_weights_raw(spec), strict=True):
+            season[np.isin(month, SEASONS[name]), j] = mult
+    return season
 
 
 def _weights_raw(spec: str) -> tuple[list[str], list[float]]:

@@ -25,6 +25,7 @@ import polars as pl
 
 from lakehouse.pool import WorkerPool
 from synth import reference as ref
+from synth.adverse import write_truth as write_adverse_truth
 from synth.care import CareModel
 from synth.claims import ClaimsBuilder, ClaimsChunk
 from synth.claims_writer import ClaimsPlan, ClaimsWriter, RenderedPart, render_slice
@@ -41,10 +42,11 @@ from synth.rng import stream
 GENERATOR: Final = "gjh synth 1"
 MANIFEST: Final = "MANIFEST.json"
 TRUTH: Final = "ground_truth"
-# Slices of the population; at most 99 so that prescription issue numbers never collide
-# (see ClaimsBuilder._issue_numbers).
+# Slices of the population; at most 98 so that prescription issue numbers never collide
+# (see ClaimsBuilder._issue_numbers): the top-up visits and the planted adverse effects'
+# visits are built as two more chunks after them.
 SLICE_PEOPLE: Final = 20_000
-MAX_SLICES: Final = 99
+MAX_SLICES: Final = 98
 # A worker that holds one slice (or sits in its start-up, which unpickles the population) this
 # long is deemed hung; a slice of 20,000 people takes well under a minute.
 SLICE_TIMEOUT_S: Final = 1800.0
@@ -123,6 +125,7 @@ class _SliceResult:
     parts: list[RenderedPart]
     orders: list[ImagingOrder]
     corrections: pl.DataFrame
+    planted: pl.DataFrame  # the planted adverse effects' visits, built after every slice
 
 
 def _run_slice(task: tuple[int, int, int]) -> _SliceResult:
@@ -130,11 +133,14 @@ def _run_slice(task: tuple[int, int, int]) -> _SliceResult:
     cfg: CityConfig = _STATE["cfg"]
     people = _STATE["people"].slice(lo, hi - lo)
     conditions = _STATE["conditions"].filter(pl.col("pid").is_between(lo, hi - 1))
-    visits = _STATE["care"].visits(stream(cfg.seed, "visits", index), people, conditions)
+    visits, planted = _STATE["care"].visits_and_planted(
+        stream(cfg.seed, "visits", index), people, conditions
+    )
     chunk: ClaimsChunk = _STATE["claims"].build(
         stream(cfg.seed, "claims", index), index, people, visits
     )
-    return _SliceResult(render_slice(_STATE["plan"], index, chunk), chunk.orders, chunk.corrections)
+    parts = render_slice(_STATE["plan"], index, chunk)
+    return _SliceResult(parts, chunk.orders, chunk.corrections, planted)
 
 
 def _ordered(
@@ -318,10 +324,12 @@ def _claims(
     tasks = [(i, lo, hi) for i, (lo, hi) in enumerate(_slice_bounds(people.height))]
     orders: list[ImagingOrder] = []
     corrections: list[pl.DataFrame] = []
+    planted: list[pl.DataFrame] = []
     for i, result in enumerate(_ordered(tasks, cfg.workers, init)):
         writer.append(result.parts)
         orders += result.orders
         corrections.append(result.corrections)
+        planted.append(result.planted)
         say(f"claims: slice {i + 1}/{len(tasks)}")
     visits, forced, added = _topup_visits(cfg, people, institutions, enrolments, orders)
     if visits.height:
@@ -330,6 +338,15 @@ def _claims(
         seed = stream(cfg.seed, "claims", "topup")
         extra = builder.build(seed, len(tasks), people, visits, force_exam=pl.Series(forced))
         writer.append(render_slice(plan, len(tasks), extra))
+        orders += extra.orders
+        corrections.append(extra.corrections)
+    # The planted adverse effects' visits (synth.adverse), in a chunk and a stream of their own.
+    adverse = pl.concat(planted).sort("pid", "day", "kind", "reason")
+    if adverse.height:
+        _init_worker(*init)
+        seed = stream(cfg.seed, "claims", "adverse")
+        extra = _STATE["claims"].build(seed, len(tasks) + 1, people, adverse)
+        writer.append(render_slice(plan, len(tasks) + 1, extra))
         orders += extra.orders
         corrections.append(extra.corrections)
     return orders, corrections, writer.close(), added
@@ -430,9 +447,11 @@ def _write_truth(out: Path, corrections: list[pl.DataFrame]) -> None:
         )
     )
     table.write_csv(truth / "claims_corrections.csv")
+    write_adverse_truth(truth)
     (truth / "README.md").write_text(
         "# Ground truth\n\nWhat the generator knows and the deliveries do not say: the imaging\n"
-        "studies' true findings and the claims corrections. No pipeline reads this folder; models\n"
+        "studies' true findings, the claims corrections and the planted adverse drug effects\n"
+        "(adverse_effects.csv). No pipeline reads this folder; models\n"
         "train and evaluate on it, and tests check the pipelines against it.\n",
         encoding="utf-8",
     )

@@ -128,6 +128,15 @@ def history_city(tmp_path_factory: pytest.TempPathFactory) -> City:
 
 
 @pytest.fixture(scope="session")
+def adverse_city(tmp_path_factory: pytest.TempPathFactory) -> City:
+    """A city large and long enough to find the planted adverse drug effect: 6,000 citizens over
+    two years (a 180-day washout, then a year and a half of new drug starts and events). At 4,000
+    citizens the planted signal's lower bound fell below 1 (docs/signals.md, power)."""
+    cfg = CityConfig(citizens=6000, start=date(2024, 1, 1), days=730, seed=7, workers=2)
+    return _make(tmp_path_factory, "adverse", cfg)
+
+
+@pytest.fixture(scope="session")
 def built_demo(demo_city: City, tmp_path_factory: pytest.TempPathFactory) -> Lake:
     """The demo city (5,000 citizens, a year, faults injected) built end to end by
     ``pipelines.build`` with the project's Definitions, as ``gjh build`` does."""

@@ -27,5 +27,6 @@ run(
             "app_pages/health.py", title=t("official.health.title"), icon=":material/fact_check:"
         ),
         st.Page("app_pages/quality.py", title=t("dq.title"), icon=":material/rule:"),
+        st.Page("app_pages/signals.py", title=t("signals.title"), icon=":material/medication:"),
     ],
 )

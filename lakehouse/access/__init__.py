@@ -40,6 +40,7 @@ from lakehouse.access.my_images import MyImages, MyStudy
 from lakehouse.access.programme import Programme
 from lakehouse.access.readings import Readings
 from lakehouse.access.records import Records
+from lakehouse.access.signals import Signals
 from lakehouse.access.summary import Summary
 
 __all__ = [
@@ -72,6 +73,7 @@ class Access(
     DataHealth,
     Exports,
     Programme,
+    Signals,
 ):
     """The access layer for one principal: every method checks (``gate.Gate``), reads and
     audits. ``Access(principal, clock=..., readers=...)``; see ``gate.Gate`` for the arguments."""

@@ -318,4 +318,62 @@ GOLD: Final = (
         ),
         key=("service", "month"),
     ),
+    # -- adverse drug event signals (issue 22, part 4: pipelines/transform/signals.py) --------
+    Table(
+        "gold.ade_signals",
+        "Adverse drug event signals officials and researchers may see (docs/signals.md): per "
+        "scope (the city or a district) and drug -> event pair, the sequence symmetry analysis "
+        "(incident drug and incident event within the window; crude, null-effect and adjusted "
+        "sequence ratios) and the disproportionality 2x2 (PRR, ROR), from omop.drug_exposure "
+        "and omop.condition_occurrence. Counts of 1-10 hidden with complements across the "
+        "districts (the city is their margin); a ratio from a hidden count is not shown.",
+        (
+            column(
+                "scope",
+                "text",
+                "city, or the district code",
+                required=True,
+                pattern=r"^(city|240[1-5]0)$",
+            ),
+            column(
+                "drug",
+                "text",
+                "HIRA ingredient code (drug_source_value)",
+                required=True,
+                codes="drugs",
+            ),
+            column(
+                "event", "text", "KCD code with the dot (condition_source_value)", required=True
+            ),
+            column(
+                "prespecified",
+                "bool",
+                "named in advance (lakehouse/reference/omop/signal_pairs.csv), not only screened",
+                required=True,
+            ),
+            column("window_days", "int", "the sequence symmetry window", required=True, low=1),
+            column("drug_persons", "int", "persons with an incident start of the drug", low=0),
+            column("event_persons", "int", "persons with an incident event", low=0),
+            column("drug_first", "int", "persons with the drug, then the event", low=0),
+            column("event_first", "int", "persons with the event, then the drug", low=0),
+            column("crude_sr", "float", "drug_first / event_first", low=0),
+            column("null_sr", "float", "Tsiropoulos' null-effect sequence ratio", low=0),
+            column("adjusted_sr", "float", "crude / null-effect sequence ratio", low=0),
+            column("sr_low", "float", "95% interval of the adjusted ratio, low", low=0),
+            column("sr_high", "float", "95% interval of the adjusted ratio, high", low=0),
+            column("exposed_with_event", "int", "2x2 a: drug starts with the event after", low=0),
+            column("exposed_without_event", "int", "2x2 b: drug starts without it", low=0),
+            column("others_with_event", "int", "2x2 c: other drugs' starts with it", low=0),
+            column("others_without_event", "int", "2x2 d: other drugs' starts without", low=0),
+            column("prr", "float", "proportional reporting ratio", low=0),
+            column("prr_low", "float", "95% interval of the PRR, low", low=0),
+            column("prr_high", "float", "95% interval of the PRR, high", low=0),
+            column("ror", "float", "reporting odds ratio", low=0),
+            column("ror_low", "float", "95% interval of the ROR, low", low=0),
+            column("ror_high", "float", "95% interval of the ROR, high", low=0),
+            column("signal", "bool", "the adjusted ratio's lower bound above 1; null if hidden"),
+            column("suppressed", "bool", "some count of the row hidden", required=True),
+        ),
+        key=("scope", "drug", "event"),
+    ),
 )

@@ -1,0 +1,59 @@
+"""``gold.ade_signals``: adverse drug event signals from the OMOP tables, published suppressed.
+
+The asset reads ``omop.drug_exposure``, ``omop.condition_occurrence``, ``omop.person`` and
+``omop.location`` (the columns ``lakehouse.omop.signals`` needs), computes the sequence symmetry
+analysis and the disproportionality for the city and each district, hides small counts
+(``pipelines.transform.signals``) and replaces the table whole in one commit: it is small (a
+row per scope and pair) and every build recomputes it from the whole OMOP layer.
+"""
+
+from typing import Final
+
+import dagster as dg
+
+from lakehouse import delta
+from lakehouse import read as lake
+
+# The gold tables' one asset decorator (key, description, group, owners, kinds, deps, pool).
+from pipelines.defs.gold import _asset as gold_asset
+from pipelines.defs.resources import Lakehouse
+from pipelines.transform.signals import TABLE, ade_signals
+
+# The OMOP tables read, and the columns of each.
+SOURCES: Final = {
+    "omop.drug_exposure": ("person_id", "drug_source_value", "drug_exposure_start_date"),
+    "omop.condition_occurrence": (
+        "person_id",
+        "condition_source_value",
+        "condition_start_date",
+    ),
+    "omop.person": ("person_id", "location_id"),
+    "omop.location": ("location_id", "location_source_value"),
+}
+
+
+@gold_asset(TABLE, tuple(SOURCES))
+def gold_ade_signals(
+    context: dg.AssetExecutionContext, lakehouse: Lakehouse
+) -> dg.MaterializeResult[None]:
+    """Sequence symmetry and disproportionality per scope and pair, small counts hidden."""
+    del lakehouse  # its setup points the lakehouse modules at this deployment's storage
+    drugs, conditions, person, location = (
+        lake.scan(name).select(columns).collect() for name, columns in SOURCES.items()
+    )
+    frame = ade_signals(drugs, conditions, person, location)
+    delta.replace(TABLE, frame, "scope IS NOT NULL")
+    signals = int(frame["signal"].fill_null(False).sum()) if frame.height else 0
+    hidden = int(frame["suppressed"].sum()) if frame.height else 0
+    context.log.info(f"ADE signals: {frame.height} rows, {signals} signals, {hidden} suppressed")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": frame.height,
+            "signals": signals,
+            "suppressed": hidden,
+            "pairs": frame.select("drug", "event").unique().height if frame.height else 0,
+        }
+    )
+
+
+SIGNALS_ASSETS: Final = (gold_ade_signals,)
