@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -381,3 +382,18 @@ def test_ids_are_the_same_in_another_process_and_in_polars() -> None:
     assert with_id(mixed, "id", "x", "a", "b")["id"].item() == here[3]
     # SHA-256, first 8 bytes, shifted: a positive 63-bit integer
     assert all(0 < i < 2**63 for i in here)
+
+
+def test_the_build_and_the_nightly_job_run_omop_after_gold(tmp_path: Path) -> None:
+    from pipelines.build import plan
+    from pipelines.definitions import defs
+    from pipelines.defs.gold import NIGHTLY_CRON as GOLD_CRON
+    from pipelines.defs.omop import NIGHTLY_CRON, TABLES
+
+    stages = plan(defs, tmp_path)
+    assert [s.name for s in stages][-2:] == ["gold", "omop"]
+    assert sorted(k.to_user_string() for k in stages[-1].keys) == sorted(
+        n.replace(".", "/") for n in TABLES
+    )
+    assert defs.resolve_job_def("omop_job").name == "omop_job"
+    assert int(NIGHTLY_CRON.split()[1]) > int(GOLD_CRON.split()[1])
