@@ -21,12 +21,13 @@ from lakehouse import delta
 from lakehouse import read as lake
 from lakehouse.catalog.omop import OMOP
 from lakehouse.omop import spec as cdm
+from pipelines.defs.gold import TIMEZONE
 from pipelines.defs.resources import Lakehouse
 from pipelines.defs.specs import spec
 from pipelines.transform.omop import Sources, build
 
 GROUP: Final = "omop"
-KOREA: Final = ZoneInfo("Asia/Seoul")
+KOREA: Final = ZoneInfo(TIMEZONE)
 TABLES: Final = tuple(t.name for t in OMOP)
 SOURCES: Final = {
     "citizens": "silver.citizens",
@@ -103,7 +104,7 @@ nightly_omop = dg.ScheduleDefinition(
     name="nightly_omop",
     job=omop_job,
     cron_schedule=NIGHTLY_CRON,
-    execution_timezone="Asia/Seoul",
+    execution_timezone=TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Rebuild the OMOP tables every night at 03:00 KST, after gold.",
 )

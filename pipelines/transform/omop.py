@@ -127,6 +127,11 @@ def _text50(column: str | pl.Expr) -> pl.Expr:
     return (pl.col(column) if isinstance(column, str) else column).str.slice(0, 50)
 
 
+def _on_statement(frame: pl.DataFrame, name: str, kind: str, *keys: str) -> pl.DataFrame:
+    """A statement's child rows with their own id and their statement's visit id."""
+    return with_id(with_id(frame, name, kind, *keys), "visit_occurrence_id", VISIT, "spec_id")
+
+
 def persons(citizens: pl.DataFrame) -> pl.DataFrame:
     """``omop.person``: one row per citizen of the register."""
     out = with_person_id(citizens)
@@ -217,8 +222,7 @@ def visits(claims: pl.DataFrame) -> pl.DataFrame:
 def conditions(diagnoses: pl.DataFrame) -> pl.DataFrame:
     """``omop.condition_occurrence``: one row per diagnosis on a statement in use; the main
     diagnosis is the primary one, the others secondary (condition status), all from claims."""
-    out = with_id(diagnoses, "condition_occurrence_id", CONDITION, "spec_id", "seq")
-    out = with_id(out, "visit_occurrence_id", VISIT, "spec_id")
+    out = _on_statement(diagnoses, "condition_occurrence_id", CONDITION, "spec_id", "seq")
     return out.select(
         "condition_occurrence_id",
         "person_id",
@@ -239,8 +243,7 @@ def conditions(diagnoses: pl.DataFrame) -> pl.DataFrame:
 def drugs(frame: pl.DataFrame, start: str, kind: str, type_concept: int) -> pl.DataFrame:
     """``omop.drug_exposure`` rows of prescriptions or dispensings: quantity = dose × times a
     day × days, days supply = days, the last day = first + days − 1."""
-    out = with_id(frame, "drug_exposure_id", kind, "spec_id", "line_no")
-    out = with_id(out, "visit_occurrence_id", VISIT, "spec_id")
+    out = _on_statement(frame, "drug_exposure_id", kind, "spec_id", "line_no")
     return out.select(
         "drug_exposure_id",
         "person_id",
@@ -260,8 +263,7 @@ def line_procedures(lines: pl.DataFrame) -> pl.DataFrame:
     """``omop.procedure_occurrence`` rows of claim lines that are procedures, dated by their
     statement's first day (a line carries no date); a quantity below 1 counts as 1."""
     out = lines.filter(pl.col("line_type").is_in(PROCEDURE_LINE_TYPES))
-    out = with_id(out, "procedure_occurrence_id", PROCEDURE_LINE, "spec_id", "line_no")
-    out = with_id(out, "visit_occurrence_id", VISIT, "spec_id")
+    out = _on_statement(out, "procedure_occurrence_id", PROCEDURE_LINE, "spec_id", "line_no")
     return out.select(
         "procedure_occurrence_id",
         "person_id",
