@@ -399,11 +399,12 @@ def centre_measurements(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def _event_days(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Each person's first and last event day over the mapped event tables."""
+    """Each person's first and last event day over the mapped event tables (a drug counts by
+    its first day: a supply running past the sources' last day is not observation)."""
     days = [
         ("omop.visit_occurrence", "visit_start_date", "visit_end_date"),
         ("omop.condition_occurrence", "condition_start_date", "condition_start_date"),
-        ("omop.drug_exposure", "drug_exposure_start_date", "drug_exposure_end_date"),
+        ("omop.drug_exposure", "drug_exposure_start_date", "drug_exposure_start_date"),
         ("omop.procedure_occurrence", "procedure_date", "procedure_date"),
         ("omop.measurement", "measurement_date", "measurement_date"),
         ("omop.image_occurrence", "image_occurrence_date", "image_occurrence_date"),
