@@ -5,7 +5,9 @@ A build is a few runs of the same asset job, in dependency order:
 1. the unpartitioned sources (registries, centre members): each run reads every delivery;
 2. the monthly extracts (claims, pharmacy) over the months delivered, as one range run;
 3. the daily exports (centre devices, app events) over the days delivered, as one range run;
-4. gold, from everything above.
+4. gold, from everything above;
+5. the OMOP CDM tables, from silver, imaging and the AI findings (after gold, as at night),
+   with what is made from them: their data-quality report and the drug event signals.
 
 Range runs use the assets' single-run backfill policy, so a year of daily partitions is one pass
 rather than 365 runs. The runs are recorded in the Dagster instance when ``DAGSTER_HOME`` is set
@@ -93,15 +95,29 @@ def _range(
     return mine[0], mine[-1]
 
 
+def _from_omop(graph: Any, key: dg.AssetKey) -> bool:
+    """A table made from the OMOP tables (their quality report, the drug event signals): it
+    runs in the OMOP stage, after them."""
+    return any(p.path[0] == "omop" for p in graph.get(key).parent_keys)
+
+
 def plan(defs: dg.Definitions, sources: Path) -> list[Stage]:
     """The stages that build everything ``sources`` holds, in dependency order."""
     from pipelines.defs.partitions import DAYS, MONTHS
 
     graph = defs.resolve_asset_graph()
-    by_grain: dict[str, list[dg.AssetKey]] = {"plain": [], "month": [], "day": [], "gold": []}
+    by_grain: dict[str, list[dg.AssetKey]] = {
+        "plain": [],
+        "month": [],
+        "day": [],
+        "gold": [],
+        "omop": [],
+    }
     for key in sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string()):
         part = graph.get(key).partitions_def
-        if key.path[0] == "gold":
+        if key.path[0] == "omop" or _from_omop(graph, key):
+            by_grain["omop"].append(key)
+        elif key.path[0] == "gold":
             by_grain["gold"].append(key)
         elif part is None:
             by_grain["plain"].append(key)
@@ -120,6 +136,7 @@ def plan(defs: dg.Definitions, sources: Path) -> list[Stage]:
     if days and by_grain["day"]:
         stages.append(Stage("daily exports", tuple(by_grain["day"]), days))
     stages.append(Stage("gold", tuple(by_grain["gold"])))
+    stages.append(Stage("omop", tuple(by_grain["omop"])))
     return [s for s in stages if s.keys]
 
 

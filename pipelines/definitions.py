@@ -1,7 +1,7 @@
 """The Dagster entry point: every source's assets and their data-quality checks, the ingestion
 jobs and the drop-folder sensors (deliveries, DICOM uploads), the nightly gold refresh, the
-weekly table upkeep, research copies on request, the data-quality report over the OMOP tables,
-one environment's resources.
+OMOP tables after it with their data-quality report and the adverse drug event signals, the
+weekly table upkeep, research copies on request, one environment's resources.
 
 ``dagster dev -m pipelines.definitions``, ``gjh build`` and ``gjh serve`` all load this.
 
@@ -26,6 +26,7 @@ from pipelines.defs import (
     gold,
     imaging,
     maintenance,
+    omop,
     programme,
     registry,
     research,
@@ -55,6 +56,7 @@ ASSETS: list[dg.AssetsDefinition] = [
     imaging.imaging_routing,
     scoring.ai_findings,
     *gold.GOLD_ASSETS,
+    omop.omop_tables,
     dq.omop_dq_results,
     *signals.SIGNALS_ASSETS,
 ]
@@ -70,9 +72,10 @@ defs = dg.Definitions(
         research.research_copy_job,
         scoring.scoring_job,
         gold.gold_job,
+        omop.omop_job,
         maintenance.upkeep_job,
     ],
     sensors=[sensors.drop_folder_sensor(JOBS), imaging.imaging_drop],
-    schedules=[gold.nightly_gold, maintenance.weekly_upkeep],
+    schedules=[gold.nightly_gold, omop.nightly_omop, maintenance.weekly_upkeep],
     resources=from_environment(),
 )

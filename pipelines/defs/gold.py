@@ -102,12 +102,15 @@ def _scan(name: str) -> pl.LazyFrame:
     return lake.scan(name)
 
 
-def _asset(name: str, deps: tuple[str, ...]) -> Callable[..., dg.AssetsDefinition]:
-    """The decorator of one gold asset: its catalogue name as key, silver deps by key."""
+def _asset(
+    name: str, deps: tuple[str, ...], group: str = GROUP
+) -> Callable[..., dg.AssetsDefinition]:
+    """The decorator of one gold asset: its catalogue name as key, its deps by key; ``group``
+    names the job that refreshes it (a gold table made from the OMOP tables runs with them)."""
     return dg.asset(
         key=key(name),
         description=catalog_table(name).description,
-        group_name=GROUP,
+        group_name=group,
         owners=OWNERS,
         kinds=KINDS,
         deps=[key(d) for d in deps],

@@ -4,7 +4,8 @@ The asset reads ``omop.drug_exposure``, ``omop.condition_occurrence``, ``omop.pe
 ``omop.location`` (the columns ``lakehouse.omop.signals`` needs), computes the sequence symmetry
 analysis and the disproportionality for the city and each district, hides small counts
 (``pipelines.transform.signals``) and replaces the table whole in one commit: it is small (a
-row per scope and pair) and every build recomputes it from the whole OMOP layer.
+row per scope and pair) and every build recomputes it from the whole OMOP layer. It runs in the
+OMOP tables' job (group ``omop``), right after them, so it never reads a day-old layer.
 """
 
 from typing import Final
@@ -16,6 +17,7 @@ from lakehouse import read as lake
 
 # The gold tables' one asset decorator (key, description, group, owners, kinds, deps, pool).
 from pipelines.defs.gold import _asset as gold_asset
+from pipelines.defs.omop import GROUP as OMOP_GROUP
 from pipelines.defs.resources import Lakehouse
 from pipelines.transform.signals import TABLE, ade_signals
 
@@ -32,7 +34,7 @@ SOURCES: Final = {
 }
 
 
-@gold_asset(TABLE, tuple(SOURCES))
+@gold_asset(TABLE, tuple(SOURCES), OMOP_GROUP)
 def gold_ade_signals(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse
 ) -> dg.MaterializeResult[None]:
