@@ -137,6 +137,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     catalog.set_defaults(func=_catalog)
 
+    partner = sub.add_parser(
+        "partner",
+        help="hospital partners' OMOP extracts: linkage tokens, the count check",
+        description="Tools for hospital partners' OMOP extracts (docs/partners.md).",
+    )
+    partner_sub = partner.add_subparsers(dest="partner_command", required=True)
+    tokens = partner_sub.add_parser(
+        "tokens",
+        help="registration numbers on stdin -> linkage tokens on stdout",
+        description=(
+            "Read registration numbers (one per line, or a CSV with a header naming number and "
+            "optionally person_id) from stdin and write their linkage tokens (HMAC-SHA-256 under "
+            "the linkage key, lowercase hex) as CSV: person_id,token when person_id is given. A "
+            "malformed number stops the run with its line number (never the number) and no "
+            "output."
+        ),
+    )
+    tokens.add_argument("--key", type=Path, required=True, help="the linkage key file (hex)")
+    tokens.set_defaults(func=_partner_tokens)
+
     serve = sub.add_parser(
         "serve",
         help="start every app and the Dagster UI and print their URLs",
@@ -219,12 +239,13 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    from lakehouse import dicom_store, identity, pseudonym
+    from lakehouse import dicom_store, identity, linkage, pseudonym
 
     for what, path in (
         ("pseudonymisation key", pseudonym.create_key()),
         ("identity vault key", identity.create_key()),
         ("DICOM object-store key", dicom_store.create_key()),
+        ("partner linkage key", linkage.create_key()),
     ):
         print(f"  {what}: {path}")
     return 0
@@ -294,6 +315,20 @@ def _catalog(args: argparse.Namespace) -> int:
         else:
             when = s.updated.strftime("%Y-%m-%d %H:%M:%S") if s.updated else "-"
             print(f"{s.table:<{width}}  {s.rows or 0:>12,}  {s.version:>7}  {when}")
+    return 0
+
+
+def _partner_tokens(args: argparse.Namespace) -> int:
+    from lakehouse.config import MissingKeyError
+    from lakehouse.linkage import MalformedNumberError, linkage_csv, read_key
+
+    try:
+        key = read_key(args.key)
+        out = linkage_csv(sys.stdin.read(), key)
+    except (MissingKeyError, MalformedNumberError) as exc:
+        print(f"gjh partner tokens: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(out)
     return 0
 
 
