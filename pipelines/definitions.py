@@ -24,6 +24,7 @@ from pipelines.defs import (
     gold,
     imaging,
     maintenance,
+    partners,
     programme,
     registry,
     research,
@@ -51,6 +52,7 @@ ASSETS: list[dg.AssetsDefinition] = [
     imaging.imaging_index,
     imaging.imaging_routing,
     scoring.ai_findings,
+    *partners.PARTNER_ASSETS,
     *gold.GOLD_ASSETS,
 ]
 GROUPS = {spec.group_name for a in ASSETS for spec in a.specs if spec.group_name}

@@ -49,9 +49,7 @@ def key(table: str) -> tuple[str, ...]:
 
 
 def _bronze(table: str) -> Table:
-    fields = tuple(
-        column(f.name, "text", f"as delivered ({f.name})") for f in spec.fields(table)
-    )
+    fields = tuple(column(f.name, "text", f"as delivered ({f.name})") for f in spec.fields(table))
     return Table(
         f"bronze.partner_{table}",
         f"A partner's OMOP {table} rows as delivered (text), with their lineage.",
@@ -98,6 +96,18 @@ PARTNERS: Final = (
         key=("citizen_key",),
     ),
     *(_bronze(t) for t in USED),
+    Table(
+        "bronze.partner_linkage",
+        "A partner's linkage.csv as delivered: its person_id and the person's linkage token.",
+        (
+            PARTNER,
+            column("person_id", "text", "as delivered (the partner's person_id)"),
+            column("token", "text", "as delivered (the linkage token)", personal="pseudonym"),
+            *LINEAGE,
+        ),
+        key=("_file", "_line"),
+        partition_by=("partner",),
+    ),
     *(_silver(t) for t in USED),
     Table(
         "silver.partner_counts",
