@@ -156,6 +156,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     tokens.add_argument("--key", type=Path, required=True, help="the linkage key file (hex)")
     tokens.set_defaults(func=_partner_tokens)
+    partner_report = partner_sub.add_parser(
+        "report",
+        help="the count check of every partner delivery, per table",
+        description=(
+            "Per partner delivery and table: rows delivered, accepted, quarantined and linked, "
+            "persons linked and unlinked (silver.partner_counts). Exit status 1 when a file's "
+            "rows do not reconcile (delivered = accepted + quarantined)."
+        ),
+    )
+    partner_report.add_argument("--partner", help="only this partner (its code, e.g. cnuh)")
+    partner_report.set_defaults(func=_partner_report)
 
     serve = sub.add_parser(
         "serve",
@@ -330,6 +341,32 @@ def _partner_tokens(args: argparse.Namespace) -> int:
         return 2
     sys.stdout.write(out)
     return 0
+
+
+def _partner_report(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from lakehouse import read as lake
+    from pipelines.transform.partners import report
+
+    rows = report(lake.frame("silver.partner_counts"), args.partner)
+    if rows.is_empty():
+        print("gjh partner report: no partner deliveries ingested")
+        return 0
+    delivery = None
+    for r in rows.iter_rows(named=True):
+        if (r["partner"], r["delivery_id"]) != delivery:
+            delivery = (r["partner"], r["delivery_id"])
+            print(f"{r['partner']} {r['delivery_id']} ({r['holder'] or '-'})")
+            print(f"  {'table':<22} {'status':<9} {'delivered':>9} {'accepted':>9} "
+                  f"{'quarant.':>9} {'linked':>9} {'persons linked/unlinked':>24}")  # fmt: skip
+        persons = f"{r['persons_linked']}/{r['persons_unlinked']}"
+        mark = "" if r["reconciles"] else "  DOES NOT RECONCILE"
+        print(f"  {r['table']:<22} {r['status']:<9} {r['delivered']:>9,} {r['accepted']:>9,} "
+              f"{r['quarantined']:>9,} {r['linked']:>9,} {persons:>24}{mark}")  # fmt: skip
+    bad = rows.filter(~pl.col("reconciles")).height
+    print(f"{rows.height} files: " + (f"{bad} do not reconcile" if bad else "all reconcile"))
+    return 1 if bad else 0
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -201,3 +201,31 @@ def linked_persons(pairs: pl.DataFrame, vault: pl.DataFrame) -> pl.DataFrame:
 def silver_rows(table: str, rows: pl.DataFrame) -> pl.DataFrame:
     """Accepted, linked rows as ``silver.partner_<table>`` holds them."""
     return catalog_table(f"silver.partner_{table}").conform(rows)
+
+
+def report(counts: pl.DataFrame, partner: str | None = None) -> pl.DataFrame:
+    """The count check (``gjh partner report``): per partner, delivery and table, the rows
+    delivered, accepted, quarantined and linked, the persons linked and unlinked, and whether
+    the file reconciles (delivered = accepted + quarantined), newest delivery first.
+
+    Args:
+        counts: ``silver.partner_counts``.
+        partner: Only this partner's deliveries (all when None).
+    """
+    rows = counts if partner is None else counts.filter(pl.col("partner") == partner)
+    return rows.sort(["partner", "delivered_at", "table"], descending=[False, True, False]).select(
+        "partner",
+        "delivery_id",
+        "holder",
+        "table",
+        "status",
+        pl.col("rows_delivered").alias("delivered"),
+        pl.col("rows_accepted").alias("accepted"),
+        pl.col("rows_quarantined").alias("quarantined"),
+        pl.col("rows_linked").alias("linked"),
+        "persons_linked",
+        "persons_unlinked",
+        (pl.col("rows_delivered") == pl.col("rows_accepted") + pl.col("rows_quarantined")).alias(
+            "reconciles"
+        ),
+    )

@@ -4,7 +4,10 @@ files and rows quarantined with reasons, and the count check."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from lakehouse.linkage import token
 from lakehouse.pseudonym import citizen_key
 from pipelines.defs import partners, registry
 from pipelines.defs.sensors import run_requests
+from pipelines.transform.partners import report
 from tests.pipelines.conftest import Lake, assert_no_identifiers
 from tests.pipelines.partner_extract import extract, register
 
@@ -235,3 +239,33 @@ def test_the_drop_folder_sensor_launches_the_partners_job(lake: Lake, tmp_path: 
     requests, taken = run_requests(lake.sources, set(), {"partners_job"})
     assert taken == {"partners/cnuh/2025-12-31", "partners/snuh/2025-12-30"}
     assert {r.job_name for r in requests} == {"partners_job"}
+
+
+def _report(lake: Lake, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LAKEHOUSE_URI": str(lake.root)}
+    return subprocess.run(
+        [sys.executable, "-m", "gjh.cli", "partner", "report", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+
+
+def test_the_partner_report_shows_the_count_check(lake: Lake) -> None:
+    done = _report(lake, "--partner", "cnuh")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "cnuh 2025-12-31 (전남대학교병원)"
+    person = next(line.split() for line in lines if line.strip().startswith("person "))
+    assert person[1:] == ["ingested", "6", "5", "1", "3", "3/2"]
+    assert "snuh" not in done.stdout
+    assert lines[-1] == "8 files: all reconcile"
+    assert "all reconcile" in _report(lake).stdout
+
+
+def test_the_report_flags_counts_that_do_not_reconcile(lake: Lake) -> None:
+    counts = lake.frame("silver.partner_counts")
+    broken = report(counts.with_columns(pl.col("rows_accepted") + 1))
+    assert not broken["reconciles"].any()
+    assert report(counts)["reconciles"].all()
