@@ -4,19 +4,23 @@ files and rows quarantined with reasons, and the count check."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from apps.common.timeline import describe
+from lakehouse import delta
+from lakehouse.access import Access, Principal
 from lakehouse.linkage import token
 from lakehouse.pseudonym import citizen_key
-from pipelines.defs import partners, registry
+from pipelines.defs import gold, partners, registry
 from pipelines.defs.sensors import run_requests
 from pipelines.transform.partners import report
 from tests.pipelines.conftest import Lake, assert_no_identifiers
@@ -269,3 +273,72 @@ def test_the_report_flags_counts_that_do_not_reconcile(lake: Lake) -> None:
     broken = report(counts.with_columns(pl.col("rows_accepted") + 1))
     assert not broken["reconciles"].any()
     assert report(counts)["reconciles"].all()
+
+
+def _consent_events(lake: Lake) -> None:
+    """Citizen A signed up, consented to the record link and was linked; B only signed up (the
+    app's events as the programme pipeline writes them to silver)."""
+    at = datetime(2025, 6, 1, 1, 0, tzinfo=UTC)
+    users = pl.DataFrame(
+        {
+            "app_user_id": ["U-A", "U-B"],
+            "citizen_key": [citizen_key(A), citizen_key(B)],
+            "signed_up_at": [at, at],
+        }
+    )
+    link = json.dumps({"consent_type": "hira_record_link"})
+    events = pl.DataFrame(
+        {
+            "event_id": ["e1", "e2", "e3", "e4"],
+            "event_type": ["signup", "consent", "record_link_completed", "signup"],
+            "occurred_at": [at, at + timedelta(hours=1), at + timedelta(hours=2), at],
+            "app_user_id": ["U-A", "U-A", "U-A", "U-B"],
+            "details": ["{}", link, json.dumps({"status": "completed"}), "{}"],
+            "event_date": [at.date()] * 4,
+        }
+    )
+    with lake.active():
+        delta.append("silver.app_users", users)
+        delta.append("silver.programme_events", events)
+
+
+@pytest.fixture(scope="module")
+def timeline_lake(lake: Lake) -> Lake:
+    """The partners' lake with two app accounts and the gold timeline built."""
+    _consent_events(lake)
+    lake.materialise([gold.gold_citizen_timeline])
+    return lake
+
+
+def _citizen(key: str) -> Access:
+    principal = Principal(f"acct-{key[:6]}", "citizen", citizen_key=key, origin="test")
+    return Access(principal, clock=lambda: datetime(2026, 1, 5, tzinfo=UTC))
+
+
+def test_linked_records_reach_the_timeline_with_the_partner_named(timeline_lake: Lake) -> None:
+    rows = timeline_lake.frame("gold.citizen_timeline", pl.col("partner").is_not_null())
+    mine = rows.filter(pl.col("citizen_key") == citizen_key(A)).sort("kind")
+    assert mine.select("kind", "code", "event_date").rows() == [
+        ("diagnosis", "E11.9", date(2025, 3, 1)),
+        ("measurement", "HbA1c", date(2025, 3, 1)),  # not a centre measure: its source value
+        ("prescription", "224507CPC", date(2025, 3, 1)),
+        ("visit", None, date(2025, 3, 1)),
+    ]
+    assert set(mine["institution_name"]) == {"전남대학교병원"}
+    assert mine["institution"].is_null().all()  # no clinic's own-records rule shows them
+    # C's partner has no records of them beyond the person; unlinked persons have no timeline.
+    assert set(rows["citizen_key"]) == {citizen_key(A), citizen_key(B), citizen_key(D)}
+    described = describe(mine)
+    assert set(described["place"]) == {"협력병원 전남대학교병원"}
+
+
+def test_partner_records_show_only_once_the_record_link_consent_stands(
+    timeline_lake: Lake,
+) -> None:
+    with timeline_lake.active():
+        linked = _citizen(citizen_key(A)).timeline(citizen_key(A))
+        signed_up = _citizen(citizen_key(B)).timeline(citizen_key(B))
+        no_account = _citizen(citizen_key(D)).timeline(citizen_key(D))
+    assert linked.filter(pl.col("partner") == "cnuh").height == 4
+    assert signed_up.filter(pl.col("partner").is_not_null()).is_empty()
+    assert no_account.filter(pl.col("partner").is_not_null()).is_empty()
