@@ -326,6 +326,9 @@ def _catalog(args: argparse.Namespace) -> int:
         else:
             when = s.updated.strftime("%Y-%m-%d %H:%M:%S") if s.updated else "-"
             print(f"{s.table:<{width}}  {s.rows or 0:>12,}  {s.version:>7}  {when}")
+    if any(s.table == "silver.partner_counts" and s.version is not None for s in states):
+        print("\npartner deliveries, the count check (gjh partner report):")
+        _partner_report(argparse.Namespace(partner=None))
     return 0
 
 

@@ -245,10 +245,11 @@ def test_the_drop_folder_sensor_launches_the_partners_job(lake: Lake, tmp_path: 
     assert {r.job_name for r in requests} == {"partners_job"}
 
 
-def _report(lake: Lake, *args: str) -> subprocess.CompletedProcess[str]:
+def _report(lake: Lake, *args: str, command: tuple[str, ...] = ("partner", "report")
+            ) -> subprocess.CompletedProcess[str]:  # fmt: skip
     env = {**os.environ, "LAKEHOUSE_URI": str(lake.root)}
     return subprocess.run(
-        [sys.executable, "-m", "gjh.cli", "partner", "report", *args],
+        [sys.executable, "-m", "gjh.cli", *command, *args],
         capture_output=True,
         text=True,
         check=False,
@@ -266,6 +267,9 @@ def test_the_partner_report_shows_the_count_check(lake: Lake) -> None:
     assert "snuh" not in done.stdout
     assert lines[-1] == "8 files: all reconcile"
     assert "all reconcile" in _report(lake).stdout
+    catalog = _report(lake, command=("catalog",))
+    assert "silver.partner_counts" in catalog.stdout
+    assert catalog.stdout.rstrip().endswith("11 files: all reconcile")  # both partners
 
 
 def test_the_report_flags_counts_that_do_not_reconcile(lake: Lake) -> None:
