@@ -38,7 +38,7 @@ from synth.population import rrn_numbers
 from synth.rng import stream
 
 PARTNER: Final = "cnuh"
-HOLDER: Final = "가상 협력 대학병원 (CNUH, synthetic)"
+HOLDER: Final = "CNUH 대학병원 (가상)"
 SOURCE: Final = f"partners/{PARTNER}"
 SAMPLE: Final = 0.01  # of the citizens with a chronic condition
 MIN_SAMPLE: Final = 20
