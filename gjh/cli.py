@@ -150,6 +150,36 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     dq.set_defaults(func=_dq)
+    partner = sub.add_parser(
+        "partner",
+        help="hospital partners' OMOP extracts: linkage tokens, the count check",
+        description="Tools for hospital partners' OMOP extracts (docs/partners.md).",
+    )
+    partner_sub = partner.add_subparsers(dest="partner_command", required=True)
+    tokens = partner_sub.add_parser(
+        "tokens",
+        help="registration numbers on stdin -> linkage tokens on stdout",
+        description=(
+            "Read registration numbers (one per line, or a CSV with a header naming number and "
+            "optionally person_id) from stdin and write their linkage tokens (HMAC-SHA-256 under "
+            "the linkage key, lowercase hex) as CSV: person_id,token when person_id is given. A "
+            "malformed number stops the run with its line number (never the number) and no "
+            "output."
+        ),
+    )
+    tokens.add_argument("--key", type=Path, required=True, help="the linkage key file (hex)")
+    tokens.set_defaults(func=_partner_tokens)
+    partner_report = partner_sub.add_parser(
+        "report",
+        help="the count check of every partner delivery, per table",
+        description=(
+            "Per partner delivery and table: rows delivered, accepted, quarantined and linked, "
+            "persons linked and unlinked (silver.partner_counts). Exit status 1 when a file's "
+            "rows do not reconcile (delivered = accepted + quarantined)."
+        ),
+    )
+    partner_report.add_argument("--partner", help="only this partner (its code, e.g. cnuh)")
+    partner_report.set_defaults(func=_partner_report)
 
     serve = sub.add_parser(
         "serve",
@@ -233,12 +263,13 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    from lakehouse import dicom_store, identity, pseudonym
+    from lakehouse import dicom_store, identity, linkage, pseudonym
 
     for what, path in (
         ("pseudonymisation key", pseudonym.create_key()),
         ("identity vault key", identity.create_key()),
         ("DICOM object-store key", dicom_store.create_key()),
+        ("partner linkage key", linkage.create_key()),
     ):
         print(f"  {what}: {path}")
     return 0
@@ -308,6 +339,9 @@ def _catalog(args: argparse.Namespace) -> int:
         else:
             when = s.updated.strftime("%Y-%m-%d %H:%M:%S") if s.updated else "-"
             print(f"{s.table:<{width}}  {s.rows or 0:>12,}  {s.version:>7}  {when}")
+    if any(s.table == "silver.partner_counts" and s.version is not None for s in states):
+        print("\npartner deliveries, the count check (gjh partner report):")
+        _partner_report(argparse.Namespace(partner=None))
     return 0
 
 
@@ -335,6 +369,46 @@ def _dq(args: argparse.Namespace) -> int:
               f"{f['threshold_pct']:g} %): {why}")  # fmt: skip
     fatal = failed.filter(pl.col("severity") == "fatal").height
     return 1 if fatal else 0
+
+
+def _partner_tokens(args: argparse.Namespace) -> int:
+    from lakehouse.config import MissingKeyError
+    from lakehouse.linkage import MalformedNumberError, linkage_csv, read_key
+
+    try:
+        key = read_key(args.key)
+        out = linkage_csv(sys.stdin.read(), key)
+    except (MissingKeyError, MalformedNumberError) as exc:
+        print(f"gjh partner tokens: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(out)
+    return 0
+
+
+def _partner_report(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from lakehouse import read as lake
+    from pipelines.transform.partners import report
+
+    rows = report(lake.frame("silver.partner_counts"), args.partner)
+    if rows.is_empty():
+        print("gjh partner report: no partner deliveries ingested")
+        return 0
+    delivery = None
+    for r in rows.iter_rows(named=True):
+        if (r["partner"], r["delivery_id"]) != delivery:
+            delivery = (r["partner"], r["delivery_id"])
+            print(f"{r['partner']} {r['delivery_id']} ({r['holder'] or '-'})")
+            print(f"  {'table':<22} {'status':<9} {'delivered':>9} {'accepted':>9} "
+                  f"{'quarant.':>9} {'linked':>9} {'persons linked/unlinked':>24}")  # fmt: skip
+        persons = f"{r['persons_linked']}/{r['persons_unlinked']}"
+        mark = "" if r["reconciles"] else "  DOES NOT RECONCILE"
+        print(f"  {r['table']:<22} {r['status']:<9} {r['delivered']:>9,} {r['accepted']:>9,} "
+              f"{r['quarantined']:>9,} {r['linked']:>9,} {persons:>24}{mark}")  # fmt: skip
+    bad = rows.filter(~pl.col("reconciles")).height
+    print(f"{rows.height} files: " + (f"{bad} do not reconcile" if bad else "all reconcile"))
+    return 1 if bad else 0
 
 
 def _serve(args: argparse.Namespace) -> int:

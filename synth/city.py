@@ -410,6 +410,11 @@ def generate(cfg: CityConfig, out: Path, progress: Callable[[str], None] | None 
         )
     say("demo accounts: written")
 
+    with clock("partners"):
+        from synth.partners import write_partners
+
+        summary.counts["partners"] = write_partners(cfg, out, people, conditions)
+
     _write_truth(out, corrections)
     faults.write(out)
     summary.counts["faults"] = Counter(f.kind for f in faults.faults)

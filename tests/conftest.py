@@ -208,7 +208,9 @@ def _main_module_kept() -> Iterator[None]:
 TEST_PSEUDONYM_KEY = "00" * 31 + "01"
 TEST_IDENTITY_KEY = "dGVzdC1pZGVudGl0eS1rZXktMzItYnl0ZXMtbG9uZyE="  # Fernet: 32 bytes, base64
 TEST_OBJECT_KEY = "00" * 31 + "02"  # AES-256 of the DICOM object store
+TEST_LINKAGE_KEY = "00" * 31 + "03"  # the partners' linkage key (lakehouse.linkage)
 KEYS = {
+    "GJH_LINKAGE_KEY": TEST_LINKAGE_KEY,
     "GJH_PSEUDONYM_KEY": TEST_PSEUDONYM_KEY,
     "GJH_IDENTITY_KEY": TEST_IDENTITY_KEY,
     "GJH_OBJECT_KEY": TEST_OBJECT_KEY,

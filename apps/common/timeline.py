@@ -252,6 +252,8 @@ def describe(rows: pl.DataFrame) -> pl.DataFrame:
         title, detail = _words(row, language)
         kind = row["kind"]
         place = row["institution_name"] or (centre if kind == "measurement" else NOTHING)
+        if row.get("partner"):  # a hospital partner's record (docs/partners.md): named as such
+            place = t("partners.place", language, name=row["institution_name"] or row["partner"])
         out["ref"].append(row["source_ref"])
         out["kind"].append(kind)
         out["start"].append(row["event_date"])

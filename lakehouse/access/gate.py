@@ -461,10 +461,14 @@ class Gate:
     ) -> pl.DataFrame:
         """The rows of ``subject``'s record (any frame with ``kind`` and ``institution``) that
         ``purpose`` shows (``_shown``; ``institution``: whose own rows, default the
-        clinician's)."""
-        return rows.filter(
-            self._shown(subject, purpose, pl.col("kind"), pl.col("institution"), institution)
-        )
+        clinician's). A hospital partner's records (rows with a ``partner``, linked by token:
+        docs/partners.md) follow the citizen's record-link consent as the national extracts
+        do (``_national_visible``), whatever their kind."""
+        shown = self._shown(subject, purpose, pl.col("kind"), pl.col("institution"), institution)
+        partner = "partner" in rows.columns and rows["partner"].is_not_null().any()
+        if partner and not self._national_visible(subject, purpose):
+            shown &= pl.col("partner").is_null()
+        return rows.filter(shown)
 
     def _record_rows(
         self, rows: pl.DataFrame, subject: str, purpose: str, kind: str, institution: pl.Expr

@@ -39,6 +39,7 @@ from lakehouse.catalog.imaging import IMAGING
 from lakehouse.catalog.intake import INTAKE
 from lakehouse.catalog.omop import OMOP
 from lakehouse.catalog.ops import APP_LEDGERS, DECISIONS, ROLES_PATTERN, TRIAGE
+from lakehouse.catalog.partners import PARTNERS
 from lakehouse.catalog.silver import SILVER
 from lakehouse.pseudonym import KEY_PATTERN
 from lakehouse.schema import Table
@@ -57,6 +58,7 @@ __all__ = [
     "KEY_PATTERN",
     "LINEAGE",
     "OMOP",
+    "PARTNERS",
     "ROLES_PATTERN",
     "SILVER",
     "TABLES",
@@ -69,7 +71,7 @@ __all__ = [
 TABLES: Final[dict[str, Table]] = {
     t.name: t
     for t in (*BRONZE, *INTAKE, *APP_LEDGERS, *SILVER, *IMAGING, *AI, *TRIAGE, *GOLD, *OMOP, *DQ)
-}
+} | {t.name: t for t in PARTNERS}
 
 
 def table(name: str) -> Table:

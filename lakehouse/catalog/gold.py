@@ -125,6 +125,13 @@ GOLD: Final = (
             column("institution", "text", "where (institution code)"),
             column("institution_name", "text", "where, by the register's (or header's) name"),
             column(
+                "partner",
+                "text",
+                "a hospital partner's record: the partner's code (silver.partner_*, linked by "
+                "token; institution_name then holds the partner's delivered name); null for the "
+                "city's own sources",
+            ),
+            column(
                 "source_ref",
                 "text",
                 "the silver row it came from: <table>:<key values joined by :>",

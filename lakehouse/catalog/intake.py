@@ -26,7 +26,12 @@ INTAKE: Final = (
             column("rows_read", "int", "data lines found in the file"),
             column("rows_accepted", "int", "rows written to bronze"),
             column("rows_quarantined", "int", "rows (or the whole file) quarantined"),
-            column("status", "text", "ingested | duplicate | rejected", required=True),
+            column(
+                "status",
+                "text",
+                "ingested | duplicate | rejected | skipped (a file of a table the platform does not read: recorded, not failed)",
+                required=True,
+            ),
             column("duplicate_of", "text", "the earlier file with the same bytes"),
         ),
         key=("source", "delivery_id", "file"),

@@ -42,6 +42,7 @@ from pipelines.defs.resources import Lakehouse
 from pipelines.defs.specs import KINDS, OWNERS, key
 from pipelines.transform.consent import citizen_consent, consent_spans
 from pipelines.transform.gold import (
+    PartnerSources,
     TimelineSources,
     bucket_groups,
     data_window,
@@ -79,6 +80,12 @@ TIMELINE_SOURCES: Final = (
     "silver.imaging_studies",
     "ai.findings",
     "silver.institutions",
+    # Hospital partners' linked records (pipelines.defs.partners).
+    "silver.partner_visit_occurrence",
+    "silver.partner_condition_occurrence",
+    "silver.partner_drug_exposure",
+    "silver.partner_measurement",
+    "silver.partner_counts",
 )
 UPTAKE_SOURCES: Final = (
     "silver.citizens",
@@ -141,6 +148,13 @@ def gold_citizen_timeline(
             studies=in_buckets(studies, group),
             findings=findings,
             institutions=institutions,
+            partners=PartnerSources(
+                visits=in_buckets(_scan("silver.partner_visit_occurrence"), group),
+                conditions=in_buckets(_scan("silver.partner_condition_occurrence"), group),
+                drugs=in_buckets(_scan("silver.partner_drug_exposure"), group),
+                measurements=in_buckets(_scan("silver.partner_measurement"), group),
+                counts=_scan("silver.partner_counts"),
+            ),
         )
         # One chunk: delta-rs writes the batches of a chunked frame in parallel, interleaving
         # them, and a file's rows would no longer be sorted by citizen.

@@ -13,6 +13,7 @@ import polars as pl
 
 from lakehouse import delta
 from lakehouse import read as lake
+from lakehouse.linkage import citizen_tokens, has_key
 from pipelines.defs.resources import Lakehouse
 from pipelines.defs.specs import delivered_headers, key, spec
 from pipelines.ingest.bronze import Layout, ingest_csv, write_batch, write_quarantine
@@ -52,6 +53,7 @@ SILVER: Final = ("silver.citizens", "silver.institutions")
     specs=[
         *(spec(t, "registry_bronze") for t in BRONZE),
         spec("vault.identities", "registry_bronze"),
+        spec("vault.linkage", "registry_bronze"),
     ],
     pool="lakehouse",
 )
@@ -83,8 +85,13 @@ def bronze_registry(
         # Ciphertexts are not reproducible (random nonces): a rerun adds new people only.
         delta.merge("vault.identities", vault, insert_only=True)
     counts["vault.identities"] = vault.height
+    # Each citizen's partner linkage token, made here where the number is seen (docs/partners.md).
+    links = citizen_tokens(pl.concat(people)["RRN"]) if people and has_key() else None
+    if links is not None and links.height:
+        delta.merge("vault.linkage", links)
+    counts["vault.linkage"] = links.height if links is not None else 0
     context.log.info(f"registry: {counts}")
-    for name in (*BRONZE, "vault.identities"):
+    for name in (*BRONZE, "vault.identities", "vault.linkage"):
         yield dg.MaterializeResult(
             asset_key=key(name), metadata={"dagster/row_count": counts.get(name, 0)}
         )

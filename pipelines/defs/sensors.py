@@ -57,6 +57,7 @@ FAMILIES: Final = (
     Family("centre_members_job", ("centre/members",), ("centre_members",), None),
     Family("centre_job", ("centre/",), ("centre_bronze", "centre_silver"), DAYS),
     Family("programme_job", ("programme/",), ("programme_bronze", "programme_silver"), DAYS),
+    Family("partners_job", ("partners/",), ("partners_bronze", "partners_silver"), None),
 )
 
 

@@ -73,6 +73,20 @@ class TimelineSources:
     studies: pl.LazyFrame
     findings: pl.LazyFrame
     institutions: pl.LazyFrame
+    # Hospital partners' linked records (silver.partner_*) and their names, when built.
+    partners: PartnerSources | None = None
+
+
+@dataclass(frozen=True)
+class PartnerSources:
+    """The partners' silver tables the timeline takes (linked rows only count) and each
+    partner's delivered name (``silver.partner_counts.holder``)."""
+
+    visits: pl.LazyFrame
+    conditions: pl.LazyFrame
+    drugs: pl.LazyFrame
+    measurements: pl.LazyFrame
+    counts: pl.LazyFrame
 
 
 def _names(code_list: str, key: str, value: str = "name_ko") -> dict[str, str]:
@@ -309,6 +323,92 @@ def measurements(rows: pl.LazyFrame, members: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+# OMOP standard measurement concepts that are centre measures too (the domain brief's Korean ETL
+# conventions: height 3036277, weight 3025315, systolic 3028737, diastolic 3012888), so a
+# partner's blood pressure is named like the centre's; any other is shown by its source value.
+CONCEPT_MEASURES: Final = {
+    3036277: "height_cm",
+    3025315: "weight_kg",
+    3028737: "systolic_mmhg",
+    3012888: "diastolic_mmhg",
+}
+INPATIENT_VISIT: Final = 9201  # OMOP visit concept: inpatient visit
+
+
+def _partner(frame: pl.LazyFrame, counts: pl.LazyFrame, table: str, id_column: str) -> pl.LazyFrame:
+    """A partner table's linked rows with the partner's newest delivered name as ``_holder``
+    and the row's reference (``silver.partner_<table>:<partner>:<id>``) as ``_ref``."""
+    holders = (
+        counts.sort("delivered_at")
+        .group_by("partner")
+        .agg(pl.col("holder").drop_nulls().last().alias("_holder"))
+    )
+    return (
+        frame.filter(pl.col("citizen_key").is_not_null())
+        .join(holders, on="partner", how="left")
+        .with_columns(
+            pl.format(f"silver.partner_{table}:{{}}:{{}}", "partner", id_column).alias("_ref")
+        )
+    )
+
+
+def partner_records(src: PartnerSources) -> list[pl.LazyFrame]:
+    """Timeline rows of partners' linked records: visits (admissions for inpatient visits),
+    conditions as diagnoses, drug exposures as prescriptions, measurements; each with
+    ``partner`` set and the partner's name as ``institution_name`` (no institution code: a
+    partner is not the register's institution, so no clinic's own-records rule shows them)."""
+    counts = src.counts
+    where = {"partner": pl.col("partner"), "institution_name": pl.col("_holder")}
+    inpatient = pl.col("visit_concept_id") == INPATIENT_VISIT
+    return [
+        _rows(
+            _partner(src.visits, counts, "visit_occurrence", "visit_occurrence_id"),
+            citizen_key=pl.col("citizen_key"),
+            event_date=pl.col("visit_start_date"),
+            end_date=pl.col("visit_end_date"),
+            kind=pl.when(inpatient).then(pl.lit("admission")).otherwise(pl.lit("visit")),
+            source_ref=pl.col("_ref"),
+            **where,
+        ),
+        _rows(
+            _partner(src.conditions, counts, "condition_occurrence", "condition_occurrence_id"),
+            citizen_key=pl.col("citizen_key"),
+            event_date=pl.col("condition_start_date"),
+            end_date=pl.col("condition_end_date"),
+            kind=pl.lit("diagnosis"),
+            code=pl.col("condition_source_value"),
+            name=_kcd_name("condition_source_value"),
+            source_ref=pl.col("_ref"),
+            **where,
+        ),
+        _rows(
+            _partner(src.drugs, counts, "drug_exposure", "drug_exposure_id"),
+            citizen_key=pl.col("citizen_key"),
+            event_date=pl.col("drug_exposure_start_date"),
+            end_date=pl.col("drug_exposure_end_date"),
+            kind=pl.lit("prescription"),
+            code=pl.col("drug_source_value"),
+            name=_drug_name("drug_source_value"),
+            days=pl.col("days_supply"),
+            source_ref=pl.col("_ref"),
+            **where,
+        ),
+        _rows(
+            _partner(src.measurements, counts, "measurement", "measurement_id"),
+            citizen_key=pl.col("citizen_key"),
+            event_date=pl.col("measurement_date"),
+            kind=pl.lit("measurement"),
+            code=pl.col("measurement_concept_id").replace_strict(
+                CONCEPT_MEASURES, default=pl.col("measurement_source_value"), return_dtype=pl.Utf8
+            ),
+            value=pl.col("value_as_number"),
+            unit=pl.col("unit_source_value"),
+            source_ref=pl.col("_ref"),
+            **where,
+        ),
+    ]
+
+
 def in_buckets(frame: pl.LazyFrame, buckets: Iterable[int]) -> pl.LazyFrame:
     """Only the rows of citizens in ``buckets`` (a pass of the timeline build)."""
     return frame.filter(key_bucket_expr().is_in(sorted(buckets)))
@@ -333,6 +433,7 @@ def timeline(src: TimelineSources) -> pl.LazyFrame:
         dispensings(src.dispensings, src.claims, src.institutions),
         imaging(src.studies, src.findings, src.institutions),
         measurements(src.measurements, src.members),
+        *(partner_records(src.partners) if src.partners is not None else []),
     ]
     order = {k: i for i, k in enumerate(KIND_ORDER)}
     return (

@@ -135,7 +135,9 @@ def test_a_linked_citizen_sees_the_national_history_an_unlinked_one_only_the_pro
         assert held.filter(pl.col("kind").is_in(NATIONAL)).height > 0  # there is history to hide
         shown = citizen(key, state).timeline(key)
         assert not kinds(shown) & NATIONAL_KINDS
-        assert shown.height == held.filter(~pl.col("kind").is_in(NATIONAL)).height
+        # A partner hospital's linked records follow the same consent (docs/partners.md).
+        hidden = pl.col("kind").is_in(NATIONAL) | pl.col("partner").is_not_null()
+        assert shown.height == held.filter(~hidden).height
 
 
 def test_withdrawing_the_consent_hides_the_national_history_again(
@@ -459,7 +461,9 @@ def test_under_the_union_the_consent_rule_binds_only_the_shared_part(
     clinic = visits["institution"][0]  # her latest visit: a recent patient of that clinic
     doctor = clinician(clinic, "dr.union.unlinked")
     assert doctor.basis("read:timeline", key) == "institution"
-    own, national = pl.col("institution") == clinic, pl.col("kind").is_in(NATIONAL)
+    own = pl.col("institution") == clinic
+    # A partner hospital's linked records follow her consent as the national extracts do.
+    national = pl.col("kind").is_in(NATIONAL) | pl.col("partner").is_not_null()
     assert held.filter(~own & national).height > 0
     code, _ = citizen(key, "unlinked").create_share(30)
     doctor.redeem_share(code)

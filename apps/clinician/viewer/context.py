@@ -56,12 +56,14 @@ def patient_context(opened: OpenedStudy) -> None:
     # Named in the session's language as the timeline names them (the code beside the name).
     date = days("start").alias(t("column.date"))
     title = pl.col("title").alias(t("column.title"))
+    # Where it was recorded: a partner hospital's record says so (apps/common/timeline.py).
+    place = pl.col("place").alias(t("column.institution"))
     panels = (
-        ("triage.context.diagnoses", describe(ctx.diagnoses), [date, title]),
+        ("triage.context.diagnoses", describe(ctx.diagnoses), [date, title, place]),
         (
             "triage.context.prescriptions",
             describe(ctx.prescriptions),
-            [date, title, pl.col("detail").alias(t("column.detail"))],
+            [date, title, pl.col("detail").alias(t("column.detail")), place],
         ),
     )
     for column, (heading, rows_of, shown) in zip(st.columns(2), panels, strict=True):
