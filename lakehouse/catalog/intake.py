@@ -29,7 +29,8 @@ INTAKE: Final = (
             column(
                 "status",
                 "text",
-                "ingested | duplicate | rejected | skipped (a file of a table the platform does not read: recorded, not failed)",
+                "ingested | duplicate | rejected | skipped (a table the platform does not read: "
+                "recorded, not failed)",
                 required=True,
             ),
             column("duplicate_of", "text", "the earlier file with the same bytes"),
