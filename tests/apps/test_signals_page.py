@@ -19,7 +19,7 @@ from lakehouse import accounts, delta
 from lakehouse.access import Access, AccessDeniedError, Principal
 from lakehouse.omop.signals import signals
 from pipelines.transform.signals import TABLE, prespecified, publish
-from tests.apps.browser import AppServer, run_app
+from tests.apps.browser import AppServer, run_app, shot
 from tests.apps.served import app_env, app_script, sign_in
 from tests.apps.signed import signed_in
 from tests.lakehouse.omop.signal_frames import SETTINGS, Omop
@@ -166,6 +166,6 @@ def test_on_a_phone_the_plot_renders_and_nothing_overflows(
             )
             assert width <= 391
             page.evaluate("() => window.scrollTo(0, 0)")
-            page.screenshot(path=str(tmp_path / "signals_phone.png"), full_page=True)
+            shot(page, "signals", "phone-ko")
     finally:
         context.close()
