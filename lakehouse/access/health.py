@@ -35,6 +35,7 @@ from lakehouse.access.aggregates import PUBLISHED
 from lakehouse.access.gate import Gate
 from lakehouse.catalog import table as catalog_table
 from lakehouse.catalog.dq import RESULTS
+from lakehouse.catalog.partners import PARTNERS
 from lakehouse.omop.dq import summary
 
 if TYPE_CHECKING:
@@ -85,6 +86,9 @@ SOURCES: Final[dict[str, tuple[str, ...]]] = {
         "silver.imaging_studies",
         "silver.imaging_routing",
     ),
+    # Hospital partners' OMOP extracts (``partners/<partner>/``): every bronze and silver table
+    # the catalogue declares for them.
+    "partners": tuple(t.name for t in PARTNERS if t.layer in ("bronze", "silver")),
 }
 # How many of an asset's latest materialisations are looked at to find its last successful run
 # (a run can write a table and fail afterwards, on a blocking check).
