@@ -7,7 +7,9 @@ file descriptors, their addresses in ``/proc/<pid>/net/tcp`` and ``tcp6``)."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from functools import partial
@@ -58,6 +60,19 @@ def listening(pids: list[int]) -> dict[tuple[str, int], int]:
     return found
 
 
+def test_the_socket_reader_sees_a_server_listening_everywhere() -> None:
+    """What the test below would report: a listener on every interface, IPv4 and IPv6."""
+    with (
+        socket.create_server(("0.0.0.0", 0)) as four,
+        socket.create_server(("::", 0), family=socket.AF_INET6) as six,
+        socket.create_server(("127.0.0.1", 0)) as loopback,
+    ):
+        found = listening([os.getpid()])
+        assert found[("0.0.0.0", four.getsockname()[1])] == os.getpid()
+        assert ("::", six.getsockname()[1]) in found
+        assert ("127.0.0.1", loopback.getsockname()[1]) in found
+
+
 @pytest.fixture
 def server() -> Iterator[postgres.Server]:
     with postgres.server() as running, environment(**running.env):
@@ -89,6 +104,7 @@ def test_every_server_listens_on_loopback_only(server: postgres.Server, tmp_path
         for process in running.values():
             pids += [process.pid, *_descendants(process.pid)]
         sockets = listening(pids)
+        print(f"loopback-measured: {len(pids)} processes, listening on {sorted(sockets)}")
     finally:
         for process in running.values():
             _stop(process)
