@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -116,7 +117,7 @@ def test_the_production_instance_stores_runs_and_events_in_postgresql(
     for run_id in ids:
         run = instance.get_run_by_id(run_id)
         assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
-    with server.connect() as db, db.cursor() as cursor:
+    with closing(server.connect()) as db, db.cursor() as cursor:
         cursor.execute("SELECT run_id, status FROM runs ORDER BY id")
         assert cursor.fetchall() == [(i, "SUCCESS") for i in ids]
         cursor.execute(
