@@ -14,7 +14,7 @@ DEMO_SEED ?= 20250101
 # The record-link history extract reaches back to here (linked citizens' claims and pharmacy).
 DEMO_HISTORY_FROM ?= 2010-01-01
 
-.PHONY: help uv env browser demo synth test screenshots check format bench clean train
+.PHONY: help uv env browser postgres demo synth test screenshots check format bench clean train
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +43,18 @@ browser: ## Install Debian's Chromium and a Korean font for the browser tests (o
 		$(APT_GET) install -y --no-install-recommends $(BROWSER_PACKAGES) fontconfig >/dev/null; \
 	fi
 
+# The PostgreSQL tests (Dagster's production storage) start their own server from Debian's
+# binaries on 127.0.0.1; like the browser, apt-get runs only when they are missing. Debian's
+# package also starts a cluster of its own as a service where one runs: the tests never use it.
+POSTGRES_PACKAGES := postgresql
+
+postgres: ## Install Debian's PostgreSQL server for the Dagster-on-PostgreSQL tests (only when missing)
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "Installing $(POSTGRES_PACKAGES) with apt-get"; \
+		$(APT_GET) update && \
+		$(APT_GET) install -y --no-install-recommends $(POSTGRES_PACKAGES) >/dev/null; \
+	fi
+
 synth: env ## Generate the demo city's deliveries into $(SOURCES) (kept if already there)
 	@test -f $(SOURCES)/MANIFEST.json || $(BIN)/gjh synth --citizens $(DEMO_CITIZENS) --start 2025-01-01 --days 365 --seed $(DEMO_SEED) --history-from $(DEMO_HISTORY_FROM) --out $(SOURCES)
 
@@ -59,7 +71,7 @@ demo: synth ## Generate the demo city, build the lakehouse, then serve the apps 
 	@echo
 	$(BIN)/gjh serve
 
-test: env browser ## Run every test except the benchmarks
+test: env browser postgres ## Run every test except the benchmarks
 	$(BIN)/pytest
 
 screenshots: env browser ## Refresh the committed screenshots in docs/screenshots from the browser tests
