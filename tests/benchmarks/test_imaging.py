@@ -34,19 +34,14 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from tests.benchmarks.conftest import record, run_measured
+from gjh.bench.floors import BARE_DCMREAD
+from gjh.bench.measure import run_measured
+from tests.benchmarks.conftest import record
 from tests.conftest import KEYS
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(0)]
 INSTANCES = int(os.environ.get("GJH_BENCH_INSTANCES", "100000"))
 WORKERS = 2
-BARE = """
-import sys, time
-import pydicom
-files = open(sys.argv[1], encoding="utf-8").read().split("\\n")
-for f in files:
-    pydicom.dcmread(f, stop_before_pixels=True)
-"""
 STAGE = """
 import json, time
 from datetime import UTC, datetime
@@ -137,7 +132,7 @@ def test_header_indexing_against_a_bare_dcmread_loop(tmp_path: Path) -> None:
         listing.write_text("\n".join(str(f) for f in files[i::WORKERS]), encoding="utf-8")
         halves.append(listing)
     began = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-c", BARE, str(h)]) for h in halves]
+    procs = [subprocess.Popen([sys.executable, "-c", BARE_DCMREAD, str(h)]) for h in halves]
     assert all(p.wait() == 0 for p in procs)
     bare_parallel_s = time.perf_counter() - began
 

@@ -35,6 +35,7 @@ import onnxruntime as ort
 import polars as pl
 import pytest
 
+from gjh.bench.measure import run_measured
 from lakehouse import dicom_store
 from lakehouse import read as lake_read
 from models.runtime.preprocess import image_input
@@ -44,7 +45,7 @@ from pipelines.defs.imaging import imaging_index, imaging_routing
 from pipelines.defs.resources import Imaging, Lakehouse
 from pipelines.score.pending import pending
 from pipelines.score.scoring import Job
-from tests.benchmarks.conftest import record, run_measured
+from tests.benchmarks.conftest import record
 from tests.conftest import KEYS
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(0)]
