@@ -109,6 +109,7 @@ def run(
     steps: list[tuple[str, Callable[[], list[report.Measured]]]] = [
         ("claims bronze and silver", lambda: stages.claims(ctx, months)),
         ("DICOM header indexing", lambda: [stages.headers(ctx)]),
+        ("AI scoring", lambda: [stages.scoring(ctx)]),
         ("whole build", lambda: [stages.build(ctx)]),
         ("timeline query", lambda: [stages.timeline(ctx)]),
     ]

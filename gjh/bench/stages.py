@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -106,6 +107,45 @@ if __name__ == "__main__":
     assert all(p.wait() == 0 for p in procs)
     print(json.dumps({{"seconds": time.perf_counter() - began, "items": {files}}}))
 """
+# The pipeline's scoring, ``ai_findings`` in two workers (decode, prepare, infer; finding rows,
+# heatmaps and SRs into the object store; the Delta writes), by its own clock
+# (``scoring_seconds``: from before the workers start to after the last Delta commit). Run from
+# a file: spawned workers re-import the main module.
+SCORING = """
+if __name__ == "__main__":
+    import json
+    import dagster as dg
+    from pipelines.defs.scoring import ai_findings
+    from pipelines.defs.resources import Lakehouse, Scoring
+    result = dg.materialize([ai_findings], resources={{
+        "lakehouse": Lakehouse(lakehouse_uri={lake!r}, sources_dir={sources!r}),
+        "scoring": Scoring(workers={workers}),
+    }}, instance=dg.DagsterInstance.ephemeral())
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    seconds = metadata["scoring_seconds"].value
+    from lakehouse import read
+    studies = read.frame("ai.findings").height
+    print(json.dumps({{"scoring_seconds": seconds, "seconds": seconds, "items": studies}}))
+"""
+# Indexing and routing the city's uploads into the scoring lake, before scoring (not timed).
+ROUTED = """
+if __name__ == "__main__":
+    import dagster as dg
+    from pipelines.defs.imaging import imaging_index, imaging_routing
+    from pipelines.defs.resources import Imaging, Lakehouse
+    dg.materialize([imaging_index, imaging_routing], resources={{
+        "lakehouse": Lakehouse(lakehouse_uri={lake!r}, sources_dir={sources!r}),
+        "imaging": Imaging(quiet_period_s=0, settle_s=0, workers={workers}),
+    }}, instance=dg.DagsterInstance.ephemeral())
+"""
+BARE_SCORING = """
+if __name__ == "__main__":
+    import json
+    from gjh.bench.scoring_floor import bare_scoring, routed_jobs
+    studies, seconds = bare_scoring(routed_jobs())
+    print(json.dumps({{"seconds": seconds, "items": studies}}))
+"""
 # Queries on the built lake: the timeline read the apps make (the citizen's bucket and row
 # groups) against a naive scan of the whole table by the key, over the same citizens.
 TIMELINE = """
@@ -141,10 +181,18 @@ class Context:
     env: Mapping[str, str]
 
 
-def _script(script: str, env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run a stage script; (its JSON line, the outside measurement)."""
-    measured = run_measured([sys.executable, "-c", script], env=dict(env))
+def _run(cmd: list[str], env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run a stage's process; (its last JSON line, the outside measurement)."""
+    measured = run_measured(cmd, env=dict(env))
     return json.loads(measured["stdout"].strip().splitlines()[-1]), measured
+
+
+def _script(script: str, env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return _run([sys.executable, "-c", script], env)
+
+
+def _script_file(script: Path, env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return _run([sys.executable, str(script)], env)
 
 
 def _measured(stage: str, script: str, env: Mapping[str, str], unit: str = "rows") -> Measured:
@@ -204,6 +252,27 @@ def headers(ctx: Context) -> Measured:
     )
     script = HEADER_INDEXING.format(sources=str(ctx.sources), workers=WORKERS, task="read")
     return _with(_measured("DICOM header indexing", script, ctx.env, "files"), *floor)
+
+
+def scoring(ctx: Context) -> Measured:
+    """AI scoring of the city's routed studies against the bare read, prepare and infer loop."""
+    lake = ctx.work / "scoring"
+    env = dict(ctx.env) | {"LAKEHOUSE_URI": str(lake)}
+    args = {"lake": str(lake), "sources": str(ctx.sources), "workers": WORKERS}
+    subprocess.run([sys.executable, "-c", ROUTED.format(**args)], env=env, check=True)
+    floor = _floor("pixel read + preprocess + session.run", BARE_SCORING.format(), env)
+    script = ctx.work / "score.py"
+    script.write_text(SCORING.format(**args), encoding="utf-8")
+    out, outside = _script_file(script, env)
+    row = Measured(
+        stage="AI scoring",
+        seconds=out["seconds"],
+        wall_seconds=outside["seconds"],
+        items=int(out["items"]),
+        unit="studies",
+        peak_rss_mib=outside["peak_rss_mib"],
+    )
+    return _with(row, *floor)
 
 
 def build_stages(stdout: str) -> tuple[dict[str, float], int]:

@@ -36,25 +36,13 @@ import pytest
 
 from gjh.bench.floors import BARE_DCMREAD
 from gjh.bench.measure import run_measured
+from gjh.bench.stages import HEADER_INDEXING
 from tests.benchmarks.conftest import record
 from tests.conftest import KEYS
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(0)]
 INSTANCES = int(os.environ.get("GJH_BENCH_INSTANCES", "100000"))
 WORKERS = 2
-STAGE = """
-import json, time
-from datetime import UTC, datetime
-from pathlib import Path
-from pipelines.ingest import dicom
-began = time.perf_counter()
-with dicom.Readers({workers}) as readers:
-    files = dicom.landed(Path({sources!r}), 0, datetime.now(UTC))
-    results = list(readers.read_all(files, dicom.{task}))
-seconds = time.perf_counter() - began
-print(json.dumps({{"files": len(results), "seconds": seconds,
-    "indexed": sum(r.row is not None for r in results)}}))
-"""
 INDEX = """
 import dagster as dg
 from pipelines.defs.imaging import imaging_index
@@ -139,7 +127,7 @@ def test_header_indexing_against_a_bare_dcmread_loop(tmp_path: Path) -> None:
     stages = {}
     for task in ("read", "read_and_store"):
         store = tmp_path / f"store-{task}"
-        script = STAGE.format(sources=str(sources), workers=WORKERS, task=task)
+        script = HEADER_INDEXING.format(sources=str(sources), workers=WORKERS, task=task)
         env = os.environ | KEYS | {"LAKEHOUSE_URI": str(store)}
         measured = run_measured([sys.executable, "-c", script], env=env)
         stages[task] = json.loads(measured["stdout"].strip().splitlines()[-1])

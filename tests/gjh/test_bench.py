@@ -147,14 +147,16 @@ def test_gjh_bench_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
     doc = json.loads((out / "latest.json").read_text(encoding="utf-8"))
     stages = {row["stage"]: row for row in doc["stages"]}
     assert set(stages) == {
-        "synth", "claims bronze", "claims silver", "DICOM header indexing", "whole build",
-        "timeline query",
+        "synth", "claims bronze", "claims silver", "DICOM header indexing", "AI scoring",
+        "whole build", "timeline query",
     }  # fmt: skip
     for row in stages.values():
         assert row["seconds"] > 0 and row["peak_rss_mib"] > 0, row
         assert row["items"] > 0, row
-    for name in ("claims bronze", "claims silver", "DICOM header indexing", "timeline query"):
+    floored = ("claims bronze", "claims silver", "DICOM header indexing", "AI scoring")
+    for name in (*floored, "timeline query"):
         assert stages[name]["floor"]["seconds"] > 0 and stages[name]["ratio"] > 0
-    assert stages["claims bronze"]["items"] == stages["claims bronze"]["detail"]["floor_items"]
+    for name in floored:  # the floor did the same work
+        assert stages[name]["items"] == stages[name]["detail"]["floor_items"], name
     assert (out / "latest.md").read_text(encoding="utf-8") in done.stdout
     assert len(list(out.glob("bench-300-*.json"))) == 1
