@@ -22,6 +22,8 @@ from gjh.bench.measure import run_measured
 from gjh.bench.report import Floor, Measured
 
 WORKERS = 2
+# Dagster's console logger at WARNING: the runs' debug events are not the benchmark's output.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # Quiet Dagster runs, in process, with a throwaway instance: what the stage costs, not the UI.
 # Put before BRONZE and SILVER (``str.format`` templates; this one is not).
 _MATERIALIZE = """
@@ -120,7 +122,7 @@ if __name__ == "__main__":
     result = dg.materialize([ai_findings], resources={{
         "lakehouse": Lakehouse(lakehouse_uri={lake!r}, sources_dir={sources!r}),
         "scoring": Scoring(workers={workers}),
-    }}, instance=dg.DagsterInstance.ephemeral())
+    }}, instance=dg.DagsterInstance.ephemeral(), run_config={quiet!r})
     (event,) = result.get_asset_materialization_events()
     metadata = event.materialization.metadata
     seconds = metadata["scoring_seconds"].value
@@ -137,7 +139,7 @@ if __name__ == "__main__":
     dg.materialize([imaging_index, imaging_routing], resources={{
         "lakehouse": Lakehouse(lakehouse_uri={lake!r}, sources_dir={sources!r}),
         "imaging": Imaging(quiet_period_s=0, settle_s=0, workers={workers}),
-    }}, instance=dg.DagsterInstance.ephemeral())
+    }}, instance=dg.DagsterInstance.ephemeral(), run_config={quiet!r})
 """
 BARE_SCORING = """
 if __name__ == "__main__":
@@ -258,8 +260,10 @@ def scoring(ctx: Context) -> Measured:
     """AI scoring of the city's routed studies against the bare read, prepare and infer loop."""
     lake = ctx.work / "scoring"
     env = dict(ctx.env) | {"LAKEHOUSE_URI": str(lake)}
-    args = {"lake": str(lake), "sources": str(ctx.sources), "workers": WORKERS}
-    subprocess.run([sys.executable, "-c", ROUTED.format(**args)], env=env, check=True)
+    args = {"lake": str(lake), "sources": str(ctx.sources), "workers": WORKERS, "quiet": QUIET}
+    subprocess.run(
+        [sys.executable, "-c", ROUTED.format(**args)], env=env, check=True, capture_output=True
+    )
     floor = _floor("pixel read + preprocess + session.run", BARE_SCORING.format(), env)
     script = ctx.work / "score.py"
     script.write_text(SCORING.format(**args), encoding="utf-8")

@@ -33,7 +33,7 @@ import pytest
 
 from gjh.bench.measure import run_measured
 from gjh.bench.scoring_floor import bare_scoring, routed_jobs
-from gjh.bench.stages import SCORING
+from gjh.bench.stages import QUIET, SCORING
 from lakehouse import read as lake_read
 from pipelines.defs.imaging import imaging_index, imaging_routing
 from pipelines.defs.resources import Imaging, Lakehouse
@@ -76,7 +76,9 @@ def test_scoring_against_a_bare_read_preprocess_infer_loop(
 
     bare_studies, bare_s = bare_scoring(jobs)
     script = tmp_path / "score.py"  # a file, not -c: spawned workers re-import the main module
-    script.write_text(SCORING.format(lake=str(lake), sources=str(city), workers=WORKERS))
+    script.write_text(
+        SCORING.format(lake=str(lake), sources=str(city), workers=WORKERS, quiet=QUIET)
+    )
     scored = run_measured([sys.executable, str(script)], env=os.environ | KEYS)
     stage_s = json.loads(scored["stdout"].strip().splitlines()[-1])["scoring_seconds"]
     findings = lake_read.frame("ai.findings")
