@@ -230,8 +230,8 @@ def _parser() -> argparse.ArgumentParser:
         help="benchmark the whole platform on a synthetic city and write the report",
         description=(
             "Generate (or reuse) a synthetic city, run every stage (synth, claims bronze and "
-            "silver, DICOM header indexing, the whole build with scoring and gold, the timeline "
-            "query), each beside its bare-library floor measured in the same run; write "
+            "silver, DICOM header indexing, AI scoring, the whole build with gold and OMOP, the "
+            "timeline query), each beside its bare-library floor measured in the same run; write "
             "latest.json, a dated copy and latest.md, and print the table. With --sizes, run "
             "each size and draw the growth of each stage's time and memory (docs/performance.md)."
         ),
