@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
+
+PALETTE = qualitative.Plotly
 
 
 def series(reports: list[dict[str, Any]]) -> dict[str, list[tuple[int, float, float]]]:
@@ -22,9 +25,9 @@ def series(reports: list[dict[str, Any]]) -> dict[str, list[tuple[int, float, fl
     return found
 
 
-def figure(reports: list[dict[str, Any]]) -> go.Figure:
+def figure(reports: list[dict[str, Any]], title: str = "") -> go.Figure:
     """Two panels side by side: time and peak memory of every stage against citizens (log-log,
-    so a straight line of slope one is linear growth)."""
+    so a straight line of slope one is linear growth); ``title`` says where it was measured."""
     fig = make_subplots(
         rows=1, cols=2, subplot_titles=("time (s)", "peak memory, all processes (MiB)")
     )
@@ -39,21 +42,26 @@ def figure(reports: list[dict[str, Any]]) -> go.Figure:
                     legendgroup=stage,
                     showlegend=col == 1,
                     mode="lines+markers",
-                    marker={"symbol": i % 24},  # told apart by marker too, not by colour alone
+                    # One colour per stage in both panels, and a marker of its own: a stage is
+                    # told apart by its marker too, not by colour alone.
+                    line={"color": PALETTE[i % len(PALETTE)]},
+                    marker={"symbol": i % 24, "size": 9},
                 ),
                 row=1,
                 col=col,
             )
     fig.update_xaxes(type="log", title_text="citizens")
     fig.update_yaxes(type="log")
-    fig.update_layout(width=1100, height=520, template="plotly_white")
+    fig.update_layout(width=1100, height=520, template="plotly_white", title_text=title)
     return fig
 
 
 def write_png(reports: list[dict[str, Any]], path: Path) -> Path:
-    """The growth figure as a PNG (kaleido)."""
+    """The growth figure as a PNG (kaleido), titled with the load the runs met."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure(reports).write_image(str(path), format="png")
+    loaded = any(r["machine"]["loaded"] for r in reports)
+    title = "gjh bench growth" + (" (loaded machine: times are upper bounds)" if loaded else "")
+    figure(reports, title).write_image(str(path), format="png")
     return path
 
 

@@ -110,6 +110,9 @@ def test_growth_series_table_and_figure_from_given_numbers(tmp_path: Path) -> No
     assert len(fig.data) == 4  # two stages, time and memory panels
     assert list(fig.data[0].x) == [2000, 5000] and list(fig.data[0].y) == [2.0, 5.0]
     assert fig.layout.xaxis.type == "log"
+    # A stage keeps its colour across the two panels and has a marker of its own.
+    assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color
+    assert fig.data[0].marker.symbol != fig.data[2].marker.symbol
     png = growth.write_png(reports, tmp_path / "growth.png")
     with Image.open(png) as image:
         assert image.format == "PNG" and image.size == (1100, 520)
