@@ -60,7 +60,7 @@ def _city(size_: Size, cache: Path) -> tuple[Path, report.Measured]:
             "--start", "2025-01-01", "--days", str(size_.days), "--seed", "20250101",
             "--out", str(sources), "--workers", str(stages.WORKERS),
         ]  # fmt: skip
-        outside = run_measured(cmd, env=stages.synth_env())
+        outside = run_measured(cmd, env=stages.stage_env())
         home.mkdir(parents=True, exist_ok=True)
         kept.write_text(
             json.dumps({"seconds": outside["seconds"], "peak_rss_mib": outside["peak_rss_mib"]}),
@@ -93,7 +93,7 @@ def run(
     work = cache / f"run-{size_.citizens}-{size_.days}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    env = stages.synth_env() | {
+    env = stages.stage_env() | {
         "LAKEHOUSE_URI": str(work / "lakehouse"),
         "GJH_SOURCES": str(sources),
         "GJH_SECRETS_DIR": str(cache / "secrets"),

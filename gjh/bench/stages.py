@@ -323,7 +323,7 @@ def timeline(ctx: Context, count: int = 100) -> Measured:
     return _with(row, floor, row.items)
 
 
-def synth_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+def stage_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment stage processes run in: this one's, with the repository importable."""
     root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ if base is None else base)
