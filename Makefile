@@ -86,7 +86,8 @@ format: env ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: env ## Run the benchmarks (full city size; slow) and write bench-results/
+bench: env ## The whole platform at the quick size (gjh bench), then the benchmarks (full city size; slow); results in bench-results/
+	$(BIN)/gjh bench --size quick
 	$(BIN)/pytest -m benchmark -p no:cacheprovider -s tests/benchmarks
 
 # Training environment for the reference models: torch from the CPU wheel this machine kind keeps

@@ -3,7 +3,8 @@
 Subcommands are thin: they parse arguments, call the package that does the work and report.
 ``gjh synth`` generates a synthetic city, ``gjh keys`` creates the demo's secrets, ``gjh build``
 runs every pipeline, ``gjh catalog`` lists the tables, ``gjh dq`` runs the OHDSI data-quality
-checks over the OMOP tables and ``gjh serve`` starts the servers.
+checks over the OMOP tables, ``gjh serve`` starts the servers and ``gjh bench`` benchmarks
+the whole platform.
 Heavy imports happen inside each command, so ``gjh --help`` is instant.
 """
 
@@ -223,6 +224,46 @@ def _parser() -> argparse.ArgumentParser:
         "--sources", type=Path, default=None, help="the city (default: GJH_SOURCES)"
     )
     accounts.set_defaults(func=_accounts)
+
+    bench = sub.add_parser(
+        "bench",
+        help="benchmark the whole platform on a synthetic city and write the report",
+        description=(
+            "Generate (or reuse) a synthetic city, run every stage (synth, claims bronze and "
+            "silver, DICOM header indexing, AI scoring, the whole build with gold and OMOP, the "
+            "timeline query), each beside its bare-library floor measured in the same run; write "
+            "latest.json, a dated copy and latest.md, and print the table. With --sizes, run "
+            "each size and draw the growth of each stage's time and memory (docs/performance.md)."
+        ),
+    )
+    bench.add_argument(
+        "--size",
+        default="quick",
+        help="quick (2,000 citizens, 31 days), city (1.43 M citizens, a year) or a number of "
+        "citizens (default quick)",
+    )
+    bench.add_argument(
+        "--sizes", default=None, help="comma-separated sizes for the growth curves (e.g. 2000,5000)"
+    )
+    bench.add_argument(
+        "--days", type=_positive, default=None, help="days of the city (default: by size)"
+    )
+    bench.add_argument(
+        "--out", type=Path, default=Path("bench-results"), help="report folder (bench-results)"
+    )
+    bench.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("data/bench"),
+        help="where generated cities are kept between runs (default data/bench)",
+    )
+    bench.add_argument(
+        "--docs",
+        type=Path,
+        default=Path("docs/performance"),
+        help="where --sizes writes growth.png and growth.md (default docs/performance)",
+    )
+    bench.set_defaults(func=_bench)
     return parser
 
 
@@ -457,6 +498,24 @@ def _accounts(args: argparse.Namespace) -> int:
     for entry in doc["accounts"]:
         print(f"  {entry['role']:<10} {entry['username']:<20} {entry['password']:<18} "
               f"{entry.get('who', '')}")  # fmt: skip
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from gjh.bench import report
+    from gjh.bench.run import grow, run, size
+
+    try:
+        sizes = [size(s, args.days) for s in (args.sizes or args.size).split(",")]
+    except ValueError as exc:
+        print(f"gjh bench: {exc}", file=sys.stderr)
+        return 2
+    if args.sizes:
+        docs = grow(sizes, args.out, args.cache, args.docs)
+        print(f"gjh bench: growth over {len(docs)} sizes in {args.docs}")
+    else:
+        docs = [run(sizes[0], args.out, args.cache)]
+    print(report.markdown(docs[-1]), end="")
     return 0
 
 

@@ -1,99 +1,13 @@
-"""Benchmark helpers: the peak memory and CPU time of a process tree, and where results go."""
+"""Benchmark helpers: where results go. The process-tree measurements live in
+``gjh.bench.measure`` (shared with ``gjh bench``)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parents[2] / "bench-results"
-
-
-def _tree(root: int) -> list[Path]:
-    """The /proc folders of a process and all its descendants (Linux)."""
-    found, stack = [], [root]
-    while stack:
-        proc = Path(f"/proc/{stack.pop()}")
-        try:
-            for task in (proc / "task").iterdir():
-                stack += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-        found.append(proc)
-    return found
-
-
-def _tree_rss_kib(root: int) -> int:
-    """Resident memory of a process and all its descendants, in KiB."""
-    total = 0
-    for proc in _tree(root):
-        try:
-            for line in (proc / "status").read_text(encoding="ascii").splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-                    break
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return total
-
-
-def _tree_cpu_s(root: int) -> float:
-    """CPU seconds (user and system) a process and its living descendants have used."""
-    ticks = 0
-    for proc in _tree(root):
-        try:
-            fields = (proc / "stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14 and 15)
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-class Usage:
-    """What a process tree uses while a ``with`` block runs: its peak resident memory (sampled
-    every 0.2 s, so worker processes count too) and the CPU seconds it spent."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak_rss_mib = 0.0
-        self.cpu_s = 0.0
-        self._stop = threading.Event()
-        self._sampler = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak_rss_mib = max(self.peak_rss_mib, _tree_rss_kib(self.pid) / 1024)
-            self._stop.wait(0.2)
-
-    def __enter__(self) -> Usage:
-        self.cpu_s = -_tree_cpu_s(self.pid)
-        self._sampler.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.cpu_s += _tree_cpu_s(self.pid)
-        self._stop.set()
-        self._sampler.join()
-
-
-def run_measured(cmd: list[str], **kwargs: Any) -> dict[str, Any]:
-    """Run a command; return wall seconds, the peak resident memory of its whole process tree
-    (``Usage``) and what it printed."""
-    began = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, **kwargs)
-    with Usage(proc.pid) as usage:
-        stdout, _ = proc.communicate()
-    if proc.returncode:
-        raise subprocess.CalledProcessError(proc.returncode, cmd, stdout)
-    return {
-        "seconds": time.perf_counter() - began,
-        "peak_rss_mib": usage.peak_rss_mib,
-        "stdout": stdout,
-    }
 
 
 def record(name: str, result: dict[str, Any]) -> None:

@@ -26,10 +26,11 @@ import pytest
 from playwright.sync_api import Browser, Locator
 
 from apps.common.i18n import t
+from gjh.bench.measure import Usage
 from tests.apps import crowd
 from tests.apps.browser import AppServer, chromium, run_app
 from tests.apps.served import app_env, app_script
-from tests.benchmarks.conftest import Usage, record
+from tests.benchmarks.conftest import record
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(0)]

@@ -34,32 +34,15 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from tests.benchmarks.conftest import record, run_measured
+from gjh.bench.floors import BARE_DCMREAD
+from gjh.bench.measure import run_measured
+from gjh.bench.stages import HEADER_INDEXING
+from tests.benchmarks.conftest import record
 from tests.conftest import KEYS
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(0)]
 INSTANCES = int(os.environ.get("GJH_BENCH_INSTANCES", "100000"))
 WORKERS = 2
-BARE = """
-import sys, time
-import pydicom
-files = open(sys.argv[1], encoding="utf-8").read().split("\\n")
-for f in files:
-    pydicom.dcmread(f, stop_before_pixels=True)
-"""
-STAGE = """
-import json, time
-from datetime import UTC, datetime
-from pathlib import Path
-from pipelines.ingest import dicom
-began = time.perf_counter()
-with dicom.Readers({workers}) as readers:
-    files = dicom.landed(Path({sources!r}), 0, datetime.now(UTC))
-    results = list(readers.read_all(files, dicom.{task}))
-seconds = time.perf_counter() - began
-print(json.dumps({{"files": len(results), "seconds": seconds,
-    "indexed": sum(r.row is not None for r in results)}}))
-"""
 INDEX = """
 import dagster as dg
 from pipelines.defs.imaging import imaging_index
@@ -137,14 +120,14 @@ def test_header_indexing_against_a_bare_dcmread_loop(tmp_path: Path) -> None:
         listing.write_text("\n".join(str(f) for f in files[i::WORKERS]), encoding="utf-8")
         halves.append(listing)
     began = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-c", BARE, str(h)]) for h in halves]
+    procs = [subprocess.Popen([sys.executable, "-c", BARE_DCMREAD, str(h)]) for h in halves]
     assert all(p.wait() == 0 for p in procs)
     bare_parallel_s = time.perf_counter() - began
 
     stages = {}
     for task in ("read", "read_and_store"):
         store = tmp_path / f"store-{task}"
-        script = STAGE.format(sources=str(sources), workers=WORKERS, task=task)
+        script = HEADER_INDEXING.format(sources=str(sources), workers=WORKERS, task=task)
         env = os.environ | KEYS | {"LAKEHOUSE_URI": str(store)}
         measured = run_measured([sys.executable, "-c", script], env=env)
         stages[task] = json.loads(measured["stdout"].strip().splitlines()[-1])

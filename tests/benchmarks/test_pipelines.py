@@ -13,8 +13,6 @@ against its own floor:
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
 import sys
 import time
@@ -22,10 +20,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
 import pytest
 
-from tests.benchmarks.conftest import record, run_measured
+from gjh.bench.floors import bare_bronze, bare_silver
+from gjh.bench.measure import run_measured
+from gjh.bench.stages import build_stages
+from tests.benchmarks.conftest import record
 from tests.conftest import KEYS, TEST_IDENTITY_KEY, TEST_PSEUDONYM_KEY
 
 # Full-city runs take far longer than the suite's per-test timeout.
@@ -40,44 +40,6 @@ def _row_count(metadata: Mapping[str, dg.MetadataValue]) -> int:
     value = metadata["dagster/row_count"]
     assert isinstance(value, dg.IntMetadataValue)
     return int(value.value or 0)
-
-
-def _bare_bronze(sources: Path, period: str, lake: Path) -> tuple[float, int]:
-    """What a bare script would do with the month: read each delivered file with
-    ``pl.read_csv`` (declared encoding and delimiter, text columns) and ``write_delta`` it."""
-    began = time.perf_counter()
-    rows = 0
-    for source in ("claims", "pharmacy"):
-        for manifest in sorted((sources / source).glob("*/delivery.json")):
-            doc = json.loads(manifest.read_text(encoding="utf-8"))
-            if doc["period"] != period:
-                continue
-            for entry in doc["files"]:
-                frame = pl.read_csv(
-                    manifest.parent / entry["name"],
-                    encoding="utf8" if entry["encoding"] == "utf-8" else entry["encoding"],
-                    separator=entry["delimiter"],
-                    infer_schema=False,
-                )
-                frame.write_delta(str(lake / entry["name"].rsplit("_", 1)[0]), mode="append")
-                rows += frame.height
-    return time.perf_counter() - began, rows
-
-
-def _bare_silver(lake: Path) -> float:
-    """Read the month's bronze claims tables and write the silver tables' rows (taken from the
-    pipeline's output beforehand, untimed) to Delta: the IO floor of the silver stage."""
-    from lakehouse import read
-    from pipelines.defs import claims
-
-    outputs = {name: read.frame(name) for name in claims.SILVER}
-    began = time.perf_counter()
-    for source in claims.SOURCES.values():
-        for name in source.values():
-            pl.read_delta(str(Path(os.environ["LAKEHOUSE_URI"]) / name.replace(".", "/")))
-    for name, frame in outputs.items():
-        frame.write_delta(str(lake / name), mode="append")
-    return time.perf_counter() - began
 
 
 def test_claims_month_bronze_to_silver(tmp_path: Path) -> None:
@@ -120,9 +82,16 @@ def test_claims_month_bronze_to_silver(tmp_path: Path) -> None:
     )
     bronze = sum(v for k, v in steps.items() if k.startswith("bronze"))
     silver = sum(v for k, v in steps.items() if k.startswith("silver"))
-    bare_bronze, bare_rows = _bare_bronze(sources, period, tmp_path / "bare")
-    bare_silver = _bare_silver(tmp_path / "bare_silver")
-    ratio = pipeline_seconds / bare_bronze
+    bronze_s, bare_rows = bare_bronze(sources, [period], tmp_path / "bare")
+    from lakehouse import read
+
+    lake = Path(os.environ["LAKEHOUSE_URI"])
+    silver_s = bare_silver(
+        [str(lake / n.replace(".", "/")) for s in claims.SOURCES.values() for n in s.values()],
+        {name: read.frame(name) for name in claims.SILVER},
+        tmp_path / "bare_silver",
+    )
+    ratio = pipeline_seconds / bronze_s
     record(
         "pipeline_claims_month",
         {
@@ -132,19 +101,19 @@ def test_claims_month_bronze_to_silver(tmp_path: Path) -> None:
             "delivered_rows": bare_rows,
             "bronze_rows": rows,
             "pipeline_seconds": round(pipeline_seconds, 1),
-            "bare_read_csv_write_delta_seconds": round(bare_bronze, 1),
+            "bare_read_csv_write_delta_seconds": round(bronze_s, 1),
             "ratio": round(ratio, 2),
             "target_ratio": TARGET,
             "meets_target": ratio <= TARGET,
             "pipeline_step_seconds": steps,
             "bronze": {
                 "seconds": round(bronze, 1),
-                "ratio": round(bronze / bare_bronze, 2),
+                "ratio": round(bronze / bronze_s, 2),
             },
             "silver": {
                 "seconds": round(silver, 1),
-                "bare_read_delta_write_delta_seconds": round(bare_silver, 1),
-                "ratio": round(silver / bare_silver, 2),
+                "bare_read_delta_write_delta_seconds": round(silver_s, 1),
+                "ratio": round(silver / silver_s, 2),
             },
         },
     )
@@ -170,13 +139,7 @@ def test_demo_build(tmp_path: Path) -> None:
     build = run_measured(
         [sys.executable, "-m", "gjh.cli", "build", "--sources", str(sources)], env=env
     )
-    # gjh build prints "[i/n] <stage> ...: k tables ..." then "      done in S s: R rows written".
-    lines = build["stdout"].splitlines()
-    stages = {
-        head.split("]", 1)[1].split(":", 1)[0].strip(): float(done.split("done in")[1].split()[0])
-        for head, done in itertools.pairwise(lines)
-        if head.startswith("[") and "done in" in done
-    }
+    stages, _ = build_stages(build["stdout"])
     record(
         "pipeline_demo_build",
         {

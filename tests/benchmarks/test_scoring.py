@@ -26,71 +26,23 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
-import onnxruntime as ort
-import polars as pl
 import pytest
 
-from lakehouse import dicom_store
+from gjh.bench.measure import run_measured
+from gjh.bench.scoring_floor import bare_scoring, routed_jobs
+from gjh.bench.stages import QUIET, SCORING
 from lakehouse import read as lake_read
-from models.runtime.preprocess import image_input
-from models.runtime.registry import Service, active
-from models.runtime.waveform import waveform_windows
 from pipelines.defs.imaging import imaging_index, imaging_routing
 from pipelines.defs.resources import Imaging, Lakehouse
-from pipelines.score.pending import pending
-from pipelines.score.scoring import Job
-from tests.benchmarks.conftest import record, run_measured
+from tests.benchmarks.conftest import record
 from tests.conftest import KEYS
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(0)]
 CITIZENS = int(os.environ.get("GJH_BENCH_CITIZENS", "20000"))
 WORKERS = 2
-# Imports under the main guard: spawned workers re-import a script's top level, which a
-# Dagster run worker (`python -m dagster api execute_run`) or `gjh` (a light top level) does not.
-SCORE = """
-if __name__ == "__main__":
-    import json
-    import dagster as dg
-    from pipelines.defs.scoring import ai_findings
-    from pipelines.defs.resources import Lakehouse, Scoring
-    result = dg.materialize([ai_findings], resources={{
-        "lakehouse": Lakehouse(lakehouse_uri={lake!r}, sources_dir={sources!r}),
-        "scoring": Scoring(workers={workers}),
-    }}, instance=dg.DagsterInstance.ephemeral())
-    (event,) = result.get_asset_materialization_events()
-    metadata = event.materialization.metadata
-    print(json.dumps({{"scoring_seconds": metadata["scoring_seconds"].value}}))
-"""
-
-
-def _bare(jobs_by_service: list[tuple[Service, list[Job]]]) -> tuple[int, float]:
-    """The same read, preparation and inference, nothing else; (studies, seconds)."""
-    began = time.perf_counter()
-    studies = 0
-    for service, jobs in jobs_by_service:
-        session = ort.InferenceSession(str(service.model_path), providers=["CPUExecutionProvider"])
-        config = service.config
-        names = {i.name for i in session.get_inputs()}
-        for job in jobs:
-            arrays = []
-            for row in job.instances:
-                ds = dicom_store.dataset(row["file_uri"])
-                if config.input == "waveform" and config.waveform is not None:
-                    arrays.append(waveform_windows(ds, config.waveform).x)  # every window
-                elif config.image is not None:
-                    arrays.append(image_input(ds, config.image)[0])
-            batch = np.concatenate(arrays)
-            feeds = {config.inputs.get("image", "image"): batch}
-            if "sex" in config.inputs and config.inputs["sex"] in names:
-                feeds[config.inputs["sex"]] = np.zeros((len(batch), 1), np.float32)
-            session.run(None, feeds)
-            studies += 1
-    return studies, time.perf_counter() - began
 
 
 def test_scoring_against_a_bare_read_preprocess_infer_loop(
@@ -118,23 +70,15 @@ def test_scoring_against_a_bare_read_preprocess_infer_loop(
         },
         instance=dg.DagsterInstance.ephemeral(),
     )
-    routing = lake_read.frame("silver.imaging_routing", pl.col("outcome") == "routed")
-    instances = lake_read.frame("silver.imaging_instances")
-    studies = lake_read.frame("silver.imaging_studies")
-    none = pl.DataFrame(
-        schema={
-            "study_instance_uid": pl.String,
-            "service": pl.String,
-            "algorithm_version": pl.String,
-        }
-    )
-    jobs = [(s, pending(s, routing, instances, studies, none)) for s in active()]
+    jobs = routed_jobs()
     total = sum(len(j) for _, j in jobs)
     assert total > 100
 
-    bare_studies, bare_s = _bare(jobs)
+    bare_studies, bare_s = bare_scoring(jobs)
     script = tmp_path / "score.py"  # a file, not -c: spawned workers re-import the main module
-    script.write_text(SCORE.format(lake=str(lake), sources=str(city), workers=WORKERS))
+    script.write_text(
+        SCORING.format(lake=str(lake), sources=str(city), workers=WORKERS, quiet=QUIET)
+    )
     scored = run_measured([sys.executable, str(script)], env=os.environ | KEYS)
     stage_s = json.loads(scored["stdout"].strip().splitlines()[-1])["scoring_seconds"]
     findings = lake_read.frame("ai.findings")

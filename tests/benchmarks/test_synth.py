@@ -12,7 +12,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.benchmarks.conftest import record, run_measured
+from gjh.bench.measure import run_measured
+from tests.benchmarks.conftest import record
 
 # Full-city runs take far longer than the suite's per-test timeout.
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(3 * 3600)]

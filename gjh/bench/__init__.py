@@ -1,0 +1,7 @@
+"""``gjh bench``: one benchmark of the whole platform (issue 23, section 1).
+
+``measure`` samples a process tree's memory and CPU, ``floors`` holds the bare-library floors
+each stage is set against, ``stages`` runs the stages and their floors as measured processes,
+``report`` turns measurements into rows with targets (JSON and Markdown) and ``growth`` draws
+each stage's time and memory against the city's size.
+"""

@@ -1,0 +1,152 @@
+"""``gjh bench``: generate (or reuse) a synthetic city of the asked size, run every stage and its
+floor as measured processes, and write the report (``latest.json``, a dated copy,
+``latest.md``). With several sizes, also the growth figure and table."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gjh.bench import growth, report, stages
+from gjh.bench.measure import run_measured
+
+CITY = 1_430_000
+QUICK = 2_000
+
+
+@dataclass(frozen=True)
+class Size:
+    """A city to benchmark: its name, citizens and days (from 2025-01-01)."""
+
+    name: str
+    citizens: int
+    days: int
+
+
+def size(text: str, days: int | None = None) -> Size:
+    """``quick`` (2,000 citizens, 31 days: the whole run in minutes), ``city`` (Gwangju:
+    1.43 M citizens, a year) or a number of citizens (a year unless ``days`` says)."""
+    if text == "quick":
+        return Size("quick", QUICK, days or 31)
+    if text == "city":
+        return Size("city", CITY, days or 365)
+    citizens = int(text.replace("_", ""))
+    if citizens < 1:
+        raise ValueError("a size needs at least one citizen")
+    return Size(f"{citizens}", citizens, days or 365)
+
+
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def _city(size_: Size, cache: Path) -> tuple[Path, report.Measured]:
+    """The city's drop folder, generated once per size and seed and reused (its measurement is
+    kept beside it, so a reused city reports the time it took when it was made)."""
+    home = cache / f"city-{size_.citizens}-{size_.days}"
+    sources, kept = home / "sources", home / "synth.json"
+    if not kept.is_file():
+        shutil.rmtree(home, ignore_errors=True)
+        cmd = [
+            sys.executable, "-m", "gjh.cli", "synth", "--citizens", str(size_.citizens),
+            "--start", "2025-01-01", "--days", str(size_.days), "--seed", "20250101",
+            "--out", str(sources), "--workers", str(stages.WORKERS),
+        ]  # fmt: skip
+        outside = run_measured(cmd, env=stages.stage_env())
+        home.mkdir(parents=True, exist_ok=True)
+        kept.write_text(
+            json.dumps({"seconds": outside["seconds"], "peak_rss_mib": outside["peak_rss_mib"]}),
+            encoding="utf-8",
+        )
+    made = json.loads(kept.read_text(encoding="utf-8"))
+    row = report.Measured(
+        stage="synth",
+        seconds=made["seconds"],
+        wall_seconds=made["seconds"],
+        items=size_.citizens,
+        unit="citizens",
+        peak_rss_mib=made["peak_rss_mib"],
+    )
+    return sources, row
+
+
+def run(
+    size_: Size, out: Path, cache: Path, progress: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Benchmark one size; write and return its report."""
+    from pipelines.build import delivered_periods
+
+    load_before = _load()
+    started = datetime.now(UTC)
+    fresh = not (cache / f"city-{size_.citizens}-{size_.days}" / "synth.json").is_file()
+    progress(f"synth: {size_.citizens:,} citizens, {size_.days} days ...")
+    sources, synth = _city(size_, cache)
+    synth.detail["reused_from_cache"] = not fresh
+    work = cache / f"run-{size_.citizens}-{size_.days}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    env = stages.stage_env() | {
+        "LAKEHOUSE_URI": str(work / "lakehouse"),
+        "GJH_SOURCES": str(sources),
+        "GJH_SECRETS_DIR": str(cache / "secrets"),
+        "GJH_OUTBOX_DIR": str(work / "outbox"),
+        "DAGSTER_HOME": str(work / "dagster"),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "gjh.cli", "keys"], env=env, check=True, capture_output=True
+    )
+    ctx = stages.Context(sources, work, env)
+    months = [p for p in delivered_periods(sources) if len(p) == 7]
+    rows = [synth]
+    steps: list[tuple[str, Callable[[], list[report.Measured]]]] = [
+        ("claims bronze and silver", lambda: stages.claims(ctx, months)),
+        ("DICOM header indexing", lambda: [stages.headers(ctx)]),
+        ("AI scoring", lambda: [stages.scoring(ctx)]),
+        ("whole build", lambda: [stages.build(ctx)]),
+        ("timeline query", lambda: [stages.timeline(ctx)]),
+    ]
+    for name, step in steps:
+        progress(f"{name} ...")
+        rows += step()
+    machine = {
+        "cores": os.cpu_count(),
+        "load_before": load_before,
+        "load_after": _load(),
+        "loaded": max(load_before, _load()) > (os.cpu_count() or 1) * 0.5,
+        "started": started.isoformat(timespec="seconds"),
+    }
+    doc = report.assemble(
+        {"name": size_.name, "citizens": size_.citizens, "days": size_.days}, rows, machine
+    )
+    write(doc, out, started)
+    shutil.rmtree(work, ignore_errors=True)
+    return doc
+
+
+def write(doc: dict[str, Any], out: Path, started: datetime) -> None:
+    """``latest.json`` and ``latest.md``, and a dated copy of the JSON."""
+    out.mkdir(parents=True, exist_ok=True)
+    text = report.dumps(doc)
+    (out / "latest.json").write_text(text, encoding="utf-8")
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    (out / f"bench-{doc['size']['citizens']}-{stamp}.json").write_text(text, encoding="utf-8")
+    (out / "latest.md").write_text(report.markdown(doc), encoding="utf-8")
+
+
+def grow(
+    sizes: list[Size], out: Path, cache: Path, docs: Path, progress: Callable[[str], None] = print
+) -> list[dict[str, Any]]:
+    """Benchmark each size, then draw the growth figure and table into ``docs``."""
+    reports = [run(s, out, cache, progress) for s in sizes]
+    (out / "growth.json").write_text(json.dumps(reports, indent=1) + "\n", encoding="utf-8")
+    growth.write_png(reports, docs / "growth.png")
+    (docs / "growth.md").write_text(growth.markdown(reports), encoding="utf-8")
+    return reports

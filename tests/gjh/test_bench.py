@@ -1,0 +1,165 @@
+"""``gjh bench``: the report's assembly, ratios and targets, its JSON and Markdown, the growth
+figure and table from given numbers, the size names; and one end-to-end run at a tiny size."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from gjh.bench import growth, report
+from gjh.bench.report import Floor, Measured
+from gjh.bench.run import CITY, size
+from gjh.bench.stages import build_stages
+
+MACHINE = {"cores": 2, "load_before": 3.2, "load_after": 4.1, "loaded": True, "started": "x"}
+SIZE = {"name": "quick", "citizens": 2000, "days": 31}
+
+
+def _row(stage: str, seconds: float, floor_s: float | None = None, **kw: Any) -> Measured:
+    floor = None if floor_s is None else Floor("bare", floor_s, 100.0)
+    return Measured(stage, seconds, seconds + 1, 1000, "rows", 200.0, floor, **kw)
+
+
+def test_time_ratio_is_stage_over_floor_and_judged_against_at_most() -> None:
+    assert report.ratio(_row("claims bronze", 3.0, 2.0)) == pytest.approx(1.5)
+    assert report.met(_row("claims bronze", 3.0, 2.0)) is True
+    assert report.met(_row("claims silver", 3.1, 2.0)) is False
+
+
+def test_throughput_ratio_is_stage_rate_over_floor_rate_judged_against_at_least() -> None:
+    # The same files: 10 s against a floor of 9 s is 0.9 of the floor's files per second.
+    assert report.ratio(_row("DICOM header indexing", 10.0, 9.0)) == pytest.approx(0.9)
+    assert report.met(_row("DICOM header indexing", 10.0, 9.0)) is True
+    assert report.met(_row("DICOM header indexing", 10.0, 8.0)) is False
+    assert report.met(_row("AI scoring", 10.0, 8.0)) is True
+
+
+def test_latency_memory_and_untargeted_stages() -> None:
+    assert report.met(_row("timeline query", 1.0, 5.0, p95_ms=99.0)) is True
+    assert report.met(_row("timeline query", 1.0, 5.0, p95_ms=100.0)) is False
+    assert report.met(_row("timeline query", 1.0, 5.0)) is None  # nothing to judge by
+    big = Measured("whole build", 9.0, 9.0, 1, "rows", 8 * 1024 + 1)
+    assert report.met(big) is False
+    assert report.met(_row("whole build", 9.0)) is True
+    assert report.met(_row("synth", 9.0)) is None
+    assert report.ratio(_row("claims bronze", 3.0)) is None  # no floor measured
+    assert report.met(_row("claims bronze", 3.0)) is None
+
+
+def _report() -> dict[str, Any]:
+    rows = [
+        _row("synth", 8.0),
+        _row("claims bronze", 4.0, 2.0),
+        _row("DICOM header indexing", 10.0, 9.5),
+        _row("timeline query", 0.5, 2.0, p95_ms=12.5),
+    ]
+    return report.assemble(SIZE, rows, MACHINE)
+
+
+def test_json_schema_holds_every_field_and_round_trips() -> None:
+    doc = json.loads(report.dumps(_report()))
+    assert doc["schema"] == report.SCHEMA
+    assert doc["size"] == SIZE and doc["machine"] == MACHINE
+    assert "VmRSS" in doc["memory"]
+    keys = {
+        "stage", "seconds", "wall_seconds", "items", "unit", "peak_rss_mib", "floor", "p95_ms",
+        "detail", "per_second", "ratio", "target", "met",
+    }  # fmt: skip
+    assert all(set(row) == keys for row in doc["stages"])
+    bronze = doc["stages"][1]
+    assert bronze["per_second"] == 250.0
+    assert bronze["ratio"] == 2.0 and bronze["met"] is False
+    assert bronze["target"] == {"kind": "time_ratio_max", "value": 1.5}
+    assert bronze["floor"] == {"name": "bare", "seconds": 2.0, "peak_rss_mib": 100.0}
+    assert doc["stages"][0]["target"] is None and doc["stages"][0]["met"] is None
+
+
+def test_markdown_table_has_a_line_per_stage_with_its_verdict_and_the_load() -> None:
+    text = report.markdown(_report())
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    assert len(lines) == 2 + 4  # the header, its rule and one line per stage
+    assert "**loaded machine**" in text
+    bronze = next(line for line in lines if line.startswith("| claims bronze"))
+    assert "| 2.00 |" in bronze and "time ≤ 1.5× floor" in bronze and "**not met**" in bronze
+    headers = next(line for line in lines if line.startswith("| DICOM"))
+    assert "throughput ≥ 0.9× floor" in headers and "| met |" in headers
+    assert "p95 12.5 ms" in next(line for line in lines if line.startswith("| timeline"))
+    assert "| synth | 8.00 |" in text
+
+
+def _sized(citizens: int, scale: float) -> dict[str, Any]:
+    rows = [_row("synth", 2.0 * scale), _row("claims bronze", 5.0 * scale, 2.0 * scale)]
+    return report.assemble({**SIZE, "citizens": citizens}, rows, MACHINE)
+
+
+def test_growth_series_table_and_figure_from_given_numbers(tmp_path: Path) -> None:
+    reports = [_sized(5000, 2.5), _sized(2000, 1.0)]  # any order in, ascending out
+    found = growth.series(reports)
+    assert found["synth"] == [(2000, 2.0, 200.0), (5000, 5.0, 200.0)]
+    table = growth.markdown(reports)
+    assert table.splitlines()[0] == "| stage | 2,000 citizens | 5,000 citizens |"
+    assert "| claims bronze | 5.0 s, 200 MiB | 12.5 s, 200 MiB |" in table
+    fig = growth.figure(reports)
+    assert len(fig.data) == 4  # two stages, time and memory panels
+    assert list(fig.data[0].x) == [2000, 5000] and list(fig.data[0].y) == [2.0, 5.0]
+    assert fig.layout.xaxis.type == "log"
+    # A stage keeps its colour across the two panels and has a marker of its own.
+    assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color
+    assert fig.data[0].marker.symbol != fig.data[2].marker.symbol
+    png = growth.write_png(reports, tmp_path / "growth.png")
+    with Image.open(png) as image:
+        assert image.format == "PNG" and image.size == (1100, 520)
+
+
+def test_sizes_by_name_or_number() -> None:
+    assert size("quick").citizens == 2000 and size("quick").days == 31
+    assert size("city").citizens == CITY == 1_430_000 and size("city").days == 365
+    assert size("50000").citizens == 50_000 and size("50000", 31).days == 31
+    with pytest.raises(ValueError):
+        size("0")
+
+
+def test_build_stages_parsed_from_gjh_build_output() -> None:
+    out = (
+        "gjh build: a -> b\n[1/2] sources delivered whole: 34 tables ...\n"
+        "      done in 36.5 s: 9,194 rows written\n[2/2] gold: 5 tables ...\n"
+        "      done in 12.3 s: 49,495 rows written, 1 checks failed\ngjh build: done in 50 s\n"
+    )
+    assert build_stages(out) == ({"sources delivered whole": 36.5, "gold": 12.3}, 58_689)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(900)
+def test_gjh_bench_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
+    """Every stage runs at a tiny city and reports positive time and memory."""
+    out = tmp_path / "results"
+    cmd = [
+        sys.executable, "-m", "gjh.cli", "bench", "--size", "300", "--days", "10",
+        "--out", str(out), "--cache", str(tmp_path / "cache"),
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAKEHOUSE", "GJH_"))}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    doc = json.loads((out / "latest.json").read_text(encoding="utf-8"))
+    stages = {row["stage"]: row for row in doc["stages"]}
+    assert set(stages) == {
+        "synth", "claims bronze", "claims silver", "DICOM header indexing", "AI scoring",
+        "whole build", "timeline query",
+    }  # fmt: skip
+    for row in stages.values():
+        assert row["seconds"] > 0 and row["peak_rss_mib"] > 0, row
+        assert row["items"] > 0, row
+    floored = ("claims bronze", "claims silver", "DICOM header indexing", "AI scoring")
+    for name in (*floored, "timeline query"):
+        assert stages[name]["floor"]["seconds"] > 0 and stages[name]["ratio"] > 0
+    for name in floored:  # the floor did the same work
+        assert stages[name]["items"] == stages[name]["detail"]["floor_items"], name
+    assert (out / "latest.md").read_text(encoding="utf-8") in done.stdout
+    assert len(list(out.glob("bench-300-*.json"))) == 1
