@@ -88,7 +88,7 @@ format: env ## Apply ruff's fixes and formatting
 
 bench: env ## The whole platform at the quick size (gjh bench), then the benchmarks (full city size; slow); results in bench-results/
 	$(BIN)/gjh bench --size quick
-	$(BIN)/pytest -m benchmark -p no:cacheprovider -s tests/benchmarks
+	$(BIN)/pytest -m benchmark -p no:cacheprovider -s tests/benchmarks tests/gjh/test_bench.py
 
 # Training environment for the reference models: torch from the CPU wheel this machine kind keeps
 # on disk (pip's find-links), never from an index (that resolves to a multi-GB CUDA build). torch is

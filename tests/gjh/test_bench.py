@@ -135,6 +135,8 @@ def test_build_stages_parsed_from_gjh_build_output() -> None:
     assert build_stages(out) == ({"sources delivered whole": 36.5, "gold": 12.3}, 58_689)
 
 
+# A whole benchmark run (five minutes on a loaded machine): `make bench` runs it with the others.
+@pytest.mark.benchmark
 @pytest.mark.integration
 @pytest.mark.timeout(900)
 def test_gjh_bench_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
