@@ -41,6 +41,8 @@ RUN_CLOCK = {
     "gold.ai_services_published": ("median_hours",),
     # When the OMOP data-quality report ran (its checks and counts are compared).
     "gold.omop_dq_results": ("run_id", "run_at"),
+    # When the AI derived an image feature: ai.findings' scored_at, the scoring pass's clock.
+    "omop.image_feature": ("alg_datetime",),
 }
 DROP_ID = {"bronze.deliveries": "delivery_id", "quarantine.records": "delivery_id"}
 
