@@ -16,9 +16,9 @@ from lakehouse.catalog.columns import column
 from lakehouse.omop import spec
 from lakehouse.schema import Column, Personal, Table
 
-# The CDM tables the platform fills from its own sources (issue 22), the imaging extension's two,
-# and the vocabulary table holding the concepts it ships (lakehouse/reference/omop).
-TABLES: Final = (
+# The clinical tables of one person's care: what the platform fills from its own sources and
+# what it takes from a partner's extract (lakehouse.catalog.partners).
+PERSON_TABLES: Final = (
     "person",
     "observation_period",
     "visit_occurrence",
@@ -28,6 +28,11 @@ TABLES: Final = (
     "measurement",
     "observation",
     "death",
+)
+# All the layer holds: those, the health system's tables, the imaging extension's two, and the
+# vocabulary table holding the concepts the platform ships (lakehouse/reference/omop).
+TABLES: Final = (
+    *PERSON_TABLES,
     "care_site",
     "location",
     "provider",

@@ -15,6 +15,7 @@ from typing import Final
 
 from lakehouse.catalog.bronze import LINEAGE
 from lakehouse.catalog.columns import citizen, column
+from lakehouse.catalog.omop import PERSON_TABLES
 from lakehouse.catalog.omop import columns as omop_columns
 from lakehouse.linkage import TOKEN_PATTERN
 from lakehouse.omop import spec
@@ -22,17 +23,7 @@ from lakehouse.schema import Table
 
 # The CDM tables the platform takes from a partner (the clinical tables of one person's care);
 # every other table a partner sends (vocabulary, cost, note, ...) is recorded and skipped.
-USED: Final = (
-    "person",
-    "observation_period",
-    "visit_occurrence",
-    "condition_occurrence",
-    "drug_exposure",
-    "procedure_occurrence",
-    "measurement",
-    "observation",
-    "death",
-)
+USED: Final = PERSON_TABLES
 PARTNER_PATTERN: Final = r"^[a-z0-9_]{2,32}$"
 PARTNER: Final = column(
     "partner", "text", "the partner's code (its folder under partners/)", required=True,
