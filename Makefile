@@ -24,7 +24,7 @@ uv: ## Install uv with pip if it is missing
 		|| $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
 
 $(BIN)/gjh: pyproject.toml uv.lock | uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --extra distributed
 	@touch $@
 
 env: $(BIN)/gjh ## Create the virtual environment from uv.lock
