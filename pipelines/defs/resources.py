@@ -14,6 +14,8 @@ from pathlib import Path
 import dagster as dg
 
 from lakehouse import config
+from pipelines.defs.engine import Engine
+from pipelines.defs.engine import from_environment as engine_from_environment
 
 
 class Lakehouse(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -68,11 +70,13 @@ class Scoring(dg.ConfigurableResource):  # type: ignore[type-arg]
         threads: onnxruntime threads in a single process (0: one per CPU).
         workers: Processes that decode, prepare and infer (0: one per CPU); each then runs a
             one-thread session.
+        engine: Where they run (``pipelines.defs.engine``); None: this machine's processes.
     """
 
     batch: int = 64
     threads: int = 0
     workers: int = 0
+    engine: Engine | None = None
 
     @property
     def processes(self) -> int:
@@ -93,5 +97,5 @@ def from_environment() -> dict[str, object]:
             secrets_dir=env("GJH_SECRETS_DIR"),
         ),
         "imaging": Imaging(),
-        "scoring": Scoring(),
+        "scoring": Scoring(engine=engine_from_environment()),
     }
