@@ -23,12 +23,14 @@ cluster).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -49,8 +51,8 @@ PORT_FLAGS: Final = (
     "--runtime-env-agent-port",
 )
 STARTED: Final = "Ray runtime started."
+NODE_ID: Final = re.compile(r"Initializing NodeManager node_id=([0-9a-f]+)")
 ATTEMPTS: Final = 3  # a node start that lost the agents' race (``_node``) is tried again
-AHEAD: Final = "-10"  # the niceness a node starts with (``_start``)
 WORKER_PORTS: Final = 40  # each node's workers take ports from a range of this many
 
 
@@ -78,17 +80,27 @@ class Cluster:
             yield
 
     def pids(self) -> list[int]:
-        """Every process of the cluster: each node's ``ray start`` and its process group."""
-        groups = {os.getpgid(n.pid) for n in self.nodes if n.poll() is None}
-        found = []
+        """Every process of the cluster: each node's ``ray start``, its process group and
+        every process below it (a daemon that made a session of its own too)."""
+        groups = {n.pid for n in self.nodes if n.poll() is None}
+        parents: dict[int, int] = {}
+        found = set()
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
+            pid = int(stat.parent.name)
+            parents[pid] = int(fields[1])
             if int(fields[2]) in groups:
-                found.append(int(stat.parent.name))
-        return found
+                found.add(pid)
+        for pid in parents:
+            above = pid
+            while above > 1 and above not in groups:
+                above = parents.get(above, 0)
+            if above in groups:
+                found.add(pid)
+        return sorted(found)
 
 
 # ``ray start`` for the second node, keeping the loopback addresses it is given: with
@@ -140,14 +152,8 @@ def _node_flags() -> list[str]:
 
 
 def _start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """``ray start --block`` in a process group of its own, ahead of the machine's other work
-    where allowed (root; else ``nice`` says so and runs it as is): its raylet gives the node's
-    agents 15 s (hard-coded) to write their port files, and on this shared machine (load
-    average 35 on 2 cores) their Python start-up took longer and aborted the raylet ("Timed
-    out waiting for file ..."). ``_node`` puts the node back to normal priority once it runs,
-    so what it computes is timed fairly."""
-    ray = [str(RAY)] if "--head" in args else [sys.executable, "-c", JOIN_ON_LOOPBACK]
-    command = ["nice", "-n", AHEAD, *ray]
+    """``ray start --block`` in a process group of its own, its output to ``log``."""
+    command = [str(RAY)] if "--head" in args else [sys.executable, "-c", JOIN_ON_LOOPBACK]
     with log.open("wb") as out:
         return subprocess.Popen(
             [*command, "start", "--block", *args],
@@ -171,6 +177,43 @@ def _wait_started(node: subprocess.Popen[bytes], log: Path) -> None:
     raise TimeoutError(f"a Ray node had not started in {START_S:.0f} s: {log}")
 
 
+def _stand_in_for_agents(temp: Path, done: threading.Event) -> None:
+    """Write each new node's agent ports as its minimal agent will: none (-1).
+
+    A raylet waits 15 s (hard-coded in Ray 2.60) for its dashboard agent to write the ports it
+    serves, and aborts past that ("Timed out waiting for file .../metrics_agent_port_<node>").
+    On this shared 2-core machine (load average 30-40 while the helpers' tests ran) the agent's
+    Python start-up alone took 16-23 s, so nodes failed to start again and again. Without the
+    dashboard's dependencies (the ``ray`` wheel alone, as here) the agent is minimal and
+    serves no port: it writes -1 for all three once it is up. Writing the same -1 as soon as
+    the raylet has its node id changes nothing but the wait.
+    """
+    from ray._private.utils import get_dashboard_dependency_error
+    from ray._raylet import (
+        DASHBOARD_AGENT_LISTEN_PORT_NAME,
+        METRICS_AGENT_PORT_NAME,
+        METRICS_EXPORT_PORT_NAME,
+        persist_port,
+    )
+
+    if get_dashboard_dependency_error() is None:
+        return  # a full agent serves real ports: only it may write them
+    seen: set[str] = set()
+    while not done.wait(0.2):
+        for out in temp.glob("session_*/logs/raylet*.out"):
+            for node in NODE_ID.findall(out.read_text(errors="replace")):
+                if node in seen:
+                    continue
+                seen.add(node)
+                for name in (
+                    METRICS_AGENT_PORT_NAME,
+                    METRICS_EXPORT_PORT_NAME,
+                    DASHBOARD_AGENT_LISTEN_PORT_NAME,
+                ):
+                    if not (out.parent.parent / f"{name}_{node}").exists():
+                        persist_port(str(out.parent.parent), node, name, -1)
+
+
 def _kill(nodes: list[subprocess.Popen[bytes]]) -> None:
     """SIGKILL every node's process group (what the shell's ignored SIGTERM cannot stop)."""
     for node in nodes:
@@ -182,15 +225,11 @@ def _kill(nodes: list[subprocess.Popen[bytes]]) -> None:
 
 
 def _node(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """One node started, tried again on failure: its raylet waits 15 s (hard-coded) for the
-    node's agents to write their port files, and on a loaded machine their Python start-up
-    can take longer, which aborts the raylet ("Timed out waiting for file ...")."""
+    """One node started, tried again if it fails to (a loaded machine's timeouts)."""
     for attempt in range(1, ATTEMPTS + 1):
         node = _start([*args, *_node_flags()], log, env)
         try:
             _wait_started(node, log)
-            with suppress(PermissionError, ProcessLookupError):
-                os.setpriority(os.PRIO_PGRP, node.pid, 0)
             return node
         except (RuntimeError, TimeoutError):
             _kill([node])
@@ -219,13 +258,19 @@ def cluster() -> Iterator[Cluster]:
         "--include-dashboard=false",
         f"--ray-client-server-port={_free_port()}",
     ]
+    done = threading.Event()
+    stand_in = threading.Thread(target=_stand_in_for_agents, args=(temp, done), daemon=True)
+    stand_in.start()
     try:
         running.nodes.append(
             _node([*head, *common], temp / "head.log", {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
         )
         joining = [f"--address={address}", f"--node-ip-address={HOST}", *common]
         running.nodes.append(_node(joining, temp / "node.log", {}))
+        done.set()  # both raylets are past their wait
         yield running
     finally:
+        done.set()
+        stand_in.join()
         _kill(running.nodes)
         shutil.rmtree(temp, ignore_errors=True)
