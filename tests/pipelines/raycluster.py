@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Final
 from unittest.mock import patch
 
+from tests.gjh.test_serve import _descendants
+
 HOST: Final = "127.0.0.1"
 RAY: Final = Path(sys.executable).parent / "ray"
 CPUS_PER_NODE: Final = 2
@@ -80,27 +82,9 @@ class Cluster:
             yield
 
     def pids(self) -> list[int]:
-        """Every process of the cluster: each node's ``ray start``, its process group and
-        every process below it (a daemon that made a session of its own too)."""
-        groups = {n.pid for n in self.nodes if n.poll() is None}
-        parents: dict[int, int] = {}
-        found = set()
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            pid = int(stat.parent.name)
-            parents[pid] = int(fields[1])
-            if int(fields[2]) in groups:
-                found.add(pid)
-        for pid in parents:
-            above = pid
-            while above > 1 and above not in groups:
-                above = parents.get(above, 0)
-            if above in groups:
-                found.add(pid)
-        return sorted(found)
+        """Every process of the cluster: each node's ``ray start`` and every process below it
+        (its daemons, and theirs: the agents, the workers of tasks and actors)."""
+        return [p for n in self.nodes if n.poll() is None for p in (n.pid, *_descendants(n.pid))]
 
 
 # ``ray start`` for the second node, keeping the loopback addresses it is given: with
