@@ -5,8 +5,8 @@ context manager and ``score`` contract), chosen by the ``Engine`` resource
 (``pipelines.defs.engine``):
 
 * ``read`` reads the scoring inputs (routing, instances, studies, existing findings) from the
-  Delta tables with ``daft.read_deltalake``, on Daft's native runner in the driver: these are
-  narrow scans of a few columns, and what is pending is decided by the same
+  Delta tables with ``daft.read_deltalake``; Daft runs them on the cluster (it takes its Ray
+  runner when this process is connected to one), and what is pending is decided by the same
   ``pipelines.score.pending`` as on one machine;
 * each actor of the pool (``_Scorer``, one CPU each, spread over the nodes) runs
   ``scoring.score_chunk``: the same chunks as the local path, one one-thread onnxruntime
