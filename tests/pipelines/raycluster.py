@@ -166,14 +166,14 @@ def _stand_in_for_agents(temp: Path, done: threading.Event) -> None:
 
     A raylet waits 15 s (hard-coded in Ray 2.60) for its dashboard agent to write the ports it
     serves, and aborts past that ("Timed out waiting for file .../metrics_agent_port_<node>").
-    On this shared 2-core machine (load average 30-40 while the helpers' tests ran) the agent's
+    On this shared 2-core machine (load average 30-80 while the helpers' tests ran) the agent's
     Python start-up alone took 16-23 s, so nodes failed to start again and again. Without the
     dashboard's dependencies (the ``ray`` wheel alone, as here) the agent is minimal and
     serves no port: it writes -1 for all three once it is up. Writing the same -1 as soon as
     the raylet has its node id changes nothing but the wait.
     """
     from ray._private.utils import get_dashboard_dependency_error
-    from ray._raylet import (
+    from ray._raylet import (  # type: ignore[attr-defined]  # a compiled module, no stubs
         DASHBOARD_AGENT_LISTEN_PORT_NAME,
         METRICS_AGENT_PORT_NAME,
         METRICS_EXPORT_PORT_NAME,
