@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gjh.bench import growth, report, stages
+from gjh.bench import crowd, growth, queries, report, stages
 from gjh.bench.measure import run_measured
 
 CITY = 1_430_000
@@ -112,6 +112,8 @@ def run(
         ("AI scoring", lambda: [stages.scoring(ctx)]),
         ("whole build", lambda: [stages.build(ctx)]),
         ("timeline query", lambda: [stages.timeline(ctx)]),
+        ("worklist and KPI queries", lambda: [queries.measured(ctx, s) for s in queries.STAGES]),
+        ("many people at once", lambda: crowd.measured(ctx)),
     ]
     for name, step in steps:
         progress(f"{name} ...")
