@@ -161,6 +161,11 @@ def measured(ctx: stages.Context, stage: str, count: int = LOOKUPS) -> Measured:
     return stages._with(row, floor, row.items)
 
 
+def measured_all(ctx: stages.Context) -> list[Measured]:
+    """Every query stage, in turn (``measured``)."""
+    return [measured(ctx, stage) for stage in STAGES]
+
+
 def main(stage: str, count: int) -> None:
     """Run one query stage on ``LAKEHOUSE_URI``'s lake and print its figures as a JSON line."""
     sys.stdout.write(json.dumps(STAGES[stage](count)) + "\n")
