@@ -114,18 +114,24 @@ def _usage(
     apps: Mapping[str, AppServer], visit_: Callable[[], dict[str, list[float]]]
 ) -> tuple[dict[str, list[float]], dict[str, Any]]:
     """``visit_()`` measured: its times, each server's CPU seconds and peak memory while it ran
-    (the people's arrival included), and the health requests left unanswered meanwhile."""
+    (the people's arrival included), and its errors: the health requests left unanswered
+    meanwhile, and content that never showed or a page showing an exception (no times then)."""
+    failed: list[str] = []
     with (
         Usage(apps["clinician"].process.pid) as clinician,
         Usage(apps["citizen"].process.pid) as citizen,
         crowd.HealthWatch(list(apps.values())) as health,
     ):
-        times = visit_()
-    usage = {
+        try:
+            times = visit_()
+        except AssertionError as error:
+            times, failed = {}, [str(error)[:2000]]
+    usage: dict[str, Any] = {
         name: {"cpu_s": round(u.cpu_s, 2), "peak_rss_mib": round(u.peak_rss_mib, 1)}
         for name, u in (("clinician", clinician), ("citizen", citizen))
     }
-    return times, {**usage, "health_asked": health.asked, "health_missed": health.missed}
+    usage |= {"health_asked": health.asked, "errors": [*health.missed, *failed]}
+    return times, usage
 
 
 def percentile(times: Sequence[float], q: int) -> float:
@@ -143,7 +149,7 @@ def run(
 ) -> dict[str, Any]:
     """The warm-up, one clinician then one citizen alone (the baseline), then ``people`` of
     each at once, on the accounts of ``roster``; every figure of the run, ``errors`` listing
-    the health requests left unanswered while the crowd was served."""
+    what failed (``_usage``) alone or in the crowd."""
     clinic = [f"clinic.{n}" for n in range(ALONE + people)]
     citizen = [f"citizen.{n}" for n in range(ALONE + people)]
     began = time.perf_counter()
@@ -168,19 +174,24 @@ def run(
             "p50_s": percentile(times, 50),
             "p95_s": percentile(times, 95),
             "max_s": round(max(times), 2),
-            "p50_over_alone": round(percentile(times, 50) / alone[step], 1),
-            "p95_over_alone": round(percentile(times, 95) / alone[step], 1),
         }
+        if step in alone:
+            result[step] |= {
+                "p50_over_alone": round(percentile(times, 50) / alone[step], 1),
+                "p95_over_alone": round(percentile(times, 95) / alone[step], 1),
+            }
     result["crowd_usage"] = usage
-    result["errors"] = list(usage["health_missed"])
+    result["errors"] = [
+        e for u in (alone_clinician_usage, alone_citizen_usage, usage) for e in u["errors"]
+    ]
     result["wall_s"] = round(time.perf_counter() - began, 1)
     return result
 
 
 def main(people: int, timeout_s: float) -> None:
     """The stage process: the crowd on ``LAKEHOUSE_URI``'s lake (its accounts made here),
-    printing its figures as one JSON line; a step whose content never showed, or a page
-    showing an exception, is reported as an error rather than a figure."""
+    printing its figures as one JSON line; what failed is reported in ``errors`` (``_usage``),
+    as is a failure of the unmeasured warm-up."""
     lake = Lake(Path(os.environ["LAKEHOUSE_URI"]), Path(os.environ["GJH_SOURCES"]))
     with (
         tempfile.TemporaryDirectory(prefix="gjh-crowd-") as folder,
@@ -189,7 +200,7 @@ def main(people: int, timeout_s: float) -> None:
     ):
         try:
             result = run(browser, apps, people, timeout_s)
-        except AssertionError as failed:
+        except AssertionError as failed:  # the warm-up
             result = {"people": {"clinicians": people, "citizens": people}}
             result["errors"] = [str(failed)[:2000]]
     sys.stdout.write(json.dumps(result) + "\n")
@@ -210,10 +221,10 @@ def measured(
     }
     rows = []
     for step, name in STEPS.items():
-        figures = result.get(step)  # none when the run failed before the step's figures
+        figures = result.get(step)  # none when the step failed
+        alone = result.get("alone_s", {}).get(step)
         floor = None
-        if figures is not None:
-            alone = result["alone_s"][step]
+        if alone is not None:
             floor = Floor("one person alone, same servers and run", alone, outside["peak_rss_mib"])
         rows.append(
             Measured(

@@ -24,7 +24,7 @@ import polars as pl
 
 from gjh.bench import stages
 from gjh.bench.report import Floor, Measured
-from lakehouse import queries, read
+from lakehouse import audit, queries, read
 from lakehouse.access import Access
 from lakehouse.access.gate import Principal
 
@@ -167,5 +167,13 @@ def measured_all(ctx: stages.Context) -> list[Measured]:
 
 
 def main(stage: str, count: int) -> None:
-    """Run one query stage on ``LAKEHOUSE_URI``'s lake and print its figures as a JSON line."""
-    sys.stdout.write(json.dumps(STAGES[stage](count)) + "\n")
+    """Run one query stage on ``LAKEHOUSE_URI``'s lake and print its figures as a JSON line.
+    The access log's flusher runs in a thread meanwhile, as in an app's server
+    (``apps/common/flusher.py``): a lookup puts its audit row in the outbox and returns, the
+    Delta commit is the flusher's (without it every lookup would commit the log itself)."""
+    audit.start_flusher()
+    try:
+        figures = STAGES[stage](count)
+    finally:
+        audit.stop_flusher()
+    sys.stdout.write(json.dumps(figures) + "\n")
