@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gjh.bench import growth, report, stages
+from gjh.bench import crowd, growth, queries, report, stages
 from gjh.bench.measure import run_measured
 
 CITY = 1_430_000
@@ -111,7 +111,8 @@ def run(
         ("DICOM header indexing", lambda: [stages.headers(ctx)]),
         ("AI scoring", lambda: [stages.scoring(ctx)]),
         ("whole build", lambda: [stages.build(ctx)]),
-        ("timeline query", lambda: [stages.timeline(ctx)]),
+        ("timeline, worklist and KPI queries", lambda: queries.measured_all(ctx)),
+        ("many people at once", lambda: crowd.measured(ctx)),
     ]
     for name, step in steps:
         progress(f"{name} ...")

@@ -148,30 +148,6 @@ if __name__ == "__main__":
     studies, seconds = bare_scoring(routed_jobs())
     print(json.dumps({{"seconds": seconds, "items": studies}}))
 """
-# Queries on the built lake: the timeline read the apps make (the citizen's bucket and row
-# groups) against a naive scan of the whole table by the key, over the same citizens.
-TIMELINE = """
-if __name__ == "__main__":
-    import json, time
-    import polars as pl
-    from lakehouse import delta, queries
-    keys = (pl.scan_delta(delta.uri("gold.citizen_timeline")).select("citizen_key").unique()
-            .sort("citizen_key").head({count}).collect()["citizen_key"].to_list())
-    queries.timeline(keys[0])
-    def timed(read):
-        times = []
-        for key in keys:
-            began = time.perf_counter()
-            read(key)
-            times.append(time.perf_counter() - began)
-        return times
-    naive_uri = delta.uri("gold.citizen_timeline")
-    layout = timed(queries.timeline)
-    naive = timed(lambda k: pl.scan_delta(naive_uri).filter(pl.col("citizen_key") == k).collect())
-    p95 = lambda t: sorted(t)[max(0, round(0.95 * len(t)) - 1)] * 1000
-    print(json.dumps({{"seconds": sum(layout), "items": len(keys), "p95_ms": p95(layout),
-        "floor_seconds": sum(naive), "floor_p95_ms": p95(naive)}}))
-"""
 
 
 @dataclass(frozen=True)
@@ -312,15 +288,6 @@ def build(ctx: Context) -> Measured:
         peak_rss_mib=outside["peak_rss_mib"],
         detail={"stage_seconds": stages},
     )
-
-
-def timeline(ctx: Context, count: int = 100) -> Measured:
-    """The timeline query over the built lake against a naive whole-table scan."""
-    env = dict(ctx.env) | {"LAKEHOUSE_URI": str(ctx.work / "built")}
-    row = _measured("timeline query", TIMELINE.format(count=count), env, "lookups")
-    # The naive scan runs in the same process, after the timed reads: its memory is the stage's.
-    floor = Floor("naive scan_delta by key", row.detail["floor_seconds"], row.peak_rss_mib)
-    return _with(row, floor, row.items)
 
 
 def stage_env(base: Mapping[str, str] | None = None) -> dict[str, str]:

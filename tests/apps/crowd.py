@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Locator, Page
 from lakehouse import accounts
 from tests.apps.browser import AppServer, exception_texts, healthy, save_failure_artifacts
 from tests.apps.served import fill_sign_in
-from tests.apps.triage_cast import triage_cast
+from tests.apps.triage_cast import busiest_clinic
 from tests.pipelines.conftest import Lake
 
 # What each person waits for (CSS, looked for in the page): the worklist's table, a chart (the
@@ -41,7 +41,7 @@ def crowd_roster(
     """Accounts for a crowd: ``clinic.<n>``, clinicians of the clinic that sent the most
     AI-scored studies, and ``citizen.<n>``, the citizens with the longest timelines (longest
     first), all signing in with ``password``."""
-    clinic = triage_cast(lake)["clinic"]
+    clinic = busiest_clinic(lake.frame("ai.findings"))
     longest = (
         lake.frame("gold.citizen_timeline")
         .group_by("citizen_key")

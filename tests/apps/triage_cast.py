@@ -7,13 +7,18 @@ import polars as pl
 from tests.pipelines.conftest import Lake
 
 
+def busiest_clinic(findings: pl.DataFrame) -> str:
+    """The institution that sent the most AI-scored studies (of ``ai.findings``' rows)."""
+    counts = findings.group_by("institution").len().sort("len", "institution", descending=True)
+    return str(counts["institution"][0])
+
+
 def triage_cast(lake: Lake) -> dict[str, str]:
     """The clinic that sent the most AI-scored studies; a study of another institution whose
     patient the clinic has never seen (no study there, no visit on the timeline); and a hospital
     that reads for clinics."""
     findings = lake.frame("ai.findings")
-    counts = findings.group_by("institution").len().sort("len", "institution", descending=True)
-    clinic = counts["institution"][0]
+    clinic = busiest_clinic(findings)
     mine = set(findings.filter(pl.col("institution") == clinic)["patient_key"].to_list())
     visited = lake.frame("gold.citizen_timeline", pl.col("institution") == clinic)
     mine |= set(visited["citizen_key"].to_list())

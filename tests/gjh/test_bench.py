@@ -63,6 +63,13 @@ def _report() -> dict[str, Any]:
     return report.assemble(SIZE, rows, MACHINE)
 
 
+def test_many_people_judged_against_one_alone_and_failed_by_any_error() -> None:
+    name = report.CROWD_STAGES[0]
+    assert report.met(_row(name, 3.9, 2.0)) is True  # p95 3.9 s against 2.0 s alone
+    assert report.met(_row(name, 4.1, 2.0)) is False
+    assert report.met(_row(name, 1.0, 2.0, detail={"errors": ["citizen at 30 s"]})) is False
+
+
 def test_json_schema_holds_every_field_and_round_trips() -> None:
     doc = json.loads(report.dumps(_report()))
     assert doc["schema"] == report.SCHEMA
@@ -153,13 +160,14 @@ def test_gjh_bench_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
     stages = {row["stage"]: row for row in doc["stages"]}
     assert set(stages) == {
         "synth", "claims bronze", "claims silver", "DICOM header indexing", "AI scoring",
-        "whole build", "timeline query",
+        "whole build", "timeline query", "worklist query", "KPI query",
+        *report.CROWD_STAGES,
     }  # fmt: skip
     for row in stages.values():
         assert row["seconds"] > 0 and row["peak_rss_mib"] > 0, row
         assert row["items"] > 0, row
     floored = ("claims bronze", "claims silver", "DICOM header indexing", "AI scoring")
-    for name in (*floored, "timeline query"):
+    for name in (*floored, "timeline query", "worklist query", "KPI query", *report.CROWD_STAGES):
         assert stages[name]["floor"]["seconds"] > 0 and stages[name]["ratio"] > 0
     for name in floored:  # the floor did the same work
         assert stages[name]["items"] == stages[name]["detail"]["floor_items"], name
