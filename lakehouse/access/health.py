@@ -24,12 +24,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 
-from lakehouse import config, delta, quality
+from lakehouse import config, delta, quality, queries
 from lakehouse import read as lake
 from lakehouse.access.aggregates import PUBLISHED
 from lakehouse.access.gate import Gate
@@ -277,9 +277,33 @@ def fresh(tables: Sequence[str], days: Sequence[tuple[str, str | None]] | None =
     (``day_range``) of ``days`` (table and date column pairs, for figures that take their days
     from a column of their own choosing or from another table), by default of each table's
     first required date column. The one reckoning of freshness: the pages' line and the KPI
-    cards both use it."""
+    cards both use it.
+
+    Reckoned once per version of the tables it looks at: a page drawn again asks only for
+    their versions from the logs this process keeps open (``queries.version_of``), where
+    reading each log's file statistics anew took most of the KPI page's time (issue 23's
+    profile, docs/performance.md)."""
+    pairs = tuple(days) if days is not None else tuple((t, None) for t in tables)
+    names = sorted({*tables, *(t for t, _ in pairs)})
+    versions = tuple(queries.version_of(name) for name in names)
+    if None in versions:  # a table not built yet, or not readable as it is: nothing to key by
+        return _reckoned(tuple(tables), pairs)
+    return _reckoned_at(tuple(tables), pairs, versions)
+
+
+@lru_cache(maxsize=256)
+def _reckoned_at(
+    tables: tuple[str, ...],
+    pairs: tuple[tuple[str, str | None], ...],
+    versions: tuple[tuple[str, int] | None, ...],
+) -> Freshness:
+    """``_reckoned`` for the tables at ``versions`` (part of the key only)."""
+    return _reckoned(tables, pairs)
+
+
+def _reckoned(tables: tuple[str, ...], pairs: tuple[tuple[str, str | None], ...]) -> Freshness:
+    """The newest commit of ``tables`` and the newest day of ``pairs`` (``fresh``)."""
     built = [s.updated for s in map(delta.state, tables) if s.updated is not None]
-    pairs = days if days is not None else [(t, None) for t in tables]
     newest = [d for t, c in pairs if (d := day_range(t, c)[1]) is not None]
     return Freshness(max(built, default=None), max(newest, default=None))
 
