@@ -31,7 +31,7 @@ def test_freshness_is_read_once_per_table_version(monkeypatch: pytest.MonkeyPatc
         reads.append(name)
         return state(name)
 
-    monkeypatch.setattr(health.delta, "state", counted)
+    monkeypatch.setattr(delta, "state", counted)
     delta.append(CLAIMS, _claims({"s1": ("d1", 3)}))
     first = health.fresh([CLAIMS], DAYS)
     assert first.data_until == date(2025, 4, 3)
