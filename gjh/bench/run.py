@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gjh.bench import growth, report, stages
+from gjh.bench import growth, orthanc, report, stages
 from gjh.bench.measure import run_measured
 
 CITY = 1_430_000
@@ -109,6 +109,7 @@ def run(
     steps: list[tuple[str, Callable[[], list[report.Measured]]]] = [
         ("claims bronze and silver", lambda: stages.claims(ctx, months)),
         ("DICOM header indexing", lambda: [stages.headers(ctx)]),
+        ("DICOM intake against Orthanc", lambda: [orthanc.against_orthanc(ctx)]),
         ("AI scoring", lambda: [stages.scoring(ctx)]),
         ("whole build", lambda: [stages.build(ctx)]),
         ("timeline query", lambda: [stages.timeline(ctx)]),

@@ -1,0 +1,74 @@
+"""``gjh bench``'s DICOM intake stage: Debian's Orthanc as the peer and ``gjh intake`` on a handful
+of the small city's uploads. What is checked is that both sides run, take in every file and
+report sane fields; no timing is asserted (the figures are the benchmark's, ``make bench``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from gjh.bench import orthanc, report
+from gjh.bench.stages import Context, stage_env
+from tests.conftest import KEYS, City
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.skipif(not orthanc.ORTHANC.exists(), reason="make orthanc installs Orthanc"),
+]
+FILES = 12
+
+
+def test_the_drop_holds_distinct_valid_instances(small_city: City, tmp_path: Path) -> None:
+    files = orthanc.drop(small_city.sources, tmp_path / "drop", FILES * 3)
+    assert len(files) == FILES * 3
+    uids = set()
+    for f in files:
+        ds = pydicom.dcmread(f, stop_before_pixels=True)
+        uids.add(ds.SOPInstanceUID)
+        assert f.stat().st_mtime < tmp_path.stat().st_mtime  # settled
+    assert len(uids) == len(files)
+
+
+def test_orthanc_is_configured_to_keep_to_itself(tmp_path: Path) -> None:
+    settings = orthanc.config(tmp_path, 8042)
+    assert settings["DicomServerEnabled"] is False
+    assert settings["RemoteAccessAllowed"] is False
+    assert settings["Plugins"] == []
+    assert Path(settings["StorageDirectory"]).parent == tmp_path
+    assert Path(settings["IndexDirectory"]).parent == tmp_path
+    # Orthanc 1.10 binds every interface: it runs in a network namespace of only a loopback.
+    assert orthanc.isolated(tmp_path / "files", tmp_path)[:2] == ["unshare", "--net"]
+
+
+def test_the_intake_stage_measures_orthanc_and_gjh_intake(small_city: City, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    env = stage_env() | KEYS | {"GJH_SECRETS_DIR": str(tmp_path / "secrets")}
+    row = orthanc.against_orthanc(Context(small_city.sources, work, env), count=FILES)
+
+    assert row.stage == orthanc.STAGE and row.unit == "files" and row.items == FILES
+    assert row.floor is not None and row.floor.name.startswith("Orthanc 1.")
+    assert row.floor.seconds > 0 and row.floor.peak_rss_mib > 0
+    assert row.seconds > 0 and row.peak_rss_mib > 0
+    detail = row.detail
+    assert detail["floor_items"] == FILES
+    assert detail["orthanc_instances"] == FILES
+    assert detail["orthanc_statuses"] == {"Success": FILES}
+    intake = detail["intake"]
+    assert intake["success"] is True and intake["checks_failed"] == []
+    assert intake["files"] == intake["instances"] == FILES
+    assert intake["checks"] > 0
+    # The report judges it on both of its targets.
+    out = report.assemble({"name": "t", "citizens": 1, "days": 1}, [row], {})["stages"][0]
+    assert out["ratio"] > 0 and out["per_second"] > 0
+    assert out["met"] in (True, False)
+    assert out["target"]["memory_ratio_max"] == 2.0
+    json.dumps(out)
+    # Orthanc's storage went with its process; the drop and the lakehouse stay with the run.
+    assert not (work / "orthanc").exists()
+    shutil.rmtree(work)
