@@ -350,22 +350,35 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build(args: argparse.Namespace) -> int:
-    if args.sources is not None:
-        os.environ["GJH_SOURCES"] = str(args.sources)
-    from lakehouse.config import MissingKeyError, lakehouse_uri, sources_dir
+def _drop_folder(command: str, given: Path | None, inside: str = "") -> Path | None:
+    """The drop folder (``given``, else GJH_SOURCES or data/sources; set for the pipelines)
+    when it holds ``inside`` and the pseudonymisation key is there; else None, having said
+    which is missing."""
+    if given is not None:
+        os.environ["GJH_SOURCES"] = str(given)
+    from lakehouse.config import MissingKeyError, sources_dir
     from lakehouse.pseudonym import check_key
-    from pipelines.build import BuildError, build
-    from pipelines.instance import instance
 
     sources = sources_dir()
-    if not sources.is_dir():
-        print(f"gjh build: no drop folder at {sources}", file=sys.stderr)
-        return 2
+    if not (sources / inside).is_dir():
+        what = f"{inside} folder in" if inside else "drop folder at"
+        print(f"gjh {command}: no {what} {sources}", file=sys.stderr)
+        return None
     try:
         check_key()
     except MissingKeyError as exc:
-        print(f"gjh build: {exc}", file=sys.stderr)
+        print(f"gjh {command}: {exc}", file=sys.stderr)
+        return None
+    return sources
+
+
+def _build(args: argparse.Namespace) -> int:
+    from lakehouse.config import lakehouse_uri
+    from pipelines.build import BuildError, build
+    from pipelines.instance import instance
+
+    sources = _drop_folder("build", args.sources)
+    if sources is None:
         return 2
     print(f"gjh build: {sources} -> {lakehouse_uri()}", flush=True)
     began = time.perf_counter()
@@ -382,21 +395,11 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _intake(args: argparse.Namespace) -> int:
-    if args.drop is not None:
-        os.environ["GJH_SOURCES"] = str(args.drop)
-    from lakehouse.config import MissingKeyError, sources_dir
-    from lakehouse.pseudonym import check_key
     from pipelines.instance import instance
     from pipelines.intake import intake
 
-    drop = sources_dir()
-    if not (drop / "imaging").is_dir():
-        print(f"gjh intake: no imaging folder in {drop}", file=sys.stderr)
-        return 2
-    try:
-        check_key()
-    except MissingKeyError as exc:
-        print(f"gjh intake: {exc}", file=sys.stderr)
+    drop = _drop_folder("intake", args.drop, "imaging")
+    if drop is None:
         return 2
     began = time.perf_counter()
     done = intake(drop, instance(), args.settle, args.workers)
