@@ -24,7 +24,7 @@ FILES = 12
 
 
 def test_the_drop_holds_distinct_valid_instances(small_city: City, tmp_path: Path) -> None:
-    files = orthanc.drop(small_city.sources, tmp_path / "drop", FILES * 3)
+    files = orthanc.drop(small_city.out, tmp_path / "drop", FILES * 3)
     assert len(files) == FILES * 3
     uids = set()
     for f in files:
@@ -49,7 +49,7 @@ def test_the_intake_stage_measures_orthanc_and_gjh_intake(small_city: City, tmp_
     work = tmp_path / "work"
     work.mkdir()
     env = stage_env() | KEYS | {"GJH_SECRETS_DIR": str(tmp_path / "secrets")}
-    row = orthanc.against_orthanc(Context(small_city.sources, work, env), count=FILES)
+    row = orthanc.against_orthanc(Context(small_city.out, work, env), count=FILES)
 
     assert row.stage == orthanc.STAGE and row.unit == "files" and row.items == FILES
     assert row.floor is not None and row.floor.name.startswith("Orthanc 1.")

@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from pipelines.defs.checks import checks_for
 from pipelines.defs.imaging import INSTANCES, SERIES, STUDIES, imaging_index
@@ -53,19 +54,24 @@ def test_intake_writes_the_asset_s_tables_and_records_every_check(
 ) -> None:
     # Before: the asset and its tables' checks as separate steps (what `dagster asset
     # materialize` runs, here in process).
-    before = Lake(tmp_path / "before" / "lakehouse", small_city.sources)
+    before = Lake(tmp_path / "before" / "lakehouse", small_city.out)
     checks = checks_for([imaging_index])
     old = before.materialise([imaging_index, *checks], raise_on_error=False)
     expected_checks = _evaluations(old)
     assert expected_checks, "the imaging tables have catalogue checks"
 
-    after = Lake(tmp_path / "after" / "lakehouse", small_city.sources)
+    after = Lake(tmp_path / "after" / "lakehouse", small_city.out)
     instance = dg.DagsterInstance.ephemeral()
     with after.active():
-        done = intake(small_city.sources, instance, settle_s=0, workers=2)
+        done = intake(small_city.out, instance, settle_s=0, workers=2)
 
     assert done.success == old.success
-    assert _tables(after) == _tables(before)
+    expected = _tables(before)
+    found = _tables(after)
+    assert found.keys() == expected.keys()
+    for name, frame in expected.items():
+        assert frame.height > 0, name
+        assert_frame_equal(found[name], frame)
     assert done.checks == expected_checks
     assert done.counts["instances"] == after.frame(INSTANCES).height
     assert done.counts["files"] == done.counts["instances"] + done.counts["quarantined"]
@@ -113,7 +119,7 @@ def test_gjh_intake_takes_a_drop_from_the_command_line(small_city: City, tmp_pat
             "GJH_SECRETS_DIR": str(tmp_path / "secrets"),
         }
     )
-    cmd = [sys.executable, "-m", "gjh.cli", "intake", str(small_city.sources), "--settle", "0"]
+    cmd = [sys.executable, "-m", "gjh.cli", "intake", str(small_city.out), "--settle", "0"]
     first = subprocess.run([*cmd, "--json"], env=env, capture_output=True, text=True, check=False)
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout.strip().splitlines()[-1])
