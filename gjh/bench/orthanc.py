@@ -37,7 +37,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Final
 
-from gjh.bench.measure import Usage, run_measured
+from gjh.bench.measure import Usage, run_measured, tree_rss_kib
 from gjh.bench.report import Floor, Measured
 from gjh.bench.stages import Context
 
@@ -233,11 +233,14 @@ def peer(files: list[Path], home: Path, uploaders: int = UPLOADERS) -> dict[str,
             began = time.perf_counter()
             statuses = upload(port, files, uploaders)
             seconds = time.perf_counter() - began
+        # One more sample after the last answer: a short upload can end before the sampling
+        # thread's first turn on a busy machine.
+        peak = max(usage.peak_rss_mib, tree_rss_kib(proc.pid) / 1024)
         held = _get(port, "/statistics")
     return {
         "seconds": seconds,
         "items": len(files),
-        "peak_rss_mib": usage.peak_rss_mib,
+        "peak_rss_mib": peak,
         "cpu_s": usage.cpu_s,
         "version": version,
         "uploaders": uploaders,

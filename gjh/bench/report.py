@@ -116,7 +116,9 @@ def _row(row: Measured) -> dict[str, Any]:
     out = asdict(row)
     out["per_second"] = round(row.items / row.seconds, 1) if row.seconds > 0 else None
     out["ratio"] = None if found is None else round(found, 3)
-    out["target"] = None if target is None else asdict(target)
+    out["target"] = (
+        None if target is None else {k: v for k, v in asdict(target).items() if v is not None}
+    )
     out["met"] = met(row)
     return out
 

@@ -15,14 +15,26 @@ from gjh.bench import orthanc, report
 from gjh.bench.stages import Context, stage_env
 from tests.conftest import KEYS, City
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.slow,
-    pytest.mark.skipif(not orthanc.ORTHANC.exists(), reason="make orthanc installs Orthanc"),
-]
+NEEDS_ORTHANC = pytest.mark.skipif(
+    not orthanc.ORTHANC.exists(), reason="make orthanc installs Debian's Orthanc"
+)
 FILES = 12
 
 
+def test_the_intake_is_judged_on_files_per_second_and_on_memory() -> None:
+    floor = report.Floor("Orthanc", 10.0, 200.0)
+    row = report.Measured(orthanc.STAGE, 9.0, 9.0, 100, "files", 400.0, floor)
+    assert report.ratio(row) == pytest.approx(10 / 9)
+    assert report.met(row) is True
+    assert (
+        report.met(report.Measured(orthanc.STAGE, 11.0, 11.0, 100, "files", 400.0, floor)) is False
+    )
+    # Faster, but more than twice Orthanc's memory: not met.
+    assert report.met(report.Measured(orthanc.STAGE, 9.0, 9.0, 100, "files", 401.0, floor)) is False
+    assert "peak memory ≤ 2× floor's" in report.TARGETS[orthanc.STAGE].describe()
+
+
+@pytest.mark.integration
 def test_the_drop_holds_distinct_valid_instances(small_city: City, tmp_path: Path) -> None:
     files = orthanc.drop(small_city.out, tmp_path / "drop", FILES * 3)
     assert len(files) == FILES * 3
@@ -45,6 +57,9 @@ def test_orthanc_is_configured_to_keep_to_itself(tmp_path: Path) -> None:
     assert orthanc.isolated(tmp_path / "files", tmp_path)[:2] == ["unshare", "--net"]
 
 
+@pytest.mark.integration
+@pytest.mark.slow
+@NEEDS_ORTHANC
 def test_the_intake_stage_measures_orthanc_and_gjh_intake(small_city: City, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
