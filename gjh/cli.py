@@ -264,9 +264,10 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 (one statement per su
         help="benchmark the whole platform on a synthetic city and write the report",
         description=(
             "Generate (or reuse) a synthetic city, run every stage (synth, claims bronze and "
-            "silver, DICOM header indexing, AI scoring, the whole build with gold and OMOP, the "
-            "timeline query), each beside its bare-library floor measured in the same run; write "
-            "latest.json, a dated copy and latest.md, and print the table. With --sizes, run "
+            "silver, DICOM header indexing, DICOM intake against Orthanc, AI scoring, the "
+            "whole build with gold and OMOP, the timeline query), each beside its bare-library "
+            "floor measured in the same run; write latest.json, a dated copy and latest.md, and "
+            "print the table. With --sizes, run "
             "each size and draw the growth of each stage's time and memory (docs/performance.md)."
         ),
     )
