@@ -4,8 +4,15 @@ report sane fields; no timing is asserted (the figures are the benchmark's, ``ma
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pydicom
@@ -87,3 +94,64 @@ def test_the_intake_stage_measures_orthanc_and_gjh_intake(small_city: City, tmp_
     # Orthanc's storage went with its process; the drop and the lakehouse stay with the run.
     assert not (work / "orthanc").exists()
     shutil.rmtree(work)
+
+
+# Inside the namespace: Orthanc started, its port printed, kept until stdin closes.
+INSIDE = """
+import subprocess, sys
+from pathlib import Path
+from gjh.bench import orthanc
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+with orthanc.server(Path(sys.argv[1])) as (proc, port):
+    print(port, proc.pid, flush=True)
+    sys.stdin.read()
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.integration
+@pytest.mark.security
+@NEEDS_ORTHANC
+def test_orthanc_is_out_of_reach_outside_its_namespace_and_dies_with_its_starter(
+    tmp_path: Path,
+) -> None:
+    cmd = ["unshare", "--net", "--map-root-user", "--", sys.executable, "-c", INSIDE]
+    inside = subprocess.Popen(
+        [*cmd, str(tmp_path / "orthanc")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=stage_env(),
+        start_new_session=True,
+    )
+    pid = 0
+    try:
+        assert inside.stdout is not None and inside.stdin is not None
+        port, pid = (int(v) for v in inside.stdout.readline().split())
+        assert Path(f"/proc/{pid}").exists()  # Orthanc runs, listening in its namespace
+        with (
+            pytest.raises(ConnectionRefusedError),
+            socket.create_connection(("127.0.0.1", port), timeout=5),
+        ):
+            pass
+        # Its starter killed outright (no cleanup runs): Orthanc goes with it.
+        os.kill(inside.pid, signal.SIGKILL)
+        inside.wait(timeout=10)
+        for _ in range(100):
+            if not _alive(pid):
+                break
+            time.sleep(0.1)
+        assert not _alive(pid)
+    finally:
+        for group in (inside.pid, pid):  # whatever is left, Orthanc's own group included
+            if group:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(group, signal.SIGKILL)
+        inside.wait(timeout=10)
