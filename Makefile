@@ -14,7 +14,7 @@ DEMO_SEED ?= 20250101
 # The record-link history extract reaches back to here (linked citizens' claims and pharmacy).
 DEMO_HISTORY_FROM ?= 2010-01-01
 
-.PHONY: help uv env browser postgres demo synth test screenshots check format bench clean train
+.PHONY: help uv env browser postgres orthanc demo synth test screenshots check format bench clean train
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,17 @@ postgres: ## Install Debian's PostgreSQL server for the Dagster-on-PostgreSQL te
 		$(APT_GET) install -y --no-install-recommends $(POSTGRES_PACKAGES) >/dev/null; \
 	fi
 
+# The DICOM intake stage of `gjh bench` sets the project against Debian's Orthanc taking in the
+# same files over REST; its test (make test) runs both on a handful of files.
+ORTHANC_PACKAGES := orthanc
+
+orthanc: ## Install Debian's Orthanc, the DICOM intake peer of the benchmark (only when missing)
+	@if [ ! -x /usr/sbin/Orthanc ]; then \
+		echo "Installing $(ORTHANC_PACKAGES) with apt-get"; \
+		$(APT_GET) update && \
+		$(APT_GET) install -y --no-install-recommends $(ORTHANC_PACKAGES) >/dev/null; \
+	fi
+
 synth: env ## Generate the demo city's deliveries into $(SOURCES) (kept if already there)
 	@test -f $(SOURCES)/MANIFEST.json || $(BIN)/gjh synth --citizens $(DEMO_CITIZENS) --start 2025-01-01 --days 365 --seed $(DEMO_SEED) --history-from $(DEMO_HISTORY_FROM) --out $(SOURCES)
 
@@ -71,7 +82,7 @@ demo: synth ## Generate the demo city, build the lakehouse, then serve the apps 
 	@echo
 	$(BIN)/gjh serve
 
-test: env browser postgres ## Run every test except the benchmarks
+test: env browser postgres orthanc ## Run every test except the benchmarks
 	$(BIN)/pytest
 
 screenshots: env browser ## Refresh the committed screenshots in docs/screenshots from the browser tests
@@ -86,7 +97,7 @@ format: env ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: env ## The whole platform at the quick size (gjh bench), then the benchmarks (full city size; slow); results in bench-results/
+bench: env orthanc ## The whole platform at the quick size (gjh bench), then the benchmarks (full city size; slow); results in bench-results/
 	$(BIN)/gjh bench --size quick
 	$(BIN)/pytest -m benchmark -p no:cacheprovider -s tests/benchmarks tests/gjh/test_bench.py
 

@@ -2,9 +2,9 @@
 
 Subcommands are thin: they parse arguments, call the package that does the work and report.
 ``gjh synth`` generates a synthetic city, ``gjh keys`` creates the demo's secrets, ``gjh build``
-runs every pipeline, ``gjh catalog`` lists the tables, ``gjh dq`` runs the OHDSI data-quality
-checks over the OMOP tables, ``gjh serve`` starts the servers and ``gjh bench`` benchmarks
-the whole platform.
+runs every pipeline, ``gjh intake`` takes in a DICOM drop, ``gjh catalog`` lists the tables,
+``gjh dq`` runs the OHDSI data-quality checks over the OMOP tables, ``gjh serve`` starts the
+servers and ``gjh bench`` benchmarks the whole platform.
 Heavy imports happen inside each command, so ``gjh --help`` is instant.
 """
 
@@ -34,7 +34,39 @@ def _positive(text: str) -> int:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
+def _intake_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    intake = sub.add_parser(
+        "intake",
+        help="take in a DICOM drop in one process: index it and check its tables",
+        description=(
+            "Index every new DICOM file under <drop>/imaging into LAKEHOUSE_URI (originals "
+            "stored encrypted, duplicates and bad files quarantined, series and studies "
+            "rebuilt) and evaluate the data-quality checks of the imaging tables, as one run "
+            "recorded in DAGSTER_HOME (default data/dagster). Exit status 1 when the run fails "
+            "(a fatal check included), else 0."
+        ),
+    )
+    intake.add_argument(
+        "drop",
+        type=Path,
+        nargs="?",
+        default=None,
+        help="the drop folder (default: GJH_SOURCES or data/sources)",
+    )
+    intake.add_argument(
+        "--settle",
+        type=float,
+        default=10.0,
+        help="files modified less than this many seconds ago wait for the next intake (default 10)",
+    )
+    intake.add_argument(
+        "--workers", type=int, default=0, help="header-reading processes (default: one per CPU)"
+    )
+    intake.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    intake.set_defaults(func=_intake)
+
+
+def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 (one statement per subcommand)
     parser = argparse.ArgumentParser(
         prog="gjh",
         description="Gwangju AI public medical service: data and AI platform.",
@@ -121,6 +153,8 @@ def _parser() -> argparse.ArgumentParser:
         help="the drop folder (default: GJH_SOURCES or data/sources)",
     )
     build.set_defaults(func=_build)
+
+    _intake_parser(sub)
 
     catalog = sub.add_parser(
         "catalog",
@@ -230,9 +264,10 @@ def _parser() -> argparse.ArgumentParser:
         help="benchmark the whole platform on a synthetic city and write the report",
         description=(
             "Generate (or reuse) a synthetic city, run every stage (synth, claims bronze and "
-            "silver, DICOM header indexing, AI scoring, the whole build with gold and OMOP, the "
-            "timeline query), each beside its bare-library floor measured in the same run; write "
-            "latest.json, a dated copy and latest.md, and print the table. With --sizes, run "
+            "silver, DICOM header indexing, DICOM intake against Orthanc, AI scoring, the "
+            "whole build with gold and OMOP, the timeline query), each beside its bare-library "
+            "floor measured in the same run; write latest.json, a dated copy and latest.md, and "
+            "print the table. With --sizes, run "
             "each size and draw the growth of each stage's time and memory (docs/performance.md)."
         ),
     )
@@ -316,22 +351,35 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build(args: argparse.Namespace) -> int:
-    if args.sources is not None:
-        os.environ["GJH_SOURCES"] = str(args.sources)
-    from lakehouse.config import MissingKeyError, lakehouse_uri, sources_dir
+def _drop_folder(command: str, given: Path | None, inside: str = "") -> Path | None:
+    """The drop folder (``given``, else GJH_SOURCES or data/sources; set for the pipelines)
+    when it holds ``inside`` and the pseudonymisation key is there; else None, having said
+    which is missing."""
+    if given is not None:
+        os.environ["GJH_SOURCES"] = str(given)
+    from lakehouse.config import MissingKeyError, sources_dir
     from lakehouse.pseudonym import check_key
-    from pipelines.build import BuildError, build
-    from pipelines.instance import instance
 
     sources = sources_dir()
-    if not sources.is_dir():
-        print(f"gjh build: no drop folder at {sources}", file=sys.stderr)
-        return 2
+    if not (sources / inside).is_dir():
+        what = f"{inside} folder in" if inside else "drop folder at"
+        print(f"gjh {command}: no {what} {sources}", file=sys.stderr)
+        return None
     try:
         check_key()
     except MissingKeyError as exc:
-        print(f"gjh build: {exc}", file=sys.stderr)
+        print(f"gjh {command}: {exc}", file=sys.stderr)
+        return None
+    return sources
+
+
+def _build(args: argparse.Namespace) -> int:
+    from lakehouse.config import lakehouse_uri
+    from pipelines.build import BuildError, build
+    from pipelines.instance import instance
+
+    sources = _drop_folder("build", args.sources)
+    if sources is None:
         return 2
     print(f"gjh build: {sources} -> {lakehouse_uri()}", flush=True)
     began = time.perf_counter()
@@ -345,6 +393,34 @@ def _build(args: argparse.Namespace) -> int:
     if failed:
         print(f"  data-quality warnings: {', '.join(failed)} (see the Dagster UI)")
     return 0
+
+
+def _intake(args: argparse.Namespace) -> int:
+    from pipelines.instance import instance
+    from pipelines.intake import intake
+
+    drop = _drop_folder("intake", args.drop, "imaging")
+    if drop is None:
+        return 2
+    began = time.perf_counter()
+    done = intake(drop, instance(), args.settle, args.workers)
+    if args.json:
+        print(json.dumps(done.summary() | {"seconds": time.perf_counter() - began}))
+    else:
+        counts = done.counts
+        print(
+            f"gjh intake: {done.drop_id}: {counts.get('files', 0):,} files = "
+            f"{counts.get('instances', 0):,} instances indexed + "
+            f"{counts.get('quarantined', 0):,} quarantined; {counts.get('series', 0):,} series, "
+            f"{counts.get('studies', 0):,} studies rebuilt; {len(done.checks)} checks, "
+            f"{len(done.checks_failed)} failed ({time.perf_counter() - began:.1f} s, run "
+            f"{done.run_id})"
+        )
+        for name in done.checks_failed:
+            print(f"  check failed: {name}")
+    for error in done.errors:
+        print(f"gjh intake: {error[:2000]}", file=sys.stderr)
+    return 0 if done.success else 1
 
 
 def _catalog(args: argparse.Namespace) -> int:

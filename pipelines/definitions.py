@@ -71,6 +71,7 @@ defs = dg.Definitions(
     jobs=[
         *JOBS,
         imaging.imaging_job,
+        imaging.imaging_intake_job,
         research.research_copy_job,
         scoring.scoring_job,
         gold.gold_job,

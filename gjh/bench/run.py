@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gjh.bench import crowd, growth, queries, report, stages
+from gjh.bench import crowd, growth, orthanc, queries, report, stages
 from gjh.bench.measure import run_measured
 
 CITY = 1_430_000
@@ -109,6 +109,7 @@ def run(
     steps: list[tuple[str, Callable[[], list[report.Measured]]]] = [
         ("claims bronze and silver", lambda: stages.claims(ctx, months)),
         ("DICOM header indexing", lambda: [stages.headers(ctx)]),
+        ("DICOM intake against Orthanc", lambda: [orthanc.against_orthanc(ctx)]),
         ("AI scoring", lambda: [stages.scoring(ctx)]),
         ("whole build", lambda: [stages.build(ctx)]),
         ("timeline, worklist and KPI queries", lambda: queries.measured_all(ctx)),

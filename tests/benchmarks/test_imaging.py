@@ -36,6 +36,7 @@ import pytest
 
 from gjh.bench.floors import BARE_DCMREAD
 from gjh.bench.measure import run_measured
+from gjh.bench.orthanc import drop
 from gjh.bench.stages import HEADER_INDEXING
 from tests.benchmarks.conftest import record
 from tests.conftest import KEYS
@@ -54,46 +55,6 @@ dg.materialize([imaging_index], resources={{
 """
 
 
-def _renamed(uid: str, copy: int) -> str:
-    """A distinct UID of the same length: the last six digits of the last component replaced."""
-    head, last = uid.rsplit(".", 1)
-    if len(last) < 8:
-        raise ValueError(f"{uid}: last component too short to vary")
-    return f"{head}.{last[:-6]}{copy:06d}"
-
-
-def _replicate(sources: Path, out: Path, count: int) -> list[Path]:
-    """``count`` instances under ``out/imaging/<YKIHO>/bench/``, from the city's valid files."""
-    originals = []
-    for path in sorted((sources / "imaging").rglob("*")):
-        if not path.is_file():
-            continue
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-        except Exception:  # the city's injected faults are not benchmark material
-            continue
-        uids = (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
-        originals.append((path.read_bytes(), uids, path.relative_to(sources).parts[1]))
-    files: list[Path] = []
-    copy = 0
-    while len(files) < count:
-        copy += 1
-        for original, uids, ykiho in originals:
-            if len(files) == count:
-                break
-            data = original
-            for uid in uids:
-                data = data.replace(uid.encode(), _renamed(uid, copy).encode())
-            target = out / "imaging" / ykiho / "bench" / f"{copy:04d}" / f"{len(files)}.dcm"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-            files.append(target)
-    past = time.time() - 3600
-    for f in files:
-        os.utime(f, (past, past))
-    return files
-
-
 def test_header_indexing_against_a_bare_dcmread_loop(tmp_path: Path) -> None:
     city = tmp_path / "city"
     subprocess.run(
@@ -107,7 +68,7 @@ def test_header_indexing_against_a_bare_dcmread_loop(tmp_path: Path) -> None:
         capture_output=True,
     )
     sources = tmp_path / "sources"
-    files = _replicate(city, sources, INSTANCES)
+    files = drop(city, sources, INSTANCES)
     size = sum(f.stat().st_size for f in files)
 
     began = time.perf_counter()

@@ -1,0 +1,145 @@
+"""``gjh intake``: a DICOM drop taken in by one run in one process (issue 23), on the small city's
+real uploads (faults included) into temporary lakehouses.
+
+The intake must write the very imaging tables the ``imaging_index`` asset writes, evaluate every
+data-quality check of those tables with the same outcomes as their own check steps, and record
+the run, its materialisations and every check's result in the Dagster instance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from pipelines.defs.checks import checks_for
+from pipelines.defs.imaging import INSTANCES, SERIES, STUDIES, imaging_index
+from pipelines.intake import intake
+from tests.conftest import KEYS, City
+from tests.pipelines.conftest import Lake
+
+pytestmark = pytest.mark.integration
+TABLES = (INSTANCES, SERIES, STUDIES)
+# What differs between two passes over the same files: the pass's own id and clock.
+PASS_COLUMNS = ("drop_id", "indexed_at")
+
+
+def _tables(lake: Lake) -> dict[str, pl.DataFrame]:
+    frames = {}
+    for name, frame in lake.snapshot(TABLES).items():
+        kept = frame.drop([c for c in PASS_COLUMNS if c in frame.columns])
+        frames[name] = kept.sort(pl.all())
+    return frames
+
+
+def _evaluations(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    found = {}
+    for event in result.all_events:
+        data = event.event_specific_data
+        if isinstance(data, dg.AssetCheckEvaluation):
+            found[f"{data.asset_key.to_user_string()}:{data.check_name}"] = data.passed
+    return found
+
+
+@pytest.mark.slow
+def test_intake_writes_the_asset_s_tables_and_records_every_check(
+    small_city: City, tmp_path: Path
+) -> None:
+    # Before: the asset and its tables' checks as separate steps (what `dagster asset
+    # materialize` runs, here in process).
+    before = Lake(tmp_path / "before" / "lakehouse", small_city.out)
+    checks = checks_for([imaging_index])
+    old = before.materialise([imaging_index, *checks], raise_on_error=False)
+    expected_checks = _evaluations(old)
+    assert expected_checks, "the imaging tables have catalogue checks"
+
+    after = Lake(tmp_path / "after" / "lakehouse", small_city.out)
+    instance = dg.DagsterInstance.ephemeral()
+    with after.active():
+        done = intake(small_city.out, instance, settle_s=0, workers=2)
+
+    assert done.success == old.success
+    expected = _tables(before)
+    found = _tables(after)
+    assert found.keys() == expected.keys()
+    for name, frame in expected.items():
+        assert frame.height > 0, name
+        assert_frame_equal(found[name], frame)
+    assert done.checks == expected_checks
+    assert done.counts["instances"] == after.frame(INSTANCES).height
+    assert done.counts["files"] == done.counts["instances"] + done.counts["quarantined"]
+    # Recorded: the run under the intake job, each table's materialisation, each check's result.
+    run = instance.get_run_by_id(done.run_id)
+    assert run is not None and run.job_name == "imaging_intake"
+    for table in TABLES:
+        event = instance.get_latest_materialization_event(dg.AssetKey(table.split(".")))
+        assert event is not None and event.run_id == done.run_id
+    keys = [key for check in checks for key in check.check_keys]
+    assert len(keys) == len(expected_checks)
+    records = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    assert set(records) == set(keys)
+    for key, record in records.items():
+        assert record.run_id == done.run_id
+        assert record.event is not None
+        evaluation = record.event.dagster_event.event_specific_data  # type: ignore[union-attr]
+        assert isinstance(evaluation, dg.AssetCheckEvaluation)
+        name = f"{key.asset_key.to_user_string()}:{key.name}"
+        assert evaluation.passed == expected_checks[name]
+
+
+def test_the_imaging_jobs_run_every_step_in_one_process() -> None:
+    """No process per step: the definitions load once per run, not once per step."""
+    from pipelines.definitions import defs
+
+    for name in ("imaging_job", "imaging_intake"):
+        job = defs.resolve_job_def(name)
+        assert job.executor_def is dg.in_process_executor, name
+    intake_job = defs.resolve_job_def("imaging_intake")
+    selected = {k.to_user_string() for k in intake_job.asset_layer.selected_asset_keys}
+    assert selected == {t.replace(".", "/") for t in TABLES}
+    # The asset, then the checks of each of its tables, all in the same process.
+    assert set(intake_job.graph.node_dict) == {
+        "imaging_index",
+        *(f"quality_{t.replace('.', '_')}" for t in TABLES),
+    }
+
+
+@pytest.mark.slow
+def test_gjh_intake_takes_a_drop_from_the_command_line(small_city: City, tmp_path: Path) -> None:
+    env = (
+        os.environ
+        | KEYS
+        | {
+            "LAKEHOUSE_URI": str(tmp_path / "lakehouse"),
+            "DAGSTER_HOME": str(tmp_path / "dagster"),
+            "GJH_SECRETS_DIR": str(tmp_path / "secrets"),
+        }
+    )
+    cmd = [sys.executable, "-m", "gjh.cli", "intake", str(small_city.out), "--settle", "0"]
+    first = subprocess.run([*cmd, "--json"], env=env, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout.strip().splitlines()[-1])
+    assert summary["success"] is True
+    assert summary["instances"] > 0
+    assert summary["files"] == summary["instances"] + summary["quarantined"]
+    assert summary["checks"] > 0
+    # The same drop again: every file is in the ledger, nothing is read twice.
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+    assert "0 files = 0 instances indexed" in again.stdout
+    assert f"{summary['checks']} checks" in again.stdout
+    # Both runs are in the Dagster instance the UI reads.
+    runs = subprocess.run(
+        [sys.executable, "-c", "import dagster as dg; i = dg.DagsterInstance.get(); "
+         "print(len(i.get_runs(filters=dg.RunsFilter(job_name='imaging_intake', "
+         "statuses=[dg.DagsterRunStatus.SUCCESS]))))"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert runs.stdout.strip() == "2"
