@@ -14,7 +14,7 @@ DEMO_SEED ?= 20250101
 # The record-link history extract reaches back to here (linked citizens' claims and pharmacy).
 DEMO_HISTORY_FROM ?= 2010-01-01
 
-.PHONY: help uv env browser postgres demo synth test screenshots check format bench clean train
+.PHONY: help uv env browser postgres s3 demo synth test screenshots check format bench clean train
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,17 @@ postgres: ## Install Debian's PostgreSQL server for the Dagster-on-PostgreSQL te
 		$(APT_GET) install -y --no-install-recommends $(POSTGRES_PACKAGES) >/dev/null; \
 	fi
 
+# A real S3 server for the object-storage tests: Debian's Ceph RADOS Gateway, run by the tests as a
+# single node (tests/lakehouse/s3server.py).
+S3_PACKAGES := radosgw ceph-mon ceph-osd
+
+s3: ## Install Debian's Ceph radosgw, monitor and OSD for the S3 object-storage tests (only when missing)
+	@if ! command -v radosgw >/dev/null || ! command -v ceph-mon >/dev/null || ! command -v ceph-osd >/dev/null; then \
+		echo "Installing $(S3_PACKAGES) with apt-get"; \
+		$(APT_GET) update && \
+		$(APT_GET) install -y --no-install-recommends $(S3_PACKAGES) >/dev/null; \
+	fi
+
 synth: env ## Generate the demo city's deliveries into $(SOURCES) (kept if already there)
 	@test -f $(SOURCES)/MANIFEST.json || $(BIN)/gjh synth --citizens $(DEMO_CITIZENS) --start 2025-01-01 --days 365 --seed $(DEMO_SEED) --history-from $(DEMO_HISTORY_FROM) --out $(SOURCES)
 
@@ -71,7 +82,7 @@ demo: synth ## Generate the demo city, build the lakehouse, then serve the apps 
 	@echo
 	$(BIN)/gjh serve
 
-test: env browser postgres ## Run every test except the benchmarks
+test: env browser postgres s3 ## Run every test except the benchmarks
 	$(BIN)/pytest
 
 screenshots: env browser ## Refresh the committed screenshots in docs/screenshots from the browser tests
