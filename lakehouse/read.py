@@ -64,10 +64,10 @@ def _s3_secret(con: duckdb.DuckDBPyConnection) -> None:
         "URL_STYLE": "path" if endpoint.netloc else None,
         "USE_SSL": "false" if endpoint.scheme == "http" else None,
     }
-    given = ", ".join(f"{k} ?" for k, v in settings.items() if v is not None)
+    given = {k: v for k, v in settings.items() if v is not None}
     # Parameters keep the keys out of the statement's text (and of DuckDB's error messages).
-    values = [v for v in settings.values() if v is not None]
-    con.execute(f"CREATE OR REPLACE SECRET lakehouse (TYPE s3{', ' if given else ''}{given})", values)
+    fields = ", ".join(["TYPE s3", *(f"{k} ?" for k in given)])
+    con.execute(f"CREATE OR REPLACE SECRET lakehouse ({fields})", list(given.values()))
 
 
 def _view(create: str, name: str) -> str:
