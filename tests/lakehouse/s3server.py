@@ -90,6 +90,11 @@ class Server:
             allow_bucket_creation=True,
         )
 
+    def refused_preconditions(self) -> int:
+        """How many requests the gateway answered 412 Precondition Failed so far (from its
+        log): a conditional put (``If-None-Match: *``) of an object that exists."""
+        return (self.root / "log" / "client.rgw.log").read_text().count("http_status=412 ")
+
     def create_bucket(self, name: str) -> None:
         """Create a bucket with an S3 ``CreateBucket`` call."""
         self.filesystem().create_dir(name)
@@ -167,6 +172,14 @@ def _serving(port: int) -> bool:
         return False
 
 
+def _tails(root: Path) -> str:
+    """The end of each daemon's log (the folder is removed once the server stops)."""
+    return "\n".join(
+        f"{log.name}: {log.read_text(errors='replace')[-1500:]}"
+        for log in sorted((root / "log").glob("*"))
+    )
+
+
 def _stop(daemons: list[subprocess.Popen[bytes]]) -> None:
     """SIGTERM to every daemon's group, SIGKILL to those still there after the grace."""
     for sent in (signal.SIGTERM, signal.SIGKILL):
@@ -220,9 +233,9 @@ def server() -> Iterator[Server]:
         start("radosgw", "-n", "client.rgw")
         deadline = time.monotonic() + START_S
         while not _serving(rgw_port):
-            dead = [d.args[0] for d in daemons if d.poll() is not None]
+            dead = [str(d.args) for d in daemons if d.poll() is not None]
             if dead or time.monotonic() > deadline:
-                raise RuntimeError(f"Ceph did not start ({dead or 'timeout'}); logs in {root}")
+                raise RuntimeError(f"Ceph did not start ({dead or 'timeout'}):\n{_tails(root)}")
             time.sleep(0.2)
         _run(root, "radosgw-admin", "user", "create", "--uid", "gjh", "--display-name", "gjh",
              "--access-key", ACCESS_KEY, "--secret", SECRET_KEY)  # fmt: skip
