@@ -82,7 +82,7 @@ demo: synth ## Generate the demo city, build the lakehouse, then serve the apps 
 	@echo
 	$(BIN)/gjh serve
 
-test: env browser postgres s3 ## Run every test except the benchmarks
+test: env browser postgres ## Run every test except the benchmarks
 	$(BIN)/pytest
 
 screenshots: env browser ## Refresh the committed screenshots in docs/screenshots from the browser tests
@@ -97,9 +97,10 @@ format: env ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: env ## The whole platform at the quick size (gjh bench), then the benchmarks (full city size; slow); results in bench-results/
+bench: env s3 ## The whole platform at the quick size (gjh bench), then the benchmarks (full city size; slow) and the S3 tests on radosgw; results in bench-results/
 	$(BIN)/gjh bench --size quick
 	$(BIN)/pytest -m benchmark -p no:cacheprovider -s tests/benchmarks tests/gjh/test_bench.py
+	$(BIN)/pytest -m s3 -p no:cacheprovider -s tests/lakehouse/test_s3.py
 
 # Training environment for the reference models: torch from the CPU wheel this machine kind keeps
 # on disk (pip's find-links), never from an index (that resolves to a multi-GB CUDA build). torch is
