@@ -28,6 +28,7 @@ from deltalake import DeltaTable, write_deltalake
 from lakehouse import audit, config, delta
 from lakehouse import read as lake
 from lakehouse.access import Access, Principal
+from lakehouse.access.gate import NATIONAL_KINDS
 from lakehouse.catalog import table as catalog_table
 from pipelines import build
 from synth.city import generate
@@ -140,9 +141,12 @@ def test_a_citizens_timeline_is_read_through_the_access_layer_and_audited(
     audits the read; the audit row waits in the outbox on local disk, then lands in the
     bucket's access log."""
     timeline = lake.frame("gold.citizen_timeline")
-    busiest = timeline.group_by("citizen_key").len().sort("len", "citizen_key", descending=True)
+    # The national extracts' rows show a citizen only once their record link stands (none here):
+    # the citizens with the most rows of the programme's own are read.
+    own = timeline.filter(~pl.col("kind").is_in(NATIONAL_KINDS) & pl.col("partner").is_null())
+    busiest = own.group_by("citizen_key").len().sort("len", "citizen_key", descending=True)
     read = {}
-    for key in busiest["citizen_key"].head(5):
+    for key in busiest["citizen_key"].head(3):
         me = Access(Principal("s3-citizen", "citizen", citizen_key=key, origin="test"))
         read[key] = me.timeline(key)
         # What the basis shows of the citizen's own rows in the bucket, and nothing else.
@@ -151,7 +155,7 @@ def test_a_citizens_timeline_is_read_through_the_access_layer_and_audited(
             read[key].select(ROW).join(timeline.select(ROW), on=ROW, how="anti", nulls_equal=True)
         )
         assert shown.is_empty()
-    assert any(rows.height for rows in read.values())
+    assert all(rows.height for rows in read.values()) and read
     assert config.outbox_dir() == deployment / "outbox"
     assert list(config.outbox_dir().glob("audit-*.sqlite"))
     audit.flush()
@@ -193,7 +197,7 @@ def test_concurrent_writer_processes_all_land() -> None:
     put alone (no lock, no ``AWS_S3_ALLOW_UNSAFE_RENAME``): every commit lands as a version of
     its own and every row is there; each replace left exactly its last rows."""
     assert "AWS_S3_ALLOW_UNSAFE_RENAME" not in (config.storage_options() or {})
-    delta.append(RACE, _records("seed", ["seed"]))
+    seeded = delta.append(RACE, _records("seed", ["seed"])).version  # the build wrote it before
     spawn = multiprocessing.get_context("spawn")
     start = spawn.Barrier(WRITERS)
     writers = [spawn.Process(target=_writer, args=(n, start)) for n in range(WRITERS)]
@@ -205,15 +209,14 @@ def test_concurrent_writer_processes_all_land() -> None:
     print(f"s3-measured: {WRITERS} writers' {WRITERS * (APPENDS + REPLACES)} commits took "
           f"{time.perf_counter() - began:.1f} s")  # fmt: skip
     assert [w.exitcode for w in writers] == [0] * WRITERS
-    rows = lake.frame(RACE)
+    rows = lake.frame(RACE, pl.col("message") == "a concurrent writer's row")
     expected = {"seed"} | {
         *(f"a{n}-{i}" for n in range(WRITERS) for i in range(APPENDS)),
         *(f"r{n}-{REPLACES - 1}-{s}" for n in range(WRITERS) for s in "xy"),
     }
     assert sorted(rows["record_key"]) == sorted(expected)
-    history = delta.open_table(RACE).history()
-    assert delta.open_table(RACE).version() == WRITERS * (APPENDS + REPLACES)
-    assert len(history) == WRITERS * (APPENDS + REPLACES) + 1
+    commits = WRITERS * (APPENDS + REPLACES)
+    assert delta.open_table(RACE).version() == seeded + commits
 
 
 @pytest.mark.usefixtures("deployment")
