@@ -14,10 +14,10 @@ DEMO_SEED ?= 20250101
 # The record-link history extract reaches back to here (linked citizens' claims and pharmacy).
 DEMO_HISTORY_FROM ?= 2010-01-01
 
-.PHONY: help uv env browser postgres orthanc demo synth test screenshots check format bench clean train
+.PHONY: help uv env browser postgres orthanc s3 demo synth test screenshots check format bench clean train
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[1m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 uv: ## Install uv with pip if it is missing
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
@@ -66,6 +66,17 @@ orthanc: ## Install Debian's Orthanc, the DICOM intake peer of the benchmark (on
 		$(APT_GET) install -y --no-install-recommends $(ORTHANC_PACKAGES) >/dev/null; \
 	fi
 
+# A real S3 server for the object-storage tests: Debian's Ceph RADOS Gateway, run by the tests as a
+# single node (tests/lakehouse/s3server.py).
+S3_PACKAGES := radosgw ceph-mon ceph-osd
+
+s3: ## Install Debian's Ceph radosgw, monitor and OSD for the S3 object-storage tests (only when missing)
+	@if ! command -v radosgw >/dev/null || ! command -v ceph-mon >/dev/null || ! command -v ceph-osd >/dev/null; then \
+		echo "Installing $(S3_PACKAGES) with apt-get"; \
+		$(APT_GET) update && \
+		$(APT_GET) install -y --no-install-recommends $(S3_PACKAGES) >/dev/null; \
+	fi
+
 synth: env ## Generate the demo city's deliveries into $(SOURCES) (kept if already there)
 	@test -f $(SOURCES)/MANIFEST.json || $(BIN)/gjh synth --citizens $(DEMO_CITIZENS) --start 2025-01-01 --days 365 --seed $(DEMO_SEED) --history-from $(DEMO_HISTORY_FROM) --out $(SOURCES)
 
@@ -97,9 +108,10 @@ format: env ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: env orthanc ## The whole platform at the quick size (gjh bench), then the benchmarks (full city size; slow); results in bench-results/
+bench: env orthanc s3 ## The whole platform at the quick size (gjh bench), then the benchmarks (full city size; slow) and the S3 tests on radosgw; results in bench-results/
 	$(BIN)/gjh bench --size quick
 	$(BIN)/pytest -m benchmark -p no:cacheprovider -s tests/benchmarks tests/gjh/test_bench.py
+	$(BIN)/pytest -m s3 -p no:cacheprovider -s tests/lakehouse/test_s3.py
 
 # Training environment for the reference models: torch from the CPU wheel this machine kind keeps
 # on disk (pip's find-links), never from an index (that resolves to a multi-GB CUDA build). torch is

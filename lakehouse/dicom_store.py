@@ -132,6 +132,10 @@ def _remote() -> tuple[pafs.FileSystem, str] | None:
         return None
     import pyarrow.fs as pafs  # only for a remote store: scoring workers start faster without
 
+    # Arrow's AWS SDK otherwise sends every upload's part with a trailing CRC checksum
+    # (aws-chunked, no Content-Length), which S3-compatible servers that predate it refuse:
+    # Ceph radosgw 16 answers 411 MissingContentLength. A deployment's own setting wins.
+    os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
     fs, path = pafs.FileSystem.from_uri(root)
     return fs, path
 

@@ -4,19 +4,24 @@
 filters). ``connect`` gives a DuckDB connection where every existing table is a view under its
 catalogue name (``SELECT * FROM silver.claims``), read through DuckDB's delta extension, which is
 loaded from the ``duckdb-extension-delta`` wheel because ``INSTALL delta`` needs the network.
+On object storage (``LAKEHOUSE_URI=s3://...``) the delta extension reads through a DuckDB S3
+secret, a secret type only the ``httpfs`` extension defines: it is loaded from the
+``duckdb-extension-httpfs`` wheel and the secret made from the ``AWS_*`` settings delta-rs uses
+(without one the extension asks the cloud's instance metadata for credentials).
 """
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import duckdb
 import polars as pl
 
 from lakehouse import audit
 from lakehouse.catalog import TABLES
-from lakehouse.config import storage_options
+from lakehouse.config import is_remote, lakehouse_uri, storage_options
 from lakehouse.delta import exists, spec, uri
 from lakehouse.schema import Table
 
@@ -38,9 +43,31 @@ def frame(name: str | Table, where: pl.Expr | None = None) -> pl.DataFrame:
     return (lazy.filter(where) if where is not None else lazy).collect()
 
 
-def _delta_extension() -> Path:
-    root = Path(str(resources.files("duckdb_extension_delta")))
-    return root / "extensions" / f"v{duckdb.__version__}" / "delta.duckdb_extension"
+def _extension(name: str) -> Path:
+    """A DuckDB extension shipped in its ``duckdb-extension-<name>`` wheel."""
+    root = Path(str(resources.files(f"duckdb_extension_{name}")))
+    return root / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+
+
+def _s3_secret(con: duckdb.DuckDBPyConnection) -> None:
+    """Let ``con`` read the remote lakehouse: httpfs loaded and an S3 secret of the ``AWS_*``
+    settings (a custom endpoint path-style, as delta-rs and Polars address it)."""
+    con.execute(f"LOAD '{_extension('httpfs')}'")
+    options = storage_options() or {}
+    endpoint = urlsplit(options.get("AWS_ENDPOINT_URL", ""))
+    settings = {
+        "KEY_ID": options.get("AWS_ACCESS_KEY_ID"),
+        "SECRET": options.get("AWS_SECRET_ACCESS_KEY"),
+        "SESSION_TOKEN": options.get("AWS_SESSION_TOKEN"),
+        "REGION": options.get("AWS_REGION"),
+        "ENDPOINT": endpoint.netloc or None,
+        "URL_STYLE": "path" if endpoint.netloc else None,
+        "USE_SSL": "false" if endpoint.scheme == "http" else None,
+    }
+    given = {k: v for k, v in settings.items() if v is not None}
+    # Parameters keep the keys out of the statement's text (and of DuckDB's error messages).
+    fields = ", ".join(["TYPE s3", *(f"{k} ?" for k in given)])
+    con.execute(f"CREATE OR REPLACE SECRET lakehouse ({fields})", list(given.values()))
 
 
 def _view(create: str, name: str) -> str:
@@ -56,7 +83,9 @@ def connect(tables: list[str] | None = None) -> duckdb.DuckDBPyConnection:
             at query time, so a long-lived connection sees new commits.
     """
     con = duckdb.connect()
-    con.execute(f"LOAD '{_delta_extension()}'")
+    con.execute(f"LOAD '{_extension('delta')}'")
+    if is_remote(lakehouse_uri()):
+        _s3_secret(con)
     for layer in sorted({t.split(".")[0] for t in TABLES}):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
     for name in tables or sorted(TABLES):
