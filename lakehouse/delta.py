@@ -112,12 +112,33 @@ class SchemaError(RuntimeError):
 _evolved: set[tuple[str, tuple[str, ...]]] = set()
 
 
+def relayout(table: Table) -> bool:
+    """Rewrite a table whole, in one commit, when the catalogue now partitions it otherwise
+    than it was written (a partitioned write into it would fail); returns whether it did. The
+    rows stay as they are, and earlier versions stay readable until vacuumed."""
+    dt = open_table(table)
+    if list(dt.metadata().partition_columns) == list(table.partition_by):
+        return False
+    data = table.conform(pl.read_delta(dt)).to_arrow()
+    write_deltalake(
+        uri(table.name),
+        data,
+        mode="overwrite",
+        schema_mode="overwrite",
+        partition_by=list(table.partition_by) or None,
+        storage_options=storage_options(),
+    )
+    log.info("%s: rewritten partitioned by %s", table.name, list(table.partition_by))
+    return True
+
+
 def evolve(name: str | Table) -> list[str]:
     """Add to an existing table the columns the catalogue has gained since the table was written;
     returns their names. Old rows read them as null, which only a nullable column allows."""
     table = spec(name)
     if not exists(table):
         return []
+    relayout(table)
     dt = open_table(table)
     have = {field.name for field in dt.schema().fields}
     new = [c for c in table.columns if c.name not in have]

@@ -258,6 +258,9 @@ GOLD: Final = (
             ),
         ),
         key=("day", "district_code", "dong_code", "age_group", "sex"),
+        # One partition per day: a new day's cells are written into their own partition (and
+        # rewritten there when late rows change them), never into the files of other days.
+        partition_by=("day",),
     ),
     Table(
         "gold.programme_uptake_published",
