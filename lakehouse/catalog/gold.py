@@ -141,6 +141,7 @@ GOLD: Final = (
         ),
         key=("source_ref",),
         partition_by=("key_bucket",),
+        sort_by=("citizen_key",),
     ),
     Table(
         "gold.citizen_consent",
@@ -185,6 +186,7 @@ GOLD: Final = (
         ),
         key=("citizen_key",),
         partition_by=("key_bucket",),
+        sort_by=("citizen_key",),
     ),
     Table(
         "gold.programme_uptake_daily",
