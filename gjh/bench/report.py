@@ -44,6 +44,7 @@ TARGETS: dict[str, Target] = {
     "DICOM header indexing": Target("rate_ratio_min", 0.9),
     "AI scoring": Target("rate_ratio_min", 0.8),
     "whole build": Target("peak_mib_max", 8 * 1024),
+    "one new day": Target("time_ratio_max", 0.05),
     "worklist query": Target("p95_ms_max", 100),
     "timeline query": Target("p95_ms_max", 100),
     "KPI query": Target("p95_ms_max", 300),
