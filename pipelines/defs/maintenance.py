@@ -7,7 +7,8 @@ table laid out for lookups by citizen (``Table.sort_by``) is z-ordered by that c
 partition by partition where a partition has more than one file, with the gold writer's row
 groups, so the days appended since the last upkeep rejoin their citizens' row groups.
 
-Vacuum keeps a week of history (``RETENTION_HOURS``), the time travel the platform promises:
+Vacuum keeps a week of history (``RETENTION_HOURS``, the run's default; a shorter one is an
+operator's explicit choice), the time travel the platform promises:
 
 * any version of the last week reads as it was (docs/data-layout.md);
 * the consent fast path reads ``silver.programme_events`` at the version the last nightly
@@ -30,16 +31,10 @@ from pipelines.defs.gold import ROW_GROUP_ROWS, TIMEZONE
 from pipelines.defs.resources import Lakehouse
 
 RETENTION_HOURS: Final = 7 * 24
-# The shortest retention a run may ask for: the consent fast path's day, with the night's slack.
-MIN_RETENTION_HOURS: Final = 48
 
 
 class UpkeepConfig(dg.Config):
     retention_hours: int = RETENTION_HOURS
-
-    def kept(self) -> int:
-        """The retention to vacuum with: never under ``MIN_RETENTION_HOURS``."""
-        return max(self.retention_hours, MIN_RETENTION_HOURS)
 
 
 @dg.op(pool="lakehouse")
@@ -55,7 +50,7 @@ def compact_and_vacuum(
             continue
         metrics = delta.optimize(name, ROW_GROUP_ROWS)
         compacted += int(str(metrics.get("numFilesRemoved", 0)))
-        removed += len(delta.vacuum(name, config.kept()))
+        removed += len(delta.vacuum(name, config.retention_hours))
         tables += 1
     context.log.info(f"{tables} tables: {compacted} files compacted, {removed} files removed")
     summary = {

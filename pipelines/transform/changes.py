@@ -51,7 +51,7 @@ def changes(new: pl.DataFrame, stored: pl.DataFrame, group: str) -> Changes:
         group: The column the writes are bounded by (a partition column, or a column the
             files' statistics bound, such as a day).
     """
-    stored = stored.select(new.columns).cast(dict(new.schema))
+    stored = stored.select(new.columns).cast(new.schema)
     gone = stored.join(new, on=new.columns, how="anti", nulls_equal=True)
     fresh = new.join(stored, on=new.columns, how="anti", nulls_equal=True)
     counts = (

@@ -1,7 +1,6 @@
 """The weekly upkeep (``pipelines.defs.maintenance``) keeps what the platform promises: every
-version of the last week still reads as it was after vacuum, even when a run asks for less, and
-compaction keeps the lookup layout (a key bucket's files sorted by citizen) with fewer files and
-the same rows."""
+version of the last week still reads as it was after its vacuum, and compaction keeps the lookup
+layout (a key bucket's files sorted by citizen) with fewer files and the same rows."""
 
 from __future__ import annotations
 
@@ -41,11 +40,11 @@ def _rows(day: date, citizens: range) -> pl.DataFrame:
     return spec.conform(frame.with_columns(missing)).sort("citizen_key")
 
 
-def _upkeep(lake: Lake, retention_hours: int) -> None:
+def _upkeep(lake: Lake) -> None:
+    """The scheduled upkeep, with the schedule's configuration (none: the defaults)."""
     resources = {"lakehouse": Lakehouse(lakehouse_uri=str(lake.root))}
-    config = {"ops": {"compact_and_vacuum": {"config": {"retention_hours": retention_hours}}}}
     with lake.active():
-        assert upkeep_job.execute_in_process(run_config=config, resources=resources).success
+        assert upkeep_job.execute_in_process(resources=resources).success
 
 
 def test_upkeep_keeps_versions_and_the_lookup_layout(tmp_path: Path) -> None:
@@ -58,8 +57,7 @@ def test_upkeep_keeps_versions_and_the_lookup_layout(tmp_path: Path) -> None:
         before = delta.open_table(TIMELINE)
         version, files = before.version(), len(before.file_uris())
         rows = pl.read_delta(before).sort(pl.all())
-    # A run asking to keep nothing still keeps the promised history.
-    _upkeep(lake, retention_hours=0)
+    _upkeep(lake)
     with lake.active():
         after = delta.open_table(TIMELINE)
         assert after.version() > version
