@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Final
@@ -154,7 +154,7 @@ if __name__ == "__main__":
     move(folders, Path({held!r}), Path({sources!r}))
     ran = run_day(defs, dg.DagsterInstance.get(), Path({sources!r}))
     print(json.dumps({{"seconds": time.perf_counter() - began, "items": len(folders),
-        "jobs": {{k: round(v, 2) for k, v in ran.seconds.items()}}}}))
+        "job_seconds": {{k: round(v, 2) for k, v in ran.seconds.items()}}}}))
 """
 
 
@@ -170,15 +170,6 @@ def stage(held: HeldBack, whole_build: Measured) -> Measured:
         held=str(held.held),
         sources=str(held.built.sources),
     )
-    out, outside = stages._script(script, env)
+    row = stages._measured("one new day", script, env, unit="folders")
     floor = Floor("the whole build", whole_build.seconds, whole_build.peak_rss_mib)
-    return Measured(
-        stage="one new day",
-        seconds=out["seconds"],
-        wall_seconds=outside["seconds"],
-        items=int(out["items"]),
-        unit="folders",
-        peak_rss_mib=outside["peak_rss_mib"],
-        floor=floor,
-        detail={"day": held.day.isoformat(), "job_seconds": out["jobs"]},
-    )
+    return replace(row, floor=floor, detail=row.detail | {"day": held.day.isoformat()})

@@ -210,3 +210,18 @@ def test_incremental_gold_equals_a_rebuild(new_day: NewDay, tmp_path: Path) -> N
 
 def _shorts() -> set[str]:
     return {name.split(".", 1)[1] for name in INCREMENTAL_GOLD}
+
+
+def test_the_bench_holds_the_last_day_back_in_a_copy(new_day: NewDay, tmp_path: Path) -> None:
+    """``gjh bench`` builds the cached city less its last day from a hard-linked copy: the cache
+    keeps every day, the copy lacks exactly the day's folders, which wait to be delivered."""
+    from gjh.bench import newday, stages
+
+    city = new_day.lake.sources
+    held = newday.hold_back(stages.Context(city, tmp_path, {}))
+    assert held.day == new_day.day
+    assert held.folders == day_deliveries(city, new_day.day)
+    assert held.folders and all((city / f).is_dir() for f in held.folders)
+    assert not any((held.built.sources / f).exists() for f in held.folders)
+    assert all((held.held / f).is_dir() for f in held.folders)
+    assert last_day(held.built.sources) < new_day.day
