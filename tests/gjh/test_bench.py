@@ -153,13 +153,13 @@ def test_gjh_bench_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
     stages = {row["stage"]: row for row in doc["stages"]}
     assert set(stages) == {
         "synth", "claims bronze", "claims silver", "DICOM header indexing", "AI scoring",
-        "whole build", "timeline query",
+        "whole build", "one new day", "timeline query",
     }  # fmt: skip
     for row in stages.values():
         assert row["seconds"] > 0 and row["peak_rss_mib"] > 0, row
         assert row["items"] > 0, row
     floored = ("claims bronze", "claims silver", "DICOM header indexing", "AI scoring")
-    for name in (*floored, "timeline query"):
+    for name in (*floored, "timeline query", "one new day"):
         assert stages[name]["floor"]["seconds"] > 0 and stages[name]["ratio"] > 0
     for name in floored:  # the floor did the same work
         assert stages[name]["items"] == stages[name]["detail"]["floor_items"], name
