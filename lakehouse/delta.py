@@ -112,12 +112,33 @@ class SchemaError(RuntimeError):
 _evolved: set[tuple[str, tuple[str, ...]]] = set()
 
 
+def relayout(table: Table) -> bool:
+    """Rewrite a table whole, in one commit, when the catalogue now partitions it otherwise
+    than it was written (a partitioned write into it would fail); returns whether it did. The
+    rows stay as they are, and earlier versions stay readable until vacuumed."""
+    dt = open_table(table)
+    if list(dt.metadata().partition_columns) == list(table.partition_by):
+        return False
+    data = table.conform(pl.read_delta(dt)).to_arrow()
+    write_deltalake(
+        uri(table.name),
+        data,
+        mode="overwrite",
+        schema_mode="overwrite",
+        partition_by=list(table.partition_by) or None,
+        storage_options=storage_options(),
+    )
+    log.info("%s: rewritten partitioned by %s", table.name, list(table.partition_by))
+    return True
+
+
 def evolve(name: str | Table) -> list[str]:
     """Add to an existing table the columns the catalogue has gained since the table was written;
     returns their names. Old rows read them as null, which only a nullable column allows."""
     table = spec(name)
     if not exists(table):
         return []
+    relayout(table)
     dt = open_table(table)
     have = {field.name for field in dt.schema().fields}
     new = [c for c in table.columns if c.name not in have]
@@ -316,11 +337,43 @@ def delete(name: str | Table, predicate: str) -> int:
     return int(metrics.get("num_deleted_rows", 0) or 0)
 
 
-def optimize(name: str | Table) -> dict[str, object]:
-    """Compact small files (each run adds some); returns delta-rs's metrics."""
+def optimize(name: str | Table, row_group_rows: int | None = None) -> dict[str, object]:
+    """Compact small files (each run adds some); returns delta-rs's metrics.
+
+    A table the catalogue sorts (``Table.sort_by``, a citizen key within its key bucket) is
+    z-ordered by that column instead, partition by partition and only where a partition has
+    more than one file, so the rows a day appended join their citizens' row groups again and
+    compaction never undoes the layout the lookups rely on.
+
+    Args:
+        name: The table.
+        row_group_rows: At most this many rows per row group in the files a z-order writes.
+    """
     table = spec(name)
-    result: dict[str, object] = _retry(open_table(table).optimize.compact, table.name)
-    return result
+    dt = open_table(table)
+    if not table.sort_by:
+        result: dict[str, object] = _retry(dt.optimize.compact, table.name)
+        return result
+    columns = [f"partition.{c}" for c in table.partition_by]
+    actions = pl.DataFrame(dt.get_add_actions(flatten=True))
+    crowded = (
+        actions.group_by(columns).len().filter(pl.col("len") > 1).drop("len").rows()
+        if columns
+        else [()] * (actions.height > 1)
+    )
+    removed = added = 0
+    properties = WriterProperties(max_row_group_size=row_group_rows)
+    for values in crowded:
+        filters = [(c, "=", str(v)) for c, v in zip(table.partition_by, values, strict=True)]
+        metrics = _retry(
+            lambda f=filters: open_table(table).optimize.z_order(  # type: ignore[misc]
+                list(table.sort_by), partition_filters=f or None, writer_properties=properties
+            ),
+            table.name,
+        )
+        removed += int(metrics.get("numFilesRemoved", 0))
+        added += int(metrics.get("numFilesAdded", 0))
+    return {"numFilesRemoved": removed, "numFilesAdded": added, "partitions": len(crowded)}
 
 
 def vacuum(name: str | Table, retention_hours: int = 168) -> list[str]:

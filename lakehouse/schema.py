@@ -78,6 +78,9 @@ class Table:
         during_life: ``(date column, citizen column)``: events fall within the citizen's life in
             the city (``plausibleDuringLife``).
         start_before_end: ``(start, end)`` dates of one row (``plausibleStartBeforeEnd``).
+        sort_by: The column readers look rows up by inside a partition (a citizen key): the
+            writer sorts by it and the weekly ``optimize`` z-orders by it, so row-group
+            statistics let a reader skip the rest of the partition.
     """
 
     name: str
@@ -88,6 +91,7 @@ class Table:
     grain: Grain | None = None
     during_life: tuple[str, str] | None = None
     start_before_end: tuple[str, str] | None = None
+    sort_by: tuple[str, ...] = ()
 
     @property
     def layer(self) -> str:

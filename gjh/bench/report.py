@@ -56,6 +56,7 @@ TARGETS: dict[str, Target] = {
     "DICOM intake": Target("rate_ratio_min", 1.0, memory_ratio_max=2.0),
     "AI scoring": Target("rate_ratio_min", 0.8),
     "whole build": Target("peak_mib_max", 8 * 1024),
+    "one new day": Target("time_ratio_max", 0.05),
     "worklist query": Target("p95_ms_max", 100),
     "timeline query": Target("p95_ms_max", 100),
     "KPI query": Target("p95_ms_max", 300),

@@ -141,6 +141,7 @@ GOLD: Final = (
         ),
         key=("source_ref",),
         partition_by=("key_bucket",),
+        sort_by=("citizen_key",),
     ),
     Table(
         "gold.citizen_consent",
@@ -185,6 +186,7 @@ GOLD: Final = (
         ),
         key=("citizen_key",),
         partition_by=("key_bucket",),
+        sort_by=("citizen_key",),
     ),
     Table(
         "gold.programme_uptake_daily",
@@ -258,6 +260,9 @@ GOLD: Final = (
             ),
         ),
         key=("day", "district_code", "dong_code", "age_group", "sex"),
+        # One partition per day: a new day's cells are written into their own partition (and
+        # rewritten there when late rows change them), never into the files of other days.
+        partition_by=("day",),
     ),
     Table(
         "gold.programme_uptake_published",

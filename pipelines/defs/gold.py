@@ -39,7 +39,8 @@ from lakehouse import delta
 from lakehouse import read as lake
 from lakehouse.catalog import table as catalog_table
 from pipelines.defs.resources import Lakehouse
-from pipelines.defs.specs import KINDS, OWNERS, key
+from pipelines.defs.specs import KINDS, OWNERS, key, within
+from pipelines.transform.changes import changes
 from pipelines.transform.consent import citizen_consent, consent_spans
 from pipelines.transform.gold import (
     PartnerSources,
@@ -109,6 +110,46 @@ def _scan(name: str) -> pl.LazyFrame:
     return lake.scan(name)
 
 
+def _buckets(values: list[object]) -> str:
+    return f"key_bucket IN ({', '.join(str(v) for v in values)})"
+
+
+def _days(values: list[object]) -> str:
+    return within("day", [str(v) for v in values])
+
+
+def write_changes(
+    name: str,
+    frame: pl.DataFrame,
+    stored: pl.DataFrame,
+    group: str,
+    predicate: Callable[[list[object]], str],
+) -> str:
+    """Write only what the recomputed ``frame`` changes in ``stored`` (the same groups' rows):
+    groups that lost or changed rows replaced whole, new rows of the others appended
+    (``pipelines.transform.changes``); returns what was written, in words.
+
+    Args:
+        name: The gold table.
+        frame: Its recomputed rows of some groups.
+        stored: Its stored rows of the same groups.
+        group: The column whose values bound each write.
+        predicate: The Delta predicate selecting some groups' rows.
+    """
+    frame = catalog_table(name).conform(frame)
+    found = changes(frame, stored, group)
+    if found.rewrite:
+        delta.replace(
+            name,
+            frame.filter(pl.col(group).is_in(found.rewrite)),
+            predicate(found.rewrite),
+            row_group_rows=ROW_GROUP_ROWS,
+        )
+    if found.added.height:
+        delta.append(name, found.added)
+    return f"{len(found.rewrite)} {group} groups rewritten, {found.added.height} rows appended"
+
+
 def _asset(
     name: str, deps: tuple[str, ...], group: str = GROUP
 ) -> Callable[..., dg.AssetsDefinition]:
@@ -159,16 +200,14 @@ def gold_citizen_timeline(
         # One chunk: delta-rs writes the batches of a chunked frame in parallel, interleaving
         # them, and a file's rows would no longer be sorted by citizen.
         frame = timeline(src).collect(engine="streaming").rechunk()
-        delta.replace(
-            TIMELINE,
-            frame,
-            f"key_bucket >= {group.start} AND key_bucket < {group.stop}",
-            row_group_rows=ROW_GROUP_ROWS,
-        )
+        stored = lake.frame(TIMELINE, pl.col("key_bucket").is_in(list(group)))
+        written = write_changes(TIMELINE, frame, stored, "key_bucket", _buckets)
         rows += frame.height
         for kind, n in frame.group_by("kind").len().iter_rows():
             kinds[kind] = kinds.get(kind, 0) + n
-        context.log.info(f"timeline buckets {group.start}..{group.stop - 1}: {frame.height} rows")
+        context.log.info(
+            f"timeline buckets {group.start}..{group.stop - 1}: {frame.height} rows, {written}"
+        )
     return dg.MaterializeResult(
         metadata={"dagster/row_count": rows, **{f"rows_{k}": v for k, v in sorted(kinds.items())}},
     )
@@ -238,8 +277,9 @@ def gold_programme_uptake_daily(
         first,
         last,
     ).collect(engine="streaming")
-    delta.replace(UPTAKE, frame, f"day >= '{first.isoformat()}' AND day <= '{last.isoformat()}'")
-    context.log.info(f"uptake {first}..{last}: {frame.height} rows")
+    stored = lake.frame(UPTAKE, pl.col("day").is_between(first, last))
+    written = write_changes(UPTAKE, frame, stored, "day", _days)
+    context.log.info(f"uptake {first}..{last}: {frame.height} rows, {written}")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": frame.height,

@@ -2,9 +2,23 @@
 and drop access-log months past their retention (``lakehouse.audit.expire_audit``).
 
 Every partition rerun and merge adds files and leaves replaced ones behind; without upkeep reads
-slow down and storage grows. Compaction keeps the data as it is (same rows, a new version);
-vacuum keeps a week of history so a reader of a recent version, or a look back in time, still
-works. It runs in the lakehouse pool, so it never races a pipeline's write.
+slow down and storage grows. Compaction keeps the data as it is (same rows, a new version); a
+table laid out for lookups by citizen (``Table.sort_by``) is z-ordered by that column instead,
+partition by partition where a partition has more than one file, with the gold writer's row
+groups, so the days appended since the last upkeep rejoin their citizens' row groups.
+
+Vacuum keeps a week of history (``RETENTION_HOURS``, the run's default; a shorter one is an
+operator's explicit choice), the time travel the platform promises:
+
+* any version of the last week reads as it was (docs/data-layout.md);
+* the consent fast path reads ``silver.programme_events`` at the version the last nightly
+  ``gold.citizen_consent`` folded (``lakehouse.queries._events_since``): a day old at most;
+* an app reading the published tables at the version it opened (``lakehouse.access.aggregates``)
+  while a rebuild commits a newer one;
+* the access log keeps only an hour of commit files (``lakehouse.audit.LOG_RETENTION``), so its
+  time travel is shorter than the files vacuum keeps, never longer.
+
+It runs in the lakehouse pool, so it never races a pipeline's write.
 """
 
 from typing import Final
@@ -13,7 +27,7 @@ import dagster as dg
 
 from lakehouse import audit, delta
 from lakehouse.catalog import TABLES
-from pipelines.defs.gold import TIMEZONE
+from pipelines.defs.gold import ROW_GROUP_ROWS, TIMEZONE
 from pipelines.defs.resources import Lakehouse
 
 RETENTION_HOURS: Final = 7 * 24
@@ -34,7 +48,7 @@ def compact_and_vacuum(
     for name in sorted(TABLES):
         if not delta.exists(name):
             continue
-        metrics = delta.optimize(name)
+        metrics = delta.optimize(name, ROW_GROUP_ROWS)
         compacted += int(str(metrics.get("numFilesRemoved", 0)))
         removed += len(delta.vacuum(name, config.retention_hours))
         tables += 1

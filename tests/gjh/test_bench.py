@@ -159,15 +159,23 @@ def test_gjh_bench_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
     doc = json.loads((out / "latest.json").read_text(encoding="utf-8"))
     stages = {row["stage"]: row for row in doc["stages"]}
     assert set(stages) == {
-        "synth", "claims bronze", "claims silver", "DICOM header indexing", "AI scoring",
-        "whole build", "timeline query", "worklist query", "KPI query",
+        "synth", "claims bronze", "claims silver", "DICOM header indexing", "DICOM intake",
+        "AI scoring", "whole build", "one new day", "timeline query", "worklist query", "KPI query",
         *report.CROWD_STAGES,
     }  # fmt: skip
     for row in stages.values():
         assert row["seconds"] > 0 and row["peak_rss_mib"] > 0, row
         assert row["items"] > 0, row
     floored = ("claims bronze", "claims silver", "DICOM header indexing", "AI scoring")
-    for name in (*floored, "timeline query", "worklist query", "KPI query", *report.CROWD_STAGES):
+    for name in (
+        *floored,
+        "DICOM intake",
+        "timeline query",
+        "worklist query",
+        "KPI query",
+        "one new day",
+        *report.CROWD_STAGES,
+    ):
         assert stages[name]["floor"]["seconds"] > 0 and stages[name]["ratio"] > 0
     for name in floored:  # the floor did the same work
         assert stages[name]["items"] == stages[name]["detail"]["floor_items"], name
