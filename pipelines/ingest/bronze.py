@@ -243,14 +243,11 @@ def write_batch(batch: Batch, tables: list[str]) -> dict[str, int]:
         ledger = ledger.with_columns(pl.col("delivered_at").dt.convert_time_zone("UTC"))
     own = f"source = '{batch.source}' AND {_in('period', batch.periods)}"
     with ThreadPoolExecutor(max(1, len(frames)), thread_name_prefix="bronze-write") as pool:
-        for done in [pool.submit(delta.replace, n, f, window) for n, f in frames.items()]:
-            done.result()
-        accounted = [
-            pool.submit(delta.replace, "bronze.deliveries", ledger, own),
-            pool.submit(write_quarantine, "bronze", batch.source, batch.periods, batch.quarantined),
-        ]
-        for done in accounted:
-            done.result()
+        for table in [pool.submit(delta.replace, n, f, window) for n, f in frames.items()]:
+            table.result()
+        ledger_written = pool.submit(delta.replace, "bronze.deliveries", ledger, own)
+        write_quarantine("bronze", batch.source, batch.periods, batch.quarantined)
+        ledger_written.result()
     return {name: frame.height for name, frame in frames.items()} | {
         "quarantine": len(batch.quarantined)
     }
