@@ -146,8 +146,13 @@ def pseudonymise(values: pl.Series) -> pl.Series:
     """
     digits = values.cast(pl.Utf8).str.replace_all("[^0-9]", "")
     mac = _hmac(_key())
-    keys = {d: _hashed(d, mac) for d in digits.drop_nulls().unique().to_list()}
-    return digits.replace_strict(keys, default=None, return_dtype=pl.Utf8).alias(values.name)
+    distinct = digits.drop_nulls().unique()
+    # Old and new values as two Series: a dict of a month's numbers would be made into two
+    # Series again from Python objects.
+    keys = pl.Series([_hashed(d, mac) for d in distinct.to_list()], dtype=pl.Utf8)
+    return digits.replace_strict(distinct, keys, default=None, return_dtype=pl.Utf8).alias(
+        values.name
+    )
 
 
 def scrub(text: str) -> str:

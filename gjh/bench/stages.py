@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -22,6 +23,8 @@ from gjh.bench.measure import run_measured
 from gjh.bench.report import Floor, Measured
 
 WORKERS = 2
+# Scoring's target holds in 3 runs of 3 (issue 23): the stage and its floor, three rounds.
+ROUNDS = 3
 # Dagster's console logger at WARNING: the runs' debug events are not the benchmark's output.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # Quiet Dagster runs, in process, with a throwaway instance: what the stage costs, not the UI.
@@ -146,7 +149,7 @@ if __name__ == "__main__":
     import json
     from gjh.bench.scoring_floor import bare_scoring, routed_jobs
     studies, seconds = bare_scoring(routed_jobs())
-    print(json.dumps({{"seconds": seconds, "items": studies}}))
+    print(json.dumps({"seconds": seconds, "items": studies}))
 """
 
 
@@ -232,27 +235,44 @@ def headers(ctx: Context) -> Measured:
     return _with(_measured("DICOM header indexing", script, ctx.env, "files"), *floor)
 
 
-def scoring(ctx: Context) -> Measured:
-    """AI scoring of the city's routed studies against the bare read, prepare and infer loop."""
+def scoring(ctx: Context, rounds: int = ROUNDS) -> Measured:
+    """AI scoring of the city's routed studies against the bare read, prepare and infer loop,
+    ``rounds`` times (the floor, then the stage, each round; ``ai.findings`` removed before a
+    round so that every round scores every study). Issue 23 asks for the target in every
+    round: the row is the round with the lowest ratio, and every round is in its detail."""
     lake = ctx.work / "scoring"
     env = dict(ctx.env) | {"LAKEHOUSE_URI": str(lake)}
     args = {"lake": str(lake), "sources": str(ctx.sources), "workers": WORKERS, "quiet": QUIET}
     subprocess.run(
         [sys.executable, "-c", ROUTED.format(**args)], env=env, check=True, capture_output=True
     )
-    floor = _floor("pixel read + preprocess + session.run", BARE_SCORING.format(), env)
     script = ctx.work / "score.py"
     script.write_text(SCORING.format(**args), encoding="utf-8")
-    out, outside = _script_file(script, env)
-    row = Measured(
-        stage="AI scoring",
-        seconds=out["seconds"],
-        wall_seconds=outside["seconds"],
-        items=int(out["items"]),
-        unit="studies",
-        peak_rss_mib=outside["peak_rss_mib"],
-    )
-    return _with(row, *floor)
+    measured: list[Measured] = []
+    each: list[dict[str, float]] = []
+    for _ in range(rounds):
+        shutil.rmtree(lake / "ai" / "findings", ignore_errors=True)
+        floor, items = _floor("pixel read + preprocess + session.run", BARE_SCORING, env)
+        out, outside = _script_file(script, env)
+        row = Measured(
+            stage="AI scoring",
+            seconds=out["seconds"],
+            wall_seconds=outside["seconds"],
+            items=int(out["items"]),
+            unit="studies",
+            peak_rss_mib=outside["peak_rss_mib"],
+        )
+        measured.append(_with(row, floor, items))
+        each.append(
+            {
+                "seconds": row.seconds,
+                "floor_seconds": floor.seconds,
+                "ratio": floor.seconds / row.seconds,
+            }
+        )
+    worst = min(range(rounds), key=lambda i: each[i]["ratio"])
+    row = measured[worst]
+    return Measured(**{**row.__dict__, "detail": row.detail | {"rounds": each}})
 
 
 def build_stages(stdout: str) -> tuple[dict[str, float], int]:

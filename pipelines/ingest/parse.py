@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
@@ -21,7 +23,7 @@ import polars as pl
 
 from lakehouse.catalog import table as catalog_table
 from lakehouse.pseudonym import scrub
-from pipelines.ingest.deliveries import DeliveredFile, file_sha256
+from pipelines.ingest.deliveries import DeliveredFile
 
 # Quarantine reason codes. The first six are the fault kinds the synthetic city injects.
 MALFORMED_ROW: Final = "malformed_row"
@@ -184,7 +186,13 @@ def check_file(
         ``(rejection, None)`` for a file quarantined whole, or ``(None, body)`` to parse: the
         text as UTF-8 bytes without a byte-order mark (a UTF-8 delivery's own bytes, not copied).
     """
-    actual = file_sha256(f.path)
+    data = f.read_bytes()
+    # The hash runs in a thread while this one decodes (hashlib lets go of the GIL on large
+    # buffers): the file is read once and both cores work. The checks keep their order.
+    with ThreadPoolExecutor(1, thread_name_prefix="sha256") as hasher:
+        hashing = hasher.submit(lambda: hashlib.sha256(data).hexdigest())
+        decoded = _decoded(data, f.encoding)
+        actual = hashing.result()
     if f.sha256 and actual != f.sha256:
         message = "SHA-256 differs from the manifest"
         return _whole(f, table, CHECKSUM_MISMATCH, message, f.rows), None
@@ -192,21 +200,33 @@ def check_file(
         rejected = _whole(f, table, DUPLICATE_DELIVERY, f"same bytes as {seen[actual]}", f.rows)
         rejected.status, rejected.duplicate_of = "duplicate", seen[actual]
         return rejected, None
-    data = f.read_bytes()
-    try:
-        text = data.decode(f.encoding)
-    except UnicodeDecodeError as exc:
-        message = f"does not decode as the declared {f.encoding}: {exc.reason} at byte {exc.start}"
-        return _whole(f, table, WRONG_ENCODING, message, f.rows), None
-    except LookupError:
-        message = f"declares an unknown encoding {f.encoding!r}"
-        return _whole(f, table, WRONG_ENCODING, message, f.rows), None
-    if not text.strip():
+    if isinstance(decoded, _Undecodable):
+        return _whole(f, table, WRONG_ENCODING, decoded.message, f.rows), None
+    text, body = decoded
+    if not text or text.isspace():  # not text.strip(): that copies a whole month's text
         return _whole(f, table, EMPTY_FILE, "the file is empty", f.rows), None
     seen[actual] = f.rel
-    as_delivered = codecs.lookup(f.encoding).name == "utf-8"
-    body = data if as_delivered else text.encode("utf-8")
     return None, body.removeprefix(b"\xef\xbb\xbf")
+
+
+@dataclass(frozen=True)
+class _Undecodable:
+    message: str
+
+
+def _decoded(data: bytes, encoding: str) -> tuple[str, bytes] | _Undecodable:
+    """(text, its UTF-8 bytes) of a file in its declared encoding: a UTF-8 delivery's own bytes,
+    not copied; or why it does not decode."""
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        return _Undecodable(
+            f"does not decode as the declared {encoding}: {exc.reason} at byte {exc.start}"
+        )
+    except LookupError:
+        return _Undecodable(f"declares an unknown encoding {encoding!r}")
+    as_delivered = codecs.lookup(encoding).name == "utf-8"
+    return text, data if as_delivered else text.encode("utf-8")
 
 
 def is_quiet(f: DeliveredFile) -> bool:
@@ -302,6 +322,9 @@ def parse_csv(
     rejected, body = check_file(f, table, seen)
     if rejected is not None or body is None:
         return rejected or _whole(f, table, EMPTY_FILE, "the file is empty", f.rows)
+    clean = _well_formed(f, body, headers)
+    if clean is not None:
+        return clean
     lines = _lines(body)
     data = lines.slice(1)
     header = next(csv.reader([lines[0]], delimiter=f.delimiter))
@@ -323,6 +346,47 @@ def parse_csv(
     whole = None if bad else body
     rows = _read_fields(data.gather(good), f.delimiter, headers, whole)
     return Parsed(f, rows.with_columns((good.cast(pl.Int64) + 2).alias("_line")), bad, data.len())
+
+
+def _well_formed(f: DeliveredFile, body: bytes, headers: tuple[str, ...]) -> Parsed | None:
+    """The usual file, proved well formed and read in one pass; None when that cannot be
+    shown, and the file is then checked line by line (``parse_csv``), which finds the same.
+
+    The proof: once every empty quoted field between delimiters (``,"",``) is made an empty
+    field, no quote is left, so every line's fields are its delimiters plus one. The header is
+    the agreed one; no line has more than its fields (Polars' reader refuses the file then);
+    and the delimiters number exactly the header's per line, so no line has fewer. Read
+    without quoting, the lines give the rows the quoted file gives.
+    """
+    delimiter = f.delimiter.encode("utf-8")
+    empty = delimiter + b'""' + delimiter
+    # Twice: in ,"","", the first replacement consumes the delimiter the second one starts with.
+    plain = body.replace(empty, delimiter * 2).replace(empty, delimiter * 2)
+    end = plain.find(b"\n")
+    if b'"' in plain or end < 0:
+        return None
+    lines = plain.count(b"\n") + (not plain.endswith(b"\n"))
+    first = plain[:end].decode("utf-8").removesuffix("\r")
+    header = next(csv.reader([first], delimiter=f.delimiter))
+    if tuple(header) != headers or plain.count(delimiter) != (len(headers) - 1) * lines:
+        return None
+    try:
+        rows = pl.read_csv(
+            plain,
+            has_header=True,
+            new_columns=list(headers),
+            separator=f.delimiter,
+            quote_char=None,
+            infer_schema=False,
+            empty_string_is_null=False,
+            schema_overrides=dict.fromkeys(headers, pl.Utf8),
+        )
+    except pl.exceptions.ComputeError:  # a line with more fields than the header
+        return None
+    if rows.height != lines - 1:
+        return None
+    numbers = pl.int_range(2, rows.height + 2, dtype=pl.Int64, eager=True).alias("_line")
+    return Parsed(f, rows.with_columns(numbers), [], rows.height)
 
 
 def _read_fields(

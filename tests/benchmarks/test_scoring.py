@@ -16,7 +16,9 @@ routed; then, on the same routed studies:
 * whole asset: the same run's wall time, Dagster's start-up and the process's imports included,
   reported beside the target.
 
-Target (issue 5): scoring throughput >= 0.8 x the bare loop's, with both cores used. Reported
+Target (issue 5): scoring throughput >= 0.8 x the bare loop's, with both cores used, in 3 runs
+of 3 (issue 23): the bare loop and the stage run three rounds in turn (``ai.findings`` removed
+before each, so every round scores every study), and each round's figures are reported. Reported
 as studies per hour, and per core (throughput divided by the two cores both sides may use).
 """
 
@@ -24,9 +26,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -43,6 +47,8 @@ from tests.conftest import KEYS
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(0)]
 CITIZENS = int(os.environ.get("GJH_BENCH_CITIZENS", "20000"))
 WORKERS = 2
+ROUNDS = 3
+TARGET = 0.8
 
 
 def test_scoring_against_a_bare_read_preprocess_infer_loop(
@@ -74,20 +80,21 @@ def test_scoring_against_a_bare_read_preprocess_infer_loop(
     total = sum(len(j) for _, j in jobs)
     assert total > 100
 
-    bare_studies, bare_s = bare_scoring(jobs)
     script = tmp_path / "score.py"  # a file, not -c: spawned workers re-import the main module
     script.write_text(
         SCORING.format(lake=str(lake), sources=str(city), workers=WORKERS, quiet=QUIET)
     )
-    scored = run_measured([sys.executable, str(script)], env=os.environ | KEYS)
-    stage_s = json.loads(scored["stdout"].strip().splitlines()[-1])["scoring_seconds"]
-    findings = lake_read.frame("ai.findings")
-    assert findings.height == total == bare_studies
-
-    bare_rate = bare_studies / bare_s
-    rate = total / stage_s
-    whole = total / scored["seconds"]
+    rounds = []
+    for _ in range(ROUNDS):  # the target holds in 3 runs of 3 (issue 23): each round reported
+        shutil.rmtree(lake / "ai" / "findings", ignore_errors=True)
+        bare_studies, bare_s = bare_scoring(jobs)
+        scored = run_measured([sys.executable, str(script)], env=os.environ | KEYS)
+        stage_s = json.loads(scored["stdout"].strip().splitlines()[-1])["scoring_seconds"]
+        findings = lake_read.frame("ai.findings")
+        assert findings.height == total == bare_studies
+        rounds.append(_round(total, bare_s, stage_s, scored))
     cores = os.cpu_count() or 1
+    ratios = [r["ratio"] for r in rounds]
     record(
         "scoring",
         {
@@ -95,19 +102,29 @@ def test_scoring_against_a_bare_read_preprocess_infer_loop(
             "instances": sum(len(j.instances) for _, js in jobs for j in js),
             "failed": int((findings["status"] == "failed").sum()),
             "per_service": {s.service: len(j) for s, j in jobs},
-            "bare_studies_per_hour": round(bare_rate * 3600),
-            "bare_seconds": round(bare_s, 1),
-            "bare_studies_per_hour_per_core": round(bare_rate * 3600 / WORKERS),
-            "scoring_studies_per_hour": round(rate * 3600),
-            "scoring_studies_per_hour_per_core": round(rate * 3600 / WORKERS),
-            "scoring_seconds": round(stage_s, 1),
-            "whole_asset_seconds": round(scored["seconds"], 1),
-            "whole_asset_studies_per_hour": round(whole * 3600),
-            "whole_asset_ratio": round(whole / bare_rate, 3),
-            "peak_rss_mib_all_processes": round(scored["peak_rss_mib"]),
-            "ratio": round(rate / bare_rate, 3),
-            "target_ratio": 0.8,
-            "target_met": rate / bare_rate >= 0.8,
+            "rounds": rounds,
+            "ratios": ratios,
+            "target_ratio": TARGET,
+            "rounds_met": sum(r >= TARGET for r in ratios),
+            "target_met": all(r >= TARGET for r in ratios),
             "cores": cores,
         },
     )
+
+
+def _round(studies: int, bare_s: float, stage_s: float, scored: dict[str, Any]) -> dict[str, Any]:
+    """One round's figures: the bare loop, the stage by its own clock, the whole asset."""
+    bare_rate, rate = studies / bare_s, studies / stage_s
+    whole = studies / scored["seconds"]
+    return {
+        "bare_seconds": round(bare_s, 1),
+        "bare_studies_per_hour": round(bare_rate * 3600),
+        "bare_studies_per_hour_per_core": round(bare_rate * 3600 / WORKERS),
+        "scoring_seconds": round(stage_s, 1),
+        "scoring_studies_per_hour": round(rate * 3600),
+        "scoring_studies_per_hour_per_core": round(rate * 3600 / WORKERS),
+        "whole_asset_seconds": round(scored["seconds"], 1),
+        "whole_asset_ratio": round(whole / bare_rate, 3),
+        "peak_rss_mib_all_processes": round(scored["peak_rss_mib"]),
+        "ratio": round(rate / bare_rate, 3),
+    }

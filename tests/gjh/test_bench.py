@@ -179,5 +179,8 @@ def test_gjh_bench_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
         assert stages[name]["floor"]["seconds"] > 0 and stages[name]["ratio"] > 0
     for name in floored:  # the floor did the same work
         assert stages[name]["items"] == stages[name]["detail"]["floor_items"], name
+    rounds = stages["AI scoring"]["detail"]["rounds"]  # scoring: 3 runs of 3, each reported
+    assert len(rounds) == 3 and all(r["ratio"] > 0 for r in rounds)
+    assert stages["AI scoring"]["ratio"] == pytest.approx(min(r["ratio"] for r in rounds), 1e-3)
     assert (out / "latest.md").read_text(encoding="utf-8") in done.stdout
     assert len(list(out.glob("bench-300-*.json"))) == 1

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from pipelines.ingest.deliveries import DeliveredFile, file_sha256
-from pipelines.ingest.parse import MALFORMED_ROW, SCHEMA_DRIFT, WRONG_ENCODING, parse_csv
+from pipelines.ingest.parse import (
+    MALFORMED_ROW,
+    SCHEMA_DRIFT,
+    WRONG_ENCODING,
+    _well_formed,
+    parse_csv,
+)
 
 HEADERS = ("SPEC_ID_SNO", "LN_NO", "DIV_NM", "AMT")
 
@@ -142,3 +148,38 @@ def test_a_nul_byte_in_a_line_neither_breaks_the_file_nor_its_line_numbers(tmp_p
     assert [(q.line, q.message) for q in parsed.quarantined] == [
         (3, "2 fields where the layout has 4")
     ]
+
+
+def test_a_well_formed_file_is_read_in_one_pass_with_the_rows_of_the_line_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The usual delivery (empty quoted fields, CRLF, Korean text, no final newline) is proved
+    well formed as a whole and read once; its rows are exactly the line-by-line path's."""
+    body = (
+        'SPEC_ID_SNO,LN_NO,DIV_NM,AMT\r\n1,"","",790\r\n1,"","",\r\n'
+        '2,2,초진진찰료(의원),1720\r\n3,"",,'
+    ).encode()
+    f = _file(tmp_path, body)
+    whole = _well_formed(f, body, HEADERS)
+    assert whole is not None and whole.quarantined == []
+    monkeypatch.setattr("pipelines.ingest.parse._well_formed", lambda *_: None)
+    by_line = parse_csv(f, "bronze.claims_t300", HEADERS, {})
+    assert by_line.quarantined == []
+    assert whole.rows.equals(by_line.rows) and whole.rows_read == by_line.rows_read == 4
+    assert whole.rows.rows()[0] == ("1", "", "", "790", 2)
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        "1,2,b\n1,4,d,4,extra\n",  # one short and one long: the delimiters add up
+        "1,2,b,c\n\n1,4,d,4,e\n",  # a blank line
+        '1,2,"",4\n"",2,x,4\n',  # a quote left at the line's start
+    ],
+)
+def test_a_file_not_proved_well_formed_is_checked_line_by_line(tmp_path: Path, lines: str) -> None:
+    body = ("SPEC_ID_SNO,LN_NO,DIV_NM,AMT\n" + lines).encode()
+    f = _file(tmp_path, body)
+    assert _well_formed(f, body, HEADERS) is None
+    parsed = parse_csv(f, "bronze.claims_t300", HEADERS, {})
+    assert parsed.rows_read == parsed.rows.height + parsed.rows_quarantined
