@@ -6,7 +6,6 @@ extract are written by one multi-asset so they are read and accounted for togeth
 """
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 import dagster as dg
@@ -121,20 +120,14 @@ def silver_claims(
     if deliveries:
         # The latest delivered version of a statement wins, whatever order periods run in.
         current = latest(heads)
+        if current.height:
+            delta.merge("silver.claims", current, newer="delivered_at")
         counts["silver.claims"] = current.height
         # Child rows are versioned by delivery: this window's deliveries are replaced exactly.
         own = "delivery_id IN (" + ", ".join(f"'{d}'" for d in deliveries) + ")"
-        # Five tables, five commits: written at once, one thread each (delta-rs encodes and
-        # writes without the GIL), as bronze writes its tables.
-        with ThreadPoolExecutor(len(SILVER), thread_name_prefix="silver-write") as pool:
-            writes = [pool.submit(delta.replace, n, f, own) for n, f in result.tables.items()]
-            if current.height:
-                writes.append(
-                    pool.submit(delta.merge, "silver.claims", current, None, "delivered_at")
-                )
-            for write in writes:
-                write.result()
-        counts |= {name: frame.height for name, frame in result.tables.items()}
+        for name, frame in result.tables.items():
+            delta.replace(name, frame, own)
+            counts[name] = frame.height
     records = quarantined + result.quarantined
     for source in SOURCES:
         write_quarantine("silver", source, window, [r for r in records if r.source == source])
