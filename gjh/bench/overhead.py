@@ -17,6 +17,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,9 @@ def _resumed(body: Iterator[Any], spent: dict[str, float], name: str) -> Generat
         yield item
 
 
-def time_op_bodies() -> dict[str, float]:
-    """Time every op body Dagster invokes in this process from now on, by op function name.
+@contextmanager
+def op_bodies_timed() -> Iterator[dict[str, float]]:
+    """Time every op body Dagster invokes in this process meanwhile, by op function name.
 
     Dagster calls each op's decorated function through ``compute_generator.invoke_compute_fn``
     (plain and generator bodies alike); wrapping that one call times the bodies and nothing of
@@ -82,7 +84,10 @@ def time_op_bodies() -> dict[str, float]:
         return _timed(invoke, spent, name)(fn, *args, **kwargs)
 
     compute_generator.invoke_compute_fn = timed_invoke
-    return spent
+    try:
+        yield spent
+    finally:
+        compute_generator.invoke_compute_fn = invoke
 
 
 def event_counts(instance: Any) -> dict[str, int]:
@@ -102,11 +107,11 @@ def measure_build(sources: Path) -> dict[str, Any]:
     from pipelines.build import build
     from pipelines.instance import instance
 
-    spent = time_op_bodies()
     recorded = instance()
-    began = time.perf_counter()
-    results = build(sources, recorded, progress=lambda _: None)
-    seconds = time.perf_counter() - began
+    with op_bodies_timed() as spent:
+        began = time.perf_counter()
+        results = build(sources, recorded, progress=lambda _: None)
+        seconds = time.perf_counter() - began
     compute = sum(spent.values())
     return {
         "seconds": seconds,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gjh.bench import growth, report, stages
+from gjh.bench import growth, overhead, report, stages
 from gjh.bench.measure import run_measured
 
 CITY = 1_430_000
@@ -111,6 +111,7 @@ def run(
         ("DICOM header indexing", lambda: [stages.headers(ctx)]),
         ("AI scoring", lambda: [stages.scoring(ctx)]),
         ("whole build", lambda: [stages.build(ctx)]),
+        (overhead.STAGE, lambda: [overhead.demo_build(ctx)]),
         ("timeline query", lambda: [stages.timeline(ctx)]),
     ]
     for name, step in steps:
