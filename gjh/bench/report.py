@@ -57,6 +57,8 @@ TARGETS: dict[str, Target] = {
     "AI scoring": Target("rate_ratio_min", 0.8),
     "whole build": Target("peak_mib_max", 8 * 1024),
     "one new day": Target("time_ratio_max", 0.05),
+    # Dagster's own share ≤ 30 % of the build: build time ≤ op bodies' time / 0.7 (overhead.py).
+    "make demo's build": Target("time_ratio_max", round(1 / 0.7, 3)),
     "worklist query": Target("p95_ms_max", 100),
     "timeline query": Target("p95_ms_max", 100),
     "KPI query": Target("p95_ms_max", 300),

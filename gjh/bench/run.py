@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gjh.bench import crowd, growth, newday, orthanc, queries, report, stages
+from gjh.bench import crowd, growth, newday, orthanc, overhead, queries, report, stages
 from gjh.bench.measure import run_measured
 
 CITY = 1_430_000
@@ -114,6 +114,7 @@ def run(
         ("AI scoring", lambda: [stages.scoring(ctx)]),
         ("whole build", lambda: [stages.build(held.built)]),
         ("one new day", lambda: [newday.stage(held, rows[-1])]),
+        (overhead.STAGE, lambda: [overhead.demo_build(ctx)]),
         ("timeline, worklist and KPI queries", lambda: queries.measured_all(ctx)),
         ("many people at once", lambda: crowd.measured(ctx)),
     ]
