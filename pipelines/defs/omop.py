@@ -3,7 +3,10 @@
 One multi-asset builds every ``omop.*`` table from silver, the imaging index and ``ai.findings``
 (``pipelines.transform.omop``) and replaces each table whole in one commit, as the gold job does
 with its derived tables: the OMOP layer is derived entirely from silver, and its ids are stable
-(``lakehouse.omop.ids``), so a rebuild gives every row the id it had. It runs in ``omop_job``
+(``lakehouse.omop.ids``), so a rebuild gives every row the id it had. The person-level tables are
+built in passes of ``BUCKETS_PER_PASS`` key buckets (memory bounded by one pass, as the gold
+timeline), each pass's rows kept in Parquet files until the last, and each table is then replaced
+from a stream of its files (``lakehouse.delta.replace_streamed``). It runs in ``omop_job``
 (after the nightly gold refresh) and as the last stage of ``gjh build``.
 
 Each table's metadata says how many source rows were left out because their person is not in
