@@ -92,6 +92,7 @@ def _bucket() -> pl.Expr:
 
 
 def _in_pass(frame: pl.LazyFrame, group: range) -> pl.LazyFrame:
+    """The rows of a table with a citizen key that belong to this pass."""
     return frame.filter(_bucket().is_in(list(group)))
 
 
