@@ -6,7 +6,7 @@ catalogue says, whoever writes it. Four ways to write, each one atomic commit:
 * ``append``: add rows (the ledger, audit-style tables);
 * ``replace``: replace exactly the rows matching a predicate (a partition, a delivery) and nothing
   else, so a rerun is idempotent and neighbouring partitions survive; never a whole-table
-  overwrite;
+  overwrite; ``replace_streamed`` does the same from a stream of batches too large to hold;
 * ``merge``: upsert by key, optionally only where the incoming row is newer;
 * ``delete``: remove rows matching a predicate.
 
@@ -30,7 +30,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, TypeVar
@@ -285,6 +285,47 @@ def replace(
     if not exists(table):
         return _write(table, frame, None, row_group_rows)
     return _write(table, frame, predicate, row_group_rows)
+
+
+def replace_streamed(
+    name: str | Table, batches: Callable[[], pa.RecordBatchReader], predicate: str
+) -> WriteResult:
+    """Replace exactly the rows matching ``predicate`` with a stream of rows, in one commit,
+    never holding them all in memory (a table built in passes, each pass's rows kept on disk
+    until the last: ``pipelines.defs.omop``).
+
+    Args:
+        name: The table.
+        batches: Opens the new rows afresh (a commit that lost a race reads them again), in the
+            catalogue's columns; each batch is cast to the catalogue's types.
+        predicate: As for ``replace``: what is replaced, rows outside it are never touched.
+    """
+    table = spec(name)
+    schema = table.conform(pl.DataFrame(schema=table.polars_schema())).to_arrow().schema
+    existed = exists(table)
+    if existed:
+        _evolved_once(table)
+    rows = 0
+
+    def counted() -> Iterator[pa.RecordBatch]:
+        nonlocal rows
+        rows = 0
+        for batch in batches().cast(schema):
+            rows += batch.num_rows
+            yield batch
+
+    def commit() -> None:
+        write_deltalake(
+            uri(table.name),
+            pa.RecordBatchReader.from_batches(schema, counted()),
+            mode="overwrite",
+            predicate=predicate if existed else None,
+            partition_by=list(table.partition_by) or None,
+            storage_options=storage_options(),
+        )
+
+    _retry(commit, table.name)
+    return WriteResult(table.name, open_table(table).version(), rows)
 
 
 def merge(

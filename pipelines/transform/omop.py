@@ -479,14 +479,49 @@ def cdm_source(source_release: date, cdm_release: date) -> pl.DataFrame:
     )
 
 
-def build(src: Sources, as_of: date, released: date) -> Built:
-    """Every omop table from the sources.
+# The tables not about one person: built once from the registers, whatever the passes.
+SHARED: Final = (
+    "omop.location",
+    "omop.care_site",
+    "omop.concept",
+    "omop.cdm_source",
+    "omop.provider",
+    "omop.observation",
+)
+
+
+def shared(
+    districts: pl.DataFrame, institutions: pl.DataFrame, as_of: date, released: date
+) -> dict[str, pl.DataFrame]:
+    """The ``SHARED`` tables, conformed.
 
     Args:
-        src: The silver, imaging and AI frames.
-        as_of: The last day the sources cover: the end of the observation of citizens still
-            resident, and the source release date.
+        districts: The citizens' district codes (a ``district_code`` column; the register
+            itself will do).
+        institutions: The institution register.
+        as_of: The last day the sources cover (``cdm_source.source_release_date``).
         released: The day this CDM is built (``cdm_source.cdm_release_date``).
+    """
+    tables = {
+        "omop.location": locations(districts, institutions),
+        "omop.care_site": care_sites(institutions),
+        "omop.concept": v.concept_frame(),
+        "omop.cdm_source": cdm_source(as_of, released),
+        # No source holds providers (the claims name institutions, not clinicians) or facts
+        # the specification files as observations: both tables exist, empty.
+        "omop.provider": pl.DataFrame(),
+        "omop.observation": pl.DataFrame(),
+    }
+    return {name: _conform(name, frame) for name, frame in tables.items()}
+
+
+def person_level(src: Sources, as_of: date) -> Built:
+    """The person-level omop tables (every table but ``SHARED``) of the citizens in ``src``.
+
+    Each row depends only on its own person's source rows, so the city can be built in passes
+    of citizens, each pass's sources narrowed to its citizens (``pipelines.defs.omop``), and the
+    passes' rows together are the rows of one pass over everyone: the ids are stable hashes of
+    source keys, and a person's observation period spans only their own events.
     """
     built = Built({})
     person = persons(src.citizens)
@@ -509,8 +544,6 @@ def build(src: Sources, as_of: date, released: date) -> Built:
     feature, finding_rows = findings(scored, image_rows)
     tables = {
         "omop.person": person,
-        "omop.location": locations(src.citizens, src.institutions),
-        "omop.care_site": care_sites(src.institutions),
         "omop.visit_occurrence": visits(claims),
         "omop.condition_occurrence": conditions(diagnoses),
         "omop.drug_exposure": pl.concat(
@@ -528,16 +561,24 @@ def build(src: Sources, as_of: date, released: date) -> Built:
         "omop.image_occurrence": image_rows,
         "omop.image_feature": feature,
         "omop.death": deaths(src.citizens),
-        "omop.concept": v.concept_frame(),
-        "omop.cdm_source": cdm_source(as_of, released),
-        # No source holds providers (the claims name institutions, not clinicians) or facts
-        # the specification files as observations: both tables exist, empty.
-        "omop.provider": pl.DataFrame(),
-        "omop.observation": pl.DataFrame(),
     }
     conformed = {name: _conform(name, frame) for name, frame in tables.items()}
     conformed["omop.observation_period"] = _conform(
         "omop.observation_period", periods(src.citizens, conformed, as_of)
     )
     built.tables = conformed
+    return built
+
+
+def build(src: Sources, as_of: date, released: date) -> Built:
+    """Every omop table from the sources, in one pass.
+
+    Args:
+        src: The silver, imaging and AI frames.
+        as_of: The last day the sources cover: the end of the observation of citizens still
+            resident, and the source release date.
+        released: The day this CDM is built (``cdm_source.cdm_release_date``).
+    """
+    built = person_level(src, as_of)
+    built.tables |= shared(src.citizens, src.institutions, as_of, released)
     return built
