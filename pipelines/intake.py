@@ -36,7 +36,7 @@ class Intake:
     success: bool
     drop_id: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
-    checks: dict[str, bool] = field(default_factory=dict)  # "table:check" -> passed
+    checks: dict[str, bool] = field(default_factory=dict)  # "<table>:<check>" -> passed
     errors: list[str] = field(default_factory=list)
 
     @property
