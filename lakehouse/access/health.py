@@ -312,7 +312,7 @@ def day_range(name: str, column: str | None = None) -> tuple[date | None, date |
     """The smallest and largest value of a date or timestamp ``column`` of a table (by default
     its first required date column), as days, from the file statistics of its Delta log, so no
     data is read; (None, None) when it has no such column or statistics, is empty or not yet
-    written."""
+    written. A partition column's range is that of its files' partition values."""
     table = catalog_table(name)
     column = column or next(
         (c.name for c in table.columns if c.type == "date" and c.required), None
@@ -321,9 +321,11 @@ def day_range(name: str, column: str | None = None) -> tuple[date | None, date |
         return None, None
     actions = pl.DataFrame(delta.open_table(table).get_add_actions(flatten=True))
     low, high = f"min.{column}", f"max.{column}"
+    if f"partition.{column}" in actions.columns:  # a partition column has values, no statistics
+        low = high = f"partition.{column}"
     if not actions.height or low not in actions.columns or high not in actions.columns:
         return None, None
-    ends = actions.select(pl.col(low).min(), pl.col(high).max()).row(0)
+    ends = actions.select(pl.col(low).min().alias("low"), pl.col(high).max().alias("high")).row(0)
     return _day(ends[0]), _day(ends[1])
 
 
