@@ -7,6 +7,8 @@ The same code runs on a laptop (``./data/lakehouse``) and on object storage
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Final
@@ -110,3 +112,20 @@ def write_secret(path: Path, value: str) -> Path:
         path.write_text(value + "\n", encoding="ascii")
         path.chmod(0o600)
     return path
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """These environment variables set for the duration, then what was there before put back (a
+    variable that was unset is unset again): for settings read from the environment by a library
+    (Dagster's) during one piece of work, and for test setups that outlive one test."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

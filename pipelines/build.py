@@ -26,8 +26,8 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +35,8 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+
+from lakehouse import config
 
 MANIFEST: Final = "delivery.json"
 MONTH: Final = re.compile(r"^\d{4}-\d{2}$")
@@ -228,19 +230,9 @@ def recover(instance: dg.DagsterInstance) -> list[str]:
     return recovered
 
 
-@contextmanager
-def range_events() -> Iterator[None]:
+def range_events() -> AbstractContextManager[None]:
     """``RANGE_EVENTS`` set for the duration, then the environment as it was."""
-    saved = {k: os.environ.get(k) for k in RANGE_EVENTS}
-    os.environ.update(RANGE_EVENTS)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return config.environment(**RANGE_EVENTS)
 
 
 def run_stage(

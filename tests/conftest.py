@@ -11,7 +11,6 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 import pytest
 
+from lakehouse.config import environment
 from synth.city import generate
 from synth.config import CityConfig
 
@@ -215,23 +215,6 @@ KEYS = {
     "GJH_IDENTITY_KEY": TEST_IDENTITY_KEY,
     "GJH_OBJECT_KEY": TEST_OBJECT_KEY,
 }
-
-
-@contextmanager
-def environment(**values: str) -> Iterator[None]:
-    """Set these environment variables for the duration, then put back what was there before
-    (a variable that was unset is unset again): for setups that outlive one test, where
-    ``monkeypatch`` (function-scoped) cannot serve."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -20,8 +20,8 @@ from streamlit.testing.v1 import AppTest
 from apps.common.i18n import LANGS, Lang, messages, t
 from lakehouse import accounts, audit
 from lakehouse.access import Access, AccessDeniedError, Principal
+from lakehouse.config import environment
 from tests.apps.signed import signed_in
-from tests.conftest import environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.security]
 ROOT = Path(__file__).resolve().parents[2]

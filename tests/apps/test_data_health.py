@@ -18,8 +18,9 @@ from apps.common.i18n import STATE_KEY, Lang, day, messages, moment, t
 from lakehouse import accounts, delta
 from lakehouse.access import Access, AccessDeniedError, Principal
 from lakehouse.access.health import SOURCES, UPTAKE_TABLES
+from lakehouse.config import environment
 from tests.apps.signed import signed_in
-from tests.conftest import City, environment
+from tests.conftest import City
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

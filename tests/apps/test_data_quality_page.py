@@ -22,12 +22,12 @@ from apps.common.i18n import Lang, t
 from lakehouse import accounts
 from lakehouse.access import Access, AccessDeniedError, Principal
 from lakehouse.access.health import FAILURE_COLUMNS
+from lakehouse.config import environment
 from lakehouse.omop import dq
 from tests.apps.browser import AppServer, rerun, shot, wait_idle
 from tests.apps.served import app_env, app_script, sign_in
 from tests.apps.signed import signed_in
 from tests.apps.test_phone import phone  # noqa: F401 (the phone's browser context, 390 px)
-from tests.conftest import environment
 from tests.lakehouse.omop.test_dq import clean, write
 from tests.pipelines.conftest import Lake
 

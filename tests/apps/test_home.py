@@ -15,8 +15,8 @@ from streamlit.testing.v1 import AppTest
 from apps.citizen.flows import FLOWS
 from apps.common.i18n import LANGS, Lang, t
 from lakehouse import accounts
+from lakehouse.config import environment
 from tests.apps.signed import signed_in
-from tests.conftest import environment
 
 pytestmark = [pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]

@@ -26,9 +26,9 @@ from lakehouse.access.aggregates import PUBLISHED, published
 from lakehouse.access.programme import targets
 from lakehouse.audit import AUDIT
 from lakehouse.catalog.gold import SERVICE_COUNTS
+from lakehouse.config import environment
 from pipelines.defs import gold
 from tests.apps.signed import signed_in
-from tests.conftest import environment
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.security]

@@ -35,12 +35,12 @@ from playwright.sync_api import Browser, Page
 from apps.common.i18n import t
 from lakehouse import accounts
 from lakehouse.access import Access, Principal
+from lakehouse.config import environment
 from tests.apps import crowd
 from tests.apps.browser import AppServer, chromium, open_app, run_app
 from tests.apps.served import app_env, app_script, sign_in
 from tests.benchmarks.conftest import record
 from tests.benchmarks.test_officials import RESIDENTS, _build
-from tests.conftest import environment
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(0)]

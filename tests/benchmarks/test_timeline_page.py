@@ -46,11 +46,11 @@ from apps.common.layout import WARM_KEY
 from apps.common.timeline import describe, figure
 from lakehouse import accounts
 from lakehouse.access import Access, Principal
+from lakehouse.config import environment
 from tests.apps import crowd
 from tests.apps.browser import AppServer, chromium, open_app, run_app
 from tests.apps.served import app_env, app_script, fill_sign_in
 from tests.benchmarks.conftest import record
-from tests.conftest import environment
 from tests.lakehouse.test_access import linked_by_rows
 from tests.pipelines.conftest import Lake
 

@@ -67,10 +67,9 @@ from apps.common import cache
 from apps.common.i18n import t
 from lakehouse import accounts, delta, dicom_store
 from lakehouse.access import Access, Principal
-from lakehouse.config import storage_options
+from lakehouse.config import environment, storage_options
 from lakehouse.triage import OPEN, policy
 from tests.benchmarks.conftest import record
-from tests.conftest import environment
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(0)]

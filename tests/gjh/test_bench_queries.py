@@ -11,7 +11,7 @@ import pytest
 
 from gjh.bench import queries, report, stages
 from lakehouse import read
-from tests.conftest import environment
+from lakehouse.config import environment
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

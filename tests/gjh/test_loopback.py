@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from gjh.serve import APPS, answers
-from tests.conftest import environment
+from lakehouse.config import environment
 from tests.gjh.test_serve import ROOT, _descendants, _free_port, _sensors_run, _serve, _stop, _wait
 from tests.pipelines import postgres
 

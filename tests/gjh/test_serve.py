@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 
 from gjh.serve import answers
+from lakehouse.config import environment
 from pipelines.build import build
 from pipelines.instance import instance
-from tests.conftest import City, environment
+from tests.conftest import City
 from tests.pipelines.conftest import Lake, resend
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

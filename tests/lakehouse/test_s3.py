@@ -30,10 +30,10 @@ from lakehouse import read as lake
 from lakehouse.access import Access, Principal
 from lakehouse.access.gate import NATIONAL_KINDS
 from lakehouse.catalog import table as catalog_table
+from lakehouse.config import environment
 from pipelines import build
 from synth.city import generate
 from synth.config import CityConfig
-from tests.conftest import environment
 from tests.lakehouse import s3server
 
 pytestmark = [

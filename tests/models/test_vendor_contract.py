@@ -21,13 +21,14 @@ import pytest
 from pydicom.pixels.processing import apply_modality_lut
 
 from lakehouse import dicom_store
+from lakehouse.config import environment
 from models.runtime.registry import service
 from models.training.files import device_uid
 from pipelines.defs.imaging import imaging_index, imaging_routing
 from pipelines.defs.resources import Imaging, Scoring
 from pipelines.defs.scoring import ai_findings
 from pipelines.score import scoring
-from tests.conftest import City, environment
+from tests.conftest import City
 from tests.models import vendor
 from tests.pipelines.conftest import Lake
 

@@ -19,8 +19,8 @@ import dagster as dg
 import polars as pl
 
 from lakehouse import read as lake_read
+from lakehouse.config import environment
 from pipelines.defs.resources import Imaging, Lakehouse, Scoring
-from tests.conftest import environment
 
 
 @dataclass(frozen=True)

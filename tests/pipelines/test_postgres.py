@@ -23,12 +23,12 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 from deltalake import DeltaTable
 
 from lakehouse.access import health
+from lakehouse.config import environment
 from pipelines import build
 from pipelines.defs import centre, programme, registry
 from pipelines.instance import instance as project_instance
 from synth.city import generate
 from synth.config import CityConfig
-from tests.conftest import environment
 from tests.pipelines import postgres
 
 pytestmark = [

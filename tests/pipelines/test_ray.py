@@ -21,11 +21,12 @@ import polars as pl
 import pytest
 
 from lakehouse import dicom_store
+from lakehouse.config import environment
 from pipelines.defs.engine import Engine, from_environment
 from pipelines.defs.imaging import imaging_index, imaging_routing
 from pipelines.defs.resources import Imaging, Scoring
 from pipelines.defs.scoring import FINDINGS, ai_findings
-from tests.conftest import City, environment
+from tests.conftest import City
 from tests.gjh.test_loopback import listening
 from tests.pipelines.conftest import Lake
 from tests.pipelines.raycluster import Cluster, cluster
