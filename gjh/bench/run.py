@@ -81,8 +81,13 @@ def _city(size_: Size, cache: Path) -> tuple[Path, report.Measured]:
 def run(
     size_: Size, out: Path, cache: Path, progress: Callable[[str], None] = print
 ) -> dict[str, Any]:
-    """Benchmark one size; write and return its report."""
+    """Benchmark one size; write and return its report. ``out`` and ``cache`` may be relative
+    (``make bench`` passes the defaults): they are resolved here, because the stages run as
+    processes whose environment must name absolute places (Dagster refuses a relative
+    ``DAGSTER_HOME``)."""
     from pipelines.build import delivered_periods
+
+    out, cache = out.resolve(), cache.resolve()
 
     load_before = _load()
     started = datetime.now(UTC)
