@@ -5,18 +5,28 @@ numbers); silver types, conforms and corrects them. One asset per table; the tab
 extract are written by one multi-asset so they are read and accounted for together.
 """
 
-from collections.abc import Iterator
+import math
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Final
 
 import dagster as dg
 import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
 
 from lakehouse import delta
 from lakehouse import read as lake
+from lakehouse.catalog import table as catalog_table
 from pipelines.defs.partitions import MONTHS, ONE_RUN, periods
 from pipelines.defs.resources import Lakehouse
 from pipelines.defs.specs import delivered_headers, key, spec
+from pipelines.ingest import deliveries
 from pipelines.ingest.bronze import Layout, ingest_csv, write_batch, write_quarantine
+from pipelines.ingest.deliveries import delivered_rows, passes
+from pipelines.ingest.parse import Quarantined
 from pipelines.transform.claims import children, latest, statements
 
 # Bronze tables per source, keyed by the delivered file's name prefix.
@@ -56,14 +66,22 @@ def _bronze_asset(source: str) -> dg.AssetsDefinition:
     def ingest(
         context: dg.AssetExecutionContext, lakehouse: Lakehouse
     ) -> Iterator[dg.MaterializeResult[None]]:
-        window = periods(context)
-        batch = ingest_csv(lakehouse.sources, source, layouts(source), window)
-        written = write_batch(batch, tables)
-        files = len(batch.ledger)
-        context.log.info(
-            f"{source} {window[0]}..{window[-1]}: {files} files, "
-            f"{written['quarantine']} quarantine records"
-        )
+        written: Counter[str] = Counter()
+        files = 0
+        # A pass of months at a time, each file's rows spilled to disk once parsed: memory
+        # holds one file, whatever the range (a year of the city is hundreds of millions of rows).
+        delivered = delivered_rows(lakehouse.sources, [source], periods(context))
+        for window in passes(delivered):
+            with tempfile.TemporaryDirectory(prefix=f"bronze-{source}-") as spill:
+                batch = ingest_csv(
+                    lakehouse.sources, source, layouts(source), window, spill=Path(spill)
+                )
+                written.update(write_batch(batch, tables))
+            files += len(batch.ledger)
+            context.log.info(
+                f"{source} {window[0]}..{window[-1]}: {len(batch.ledger)} files, "
+                f"{len(batch.quarantined)} quarantine records"
+            )
         for name in tables:
             yield dg.MaterializeResult(
                 asset_key=key(name),
@@ -98,43 +116,94 @@ def silver_claims(
 ) -> Iterator[dg.MaterializeResult[None]]:
     """Statements typed and corrected (latest delivery wins); their lines, diagnoses,
     prescriptions and dispensings; impossible dates and unknown codes quarantined."""
+    counts: Counter[str] = Counter(dict.fromkeys(SILVER, 0))
+    # A pass of months at a time (as bronze): memory holds one pass's bronze rows, whatever the
+    # range. Statements and their children are delivered in the same month, and the latest
+    # delivered version of a statement wins whatever order months run in, so the passes give
+    # the tables one run of the whole range gives.
     del lakehouse  # its setup points the lakehouse modules at this deployment's storage
-    window = periods(context)
-    frames = {
-        name: lake.frame(name, pl.col("_period").is_in(window))
-        for source in SOURCES.values()
-        for name in source.values()
-    }
-    heads, quarantined = statements(frames["bronze.claims_t200"], frames["bronze.pharmacy_t200"])
-    result = children(
-        heads,
-        frames["bronze.claims_t300"],
-        frames["bronze.claims_t400"],
-        frames["bronze.claims_t530"],
-        frames["bronze.pharmacy_t300"],
-    )
-    deliveries = sorted(
-        {d for f in frames.values() if f.height for d in f["_delivery_id"].unique().to_list()}
-    )
-    counts = dict.fromkeys(SILVER, 0)
-    if deliveries:
-        # The latest delivered version of a statement wins, whatever order periods run in.
-        current = latest(heads)
-        if current.height:
-            delta.merge("silver.claims", current, newer="delivered_at")
-        counts["silver.claims"] = current.height
-        # Child rows are versioned by delivery: this window's deliveries are replaced exactly.
-        own = "delivery_id IN (" + ", ".join(f"'{d}'" for d in deliveries) + ")"
-        for name, frame in result.tables.items():
-            delta.replace(name, frame, own)
-            counts[name] = frame.height
-    records = quarantined + result.quarantined
-    for source in SOURCES:
-        write_quarantine("silver", source, window, [r for r in records if r.source == source])
-    context.log.info(
-        f"silver claims {window[0]}..{window[-1]}: {counts}, quarantined {len(records)}"
-    )
+    rows = _bronze_rows(periods(context))
+    for window in passes(rows):
+        # A month larger than a pass is split further, by statement (``_silver_pass``).
+        parts = max(1, math.ceil(sum(rows[p] for p in window) / deliveries.PASS_ROWS))
+        with tempfile.TemporaryDirectory(prefix="silver-claims-") as spill:
+            done = _silver_pass(window, parts, Path(spill))
+        counts.update(done)
+        context.log.info(f"silver claims {window[0]}..{window[-1]} ({parts} parts): {dict(done)}")
     for name in SILVER:
         yield dg.MaterializeResult(
             asset_key=key(name), metadata={"dagster/row_count": counts[name]}
         )
+
+
+def _bronze_rows(window: list[str]) -> dict[str, int]:
+    """Bronze rows the claims and pharmacy extracts brought for each month of ``window``, by
+    the ingestion ledger (the drop folder may be archived by the time silver runs)."""
+    ledger = lake.frame(
+        "bronze.deliveries",
+        pl.col("source").is_in(list(SOURCES)) & pl.col("period").is_in(window),
+    )
+    accepted = ledger.group_by("period").agg(pl.col("rows_accepted").sum())
+    return dict.fromkeys(window, 0) | dict(accepted.iter_rows())
+
+
+def _stream(paths: list[Path]) -> Callable[[], pa.RecordBatchReader]:
+    """Opens the rows of these Parquet files as one stream of batches, afresh at each call."""
+    return lambda: ds.dataset([str(p) for p in paths]).scanner().to_reader()
+
+
+def _silver_pass(window: list[str], parts: int, spill: Path) -> Counter[str]:
+    """The silver claims tables of the months in ``window``, in ``parts`` parts by statement
+    id: rows written per table, and the quarantine records written (``quarantine``).
+
+    A statement's versions and children share its id, so each part holds everything its
+    statements need (the latest version, the children's join, the orphans). Each part's
+    statements are merged as it is done (disjoint ids); its child rows wait in Parquet files in
+    ``spill``, and each child table then replaces the window's deliveries in one commit, as
+    one part would. The part is chosen by Polars' hash, which only has to agree within this
+    call."""
+    counts: Counter[str] = Counter()
+    records: list[Quarantined] = []
+    files: dict[str, list[Path]] = {}
+    delivered: set[str] = set()
+    for part in range(parts):
+        where = pl.col("_period").is_in(window)
+        if parts > 1:
+            where &= pl.col("SPEC_ID_SNO").hash(seed=0) % parts == part
+        frames = {
+            name: lake.frame(name, where) for source in SOURCES.values() for name in source.values()
+        }
+        delivered |= {
+            d for f in frames.values() if f.height for d in f["_delivery_id"].unique().to_list()
+        }
+        heads, quarantined = statements(
+            frames["bronze.claims_t200"], frames["bronze.pharmacy_t200"]
+        )
+        result = children(
+            heads,
+            frames["bronze.claims_t300"],
+            frames["bronze.claims_t400"],
+            frames["bronze.claims_t530"],
+            frames["bronze.pharmacy_t300"],
+        )
+        del frames
+        # The latest delivered version of a statement wins, whatever order periods run in.
+        current = latest(heads)
+        if current.height:
+            delta.merge("silver.claims", current, newer="delivered_at")
+        counts["silver.claims"] += current.height
+        for name, frame in result.tables.items():
+            path = spill / f"{name}-{part:04d}.parquet"
+            catalog_table(name).conform(frame).write_parquet(path)
+            files.setdefault(name, []).append(path)
+            counts[name] += frame.height
+        records += quarantined + result.quarantined
+    if delivered:
+        # Child rows are versioned by delivery: this window's deliveries are replaced exactly.
+        own = "delivery_id IN (" + ", ".join(f"'{d}'" for d in sorted(delivered)) + ")"
+        for name, paths in files.items():
+            delta.replace_streamed(name, _stream(paths), own)
+    for source in SOURCES:
+        write_quarantine("silver", source, window, [r for r in records if r.source == source])
+    counts["quarantine"] = len(records)
+    return counts

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow.dataset as ds
 
 from lakehouse import delta
 from lakehouse import read as lake
@@ -27,9 +28,10 @@ from pipelines.ingest.parse import (
     Parsed,
     Quarantined,
     is_quiet,
+    joined,
     ledger_row,
     lineage,
-    parse_csv,
+    parse_csv_pieces,
     parse_jsonl,
     quarantine_frame,
 )
@@ -48,18 +50,36 @@ class Layout:
 @dataclass
 class Batch:
     """Everything one source delivered for one run: bronze rows per table, quarantine records
-    and ledger rows, ready to be written."""
+    and ledger rows, ready to be written.
+
+    A file's bronze rows are kept in memory, or with ``spill`` set, in a Parquet file in that
+    folder as soon as the file is parsed (``add``): a batch of a city's month then holds one
+    file's rows at a time, and ``write_batch`` streams each table from its files.
+    """
 
     source: str
     periods: list[str]
     tables: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
     quarantined: list[Quarantined] = field(default_factory=list)
     ledger: list[dict[str, Any]] = field(default_factory=list)
-    parsed: list[Parsed] = field(default_factory=list)
+    spill: Path | None = None
+    spilled: dict[str, list[Path]] = field(default_factory=dict)
+
+    def add(self, table: str, frame: pl.DataFrame) -> None:
+        """Keep one file's bronze rows for ``table`` until the batch is written."""
+        if self.spill is None:
+            self.tables.setdefault(table, []).append(frame)
+            return
+        parts = self.spilled.setdefault(table, [])
+        path = self.spill / f"{table}-{len(parts):05d}.parquet"
+        catalog_table(table).conform(frame).write_parquet(path)
+        parts.append(path)
 
     def frame(self, table: str) -> pl.DataFrame:
         """One bronze table's rows from this batch (empty with its schema when none)."""
         spec = catalog_table(table)
+        if self.spilled.get(table):
+            return pl.read_parquet(self.spilled[table])
         frames = self.tables.get(table, [])
         return pl.concat(frames) if frames else pl.DataFrame(schema=spec.polars_schema())
 
@@ -142,6 +162,7 @@ def ingest_csv(
     prepare: Callable[[pl.DataFrame, DeliveredFile, Layout], pl.DataFrame] | None = None,
     *,
     quiet_days: bool = False,
+    spill: Path | None = None,
 ) -> Batch:
     """Read every delimited file ``source`` delivered for ``periods`` into a batch.
 
@@ -154,8 +175,10 @@ def ingest_csv(
             derive a column, or to take identities away to the vault).
         quiet_days: The source exports daily, header-only files on days with no rows; those are
             told apart by name as well as bytes (``QuietFiles``).
+        spill: A folder for each file's bronze rows once parsed (``Batch.add``), so a large
+            delivery is never held whole in memory; the caller removes it after writing.
     """
-    batch = Batch(source, periods)
+    batch = Batch(source, periods, spill=spill)
     seen = seen_checksums(source, periods)
     quiet = QuietFiles()
     for f in delivered(root, source, periods):
@@ -163,18 +186,24 @@ def ingest_csv(
         if layout is None:
             continue  # a file this pipeline does not read (documented in the layouts)
         scope = quiet.scope(f, seen) if quiet_days else seen
-        parsed = parse_csv(f, layout.table, layout.headers, scope)
-        if quiet_days:
-            parsed = quiet.passed(f, parsed)
         accepted = 0
-        if parsed.status == "ingested" and parsed.rows.height:
-            rows = prepare(parsed.rows, f, layout) if prepare else parsed.rows
-            frame = to_bronze(rows, catalog_table(layout.table), f)
-            batch.tables.setdefault(layout.table, []).append(frame)
-            accepted = frame.height
-        batch.quarantined += parsed.quarantined
-        batch.ledger.append(ledger_row(parsed, accepted))
-        batch.parsed.append(parsed)
+        pieces: list[Parsed] = []
+        # A large file comes in pieces (``parse_csv_pieces``): each piece's rows cross the
+        # bronze boundary and are kept (``Batch.add``) before the next is parsed.
+        for piece in parse_csv_pieces(f, layout.table, layout.headers, scope):
+            parsed = quiet.passed(f, piece) if quiet_days else piece
+            if parsed.status == "ingested" and parsed.rows.height:
+                rows = prepare(parsed.rows, f, layout) if prepare else parsed.rows
+                frame = to_bronze(rows, catalog_table(layout.table), f)
+                del rows  # the text rows are not needed past the bronze boundary
+                parsed.rows = parsed.rows.clear()
+                batch.add(layout.table, frame)
+                accepted += frame.height
+                del frame
+            pieces.append(parsed)
+        whole = joined(pieces)
+        batch.quarantined += whole.quarantined
+        batch.ledger.append(ledger_row(whole, accepted))
     return batch
 
 
@@ -214,11 +243,10 @@ def ingest_jsonl(
         if parsed.status == "ingested" and objects:
             rows = pl.DataFrame([fields(o) for o in objects], schema=headers)
             frame = to_bronze(rows.with_columns(parsed.rows["_line"]), spec, f)
-            batch.tables.setdefault(table, []).append(frame)
+            batch.add(table, frame)
             accepted = frame.height
         batch.quarantined += parsed.quarantined
         batch.ledger.append(ledger_row(parsed, accepted))
-        batch.parsed.append(parsed)
     return batch
 
 
@@ -233,24 +261,29 @@ def write_batch(batch: Batch, tables: list[str]) -> dict[str, int]:
 
     Each table is its own commit, so they are written at once, one thread each: delta-rs
     encodes and writes a table without holding the GIL, and one table's Parquet encoding
-    keeps about one core busy. The ledger waits for the tables: a file is recorded as
+    keeps about one core busy. A table whose rows were spilled (``Batch.spill``) is streamed
+    from its files into one commit. The ledger waits for the tables: a file is recorded as
     ingested only once its rows are committed.
     """
     window = _in("_period", batch.periods)
-    frames = {name: batch.frame(name) for name in tables}
     ledger = pl.DataFrame(batch.ledger, schema=catalog_table("bronze.deliveries").polars_schema())
     if batch.ledger:
         ledger = ledger.with_columns(pl.col("delivered_at").dt.convert_time_zone("UTC"))
     own = f"source = '{batch.source}' AND {_in('period', batch.periods)}"
-    with ThreadPoolExecutor(max(1, len(frames)), thread_name_prefix="bronze-write") as pool:
-        for table in [pool.submit(delta.replace, n, f, window) for n, f in frames.items()]:
-            table.result()
+
+    def write(name: str) -> int:
+        files = [str(p) for p in batch.spilled.get(name, [])]
+        if files:
+            stream = lambda: ds.dataset(files).scanner().to_reader()  # noqa: E731
+            return delta.replace_streamed(name, stream, window).rows
+        return delta.replace(name, batch.frame(name), window).rows
+
+    with ThreadPoolExecutor(max(1, len(tables)), thread_name_prefix="bronze-write") as pool:
+        written = dict(zip(tables, pool.map(write, tables), strict=True))
         ledger_written = pool.submit(delta.replace, "bronze.deliveries", ledger, own)
         write_quarantine("bronze", batch.source, batch.periods, batch.quarantined)
         ledger_written.result()
-    return {name: frame.height for name, frame in frames.items()} | {
-        "quarantine": len(batch.quarantined)
-    }
+    return written | {"quarantine": len(batch.quarantined)}
 
 
 def write_quarantine(

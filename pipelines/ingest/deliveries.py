@@ -103,3 +103,42 @@ def periods(root: Path, source: str) -> list[str]:
         for m in (root / source).glob(f"*/{MANIFEST}")
     }
     return sorted(found)
+
+
+# A range run of a monthly extract handles its periods in passes of at most about this many
+# delivered rows (the manifests' declared counts), so its memory is bounded by one pass, not by
+# the range: a year of Gwangju's claims and pharmacy is about 240 M rows, one month about 20 M
+# (a month is never split: a pass over the limit holds that one month alone). Small cities (the
+# demo, the tests) fit their whole range in one pass, as before.
+PASS_ROWS: Final = 2_000_000
+
+
+def delivered_rows(root: Path, sources: list[str], periods: list[str]) -> dict[str, int]:
+    """Rows ``sources`` declared for each of ``periods`` in their manifests."""
+    rows = dict.fromkeys(periods, 0)
+    for source in sources:
+        for f in discover(root, source):
+            if f.period in rows:
+                rows[f.period] += f.rows
+    return rows
+
+
+def passes(rows_by_period: dict[str, int], rows: int | None = None) -> list[list[str]]:
+    """The periods (sorted) in consecutive groups of at most ``rows`` rows, a period with more
+    alone: the passes a range run takes one after another.
+
+    Every pass of a range run then does what a run of only its periods does, in period order,
+    so a range run's tables are those of its partitions run one pass at a time. ``rows`` is
+    ``PASS_ROWS`` unless given."""
+    limit = PASS_ROWS if rows is None else rows
+    groups: list[list[str]] = []
+    held = 0
+    for period in sorted(rows_by_period):
+        n = rows_by_period[period]
+        if groups and held + n <= limit:
+            groups[-1].append(period)
+            held += n
+        else:
+            groups.append([period])
+            held = n
+    return groups

@@ -15,6 +15,7 @@ import csv
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
@@ -303,6 +304,12 @@ def _field_counts(data: pl.Series, delimiter: str) -> pl.DataFrame:
     )
 
 
+# A delivered file larger than this is parsed in pieces of about this size, cut at line ends. A
+# city month's largest file (the pharmacy lines, 570 MB) parsed whole held its text and its rows
+# several times over at once; in pieces, only the file's text and one piece's rows are held.
+CHUNK_BYTES: Final = 64 << 20
+
+
 def parse_csv(
     f: DeliveredFile, table: str, headers: tuple[str, ...], seen: dict[str, str]
 ) -> Parsed:
@@ -311,7 +318,8 @@ def parse_csv(
     Lines are counted and split in Polars: a line with the layout's number of fields (quoted
     delimiters aside) is parsed by Polars' CSV reader, and one without it, or with an unclosed
     quote, is quarantined as ``malformed_row`` with its line number. Empty fields stay empty
-    strings: bronze keeps what was delivered.
+    strings: bronze keeps what was delivered. The whole file's rows at once: the pipelines take
+    them piece by piece (``parse_csv_pieces``).
 
     Args:
         f: The file.
@@ -319,9 +327,63 @@ def parse_csv(
         headers: The layout the source agreed to send, in order.
         seen: Checksums already ingested (see ``check_file``).
     """
+    return joined(list(parse_csv_pieces(f, table, headers, seen)))
+
+
+def parse_csv_pieces(
+    f: DeliveredFile, table: str, headers: tuple[str, ...], seen: dict[str, str]
+) -> Iterator[Parsed]:
+    """``parse_csv`` in pieces of about ``CHUNK_BYTES``: the file is checked whole
+    (``check_file``) and its header once, then its lines are parsed a piece at a time, each
+    piece with its rows (numbered by the file's lines), its quarantined lines and the lines it
+    read. A file rejected whole is one piece; ``joined`` gives the file's ``Parsed``."""
     rejected, body = check_file(f, table, seen)
     if rejected is not None or body is None:
-        return rejected or _whole(f, table, EMPTY_FILE, "the file is empty", f.rows)
+        yield rejected or _whole(f, table, EMPTY_FILE, "the file is empty", f.rows)
+        return
+    end = body.find(b"\n")
+    if len(body) <= CHUNK_BYTES or end < 0:
+        yield _parse_body(f, table, headers, body)
+        return
+    header = body[: end + 1]
+    checked = _parse_body(f, table, headers, header)
+    if checked.status != "ingested":  # schema drift: the whole file, every line counted
+        lines = body.count(b"\n") + (not body.endswith(b"\n")) - 1
+        yield _whole(f, table, checked.quarantined[0].reason, checked.quarantined[0].message, lines)
+        return
+    before, start = 0, end + 1
+    while start < len(body):
+        stop = body.find(b"\n", start + CHUNK_BYTES)
+        stop = len(body) if stop < 0 else stop + 1
+        piece = _parse_body(f, table, headers, header + body[start:stop])
+        yield _shifted(piece, before)
+        before, start = before + piece.rows_read, stop
+
+
+def joined(pieces: list[Parsed]) -> Parsed:
+    """One file's pieces (``parse_csv_pieces``) as one ``Parsed``."""
+    if len(pieces) == 1:
+        return pieces[0]
+    return Parsed(
+        pieces[0].file,
+        pl.concat([p.rows for p in pieces]),
+        [q for p in pieces for q in p.quarantined],
+        sum(p.rows_read for p in pieces),
+    )
+
+
+def _shifted(piece: Parsed, before: int) -> Parsed:
+    """A piece's line numbers as the file's: ``before`` data lines came before it."""
+    if not before:
+        return piece
+    piece.rows = piece.rows.with_columns(pl.col("_line") + before)
+    for q in piece.quarantined:
+        q.line = None if q.line is None else q.line + before
+    return piece
+
+
+def _parse_body(f: DeliveredFile, table: str, headers: tuple[str, ...], body: bytes) -> Parsed:
+    """``parse_csv`` of a checked file's text (UTF-8, header line first)."""
     clean = _well_formed(f, body, headers)
     if clean is not None:
         return clean

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.ingest import parse
 from pipelines.ingest.deliveries import DeliveredFile, file_sha256
 from pipelines.ingest.parse import (
     MALFORMED_ROW,
@@ -183,3 +184,44 @@ def test_a_file_not_proved_well_formed_is_checked_line_by_line(tmp_path: Path, l
     assert _well_formed(f, body, HEADERS) is None
     parsed = parse_csv(f, "bronze.claims_t300", HEADERS, {})
     assert parsed.rows_read == parsed.rows.height + parsed.rows_quarantined
+
+
+# A file of well-formed, quoted, blank, short, long and unclosed lines, CRLF and LF mixed.
+_MIXED = (
+    "SPEC_ID_SNO,LN_NO,DIV_NM,AMT\r\n"
+    '1,1,"아세트아미노펜 500mg, 정",790\r\n'
+    "1,2,b\n"
+    "\n"
+    '1,4,"broken,40\n'
+    "1,5,e,5,extra\n"
+    '1,6,"6"" 붕대",\r\n' + "".join(f"2,{n},line {n},{n}\n" for n in range(7, 40))
+).encode()
+
+
+@pytest.mark.parametrize("chunk", [1, 40, 200])
+def test_a_file_parsed_in_pieces_gives_the_rows_and_records_of_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """A large file is parsed ``CHUNK_BYTES`` at a time, cut at line ends: the pieces number
+    their rows and quarantined lines as the file's lines, and together are the whole file."""
+    f = _file(tmp_path, _MIXED)
+    whole = parse_csv(f, "bronze.claims_t300", HEADERS, {})
+    monkeypatch.setattr(parse, "CHUNK_BYTES", chunk)
+    pieces = list(parse.parse_csv_pieces(f, "bronze.claims_t300", HEADERS, {}))
+    assert len(pieces) > 1
+    joined = parse.joined(pieces)
+    assert joined.rows.rows() == whole.rows.rows()
+    assert joined.quarantined == whole.quarantined and len(whole.quarantined) == 4
+    assert [q.line for q in whole.quarantined] == [3, 4, 5, 6]
+    assert joined.rows_read == whole.rows_read == 39
+    assert whole.rows["_line"].to_list() == [2, 7, *range(8, 41)]
+
+
+def test_a_file_in_pieces_with_a_drifted_header_is_rejected_whole_with_every_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = b"SPEC_ID_SNO,DIV_NM,LN_NO,AMT\n" + b"".join(b"1,a,%d,1\n" % n for n in range(50))
+    monkeypatch.setattr(parse, "CHUNK_BYTES", 64)
+    [rejected] = parse.parse_csv_pieces(_file(tmp_path, body), "bronze.claims_t300", HEADERS, {})
+    assert rejected.status == "rejected" and rejected.rows_read == 50
+    assert [(q.reason, q.rows) for q in rejected.quarantined] == [(SCHEMA_DRIFT, 50)]

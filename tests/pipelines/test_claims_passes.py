@@ -1,0 +1,112 @@
+"""The monthly extracts in passes (``pipelines.ingest.deliveries.passes``) and with each file's
+bronze rows spilled to disk once parsed (``Batch.spill``): a range run holds one pass's months,
+and one file's rows, whatever the range, and writes the tables one run of the whole range in
+memory writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from pipelines.defs import claims
+from pipelines.ingest import deliveries
+from pipelines.ingest.bronze import ingest_csv, write_batch
+from tests.conftest import City
+from tests.pipelines.conftest import Lake
+
+SILVER = list(claims.SILVER)
+MONTHS = ("2025-03", "2025-04", "2025-05")
+BRONZE = [name for source in claims.SOURCES.values() for name in source.values()]
+
+
+def test_passes_keep_months_in_order_and_under_the_limit_a_large_month_alone() -> None:
+    rows = {"2025-03": 40, "2025-01": 30, "2025-02": 50, "2025-04": 500, "2025-05": 10}
+    assert deliveries.passes(rows, rows=100) == [
+        ["2025-01", "2025-02"],
+        ["2025-03"],
+        ["2025-04"],
+        ["2025-05"],
+    ]
+    assert deliveries.passes(rows, rows=10_000) == [sorted(rows)]
+    assert deliveries.passes({}, rows=100) == []
+
+
+def test_delivered_rows_are_the_manifests_declared_rows_by_period(small_city: City) -> None:
+    months = ["2025-03", "2025-04", "2025-05"]
+    counted = deliveries.delivered_rows(small_city.out, ["claims", "pharmacy"], months)
+    declared = dict.fromkeys(months, 0)
+    for source in ("claims", "pharmacy"):
+        for _, manifest in small_city.deliveries(source):
+            if manifest["period"] in declared:
+                declared[manifest["period"]] += sum(e["rows"] for e in manifest["files"])
+    assert counted == declared and all(counted.values())
+
+
+def _sorted(lake: Lake, names: list[str]) -> dict[str, pl.DataFrame]:
+    return {name: lake.frame(name).sort(pl.all()) for name in names}
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_range_run_month_by_month_and_in_parts_writes_the_tables_of_one_pass(
+    small_city: City, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    months = (MONTHS[0], MONTHS[-1])
+    assets = [claims.bronze_claims, claims.bronze_pharmacy, claims.silver_claims]
+    # Both lakehouses share one secrets folder (their parent), so one pseudonym key.
+    whole = Lake(tmp_path / "whole", small_city.out)
+    monthly = Lake(tmp_path / "monthly", small_city.out)
+    whole.materialise(assets, months)
+    # Every month a pass of its own, and each month's silver in three or four parts.
+    rows = deliveries.delivered_rows(small_city.out, list(claims.SOURCES), list(MONTHS))
+    monkeypatch.setattr(deliveries, "PASS_ROWS", min(rows.values()) // 3)
+    taken: list[tuple[list[str], int]] = []
+    silver_pass = claims._silver_pass
+
+    def counted(window: list[str], parts: int, spill: Path) -> object:
+        taken.append((window, parts))
+        return silver_pass(window, parts, spill)
+
+    monkeypatch.setattr(claims, "_silver_pass", counted)
+    monthly.materialise(assets, months)
+    assert [w for w, _ in taken] == [[m] for m in MONTHS]
+    assert all(parts >= 3 for _, parts in taken), taken
+
+    names = [*BRONZE, *SILVER, "bronze.deliveries", "quarantine.records"]
+    expected, got = _sorted(whole, names), _sorted(monthly, names)
+    assert set(expected["bronze.deliveries"]["period"]) >= {"2025-03", "2025-04", "2025-05"}
+    for name in names:
+        assert expected[name].height > 0, name
+        assert_frame_equal(got[name], expected[name], check_dtypes=True)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_batch_spilled_to_disk_writes_the_rows_it_would_hold_in_memory(
+    small_city: City, tmp_path: Path
+) -> None:
+    tables = list(claims.SOURCES["claims"].values())
+    layouts = claims.layouts("claims")
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    kept, spilled = (
+        Lake(tmp_path / "kept", small_city.out),
+        Lake(tmp_path / "spilled", small_city.out),
+    )
+    with kept.active():
+        in_memory = ingest_csv(small_city.out, "claims", layouts, ["2025-04"])
+        write_batch(in_memory, tables)
+    with spilled.active():
+        on_disk = ingest_csv(small_city.out, "claims", layouts, ["2025-04"], spill=spill)
+        assert not on_disk.tables  # nothing held: every file's rows are in the spill folder
+        assert sorted(on_disk.spilled) == sorted(tables)
+        assert all(p.parent == spill and p.is_file() for ps in on_disk.spilled.values() for p in ps)
+        written = write_batch(on_disk, tables)
+    assert on_disk.quarantined == in_memory.quarantined and on_disk.ledger == in_memory.ledger
+    for name in tables:
+        assert written[name] == in_memory.frame(name).height > 0, name
+    for name in [*tables, "bronze.deliveries", "quarantine.records"]:
+        assert_frame_equal(spilled.frame(name).sort(pl.all()), kept.frame(name).sort(pl.all()))
