@@ -191,7 +191,7 @@ def check_file(
     # The hash runs in a thread while this one decodes (hashlib lets go of the GIL on large
     # buffers): the file is read once and both cores work. The checks keep their order.
     with ThreadPoolExecutor(1, thread_name_prefix="sha256") as hasher:
-        hashing = hasher.submit(lambda: hashlib.sha256(data).hexdigest())
+        hashing = hasher.submit(_sha256, data)
         decoded = _decoded(data, f.encoding)
         actual = hashing.result()
     if f.sha256 and actual != f.sha256:
@@ -203,11 +203,15 @@ def check_file(
         return rejected, None
     if isinstance(decoded, _Undecodable):
         return _whole(f, table, WRONG_ENCODING, decoded.message, f.rows), None
-    text, body = decoded
-    if not text or text.isspace():  # not text.strip(): that copies a whole month's text
+    if decoded.blank:
         return _whole(f, table, EMPTY_FILE, "the file is empty", f.rows), None
     seen[actual] = f.rel
-    return None, body.removeprefix(b"\xef\xbb\xbf")
+    del data  # a re-encoded file's delivered bytes: only its UTF-8 text is needed from here
+    return None, decoded.text().removeprefix(b"\xef\xbb\xbf")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -215,19 +219,53 @@ class _Undecodable:
     message: str
 
 
-def _decoded(data: bytes, encoding: str) -> tuple[str, bytes] | _Undecodable:
-    """(text, its UTF-8 bytes) of a file in its declared encoding: a UTF-8 delivery's own bytes,
-    not copied; or why it does not decode."""
+# A file is decoded this many bytes at a time, so its whole text is never held as a Python
+# string (up to four bytes a character) beside its bytes.
+_DECODE_BYTES: Final = 16 << 20
+
+
+@dataclass
+class _Decoded:
+    """A file's text as UTF-8: its own bytes when delivered in UTF-8, or its pieces re-encoded
+    (joined by ``text``, once the delivered bytes can go), and whether it is blank."""
+
+    pieces: list[bytes]
+    blank: bool
+
+    def text(self) -> bytes:
+        body = self.pieces[0] if len(self.pieces) == 1 else b"".join(self.pieces)
+        self.pieces = [body]
+        return body
+
+
+def _decoded(data: bytes, encoding: str) -> _Decoded | _Undecodable:
+    """A file's text in its declared encoding, decoded ``_DECODE_BYTES`` at a time (a
+    character cut at a slice's end is finished by the next); or why it does not decode."""
     try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        return _Undecodable(
-            f"does not decode as the declared {encoding}: {exc.reason} at byte {exc.start}"
-        )
+        codec = codecs.lookup(encoding)
     except LookupError:
         return _Undecodable(f"declares an unknown encoding {encoding!r}")
-    as_delivered = codecs.lookup(encoding).name == "utf-8"
-    return text, data if as_delivered else text.encode("utf-8")
+    decoder = codec.incrementaldecoder("strict")
+    as_delivered = codec.name == "utf-8"
+    pieces: list[bytes] = []
+    blank = True
+    view = memoryview(data)
+    for start in range(0, max(len(data), 1), _DECODE_BYTES):
+        last = start + _DECODE_BYTES >= len(data)
+        # The decoder reports positions within what it was given: the bytes it kept back from
+        # the slice before (an unfinished character), then this slice.
+        held = len(decoder.getstate()[0])
+        try:
+            text = decoder.decode(view[start : start + _DECODE_BYTES], final=last)
+        except UnicodeDecodeError as exc:
+            at = start - held + exc.start
+            return _Undecodable(
+                f"does not decode as the declared {encoding}: {exc.reason} at byte {max(at, 0)}"
+            )
+        blank = blank and (not text or text.isspace())
+        if not as_delivered:
+            pieces.append(text.encode("utf-8"))
+    return _Decoded([data] if as_delivered else pieces, blank)
 
 
 def is_quiet(f: DeliveredFile) -> bool:

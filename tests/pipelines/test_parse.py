@@ -225,3 +225,24 @@ def test_a_file_in_pieces_with_a_drifted_header_is_rejected_whole_with_every_lin
     [rejected] = parse.parse_csv_pieces(_file(tmp_path, body), "bronze.claims_t300", HEADERS, {})
     assert rejected.status == "rejected" and rejected.rows_read == 50
     assert [(q.reason, q.rows) for q in rejected.quarantined] == [(SCHEMA_DRIFT, 50)]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7])
+def test_a_file_decoded_in_slices_gives_its_text_and_the_first_bad_byte_of_one_decode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """Files are decoded a slice at a time (never the whole text as one Python string): a
+    character cut at a slice's end is finished by the next, and a wrong byte is reported where
+    decoding the whole file would report it."""
+    text = "SPEC_ID_SNO,LN_NO,DIV_NM,AMT\n" + "".join(f"1,{n},정제 {n}mg,{n}\n" for n in range(9))
+    good = text.encode("cp949")
+    bad = good[:40] + b"\xff\xff" + good[40:]
+    with pytest.raises(UnicodeDecodeError) as whole:
+        bad.decode("cp949")
+    monkeypatch.setattr(parse, "_DECODE_BYTES", size)
+    parsed = parse_csv(_file(tmp_path, good, "cp949"), "bronze.claims_t300", HEADERS, {})
+    assert parsed.rows["DIV_NM"].to_list() == [f"정제 {n}mg" for n in range(9)]
+    rejected = parse_csv(_file(tmp_path, bad, "cp949"), "bronze.claims_t300", HEADERS, {})
+    [record] = rejected.quarantined
+    assert record.reason == WRONG_ENCODING
+    assert record.message.endswith(f"{whole.value.reason} at byte {whole.value.start}")
