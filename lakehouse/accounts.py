@@ -7,7 +7,7 @@ reassigned) to a role, an institution or a citizen key, and holds no password. W
 provider (the demo, a laptop), accounts sign in with a password, stored only as an argon2id hash
 (argon2-cffi, salted, with its parameters in the hash). Five failures within fifteen minutes
 lock the account for fifteen minutes. Every sign-in attempt, with a password or through a
-provider, is appended to ``ops.sign_ins``.
+provider, is appended to ``ops.sign_ins`` through its outbox (``SIGN_IN_LOG``).
 
 The file is JSON (``GJH_ACCOUNTS``, default ``<secrets>/accounts.json``, mode 600), outside the
 lakehouse. Citizens are listed by citizen key, never by registration number: ``load_demo``
@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import re
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -30,13 +31,16 @@ import polars as pl
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from lakehouse import delta, pseudonym
-from lakehouse import read as lake
+from lakehouse import pseudonym
 from lakehouse.access import ROLES, Principal, Role
-from lakehouse.catalog import YKIHO_PATTERN, table
+from lakehouse.catalog import YKIHO_PATTERN
 from lakehouse.config import secrets_dir
+from lakehouse.ledger import Ledger
 
 SIGN_INS: Final = "ops.sign_ins"
+# Sign-ins are appended through a local outbox, as the access log is: a sign-in costs an SQLite
+# commit, not a Delta commit, and many at once do not race for the table.
+SIGN_IN_LOG: Final = Ledger(SIGN_INS, "event_id", "sign-ins")
 LOCK_AFTER: Final = 5
 LOCK_WINDOW: Final = timedelta(minutes=15)
 _HASHER: Final = PasswordHasher()  # argon2id, the library's current recommended parameters
@@ -179,13 +183,23 @@ def record_forged_session(claimed: str, origin: str) -> None:
 
 
 def _record(name: str, origin: str, outcome: str, at: datetime) -> None:
-    row: dict[str, Any] = {"at": at, "account": name, "origin": origin, "outcome": outcome}
-    delta.append(SIGN_INS, pl.DataFrame([row], schema=table(SIGN_INS).polars_schema()))
+    """One attempt into ``ops.sign_ins``, through its outbox (``lakehouse.ledger``): on disk when
+    this returns, in the table within a second where the app runs a flusher."""
+    row: dict[str, Any] = {
+        "event_id": uuid.uuid4().hex,
+        "at": at,
+        "account": name,
+        "origin": origin,
+        "outcome": outcome,
+    }
+    SIGN_IN_LOG.append([row])
 
 
 def _recent_failures(name: str, now: datetime) -> int:
+    """Failures of ``name`` in the lock window, the ones still in this machine's outbox
+    included (``Ledger.scan``)."""
     return int(
-        lake.scan(SIGN_INS)
+        SIGN_IN_LOG.scan()
         .filter(
             (pl.col("account") == name)
             & (pl.col("at") > now - LOCK_WINDOW)

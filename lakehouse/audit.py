@@ -10,14 +10,11 @@ pipelines run as the system under Dagster, outside any app's principal: they wri
 when person-level data leaves (``record_export``) and drop the months past retention
 (``expire_audit``).
 
-A row goes first to the lakehouse's local outbox (``lakehouse.outbox``, SQLite on local disk):
-``append`` returns once it is there, on disk. A process that runs a flusher (``Flusher``: the
-apps, from ``start_flusher``) leaves the rest to it: every ``FLUSH_SECONDS``, sooner once
-``FLUSH_ROWS`` rows wait, and when it stops, it moves the waiting rows to the table in order,
-``BATCH_ROWS`` a commit. Any other process (the pipelines, scripts, tests) flushes at once, so
-its row is in the table when ``append`` returns, as before. Every reader of the log goes
-through ``scan``: the table and the rows still waiting, so the citizen's "who viewed my record"
-and the admin's review miss nothing that was acknowledged.
+A row goes first to the lakehouse's local outbox, through the ledger ``LOG``
+(``lakehouse.ledger``, which the sign-ins use too): ``append`` returns once it is on disk, and
+a flusher (the apps' servers) or the appending process itself moves it to the table. Every
+reader of the log goes through ``scan``: the table and the rows still waiting, so the citizen's
+"who viewed my record" and the admin's review miss nothing that was acknowledged.
 
 This module holds no access rule, so a pipeline that imports it imports nothing of who may see
 what (``tests/lakehouse/test_audit.py`` checks that).
@@ -25,11 +22,8 @@ what (``tests/lakehouse/test_audit.py`` checks that).
 
 from __future__ import annotations
 
-import atexit
-import hashlib
 import logging
 import os
-import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -38,8 +32,7 @@ from typing import Final
 
 import polars as pl
 
-from lakehouse import config, delta
-from lakehouse.catalog import table
+from lakehouse import delta, ledger
 from lakehouse.outbox import Outbox
 from lakehouse.pseudonym import is_citizen_key
 
@@ -57,12 +50,6 @@ COMPACT_EVERY: Final = 200
 # How long the log's commit files are kept (Delta's ``logRetentionDuration``): its time travel,
 # which nothing reads (rows are never updated; the rows themselves stay in the data files).
 LOG_RETENTION: Final = "interval 1 hours"
-# A flusher moves the outbox's rows at least this often (the most an app's row waits before it
-# is in the table), and sooner once this many rows of its process wait; a commit carries at
-# most ``BATCH_ROWS`` rows.
-FLUSH_SECONDS: Final = 1.0
-FLUSH_ROWS: Final = 500
-BATCH_ROWS: Final = 5000
 
 
 def row(
@@ -102,20 +89,24 @@ def row(
     }
 
 
+def _months(rows: pl.DataFrame) -> pl.Expr:
+    """The log's partitions that can hold ``rows`` (an id lookup reads only their files)."""
+    return pl.col("month").is_in(rows["month"].unique().implode())
+
+
+def _committed(version: int) -> None:
+    """The writer whose commit is a multiple of ``COMPACT_EVERY`` compacts the log
+    (``compact``), so one commit in that many pays it, whichever process made it."""
+    if version and version % COMPACT_EVERY == 0:
+        compact()
+
+
+LOG: Final = ledger.Ledger(AUDIT, "event_id", "audit", narrow=_months, committed=_committed)
+
+
 def outbox() -> Outbox:
-    """This lakehouse's access-log outbox: a database in ``config.outbox_dir()`` named for the
-    lakehouse, so two lakehouses never share one."""
-    name = hashlib.sha256(config.lakehouse_uri().encode()).hexdigest()[:16]
-    path = config.outbox_dir() / f"audit-{name}.sqlite"
-    with _boxes_lock:
-        box = _boxes.get(path)
-        if box is None:
-            box = _boxes[path] = Outbox(path, table(AUDIT).polars_schema(), "event_id")
-        return box
-
-
-_boxes: dict[Path, Outbox] = {}
-_boxes_lock = threading.Lock()
+    """This lakehouse's access-log outbox (``Ledger.outbox``)."""
+    return LOG.outbox()
 
 
 def append(entries: Sequence[dict[str, object]]) -> None:
@@ -123,150 +114,34 @@ def append(entries: Sequence[dict[str, object]]) -> None:
     disk when this returns (never updated afterwards; the table's files are only compacted,
     rows unchanged). Without a flusher in this process the entries are then flushed at once
     (one commit, with whatever else waited)."""
-    box = outbox()
-    box.append(entries)
-    flusher = _flushers.get(box.path)
-    if flusher is None:
-        flush(box)
-    else:
-        flusher.nudge(len(entries))
+    LOG.append(entries)
 
 
 def flush(box: Outbox | None = None, committed: Callable[[], None] | None = None) -> int:
     """Move the rows waiting in the outbox (this lakehouse's, or ``box``) to the table, in
-    order, ``BATCH_ROWS`` a commit; returns how many moved. The writer whose commit is a
-    multiple of ``COMPACT_EVERY`` then compacts the log (``compact``), so one commit in that
-    many pays it, whichever process made it. ``committed`` runs after each commit, before its
-    rows leave the outbox (the kill test's hook)."""
-    due: list[int] = []
-
-    def deliver(batch: pl.DataFrame) -> None:
-        written = delta.append(AUDIT, batch)
-        if written.version and written.version % COMPACT_EVERY == 0:
-            due.append(written.version)
-
-    moved = (box or outbox()).flush(deliver, _delivered, BATCH_ROWS, committed)
-    if due:
-        compact()
-    return moved
-
-
-def _snapshot() -> pl.LazyFrame:
-    """The table at its latest version (an empty frame of its columns before its first row)."""
-    if not delta.exists(AUDIT):
-        return pl.LazyFrame(schema=table(AUDIT).polars_schema())
-    return pl.scan_delta(delta.open_table(AUDIT))
-
-
-def _held(logged: pl.LazyFrame, rows: pl.DataFrame) -> set[str]:
-    """The ids among ``rows`` that ``logged`` already holds (only their months' files read)."""
-    found = logged.filter(
-        pl.col("month").is_in(rows["month"].unique().implode())
-        & pl.col("event_id").is_in(rows["event_id"].implode())
-    )
-    return set(found.select("event_id").collect()["event_id"].to_list())
-
-
-def _delivered(rows: pl.DataFrame) -> set[str]:
-    """The ids among ``rows`` the table holds now (a killed flusher's last batch)."""
-    return _held(_snapshot(), rows)
+    order, ``ledger.BATCH_ROWS`` a commit; returns how many moved (``Ledger.flush``; every
+    ``COMPACT_EVERY`` commits the log is compacted). ``committed`` runs after each commit,
+    before its rows leave the outbox (the kill test's hook)."""
+    return LOG.flush(box, committed)
 
 
 def scan() -> pl.LazyFrame:
     """The access log as it stands: the table and the rows still in this lakehouse's outbox,
     each row once (by its ``event_id``), whatever a flusher is doing meanwhile
-    (``Outbox.read``). Every reader of the log reads it here (on object storage, rows still
-    waiting in another machine's outbox show once it flushed them: within ``FLUSH_SECONDS``)."""
-    pending, logged = outbox().read(_snapshot)
-    rows = pending.rows
-    if pending.claimed:
-        claimed = rows.filter(
-            pl.col("event_id").is_in(pl.Series(list(pending.claimed), dtype=pl.String).implode())
-        )
-        rows = rows.filter(
-            ~pl.col("event_id").is_in(
-                pl.Series(list(_held(logged, claimed)), dtype=pl.String).implode()
-            )
-        )
-    return pl.concat([logged, rows.lazy()], how="vertical_relaxed")
+    (``Ledger.scan``). Every reader of the log reads it here."""
+    return LOG.scan()
 
 
-class Flusher:
-    """A thread that flushes one outbox every ``every`` seconds, or sooner once ``rows`` rows
-    of its process wait, and once more when stopped. A failed flush is logged and retried on
-    the next round: the rows stay in the outbox meanwhile, on disk.
-
-    Args:
-        box: The outbox to flush.
-        every: The most seconds between two flushes.
-        rows: How many rows appended in this process wake it early.
-    """
-
-    def __init__(self, box: Outbox, every: float = FLUSH_SECONDS, rows: int = FLUSH_ROWS) -> None:
-        self.box = box
-        self.every = every
-        self.rows = rows
-        self._waiting = 0
-        self._due = threading.Event()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="audit-flusher", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def nudge(self, appended: int) -> None:
-        """``appended`` more rows wait; wake the thread once they are ``rows``."""
-        self._waiting += appended
-        if self._waiting >= self.rows:
-            self._due.set()
-
-    def _flush(self) -> None:
-        self._waiting = 0
-        try:
-            flush(self.box)
-        except Exception:
-            log.exception("flushing the access log's outbox failed; it is retried")
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._due.wait(self.every)
-            self._due.clear()
-            self._flush()
-
-    def stop(self) -> None:
-        """Stop the thread after one last flush (every row appended before this call)."""
-        self._stopping.set()
-        self._due.set()
-        self._thread.join()
-        self._flush()
-
-
-_flushers: dict[Path, Flusher] = {}
-
-
-def start_flusher(every: float = FLUSH_SECONDS) -> Flusher:
-    """Flush this lakehouse's outbox from a thread of this process (once per process and
-    lakehouse; later calls return the running one), and once more at exit: from now on
-    ``append`` returns as soon as a row is in the outbox."""
-    box = outbox()
-    with _boxes_lock:
-        running = _flushers.get(box.path)
-        if running is not None:
-            return running
-        running = _flushers[box.path] = Flusher(box, every)
-    running.start()
-    atexit.register(stop_flusher, box.path)
-    return running
+def start_flusher(every: float = ledger.FLUSH_SECONDS) -> ledger.Flusher:
+    """Flush this lakehouse's access-log outbox from a thread of this process
+    (``Ledger.start_flusher``)."""
+    return LOG.start_flusher(every)
 
 
 def stop_flusher(path: Path | None = None) -> None:
     """Stop this lakehouse's flusher (or the one of the outbox at ``path``) after a last flush;
     ``append`` flushes at once again."""
-    path = path or outbox().path
-    with _boxes_lock:
-        running = _flushers.pop(path, None)
-    if running is not None:
-        running.stop()
+    ledger.stop_flusher(path or outbox().path)
 
 
 def compact() -> None:

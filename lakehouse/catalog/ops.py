@@ -129,6 +129,11 @@ APP_LEDGERS: Final = (
         "Every sign-in attempt, with a local account or through an identity provider (lockout "
         "counts a local account's recent failures; the admin reviews them).",
         (
+            column(
+                "event_id",
+                "text",
+                "the attempt's id (its outbox delivers it once by it; null before outboxes)",
+            ),
             column("at", "timestamp", "when", required=True),
             column("account", "text", "the account name given", required=True),
             column("origin", "text", "the app and the client address", required=True),
@@ -139,6 +144,7 @@ APP_LEDGERS: Final = (
                 required=True,
             ),
         ),
+        key=("event_id",),
     ),
 )
 

@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
-from lakehouse import audit, delta
+from lakehouse import audit, delta, ledger
 from lakehouse import read as lake
 from lakehouse.access import Access, AccessDeniedError, Principal
 from tests.apps.browser import run_app
@@ -102,7 +102,7 @@ def test_who_viewed_me_counts_the_rows_still_waiting_once(held: None) -> None:
 def test_a_flush_moves_rows_in_order_one_commit_a_batch(
     held: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(audit, "BATCH_ROWS", 5)
+    monkeypatch.setattr(ledger, "BATCH_ROWS", 5)
     written = [entry(n) for n in range(12)]
     for row in written:
         audit.append([row])
