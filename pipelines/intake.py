@@ -95,8 +95,19 @@ def _read(result: dg.ExecuteInProcessResult) -> Intake:
         ):
             done.checks[f"{data.asset_key.to_user_string()}:{data.check_name}"] = data.passed
         elif event.event_type_value == "STEP_FAILURE" and data is not None:
-            done.errors.append(f"{event.step_key}: {data.error.message.strip()}")  # type: ignore[union-attr]
+            done.errors.append(f"{event.step_key}: {_reason(data.error)}")  # type: ignore[union-attr]
     return done
+
+
+def _reason(error: Any) -> str:
+    """A step failure's own message and its root cause's: Dagster wraps what an op raised in
+    an error that only names the op (a missing key would otherwise print as "Error occurred
+    while executing op")."""
+    messages = [error.message.strip()]
+    while error.cause is not None:
+        error = error.cause
+        messages.append(error.message.strip())
+    return " ".join(dict.fromkeys(m for m in messages if m))
 
 
 def intake(

@@ -20,6 +20,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from lakehouse import dicom_store
 from pipelines.defs.checks import checks_for
 from pipelines.defs.imaging import INSTANCES, SERIES, STUDIES, imaging_index, write
 from pipelines.ingest import dicom, part10
@@ -210,3 +211,22 @@ def test_a_read_ahead_stands_in_for_the_reads_and_the_pass_still_decides(
     rejected = quarantine(lake).filter(pl.col("file") == rel[garbled])
     assert rejected["reason"].to_list() == [part10.NOT_DICOM]
     assert_store_holds_the_index(lake)  # the objects stored for garbled and gone are deleted
+
+
+@pytest.mark.slow
+def test_without_the_object_key_the_intake_is_a_failed_run_that_says_why(
+    small_city: City, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is read ahead without the key: the run itself fails on it, recorded as a run,
+    and nothing is stored."""
+    lake = Lake(tmp_path / "lakehouse", small_city.out)
+    monkeypatch.delenv("GJH_OBJECT_KEY")
+    dicom_store.reset_key_cache()
+    try:
+        with lake.active():  # its secrets folder holds no key file
+            done = intake(small_city.out, dg.DagsterInstance.ephemeral(), settle_s=0, workers=2)
+    finally:
+        dicom_store.reset_key_cache()
+    assert not done.success
+    assert any("no object-store key" in error for error in done.errors), done.errors
+    assert not (lake.root / "objects").exists()
