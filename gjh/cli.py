@@ -396,14 +396,13 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _intake(args: argparse.Namespace) -> int:
-    from pipelines.instance import instance
-    from pipelines.intake import intake
+    from pipelines.intake import intake  # imports Dagster only once its header workers started
 
     drop = _drop_folder("intake", args.drop, "imaging")
     if drop is None:
         return 2
     began = time.perf_counter()
-    done = intake(drop, instance(), args.settle, args.workers)
+    done = intake(drop, None, args.settle, args.workers)
     if args.json:
         print(json.dumps(done.summary() | {"seconds": time.perf_counter() - began}))
     else:

@@ -18,11 +18,12 @@ import re
 import secrets
 from functools import cache
 from pathlib import Path
-from typing import Final
-
-import polars as pl
+from typing import TYPE_CHECKING, Final
 
 from lakehouse.config import MissingKeyError, secrets_dir, write_secret
+
+if TYPE_CHECKING:
+    import polars as pl
 
 KEY_FILE: Final = "pseudonym.key"
 KEY_BYTES: Final = 32
@@ -144,6 +145,8 @@ def pseudonymise(values: pl.Series) -> pl.Series:
     Punctuation is stripped in Polars and each distinct number is hashed once, so a city's month
     of statements costs one HMAC per person, not per row.
     """
+    import polars as pl  # here only: the DICOM header workers import this module without Polars
+
     digits = values.cast(pl.Utf8).str.replace_all("[^0-9]", "")
     mac = _hmac(_key())
     distinct = digits.drop_nulls().unique()

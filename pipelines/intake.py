@@ -11,19 +11,24 @@ starts a process per step that loads them all again: the asset, then one step pe
 checks. Measured here (issue 23), that start-up cost about 25 s whatever the size of the drop.
 Here only the imaging module and the checks of its tables are loaded, once, and the checks run
 in the same process right after the tables are written.
+
+Why Dagster is imported only inside ``intake``: importing it, loading the definitions and
+opening the instance take a few CPU-seconds whatever the drop (issue 23's profile: over a third
+of a small drop's run). The header workers start first and read the drop meanwhile
+(``pipelines.ingest.imaging.ReadAhead``); the run's asset then takes their results.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import dagster as dg
+if TYPE_CHECKING:
+    import dagster as dg
 
-from pipelines.defs import imaging
-from pipelines.defs.checks import checks_for
-from pipelines.defs.resources import Imaging, Lakehouse
+    from pipelines.defs.resources import Imaging, Lakehouse
 
 QUIET: Final = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -57,6 +62,11 @@ class Intake:
 
 def definitions(lakehouse: Lakehouse, reader: Imaging) -> dg.Definitions:
     """The imaging index, its tables' checks and the intake job: all ``gjh intake`` loads."""
+    import dagster as dg
+
+    from pipelines.defs import imaging
+    from pipelines.defs.checks import checks_for
+
     assets = [imaging.imaging_index]
     return dg.Definitions(
         assets=assets,
@@ -67,6 +77,8 @@ def definitions(lakehouse: Lakehouse, reader: Imaging) -> dg.Definitions:
 
 
 def _read(result: dg.ExecuteInProcessResult) -> Intake:
+    import dagster as dg
+
     done = Intake(result.run_id, result.success)
     for event in result.get_asset_materialization_events():
         metadata = event.step_materialization_data.materialization.metadata
@@ -83,25 +95,61 @@ def _read(result: dg.ExecuteInProcessResult) -> Intake:
         ):
             done.checks[f"{data.asset_key.to_user_string()}:{data.check_name}"] = data.passed
         elif event.event_type_value == "STEP_FAILURE" and data is not None:
-            done.errors.append(f"{event.step_key}: {data.error.message.strip()}")  # type: ignore[union-attr]
+            done.errors.append(f"{event.step_key}: {_reason(data.error)}")  # type: ignore[union-attr]
     return done
 
 
+def _reason(error: Any) -> str:
+    """A step failure's own message and its root cause's: Dagster wraps what an op raised in
+    an error that only names the op (a missing key would otherwise print as "Error occurred
+    while executing op")."""
+    messages = [error.message.strip()]
+    while error.cause is not None:
+        error = error.cause
+        messages.append(error.message.strip())
+    return " ".join(dict.fromkeys(m for m in messages if m))
+
+
 def intake(
-    sources: Path, instance: dg.DagsterInstance, settle_s: float = 10.0, workers: int = 0
+    sources: Path,
+    instance: dg.DagsterInstance | None = None,
+    settle_s: float = 10.0,
+    workers: int = 0,
 ) -> Intake:
     """Index every new file of ``<sources>/imaging`` and evaluate its tables' checks, as one
     run of ``imaging_intake`` in this process, recorded in ``instance``.
 
     Args:
         sources: The drop folder (DICOM files under its ``imaging/``).
-        instance: Where the run, its materialisations and its check results are recorded.
+        instance: Where the run, its materialisations and its check results are recorded; by
+            default the persistent instance (``pipelines.instance``), opened while the header
+            workers read the drop.
         settle_s: Files modified less than this long ago are still being written: left for
             the next intake.
         workers: Header-reading processes (0: one per CPU).
     """
-    lakehouse = Lakehouse(sources_dir=str(sources.resolve()))
-    reader = Imaging(settle_s=settle_s, workers=workers)
-    job = definitions(lakehouse, reader).resolve_job_def(imaging.imaging_intake_job.name)
-    result = job.execute_in_process(run_config=QUIET, instance=instance, raise_on_error=False)
+    from pipelines.ingest.dicom import Readers
+
+    processes = workers or os.cpu_count() or 1
+    root = sources.resolve()
+    readers = Readers(processes).__enter__()  # first: the workers' imports overlap ours
+    try:
+        from pipelines.ingest.imaging import ReadAhead
+
+        ahead = ReadAhead(root, readers, settle_s)
+    except BaseException:
+        readers.__exit__()
+        raise
+    with ahead:
+        from pipelines.defs import imaging
+        from pipelines.defs.resources import Imaging, Lakehouse
+
+        if instance is None:
+            from pipelines.instance import instance as persistent
+
+            instance = persistent()
+        lakehouse = Lakehouse(sources_dir=str(root))
+        reader = Imaging(settle_s=settle_s, workers=workers)
+        job = definitions(lakehouse, reader).resolve_job_def(imaging.imaging_intake_job.name)
+        result = job.execute_in_process(run_config=QUIET, instance=instance, raise_on_error=False)
     return _read(result)

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
+from importlib import import_module
 from pathlib import Path
 from typing import Any, Final, TypeAlias
 
@@ -59,6 +60,7 @@ from pipelines.ingest.part10 import (
 )
 
 SOURCE: Final = "imaging"
+POOL: Final = "dicom-reader"
 TABLE: Final = "silver.imaging_instances"
 KST: Final = timezone(timedelta(hours=9))
 
@@ -489,13 +491,14 @@ class Readers:
     """The header workers, as a context manager: ``task`` (by default ``read_and_store``; the
     benchmark also times ``read`` alone) over files in order.
 
-    The worker processes (``lakehouse.pool``) start on entry, so their imports (pydicom,
-    polars: about two seconds) overlap the caller's listing of the drop and its look at what
-    is already indexed. Drops of fewer than 64 files, or one worker, are read in this process.
+    The worker processes (``lakehouse.pool``) start on entry and each imports this module as it
+    starts (pydicom, the cipher: about a second), so that import overlaps the caller's listing of
+    the drop and its look at what is already indexed, rather than waiting for the first files.
+    Drops of fewer than 64 files, or one worker, are read in this process.
     """
 
     def __init__(self, workers: int) -> None:
-        self.pool = WorkerPool(workers, name="dicom-reader")
+        self.pool = pool(workers)
 
     def __enter__(self) -> Readers:
         self.pool.__enter__()
@@ -513,3 +516,10 @@ class Readers:
             return
         # Chunks of up to 256 files: fewer round trips to the workers, still several per worker.
         yield from self.pool.map(task, jobs, self.pool.chunksize(len(jobs), most=256))
+
+
+def pool(workers: int) -> WorkerPool:
+    """The header workers' pool, not yet started. Each worker imports this module first (the
+    pool's initializer, by name: the caller need not have imported it yet, see
+    ``pipelines.intake``)."""
+    return WorkerPool(workers, name=POOL, initializer=import_module, initargs=(__name__,))

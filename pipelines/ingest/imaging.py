@@ -19,22 +19,29 @@ Then, in file order, the decisions that need more than one file:
   first, or a pass that stopped midway) gets its own bytes put in place, and an object stored
   for a file rejected here (a duplicate under another key, a conflicting patient) is deleted,
   so the store holds exactly the indexed originals.
+
+The per-file work may have been done ahead of the pass (``ReadAhead``, ``gjh intake``): the pass
+then takes each file's result from there instead of reading it again, and decides as it would
+have.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeAlias
 
 import polars as pl
 
 from lakehouse import dicom_store
 from lakehouse import read as lake
 from lakehouse.catalog import table as catalog_table
+from lakehouse.config import MissingKeyError
 from pipelines.ingest.dicom import (
     CONFLICTING_PATIENT_ID,
     DUPLICATE_INSTANCE,
@@ -45,8 +52,11 @@ from pipelines.ingest.dicom import (
     Landed,
     Readers,
     landed,
+    read_and_store,
 )
 from pipelines.ingest.parse import Quarantined
+
+Seen: TypeAlias = tuple[str, int, int]  # a file as listed: (path in the drop, size, mtime ns)
 
 
 @dataclass
@@ -166,28 +176,151 @@ def _ledger(
 
 def ingest(root: Path, workers: int, settle_s: float = 10.0, now: datetime | None = None) -> Drop:
     """Index every new file in ``<root>/imaging``; the originals are stored as they are
-    accepted, the tables are written by the caller (``write``)."""
+    accepted, the tables are written by the caller (``write``).
+
+    When a ``ReadAhead`` of ``root`` is running in this process, its results stand in for the
+    workers' for the files it read; the listing and every decision are this pass's own.
+    """
     now = now or datetime.now(UTC)
     dicom_store.check_key()  # before the workers start, so a missing key is one clear error
-    with Readers(workers) as readers:
+    ahead = ReadAhead.running(root)
+    orphans: set[str] = set()
+    with Readers(0 if ahead else workers) as readers:
         files = new_files(root, settle_s, now)
         digest = hashlib.sha256("\n".join(f.rel for f in files).encode()).hexdigest()[:8]
         drop = Drop(f"drop-{now:%Y%m%dT%H%M%S}-{digest}", now)
-        if not files:
-            return drop
-        index = _Index.load()
-        seen: dict[str, str] = {}
-        orphans: set[str] = set()
-        for f, r in zip(files, readers.read_all(files), strict=True):
-            if r.row is None:
-                drop.quarantined.append(_quarantine(drop, f, r, r.reason or "", r.message or ""))
-                drop.ledger.append(_ledger(drop, f, r, "rejected"))
-                continue
-            if not _decide(drop, index, seen, f, r) and r.stored:
-                orphans.add(_object_key(r.row))
+        if files:
+            index = _Index.load()
+            seen: dict[str, str] = {}
+            results = ahead.results(files) if ahead else readers.read_all(files)
+            for f, r in zip(files, results, strict=True):
+                if r.row is None:
+                    drop.quarantined.append(
+                        _quarantine(drop, f, r, r.reason or "", r.message or "")
+                    )
+                    drop.ledger.append(_ledger(drop, f, r, "rejected"))
+                    continue
+                if not _decide(drop, index, seen, f, r) and r.stored:
+                    orphans.add(_object_key(r.row))
+    if ahead is not None:
+        orphans |= _unreferenced(ahead.untaken())
     for key in orphans - {row["file_uri"] for row in drop.instances}:
         dicom_store.remove(key)
     return drop
+
+
+def _unreferenced(keys: set[str]) -> set[str]:
+    """The object keys among ``keys`` that no indexed instance refers to."""
+    if not keys:
+        return keys
+    referenced = (
+        lake.scan(TABLE)
+        .filter(pl.col("file_uri").is_in(sorted(keys)))
+        .select("file_uri")
+        .collect()["file_uri"]
+    )
+    return keys - set(referenced.to_list())
+
+
+def _seen(f: Landed) -> Seen:
+    return f.rel, f.size, f.mtime_ns
+
+
+class ReadAhead:
+    """The per-file work of a drop's next pass (hash, parse, checks, storing the original), done
+    in the header workers while this process does something else, as a context manager.
+
+    ``gjh intake`` (``pipelines.intake``) starts it before it imports Dagster, loads the
+    definitions and opens the instance, so those seconds overlap the reading instead of
+    preceding it (issue 23); the run's ``imaging_index`` then finds it (``running``: the run
+    executes in this process, and a Dagster resource holds settings, not a live pool).
+
+    It changes nothing of what a pass decides or writes. The pass lists the folder and the ledger
+    again itself and takes a result from here only for a file listed with the same path, size
+    and modification time; any other file it lists (one that settled since, or was rewritten)
+    is read then, in this process. An object stored ahead for a file the pass did not take is
+    deleted unless an instance refers to it (``untaken``), so the store still holds exactly the
+    indexed originals. The workers exit as soon as they are done, before the run's own memory
+    peak (its writes and checks).
+
+    Args:
+        root: The drop folder.
+        readers: The header workers, already started by the caller (the earlier, the more
+            of their start-up overlaps its own); closed here as soon as they are done.
+        settle_s: As for ``ingest``.
+    """
+
+    _running: ClassVar[dict[Path, ReadAhead]] = {}  # by drop folder
+
+    def __init__(self, root: Path, readers: Readers, settle_s: float) -> None:
+        self.root = root.resolve()
+        self.readers = readers
+        self.settle_s = settle_s
+        self._results: dict[Seen, FileResult] = {}
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def running(cls, root: Path) -> ReadAhead | None:
+        """The read-ahead of ``root`` running in this process, if any."""
+        return cls._running.get(root.resolve())
+
+    def __enter__(self) -> ReadAhead:
+        try:
+            if self.root in self._running:
+                raise RuntimeError(f"{self.root} is being read ahead already")
+            dicom_store.check_key()
+            files = new_files(self.root, self.settle_s, datetime.now(UTC))
+        except MissingKeyError:
+            self.readers.__exit__()
+            return self  # nothing read ahead: the pass raises it itself, inside its run
+        except BaseException:
+            self.readers.__exit__()
+            raise
+        self._thread = threading.Thread(
+            target=self._read, args=(files,), name="dicom-read-ahead", daemon=True
+        )
+        self._thread.start()
+        self._running[self.root] = self
+        return self
+
+    def _read(self, files: list[Landed]) -> None:
+        try:
+            for f, r in zip(files, self.readers.read_all(files), strict=True):
+                self._results[_seen(f)] = r
+        except BaseException as error:  # raised in the pass that takes the results
+            self._error = error
+        finally:
+            self.readers.__exit__()
+
+    def results(self, files: Iterable[Landed]) -> Iterator[FileResult]:
+        """Each file's result, in order: read ahead, else read now. Taken once: the read-ahead
+        is done with when the pass has its results."""
+        self._running.pop(self.root, None)
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        for f in files:
+            found = self._results.pop(_seen(f), None)
+            yield found if found is not None else read_and_store((str(f.path), f.rel))
+
+    def untaken(self) -> set[str]:
+        """The objects stored ahead for files the pass did not take (removed, rewritten or taken
+        in by another pass since): the pass deletes those no instance refers to, as it deletes
+        the objects of the files it rejects."""
+        self._running.pop(self.root, None)
+        if self._thread is not None:
+            self._thread.join()
+        keys = {_object_key(r.row) for r in self._results.values() if r.stored and r.row}
+        self._results.clear()
+        return keys
+
+    def __exit__(self, *exc: object) -> None:
+        self._running.pop(self.root, None)
+        if self._thread is not None:
+            self._thread.join()  # the pool's own timeouts bound it
+        self._results.clear()
 
 
 def _object_key(row: dict[str, Any]) -> str:

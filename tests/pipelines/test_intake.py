@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +20,15 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from lakehouse import dicom_store
 from pipelines.defs.checks import checks_for
-from pipelines.defs.imaging import INSTANCES, SERIES, STUDIES, imaging_index
+from pipelines.defs.imaging import INSTANCES, SERIES, STUDIES, imaging_index, write
+from pipelines.ingest import dicom, part10
+from pipelines.ingest import imaging as pass_
 from pipelines.intake import intake
 from tests.conftest import KEYS, City
 from tests.pipelines.conftest import Lake
+from tests.pipelines.test_imaging import assert_store_holds_the_index, ledger, quarantine
 
 pytestmark = pytest.mark.integration
 TABLES = (INSTANCES, SERIES, STUDIES)
@@ -143,3 +148,85 @@ def test_gjh_intake_takes_a_drop_from_the_command_line(small_city: City, tmp_pat
         env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert runs.stdout.strip() == "2"
+
+
+def test_the_header_workers_and_gjh_intake_start_without_the_heavy_libraries() -> None:
+    """What a header worker imports as it starts (``pipelines.ingest.dicom``) holds no Polars,
+    DuckDB or delta-rs, and ``gjh intake`` imports Dagster only once its workers have started:
+    each would add its seconds before the first file is read (issue 23)."""
+    heavy = {"polars", "duckdb", "deltalake", "pyarrow", "dagster"}
+    code = (
+        "import sys, pipelines.ingest.dicom, pipelines.intake; "
+        f"print(sorted({heavy!r} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def _valid(files: list[Path], root: Path) -> list[Path]:
+    """Files that index as instances, each with a SOP Instance UID no other file has."""
+    results = [dicom.read((str(f), f.relative_to(root).as_posix())) for f in files]
+    uids = [r.row["sop_instance_uid"] if r.row else None for r in results]
+    return [f for f, uid in zip(files, uids, strict=True) if uid and uids.count(uid) == 1]
+
+
+@pytest.mark.slow
+def test_a_read_ahead_stands_in_for_the_reads_and_the_pass_still_decides(
+    small_city: City, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files read ahead are not read again; a file that arrived, changed or went away after the
+    read-ahead listed the folder is taken as the pass finds it, every file is accounted for and
+    the store holds exactly the indexed originals."""
+    lake = Lake(tmp_path / "lakehouse", tmp_path / "sources")
+    shutil.copytree(
+        small_city.out / "imaging", lake.sources / "imaging", copy_function=shutil.copy2
+    )
+    files = sorted(p for p in (lake.sources / "imaging").rglob("*") if p.is_file())
+    late, garbled, gone = _valid(files, lake.sources)[:3]
+    held = tmp_path / "late.dcm"
+    shutil.move(late, held)
+    read_now: list[str] = []
+
+    def read_and_store(job: dicom.Job) -> dicom.FileResult:
+        read_now.append(job[1])
+        return dicom.read_and_store(job)
+
+    monkeypatch.setattr(pass_, "read_and_store", read_and_store)
+    with lake.active():
+        with pass_.ReadAhead(lake.sources, dicom.Readers(2).__enter__(), 0) as ahead:
+            assert ahead._thread is not None
+            ahead._thread.join()  # everything listed has been read and stored
+            shutil.move(held, late)  # arrived after the listing
+            garbled.write_bytes(b"not a DICOM file any more")
+            gone.unlink()
+            drop = pass_.ingest(lake.sources, workers=2, settle_s=0)
+        write(drop)
+
+    rel = {f: f.relative_to(lake.sources).as_posix() for f in (late, garbled, gone)}
+    assert sorted(read_now) == sorted([rel[late], rel[garbled]])
+    listed = sorted(p.relative_to(lake.sources).as_posix() for p in files if p != gone)
+    accounted = ledger(lake)
+    assert sorted(accounted["file"].to_list()) == listed
+    assert rel[late] in set(lake.frame(INSTANCES)["source_file"].to_list())
+    rejected = quarantine(lake).filter(pl.col("file") == rel[garbled])
+    assert rejected["reason"].to_list() == [part10.NOT_DICOM]
+    assert_store_holds_the_index(lake)  # the objects stored for garbled and gone are deleted
+
+
+@pytest.mark.slow
+def test_without_the_object_key_the_intake_is_a_failed_run_that_says_why(
+    small_city: City, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is read ahead without the key: the run itself fails on it, recorded as a run,
+    and nothing is stored."""
+    lake = Lake(tmp_path / "lakehouse", small_city.out)
+    monkeypatch.delenv("GJH_OBJECT_KEY")
+    dicom_store.reset_key_cache()
+    try:
+        with lake.active():  # its secrets folder holds no key file
+            done = intake(small_city.out, dg.DagsterInstance.ephemeral(), settle_s=0, workers=2)
+    finally:
+        dicom_store.reset_key_cache()
+    assert not done.success
+    assert any("no object-store key" in error for error in done.errors), done.errors
+    assert not (lake.root / "objects").exists()
