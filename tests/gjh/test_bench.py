@@ -156,9 +156,7 @@ def test_gjh_bench_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LAKEHOUSE", "GJH_"))}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
-    done = subprocess.run(
-        cmd, capture_output=True, text=True, env=env, cwd=tmp_path, check=False
-    )
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     doc = json.loads((out / "latest.json").read_text(encoding="utf-8"))
     stages = {row["stage"]: row for row in doc["stages"]}
