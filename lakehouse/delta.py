@@ -26,6 +26,7 @@ an audited read's time.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -34,6 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, TypeVar
+from urllib.parse import unquote
 
 import polars as pl
 import pyarrow as pa
@@ -415,6 +417,117 @@ def optimize(name: str | Table, row_group_rows: int | None = None) -> dict[str, 
         removed += int(metrics.get("numFilesRemoved", 0))
         added += int(metrics.get("numFilesAdded", 0))
     return {"numFilesRemoved": removed, "numFilesAdded": added, "partitions": len(crowded)}
+
+
+# The table property where a derived table keeps what it was last computed from
+# (``read_state``, ``record_state``).
+STATE_PROPERTY: Final = "gjh.computed_from"
+
+
+def version(name: str | Table) -> int:
+    """The table's latest version, -1 when it has not been created yet."""
+    table = spec(name)
+    return open_table(table).version() if exists(table) else -1
+
+
+def read_state(name: str | Table) -> dict[str, object]:
+    """What a derived table recorded of its last computation (``record_state``), {} when the
+    table does not exist or recorded nothing."""
+    table = spec(name)
+    if not exists(table):
+        return {}
+    raw = open_table(table).metadata().configuration.get(STATE_PROPERTY)
+    found = json.loads(raw) if raw else {}
+    return found if isinstance(found, dict) else {}
+
+
+def record_state(name: str | Table, state: dict[str, object]) -> None:
+    """Record in a derived table's properties, in one commit of its own, what it was computed
+    from (the versions of its sources it read): its next refresh reads only what changed since.
+
+    Recorded after the table's data commits, so a failure between them leaves the older state:
+    the next refresh then recomputes a little more than needed, never less.
+    """
+    table = spec(name)
+    text = json.dumps(state, sort_keys=True, default=str)
+    _retry(
+        lambda: open_table(table).alter.set_table_properties(
+            {STATE_PROPERTY: text}, raise_if_not_exists=False
+        ),
+        table.name,
+    )
+
+
+def changed_rows(
+    name: str | Table, since: int, columns: tuple[str, ...], until: int | None = None
+) -> pl.DataFrame | None:
+    """The rows of the files a table added or removed between version ``since`` and ``until``
+    (the latest by default): every row that appeared, vanished or changed is among them (a
+    rewritten file brings its unchanged rows along, so this is a superset), read from the
+    files themselves, the removed ones still on storage until vacuumed.
+
+    Args:
+        name: The table.
+        since: The version last read; -1 when the table did not exist then (all its rows).
+        columns: The columns wanted (partition columns come from the log).
+        until: The version read now.
+
+    Returns:
+        The rows, in the catalogue's types; None when version ``since`` or one of its files can
+        no longer be read (vacuumed, or the table was recreated): the caller recomputes whole.
+    """
+    table = spec(name)
+    options = storage_options()
+    now = open_table(table)
+    if until is not None:
+        now.load_as_version(until)
+    if since > now.version():
+        return None
+    try:
+        before = (
+            pl.DataFrame(
+                DeltaTable(uri(table.name), version=since, storage_options=options).get_add_actions(
+                    flatten=True
+                )
+            )
+            if since >= 0
+            else None
+        )
+    except Exception:  # any unreadable old version: the caller recomputes whole
+        return None
+    after = pl.DataFrame(now.get_add_actions(flatten=True))
+    files = (
+        pl.concat(
+            [
+                after.join(before.select("path"), on="path", how="anti"),
+                before.join(after.select("path"), on="path", how="anti"),
+            ],
+            how="diagonal_relaxed",
+        )
+        if before is not None
+        else after
+    )
+    schema = table.polars_schema()
+    wanted = {c: schema[c] for c in columns}
+    if files.is_empty():
+        return pl.DataFrame(schema=wanted)
+    parts = [c for c in columns if c in table.partition_by]
+    in_files = [c for c in columns if c not in table.partition_by]
+    scans = [
+        pl.scan_parquet(
+            unquote(f"{uri(table.name)}/{row['path']}"),
+            missing_columns="insert",
+            storage_options=options,
+        )
+        .select(in_files)
+        .with_columns(pl.lit(row[f"partition.{c}"]).alias(c) for c in parts)
+        for row in files.iter_rows(named=True)
+    ]
+    try:
+        rows = pl.concat(scans, how="diagonal_relaxed").collect()
+    except (OSError, pl.exceptions.ComputeError):
+        return None
+    return rows.select(pl.col(c).cast(dtype) for c, dtype in wanted.items())
 
 
 def vacuum(name: str | Table, retention_hours: int = 168) -> list[str]:

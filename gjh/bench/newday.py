@@ -9,9 +9,11 @@ A day's deliveries are the daily exports whose manifest names that day (the cent
 the citizen app's event log) and the DICOM studies uploaded that day. Production runs them
 unattended: the drop-folder sensor launches one run per family and day
 (``pipelines.defs.sensors.run_requests``), the imaging sensor one imaging pass, and the nightly
-schedules the gold and OMOP jobs. ``run_day`` runs exactly those jobs, in that order, in
-process; the incremental-day test (``tests/pipelines/test_incremental_day.py``) and the bench
-stage both use it, so what is timed is what is tested.
+schedules the gold and OMOP jobs, which recompute only what the day's deliveries changed (the
+citizens and days they touch: ``pipelines/defs/since.py``). ``run_day`` runs exactly those jobs,
+in that order, in process; the incremental-day test
+(``tests/pipelines/test_incremental_day.py``) and the bench stage both use it, so what is timed
+is what is tested.
 """
 
 from __future__ import annotations

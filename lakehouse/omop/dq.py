@@ -654,7 +654,9 @@ class _Run:
         if own not in self.present:
             self.results[i] = DqResult(check, None, None, "not_written")
             return
-        have = self.columns.setdefault(own, _columns(own))
+        if own not in self.columns:  # once per table: opening a Delta table reads its log
+            self.columns[own] = _columns(own)
+        have = self.columns[own]
         if check.name == "cdmField":
             self.results[i] = DqResult(check, 1, 0 if check.field in have else 1)
             return

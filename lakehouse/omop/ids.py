@@ -15,7 +15,9 @@ in principle share an id: for n rows the chance is about n²/2^64 (1 in 18 milli
 rows, 1 in 1,800 for a hundred million); the key checks of the omop tables would report it.
 
 For frames, ``with_id`` hashes a whole column at once in DuckDB (``sha256`` is the same standard
-function), never row by row in Python.
+function), never row by row in Python; only a column of a few rows (the nightly refresh of the
+handful of citizens a day touched) is hashed by ``hashlib``, where opening a DuckDB connection
+would cost more than the hashing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ import polars as pl
 NAMESPACE: Final = "gjh-omop"
 SEPARATOR: Final = "\x1f"
 PERSON: Final = "person"
+# Up to this many texts are hashed in Python (about a millisecond): a DuckDB connection costs
+# tens of milliseconds to open, and a nightly refresh makes hundreds of small calls.
+SMALL: Final = 2_048
 
 
 def _text(kind: str, parts: tuple[object, ...]) -> str:
@@ -57,6 +62,15 @@ def key_text(kind: str, *parts: str | pl.Expr) -> pl.Expr:
 def hash_texts(texts: pl.Series) -> pl.Series:
     """``row_id``'s hash of every text of a column, in order, computed by DuckDB's ``sha256``
     (vectorised, multi-threaded; the same digest as ``hashlib``)."""
+    if texts.len() <= SMALL:
+        return pl.Series(
+            texts.name,
+            [
+                int.from_bytes(hashlib.sha256(t.encode("utf-8")).digest()[:8], "big") >> 1
+                for t in texts.cast(pl.Utf8).to_list()
+            ],
+            dtype=pl.Int64,
+        )
     frame = pl.DataFrame({"t": texts.cast(pl.Utf8)})
     with duckdb.connect() as con:
         con.execute("SET enable_progress_bar = false")

@@ -29,7 +29,7 @@ importing the other pipelines' modules.
 """
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import Final
 
 import dagster as dg
@@ -37,8 +37,11 @@ import polars as pl
 
 from lakehouse import delta
 from lakehouse import read as lake
+from lakehouse.buckets import key_bucket_expr
 from lakehouse.catalog import table as catalog_table
+from lakehouse.consent import CONSENT_EVENTS
 from pipelines.defs.resources import Lakehouse
+from pipelines.defs.since import WHOLE, Since, since, values
 from pipelines.defs.specs import KINDS, OWNERS, key, within
 from pipelines.transform.changes import changes
 from pipelines.transform.consent import citizen_consent, consent_spans
@@ -48,6 +51,7 @@ from pipelines.transform.gold import (
     bucket_groups,
     data_window,
     in_buckets,
+    kst_day,
     scored_studies,
     timeline,
     uptake_daily,
@@ -98,6 +102,43 @@ UPTAKE_SOURCES: Final = (
     "silver.imaging_studies",
     "ai.findings",
 )
+# What a change in each timeline source touches: the columns naming the citizens (or what leads
+# to them: a member's measurements, a study's findings); ``WHOLE``: every citizen.
+TIMELINE_CHANGES: Final = {
+    "silver.claims": ("citizen_key",),
+    "silver.diagnoses": ("citizen_key",),
+    "silver.prescriptions": ("citizen_key",),
+    "silver.dispensings": ("citizen_key",),
+    "silver.centre_measurements": ("member_no",),
+    "silver.centre_members": ("citizen_key",),
+    "silver.imaging_studies": ("citizen_key",),
+    "ai.findings": ("study_instance_uid",),
+    # Every visit, diagnosis and medicine row carries its institution's name.
+    "silver.institutions": WHOLE,
+    "silver.partner_visit_occurrence": ("citizen_key",),
+    "silver.partner_condition_occurrence": ("citizen_key",),
+    "silver.partner_drug_exposure": ("citizen_key",),
+    "silver.partner_measurement": ("citizen_key",),
+    # A partner's newest holder name is on each of its rows.
+    "silver.partner_counts": WHOLE,
+}
+# What a change in each uptake source touches: the columns giving the first day it can change
+# (the stocks are cumulative: every day from it on).
+UPTAKE_CHANGES: Final = {
+    # A citizen's cell, age group or residence can change any day of the window.
+    "silver.citizens": WHOLE,
+    USERS: ("app_user_id", "signed_up_at"),
+    EVENTS: ("app_user_id", "event_date"),
+    "silver.centre_measurements": ("member_no", "measured_on"),
+    "silver.centre_members": ("member_no",),
+    # Claims only move the window's last day.
+    "silver.claims": ("spec_id",),
+    "silver.imaging_studies": ("study_instance_uid",),
+    "ai.findings": ("study_instance_uid",),
+}
+# Past this many citizens touched, the timeline is recomputed in its passes over everyone: a
+# narrowed read of that many keys costs about as much as a pass.
+MOST_TOUCHED: Final = 200_000
 # The nightly refresh: after the night's deliveries (the app's event log arrives after midnight,
 # the centre's exports the evening before), before the working day.
 NIGHTLY_CRON: Final = "0 2 * * *"
@@ -124,6 +165,7 @@ def write_changes(
     stored: pl.DataFrame,
     group: str,
     predicate: Callable[[list[object]], str],
+    append_new: bool = False,
 ) -> str:
     """Write only what the recomputed ``frame`` changes in ``stored`` (the same groups' rows):
     groups that lost or changed rows replaced whole, new rows of the others appended
@@ -135,19 +177,28 @@ def write_changes(
         stored: Its stored rows of the same groups.
         group: The column whose values bound each write.
         predicate: The Delta predicate selecting some groups' rows.
+        append_new: Append the rows of groups with no stored row instead of writing them by
+            predicate: for groups no partition bounds (a citizen), whose predicate write would
+            read every file that might hold the group only to find nothing to replace.
     """
     frame = catalog_table(name).conform(frame)
     found = changes(frame, stored, group)
-    if found.rewrite:
+    rewrite, added = found.rewrite, found.added
+    if append_new and rewrite:
+        new = set(frame[group].to_list()) - set(stored[group].to_list())
+        rewrite = [g for g in rewrite if g not in new]
+        added = pl.concat([added, frame.filter(pl.col(group).is_in(sorted(new, key=str)))])
+        added = added.sort(group, maintain_order=True)  # a group's rows together in the files
+    if rewrite:
         delta.replace(
             name,
-            frame.filter(pl.col(group).is_in(found.rewrite)),
-            predicate(found.rewrite),
+            frame.filter(pl.col(group).is_in(rewrite)),
+            predicate(rewrite),
             row_group_rows=ROW_GROUP_ROWS,
         )
-    if found.added.height:
-        delta.append(name, found.added)
-    return f"{len(found.rewrite)} {group} groups rewritten, {found.added.height} rows appended"
+    if added.height:
+        delta.append(name, added)
+    return f"{len(rewrite)} {group} groups rewritten, {added.height} rows appended"
 
 
 def _asset(
@@ -166,40 +217,148 @@ def _asset(
     )
 
 
+def _timeline_sources(group: range) -> TimelineSources:
+    """The timeline's sources narrowed to the citizens of the key buckets in ``group``."""
+    findings = _scan("ai.findings").filter(pl.col("citizen_key").is_not_null())
+    return TimelineSources(
+        claims=in_buckets(_scan("silver.claims"), group),
+        diagnoses=in_buckets(_scan("silver.diagnoses"), group),
+        prescriptions=in_buckets(_scan("silver.prescriptions"), group),
+        dispensings=in_buckets(_scan("silver.dispensings"), group),
+        measurements=_scan("silver.centre_measurements"),
+        members=in_buckets(_scan("silver.centre_members"), group),
+        studies=in_buckets(
+            _scan("silver.imaging_studies").filter(pl.col("citizen_key").is_not_null()), group
+        ),
+        findings=findings,
+        institutions=_scan("silver.institutions").select("ykiho", "name"),
+        partners=PartnerSources(
+            visits=in_buckets(_scan("silver.partner_visit_occurrence"), group),
+            conditions=in_buckets(_scan("silver.partner_condition_occurrence"), group),
+            drugs=in_buckets(_scan("silver.partner_drug_exposure"), group),
+            measurements=in_buckets(_scan("silver.partner_measurement"), group),
+            counts=_scan("silver.partner_counts"),
+        ),
+    )
+
+
+def _citizens_sources(keys: list[str]) -> TimelineSources:
+    """The timeline's sources narrowed to some citizens: rows with their key, their members'
+    measurements, the findings of their studies. The same rows a pass over their buckets would
+    give these citizens, so their timeline rows are the same."""
+    mine = pl.col("citizen_key").is_in(keys)
+    members = _scan("silver.centre_members").filter(mine)
+    studies = _scan("silver.imaging_studies").filter(mine)
+    return TimelineSources(
+        claims=_scan("silver.claims").filter(mine),
+        diagnoses=_scan("silver.diagnoses").filter(mine),
+        prescriptions=_scan("silver.prescriptions").filter(mine),
+        dispensings=_scan("silver.dispensings").filter(mine),
+        measurements=_scan("silver.centre_measurements").join(
+            members.select("member_no"), on="member_no", how="semi"
+        ),
+        members=members,
+        studies=studies,
+        findings=_scan("ai.findings")
+        .filter(pl.col("citizen_key").is_not_null())
+        .join(studies.select("study_instance_uid"), on="study_instance_uid", how="semi"),
+        institutions=_scan("silver.institutions").select("ykiho", "name"),
+        partners=PartnerSources(
+            visits=_scan("silver.partner_visit_occurrence").filter(mine),
+            conditions=_scan("silver.partner_condition_occurrence").filter(mine),
+            drugs=_scan("silver.partner_drug_exposure").filter(mine),
+            measurements=_scan("silver.partner_measurement").filter(mine),
+            counts=_scan("silver.partner_counts"),
+        ),
+    )
+
+
+def touched_citizens(found: Since) -> set[str]:
+    """The citizens whose timeline rows the sources' changes can touch: the keys on changed
+    rows, the citizens of the members whose measurements changed, of the studies whose findings
+    changed."""
+    keys: set[str] = set()
+    for name, columns in TIMELINE_CHANGES.items():
+        if columns == ("citizen_key",):
+            keys |= values(found.changed(name), "citizen_key")
+    members = values(found.changed("silver.centre_measurements"), "member_no")
+    studies = values(found.changed("ai.findings"), "study_instance_uid")
+    if members:
+        keys |= set(
+            _scan("silver.centre_members")
+            .filter(pl.col("member_no").is_in(sorted(members)))
+            .select("citizen_key")
+            .collect()["citizen_key"]
+            .drop_nulls()
+        )
+    if studies:
+        keys |= set(
+            _scan("silver.imaging_studies")
+            .filter(pl.col("study_instance_uid").is_in(sorted(studies)))
+            .select("citizen_key")
+            .collect()["citizen_key"]
+            .drop_nulls()
+        )
+    return keys
+
+
+def _bucket_list(keys: list[str]) -> list[object]:
+    frame = pl.DataFrame({"citizen_key": keys}, schema={"citizen_key": pl.String})
+    return sorted(frame.select(key_bucket_expr())["citizen_key"].drop_nulls().unique().to_list())
+
+
+def _buckets_of(keys: list[str]) -> pl.Expr:
+    """A filter on the key buckets (partitions) of some citizens: only their files are read."""
+    return pl.col("key_bucket").is_in(_bucket_list(keys))
+
+
+def _of_citizens(keys: list[object]) -> str:
+    """The Delta predicate of some citizens' timeline rows: their buckets (partitions) and keys."""
+    text = [str(k) for k in keys]
+    return f"{_buckets(_bucket_list(text))} AND {within('citizen_key', text)}"
+
+
 @_asset(TIMELINE, TIMELINE_SOURCES)
 def gold_citizen_timeline(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse
 ) -> dg.MaterializeResult[None]:
-    """Every citizen's timeline rebuilt from silver, one group of key buckets per commit."""
+    """Every citizen's timeline from silver: only the citizens whose sources changed since the
+    last refresh, or everyone in passes of key buckets, one commit per pass."""
     del lakehouse  # its setup points the lakehouse modules at this deployment's storage
-    members = _scan("silver.centre_members")
-    studies = _scan("silver.imaging_studies").filter(pl.col("citizen_key").is_not_null())
-    findings = _scan("ai.findings").filter(pl.col("citizen_key").is_not_null())
-    institutions = _scan("silver.institutions").select("ykiho", "name")
+    found = since(TIMELINE, TIMELINE_CHANGES)
+    keys = sorted(touched_citizens(found)) if not found.whole else []
+    if not found.whole and len(keys) <= MOST_TOUCHED:
+        frame = (
+            timeline(_citizens_sources(keys)).collect(engine="streaming").rechunk()
+            if keys
+            else pl.DataFrame(schema=catalog_table(TIMELINE).polars_schema())
+        )
+        stored = (
+            lake.frame(TIMELINE, _buckets_of(keys) & pl.col("citizen_key").is_in(keys))
+            if keys
+            else frame.clear()
+        )
+        written = write_changes(
+            TIMELINE, frame, stored, "citizen_key", _of_citizens, append_new=True
+        )
+        found.record(TIMELINE)
+        context.log.info(
+            f"timeline: {len(keys)} citizens touched since the last refresh, {written}"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": delta.state(TIMELINE).rows or 0,
+                "citizens_recomputed": len(keys),
+                "rows_recomputed": frame.height,
+            },
+        )
+    context.log.info(f"timeline: recomputed whole ({found.reason or f'{len(keys)} citizens'})")
     rows = 0
     kinds: dict[str, int] = {}
     for group in bucket_groups(BUCKETS_PER_PASS):
-        src = TimelineSources(
-            claims=in_buckets(_scan("silver.claims"), group),
-            diagnoses=in_buckets(_scan("silver.diagnoses"), group),
-            prescriptions=in_buckets(_scan("silver.prescriptions"), group),
-            dispensings=in_buckets(_scan("silver.dispensings"), group),
-            measurements=_scan("silver.centre_measurements"),
-            members=in_buckets(members, group),
-            studies=in_buckets(studies, group),
-            findings=findings,
-            institutions=institutions,
-            partners=PartnerSources(
-                visits=in_buckets(_scan("silver.partner_visit_occurrence"), group),
-                conditions=in_buckets(_scan("silver.partner_condition_occurrence"), group),
-                drugs=in_buckets(_scan("silver.partner_drug_exposure"), group),
-                measurements=in_buckets(_scan("silver.partner_measurement"), group),
-                counts=_scan("silver.partner_counts"),
-            ),
-        )
         # One chunk: delta-rs writes the batches of a chunked frame in parallel, interleaving
         # them, and a file's rows would no longer be sorted by citizen.
-        frame = timeline(src).collect(engine="streaming").rechunk()
+        frame = timeline(_timeline_sources(group)).collect(engine="streaming").rechunk()
         stored = lake.frame(TIMELINE, pl.col("key_bucket").is_in(list(group)))
         written = write_changes(TIMELINE, frame, stored, "key_bucket", _buckets)
         rows += frame.height
@@ -208,8 +367,14 @@ def gold_citizen_timeline(
         context.log.info(
             f"timeline buckets {group.start}..{group.stop - 1}: {frame.height} rows, {written}"
         )
+    if delta.exists(TIMELINE):
+        found.record(TIMELINE)
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": rows, **{f"rows_{k}": v for k, v in sorted(kinds.items())}},
+        metadata={
+            "dagster/row_count": rows,
+            "citizens_recomputed": -1,
+            **{f"rows_{k}": v for k, v in sorted(kinds.items())},
+        },
     )
 
 
@@ -244,12 +409,56 @@ def gold_citizen_consent(
     )
 
 
+def first_changed_day(found: Since) -> date | None:
+    """The first day whose uptake the sources' changes can move (the stocks are cumulative, so
+    every later day too), None when nothing changed: the day of each changed event, measurement
+    or sign-up, and of every event and measurement of an account, member or study that changed
+    (a row joins its citizen once their account or membership arrives)."""
+    days: list[object] = []
+    if (events := found.changed(EVENTS)) is not None:
+        days.append(events["event_date"].min())
+    if (measured := found.changed("silver.centre_measurements")) is not None:
+        days.append(measured["measured_on"].min())
+    if (users := found.changed(USERS)) is not None and users.height:
+        ids = sorted(values(users, "app_user_id"))
+        days.append(users.select(kst_day("signed_up_at").min()).item())
+        days.append(
+            _scan(EVENTS)
+            .filter(pl.col("app_user_id").is_in(ids))
+            .select(pl.col("event_date").min())
+            .collect()
+            .item()
+        )
+    if members := values(found.changed("silver.centre_members"), "member_no"):
+        days.append(
+            _scan("silver.centre_measurements")
+            .filter(pl.col("member_no").is_in(sorted(members)))
+            .select(pl.col("measured_on").min())
+            .collect()
+            .item()
+        )
+    studies = values(found.changed("silver.imaging_studies"), "study_instance_uid")
+    studies |= values(found.changed("ai.findings"), "study_instance_uid")
+    if studies:
+        days.append(
+            _scan("ai.findings")
+            .filter(pl.col("study_instance_uid").is_in(sorted(studies)))
+            .select(kst_day("scored_at").min())
+            .collect()
+            .item()
+        )
+    found_days = [d for d in days if isinstance(d, date)]
+    return min(found_days) if found_days else None
+
+
 @_asset(UPTAKE, UPTAKE_SOURCES)
 def gold_programme_uptake_daily(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse
 ) -> dg.MaterializeResult[None]:
-    """Daily residents, the funnel's stocks and the daily flows per cell."""
+    """Daily residents, the funnel's stocks and the daily flows per cell: recomputed from the
+    first day the sources' changes since the last refresh can move, or over the whole window."""
     del lakehouse
+    found = since(UPTAKE, UPTAKE_CHANGES)
     citizens = _scan("silver.citizens").collect()
     events = _scan("silver.programme_events")
     users = _scan(USERS)
@@ -266,6 +475,21 @@ def gold_programme_uptake_daily(
         context.log.info("uptake: no citizens in silver yet, nothing to write")
         return dg.MaterializeResult(metadata={"dagster/row_count": 0})
     first, last = window
+    start = first
+    before = found.before.get("extra")
+    if not found.whole and isinstance(before, dict):
+        old_first, old_last = (date.fromisoformat(str(before.get(k))) for k in ("first", "last"))
+        if old_first == first and old_last <= last:
+            changed = first_changed_day(found)
+            since_last = old_last + timedelta(days=1)
+            start = max(first, min(changed, since_last) if changed else since_last)
+    if start > last:
+        context.log.info(f"uptake {first}..{last}: nothing changed since the last refresh")
+        found.record(UPTAKE, first=first.isoformat(), last=last.isoformat())
+        return dg.MaterializeResult(
+            metadata={"first_day": first.isoformat(), "last_day": last.isoformat(), "days": 0}
+        )
+    consenting = events.filter(pl.col("event_type").is_in(list(CONSENT_EVENTS)))
     frame = uptake_daily(
         citizens.lazy(),
         users,
@@ -273,18 +497,20 @@ def gold_programme_uptake_daily(
         measurements,
         _scan("silver.centre_members"),
         scored_studies(_scan("silver.imaging_studies"), _scan("ai.findings")),
-        consent_spans(users.collect(), events.collect()).lazy(),
-        first,
+        consent_spans(users.collect(), consenting.collect()).lazy(),
+        start,
         last,
     ).collect(engine="streaming")
-    stored = lake.frame(UPTAKE, pl.col("day").is_between(first, last))
+    stored = lake.frame(UPTAKE, pl.col("day").is_between(start, last))
     written = write_changes(UPTAKE, frame, stored, "day", _days)
-    context.log.info(f"uptake {first}..{last}: {frame.height} rows, {written}")
+    found.record(UPTAKE, first=first.isoformat(), last=last.isoformat())
+    context.log.info(f"uptake {start}..{last} of {first}..{last}: {frame.height} rows, {written}")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": frame.height,
             "first_day": first.isoformat(),
             "last_day": last.isoformat(),
+            "days": (last - start).days + 1,
         },
     )
 

@@ -30,8 +30,10 @@ from lakehouse import read as lake
 from lakehouse.buckets import key_bucket_expr
 from lakehouse.catalog.omop import OMOP
 from lakehouse.omop import spec as cdm
-from pipelines.defs.gold import TIMEZONE
+from lakehouse.omop.ids import with_person_id
+from pipelines.defs.gold import TIMEZONE, write_changes
 from pipelines.defs.resources import Lakehouse
+from pipelines.defs.since import Since, since, values
 from pipelines.defs.specs import spec
 from pipelines.transform.gold import bucket_groups
 from pipelines.transform.omop import Sources, person_level, shared
@@ -53,6 +55,28 @@ SOURCES: Final = {
     "series": "silver.imaging_series",
     "findings": "ai.findings",
 }
+# What a change in each source touches: the columns naming the citizens (or what leads to them:
+# a statement's lines, a member's measurements, a study's series). The register of institutions
+# feeds only the shared tables, rebuilt every run.
+CHANGES: Final = {
+    "silver.citizens": ("citizen_key",),
+    "silver.institutions": ("ykiho",),
+    "silver.claims": ("citizen_key",),
+    "silver.claim_lines": ("spec_id",),
+    "silver.diagnoses": ("citizen_key",),
+    "silver.prescriptions": ("citizen_key",),
+    "silver.dispensings": ("citizen_key",),
+    "silver.centre_members": ("citizen_key",),
+    "silver.centre_measurements": ("member_no",),
+    "silver.imaging_studies": ("citizen_key",),
+    "silver.imaging_series": ("study_instance_uid",),
+    "ai.findings": ("citizen_key", "study_instance_uid"),
+}
+# The table that records what the CDM was last built from (lakehouse.delta.record_state).
+STATE: Final = "omop.person"
+PERIODS: Final = "omop.observation_period"
+# Past this many citizens touched, the CDM is rebuilt in its passes over everyone.
+MOST_TOUCHED: Final = 200_000
 # Runs after gold (the nightly refresh at 02:00 KST takes minutes): at 03:00 KST.
 NIGHTLY_CRON: Final = "0 3 * * *"
 UNKNOWN: Final = "rows_unknown_person"
@@ -130,6 +154,171 @@ def pass_sources(group: range, institutions: pl.DataFrame) -> Sources:
     return Sources(institutions=institutions, **dict(zip(lazy, frames, strict=True)))
 
 
+def touched_citizens(found: Since) -> set[str]:
+    """The citizens whose person-level rows the sources' changes can touch: the keys on changed
+    rows, and the citizens of the statements, members and studies whose lines, measurements
+    and series changed."""
+    keys: set[str] = set()
+    for name, columns in CHANGES.items():
+        if "citizen_key" in columns:
+            keys |= values(found.changed(name), "citizen_key")
+    leads = (
+        ("silver.claim_lines", "spec_id", "silver.claims"),
+        ("silver.centre_measurements", "member_no", "silver.centre_members"),
+        ("silver.imaging_series", "study_instance_uid", "silver.imaging_studies"),
+        ("ai.findings", "study_instance_uid", "silver.imaging_studies"),
+    )
+    for name, column, owner in leads:
+        if found_keys := values(found.changed(name), column):
+            keys |= set(
+                lake.scan(owner)
+                .filter(pl.col(column).is_in(sorted(found_keys)))
+                .select("citizen_key")
+                .collect()["citizen_key"]
+                .drop_nulls()
+            )
+    return keys
+
+
+def citizen_sources(keys: list[str], institutions: pl.DataFrame) -> Sources:
+    """The sources narrowed to some citizens, as a pass over their buckets narrows them (the
+    rows a pass counts as of unknown persons, keyless, are left out: they make no row)."""
+    mine = pl.col("citizen_key").is_in(keys)
+    claims = lake.scan("silver.claims").filter(mine)
+    studies = lake.scan("silver.imaging_studies").filter(mine)
+    members = lake.scan("silver.centre_members").filter(mine)
+    lazy = {
+        "citizens": lake.scan("silver.citizens").filter(mine),
+        "claims": claims,
+        "claim_lines": lake.scan("silver.claim_lines").join(
+            claims.select("spec_id", "delivery_id"), on=["spec_id", "delivery_id"], how="semi"
+        ),
+        "diagnoses": lake.scan("silver.diagnoses").filter(mine),
+        "prescriptions": lake.scan("silver.prescriptions").filter(mine),
+        "dispensings": lake.scan("silver.dispensings").filter(mine),
+        "members": members,
+        "measurements": lake.scan("silver.centre_measurements").join(
+            members.select("member_no"), on="member_no", how="semi"
+        ),
+        "studies": studies,
+        "series": lake.scan("silver.imaging_series").join(
+            studies.select("study_instance_uid"), on="study_instance_uid", how="semi"
+        ),
+        "findings": lake.scan("ai.findings").filter(mine),
+    }
+    frames = pl.collect_all(list(lazy.values()), engine="streaming")
+    return Sources(institutions=institutions, **dict(zip(lazy, frames, strict=True)))
+
+
+def _of_persons(ids: list[object]) -> str:
+    """The Delta predicate of some persons' rows."""
+    return f"person_id IN ({', '.join(str(int(str(i))) for i in ids)})"
+
+
+def moved_periods(stored: pl.DataFrame, keys: list[str], day: date, before: date) -> pl.DataFrame:
+    """The stored observation periods of the persons not recomputed, their end moved from the
+    last build's ``before`` to ``day``: a resident still in the city and alive is observed to
+    the sources' last day, or to their last event if later (``transform.omop.periods``), so
+    their end becomes ``max(day, stored end)``; every other period stays as stored.
+
+    Args:
+        stored: The stored periods.
+        keys: The citizens recomputed (their periods are replaced, not moved).
+        day: The sources' last day now.
+        before: The sources' last day at the last build (never later than ``day``).
+    """
+    if day == before:
+        return stored
+    open_ended = with_person_id(
+        lake.scan("silver.citizens")
+        .filter(
+            pl.col("resident_to").is_null()
+            & pl.col("died_on").is_null()
+            & ~pl.col("citizen_key").is_in(keys)
+        )
+        .select("citizen_key")
+        .collect()
+    ).select("person_id", pl.lit(True).alias("_open"))
+    end = "observation_period_end_date"
+    return (
+        stored.join(open_ended, on="person_id", how="left")
+        .with_columns(
+            pl.when(pl.col("_open"))
+            .then(pl.max_horizontal(pl.lit(day), end))
+            .otherwise(pl.col(end))
+            .alias(end)
+        )
+        .drop("_open")
+    )
+
+
+def _changed(name: str, frame: pl.DataFrame) -> bool:
+    """Whether a small table's recomputed rows differ from its stored ones."""
+    if not delta.exists(name):
+        return True
+    table = delta.spec(name)
+    stored, frame = table.conform(lake.frame(name)), table.conform(frame)
+    return stored.height != frame.height or not stored.sort(pl.all()).equals(frame.sort(pl.all()))
+
+
+def _incremental(
+    context: dg.AssetExecutionContext,
+    found: Since,
+    keys: list[str],
+    day: date,
+    before: date,
+    institutions: pl.DataFrame,
+    districts: pl.DataFrame,
+) -> Iterator[dg.MaterializeResult[None]]:
+    """Bring the CDM up to date with what changed: the touched citizens' person-level rows
+    recomputed and only their differences written (appends when they only gained rows), the
+    observation periods' ends moved to the new last day, the small shared tables rewritten
+    when they differ."""
+    built = (
+        person_level(citizen_sources(keys, institutions), day).tables
+        if keys
+        else {t.name: pl.DataFrame(schema=t.polars_schema()) for t in OMOP}
+    )
+    ids = with_person_id(pl.DataFrame({"citizen_key": keys}, schema={"citizen_key": pl.String}))[
+        "person_id"
+    ].to_list()
+    tables = shared(districts, institutions, day, datetime.now(KOREA).date())
+    for name in TABLES:
+        if name in tables:
+            frame = tables[name]
+            written = "unchanged"
+            if _changed(name, frame):
+                delta.replace(name, frame, whole(name))
+                written = "rewritten"
+            rows = frame.height
+        elif name == PERIODS:
+            # One row per person whose end moves every day: the whole table (as small as the
+            # register) is compared, and rewritten when a period changed.
+            stored = lake.frame(name)
+            frame = pl.concat(
+                [
+                    moved_periods(stored, keys, day, before).filter(
+                        ~pl.col("person_id").is_in(ids)
+                    ),
+                    delta.spec(name).conform(built[name]),
+                ]
+            )
+            kind = "period_type_concept_id"
+            written = write_changes(name, frame, stored, kind, lambda _: whole(PERIODS))
+            rows = frame.height
+        else:
+            frame = built[name]
+            stored = lake.frame(name, pl.col("person_id").is_in(ids)) if ids else frame.clear()
+            written = write_changes(name, frame, stored, "person_id", _of_persons, append_new=True)
+            rows = delta.state(name).rows or 0
+        context.log.info(f"{name}: {written}")
+        yield dg.MaterializeResult(
+            asset_key=spec(name, GROUP).key,
+            metadata={"dagster/row_count": rows, "citizens_recomputed": len(keys)},
+        )
+    found.record(STATE, as_of=day.isoformat())
+
+
 def _reader(paths: list[Path]) -> Callable[[], pa.RecordBatchReader]:
     """Opens the rows of these Parquet files as one stream of batches, afresh at each call."""
     return lambda: ds.dataset([str(p) for p in paths]).scanner().to_reader()
@@ -147,11 +336,25 @@ def omop_tables(
     person-level tables in passes of key buckets, each pass's rows kept in Parquet files until
     the last, then each table replaced in one commit from its files."""
     del lakehouse  # its setup points the lakehouse modules at this deployment's storage
+    found = since(STATE, CHANGES)
     day = as_of()
     institutions = lake.frame("silver.institutions")
     districts = lake.scan("silver.citizens").select("district_code").unique().collect()
     if districts.height == 0:
         context.log.info("omop: no citizens in silver yet, nothing to write")
+    extra = found.before.get("extra")
+    before = extra.get("as_of") if isinstance(extra, dict) else None
+    if not found.whole and before is not None and date.fromisoformat(str(before)) <= day:
+        keys = sorted(touched_citizens(found))
+        if len(keys) <= MOST_TOUCHED:
+            context.log.info(f"omop: {len(keys)} citizens touched since the last build")
+            yield from _incremental(
+                context, found, keys, day, date.fromisoformat(str(before)), institutions, districts
+            )
+            return
+    context.log.info(
+        f"omop: rebuilt whole ({found.reason or 'the last day went back or many citizens changed'})"
+    )
     unknown: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="omop-") as folder:
         files: dict[str, list[Path]] = {}
@@ -174,8 +377,10 @@ def omop_tables(
             context.log.info(f"{name}: {rows} rows, {left_out} of unknown persons left out")
             yield dg.MaterializeResult(
                 asset_key=spec(name, GROUP).key,
-                metadata={"dagster/row_count": rows, UNKNOWN: left_out},
+                metadata={"dagster/row_count": rows, UNKNOWN: left_out, "citizens_recomputed": -1},
             )
+    if delta.exists(STATE):
+        found.record(STATE, as_of=day.isoformat())
 
 
 omop_job = dg.define_asset_job(
