@@ -4,6 +4,8 @@
 filters). ``connect`` gives a DuckDB connection where every existing table is a view under its
 catalogue name (``SELECT * FROM silver.claims``), read through DuckDB's delta extension, which is
 loaded from the ``duckdb-extension-delta`` wheel because ``INSTALL delta`` needs the network.
+``lookup`` gives the rows of a table whose columns take given values (the apps' lookups by a
+citizen, a clinic, a study), reading only the files whose Delta statistics can hold them.
 On object storage (``LAKEHOUSE_URI=s3://...``) the delta extension reads through a DuckDB S3
 secret, a secret type only the ``httpfs`` extension defines: it is loaded from the
 ``duckdb-extension-httpfs`` wheel and the secret made from the ``AWS_*`` settings delta-rs uses
@@ -12,18 +14,29 @@ secret, a secret type only the ``httpfs`` extension defines: it is loaded from t
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Final
+from urllib.parse import unquote, urlsplit
 
 import duckdb
 import polars as pl
+from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 
 from lakehouse import audit
 from lakehouse.catalog import TABLES
 from lakehouse.config import is_remote, lakehouse_uri, storage_options
-from lakehouse.delta import exists, spec, uri
+from lakehouse.delta import exists, open_table, spec, uri
 from lakehouse.schema import Table
+
+# Table features under which a Delta table's files are not its rows as written: a reader that
+# lists the files itself would show deleted rows or wrong column names.
+UNSAFE_FEATURES: Final = frozenset({"deletionVectors", "columnMapping"})
 
 
 def scan(name: str | Table) -> pl.LazyFrame:
@@ -114,3 +127,201 @@ def ensure_views(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None
                 con.execute(_view("CREATE VIEW IF NOT EXISTS", name))
             except duckdb.TransactionException:
                 continue
+
+
+# --- Lookups by key: a kept log, the files its statistics allow, the row groups theirs allow ---
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One version of a table as its Delta log lists it, what a lookup prunes by.
+
+    Attributes:
+        name: The catalogue name.
+        table_id: The Delta table's id (a table made anew at the same place starts its versions
+            again; its id tells them apart).
+        version: The version listed.
+        partitions: The partition columns.
+        files: One row per data file: ``uri`` (where a reader opens it), ``num_records``, and
+            from the log's add actions ``partition.<column>`` (typed) and ``min.<column>`` /
+            ``max.<column>`` (the file's statistics, null where the writer kept none).
+    """
+
+    name: str
+    table_id: str
+    version: int
+    partitions: tuple[str, ...]
+    files: pl.DataFrame
+
+
+# The Delta logs of the tables the apps look rows up in, opened once per process and location
+# and brought up to date on each lookup (``update_incremental`` reads only the commits since):
+# opening one afresh (``pl.scan_delta`` by path) replays the log and lists the whole table on
+# every call, several times the read of one citizen's or one clinic's rows, and more as the
+# table grows. The file list with its statistics is taken once per version. One lock: a
+# DeltaTable is not shared across threads.
+_KEPT: dict[str, DeltaTable] = {}
+_SNAPSHOTS: dict[str, Snapshot] = {}
+_KEEPING: Final = threading.Lock()
+
+
+def kept(name: str) -> DeltaTable | None:
+    """``name``'s Delta log as this process keeps it, brought up to date, or None when the table
+    does not exist or its files cannot be read as they are (``UNSAFE_FEATURES``: features these
+    tables' writers never use). The caller holds ``_KEEPING``."""
+    if not exists(name):
+        _KEPT.pop(uri(name), None)
+        return None
+    location = uri(name)
+    table = _KEPT.get(location)
+    try:
+        if table is None:
+            raise DeltaError("not opened yet")
+        table.update_incremental()
+    except DeltaError:  # first read here, or the table was made anew at the same place
+        table = _KEPT[location] = open_table(name)
+    if UNSAFE_FEATURES & set(table.protocol().reader_features or ()):
+        return None
+    return table
+
+
+def _listed(name: str, table: DeltaTable) -> Snapshot:
+    """The table's files at its current version with their partition values and statistics."""
+    actions = pl.DataFrame(table.get_add_actions(flatten=True))
+    uris = table.file_uris()
+    if actions.height:
+        # ``file_uris`` and the add actions list the same files in the same order; the check
+        # keeps a reader from ever pairing a file with another's statistics.
+        paths = [unquote(p) for p in actions["path"].to_list()]
+        if len(uris) != len(paths) or not all(
+            u.endswith(p) for u, p in zip(uris, paths, strict=True)
+        ):
+            raise DeltaError(f"{name}: the log's files and their add actions do not pair")
+    keep = [c for c in actions.columns if c.startswith(("partition.", "min.", "max."))]
+    files = actions.select("num_records", *keep).with_columns(uri=pl.Series(uris, dtype=pl.Utf8))
+    partitions = tuple(table.metadata().partition_columns)
+    return Snapshot(name, str(table.metadata().id), table.version(), partitions, files)
+
+
+def snapshot(name: str) -> Snapshot | None:
+    """``name``'s files at its latest version, from the log this process keeps open (listed once
+    per version), or None before its first build or when it cannot be read as it is."""
+    table = spec(name).name
+    with _KEEPING:
+        opened = kept(table)
+        if opened is None:
+            return None
+        known = _SNAPSHOTS.get(uri(table))
+        if known is not None and (known.table_id, known.version) == (
+            str(opened.metadata().id),
+            opened.version(),
+        ):
+            return known
+        found = _SNAPSHOTS[uri(table)] = _listed(table, opened)
+        return found
+
+
+def _may_hold(snap: Snapshot, column: str, values: Sequence[object]) -> pl.Series:
+    """Which of the snapshot's files may hold a row whose ``column`` is one of ``values``: by the
+    file's partition value, or else by its min/max statistics (a file without them may hold
+    anything). Strings compare as the Delta statistics order them (bytewise, as Polars does)."""
+    files = snap.files
+    everything = pl.Series([True] * files.height, dtype=pl.Boolean)
+    if column in snap.partitions:
+        held = files[f"partition.{column}"]
+        return held.is_in(pl.Series(values).cast(held.dtype, strict=False).implode()).fill_null(
+            False
+        )
+    low, high = f"min.{column}", f"max.{column}"
+    if low not in files.columns or high not in files.columns or not files.height:
+        return everything
+    lows, highs = files[low], files[high]
+    wanted = pl.Series(values).cast(lows.dtype, strict=False).drop_nulls().unique().sort()
+    if wanted.is_empty():
+        return everything if pl.Series(values).null_count() else ~everything
+    # The smallest wanted value at or above each file's minimum: the file may hold a wanted
+    # value exactly when that one is at or below its maximum.
+    at = wanted.search_sorted(lows, side="left")
+    inside = at < len(wanted)
+    first = wanted.gather(at.clip(upper_bound=len(wanted) - 1))
+    return ((inside & (first <= highs)) | lows.is_null() | highs.is_null()).fill_null(True)
+
+
+def _chosen(snap: Snapshot, where: Mapping[str, Sequence[object]]) -> pl.DataFrame:
+    """The snapshot's files that may hold rows where every column of ``where`` takes one of its
+    values."""
+    keep = pl.Series([True] * snap.files.height, dtype=pl.Boolean)
+    for column, values in where.items():
+        keep &= _may_hold(snap, column, values)
+    return snap.files.filter(keep)
+
+
+def files_for(name: str, where: Mapping[str, Sequence[object]]) -> list[str] | None:
+    """The files ``lookup`` reads for ``where``; None when it reads the table by ``scan``."""
+    snap = snapshot(name)
+    return None if snap is None else _chosen(snap, where)["uri"].to_list()
+
+
+def lookup(name: str | Table, where: Mapping[str, Sequence[object]]) -> pl.LazyFrame:
+    """The rows of a table where every column of ``where`` takes one of its values, as a lookup
+    by key should read them: only the files whose partition value or ``min``/``max`` statistics
+    in the Delta log can hold such a row (a table written sorted by the key, or z-ordered by it,
+    has few), and in them only the row groups whose Parquet statistics can (Polars skips the
+    rest). The work does not grow with the table, only with the rows and files that match.
+
+    Args:
+        name: The table.
+        where: Column to the values it may take (an empty sequence matches nothing). A table not
+            built yet gives no rows; one that cannot be read by its files (``UNSAFE_FEATURES``)
+            is read by ``scan``, with the same result.
+    """
+    table = spec(name)
+    wanted = pl.all_horizontal(
+        pl.lit(True), *(pl.col(c).is_in(pl.Series(list(v)).implode()) for c, v in where.items())
+    )
+    schema = table.polars_schema()
+    snap = snapshot(table.name)
+    if snap is None:
+        return scan(table).filter(wanted)
+    chosen = _chosen(snap, where)
+    if not chosen.height:
+        return pl.LazyFrame(schema=schema)
+    stored = {c: t for c, t in schema.items() if c not in snap.partitions}
+    parts = [f"partition.{c}" for c in snap.partitions]
+    scans = []
+    # One scan per partition value (usually one: the key's), its value a literal: no reading
+    # of partition values back out of the paths.
+    for values, group in chosen.group_by(parts, maintain_order=True) if parts else [((), chosen)]:
+        lazy = pl.scan_parquet(
+            group["uri"].to_list(),
+            schema=stored,
+            missing_columns="insert",
+            extra_columns="ignore",
+            storage_options=storage_options(),
+        )
+        given = dict(zip(snap.partitions, values, strict=True))
+        scans.append(lazy.with_columns(pl.lit(v, schema[c]).alias(c) for c, v in given.items()))
+    return (
+        pl.concat(scans, how="vertical")
+        .filter(wanted)
+        .select(pl.col(c).cast(t) for c, t in schema.items())
+    )
+
+
+def current(name: str | Table) -> pl.DataFrame:
+    """A small table's rows at its latest version, read once per version and kept (a table at
+    a version never changes, so no time to live is needed and a new commit is read on the next
+    call): the published aggregates and the registers a page reads whole on every view. Empty
+    with the catalogue's schema before its first build. Callers must not mutate it."""
+    table = spec(name)
+    snap = snapshot(table.name)
+    if snap is None:
+        return scan(table).collect()
+    return _current_at(table.name, uri(table.name), snap.table_id, snap.version)
+
+
+@functools.lru_cache(maxsize=16)
+def _current_at(name: str, location: str, table_id: str, version: int) -> pl.DataFrame:
+    """``name``'s rows at ``version`` (``current``; the location, id and version are the key)."""
+    del location, table_id, version
+    return lookup(name, {}).collect()
