@@ -14,13 +14,14 @@ secret, a secret type only the ``httpfs`` extension defines: it is loaded from t
 
 from __future__ import annotations
 
+import bisect
 import functools
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 import duckdb
@@ -152,23 +153,39 @@ class Snapshot:
     version: int
     partitions: tuple[str, ...]
     files: pl.DataFrame
+    _columns: dict[str, list[Any]] = field(default_factory=dict, compare=False, repr=False)
+
+    def column(self, name: str) -> list[Any]:
+        """One column of ``files`` as Python values, taken once (what lookups compare)."""
+        found = self._columns.get(name)
+        if found is None:
+            found = self._columns[name] = self.files[name].to_list()
+        return found
 
 
 # The Delta logs of the tables the apps look rows up in, opened once per process and location
 # and brought up to date on each lookup (``update_incremental`` reads only the commits since):
 # opening one afresh (``pl.scan_delta`` by path) replays the log and lists the whole table on
 # every call, several times the read of one citizen's or one clinic's rows, and more as the
-# table grows. The file list with its statistics is taken once per version. One lock: a
-# DeltaTable is not shared across threads.
+# table grows. The file list with its statistics is taken once per version. One lock per table:
+# a DeltaTable is not shared across threads, and one table's new version being listed does not
+# hold up lookups in the others.
 _KEPT: dict[str, DeltaTable] = {}
 _SNAPSHOTS: dict[str, Snapshot] = {}
-_KEEPING: Final = threading.Lock()
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKING: Final = threading.Lock()
+
+
+def _lock(location: str) -> threading.Lock:
+    """The lock of one table's kept log."""
+    with _LOCKING:
+        return _LOCKS.setdefault(location, threading.Lock())
 
 
 def kept(name: str) -> DeltaTable | None:
     """``name``'s Delta log as this process keeps it, brought up to date, or None when the table
     does not exist or its files cannot be read as they are (``UNSAFE_FEATURES``: features these
-    tables' writers never use). The caller holds ``_KEEPING``."""
+    tables' writers never use). The caller holds the table's ``_lock``."""
     if not exists(name):
         _KEPT.pop(uri(name), None)
         return None
@@ -207,7 +224,7 @@ def snapshot(name: str) -> Snapshot | None:
     """``name``'s files at its latest version, from the log this process keeps open (listed once
     per version), or None before its first build or when it cannot be read as it is."""
     table = spec(name).name
-    with _KEEPING:
+    with _lock(uri(table)):
         opened = kept(table)
         if opened is None:
             return None
@@ -221,45 +238,50 @@ def snapshot(name: str) -> Snapshot | None:
         return found
 
 
-def _may_hold(snap: Snapshot, column: str, values: Sequence[object]) -> pl.Series:
-    """Which of the snapshot's files may hold a row whose ``column`` is one of ``values``: by the
-    file's partition value, or else by its min/max statistics (a file without them may hold
-    anything). Strings compare as the Delta statistics order them (bytewise, as Polars does)."""
-    files = snap.files
-    everything = pl.Series([True] * files.height, dtype=pl.Boolean)
+def _may_hold(snap: Snapshot, column: str, values: Sequence[object], rows: list[int]) -> list[int]:
+    """Those of the snapshot's files (by row) that may hold a row whose ``column`` is one of
+    ``values``: by the file's partition value, or else by its min/max statistics (a file without
+    them may hold anything). Plain Python over the file list: a lookup's files are a few dozen
+    to a few thousand, and a Polars expression per step cost more than the comparisons."""
+    wanted = sorted({v for v in values if v is not None})  # type: ignore[type-var]
     if column in snap.partitions:
-        held = files[f"partition.{column}"]
-        return held.is_in(pl.Series(values).cast(held.dtype, strict=False).implode()).fill_null(
-            False
-        )
-    low, high = f"min.{column}", f"max.{column}"
-    if low not in files.columns or high not in files.columns or not files.height:
-        return everything
-    lows, highs = files[low], files[high]
-    wanted = pl.Series(values).cast(lows.dtype, strict=False).drop_nulls().unique().sort()
-    if wanted.is_empty():
-        return everything if pl.Series(values).null_count() else ~everything
-    # The smallest wanted value at or above each file's minimum: the file may hold a wanted
-    # value exactly when that one is at or below its maximum.
-    at = wanted.search_sorted(lows, side="left")
-    inside = at < len(wanted)
-    first = wanted.gather(at.clip(upper_bound=len(wanted) - 1))
-    return ((inside & (first <= highs)) | lows.is_null() | highs.is_null()).fill_null(True)
+        held = snap.column(f"partition.{column}")
+        return [i for i in rows if held[i] in set(wanted)]
+    if f"min.{column}" not in snap.files.columns or f"max.{column}" not in snap.files.columns:
+        return rows
+    lows, highs = snap.column(f"min.{column}"), snap.column(f"max.{column}")
+    kept = []
+    for i in rows:
+        low, high = lows[i], highs[i]
+        if low is None or high is None:
+            kept.append(i)
+            continue
+        # The smallest wanted value at or above the file's minimum: the file may hold a wanted
+        # value exactly when that one is at or below its maximum. Delta keeps a long string's
+        # maximum cut short and raised, still a bound; strings compare by code point, which is
+        # the byte order of their UTF-8 that the statistics are kept in.
+        at = bisect.bisect_left(wanted, low)
+        if at < len(wanted) and wanted[at] <= high:
+            kept.append(i)
+    return kept
 
 
-def _chosen(snap: Snapshot, where: Mapping[str, Sequence[object]]) -> pl.DataFrame:
-    """The snapshot's files that may hold rows where every column of ``where`` takes one of its
-    values."""
-    keep = pl.Series([True] * snap.files.height, dtype=pl.Boolean)
+def _chosen(snap: Snapshot, where: Mapping[str, Sequence[object]]) -> list[int]:
+    """The snapshot's files (by row) that may hold rows where every column of ``where`` takes
+    one of its values."""
+    rows = list(range(snap.files.height))
     for column, values in where.items():
-        keep &= _may_hold(snap, column, values)
-    return snap.files.filter(keep)
+        rows = _may_hold(snap, column, values, rows)
+    return rows
 
 
 def files_for(name: str, where: Mapping[str, Sequence[object]]) -> list[str] | None:
     """The files ``lookup`` reads for ``where``; None when it reads the table by ``scan``."""
     snap = snapshot(name)
-    return None if snap is None else _chosen(snap, where)["uri"].to_list()
+    if snap is None:
+        return None
+    uris = snap.column("uri")
+    return [uris[i] for i in _chosen(snap, where)]
 
 
 def lookup(name: str | Table, where: Mapping[str, Sequence[object]]) -> pl.LazyFrame:
@@ -276,36 +298,38 @@ def lookup(name: str | Table, where: Mapping[str, Sequence[object]]) -> pl.LazyF
             is read by ``scan``, with the same result.
     """
     table = spec(name)
-    wanted = pl.all_horizontal(
-        pl.lit(True), *(pl.col(c).is_in(pl.Series(list(v)).implode()) for c, v in where.items())
-    )
     schema = table.polars_schema()
+    if any(not [v for v in values if v is not None] for values in where.values()):
+        return pl.LazyFrame(schema=schema)  # a column that may take no value: no row
+    wanted = [pl.col(c).is_in(list(v)) for c, v in where.items()]
     snap = snapshot(table.name)
     if snap is None:
-        return scan(table).filter(wanted)
+        return scan(table).filter(*wanted) if wanted else scan(table)
     chosen = _chosen(snap, where)
-    if not chosen.height:
+    if not chosen:
         return pl.LazyFrame(schema=schema)
     stored = {c: t for c, t in schema.items() if c not in snap.partitions}
-    parts = [f"partition.{c}" for c in snap.partitions]
-    scans = []
     # One scan per partition value (usually one: the key's), its value a literal: no reading
     # of partition values back out of the paths.
-    for values, group in chosen.group_by(parts, maintain_order=True) if parts else [((), chosen)]:
-        lazy = pl.scan_parquet(
-            group["uri"].to_list(),
+    uris = snap.column("uri")
+    values = [snap.column(f"partition.{c}") for c in snap.partitions]
+    groups: dict[tuple[object, ...], list[str]] = {}
+    for i in chosen:
+        groups.setdefault(tuple(v[i] for v in values), []).append(uris[i])
+    scans = [
+        pl.scan_parquet(
+            files,
             schema=stored,
             missing_columns="insert",
             extra_columns="ignore",
             storage_options=storage_options(),
+        ).with_columns(
+            pl.lit(v, schema[c]).alias(c) for c, v in zip(snap.partitions, given, strict=True)
         )
-        given = dict(zip(snap.partitions, values, strict=True))
-        scans.append(lazy.with_columns(pl.lit(v, schema[c]).alias(c) for c, v in given.items()))
-    return (
-        pl.concat(scans, how="vertical")
-        .filter(wanted)
-        .select(pl.col(c).cast(t) for c, t in schema.items())
-    )
+        for given, files in groups.items()
+    ]
+    rows = scans[0] if len(scans) == 1 else pl.concat(scans, how="vertical")
+    return (rows.filter(*wanted) if wanted else rows).select(list(schema))
 
 
 def current(name: str | Table) -> pl.DataFrame:
