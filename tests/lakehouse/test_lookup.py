@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from lakehouse import buckets, delta, queries
@@ -205,3 +206,46 @@ def test_a_table_not_built_yet_gives_no_rows_with_the_catalogue_schema() -> None
     assert found.is_empty() and found.schema == catalog_table(FINDINGS).polars_schema()
     assert lake.snapshot(FINDINGS) is None and queries.version_of(FINDINGS) is None
     assert delta.exists(FINDINGS) is False
+
+
+def _mixed_day(day: int, clinics: int = 8, per_clinic: int = 8) -> pl.DataFrame:
+    """One day's scoring run over every clinic, interleaved as studies arrive."""
+    n = clinics * per_clinic
+    return _rows(
+        FINDINGS,
+        n,
+        institution=[_clinic(0, i % clinics) for i in range(n)],
+        study_instance_uid=[f"1.2.410.{day}.{i}" for i in range(n)],
+        tracking_uid=[f"1.2.410.{day}.{i}.9" for i in range(n)],
+    )
+
+
+def _rows_to_read(path: Path, column: str, value: str) -> int:
+    """The rows of a Parquet file's row groups that may hold ``value`` by their statistics:
+    what a reader of that value decodes."""
+    meta = pq.ParquetFile(path).metadata
+    at = meta.schema.to_arrow_schema().get_field_index(column)
+    rows = 0
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        stats = group.column(at).statistics
+        if stats is None or not stats.has_min_max or stats.min <= value <= stats.max:
+            rows += group.num_rows
+    return rows
+
+
+def test_the_upkeep_lays_a_clinics_findings_together_for_its_worklist(lakehouse: Path) -> None:
+    root = lakehouse / "ai" / "findings"
+    for day in range(12):  # twelve scoring runs, every clinic in each
+        delta.append(FINDINGS, _mixed_day(day))
+    clinic = _clinic(0, 5)
+    before = lake.files_for(FINDINGS, {"institution": [clinic]})
+    assert before is not None and len(before) == 12
+    delta.optimize(FINDINGS, row_group_rows=ROW_GROUP_ROWS)  # as the weekly upkeep does
+    rows, seen = _twice(root, lambda: queries.findings_of_institution(clinic))
+    assert rows.height == 12 * 8
+    # Z-ordered by the clinic (the catalogue's ``sort_by``): one file, and in it only the row
+    # groups of the clinic's 96 rows are read, of 768; a compaction alone leaves them spread.
+    assert len(seen.data()) == 1
+    (path,) = seen.data()
+    assert _rows_to_read(root / path, "institution", clinic) <= 3 * ROW_GROUP_ROWS
