@@ -168,6 +168,27 @@ def test_a_citizens_timeline_opens_one_file_of_their_bucket_as_the_city_grows(
     assert queries.timeline("C" + "f" * 32).is_empty()
 
 
+def test_a_bucket_with_appended_days_opens_only_the_files_whose_keys_reach_the_citizen(
+    lakehouse: Path,
+) -> None:
+    root = lakehouse / "gold" / "citizen_timeline"
+    frame = _timeline(2_000, "c")
+    _write_timeline(frame)
+    # A later day's rows of the bucket's last citizens, appended as the gold job appends them.
+    bucket = frame.filter(pl.col("key_bucket") == 7)
+    late = bucket.tail(10).with_columns(
+        pl.lit(date(2025, 12, 31)).alias("event_date"),
+        pl.format("silver.claims:late:{}", pl.int_range(pl.len())).alias("source_ref"),
+    )
+    delta.append(TIMELINE, late)
+    first, last = bucket["citizen_key"][0], bucket["citizen_key"][-1]
+    _, early = _twice(root, functools.partial(queries.timeline, first))
+    rows, both = _twice(root, functools.partial(queries.timeline, last))
+    # The bucket holds two files now; the first citizen is outside the appended file's keys.
+    assert len(early.data()) == 1 and len(both.data()) == 2, (early.counts, both.counts)
+    assert rows["event_date"][0] == date(2025, 12, 31)
+
+
 def test_many_keys_open_only_the_files_whose_range_holds_one(lakehouse: Path) -> None:
     for day in range(12):
         delta.append(FINDINGS, _findings_day(day))
