@@ -11,7 +11,6 @@ audit log) are never read here; they are read fresh, so a decision shows at once
 from __future__ import annotations
 
 import functools
-import threading
 from datetime import date
 from typing import Any, Final
 
@@ -39,79 +38,23 @@ ENCOUNTERS: Final = ("visit", "admission")  # timeline kinds that are a treatmen
 EVENT_COLUMNS: Final = ("event_id", "event_type", "occurred_at", "details")  # what a fold reads
 
 
-# Table features under which a Delta table's files are not its rows as written: a reader that
-# lists the files itself would show deleted rows or wrong column names.
-UNSAFE_FEATURES: Final = frozenset({"deletionVectors", "columnMapping"})
-# The Delta logs of the gold tables read by key bucket and of the programme's events, opened
-# once per process and location and brought up to date on each read (``update_incremental``
-# reads only the commits since): opening one afresh costs several times the read of a
-# citizen's rows. One lock: a DeltaTable is not shared across threads.
-_OPENED: dict[str, DeltaTable] = {}
-_OPENING: Final = threading.Lock()
-
-
-def _opened(name: str) -> DeltaTable | None:
-    """``name``'s Delta log as this process keeps it, brought up to date, or None when the
-    table does not exist or its files cannot be read as they are (deletion vectors, column
-    mapping: features these tables' writers never use). Called under ``_OPENING``."""
-    if not delta.exists(name):
-        return None
-    location = delta.uri(name)
-    table = _OPENED.get(location)
-    try:
-        if table is None:
-            raise DeltaError("not opened yet")
-        table.update_incremental()
-    except DeltaError:  # first read here, or the table was made anew at the same place
-        table = _OPENED[location] = delta.open_table(name)
-    if UNSAFE_FEATURES & set(table.protocol().reader_features or ()):
-        return None
-    return table
-
-
 def version_of(name: str) -> tuple[str, int] | None:
-    """``name``'s table id and latest version from the log this process keeps open (a fraction
-    of a millisecond), or None before its first build or when it cannot be read as it is: what
-    a cache of a whole table is keyed by (a table made anew at the same place starts its
-    versions again; its id tells them apart)."""
-    with _OPENING:
-        table = _opened(name)
-        return None if table is None else (str(table.metadata().id), table.version())
-
-
-def _bucket_files(name: str, bucket: int) -> list[str] | None:
-    """A bucketed gold table's files of one key bucket at its latest version, or None when
-    they cannot be read as they are (``_opened``)."""
-    with _OPENING:
-        table = _opened(name)
-        if table is None:
-            return None
-        return table.file_uris(file_pruning_predicate=[("key_bucket", "=", str(bucket))])
+    """``name``'s table id and latest version from the log this process keeps open
+    (``lakehouse.read.snapshot``), or None before its first build or when it cannot be read as
+    it is: what a cache of a whole table is keyed by (a table made anew at the same place
+    starts its versions again; its id tells them apart)."""
+    snap = lake.snapshot(name)
+    return None if snap is None else (snap.table_id, snap.version)
 
 
 def _citizen_rows(subject: str, name: str = TIMELINE) -> pl.LazyFrame:
     """One citizen's rows of a gold table partitioned by key bucket (the timeline, the consent
-    states), read the way the table is laid out for them: the files of the citizen's key
-    bucket, and in them only the row groups whose ``citizen_key`` range holds the key (the
-    gold job writes each pass sorted by citizen, in small row groups,
-    ``pipelines.defs.gold.ROW_GROUP_ROWS``). ``pl.scan_delta`` finds the same rows, but
-    resolving the whole table's log and dataset on every call costs several times the read
-    itself (``docs/benchmarks.md``, the timeline); it stays the reader where the files cannot
-    be read as they are."""
+    states), read the way the table is laid out for them (``lakehouse.read.lookup``): the files
+    of the citizen's key bucket whose ``citizen_key`` range holds the key, and in them only the
+    row groups whose range does (the gold job writes each pass sorted by citizen, in small row
+    groups, ``pipelines.defs.gold.ROW_GROUP_ROWS``)."""
     bucket = buckets.key_bucket(subject)  # raises unless ``subject`` is a citizen key
-    files = _bucket_files(name, bucket)
-    if files is None:
-        mine = (pl.col("key_bucket") == bucket) & (pl.col("citizen_key") == subject)
-        return lake.scan(name).filter(mine)
-    schema = catalog_table(name).polars_schema()
-    if not files:
-        return pl.LazyFrame(schema=schema)
-    return (
-        pl.scan_parquet(files, storage_options=storage_options())
-        .filter(pl.col("citizen_key") == subject)
-        .with_columns(pl.lit(bucket, pl.Int64).alias("key_bucket"))
-        .select(pl.col(column).cast(dtype) for column, dtype in schema.items())
-    )
+    return lake.lookup(name, {"key_bucket": [bucket], "citizen_key": [subject]})
 
 
 def timeline(subject: str) -> pl.DataFrame:
@@ -141,12 +84,8 @@ def treated(subject: str, institution: str, since: date) -> bool:
     if seen:
         return True
     sent = (
-        lake.scan(STUDIES)
-        .filter(
-            (pl.col("citizen_key") == subject)
-            & (pl.col("institution") == institution)
-            & (pl.col("study_date") >= since)
-        )
+        lake.lookup(STUDIES, {"citizen_key": [subject], "institution": [institution]})
+        .filter(pl.col("study_date") >= since)
         .select(pl.len())
         .collect()
         .item()
@@ -157,9 +96,10 @@ def treated(subject: str, institution: str, since: date) -> bool:
 def records_until() -> date | None:
     """The newest day on any timeline, from the Delta log's file statistics (no data read):
     how far the extracts reach. None when the timeline has no rows or no statistics."""
-    if not delta.exists(TIMELINE):
+    snap = lake.snapshot(TIMELINE)
+    if snap is None:
         return None
-    actions = pl.DataFrame(delta.open_table(TIMELINE).get_add_actions(flatten=True))
+    actions = snap.files
     column = "max.event_date"
     if column not in actions.columns or actions[column].is_null().all():
         return None
@@ -201,14 +141,13 @@ def _events_since(version: int, through: date) -> list[str] | None:
     ``gold.citizen_consent`` did not fold, each later than every event it did. None when the
     events changed otherwise since (a day up to ``through`` delivered again or late, the files
     compacted, ``version``'s log cleaned up): only a fold of every day is right then."""
-    with _OPENING:
-        table = _opened(PROGRAMME_EVENTS)
-        if table is None:
-            return None
-        if table.version() == version:
-            return []
-        now = set(table.file_uris())
-        newer = table.file_uris(file_pruning_predicate=[("event_date", ">", through.isoformat())])
+    snap = lake.snapshot(PROGRAMME_EVENTS)
+    if snap is None:
+        return None
+    if snap.version == version:
+        return []
+    now = set(snap.files["uri"].to_list())
+    newer = snap.files.filter(pl.col("partition.event_date") > through)["uri"].to_list()
     before = _files_at(delta.uri(PROGRAMME_EVENTS), version)
     if before is None or now != before | set(newer):
         return None
@@ -219,11 +158,10 @@ def _consent_build() -> tuple[int, date] | None:
     """The version of ``silver.programme_events`` and its newest day that the rows of
     ``gold.citizen_consent`` folded, from the Delta log's file statistics (one build writes
     the whole table in one commit); None when the table is missing, empty or mixed."""
-    with _OPENING:
-        table = _opened(CONSENT)
-        if table is None:
-            return None
-        actions = pl.DataFrame(table.get_add_actions(flatten=True))
+    snap = lake.snapshot(CONSENT)
+    if snap is None:
+        return None
+    actions = snap.files
     built = actions.select(
         pl.col(f"{stat}.{column}").unique().alias(f"{stat}.{column}")
         for stat in ("min", "max")
@@ -280,40 +218,44 @@ def citizens_born(year: int, month: int) -> pl.DataFrame:
 
 def findings_of_institution(institution: str) -> pl.DataFrame:
     """Every AI finding row of the studies an institution sent."""
-    return lake.frame(FINDINGS, pl.col("institution") == institution)
+    return lake.lookup(FINDINGS, {"institution": [institution]}).collect()
 
 
 def findings_of_studies(studies: tuple[str, ...]) -> pl.DataFrame:
     """Every AI finding row of these studies."""
-    return lake.frame(FINDINGS, pl.col("study_instance_uid").is_in(list(studies)))
+    return lake.lookup(FINDINGS, {"study_instance_uid": studies}).collect()
 
 
 def findings_of_patient(patient_key: str) -> pl.DataFrame:
     """Every AI finding row of one patient's studies."""
-    return lake.frame(FINDINGS, pl.col("patient_key") == patient_key)
+    return lake.lookup(FINDINGS, {"patient_key": [patient_key]}).collect()
 
 
 def studies(uids: tuple[str, ...]) -> pl.DataFrame:
     """These studies' rows."""
-    return lake.frame(STUDIES, pl.col("study_instance_uid").is_in(list(uids)))
+    return lake.lookup(STUDIES, {"study_instance_uid": uids}).collect()
 
 
 def studies_of_institution(institution: str) -> pl.DataFrame:
     """Every study an institution sent."""
-    return lake.frame(STUDIES, pl.col("institution") == institution)
+    return lake.lookup(STUDIES, {"institution": [institution]}).collect()
 
 
 def studies_of_patient(patient_key: str) -> pl.DataFrame:
     """One patient's studies, newest first."""
-    return lake.frame(STUDIES, pl.col("patient_key") == patient_key).sort(
-        "study_datetime", descending=True, nulls_last=True
+    return (
+        lake.lookup(STUDIES, {"patient_key": [patient_key]})
+        .collect()
+        .sort("study_datetime", descending=True, nulls_last=True)
     )
 
 
 def instances(study: str) -> pl.DataFrame:
     """A study's instances in reading order: series, then instance number."""
-    return lake.frame(INSTANCES, pl.col("study_instance_uid") == study).sort(
-        "series_number", "series_instance_uid", "instance_number", nulls_last=True
+    return (
+        lake.lookup(INSTANCES, {"study_instance_uid": [study]})
+        .collect()
+        .sort("series_number", "series_instance_uid", "instance_number", nulls_last=True)
     )
 
 

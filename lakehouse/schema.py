@@ -78,9 +78,10 @@ class Table:
         during_life: ``(date column, citizen column)``: events fall within the citizen's life in
             the city (``plausibleDuringLife``).
         start_before_end: ``(start, end)`` dates of one row (``plausibleStartBeforeEnd``).
-        sort_by: The column readers look rows up by inside a partition (a citizen key): the
-            writer sorts by it and the weekly ``optimize`` z-orders by it, so row-group
-            statistics let a reader skip the rest of the partition.
+        sort_by: The column readers look rows up by inside a partition (a citizen key, a
+            clinic, a study): the weekly ``optimize`` z-orders by it (and the gold writer
+            sorts by it), so the files' statistics in the Delta log and their row groups'
+            let a lookup (``lakehouse.read.lookup``) skip the rest of the table.
     """
 
     name: str

@@ -45,7 +45,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -314,9 +314,11 @@ class Gate:
         """The grants whose ``ops.grants`` events match ``where``, as they stand now."""
         return folds.grants(lake.frame(GRANTS, where))
 
-    def _requests(self, where: pl.Expr) -> pl.DataFrame:
-        """The remote-reading requests whose ``ops.reading_requests`` events match ``where``."""
-        return folds.requests(lake.frame(READINGS, where))
+    def _requests(self, column: str, values: Sequence[object]) -> pl.DataFrame:
+        """The remote-reading requests whose ``ops.reading_requests`` events have one of
+        ``values`` in ``column`` (read by ``lakehouse.read.lookup``: the files that can hold
+        them)."""
+        return folds.requests(lake.lookup(READINGS, {column: values}).collect())
 
     def _treated_recently(self, subject: str, institution: str) -> bool:
         """A visit, an admission or a study at the institution within ``config.treatment_days``
@@ -492,7 +494,7 @@ class Gate:
     def _remote_studies(self) -> set[str]:
         """Studies sent to this clinician's institution for a reading that is still open, or
         was answered within ``REMOTE_DAYS``."""
-        mine = self._requests(pl.col("to_institution") == self.principal.institution)
+        mine = self._requests("to_institution", [self.principal.institution])
         return folds.open_studies(mine, self.clock() - timedelta(days=REMOTE_DAYS))
 
     def _study(self, action: str, study_uid: str) -> tuple[dict[str, Any], str]:

@@ -317,9 +317,10 @@ def day_range(name: str, column: str | None = None) -> tuple[date | None, date |
     column = column or next(
         (c.name for c in table.columns if c.type == "date" and c.required), None
     )
-    if column is None or not delta.exists(table):
+    snap = lake.snapshot(name) if column is not None else None
+    if column is None or snap is None:
         return None, None
-    actions = pl.DataFrame(delta.open_table(table).get_add_actions(flatten=True))
+    actions = snap.files  # the log this process keeps, listed once per version
     low, high = f"min.{column}", f"max.{column}"
     if f"partition.{column}" in actions.columns:  # a partition column has values, no statistics
         low = high = f"partition.{column}"

@@ -141,9 +141,9 @@ class Imaging(Gate):
             studies = pl.concat([studies, self._q(queries.studies)(remote)]).unique(
                 "study_instance_uid", keep="first"
             )
-        events = lake.frame(TRIAGE, pl.col("study_instance_uid").is_in(list(uids)))
+        events = lake.lookup(TRIAGE, {"study_instance_uid": uids}).collect()
         rows = triage.worklist(own, studies, events, self.clock())
-        requests = self._requests(pl.col("study_instance_uid").is_in(list(uids)))
+        requests = self._requests("study_instance_uid", uids)
         rows = rows.join(
             folds.reading_state(requests), on="study_instance_uid", how="left"
         ).with_columns(
@@ -182,7 +182,7 @@ class Imaging(Gate):
             triage.latest_findings(self._q(queries.findings_of_studies)((study_uid,))), events
         )
         instances, datasets, heatmaps = originals(self._q, study_uid, findings)
-        requests = self._requests(pl.col("study_instance_uid") == study_uid)
+        requests = self._requests("study_instance_uid", [study_uid])
         context = self._context(study)
         self._audit_study("read:study", study, purpose, len(datasets) + context.rows, "context")
         return OpenedStudy(

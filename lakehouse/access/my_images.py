@@ -78,7 +78,7 @@ class MyImages(Gate):
         whether a clinician decided on one (``verified``) and its newest second opinion's
         status (``reading``). Audited as one read of the citizen's images."""
         purpose = self._as_citizen("read:my_images", subject_key)
-        studies = lake.frame(STUDIES, pl.col("citizen_key") == subject_key)
+        studies = lake.lookup(STUDIES, {"citizen_key": [subject_key]}).collect()
         uids = tuple(sorted(studies["study_instance_uid"].to_list()))
         found: pl.DataFrame = self._q(queries.findings_of_studies)(uids)
         summary = (
@@ -91,7 +91,7 @@ class MyImages(Gate):
                 (pl.col("verification") != "unverified").any().alias("verified"),
             )
         )
-        asked = folds.reading_state(self._requests(pl.col("study_instance_uid").is_in(uids)))
+        asked = folds.reading_state(self._requests("study_instance_uid", uids))
         rows = (
             studies.select(LISTED)
             .join(summary, on="study_instance_uid", how="left")

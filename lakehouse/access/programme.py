@@ -264,7 +264,8 @@ class Programme(Gate):
         ``disclosure.TOTAL``; empty before the gold job has published it."""
         dims = ["service", "month"]
         return (
-            lake.scan(SERVICES)
+            lake.current(SERVICES)
+            .lazy()
             .select(
                 *(pl.col(d).fill_null(disclosure.TOTAL) for d in dims),
                 *SERVICE_COUNTS,
@@ -320,7 +321,7 @@ def _covered_days(month: str, first: date | None, last: date | None) -> int:
 
 def _institution_rows(months: list[str]) -> list[tuple[object, ...]]:
     """Institutions enrolled by each month's end, in all and per round."""
-    enrolled = lake.scan(INSTITUTIONS).filter(pl.col("enrolment_round").is_not_null())
+    enrolled = lake.current(INSTITUTIONS).lazy().filter(pl.col("enrolment_round").is_not_null())
     found = enrolled.select("enrolment_round", "enrolled_on").collect()
     rounds = sorted(found["enrolment_round"].unique().to_list())
     rows: list[tuple[object, ...]] = []

@@ -169,7 +169,7 @@ class Readings(Gate):
         """The unanswered request ``request_id`` sent ``side`` this clinician's institution (to
         it: the hospital asked; from it: the asking clinic); refused (and audited) otherwise."""
         self._require("write:reading", "clinician")
-        found = self._requests(pl.col("request_id") == request_id)
+        found = self._requests("request_id", [request_id])
         if found.is_empty() or found[f"{side}_institution"][0] != self.principal.institution:
             raise self._deny("write:reading", f"no such request {side} your institution")
         request = found.row(0, named=True)

@@ -127,5 +127,7 @@ AI: Final = (
             column("scored_at", "timestamp", "when scored", required=True),
         ),
         key=("study_instance_uid", "service", "algorithm_version", "finding_code"),
+        # A clinic's worklist reads its own findings: the weekly upkeep z-orders by clinic.
+        sort_by=("institution",),
     ),
 )

@@ -97,6 +97,7 @@ IMAGING: Final = (
             *_IMAGE_ATTRIBUTES,
         ),
         key=("sop_instance_uid",),
+        sort_by=("study_instance_uid",),  # the viewer reads one study's instances
     ),
     Table(
         "silver.imaging_series",
@@ -144,6 +145,7 @@ IMAGING: Final = (
             *_RECEIVED,
         ),
         key=("study_instance_uid",),
+        sort_by=("institution",),  # a clinic's worklist reads the studies it sent
     ),
     Table(
         "silver.imaging_routing",

@@ -37,6 +37,8 @@ def test_query_stages_report_their_fields(platform_lake: Lake, tmp_path: Path) -
         assert row.peak_rss_mib > 0 and row.floor is not None and row.floor.seconds > 0
         assert row.detail["floor_p95_ms"] > 0 and row.detail["keys"] >= 1
         assert report.TARGETS[stage].kind == "p95_ms_max"
+        if stage != queries.KPI:  # the key reads' data files, beside the tables' in all
+            assert 1 <= row.detail["files_read_max"] <= row.detail["table_files"], row.detail
     with environment(LAKEHOUSE_URI=str(platform_lake.root), GJH_OUTBOX_DIR=str(outbox)):
         audited = read.frame("ops.audit_log").group_by("action").len()
     counts = dict(audited.iter_rows())
