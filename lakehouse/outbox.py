@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -85,34 +87,36 @@ class Outbox:
         self.path = path
         self.schema = schema
         self.key = key
+        self._local = threading.local()
         path.parent.mkdir(parents=True, exist_ok=True)
         db = self._connect()
-        try:
-            db.execute("PRAGMA journal_mode=WAL")  # kept by the file: every connection uses it
-            db.execute(SCHEMA)
-        finally:
-            db.close()
+        db.execute("PRAGMA journal_mode=WAL")  # kept by the file: every connection uses it
+        db.execute(SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        """A connection of its own (one per call: SQLite connections stay in their thread)."""
+        """This thread's connection, opened once and kept (SQLite connections stay in their
+        thread, and never cross a fork): opening one per call was half of an audited read's
+        cost. In autocommit mode between transactions, so a kept connection holds no snapshot
+        that a checkpoint would wait for."""
+        kept: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if kept is not None and self._local.pid == os.getpid():
+            return kept
         db = sqlite3.connect(self.path, timeout=BUSY_MS / 1000, isolation_level=None)
         db.execute("PRAGMA synchronous=FULL")
+        self._local.db, self._local.pid = db, os.getpid()
         return db
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken at once (``BEGIN IMMEDIATE``), committed on exit."""
         db = self._connect()
+        db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     @contextmanager
     def _locked(self, how: int) -> Iterator[None]:
@@ -133,11 +137,7 @@ class Outbox:
 
     def count(self) -> int:
         """How many rows wait."""
-        db = self._connect()
-        try:
-            return int(db.execute("SELECT count(*) FROM pending").fetchone()[0])
-        finally:
-            db.close()
+        return int(self._connect().execute("SELECT count(*) FROM pending").fetchone()[0])
 
     def _frame(self, entries: Sequence[str]) -> pl.DataFrame:
         """Rows as the target's columns (a datetime column travels as ISO 8601 text)."""
@@ -165,11 +165,7 @@ class Outbox:
         version there), taken together while no flush runs, so each row is in exactly one of
         them but a killed flusher's ``claimed`` rows (see the module's docstring)."""
         with self._locked(fcntl.LOCK_SH):
-            db = self._connect()
-            try:
-                found = self._pending(db)
-            finally:
-                db.close()
+            found = self._pending(self._connect())
             taken = snapshot()
         claimed = frozenset(i for _, i, _, c in found if c)
         return Pending(self._frame([e for _, _, e, _ in found]), claimed), taken
@@ -216,11 +212,7 @@ class Outbox:
         else claims any): delete those the target holds, and send the rest again, unclaimed,
         in their place in the sequence. The target is looked up outside any transaction, so
         writers are not held up meanwhile."""
-        db = self._connect()
-        try:
-            found = self._pending(db, claimed=True)
-        finally:
-            db.close()
+        found = self._pending(self._connect(), claimed=True)
         if not found:
             return
         present = delivered(self._frame([e for _, _, e, _ in found]))

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -267,3 +270,28 @@ def test_a_served_app_flushes_the_outbox(lakehouse: Path) -> None:
         assert delta.exists(audit.AUDIT), "the app's flusher moved nothing"
     assert pl.read_delta(delta.uri(audit.AUDIT))["event_id"].to_list() == [written["event_id"]]
     assert audit.outbox().count() == 0
+
+
+def test_a_thread_keeps_one_connection_to_its_outbox(
+    held: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a connection per call was half of an audited read's cost: each thread opens one
+    and keeps it, and another thread opens its own (SQLite connections stay in their thread)."""
+    box = audit.outbox()
+    opened: list[int] = []
+    connect = sqlite3.connect
+
+    def counted(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        opened.append(threading.get_ident())
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", counted)
+    for n in range(20):
+        audit.append([entry(n)])
+    assert box.count() == 20
+    assert len(opened) <= 1  # this thread's, unless the fixture's first use already opened it
+    worker = threading.Thread(target=lambda: box.append([entry(20)]))
+    worker.start()
+    worker.join()
+    assert box.count() == 21 and opened[-1] != threading.get_ident()
+    assert audit.flush() == 21 and box.count() == 0
