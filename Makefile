@@ -93,8 +93,14 @@ demo: synth ## Generate the demo city, build the lakehouse, then serve the apps 
 	@echo
 	$(BIN)/gjh serve
 
-test: env browser postgres orthanc ## Run every test except the benchmarks
-	$(BIN)/pytest
+# Two pytest-xdist workers, a test module each at a time (--dist loadscope: a module's fixtures,
+# its servers and lakes, are made once); the session's cities and builds are made once for both
+# (tests/conftest.py, once). TEST_WORKERS=0 runs everything in one process. The slowest tests
+# are listed at the end, to see where the time goes.
+TEST_WORKERS ?= 2
+
+test: env browser postgres orthanc ## Run every test except the benchmarks (TEST_WORKERS=2 processes)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --durations=30
 
 screenshots: env browser ## Refresh the committed screenshots in docs/screenshots from the browser tests
 	GJH_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -m browser -p no:cacheprovider tests/apps

@@ -90,10 +90,37 @@ class City:
         return pl.concat(frames, how="vertical_relaxed")
 
 
+def once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], object]
+) -> Path:
+    """A folder that ``make`` fills once per test run, for a session fixture.
+
+    ``make test`` runs the tests in two pytest-xdist workers, processes with session fixtures
+    of their own. What a city generation or a build leaves is shared by both: the first worker
+    to ask makes it in the run's shared temporary folder under a file lock, and the other waits
+    for it and reads it, instead of spending minutes making the same thing again. Nobody
+    writes to what ``make`` left (the users that write take a copy). Without xdist this is a
+    plain ``mktemp``."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        folder = tmp_path_factory.mktemp(name)
+        make(folder)
+        return folder
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # the run's folder, above each worker's
+    folder, done = shared / name, shared / f"{name}.done"
+    with FileLock(shared / f"{name}.lock"):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker that failed making it
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
+
+
 def _make(tmp_path_factory: pytest.TempPathFactory, name: str, cfg: CityConfig) -> City:
-    out = tmp_path_factory.mktemp(name) / "sources"
-    generate(cfg, out)
-    return City(cfg, out)
+    folder = once(tmp_path_factory, name, lambda folder: generate(cfg, folder / "sources"))
+    return City(cfg, folder / "sources")
 
 
 @pytest.fixture(scope="session")
@@ -145,10 +172,34 @@ def built_demo(demo_city: City, tmp_path_factory: pytest.TempPathFactory) -> Lak
     from pipelines.build import build
     from tests.pipelines.conftest import Lake
 
-    lake = Lake(tmp_path_factory.mktemp("built_demo") / "lakehouse", demo_city.out)
-    with lake.active():
-        build(demo_city.out, dg.DagsterInstance.ephemeral(), progress=lambda _: None)
-    return lake
+    def make(folder: Path) -> None:
+        with Lake(folder / "lakehouse", demo_city.out).active():
+            build(demo_city.out, dg.DagsterInstance.ephemeral(), progress=lambda _: None)
+
+    return Lake(once(tmp_path_factory, "built_demo", make) / "lakehouse", demo_city.out)
+
+
+@pytest.fixture(scope="session")
+def small_build(small_city: City, tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """The small city built end to end once per session by ``pipelines.build``, as ``gjh build``
+    does: into a lakehouse and a Dagster instance of its own (``DAGSTER_HOME`` is the folder
+    ``dagster`` beside the lakehouse), which records the runs the officials' data health and
+    ``gjh serve``'s daemon read.
+
+    A minute or two here, paid once instead of once per module that needs the small city
+    built (the apps, the operations tests, data health, ``gjh serve``). Nobody writes to it:
+    every user takes a copy (``Lake.copy``: the tables hard-linked, the Dagster home copied),
+    so what one module writes reaches no other."""
+    from pipelines.build import build
+    from pipelines.instance import instance
+    from tests.pipelines.conftest import Lake
+
+    def make(folder: Path) -> None:
+        lake = Lake(folder / "lakehouse", small_city.out)
+        with lake.active(), environment(DAGSTER_HOME=str(folder / "dagster")), instance() as runs:
+            build(small_city.out, runs, progress=lambda _: None)
+
+    return Lake(once(tmp_path_factory, "small_build", make) / "lakehouse", small_city.out)
 
 
 # Tables the apps read; ``platform_lake`` copies them from the built demo.

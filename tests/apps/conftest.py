@@ -6,7 +6,8 @@
   the test fails its screenshot, HTML and the running apps' logs go to test-artifacts/failures/.
 - `start_app` (function): `start_app(script, env=None) -> AppServer` serves a Streamlit script on
   a free port until the test ends (`.url`, `.port`, `.log`).
-- `built_small` (session): the small city built end to end (``pipelines.build``).
+- `built_small` (session): the small city built end to end (``pipelines.build``; a copy of
+  the session's ``small_build``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from tests.apps.browser import (
     run_app,
     save_failure_artifacts,
 )
-from tests.conftest import City
 from tests.pipelines.conftest import Lake
 
 # Streamlit's first render of a page with charts can take a few seconds on a loaded CI machine.
@@ -95,16 +95,9 @@ def start_app(tmp_path: Path) -> Iterator[Callable[..., AppServer]]:
 
 
 @pytest.fixture(scope="session")
-def built_small(small_city: City, tmp_path_factory: pytest.TempPathFactory) -> Lake:
-    """The small city (a few hundred citizens over a quarter) built end to end by
-    ``pipelines.build``, as ``gjh build`` does: the cheapest lake on which every page of every
+def built_small(small_build: Lake, tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """The small city built end to end by ``pipelines.build`` (a copy of the session's
+    ``small_build``), as ``gjh build`` does: the cheapest lake on which every page of every
     app has something to show (timelines, studies with AI findings, uptake, the access log).
-    About a minute and a half here; a module that writes to its ledgers owns it for the run."""
-    import dagster as dg
-
-    from pipelines.build import build
-
-    lake = Lake(tmp_path_factory.mktemp("built_small") / "lakehouse", small_city.out)
-    with lake.active():
-        build(small_city.out, dg.DagsterInstance.ephemeral(), progress=lambda _: None)
-    return lake
+    The apps' modules share this copy; a module that writes to its ledgers owns it for the run."""
+    return small_build.copy(tmp_path_factory.mktemp("built_small"))

@@ -46,17 +46,17 @@ def _line(language: Lang) -> str:
 
 
 @pytest.fixture(scope="module")
-def recorded(small_city: City, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
-    """The small city built by ``pipelines.build`` into a lakehouse and a Dagster instance of
-    this module's own; then a resident whose sex is no code is added and the checks of
-    ``silver.citizens`` run again (a real check run, recorded), so ``fieldFormat_sex`` fails.
-    An official's account signs in to the app."""
-    from pipelines.build import build
+def recorded(small_build: Lake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
+    """The small city built by ``pipelines.build`` into a lakehouse and a Dagster instance
+    (this module's copy of the session's ``small_build``, whose runs are recorded as ``gjh
+    build`` records them in ``DAGSTER_HOME``); then a resident whose sex is no code is added and
+    the checks of ``silver.citizens`` run again (a real check run, recorded), so
+    ``fieldFormat_sex`` fails. An official's account signs in to the app."""
     from pipelines.defs.checks import table_checks
     from pipelines.instance import instance
 
     folder = tmp_path_factory.mktemp("data_health")
-    lake = Lake(folder / "lakehouse", small_city.out)
+    lake = small_build.copy(folder)
     roster = {
         "kim": accounts.Account(
             "kim", "official", "김주무관", password_hash=accounts.hash_password(PASSWORD)
@@ -71,7 +71,6 @@ def recorded(small_city: City, tmp_path_factory: pytest.TempPathFactory) -> Iter
         ),
     ):
         runs = instance()
-        build(small_city.out, runs, progress=lambda _: None)
         one = lake.frame("silver.citizens").head(1)
         delta.append(
             "silver.citizens",

@@ -23,10 +23,6 @@ from pathlib import Path
 import pytest
 
 from gjh.serve import answers
-from lakehouse.config import environment
-from pipelines.build import build
-from pipelines.instance import instance
-from tests.conftest import City
 from tests.pipelines.conftest import Lake, resend
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -298,16 +294,15 @@ def _ticked(port: int, sensor: str) -> Callable[[], bool]:
 
 
 def test_a_served_build_queues_nothing_until_a_delivery_arrives(
-    small_city: City, tmp_path: Path
+    small_build: Lake, tmp_path: Path
 ) -> None:
-    # make demo: gjh build into the lakehouse and the instance, then gjh serve on both.
-    lake = Lake(tmp_path / "lakehouse", tmp_path / "sources")
-    shutil.copytree(small_city.out, lake.sources)
-    hour_ago = time.time() - 3600  # every study quiet at build time: the build routes them all
-    for dicom in (lake.sources / "imaging").rglob("*"):
-        os.utime(dicom, (hour_ago, hour_ago))
-    with lake.active(), environment(DAGSTER_HOME=str(tmp_path / "dagster")):
-        build(lake.sources, instance(), progress=lambda _: None)
+    # make demo: gjh build into the lakehouse and the instance (the session's build of the small
+    # city, copied with its Dagster home), then gjh serve on both. The drop folder is copied with
+    # its files' times (the ledgers know a file by its path and modification time); the city's
+    # studies landed in 2025, so every study was quiet at build time and the build routed them
+    # all.
+    small_build.copy(tmp_path)
+    shutil.copytree(small_build.sources, tmp_path / "sources")
     port = _free_port()
     log = tmp_path / "serve.log"
     process = _serve(tmp_path, "--app", "dagster", "--port", str(port))
@@ -318,7 +313,7 @@ def test_a_served_build_queues_nothing_until_a_delivery_arrives(
             [tick] = _ticks(port, sensor)
             assert tick["status"] == "SKIPPED", (sensor, tick)
         # A resent month arrives: the next tick (a minute later) launches exactly its run.
-        resend(lake.sources / "claims" / "202504", "202504-resend-9")
+        resend(tmp_path / "sources" / "claims" / "202504", "202504-resend-9")
         _wait(process, log, lambda: len(_ticks(port, "drop_folder")) == 2)
         second = _ticks(port, "drop_folder")[0]
     finally:

@@ -84,11 +84,10 @@ def assert_same_tables(a: dict[str, pl.DataFrame], b: dict[str, pl.DataFrame]) -
 
 
 @pytest.fixture(scope="module")
-def built_small(small_city: City, tmp_path_factory: pytest.TempPathFactory) -> Lake:
-    lake = Lake(tmp_path_factory.mktemp("built_small") / "lakehouse", small_city.out)
-    with lake.active():
-        build(small_city.out, dg.DagsterInstance.ephemeral(), progress=lambda _: None)
-    return lake
+def built_small(small_build: Lake, tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """The small city built by ``pipelines.build`` (this module's copy of the session's build:
+    its rerun writes into it)."""
+    return small_build.copy(tmp_path_factory.mktemp("built_small"))
 
 
 @pytest.mark.slow
