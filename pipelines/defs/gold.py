@@ -38,6 +38,7 @@ import polars as pl
 from lakehouse import delta
 from lakehouse import read as lake
 from lakehouse.catalog import table as catalog_table
+from pipelines.defs import checks
 from pipelines.defs.resources import Lakehouse
 from pipelines.defs.specs import KINDS, OWNERS, key, within
 from pipelines.transform.changes import changes
@@ -154,16 +155,19 @@ def _asset(
     name: str, deps: tuple[str, ...], group: str = GROUP
 ) -> Callable[..., dg.AssetsDefinition]:
     """The decorator of one gold asset: its catalogue name as key, its deps by key; ``group``
-    names the job that refreshes it (a gold table made from the OMOP tables runs with them)."""
-    return dg.asset(
+    names the job that refreshes it (a gold table made from the OMOP tables runs with them).
+    The table's catalogue checks are evaluated in the asset's step, after its body."""
+    asset = dg.asset(
         key=key(name),
         description=catalog_table(name).description,
         group_name=group,
         owners=OWNERS,
         kinds=KINDS,
         deps=[key(d) for d in deps],
+        check_specs=checks.specs((name,)),
         pool="lakehouse",
     )
+    return lambda body: asset(checks.evaluated(body))
 
 
 @_asset(TIMELINE, TIMELINE_SOURCES)
