@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as db
@@ -34,8 +35,8 @@ from dagster._core.events import ASSET_EVENTS, DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log import SqliteEventLogStorage
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME
 from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME
 from dagster._core.storage.sqlalchemy_compat import db_result
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, create_db_conn_string
 from dagster._serdes import ConfigurableClassData, serialize_value
@@ -80,9 +81,8 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     def _connect(self, shard: str) -> Iterator[Connection]:
         """The stock ``_connect`` (one lock, the database created on first use, a transaction
         per connection), with the shard's engine kept rather than made and disposed of."""
-        with self._db_lock:
-            with self._engine(shard).connect() as conn, conn.begin():
-                yield conn
+        with self._db_lock, self._engine(shard).connect() as conn, conn.begin():
+            yield conn
 
     def has_table(self, table_name: str) -> bool:
         """The stock check (asked before every asset event's tags and every check event is
@@ -121,7 +121,9 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                 with db_result(conn, insert) as result:
                     ids.append(result.inserted_primary_key[0])
             assets = [
-                (e, i) for e, i in zip(events, ids, strict=True) if e.dagster_event_type != PLANNED_CHECK
+                (e, i)
+                for e, i in zip(events, ids, strict=True)
+                if e.dagster_event_type != PLANNED_CHECK
             ]
             if assets:
                 self._store_asset_event_tags(conn, [e for e, _ in assets], [i for _, i in assets])
@@ -137,19 +139,21 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         planned = event.get_dagster_event().asset_check_planned_data
         subset = planned.partitions_subset
         keys: Sequence[str | None] = list(subset.get_partition_keys()) if subset else [None]
+        # As the stock _event_insert_timestamp: UTC without a zone (what PostgreSQL needs).
+        inserted = datetime.fromtimestamp(event.timestamp, UTC).replace(tzinfo=None)
         conn.execute(
             AssetCheckExecutionsTable.insert().values(
                 [
-                    dict(
-                        asset_key=planned.asset_key.to_string(),
-                        check_name=planned.check_name,
-                        partition=key,
-                        run_id=event.run_id,
-                        execution_status=AssetCheckExecutionRecordStatus.PLANNED.value,
-                        evaluation_event=serialize_value(event),
-                        evaluation_event_timestamp=self._event_insert_timestamp(event),
-                        evaluation_event_storage_id=event_id,
-                    )
+                    {
+                        "asset_key": planned.asset_key.to_string(),
+                        "check_name": planned.check_name,
+                        "partition": key,
+                        "run_id": event.run_id,
+                        "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
+                        "evaluation_event": serialize_value(event),
+                        "evaluation_event_timestamp": inserted,
+                        "evaluation_event_storage_id": event_id,
+                    }
                     for key in keys
                 ]
             )

@@ -31,6 +31,7 @@ import dagster as dg
 
 from lakehouse import quality
 from lakehouse.catalog import TABLES
+from pipelines.defs.resources import Lakehouse
 
 SEVERITY: Final = {"fatal": dg.AssetCheckSeverity.ERROR, "warning": dg.AssetCheckSeverity.WARN}
 
@@ -94,7 +95,9 @@ def _result(result: quality.CheckResult) -> dg.AssetCheckResult:
     )
 
 
-def evaluate(context: dg.AssetExecutionContext) -> Iterator[dg.AssetCheckResult]:
+def evaluate(
+    context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
+) -> Iterator[dg.AssetCheckResult]:
     """The results of the checks this step was asked for, table by table (sorted by name)."""
     selected: dict[str, set[str]] = {}
     for check_key in context.selected_asset_check_keys:
@@ -124,6 +127,36 @@ def evaluated(body: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
             yield from done
         elif done is not None:
             yield done
+        yield from evaluate(context)
+
+    return run
+
+
+def table_checks(table: str) -> dg.AssetChecksDefinition:
+    """The checks of one table on their own, to evaluate them again without writing the table.
+
+    The pipelines never need it (the asset that writes a table evaluates its checks in the same
+    step); it records a fresh evaluation of a table as it stands, for instance after a repair.
+    Not for the pipelines' Definitions, whose assets declare the same checks.
+
+    Raises:
+        ValueError: the table has no checks in the catalogue (bronze delivery tables).
+    """
+    found = quality.checks(table)
+    if not found:
+        raise ValueError(f"{table} has no quality checks in the catalogue")
+    layer, short = table.split(".", 1)
+
+    @dg.multi_asset_check(
+        name=f"quality_{layer}_{short}",
+        specs=[_spec(c) for c in found],
+        description=f"Data-quality checks of {table}, from the catalogue (DATA_QUALITY.md).",
+        can_subset=True,
+    )
+    def run(
+        context: dg.AssetCheckExecutionContext, lakehouse: Lakehouse
+    ) -> Iterator[dg.AssetCheckResult]:
+        del lakehouse  # its setup points the lakehouse modules at this deployment's storage
         yield from evaluate(context)
 
     return run

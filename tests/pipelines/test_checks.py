@@ -11,8 +11,7 @@ import dagster as dg
 import pytest
 
 from lakehouse import delta, quality
-from pipelines.defs import claims, registry
-from pipelines.defs import checks
+from pipelines.defs import checks, claims, registry
 from tests.conftest import City
 from tests.pipelines.conftest import Lake
 
@@ -68,12 +67,8 @@ def test_each_table_s_checks_run_in_the_step_that_writes_it(checked: Checked) ->
     for run, assets_defs in zip(checked.runs, (REGISTRY, CLAIMS), strict=True):
         steps = {e.step_key for e in run.all_events if e.event_type_value == "STEP_SUCCESS"}
         assert steps == {a.op.name for a in assets_defs}
-        written = {
-            e.asset_key: e.step_key for e in run.all_events if e.is_step_materialization
-        }
-        evaluated = [
-            e for e in run.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-        ]
+        written = {e.asset_key: e.step_key for e in run.all_events if e.is_step_materialization}
+        evaluated = [e for e in run.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
         assert evaluated
         for event in evaluated:
             evaluation = event.event_specific_data
@@ -148,9 +143,7 @@ def test_a_failing_fatal_check_blocks_downstream_assets(
     with lake.active():
         citizens = lake.frame("silver.citizens")
         delta.append("silver.citizens", citizens.head(1))
-    run = lake.materialise(
-        [registry.silver_registry, probe], raise_on_error=False
-    )
+    run = lake.materialise([registry.silver_registry, probe], raise_on_error=False)
     assert not run.success
     failed = {
         e.asset_check_key.name

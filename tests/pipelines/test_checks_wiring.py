@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from lakehouse import quality
+from lakehouse.catalog import TABLES
 from pipelines.build import GRAINS, grain
 from pipelines.defs import checks
 
@@ -22,7 +23,7 @@ def test_every_catalogued_check_is_declared_on_the_asset_that_writes_its_table()
         dg.AssetCheckKey(checks.asset_key(c.table), c.dagster_name)
         for key in graph.materializable_asset_keys
         for c in quality.checks(checks.table_name(key))
-        if checks.table_name(key) in quality.TABLES
+        if checks.table_name(key) in TABLES
     }
     assert declared == expected
     # No check is an op of its own: each belongs to the asset definition of its table.

@@ -104,7 +104,8 @@ def test_the_imaging_jobs_run_every_step_in_one_process() -> None:
     assert selected == {t.replace(".", "/") for t in TABLES}
     # The asset evaluates the checks of its tables in its own step: one step in all.
     assert set(intake_job.graph.node_dict) == {"imaging_index"}
-    assert {".".join(k.asset_key.path) for k in intake_job.asset_layer.asset_graph.asset_check_keys} == set(TABLES)
+    graph = intake_job.asset_layer.asset_graph
+    assert {".".join(k.asset_key.path) for k in graph.asset_check_keys} == set(TABLES)
 
 
 @pytest.mark.slow
