@@ -158,27 +158,34 @@ def test_a_run_s_planned_checks_are_stored_as_one_batch_as_the_stock_storage_sto
     assert {status for _, status, _, _ in found["batched"][1]} == {"PLANNED"}
 
 
-def test_the_storage_makes_one_engine_per_database_file(
+def test_the_storage_keeps_one_connection_per_database_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The stock storage makes (and disposes of) an engine for every event it stores; this one
-    sets up one per database file of the event log: the run's shard and the index."""
-    first: list[str] = []
+    """The stock storage makes an engine and opens (then closes, checkpointing the WAL) a
+    connection for every event it stores; this one opens the event log's files (the run's
+    shard and the index) about once each, and commits without an fsync each."""
+    opened: list[str] = []
 
-    def engine_made(dbapi_connection: Any, record: Any) -> None:
-        # Once per pool, i.e. per engine, at its first connection: which file it opened.
+    def connected(dbapi_connection: Any, record: Any) -> None:
+        # Every new SQLite connection: which file it opened.
         [(_, _, path)] = dbapi_connection.execute("PRAGMA database_list").fetchall()
-        first.append(path)
+        opened.append(Path(path).name)
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     recorded = project.instance()
-    sqlalchemy.event.listen(Pool, "first_connect", engine_made)
+    sqlalchemy.event.listen(Pool, "connect", connected)
     try:
-        result = _range_run(recorded)
+        with range_events():
+            result = _range_run(recorded)
         stored = len(recorded.all_logs(result.run_id))
     finally:
-        sqlalchemy.event.remove(Pool, "first_connect", engine_made)
+        sqlalchemy.event.remove(Pool, "connect", connected)
     assert result.success
     assert stored > 20
-    event_log = [p for p in first if f"{os.sep}history{os.sep}runs{os.sep}" in p]
-    assert sorted(Path(p).name for p in event_log) == sorted(["index.db", f"{result.run_id}.db"])
+    event_log = Counter(p for p in opened if p in {"index.db", f"{result.run_id}.db"})
+    assert set(event_log) == {"index.db", f"{result.run_id}.db"}
+    assert max(event_log.values()) <= 3 < stored
+    storage = recorded.event_log_storage
+    assert isinstance(storage, BatchedSqliteEventLogStorage)
+    with storage.index_connection() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
