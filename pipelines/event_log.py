@@ -153,6 +153,10 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         keys: Sequence[str | None] = list(subset.get_partition_keys()) if subset else [None]
         # As the stock _event_insert_timestamp: UTC without a zone (what PostgreSQL needs).
         inserted = datetime.fromtimestamp(event.timestamp, UTC).replace(tzinfo=None)
+        # A check of a partitioned asset is planned once per partition of a range run (the
+        # build's history: about 40,000 rows at the demo's size), each row holding the same
+        # event: serialised once here, not once a row.
+        serialized = serialize_value(event)
         conn.execute(
             AssetCheckExecutionsTable.insert().values(
                 [
@@ -162,7 +166,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                         "partition": key,
                         "run_id": event.run_id,
                         "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
-                        "evaluation_event": serialize_value(event),
+                        "evaluation_event": serialized,
                         "evaluation_event_timestamp": inserted,
                         "evaluation_event_storage_id": event_id,
                     }
