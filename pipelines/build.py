@@ -11,15 +11,13 @@ A build is a few runs of the same asset job, in dependency order:
 
 Range runs use the assets' single-run backfill policy, so a year of daily partitions is one pass
 rather than 365 runs. A range run still records one materialisation per partition (the UI's
-partition status, the sensors and the data-health page read them), but its bookkeeping is kept
-to that (``RANGE_EVENTS``): each asset's planned materialisation is one event naming the range,
-and each asset's materialisations of the range are stored as one batch (one transaction on the
-embedded SQLite instance, ``pipelines.event_log``), as are the run's planned check
-evaluations. Each table's checks run in the step of the asset that writes it
-(``pipelines.defs.checks``), so a stage has one step per asset definition. The runs are recorded in the Dagster
-instance when ``DAGSTER_HOME`` is set (``gjh build`` sets it), so the UI shows their
-materialisations and checks afterwards.
-"""
+partition status, the sensors and the data-health page read them), but its bookkeeping is kept to
+that (``RANGE_EVENTS``): each asset's planned materialisation is one event naming the range, and
+each asset's materialisations of the range are stored as one batch (one transaction on the embedded
+SQLite instance, ``pipelines.event_log``), as are the run's planned check evaluations. Each table's
+checks run in the step of the asset that writes it (``pipelines.defs.checks``), so a stage has one
+step per asset definition. The runs are recorded in the Dagster instance when ``DAGSTER_HOME`` is
+set (``gjh build`` sets it), so the UI shows their materialisations and checks afterwards."""
 
 from __future__ import annotations
 

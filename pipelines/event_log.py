@@ -1,27 +1,27 @@
 """Dagster's SQLite event log with one transaction per batch of asset events and one engine per
 database file.
 
-A range run of partitioned assets (``BackfillPolicy.single_run``) records one materialisation
-per partition: the demo's build records thousands (a year of days and fifteen years of history
-months, for every daily and monthly table). Dagster's stock SQLite storage writes each event
-with a new engine, a new connection and a committed transaction, twice (the run's shard and the
-cross-run index), so at city history most of the build's wall time was those commits, not data
+A range run of partitioned assets (``BackfillPolicy.single_run``) records one materialisation per
+partition: the demo's build records thousands (a year of days and fifteen years of history months,
+for every daily and monthly table). Dagster's stock SQLite storage writes each event with a new
+engine, a new connection and a committed transaction, twice (the run's shard and the cross-run
+index), so at city history most of the build's wall time was those commits, not data
 (docs/performance.md, "Dagster's share of the build").
 
 Dagster hands the events of one asset's partitions over as one batch when
 ``DAGSTER_EVENT_BATCH_SIZE`` is set (the build sets it), and a run's planned events (its assets'
 planned materialisations and its checks' planned evaluations) as another; the stock storage then
-still stores them one by one. This storage writes such a batch in one transaction per shard,
-with exactly the rows, tags, asset index entries and check execution rows the stock
-``store_event`` writes for each, so the Dagster UI, the sensors and the data-health page
-(``lakehouse.access.health``) read the same files with the stock class. Anything other than a
-batch of one run's asset events and planned check evaluations is stored the stock way.
+still stores them one by one. This storage writes such a batch in one transaction per shard, with
+exactly the rows, tags, asset index entries and check execution rows the stock ``store_event``
+writes for each, so the Dagster UI, the sensors and the data-health page
+(``lakehouse.access.health``) read the same files with the stock class. Anything other than a batch
+of one run's asset events and planned check evaluations is stored the stock way.
 
-It also keeps one SQLAlchemy engine per database file, with its connection open, instead of
-creating an engine and opening and closing a connection for every event (and a WAL checkpoint
-at every close), and commits with ``synchronous=NORMAL`` (``_engine`` says why that is safe). Only ``gjh build`` uses it
-(``pipelines.instance.instance``); a deployment with its own storage (PostgreSQL) keeps its own.
-"""
+It also keeps one SQLAlchemy engine per database file, with its connection open, instead of creating
+an engine and opening and closing a connection for every event (and a WAL checkpoint at every
+close), and commits with ``synchronous=NORMAL`` (``_engine`` says why that is safe). Only ``gjh
+build`` uses it (``pipelines.instance.instance``); a deployment with its own storage (PostgreSQL)
+keeps its own."""
 
 from __future__ import annotations
 

@@ -3,7 +3,6 @@ its partitions stored as one batch per asset, and still every partition recorded
 the sensors and the data-health page read them (the stock SQLite storage, opened from the
 home's ``dagster.yaml``)."""
 
-import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
