@@ -21,8 +21,6 @@ the step runs: every such table is upstream of the checked asset or written by a
 of ``gjh build`` (``tests/pipelines/test_checks_wiring.py`` holds the definitions to that).
 """
 
-from __future__ import annotations
-
 import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final
