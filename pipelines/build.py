@@ -11,13 +11,13 @@ A build is a few runs of the same asset job, in dependency order:
 
 Range runs use the assets' single-run backfill policy, so a year of daily partitions is one pass
 rather than 365 runs. A range run still records one materialisation per partition (the UI's
-partition status, the sensors and the data-health page read them), but its bookkeeping is kept
-to that (``RANGE_EVENTS``): each asset's planned materialisation is one event naming the range,
-and each asset's materialisations of the range are stored as one batch (one transaction on the
-embedded SQLite instance, ``pipelines.event_log``). The runs are recorded in the Dagster
-instance when ``DAGSTER_HOME`` is set (``gjh build`` sets it), so the UI shows their
-materialisations and checks afterwards.
-"""
+partition status, the sensors and the data-health page read them), but its bookkeeping is kept to
+that (``RANGE_EVENTS``): each asset's planned materialisation is one event naming the range, and
+each asset's materialisations of the range are stored as one batch (one transaction on the embedded
+SQLite instance, ``pipelines.event_log``), as are the run's planned check evaluations. Each table's
+checks run in the step of the asset that writes it (``pipelines.defs.checks``), so a stage has one
+step per asset definition. The runs are recorded in the Dagster instance when ``DAGSTER_HOME`` is
+set (``gjh build`` sets it), so the UI shows their materialisations and checks afterwards."""
 
 from __future__ import annotations
 
@@ -117,32 +117,36 @@ def _from_omop(graph: Any, key: dg.AssetKey) -> bool:
     return any(p.path[0] == "omop" for p in graph.get(key).parent_keys)
 
 
+# The build's stages by what their assets are, in the order they run.
+GRAINS: Final = ("plain", "month", "day", "gold", "omop")
+
+
+def grain(graph: Any, key: dg.AssetKey) -> str:
+    """Which of the ``GRAINS`` an asset is built in."""
+    from pipelines.defs.partitions import DAYS, MONTHS
+
+    part = graph.get(key).partitions_def
+    if key.path[0] == "omop" or _from_omop(graph, key):
+        return "omop"
+    if key.path[0] == "gold":
+        return "gold"
+    if part is None:
+        return "plain"
+    if part == MONTHS:
+        return "month"
+    if part == DAYS:
+        return "day"
+    raise BuildError(f"{key.to_user_string()} has partitions the build does not know")
+
+
 def plan(defs: dg.Definitions, sources: Path) -> list[Stage]:
     """The stages that build everything ``sources`` holds, in dependency order."""
     from pipelines.defs.partitions import DAYS, MONTHS
 
     graph = defs.resolve_asset_graph()
-    by_grain: dict[str, list[dg.AssetKey]] = {
-        "plain": [],
-        "month": [],
-        "day": [],
-        "gold": [],
-        "omop": [],
-    }
+    by_grain: dict[str, list[dg.AssetKey]] = {g: [] for g in GRAINS}
     for key in sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string()):
-        part = graph.get(key).partitions_def
-        if key.path[0] == "omop" or _from_omop(graph, key):
-            by_grain["omop"].append(key)
-        elif key.path[0] == "gold":
-            by_grain["gold"].append(key)
-        elif part is None:
-            by_grain["plain"].append(key)
-        elif part == MONTHS:
-            by_grain["month"].append(key)
-        elif part == DAYS:
-            by_grain["day"].append(key)
-        else:
-            raise BuildError(f"{key.to_user_string()} has partitions the build does not know")
+        by_grain[grain(graph, key)].append(key)
     periods = delivered_periods(sources)
     stages = [Stage("sources delivered whole", tuple(by_grain["plain"]))]
     months = _range(periods, MONTH, MONTHS)

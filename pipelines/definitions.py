@@ -1,4 +1,4 @@
-"""The Dagster entry point: every source's assets and their data-quality checks, the ingestion
+"""The Dagster entry point: every source's assets with their data-quality checks, the ingestion
 jobs and the drop-folder sensors (deliveries, DICOM uploads), the nightly gold refresh, the
 OMOP tables after it with their data-quality report and the adverse drug event signals, the
 weekly table upkeep, research copies on request, one environment's resources.
@@ -62,12 +62,13 @@ ASSETS: list[dg.AssetsDefinition] = [
     dq.omop_dq_results,
     *signals.SIGNALS_ASSETS,
 ]
+# Each table's checks run in the step of the asset that writes it: refuse to load with a gap.
+checks.require_wired(ASSETS)
 GROUPS = {spec.group_name for a in ASSETS for spec in a.specs if spec.group_name}
 JOBS = sensors.jobs(GROUPS)
 
 defs = dg.Definitions(
     assets=ASSETS,
-    asset_checks=checks.checks_for(ASSETS),
     jobs=[
         *JOBS,
         imaging.imaging_job,

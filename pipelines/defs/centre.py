@@ -18,6 +18,7 @@ import polars as pl
 
 from lakehouse import delta
 from lakehouse import read as lake
+from pipelines.defs import checks
 from pipelines.defs.partitions import DAYS, ONE_RUN, periods
 from pipelines.defs.resources import Lakehouse
 from pipelines.defs.specs import delivered_headers, key, spec, within
@@ -92,10 +93,13 @@ def bronze_centre(
     name="centre_members",
     specs=[
         spec(MEMBERS_BRONZE, "centre_members"),
-        spec(MEMBERS_SILVER, "centre_members", deps=(MEMBERS_BRONZE,)),
+        # Its foreign-key check, evaluated in this step, reads silver.citizens: written first.
+        spec(MEMBERS_SILVER, "centre_members", deps=(MEMBERS_BRONZE, "silver.citizens")),
     ],
+    check_specs=checks.specs((MEMBERS_BRONZE, MEMBERS_SILVER)),
     pool="lakehouse",
 )
+@checks.evaluated
 def centre_members(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse
 ) -> Iterator[dg.MaterializeResult[None]]:
@@ -132,10 +136,12 @@ def centre_members(
 @dg.multi_asset(
     name="silver_centre",
     specs=[spec(SILVER, "centre_silver", DAYS, (*BRONZE, MEMBERS_SILVER))],
+    check_specs=checks.specs((SILVER,)),
     partitions_def=DAYS,
     backfill_policy=ONE_RUN,
     pool="lakehouse",
 )
+@checks.evaluated
 def silver_centre(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse
 ) -> dg.MaterializeResult[None]:

@@ -1,20 +1,29 @@
-"""Asset checks for every catalogued table, generated from the catalogue (``lakehouse.quality``).
+"""Asset checks for every catalogued table, generated from the catalogue (``lakehouse.quality``)
+and evaluated in the step that writes the table.
 
-Each checked table gets one multi-asset check: one Dagster step that evaluates all of the
-table's checks against its Delta table (one scan counts them all, so a step per check would
-only repeat the reads), with one check result per catalogue check, so each shows, passes and
-fails on its own in the UI. Fatal checks (keys, required fields, foreign keys) are
-``blocking``: when one fails, the step fails and no asset downstream of the table runs in that
-run. Warnings report with ``WARN`` severity and never stop a run. Checks only read (a Delta
-snapshot), so they stay out of the writers' ``lakehouse`` concurrency pool.
+The asset (or multi-asset) that writes a checked table declares the table's checks as its
+``check_specs`` (``specs``) and its body is wrapped by ``evaluated``: once the body has written
+and reported its tables, the checks Dagster selected for the run are evaluated against the Delta
+tables (one scan per table counts all of its checks) and yielded as one ``AssetCheckResult``
+each, so each check shows, passes and fails on its own in the UI. A table and its checks are
+therefore one Dagster step: issue 23 measured a separate check step per table (57 steps for the
+build's 5 runs) as a large part of Dagster's share of the build (docs/performance.md, "Dagster's
+share of the build").
 
-Checks that read another table (foreign keys, life checks on ``silver.citizens``) depend on that
-table's asset when it is among the given definitions, so within one run they evaluate after it
-has been written.
+Fatal checks (keys, required fields, foreign keys) are ``blocking``: when one fails, Dagster
+fails the step once all of its results are recorded, and no asset downstream of the table runs
+in that run. Warnings report with ``WARN`` severity and never stop a run.
+
+Checks that read another table (foreign keys, life checks on ``silver.citizens``) name it in
+their ``additional_deps`` (lineage in the UI) and are evaluated after the body, so a table the
+same asset writes is read as written. A table another asset writes is read as it stands when
+the step runs: every such table is upstream of the checked asset or written by an earlier stage
+of ``gjh build`` (``tests/pipelines/test_checks_wiring.py`` holds the definitions to that).
 """
 
-from collections.abc import Iterator, Sequence
-from typing import Final
+import functools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Final
 
 import dagster as dg
 
@@ -34,21 +43,30 @@ def asset_key(table: str) -> dg.AssetKey:
     return dg.AssetKey(table.split("."))
 
 
-def _spec(check: quality.Check, known: set[dg.AssetKey]) -> dg.AssetCheckSpec:
+def _spec(check: quality.Check) -> dg.AssetCheckSpec:
     own = asset_key(check.table)
-    deps = [asset_key(t) for t in check.references if asset_key(t) in known - {own}]
     return dg.AssetCheckSpec(
         check.dagster_name,
         asset=own,
         description=check.rule,
         blocking=check.fatal,
-        additional_deps=deps,
+        additional_deps=[asset_key(t) for t in check.references if asset_key(t) != own],
         metadata={
             "dqd_check": check.type,
             "severity": check.severity,
             "threshold_pct": check.threshold,
         },
     )
+
+
+def specs(tables: Iterable[str]) -> list[dg.AssetCheckSpec]:
+    """The check specs of these tables, for the ``check_specs`` of the asset that writes them.
+
+    Args:
+        tables: Catalogue names of the tables the asset writes. Those without catalogue checks
+            (bronze delivery tables) contribute none, so an asset passes all of its tables.
+    """
+    return [_spec(c) for t in tables for c in quality.checks(t)]
 
 
 def _result(result: quality.CheckResult) -> dg.AssetCheckResult:
@@ -75,14 +93,52 @@ def _result(result: quality.CheckResult) -> dg.AssetCheckResult:
     )
 
 
-def table_checks(table: str, known: set[dg.AssetKey] | None = None) -> dg.AssetChecksDefinition:
-    """The asset checks of one catalogued table.
+def evaluate(
+    context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
+) -> Iterator[dg.AssetCheckResult]:
+    """The results of the checks this step was asked for, table by table (sorted by name)."""
+    selected: dict[str, set[str]] = {}
+    for check_key in context.selected_asset_check_keys:
+        selected.setdefault(table_name(check_key.asset_key), set()).add(check_key.name)
+    for table, names in sorted(selected.items()):
+        todo = [c for c in quality.checks(table) if c.dagster_name in names]
+        results = quality.evaluate(table, only=todo)
+        failed = [r.check.dagster_name for r in results if not r.passed]
+        context.log.info(f"{table}: {len(results)} checks, failed: {failed or 'none'}")
+        for result in results:
+            yield _result(result)
 
-    Args:
-        table: The table (``silver.claims``); its asset key is its name split on the dot.
-        known: The asset keys of the definitions the checks join. Checks reading another table
-            depend on it only when it is one of these (so the check runs after it is written);
-            by default none.
+
+def evaluated(body: Callable[..., Any]) -> Callable[..., Iterator[Any]]:
+    """``body`` (an asset's function) followed by the evaluation of its selected checks.
+
+    Put it under the asset decorator whose ``check_specs`` are ``specs(...)`` of its tables.
+    What the body returns or yields (its ``MaterializeResult``s) is passed on first, so the
+    checks read the tables it has just written; then one ``AssetCheckResult`` per selected
+    check (``evaluate``). The signature Dagster inspects (context, resources) is the body's.
+    """
+
+    @functools.wraps(body)
+    def run(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        done = body(context, *args, **kwargs)
+        if isinstance(done, Iterator):
+            yield from done
+        elif done is not None:
+            yield done
+        yield from evaluate(context)
+
+    return run
+
+
+def table_checks(table: str) -> dg.AssetChecksDefinition:
+    """The checks of one table on their own, to evaluate them again without writing the table.
+
+    The pipelines never need it (the asset that writes a table evaluates its checks in the same
+    step); it records a fresh evaluation of a table as it stands, for instance after a repair.
+    Not for the pipelines' Definitions, whose assets declare the same checks.
+
+    Raises:
+        ValueError: the table has no checks in the catalogue (bronze delivery tables).
     """
     found = quality.checks(table)
     if not found:
@@ -91,7 +147,7 @@ def table_checks(table: str, known: set[dg.AssetKey] | None = None) -> dg.AssetC
 
     @dg.multi_asset_check(
         name=f"quality_{layer}_{short}",
-        specs=[_spec(c, known or set()) for c in found],
+        specs=[_spec(c) for c in found],
         description=f"Data-quality checks of {table}, from the catalogue (DATA_QUALITY.md).",
         can_subset=True,
     )
@@ -99,24 +155,32 @@ def table_checks(table: str, known: set[dg.AssetKey] | None = None) -> dg.AssetC
         context: dg.AssetCheckExecutionContext, lakehouse: Lakehouse
     ) -> Iterator[dg.AssetCheckResult]:
         del lakehouse  # its setup points the lakehouse modules at this deployment's storage
-        selected = {k.name for k in context.selected_asset_check_keys}
-        todo = [c for c in found if c.dagster_name in selected]
-        results = quality.evaluate(table, only=todo)
-        failed = [r.check.dagster_name for r in results if not r.passed]
-        context.log.info(f"{table}: {len(results)} checks, failed: {failed or 'none'}")
-        for result in results:
-            yield _result(result)
+        yield from evaluate(context)
 
     return run
 
 
-def checks_for(assets_defs: Sequence[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
-    """The asset checks of every asset in ``assets_defs`` whose table has catalogue checks.
+def unwired(assets_defs: Sequence[dg.AssetsDefinition]) -> dict[str, list[str]]:
+    """The catalogue checks of the tables ``assets_defs`` write that their assets do not
+    declare, by table (none when every check is wired to the asset that writes its table)."""
+    missing: dict[str, list[str]] = {}
+    for assets_def in assets_defs:
+        carried = {(table_name(k.asset_key), k.name) for k in assets_def.check_keys}
+        for table in (table_name(k) for k in assets_def.keys if table_name(k) in TABLES):
+            names = [c.dagster_name for c in quality.checks(table)]
+            if lacking := [n for n in names if (table, n) not in carried]:
+                missing[table] = lacking
+    return missing
 
-    Bronze delivery tables have none (see ``lakehouse.quality``); silver, gold and the vault
-    do. Pass the same assets the ``Definitions`` get: the checks' dependencies are drawn from
-    them.
+
+def require_wired(assets_defs: Sequence[dg.AssetsDefinition]) -> None:
+    """Refuse definitions where a catalogued table's checks are not declared on the asset that
+    writes it (they would silently never run).
+
+    Raises:
+        ValueError: naming each table and the checks its asset lacks.
     """
-    known = {k for a in assets_defs for k in a.keys}
-    names = sorted(table_name(k) for k in known)
-    return [table_checks(n, known) for n in names if n in TABLES and quality.checks(TABLES[n])]
+    gaps = unwired(assets_defs)
+    if gaps:
+        listed = "; ".join(f"{t}: {', '.join(n)}" for t, n in sorted(gaps.items()))
+        raise ValueError(f"asset checks not declared on their assets (checks.specs): {listed}")

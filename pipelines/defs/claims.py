@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from lakehouse import delta
 from lakehouse import read as lake
 from lakehouse.catalog import table as catalog_table
+from pipelines.defs import checks
 from pipelines.defs.partitions import MONTHS, ONE_RUN, periods
 from pipelines.defs.resources import Lakehouse
 from pipelines.defs.specs import delivered_headers, key, spec
@@ -109,10 +110,12 @@ bronze_pharmacy = _bronze_asset("pharmacy")
         )
         for t in SILVER
     ],
+    check_specs=checks.specs(SILVER),
     partitions_def=MONTHS,
     backfill_policy=ONE_RUN,
     pool="lakehouse",
 )
+@checks.evaluated
 def silver_claims(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse
 ) -> Iterator[dg.MaterializeResult[None]]:

@@ -18,6 +18,7 @@ from lakehouse.catalog import table as catalog_table
 from lakehouse.catalog.dq import RESULTS
 from lakehouse.catalog.omop import TABLES as OMOP_TABLES
 from lakehouse.omop import dq
+from pipelines.defs import checks
 from pipelines.defs.resources import Lakehouse
 from pipelines.defs.specs import KINDS, OWNERS, key
 
@@ -32,8 +33,10 @@ SOURCES: Final = tuple(f"omop.{t}" for t in OMOP_TABLES)
     owners=OWNERS,
     kinds=KINDS,
     deps=[key(t) for t in SOURCES],
+    check_specs=checks.specs((RESULTS,)),
     pool="lakehouse",
 )
+@checks.evaluated
 def omop_dq_results(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse
 ) -> dg.MaterializeResult[None]:

@@ -40,6 +40,7 @@ from lakehouse import read as lake
 from lakehouse.buckets import key_bucket_expr
 from lakehouse.catalog import table as catalog_table
 from lakehouse.consent import CONSENT_EVENTS
+from pipelines.defs import checks
 from pipelines.defs.resources import Lakehouse
 from pipelines.defs.since import WHOLE, Since, since, values
 from pipelines.defs.specs import KINDS, OWNERS, key, within
@@ -205,16 +206,19 @@ def _asset(
     name: str, deps: tuple[str, ...], group: str = GROUP
 ) -> Callable[..., dg.AssetsDefinition]:
     """The decorator of one gold asset: its catalogue name as key, its deps by key; ``group``
-    names the job that refreshes it (a gold table made from the OMOP tables runs with them)."""
-    return dg.asset(
+    names the job that refreshes it (a gold table made from the OMOP tables runs with them).
+    The table's catalogue checks are evaluated in the asset's step, after its body."""
+    asset = dg.asset(
         key=key(name),
         description=catalog_table(name).description,
         group_name=group,
         owners=OWNERS,
         kinds=KINDS,
         deps=[key(d) for d in deps],
+        check_specs=checks.specs((name,)),
         pool="lakehouse",
     )
+    return lambda body: asset(checks.evaluated(body))
 
 
 def _timeline_sources(group: range) -> TimelineSources:

@@ -23,6 +23,7 @@ import polars as pl
 from lakehouse import delta
 from lakehouse import read as lake
 from lakehouse.catalog import table as catalog_table
+from pipelines.defs import checks
 from pipelines.defs.resources import Imaging, Lakehouse
 from pipelines.defs.specs import key, spec, within
 from pipelines.ingest.dicom import SOURCE, landed
@@ -80,8 +81,10 @@ def write(drop: Drop) -> dict[str, int]:
 @dg.multi_asset(
     name="imaging_index",
     specs=[spec(INSTANCES, GROUP), spec(SERIES, GROUP), spec(STUDIES, GROUP)],
+    check_specs=checks.specs((INSTANCES, SERIES, STUDIES)),
     pool="lakehouse",
 )
+@checks.evaluated
 def imaging_index(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse, imaging: Imaging
 ) -> Iterator[dg.MaterializeResult[None]]:
@@ -150,8 +153,10 @@ def receiving(now: datetime, quiet: timedelta) -> list[datetime]:
     owners=["team:data-platform"],
     kinds={"delta", "polars"},
     deps=[key(SERIES), key(STUDIES)],
+    check_specs=checks.specs((ROUTING,)),
     pool="lakehouse",
 )
+@checks.evaluated
 def imaging_routing(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse, imaging: Imaging
 ) -> dg.MaterializeResult[None]:

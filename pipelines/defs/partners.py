@@ -20,6 +20,7 @@ from lakehouse import delta
 from lakehouse import read as lake
 from lakehouse.catalog import table as catalog_table
 from lakehouse.catalog.partners import PARTNER_PATTERN, USED
+from pipelines.defs import checks
 from pipelines.defs.resources import Lakehouse
 from pipelines.defs.specs import key, spec
 from pipelines.ingest.bronze import write_quarantine
@@ -171,8 +172,10 @@ def _file_counts(
         *(spec(t, "partners_silver", deps=(*BRONZE, "vault.linkage")) for t in SILVER),
         spec(COUNTS, "partners_silver", deps=(*BRONZE, LEDGER)),
     ],
+    check_specs=checks.specs((*SILVER, COUNTS)),
     pool="lakehouse",
 )
+@checks.evaluated
 def silver_partners(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse
 ) -> Iterator[dg.MaterializeResult[None]]:

@@ -14,6 +14,7 @@ import polars as pl
 
 from lakehouse import delta
 from lakehouse import read as lake
+from pipelines.defs import checks
 from pipelines.defs.partitions import DAYS, ONE_RUN, periods
 from pipelines.defs.resources import Lakehouse
 from pipelines.defs.specs import key, spec, within
@@ -63,10 +64,12 @@ def bronze_programme(
         spec(USERS, "programme_silver", DAYS, (TABLE,)),
         spec(EVENTS, "programme_silver", DAYS, (TABLE,)),
     ],
+    check_specs=checks.specs(SILVER),
     partitions_def=DAYS,
     backfill_policy=ONE_RUN,
     pool="lakehouse",
 )
+@checks.evaluated
 def silver_programme(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse
 ) -> Iterator[dg.MaterializeResult[None]]:

@@ -14,6 +14,7 @@ import polars as pl
 from lakehouse import delta
 from lakehouse import read as lake
 from lakehouse.linkage import citizen_tokens, has_key
+from pipelines.defs import checks
 from pipelines.defs.resources import Lakehouse
 from pipelines.defs.specs import delivered_headers, key, spec
 from pipelines.ingest.bronze import Layout, ingest_csv, write_batch, write_quarantine
@@ -55,8 +56,10 @@ SILVER: Final = ("silver.citizens", "silver.institutions")
         spec("vault.identities", "registry_bronze"),
         spec("vault.linkage", "registry_bronze"),
     ],
+    check_specs=checks.specs((*BRONZE, "vault.identities", "vault.linkage")),
     pool="lakehouse",
 )
+@checks.evaluated
 def bronze_registry(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse
 ) -> Iterator[dg.MaterializeResult[None]]:
@@ -100,8 +103,10 @@ def bronze_registry(
 @dg.multi_asset(
     name="silver_registry",
     specs=[spec(t, "registry_silver", deps=BRONZE) for t in SILVER],
+    check_specs=checks.specs(SILVER),
     pool="lakehouse",
 )
+@checks.evaluated
 def silver_registry(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse
 ) -> Iterator[dg.MaterializeResult[None]]:

@@ -22,6 +22,7 @@ from lakehouse import delta, dicom_store
 from lakehouse import read as lake
 from lakehouse.catalog import table as catalog_table
 from models.runtime.registry import active
+from pipelines.defs import checks
 from pipelines.defs.engine import Engine
 from pipelines.defs.resources import Lakehouse, Scoring
 from pipelines.defs.specs import key
@@ -129,8 +130,10 @@ def run_scoring(
     owners=["team:data-platform"],
     kinds={"delta", "onnx"},
     deps=[key("silver.imaging_routing")],
+    check_specs=checks.specs((FINDINGS,)),
     pool="lakehouse",
 )
+@checks.evaluated
 def ai_findings(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse, scoring: Scoring
 ) -> dg.MaterializeResult[None]:

@@ -54,7 +54,6 @@ from lakehouse.access import (
 from lakehouse.catalog.gold import SERVICE_COUNTS
 from pipelines.build import build
 from pipelines.defs import gold
-from pipelines.defs.checks import checks_for
 from synth.city import generate
 from synth.config import CityConfig
 from tests.apps.test_programme import raw_service_counts
@@ -109,7 +108,7 @@ def city(size: str, small_city: City, tmp_path_factory: pytest.TempPathFactory) 
         lake = Lake(folder / "lakehouse", small_city.out)
         _build_silver(lake, small_city)
         _imaging_silver(lake)  # one citizen with a scored study: an ai_users count of 1
-        assert lake.materialise([*gold.GOLD_ASSETS, *checks_for(gold.GOLD_ASSETS)]).success
+        assert lake.materialise(gold.GOLD_ASSETS).success
     else:
         generate(LARGE, folder / "city")
         lake = Lake(folder / "lakehouse", folder / "city")

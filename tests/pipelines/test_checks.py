@@ -1,5 +1,6 @@
 """The generated asset checks in real Dagster runs: the registry and claims pipelines on the small
-city with every check of their tables, and a blocking check stopping what is downstream."""
+city with every check of their tables evaluated in the step that writes the table, and a blocking
+check stopping what is downstream."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ import dagster as dg
 import pytest
 
 from lakehouse import delta, quality
-from pipelines.defs import claims, registry
-from pipelines.defs.checks import checks_for, table_checks
+from pipelines.defs import checks, claims, registry
 from tests.conftest import City
 from tests.pipelines.conftest import Lake
 
@@ -26,6 +26,7 @@ MONTHS = ("2025-03", "2025-05")
 @dataclass(frozen=True)
 class Checked:
     lake: Lake
+    runs: list[dg.ExecuteInProcessResult]
     evaluations: list[dg.AssetCheckEvaluation]
 
 
@@ -33,12 +34,9 @@ class Checked:
 def checked(small_city: City, tmp_path_factory: pytest.TempPathFactory) -> Checked:
     """The registry, then the claims quarter, each run with the checks of its own tables."""
     lake = Lake(tmp_path_factory.mktemp("checked") / "lakehouse", small_city.out)
-    runs = [
-        lake.materialise([*REGISTRY, *checks_for(REGISTRY)]),
-        lake.materialise([*CLAIMS, *checks_for(CLAIMS)], MONTHS),
-    ]
+    runs = [lake.materialise(REGISTRY), lake.materialise(CLAIMS, MONTHS)]
     assert all(r.success for r in runs)
-    return Checked(lake, [e for r in runs for e in r.get_asset_check_evaluations()])
+    return Checked(lake, runs, [e for r in runs for e in r.get_asset_check_evaluations()])
 
 
 def _expected() -> dict[dg.AssetCheckKey, quality.Check]:
@@ -60,6 +58,22 @@ def test_every_catalogue_check_of_the_run_tables_ran(checked: Checked) -> None:
         "vault.identities",
         *claims.SILVER,
     }
+
+
+def test_each_table_s_checks_run_in_the_step_that_writes_it(checked: Checked) -> None:
+    """No step of its own for a check: each run has one step per asset definition, and every
+    evaluation comes from the step that materialised its table (issue 23: the steps and their
+    events were a large part of Dagster's share of the build)."""
+    for run, assets_defs in zip(checked.runs, (REGISTRY, CLAIMS), strict=True):
+        steps = {e.step_key for e in run.all_events if e.event_type_value == "STEP_SUCCESS"}
+        assert steps == {a.op.name for a in assets_defs}
+        written = {e.asset_key: e.step_key for e in run.all_events if e.is_step_materialization}
+        evaluated = [e for e in run.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        assert evaluated
+        for event in evaluated:
+            evaluation = event.event_specific_data
+            assert isinstance(evaluation, dg.AssetCheckEvaluation)
+            assert event.step_key == written[evaluation.asset_key]
 
 
 def test_fatal_checks_pass_on_the_real_data(checked: Checked) -> None:
@@ -95,8 +109,7 @@ def test_results_carry_counts_shares_and_samples(checked: Checked) -> None:
 
 
 def test_checks_cover_every_checked_asset_and_block_only_on_fatal() -> None:
-    defs = checks_for([*REGISTRY, *CLAIMS])
-    specs = [s for d in defs for s in d.check_specs]
+    specs = [s for a in (*REGISTRY, *CLAIMS) for s in a.check_specs]
     assert {".".join(s.asset_key.path) for s in specs} == {
         "silver.citizens",
         "silver.institutions",
@@ -106,14 +119,14 @@ def test_checks_cover_every_checked_asset_and_block_only_on_fatal() -> None:
     expected = _expected()
     for s in specs:
         assert s.blocking == expected[s.key].fatal
-    # A foreign key to silver.citizens waits for it when both are in one set of definitions.
+    # A foreign key to silver.citizens names it (the check's lineage in the UI).
     fk = next(
         s for s in specs if s.name == "isForeignKey_citizen_key" and s.asset_key.path[1] == "claims"
     )
     assert dg.AssetKey(["silver", "citizens"]) in {d.asset_key for d in fk.additional_deps}
     # Bronze delivery tables have no checks.
-    with pytest.raises(ValueError, match="no quality checks"):
-        table_checks("bronze.claims_t200")
+    assert checks.specs(["bronze.claims_t200"]) == []
+    assert checks.unwired([*REGISTRY, *CLAIMS]) == {}
 
 
 @dg.asset(key=["gold", "probe"], deps=[dg.AssetKey(["silver", "citizens"])])
@@ -130,10 +143,7 @@ def test_a_failing_fatal_check_blocks_downstream_assets(
     with lake.active():
         citizens = lake.frame("silver.citizens")
         delta.append("silver.citizens", citizens.head(1))
-    run = lake.materialise(
-        [registry.silver_registry, probe, *checks_for([registry.silver_registry, probe])],
-        raise_on_error=False,
-    )
+    run = lake.materialise([registry.silver_registry, probe], raise_on_error=False)
     assert not run.success
     failed = {
         e.asset_check_key.name
@@ -148,9 +158,7 @@ def test_a_failing_fatal_check_blocks_downstream_assets(
     with lake.active():
         delta.delete("silver.citizens", "true")
         delta.append("silver.citizens", citizens)
-    rerun = lake.materialise(
-        [registry.silver_registry, probe, *checks_for([registry.silver_registry, probe])]
-    )
+    rerun = lake.materialise([registry.silver_registry, probe])
     assert rerun.success
     assert dg.AssetKey(["gold", "probe"]) in {
         m.asset_key for m in rerun.get_asset_materialization_events()

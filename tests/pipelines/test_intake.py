@@ -2,7 +2,7 @@
 real uploads (faults included) into temporary lakehouses.
 
 The intake must write the very imaging tables the ``imaging_index`` asset writes, evaluate every
-data-quality check of those tables with the same outcomes as their own check steps, and record
+data-quality check of those tables with the same outcomes as the asset's own run, and record
 the run, its materialisations and every check's result in the Dagster instance.
 """
 
@@ -21,7 +21,6 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from lakehouse import dicom_store
-from pipelines.defs.checks import checks_for
 from pipelines.defs.imaging import INSTANCES, SERIES, STUDIES, imaging_index, write
 from pipelines.ingest import dicom, part10
 from pipelines.ingest import imaging as pass_
@@ -57,11 +56,10 @@ def _evaluations(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
 def test_intake_writes_the_asset_s_tables_and_records_every_check(
     small_city: City, tmp_path: Path
 ) -> None:
-    # Before: the asset and its tables' checks as separate steps (what `dagster asset
-    # materialize` runs, here in process).
+    # Before: the asset with its tables' checks (what `dagster asset materialize` runs, here
+    # in process).
     before = Lake(tmp_path / "before" / "lakehouse", small_city.out)
-    checks = checks_for([imaging_index])
-    old = before.materialise([imaging_index, *checks], raise_on_error=False)
+    old = before.materialise([imaging_index], raise_on_error=False)
     expected_checks = _evaluations(old)
     assert expected_checks, "the imaging tables have catalogue checks"
 
@@ -86,7 +84,7 @@ def test_intake_writes_the_asset_s_tables_and_records_every_check(
     for table in TABLES:
         event = instance.get_latest_materialization_event(dg.AssetKey(table.split(".")))
         assert event is not None and event.run_id == done.run_id
-    keys = [key for check in checks for key in check.check_keys]
+    keys = list(imaging_index.check_keys)
     assert len(keys) == len(expected_checks)
     records = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
     assert set(records) == set(keys)
@@ -109,11 +107,10 @@ def test_the_imaging_jobs_run_every_step_in_one_process() -> None:
     intake_job = defs.resolve_job_def("imaging_intake")
     selected = {k.to_user_string() for k in intake_job.asset_layer.selected_asset_keys}
     assert selected == {t.replace(".", "/") for t in TABLES}
-    # The asset, then the checks of each of its tables, all in the same process.
-    assert set(intake_job.graph.node_dict) == {
-        "imaging_index",
-        *(f"quality_{t.replace('.', '_')}" for t in TABLES),
-    }
+    # The asset evaluates the checks of its tables in its own step: one step in all.
+    assert set(intake_job.graph.node_dict) == {"imaging_index"}
+    graph = intake_job.asset_layer.asset_graph
+    assert {".".join(k.asset_key.path) for k in graph.asset_check_keys} == set(TABLES)
 
 
 @pytest.mark.slow
