@@ -287,23 +287,17 @@ def touched_citizens(found: Since) -> set[str]:
             keys |= values(found.changed(name), "citizen_key")
     members = values(found.changed("silver.centre_measurements"), "member_no")
     studies = values(found.changed("ai.findings"), "study_instance_uid")
-    if members:
-        keys |= set(
-            _scan("silver.centre_members")
-            .filter(pl.col("member_no").is_in(sorted(members)))
-            .select("citizen_key")
-            .collect()["citizen_key"]
-            .drop_nulls()
-        )
-    if studies:
-        keys |= set(
-            _scan("silver.imaging_studies")
-            .filter(pl.col("study_instance_uid").is_in(sorted(studies)))
-            .select("citizen_key")
-            .collect()["citizen_key"]
-            .drop_nulls()
-        )
+    keys |= _citizens_of("silver.centre_members", "member_no", members)
+    keys |= _citizens_of("silver.imaging_studies", "study_instance_uid", studies)
     return keys
+
+
+def _citizens_of(table: str, column: str, found: set[str]) -> set[str]:
+    """The citizen keys of ``table``'s rows whose ``column`` is among ``found``."""
+    if not found:
+        return set()
+    rows = _scan(table).filter(pl.col(column).is_in(sorted(found))).select("citizen_key")
+    return set(rows.collect()["citizen_key"].drop_nulls())
 
 
 def _bucket_list(keys: list[str]) -> list[object]:
