@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import polars as pl
 from playwright.sync_api import Browser, Locator, Page
 
 from lakehouse import accounts
@@ -40,10 +41,18 @@ def crowd_roster(
 ) -> list[accounts.Account]:
     """Accounts for a crowd: ``clinic.<n>``, clinicians of the clinic that sent the most
     AI-scored studies, and ``citizen.<n>``, the citizens with the longest timelines (longest
-    first), all signing in with ``password``."""
+    first) among those whose record link stands, all signing in with ``password``. A citizen
+    sees the national extracts' records (most of a timeline) only once their record link
+    stands (consent given, link completed, not withdrawn: ``Gate._national_visible``); one
+    without it may see an empty timeline, whose page has no chart for a visitor to reach."""
     clinic = busiest_clinic(lake.frame("ai.findings"))
+    linked = lake.frame(
+        "gold.citizen_consent",
+        pl.col("consented") & pl.col("linked") & ~pl.col("withdrawn") & ~pl.col("deleted"),
+    )["citizen_key"]
     longest = (
         lake.frame("gold.citizen_timeline")
+        .filter(pl.col("citizen_key").is_in(linked.implode()))
         .group_by("citizen_key")
         .len()
         .sort("len", "citizen_key", descending=True)["citizen_key"]
