@@ -41,10 +41,12 @@ def crowd_roster(
 ) -> list[accounts.Account]:
     """Accounts for a crowd: ``clinic.<n>``, clinicians of the clinic that sent the most
     AI-scored studies, and ``citizen.<n>``, the citizens with the longest timelines (longest
-    first) among those whose record link stands, all signing in with ``password``. A citizen
-    sees the national extracts' records (most of a timeline) only once their record link
-    stands (consent given, link completed, not withdrawn: ``Gate._national_visible``); one
-    without it may see an empty timeline, whose page has no chart for a visitor to reach."""
+    first) among those whose record link stands, all signing in with ``password``; when fewer
+    such citizens exist than asked for (a small city links a handful), the accounts take them
+    in turn, several sessions on one record. A citizen sees the national extracts' records
+    (most of a timeline) only once their record link stands (consent given, link completed,
+    not withdrawn: ``Gate._national_visible``); one without it may see an empty timeline, whose
+    page has no chart for a visitor to reach."""
     clinic = busiest_clinic(lake.frame("ai.findings"))
     linked = lake.frame(
         "gold.citizen_consent",
@@ -59,6 +61,7 @@ def crowd_roster(
         .head(citizens)
         .to_list()
     )
+    longest = [longest[n % len(longest)] for n in range(citizens)] if longest else []
     hashed = accounts.hash_password(password)
     return [
         *(
