@@ -281,6 +281,12 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 (one statement per su
         "--sizes", default=None, help="comma-separated sizes for the growth curves (e.g. 2000,5000)"
     )
     bench.add_argument(
+        "--stages",
+        default=None,
+        help="comma-separated stages to run (default all): claims, headers, intake, scoring, "
+        "build, newday (brings build), demo, queries, crowd",
+    )
+    bench.add_argument(
         "--days", type=_positive, default=None, help="days of the city (default: by size)"
     )
     bench.add_argument(
@@ -578,18 +584,20 @@ def _accounts(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from gjh.bench import report
-    from gjh.bench.run import grow, run, size
+    from gjh.bench.run import chosen, grow, run, size
 
+    only = args.stages.split(",") if args.stages else None
     try:
         sizes = [size(s, args.days) for s in (args.sizes or args.size).split(",")]
+        chosen(only)
     except ValueError as exc:
         print(f"gjh bench: {exc}", file=sys.stderr)
         return 2
     if args.sizes:
-        docs = grow(sizes, args.out, args.cache, args.docs)
+        docs = grow(sizes, args.out, args.cache, args.docs, only=only)
         print(f"gjh bench: growth over {len(docs)} sizes in {args.docs}")
     else:
-        docs = [run(sizes[0], args.out, args.cache)]
+        docs = [run(sizes[0], args.out, args.cache, only=only)]
     print(report.markdown(docs[-1]), end="")
     return 0
 

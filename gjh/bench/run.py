@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,8 @@ from gjh.bench.measure import run_measured
 
 CITY = 1_430_000
 QUICK = 2_000
+# The stages by the name ``--stages`` takes, in the order they run.
+STAGES = ("claims", "headers", "intake", "scoring", "build", "newday", "demo", "queries", "crowd")
 
 
 @dataclass(frozen=True)
@@ -78,13 +80,35 @@ def _city(size_: Size, cache: Path) -> tuple[Path, report.Measured]:
     return sources, row
 
 
+def chosen(only: Sequence[str] | None = None) -> list[str]:
+    """The stages to run, in the report's order: all of them, or those ``only`` names (the
+    synthetic city is always made or reused). ``newday`` is timed against the whole build, so
+    it brings ``build`` with it.
+
+    Raises:
+        ValueError: a name that is not a stage.
+    """
+    if only is None:
+        return list(STAGES)
+    unknown = sorted(set(only) - set(STAGES))
+    if unknown:
+        raise ValueError(f"no stage {', '.join(unknown)}; the stages are {', '.join(STAGES)}")
+    wanted = set(only) | ({"build"} if "newday" in only else set())
+    return [key for key in STAGES if key in wanted]
+
+
 def run(
-    size_: Size, out: Path, cache: Path, progress: Callable[[str], None] = print
+    size_: Size,
+    out: Path,
+    cache: Path,
+    progress: Callable[[str], None] = print,
+    only: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Benchmark one size; write and return its report. ``out`` and ``cache`` may be relative
-    (``make bench`` passes the defaults): they are resolved here, because the stages run as
-    processes whose environment must name absolute places (Dagster refuses a relative
-    ``DAGSTER_HOME``)."""
+    """Benchmark one size (every stage, or those ``only`` names: the full city's year is
+    hours, and its whole build is the stage that matters there); write and return its
+    report. ``out`` and ``cache`` may be relative (``make bench`` passes the defaults): they
+    are resolved here, because the stages run as processes whose environment must name
+    absolute places (Dagster refuses a relative ``DAGSTER_HOME``)."""
     from pipelines.build import delivered_periods
 
     out, cache = out.resolve(), cache.resolve()
@@ -112,18 +136,19 @@ def run(
     held = newday.hold_back(ctx)  # the whole build takes the city less its last day
     months = [p for p in delivered_periods(sources) if len(p) == 7]
     rows = [synth]
-    steps: list[tuple[str, Callable[[], list[report.Measured]]]] = [
-        ("claims bronze and silver", lambda: stages.claims(ctx, months)),
-        ("DICOM header indexing", lambda: [stages.headers(ctx)]),
-        ("DICOM intake against Orthanc", lambda: [orthanc.against_orthanc(ctx)]),
-        ("AI scoring", lambda: [stages.scoring(ctx)]),
-        ("whole build", lambda: [stages.build(held.built)]),
-        ("one new day", lambda: [newday.stage(held, rows[-1])]),
-        (overhead.STAGE, lambda: [overhead.demo_build(ctx)]),
-        ("timeline, worklist and KPI queries", lambda: queries.measured_all(ctx)),
-        ("many people at once", lambda: crowd.measured(ctx)),
-    ]
-    for name, step in steps:
+    steps: dict[str, tuple[str, Callable[[], list[report.Measured]]]] = {
+        "claims": ("claims bronze and silver", lambda: stages.claims(ctx, months)),
+        "headers": ("DICOM header indexing", lambda: [stages.headers(ctx)]),
+        "intake": ("DICOM intake against Orthanc", lambda: [orthanc.against_orthanc(ctx)]),
+        "scoring": ("AI scoring", lambda: [stages.scoring(ctx)]),
+        "build": ("whole build", lambda: [stages.build(held.built)]),
+        "newday": ("one new day", lambda: [newday.stage(held, rows[-1])]),
+        "demo": (overhead.STAGE, lambda: [overhead.demo_build(ctx)]),
+        "queries": ("timeline, worklist and KPI queries", lambda: queries.measured_all(ctx)),
+        "crowd": ("many people at once", lambda: crowd.measured(ctx)),
+    }
+    for key in chosen(only):
+        name, step = steps[key]
         progress(f"{name} ...")
         rows += step()
     machine = {
@@ -152,10 +177,15 @@ def write(doc: dict[str, Any], out: Path, started: datetime) -> None:
 
 
 def grow(
-    sizes: list[Size], out: Path, cache: Path, docs: Path, progress: Callable[[str], None] = print
+    sizes: list[Size],
+    out: Path,
+    cache: Path,
+    docs: Path,
+    progress: Callable[[str], None] = print,
+    only: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Benchmark each size, then draw the growth figure and table into ``docs``."""
-    reports = [run(s, out, cache, progress) for s in sizes]
+    reports = [run(s, out, cache, progress, only) for s in sizes]
     (out / "growth.json").write_text(json.dumps(reports, indent=1) + "\n", encoding="utf-8")
     growth.write_png(reports, docs / "growth.png")
     (docs / "growth.md").write_text(growth.markdown(reports), encoding="utf-8")

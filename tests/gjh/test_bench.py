@@ -15,7 +15,7 @@ from PIL import Image
 
 from gjh.bench import growth, report
 from gjh.bench.report import Floor, Measured
-from gjh.bench.run import CITY, size
+from gjh.bench.run import CITY, STAGES, chosen, size
 from gjh.bench.stages import build_stages
 
 MACHINE = {"cores": 2, "load_before": 3.2, "load_after": 4.1, "loaded": True, "started": "x"}
@@ -131,6 +131,21 @@ def test_sizes_by_name_or_number() -> None:
     assert size("50000").citizens == 50_000 and size("50000", 31).days == 31
     with pytest.raises(ValueError):
         size("0")
+
+
+def test_stages_chosen_by_name_in_the_run_order() -> None:
+    assert chosen() == list(STAGES)
+    assert chosen(["crowd", "claims"]) == ["claims", "crowd"]
+    assert chosen(["newday"]) == ["build", "newday"]  # a day is timed against the build
+    with pytest.raises(ValueError, match="no stage bogus"):
+        chosen(["build", "bogus"])
+
+
+def test_gjh_bench_refuses_an_unknown_stage_before_any_work(tmp_path: Path) -> None:
+    from gjh.cli import main
+
+    assert main(["bench", "--stages", "build,bogus", "--cache", str(tmp_path / "c")]) == 2
+    assert not (tmp_path / "c").exists()
 
 
 def test_build_stages_parsed_from_gjh_build_output() -> None:
