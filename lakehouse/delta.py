@@ -458,6 +458,55 @@ def record_state(name: str | Table, state: dict[str, object]) -> None:
     )
 
 
+# Commits that change no row: the weekly upkeep's compaction and z-order (files rewritten with
+# the same rows, ``dataChange`` false), its vacuum, and a derived table's ``record_state``.
+ROWLESS: Final = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES"})
+
+
+def _operations(table: Table, since: int, until: int) -> dict[int, str]:
+    """Each commit's operation after version ``since`` up to ``until``, read from the commits'
+    own info (one small log file each)."""
+    if until <= since:
+        return {}
+    opened = open_table(table)
+    found = opened.history(limit=opened.version() - max(since, -1))
+    return {
+        int(c["version"]): str(c.get("operation", ""))
+        for c in found
+        if since < int(c["version"]) <= until
+    }
+
+
+def row_commits(name: str | Table, since: int, until: int | None = None) -> list[int]:
+    """The versions after ``since`` (up to ``until``, the latest by default) whose commits may
+    have changed rows: all but the ``ROWLESS`` ones. None means nothing a reader keyed on rows
+    needs to look at, however many commits the upkeep made. A version whose commit info can no
+    longer be read (log files cleaned up) counts as one that may have."""
+    table = spec(name)
+    last = version(table) if until is None else until
+    known = _operations(table, since, last)
+    return [v for v in range(max(since, -1) + 1, last + 1) if known.get(v) not in ROWLESS]
+
+
+def _added(table: Table, at: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        DeltaTable(uri(table.name), version=at, storage_options=storage_options()).get_add_actions(
+            flatten=True
+        )
+    )
+
+
+def _between(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
+    """The files one of two versions has and the other has not."""
+    return pl.concat(
+        [
+            after.join(before.select("path"), on="path", how="anti"),
+            before.join(after.select("path"), on="path", how="anti"),
+        ],
+        how="diagonal_relaxed",
+    )
+
+
 def changed_rows(
     name: str | Table, since: int, columns: tuple[str, ...], until: int | None = None
 ) -> pl.DataFrame | None:
@@ -465,6 +514,10 @@ def changed_rows(
     (the latest by default): every row that appeared, vanished or changed is among them (a
     rewritten file brings its unchanged rows along, so this is a superset), read from the
     files themselves, the removed ones still on storage until vacuumed.
+
+    The upkeep's ``optimize`` rewrites files without changing a row; its commits are stepped
+    over (the files on each side of one are compared, never across it), so the night after the
+    upkeep reads only that day's changes, not every compacted file.
 
     Args:
         name: The table.
@@ -481,32 +534,30 @@ def changed_rows(
     now = open_table(table)
     if until is not None:
         now.load_as_version(until)
-    if since > now.version():
-        return None
-    try:
-        before = (
-            pl.DataFrame(
-                DeltaTable(uri(table.name), version=since, storage_options=options).get_add_actions(
-                    flatten=True
-                )
-            )
-            if since >= 0
-            else None
-        )
-    except Exception:  # any unreadable old version: the caller recomputes whole
+    last = now.version()
+    if since > last:
         return None
     after = pl.DataFrame(now.get_add_actions(flatten=True))
-    files = (
-        pl.concat(
-            [
-                after.join(before.select("path"), on="path", how="anti"),
-                before.join(after.select("path"), on="path", how="anti"),
-            ],
-            how="diagonal_relaxed",
+    if since < 0:
+        files = after
+    else:
+        rewrites = [v for v, op in _operations(table, since, last).items() if op == "OPTIMIZE"]
+        # Compare the versions around each rewrite, never across one: [since, r1 - 1],
+        # [r1, r2 - 1], ..., [rk, last].
+        starts, ends = [since, *sorted(rewrites)], [r - 1 for r in sorted(rewrites)] + [last]
+        try:
+            pieces = [
+                _between(_added(table, start), after if end == last else _added(table, end))
+                for start, end in zip(starts, ends, strict=True)
+                if start < end
+            ]
+        except Exception:  # any unreadable old version: the caller recomputes whole
+            return None
+        files = (
+            pl.concat(pieces, how="diagonal_relaxed").unique("path", keep="first")
+            if pieces
+            else after.clear()
         )
-        if before is not None
-        else after
-    )
     schema = table.polars_schema()
     wanted = {c: schema[c] for c in columns}
     if files.is_empty():

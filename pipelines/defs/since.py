@@ -9,7 +9,8 @@ that cannot be known, the refresh recomputes the whole table, as a first build d
 
 * the table records nothing (never built, rebuilt from scratch, a lakehouse from before this);
 * it was computed by another recipe (``RECIPE``, or its sources or columns changed);
-* it was written since by anything but its refresh (a repair, a hand-made fix);
+* it was written since by anything but its refresh (a repair, a hand-made fix; the weekly
+  upkeep's ``optimize`` and ``vacuum`` change no row and do not count);
 * a source was recreated (its version went back) or its old files are vacuumed;
 * a source whose every row can change every derived row changed (``WHOLE``: the institution
   register names every visit, a partner's holder name every partner row).
@@ -81,8 +82,9 @@ def _other(target: str, sources: Mapping[str, object], before: dict[str, object]
     """Why ``target``'s stored rows are not what its recorded computation made, if they are not."""
     if before.get("recipe") != _recipe(target, sources):
         return "another recipe"
-    if before.get("own") != delta.version(target):
-        return "written since by another writer"
+    own = before.get("own")
+    if not isinstance(own, int) or own > delta.version(target) or delta.row_commits(target, own):
+        return "written since by another writer"  # the upkeep's rewrites do not count
     return None
 
 
@@ -108,10 +110,10 @@ def since(target: str, sources: Mapping[str, tuple[str, ...]]) -> Since:
     rows: dict[str, pl.DataFrame] = {}
     for name, columns in sources.items():
         then, now = int(old.get(name, -1)), versions[name]
-        if then == now:
-            continue
         if now < then:
             return whole(f"{name} was recreated")
+        if then == now or not delta.row_commits(name, then, now):
+            continue  # nothing, or only the upkeep's rewrites, since
         if not columns:
             return whole(f"{name} changed")
         found = delta.changed_rows(name, then, columns, until=now)

@@ -130,11 +130,22 @@ def new_day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NewDay]:
     assert day == cfg.start + timedelta(days=cfg.days - 1)
     held = day_deliveries(home / "sources", day)
     move(held, home / "sources", home / "held")
+    eve = day_deliveries(home / "sources", day - timedelta(days=1))
+    move(eve, home / "sources", home / "eve")
     lake = Lake(home / "lakehouse", home / "sources")
     defs = _defs(lake)
     instance = dg.DagsterInstance.ephemeral()
     with lake.active():
         build(lake.sources, instance, progress=lambda _: None, defs=defs)
+        # The night before, then the weekly upkeep: it compacts the files that night appended
+        # (the timeline's buckets among them). The night after must still recompute only
+        # what its day touched: the upkeep's rewrites change no row.
+        move(eve, home / "eve", home / "sources")
+        run_day(defs, instance, lake.sources)
+        upkeep = defs.resolve_job_def("upkeep_job").execute_in_process(instance=instance)
+        assert upkeep.success
+        timeline = DeltaTable(str(lake.root / "gold" / "citizen_timeline")).history(3)
+        assert "OPTIMIZE" in {c["operation"] for c in timeline}, "the upkeep compacted nothing"
         before = snapshot(lake.root)
         move(held, home / "held", home / "sources")
         ran = run_day(defs, instance, lake.sources)

@@ -99,3 +99,51 @@ def test_unreadable_history_or_a_changed_recipe_means_recompute_whole(lake: Lake
         delta.vacuum(SOURCE, retention_hours=0)
         found = since(TARGET, {SOURCE: COLUMNS})
     assert found.whole and found.reason == f"{SOURCE} version 1 can no longer be read"
+
+
+def test_the_upkeeps_optimize_and_vacuum_are_no_change(lake: Lake) -> None:
+    """The weekly upkeep rewrites files without changing a row: the night after reads only the
+    day's own rows, and an optimized derived table still counts as its refresh's own."""
+    with lake.active():
+        delta.append(SOURCE, _rows(date(2025, 3, 1), "BG0000003"))  # two files in one day
+        since(TARGET, {SOURCE: COLUMNS}).record(TARGET)
+        assert delta.optimize(SOURCE)["numFilesRemoved"] == 2
+        delta.vacuum(SOURCE, retention_hours=168)
+        found = since(TARGET, {SOURCE: ()})  # even a source any change recomputes whole
+        assert not found.whole and found.changed(SOURCE) is None
+        # A day before the upkeep, the upkeep, a day after: both days' rows, none compacted.
+        delta.append(SOURCE, _rows(date(2025, 3, 2), "BG0000004"))
+        delta.append(SOURCE, _rows(date(2025, 3, 2), "BG0000005"))
+        delta.optimize(SOURCE)
+        delta.append(SOURCE, _rows(date(2025, 3, 3), "BG0000006"))
+        delta.append(TARGET, pl.DataFrame(schema=catalog_table(TARGET).polars_schema()))
+        delta.append(TARGET, pl.DataFrame(schema=catalog_table(TARGET).polars_schema()))
+        # The derived table's own appends are not recorded as its refresh's: another writer.
+        assert since(TARGET, {SOURCE: COLUMNS}).reason == "written since by another writer"
+        since(TARGET, {SOURCE: COLUMNS}).record(TARGET)
+        delta.append(SOURCE, _rows(date(2025, 3, 4), "BG0000007"))
+        delta.optimize(SOURCE)
+        delta.optimize(TARGET)
+        found = since(TARGET, {SOURCE: COLUMNS})
+        assert not found.whole, found.reason
+        changed = found.changed(SOURCE)
+        assert changed is not None and changed.rows() == [("BG0000007", date(2025, 3, 4))]
+
+
+def test_changed_rows_steps_over_a_compaction_in_between(lake: Lake) -> None:
+    with lake.active():
+        start = delta.version(SOURCE)
+        delta.append(SOURCE, _rows(date(2025, 3, 2), "BG0000004"))
+        delta.append(SOURCE, _rows(date(2025, 3, 2), "BG0000005"))
+        delta.optimize(SOURCE)  # the two files above become one, with the same rows
+        delta.append(SOURCE, _rows(date(2025, 3, 3), "BG0000006"))
+        delta.replace(SOURCE, _rows(date(2025, 3, 2), "BG0000009"), "measured_on = '2025-03-02'")
+        changed = delta.changed_rows(SOURCE, start, COLUMNS)
+        rowless = delta.row_commits(SOURCE, start)
+    assert changed is not None
+    # Added then compacted (still read from the files the compaction removed), the compacted
+    # file the replace removed, the replace's and the last day's: nothing of 2025-03-01.
+    assert sorted(changed["member_no"]) == [
+        "BG0000004", "BG0000004", "BG0000005", "BG0000005", "BG0000006", "BG0000009",
+    ]  # fmt: skip
+    assert len(rowless) == 4  # two appends, the day, the replace: not the optimize
