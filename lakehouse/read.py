@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from deltalake.exceptions import DeltaError
 
 from lakehouse import audit
 from lakehouse.catalog import TABLES
-from lakehouse.config import is_remote, lakehouse_uri, storage_options
+from lakehouse.config import duckdb_memory, is_remote, lakehouse_uri, storage_options
 from lakehouse.delta import exists, open_table, spec, uri
 from lakehouse.schema import Table
 
@@ -84,6 +85,13 @@ def _s3_secret(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE OR REPLACE SECRET lakehouse ({fields})", list(given.values()))
 
 
+def _spill() -> str:
+    """Where DuckDB spills what passes its memory limit: the system's temporary folder (its own
+    default for an in-memory database is ``.tmp`` in the working folder, which an app server
+    may not own)."""
+    return str(Path(tempfile.gettempdir()) / "gjh-duckdb")
+
+
 def _view(create: str, name: str) -> str:
     """The statement making a catalogue table a DuckDB view (names come from the catalogue)."""
     return f"{create} {name} AS SELECT * FROM delta_scan('{uri(name)}')"
@@ -96,7 +104,7 @@ def connect(tables: list[str] | None = None) -> duckdb.DuckDBPyConnection:
         tables: Only these tables (all existing ones by default). Views read the latest version
             at query time, so a long-lived connection sees new commits.
     """
-    con = duckdb.connect()
+    con = duckdb.connect(config={"memory_limit": duckdb_memory(), "temp_directory": _spill()})
     con.execute(f"LOAD '{_extension('delta')}'")
     if is_remote(lakehouse_uri()):
         _s3_secret(con)

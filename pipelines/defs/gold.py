@@ -53,6 +53,7 @@ from pipelines.transform.gold import (
     data_window,
     in_buckets,
     kst_day,
+    pass_size,
     scored_studies,
     timeline,
     uptake_daily,
@@ -69,8 +70,8 @@ SERVICES_SOURCES: Final = ("ai.findings", "silver.imaging_instances", "silver.im
 USERS: Final = "silver.app_users"
 EVENTS: Final = "silver.programme_events"
 CONSENT_SOURCES: Final = (USERS, EVENTS)
-# Key buckets per timeline pass: 8 passes of 8 buckets. Smaller passes use less memory and read
-# silver more often; at city scale (about 100 M claim rows) one pass holds about 1/8 of them.
+# Key buckets per timeline pass at most: 8 passes of 8 buckets for a small city, smaller passes
+# for a large one (``pass_size``: about ``PASS_CITIZENS`` citizens a pass, whatever the city).
 BUCKETS_PER_PASS: Final = 8
 # Rows per Parquet row group of the timeline: its rows are sorted by citizen, so one citizen's
 # rows (tens to a few thousand) fall in one or two groups and a reader skips the rest of the
@@ -353,7 +354,8 @@ def gold_citizen_timeline(
     context.log.info(f"timeline: recomputed whole ({found.reason or f'{len(keys)} citizens'})")
     rows = 0
     kinds: dict[str, int] = {}
-    for group in bucket_groups(BUCKETS_PER_PASS):
+    size = pass_size(delta.state("silver.citizens").rows or 0, BUCKETS_PER_PASS)
+    for group in bucket_groups(size):
         # One chunk: delta-rs writes the batches of a chunked frame in parallel, interleaving
         # them, and a file's rows would no longer be sorted by citizen.
         frame = timeline(_timeline_sources(group)).collect(engine="streaming").rechunk()

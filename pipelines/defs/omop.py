@@ -35,7 +35,7 @@ from pipelines.defs.gold import TIMEZONE, write_changes
 from pipelines.defs.resources import Lakehouse
 from pipelines.defs.since import Since, since, values
 from pipelines.defs.specs import spec
-from pipelines.transform.gold import bucket_groups
+from pipelines.transform.gold import bucket_groups, pass_size
 from pipelines.transform.omop import Sources, person_level, shared
 
 GROUP: Final = "omop"
@@ -80,8 +80,8 @@ MOST_TOUCHED: Final = 200_000
 # Runs after gold (the nightly refresh at 02:00 KST takes minutes): at 03:00 KST.
 NIGHTLY_CRON: Final = "0 3 * * *"
 UNKNOWN: Final = "rows_unknown_person"
-# Key buckets per pass of the person-level tables: 8 passes of 8 buckets, as the timeline
-# (pipelines.defs.gold): memory is bounded by one pass, about 1/8 of the city.
+# Key buckets per pass of the person-level tables at most, as the timeline (pipelines.defs.gold):
+# memory is bounded by one pass, about ``PASS_CITIZENS`` citizens (``pass_size``).
 BUCKETS_PER_PASS: Final = 8
 
 
@@ -358,7 +358,8 @@ def omop_tables(
     unknown: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="omop-") as folder:
         files: dict[str, list[Path]] = {}
-        for group in bucket_groups(BUCKETS_PER_PASS):
+        size = pass_size(delta.state("silver.citizens").rows or 0, BUCKETS_PER_PASS)
+        for group in bucket_groups(size):
             built = person_level(pass_sources(group, institutions), day)
             for name, frame in built.tables.items():
                 path = Path(folder) / f"{name}-{group.start:02d}.parquet"

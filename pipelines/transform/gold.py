@@ -414,6 +414,25 @@ def in_buckets(frame: pl.LazyFrame, buckets: Iterable[int]) -> pl.LazyFrame:
     return frame.filter(key_bucket_expr().is_in(sorted(buckets)))
 
 
+# Citizens per build pass, about (the timeline's and the OMOP tables' whole builds): a pass holds
+# its citizens' rows of every source at once. At 300,000 citizens and a year, passes of 8 buckets
+# (37,500 citizens) peaked at 7.5 GiB for the timeline (docs/performance.md, "The city's year");
+# memory grows with the citizens of a pass, not with the city.
+PASS_CITIZENS: Final = 12_000
+
+
+def pass_size(citizens: int, most: int) -> int:
+    """Key buckets per build pass for a city of ``citizens``: at most ``most``, fewer as the
+    city grows, so that a pass holds about ``PASS_CITIZENS`` of them (a power of two, so the
+    groups divide the buckets; at least one bucket, a 64th of the city). More passes read the
+    silver sources more often; fewer hold more at once."""
+    fit = PASS_CITIZENS * BUCKETS // max(citizens, 1)
+    size = 1
+    while size * 2 <= min(most, fit):
+        size *= 2
+    return size
+
+
 def bucket_groups(size: int) -> list[range]:
     """The key buckets split into consecutive groups of ``size``: one build pass and one commit
     each (``range(0, 8)``, ``range(8, 16)``, ...)."""

@@ -3,6 +3,7 @@ catches its violation, passes on clean data, and DATA_QUALITY.md is what the cat
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -285,3 +286,33 @@ def test_data_quality_md_is_the_rendered_catalogue() -> None:
     for cs in quality.all_checks().values():
         for c in cs:
             assert f"`{c.dagster_name}` | `{c.type}` | {c.severity}" in committed
+
+
+def test_checks_spill_past_the_memory_limit_instead_of_growing(
+    lakehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check's count over a whole table (a primary key's groups over a year of the city's
+    claim lines) is held to ``GJH_DUCKDB_MEMORY`` and spills past it: the answer is the same."""
+    from lakehouse import read
+
+    monkeypatch.setenv("GJH_DUCKDB_MEMORY", "48MB")
+    con = read.connect([])
+    limit, spill = con.execute(
+        "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+    ).fetchone() or ("", "")
+    assert limit.endswith("MiB") and float(limit.split()[0]) < 48, limit
+    assert Path(spill).parent == Path(tempfile.gettempdir())
+    write("silver.citizens", citizens())
+    write("silver.institutions", institutions())
+    many = 600_000  # the primary key's groups alone are several times the limit
+    row = claims()[0]
+    schema = TABLES["silver.claims"].polars_schema()
+    one = pl.DataFrame([{c: row.get(c) for c in schema}], schema=schema)
+    frame = one.select(pl.all().repeat_by(many).explode()).with_columns(
+        spec_id=pl.format("S{}", pl.int_range(many)).str.replace(f"^S{many - 1}$", "S0")
+    )
+    delta.append("silver.claims", frame)
+    found = {r.check.dagster_name: r for r in quality.evaluate("silver.claims", today=TODAY)}
+    key_check = found["isPrimaryKey_spec_id"]
+    assert key_check.rows == many and key_check.violations == 2  # S0 twice
+    assert all(r.passed for name, r in found.items() if name != "isPrimaryKey_spec_id")

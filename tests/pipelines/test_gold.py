@@ -33,8 +33,10 @@ from pipelines.defs.partitions import MONTHS as MONTH_PARTITIONS
 from pipelines.defs.resources import Lakehouse
 from pipelines.transform.gold import (
     AGE_GROUPS,
+    PASS_CITIZENS,
     bucket_groups,
     inpatient_forms,
+    pass_size,
     residence_segments,
 )
 from tests.conftest import City
@@ -301,6 +303,20 @@ def test_bucket_groups_cover_every_bucket_once() -> None:
     assert [b for g in groups for b in g] == list(range(BUCKETS))
     with pytest.raises(ValueError):
         bucket_groups(7)
+
+
+def test_passes_shrink_as_the_city_grows() -> None:
+    """A pass holds about ``PASS_CITIZENS`` citizens whatever the city: the demo's 5,000 keep
+    their 8 passes of 8 buckets, 300,000 get passes of 2, Gwangju's 1.43 M one bucket each."""
+    assert pass_size(5_000, 8) == 8
+    assert pass_size(300_000, 8) == 2
+    assert pass_size(1_430_000, 8) == 1
+    assert pass_size(0, 8) == 8 and pass_size(300, 64) == 64  # a tiny city: one pass if asked
+    assert pass_size(100_000, 4) == 4  # never more than asked
+    for citizens in (1_000, 50_000, 300_000, 1_430_000, 10_000_000):
+        size = pass_size(citizens, 8)
+        assert bucket_groups(size)  # divides the buckets
+        assert size == 1 or citizens * size / BUCKETS <= PASS_CITIZENS
 
 
 def test_residence_segments_cut_at_birthdays_and_residence() -> None:
