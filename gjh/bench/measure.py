@@ -9,6 +9,7 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,18 +56,29 @@ def tree_cpu_s(root: int) -> float:
 
 class Usage:
     """What a process tree uses while a ``with`` block runs: its peak resident memory (sampled
-    every 0.2 s, so worker processes count too) and the CPU seconds it spent."""
+    every 0.2 s, so worker processes count too) and the CPU seconds it spent; with ``phase``
+    called as the work moves on, each phase's own peak too (``phase_peak_mib``)."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.peak_rss_mib = 0.0
         self.cpu_s = 0.0
+        self.phase_peak_mib: dict[str, float] = {}
+        self._phase: str | None = None
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
 
+    def phase(self, name: str) -> None:
+        """The samples from now on belong to phase ``name``."""
+        self._phase = name
+        self.phase_peak_mib.setdefault(name, 0.0)
+
     def _sample(self) -> None:
         while not self._stop.is_set():
-            self.peak_rss_mib = max(self.peak_rss_mib, tree_rss_kib(self.pid) / 1024)
+            now = tree_rss_kib(self.pid) / 1024
+            self.peak_rss_mib = max(self.peak_rss_mib, now)
+            if (phase := self._phase) is not None:
+                self.phase_peak_mib[phase] = max(self.phase_peak_mib[phase], now)
             self._stop.wait(0.2)
 
     def __enter__(self) -> Usage:
@@ -80,17 +92,32 @@ class Usage:
         self._sampler.join()
 
 
-def run_measured(cmd: list[str], **kwargs: Any) -> dict[str, Any]:
+def run_measured(
+    cmd: list[str], phase: Callable[[str], str | None] | None = None, **kwargs: Any
+) -> dict[str, Any]:
     """Run a command; return wall seconds, the peak resident memory of its whole process tree
-    (``Usage``) and what it printed."""
+    (``Usage``) and what it printed. With ``phase`` (a printed line -> the phase it starts, or
+    None), also each phase's peak (``phase_peak_mib``): which stage of a long run held the
+    memory."""
     began = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, **kwargs)
     with Usage(proc.pid) as usage:
-        stdout, _ = proc.communicate()
+        if phase is None:
+            stdout, _ = proc.communicate()
+        else:
+            assert proc.stdout is not None
+            lines = []
+            for line in proc.stdout:
+                lines.append(line)
+                if (name := phase(line)) is not None:
+                    usage.phase(name)
+            proc.wait()
+            stdout = "".join(lines)
     if proc.returncode:
         raise subprocess.CalledProcessError(proc.returncode, cmd, stdout)
     return {
         "seconds": time.perf_counter() - began,
         "peak_rss_mib": usage.peak_rss_mib,
+        "phase_peak_mib": usage.phase_peak_mib,
         "stdout": stdout,
     }

@@ -305,6 +305,13 @@ def build_stages(stdout: str) -> tuple[dict[str, float], int]:
     return stages, rows
 
 
+def build_phase(line: str) -> str | None:
+    """The build stage a line of ``gjh build`` starts ("[i/n] <stage> ...: ..."), if it does."""
+    if not line.startswith("["):
+        return None
+    return line.split("]", 1)[1].split(":", 1)[0].strip() or None
+
+
 def build(ctx: Context) -> Measured:
     """``gjh build`` of the city into its own lakehouse and Dagster instance, as ``make demo``
     runs it: every stage, scoring and the gold and OMOP tables included."""
@@ -314,8 +321,9 @@ def build(ctx: Context) -> Measured:
     }
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "gjh.cli", "build", "--sources", str(ctx.sources)]
-    outside = run_measured(cmd, env=env)
+    outside = run_measured(cmd, phase=build_phase, env=env)
     stages, rows = build_stages(outside["stdout"])
+    peaks = {name: round(mib, 1) for name, mib in outside["phase_peak_mib"].items()}
     return Measured(
         stage="whole build",
         seconds=outside["seconds"],
@@ -323,7 +331,7 @@ def build(ctx: Context) -> Measured:
         items=rows,
         unit="rows",
         peak_rss_mib=outside["peak_rss_mib"],
-        detail={"stage_seconds": stages},
+        detail={"stage_seconds": stages, "stage_peak_mib": peaks},
     )
 
 

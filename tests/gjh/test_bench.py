@@ -14,9 +14,10 @@ import pytest
 from PIL import Image
 
 from gjh.bench import growth, report
+from gjh.bench.measure import run_measured
 from gjh.bench.report import Floor, Measured
 from gjh.bench.run import CITY, STAGES, chosen, size
-from gjh.bench.stages import build_stages
+from gjh.bench.stages import build_phase, build_stages
 
 MACHINE = {"cores": 2, "load_before": 3.2, "load_after": 4.1, "loaded": True, "started": "x"}
 SIZE = {"name": "quick", "citizens": 2000, "days": 31}
@@ -148,6 +149,28 @@ def test_gjh_bench_refuses_an_unknown_stage_before_any_work(tmp_path: Path) -> N
     assert not (tmp_path / "c").exists()
 
 
+def test_each_phase_of_a_run_has_its_own_peak() -> None:
+    """Which stage of a long build held the memory: a phase that holds 300 MiB peaks there,
+    the phase after it, which freed them, does not."""
+    script = (
+        "import time\n"
+        "print('[1/2] holds: 1 table ...', flush=True)\n"
+        "block = bytearray(300 * 2**20)\n"
+        "time.sleep(1.0)\n"
+        "del block\n"
+        "print('      done in 1.0 s: 1 rows written', flush=True)\n"
+        "print('[2/2] frees: 1 table ...', flush=True)\n"
+        "time.sleep(1.0)\n"
+    )
+    done = run_measured([sys.executable, "-c", script], phase=build_phase)
+    peaks = done["phase_peak_mib"]
+    assert set(peaks) == {"holds", "frees"}
+    assert peaks["holds"] >= 300 > peaks["frees"] + 200
+    assert done["peak_rss_mib"] == pytest.approx(peaks["holds"])
+    assert "done in 1.0 s" in done["stdout"]
+    assert build_phase("      done in 1.0 s: 1 rows written") is None
+
+
 def test_build_stages_parsed_from_gjh_build_output() -> None:
     out = (
         "gjh build: a -> b\n[1/2] sources delivered whole: 34 tables ...\n"
@@ -197,6 +220,8 @@ def test_gjh_bench_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
         assert stages[name]["floor"]["seconds"] > 0 and stages[name]["ratio"] > 0
     for name in floored:  # the floor did the same work
         assert stages[name]["items"] == stages[name]["detail"]["floor_items"], name
+    built = stages["whole build"]["detail"]  # each build stage's time and its own peak
+    assert set(built["stage_peak_mib"]) == set(built["stage_seconds"]) and built["stage_seconds"]
     rounds = stages["AI scoring"]["detail"]["rounds"]  # scoring: 3 runs of 3, each reported
     assert len(rounds) == 3 and all(r["ratio"] > 0 for r in rounds)
     assert stages["AI scoring"]["ratio"] == pytest.approx(min(r["ratio"] for r in rounds), 1e-3)
