@@ -44,6 +44,9 @@ MEMBERS_BRONZE: Final = "bronze.centre_members"
 MEMBERS_SILVER: Final = "silver.centre_members"
 BRONZE: Final = tuple(d.table for d in DEVICES.values())
 SILVER: Final = "silver.centre_measurements"
+# Days per pass of a range run's silver: a pass holds its days' device rows at once (a year of
+# the 300,000-citizen city's held 3.5 GiB in one frame), so a year is twelve-odd passes.
+DAYS_PER_PASS: Final = 31
 # The register's layout as the membership system sends it; 성명 and 생년월일 (name, birth date)
 # are not in bronze.centre_members, so the bronze boundary drops them.
 MEMBER_HEADERS: Final = ("회원번호", "주민등록번호", "성명", "성별", "생년월일", "가입일")
@@ -149,25 +152,33 @@ def silver_centre(
     and unknown members quarantined."""
     del lakehouse  # its setup points the lakehouse modules at this deployment's storage
     window = periods(context)
-    bronze = {
-        name: lake.frame(device.table, pl.col("_period").is_in(window))
-        for name, device in DEVICES.items()
-    }
     known = lake.frame(MEMBERS_SILVER)["member_no"]
-    result = measurements(bronze, known)
-    delta.replace(SILVER, result.rows, within("measured_on", window))
-    for device in DEVICES.values():
-        mine = [q for q in result.quarantined if q.source == device.source]
-        write_quarantine("silver", device.source, window, mine)
+    values = quarantined = superseded = 0
+    for first in range(0, len(window), DAYS_PER_PASS):
+        # A correction is re-sent for its own day, so a pass of whole days holds every version
+        # of its measurements; each pass replaces exactly its days.
+        done = window[first : first + DAYS_PER_PASS]
+        bronze = {
+            name: lake.frame(device.table, pl.col("_period").is_in(done))
+            for name, device in DEVICES.items()
+        }
+        result = measurements(bronze, known)
+        delta.replace(SILVER, result.rows, within("measured_on", done))
+        for device in DEVICES.values():
+            mine = [q for q in result.quarantined if q.source == device.source]
+            write_quarantine("silver", device.source, done, mine)
+        values += result.rows.height
+        quarantined += len(result.quarantined)
+        superseded += result.superseded
     context.log.info(
-        f"silver centre {window[0]}..{window[-1]}: {result.rows.height} values, "
-        f"{len(result.quarantined)} rows quarantined, {result.superseded} superseded"
+        f"silver centre {window[0]}..{window[-1]}: {values} values, "
+        f"{quarantined} rows quarantined, {superseded} superseded"
     )
     return dg.MaterializeResult(
         asset_key=key(SILVER),
         metadata={
-            "dagster/row_count": result.rows.height,
-            "quarantined": len(result.quarantined),
-            "superseded": result.superseded,
+            "dagster/row_count": values,
+            "quarantined": quarantined,
+            "superseded": superseded,
         },
     )

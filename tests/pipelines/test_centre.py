@@ -272,3 +272,21 @@ def test_the_new_device_kinds_reach_silver_and_quarantine_bad_rows_with_a_reason
             if fault["kind"] == "out_of_range_value":
                 column = fault["detail"].split("=")[0]
                 assert column in row["message"][0] and "plausible range" in row["message"][0]
+
+
+def test_a_range_in_passes_of_days_equals_one_pass(
+    lake: Lake, small_city: City, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long range's silver is built a few days at a time (``DAYS_PER_PASS``: memory bounded
+    by a pass, not the range); the tables are the same as one pass over every day."""
+    monkeypatch.setattr(centre, "DAYS_PER_PASS", 2)
+    assert small_city.cfg.days > 2  # several passes
+    passes = Lake(tmp_path / "lakehouse", small_city.out)
+    passes.materialise([registry.bronze_registry, registry.silver_registry])
+    passes.materialise([centre.centre_members])
+    passes.materialise([centre.bronze_centre, centre.silver_centre], _days(small_city))
+    names = ("silver.centre_measurements", "quarantine.records")
+    whole, parts = lake.snapshot(names), passes.snapshot(names)
+    for name in names:
+        assert whole[name].height > 0, name
+        assert whole[name].equals(parts[name]), name
