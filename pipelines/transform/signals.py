@@ -10,6 +10,7 @@ districts'. A ratio (and its interval and the signal flag) from a hidden count i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -94,3 +95,12 @@ def ade_signals(
     """``gold.ade_signals`` from the OMOP tables (``lakehouse.omop.signals.signals``' inputs)."""
     rows = signals(drug_exposure, condition_occurrence, person, location, settings, prespecified())
     return publish(rows, settings)
+
+
+def first_days(records: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
+    """Each person's first day of each code in a record table (``columns``: person, code,
+    day), in its own columns: all that ``lakehouse.omop.signals.incident`` takes of it (the
+    person's first record of any code too, a null code being a group of its own). Aggregated
+    while scanned, a year of the city's records is a fraction of its rows."""
+    person, code, day = columns
+    return records.group_by(person, code).agg(pl.col(day).min())

@@ -13,7 +13,7 @@ from lakehouse import read as lake
 from lakehouse.catalog import table
 from lakehouse.omop.signals import CITY, signals
 from pipelines.defs.signals import SOURCES, gold_ade_signals
-from pipelines.transform.signals import TABLE, prespecified, publish
+from pipelines.transform.signals import TABLE, ade_signals, first_days, prespecified, publish
 from tests.lakehouse.omop.signal_frames import EVENT, SETTINGS, Omop, conforming
 from tests.pipelines.conftest import Lake
 
@@ -106,3 +106,21 @@ def test_the_asset_publishes_from_the_omop_tables(tmp_path: Path) -> None:
     city = _scope(published, CITY)
     assert (city["drug_first"], city["event_first"]) == (54, 39)
     assert _scope(published, "24020")["drug_first"] is None
+
+
+def test_first_days_give_the_signals_of_every_record() -> None:
+    """The asset reads the record tables as each person's first day of each code: later and
+    repeated records, and records without a code, change no signal."""
+    omop = _city()
+    for pid in range(1, 40, 3):
+        omop.drug(pid, 400)
+        omop.event(pid, 401)
+        omop.drug(pid, 200 + pid)
+    omop.drugs.append((2, None, omop.drugs[0][2]))  # type: ignore[arg-type]  # no code
+    drugs, conditions, person, location = omop.frames()
+    tables = {"omop.drug_exposure": drugs, "omop.condition_occurrence": conditions}
+    firsts = [first_days(frame.lazy(), SOURCES[name]).collect() for name, frame in tables.items()]
+    assert firsts[0].height < drugs.height and firsts[1].height < conditions.height
+    whole = ade_signals(drugs, conditions, person, location).sort("scope", "drug", "event")
+    first = ade_signals(firsts[0], firsts[1], person, location).sort("scope", "drug", "event")
+    assert whole.height > 0 and whole.equals(first)
