@@ -480,8 +480,8 @@ def _operations(table: Table, since: int, until: int) -> dict[int, str]:
 def row_commits(name: str | Table, since: int, until: int | None = None) -> list[int]:
     """The versions after ``since`` (up to ``until``, the latest by default) whose commits may
     have changed rows: all but the ``ROWLESS`` ones. An empty list means nothing a reader keyed
-    on rows needs to look at, however many commits the upkeep made. A version whose commit info can no
-    longer be read (log files cleaned up) counts as one that may have."""
+    on rows needs to look at, however many commits the upkeep made. A version whose commit
+    info can no longer be read (log files cleaned up) counts as one that may have."""
     table = spec(name)
     last = version(table) if until is None else until
     known = _operations(table, since, last)
