@@ -37,7 +37,7 @@ SOURCES: Final = {
 
 # The record tables: only each person's first day of each code is used (``incident``), so they
 # are read as those, aggregated while scanned. Read whole, a year of the city's drug exposures
-# and conditions held about 12 GiB.
+# and conditions held 10.2 GiB (measured alone; 3.9 GiB read as first days).
 FIRSTS: Final = ("omop.drug_exposure", "omop.condition_occurrence")
 
 
