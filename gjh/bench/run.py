@@ -147,21 +147,29 @@ def run(
         "queries": ("timeline, worklist and KPI queries", lambda: queries.measured_all(ctx)),
         "crowd": ("many people at once", lambda: crowd.measured(ctx)),
     }
+
+    def written() -> dict[str, Any]:
+        machine = {
+            "cores": os.cpu_count(),
+            "load_before": load_before,
+            "load_after": _load(),
+            "loaded": max(load_before, _load()) > (os.cpu_count() or 1) * 0.5,
+            "started": started.isoformat(timespec="seconds"),
+        }
+        doc = report.assemble(
+            {"name": size_.name, "citizens": size_.citizens, "days": size_.days}, rows, machine
+        )
+        write(doc, out, started)
+        return doc
+
+    # The report is written after every stage: at the city's size a run is hours, and a stage
+    # that fails late must not take the figures of the stages before it with it.
     for key in chosen(only):
         name, step = steps[key]
         progress(f"{name} ...")
         rows += step()
-    machine = {
-        "cores": os.cpu_count(),
-        "load_before": load_before,
-        "load_after": _load(),
-        "loaded": max(load_before, _load()) > (os.cpu_count() or 1) * 0.5,
-        "started": started.isoformat(timespec="seconds"),
-    }
-    doc = report.assemble(
-        {"name": size_.name, "citizens": size_.citizens, "days": size_.days}, rows, machine
-    )
-    write(doc, out, started)
+        doc = written()
+    doc = written()
     shutil.rmtree(work, ignore_errors=True)
     return doc
 

@@ -227,3 +227,30 @@ def test_gjh_bench_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
     assert stages["AI scoring"]["ratio"] == pytest.approx(min(r["ratio"] for r in rounds), 1e-3)
     assert (out / "latest.md").read_text(encoding="utf-8") in done.stdout
     assert len(list(out.glob("bench-300-*.json"))) == 1
+
+
+def test_a_stage_that_fails_late_leaves_the_report_of_those_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the city's size a run is hours: the report is written after every stage, so a late
+    failure keeps what was measured before it (the stages themselves stand in here; the city
+    and its held-back day are real)."""
+    from gjh.bench import run, stages
+
+    def claims(ctx: stages.Context, periods: list[str]) -> list[Measured]:
+        return [_row("claims bronze", 2.0, 1.0)]
+
+    def headers(ctx: stages.Context) -> Measured:
+        raise RuntimeError("the disk filled")
+
+    monkeypatch.setattr(stages, "claims", claims)
+    monkeypatch.setattr(stages, "headers", headers)
+    out = tmp_path / "results"
+    with pytest.raises(RuntimeError, match="the disk filled"):
+        run.run(
+            size("300", 3), out, tmp_path / "cache", progress=lambda _: None,
+            only=["claims", "headers"],
+        )  # fmt: skip
+    kept = json.loads((out / "latest.json").read_text(encoding="utf-8"))
+    assert [row["stage"] for row in kept["stages"]] == ["synth", "claims bronze"]
+    assert "claims bronze" in (out / "latest.md").read_text(encoding="utf-8")
