@@ -299,6 +299,12 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 (one statement per su
         help="where generated cities are kept between runs (default data/bench)",
     )
     bench.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the run's folder in the cache (the built lake, its Dagster home, the "
+        "held-back day) instead of deleting it",
+    )
+    bench.add_argument(
         "--docs",
         type=Path,
         default=Path("docs/performance"),
@@ -597,7 +603,7 @@ def _bench(args: argparse.Namespace) -> int:
         docs = grow(sizes, args.out, args.cache, args.docs, only=only)
         print(f"gjh bench: growth over {len(docs)} sizes in {args.docs}")
     else:
-        docs = [run(sizes[0], args.out, args.cache, only=only)]
+        docs = [run(sizes[0], args.out, args.cache, only=only, keep=args.keep)]
     print(report.markdown(docs[-1]), end="")
     return 0
 

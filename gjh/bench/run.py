@@ -103,12 +103,16 @@ def run(
     cache: Path,
     progress: Callable[[str], None] = print,
     only: Sequence[str] | None = None,
+    keep: bool = False,
 ) -> dict[str, Any]:
     """Benchmark one size (every stage, or those ``only`` names: the full city's year is
     hours, and its whole build is the stage that matters there); write and return its
     report. ``out`` and ``cache`` may be relative (``make bench`` passes the defaults): they
     are resolved here, because the stages run as processes whose environment must name
-    absolute places (Dagster refuses a relative ``DAGSTER_HOME``)."""
+    absolute places (Dagster refuses a relative ``DAGSTER_HOME``). ``keep`` leaves the run's
+    folder (``run-<citizens>-<days>`` in ``cache``: the built lake, its Dagster home, the
+    held-back day) for measuring at that size without building it again; the next run of the
+    size replaces it."""
     from pipelines.build import delivered_periods
 
     out, cache = out.resolve(), cache.resolve()
@@ -170,7 +174,8 @@ def run(
         rows += step()
         doc = written()
     doc = written()
-    shutil.rmtree(work, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
     return doc
 
 

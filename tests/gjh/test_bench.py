@@ -254,3 +254,17 @@ def test_a_stage_that_fails_late_leaves_the_report_of_those_before_it(
     kept = json.loads((out / "latest.json").read_text(encoding="utf-8"))
     assert [row["stage"] for row in kept["stages"]] == ["synth", "claims bronze"]
     assert "claims bronze" in (out / "latest.md").read_text(encoding="utf-8")
+
+
+def test_gjh_bench_keep_leaves_the_run_folder_for_later_measurement(tmp_path: Path) -> None:
+    """``--keep`` leaves the run's folder (the held-back day is in it), so a city built once
+    can be measured again; without it the folder is deleted."""
+    from gjh.cli import main
+
+    cache = tmp_path / "cache"
+    common = ["bench", "--size", "300", "--days", "3", "--stages", "claims", "--cache", str(cache)]
+    assert main([*common, "--out", str(tmp_path / "a")]) == 0
+    assert not (cache / "run-300-3").exists()
+    assert main([*common, "--out", str(tmp_path / "b"), "--keep"]) == 0
+    kept = cache / "run-300-3"
+    assert (kept / "held").is_dir() and any((kept / "sources-held-back").iterdir())
