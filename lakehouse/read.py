@@ -340,6 +340,25 @@ def lookup(name: str | Table, where: Mapping[str, Sequence[object]]) -> pl.LazyF
     return (rows.filter(*wanted) if wanted else rows).select(list(schema))
 
 
+def greatest(name: str | Table, column: str) -> Any:
+    """A column's largest value (None when it has none), from the Delta log's statistics when
+    every file keeps them: no data file is read (a nightly job asks for the last day of a year of
+    claims). A string's maximum is kept cut short and raised, and a file may keep none: then the
+    column is scanned."""
+    table = spec(name)
+    snap = snapshot(table.name)
+    if snap is None or snap.files.is_empty():
+        return None
+    if column in snap.partitions:
+        held = [v for v in snap.column(f"partition.{column}") if v is not None]
+        return max(held) if held else None
+    stat = f"max.{column}"
+    exact = table.polars_schema()[column] not in (pl.String, pl.Binary)
+    if exact and stat in snap.files.columns and snap.files[stat].null_count() == 0:
+        return snap.files[stat].max()
+    return scan(table).select(pl.col(column).max()).collect().item()
+
+
 def current(name: str | Table) -> pl.DataFrame:
     """A small table's rows at its latest version, read once per version and kept (a table at
     a version never changes, so no time to live is needed and a new commit is read on the next

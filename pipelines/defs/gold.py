@@ -47,16 +47,20 @@ from pipelines.defs.specs import KINDS, OWNERS, key, within
 from pipelines.transform.changes import changes
 from pipelines.transform.consent import citizen_consent, consent_spans
 from pipelines.transform.gold import (
+    CLAIMS_FAMILY,
     PartnerSources,
     TimelineSources,
     bucket_groups,
     data_window,
+    from_claims,
     in_buckets,
+    in_order,
     kst_day,
     pass_size,
     scored_studies,
     timeline,
     uptake_daily,
+    without_claims,
 )
 from pipelines.transform.published import published, service_studies, services_published
 
@@ -327,28 +331,39 @@ def gold_citizen_timeline(
     found = since(TIMELINE, TIMELINE_CHANGES)
     keys = sorted(touched_citizens(found)) if not found.whole else []
     if not found.whole and len(keys) <= MOST_TOUCHED:
-        frame = (
-            timeline(_citizens_sources(keys)).collect(engine="streaming").rechunk()
-            if keys
-            else pl.DataFrame(schema=catalog_table(TIMELINE).polars_schema())
-        )
+        # A night whose deliveries left the claims family alone (every night but the monthly
+        # claims') keeps the touched citizens' stored claims rows: the year's claims unread.
+        claims = any(found.changed(name) is not None for name in CLAIMS_FAMILY)
+        table = catalog_table(TIMELINE)
         stored = (
             lake.frame(TIMELINE, _buckets_of(keys) & pl.col("citizen_key").is_in(keys))
             if keys
-            else frame.clear()
+            else pl.DataFrame(schema=table.polars_schema())
         )
+        frame = stored.clear()
+        if keys:
+            sources = _citizens_sources(keys)
+            frame = timeline(sources if claims else without_claims(sources)).collect(
+                engine="streaming"
+            )
+            if not claims:
+                kept = table.conform(stored.filter(from_claims()))
+                frame = in_order(pl.concat([table.conform(frame), kept]).lazy()).collect()
+            frame = frame.rechunk()
         written = write_changes(
             TIMELINE, frame, stored, "citizen_key", _of_citizens, append_new=True
         )
         found.record(TIMELINE)
         context.log.info(
-            f"timeline: {len(keys)} citizens touched since the last refresh, {written}"
+            f"timeline: {len(keys)} citizens touched since the last refresh"
+            f"{'' if claims else ' (their claims rows kept: no claims since)'}, {written}"
         )
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": delta.state(TIMELINE).rows or 0,
                 "citizens_recomputed": len(keys),
                 "rows_recomputed": frame.height,
+                "claims_read": claims,
             },
         )
     context.log.info(f"timeline: recomputed whole ({found.reason or f'{len(keys)} citizens'})")
@@ -463,14 +478,13 @@ def gold_programme_uptake_daily(
     events = _scan("silver.programme_events")
     users = _scan(USERS)
     measurements = _scan("silver.centre_measurements")
-    seen = pl.collect_all(
-        [
-            events.select(pl.col("event_date").max()),
-            measurements.select(pl.col("measured_on").max()),
-            _scan("silver.claims").select(pl.col("start_date").max()),
-        ]
-    )
-    window = data_window(citizens, *(f.to_series() for f in seen))
+    # The sources' last days from their logs' statistics: no year of claims read for one value.
+    seen = [
+        lake.greatest(EVENTS, "event_date"),
+        lake.greatest("silver.centre_measurements", "measured_on"),
+        lake.greatest("silver.claims", "start_date"),
+    ]
+    window = data_window(citizens, *(pl.Series([d], dtype=pl.Date) for d in seen))
     if window is None:
         context.log.info("uptake: no citizens in silver yet, nothing to write")
         return dg.MaterializeResult(metadata={"dagster/row_count": 0})

@@ -36,7 +36,14 @@ from pipelines.defs.resources import Lakehouse
 from pipelines.defs.since import Since, since, values
 from pipelines.defs.specs import spec
 from pipelines.transform.gold import bucket_groups, pass_size
-from pipelines.transform.omop import Sources, person_level, shared
+from pipelines.transform.omop import (
+    CLAIMS_SOURCES,
+    SHARED,
+    Sources,
+    person_level,
+    shared,
+    with_claims_kept,
+)
 
 GROUP: Final = "omop"
 KOREA: Final = ZoneInfo(TIMEZONE)
@@ -94,9 +101,9 @@ def whole(name: str) -> str:
 
 def as_of() -> date:
     """The last day the sources cover (claims, dispensings, centre, imaging), else the latest
-    day in the register: one aggregate scan each, before the passes."""
+    day in the register: from the Delta logs' statistics where they are kept (``greatest``)."""
     days = [
-        lake.scan(table).select(pl.col(column).max()).collect().item()
+        lake.greatest(table, column)
         for table, column in (
             ("silver.claims", "end_date"),
             ("silver.dispensings", "dispensed_on"),
@@ -180,9 +187,12 @@ def touched_citizens(found: Since) -> set[str]:
     return keys
 
 
-def citizen_sources(keys: list[str], institutions: pl.DataFrame) -> Sources:
+def citizen_sources(
+    keys: list[str], institutions: pl.DataFrame, with_claims: bool = True
+) -> Sources:
     """The sources narrowed to some citizens, as a pass over their buckets narrows them (the
-    rows a pass counts as of unknown persons, keyless, are left out: they make no row)."""
+    rows a pass counts as of unknown persons, keyless, are left out: they make no row); without
+    ``with_claims``, the claims family's tables empty and unread (``CLAIMS_SOURCES``)."""
     mine = pl.col("citizen_key").is_in(keys)
     claims = lake.scan("silver.claims").filter(mine)
     studies = lake.scan("silver.imaging_studies").filter(mine)
@@ -206,6 +216,8 @@ def citizen_sources(keys: list[str], institutions: pl.DataFrame) -> Sources:
         ),
         "findings": lake.scan("ai.findings").filter(mine),
     }
+    if not with_claims:
+        lazy |= {name: lazy[name].clear() for name in CLAIMS_SOURCES}
     frames = pl.collect_all(list(lazy.values()), engine="streaming")
     return Sources(institutions=institutions, **dict(zip(lazy, frames, strict=True)))
 
@@ -273,15 +285,32 @@ def _incremental(
     """Bring the CDM up to date with what changed: the touched citizens' person-level rows
     recomputed and only their differences written (appends when they only gained rows), the
     observation periods' ends moved to the new last day, the small shared tables rewritten
-    when they differ."""
-    built = (
-        person_level(citizen_sources(keys, institutions), day).tables
-        if keys
-        else {t.name: pl.DataFrame(schema=t.polars_schema()) for t in OMOP}
-    )
+    when they differ. A night that changed neither the claims family nor the register
+    (``CLAIMS_SOURCES``; every night but the monthly claims' and the register's) keeps the
+    touched persons' stored rows of that family rather than reading the year's claims again."""
     ids = with_person_id(pl.DataFrame({"citizen_key": keys}, schema={"citizen_key": pl.String}))[
         "person_id"
     ].to_list()
+    claims = any(found.changed(SOURCES[name]) is not None for name in (*CLAIMS_SOURCES, "citizens"))
+    # The touched persons' stored rows of each table read by person (not the periods, read
+    # whole below): what is written is compared with them, and the claims family's kept.
+    stored_rows = {
+        t.name: lake.frame(t.name, pl.col("person_id").is_in(ids))
+        if ids
+        else pl.DataFrame(schema=t.polars_schema())
+        for t in OMOP
+        if t.name not in (*SHARED, PERIODS)
+    }
+    built = {t.name: pl.DataFrame(schema=t.polars_schema()) for t in OMOP}
+    if keys:
+        src = citizen_sources(keys, institutions, claims)
+        built = person_level(src, day).tables
+        if not claims:
+            built = with_claims_kept(built, stored_rows, src.citizens, day)
+    context.log.info(
+        f"omop: {len(keys)} citizens recomputed"
+        f"{'' if claims else ', their claims rows kept (no claims or register change since)'}"
+    )
     tables = shared(districts, institutions, day, datetime.now(KOREA).date())
     for name in TABLES:
         if name in tables:
@@ -308,13 +337,18 @@ def _incremental(
             rows = frame.height
         else:
             frame = built[name]
-            stored = lake.frame(name, pl.col("person_id").is_in(ids)) if ids else frame.clear()
-            written = write_changes(name, frame, stored, "person_id", _of_persons, append_new=True)
+            written = write_changes(
+                name, frame, stored_rows[name], "person_id", _of_persons, append_new=True
+            )
             rows = delta.state(name).rows or 0
         context.log.info(f"{name}: {written}")
         yield dg.MaterializeResult(
             asset_key=spec(name, GROUP).key,
-            metadata={"dagster/row_count": rows, "citizens_recomputed": len(keys)},
+            metadata={
+                "dagster/row_count": rows,
+                "citizens_recomputed": len(keys),
+                "claims_read": claims,
+            },
         )
     found.record(STATE, as_of=day.isoformat())
 

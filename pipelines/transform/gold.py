@@ -22,7 +22,7 @@ group of key buckets (so memory is bounded by a fraction of the city, not all of
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Final
 
@@ -454,17 +454,51 @@ def timeline(src: TimelineSources) -> pl.LazyFrame:
         measurements(src.measurements, src.members),
         *(partner_records(src.partners) if src.partners is not None else []),
     ]
+    rows = pl.concat(parts, how="vertical").with_columns(key_bucket_expr().alias("key_bucket"))
+    return in_order(rows)
+
+
+def in_order(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Timeline rows in the table's columns and its order: by citizen, day, kind and source."""
     order = {k: i for i, k in enumerate(KIND_ORDER)}
-    return (
-        pl.concat(parts, how="vertical")
-        .with_columns(key_bucket_expr().alias("key_bucket"))
-        .sort(
-            "citizen_key",
-            "event_date",
-            pl.col("kind").replace_strict(order, return_dtype=pl.Int64),
-            "source_ref",
-        )
-        .select(TIMELINE.names)
+    return rows.sort(
+        "citizen_key",
+        "event_date",
+        pl.col("kind").replace_strict(order, return_dtype=pl.Int64),
+        "source_ref",
+    ).select(TIMELINE.names)
+
+
+# The claims family: the silver tables of the national claims and the pharmacies' dispensings,
+# and the timeline rows made from them (visits and admissions, diagnoses, prescriptions,
+# dispensings; the register of institutions names them, but a change to it recomputes every
+# citizen). They are by far the largest sources, and they arrive monthly: a day's deliveries (the
+# centre, imaging, the AI findings, the app) never change them. A citizen's claims rows depend on
+# the claims family's rows of that citizen only, so a night that did not change the family keeps
+# the rows stored (``pipelines.defs.gold``) instead of reading the year's claims again.
+CLAIMS_FAMILY: Final = (
+    "silver.claims",
+    "silver.diagnoses",
+    "silver.prescriptions",
+    "silver.dispensings",
+)
+
+
+def from_claims() -> pl.Expr:
+    """Whether a timeline row was made from the claims family: by the table its ``source_ref``
+    names (``<table>:<key>...``)."""
+    return pl.col("source_ref").str.extract(r"^([^:]+):", 1).is_in(CLAIMS_FAMILY)
+
+
+def without_claims(src: TimelineSources) -> TimelineSources:
+    """The sources with the claims family's tables empty (their schemas kept, nothing read):
+    ``timeline`` then makes every row but the claims family's."""
+    return replace(
+        src,
+        claims=src.claims.clear(),
+        diagnoses=src.diagnoses.clear(),
+        prescriptions=src.prescriptions.clear(),
+        dispensings=src.dispensings.clear(),
     )
 
 

@@ -25,6 +25,7 @@ reaches a table.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Final
@@ -568,6 +569,53 @@ def person_level(src: Sources, as_of: date) -> Built:
     )
     built.tables = conformed
     return built
+
+
+# The claims family (``pipelines.transform.gold.CLAIMS_FAMILY``): the sources of the national
+# claims and the pharmacies' dispensings, by far the largest and delivered monthly, and the rows
+# they make: every visit, condition and drug exposure, and the procedures of claim lines (type
+# Claim; an imaging study's procedure is type EHR). A person's rows of the family depend only on
+# that person's claims, lines, diagnoses, prescriptions, dispensings and register row.
+CLAIMS_SOURCES: Final = ("claims", "claim_lines", "diagnoses", "prescriptions", "dispensings")
+CLAIMS_TABLES: Final = (
+    "omop.visit_occurrence",
+    "omop.condition_occurrence",
+    "omop.drug_exposure",
+    "omop.procedure_occurrence",
+)
+
+
+def from_claims(name: str) -> pl.Expr:
+    """Which rows of one of ``CLAIMS_TABLES`` the claims family made."""
+    if name == "omop.procedure_occurrence":
+        return pl.col("procedure_type_concept_id") == v.CLAIM
+    return pl.lit(True)
+
+
+def with_claims_kept(
+    built: Mapping[str, pl.DataFrame],
+    stored: Mapping[str, pl.DataFrame],
+    citizens: pl.DataFrame,
+    as_of: date,
+) -> dict[str, pl.DataFrame]:
+    """Some persons' tables made without reading the claims family (``person_level`` of
+    sources whose claims family is empty), completed with the family's rows stored for them,
+    and their observation periods made again over the completed tables: the tables a
+    ``person_level`` of every source gives, when the family and the register rows of these
+    persons did not change since the stored rows were made.
+
+    Args:
+        built: ``person_level(...).tables`` of the persons, the claims family's sources empty.
+        stored: Each of ``CLAIMS_TABLES``' stored rows of the same persons.
+        citizens: The persons' rows of ``silver.citizens``.
+        as_of: The sources' last day.
+    """
+    tables = dict(built)
+    for name in CLAIMS_TABLES:
+        kept = _conform(name, stored[name].filter(from_claims(name)))
+        tables[name] = pl.concat([built[name], kept])
+    tables[f"omop.{PERIOD}"] = _conform(f"omop.{PERIOD}", periods(citizens, tables, as_of))
+    return tables
 
 
 def build(src: Sources, as_of: date, released: date) -> Built:

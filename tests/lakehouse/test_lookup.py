@@ -270,3 +270,26 @@ def test_the_upkeep_lays_a_clinics_findings_together_for_its_worklist(lakehouse:
     assert len(seen.data()) == 1
     (path,) = seen.data()
     assert _rows_to_read(root / path, "institution", clinic) <= 3 * ROW_GROUP_ROWS
+
+
+def test_a_columns_greatest_value_comes_from_the_log_without_reading_a_file(
+    lakehouse: Path,
+) -> None:
+    """The nightly CDM asks for the sources' last day: from each file's statistics, no data
+    file opened; a string's maximum (kept cut short) and a file without statistics are
+    scanned instead, with the same answer."""
+    name = "silver.claims"
+    assert lake.greatest(name, "end_date") is None  # not built yet
+    days = [date(2025, 3, 1) + timedelta(days=d) for d in (3, 40, 17)]
+    for i, day in enumerate(days):
+        month = f"{day:%Y-%m}"
+        rows = _rows(name, 2, end_date=[day, None], spec_id=[f"s{i}", "z" * 80],
+                     claim_month=[month, month])  # fmt: skip
+        delta.append(name, rows)
+    root = lakehouse / "silver" / "claims"
+    with opened(root) as seen:
+        assert lake.greatest(name, "end_date") == max(days)
+        assert lake.greatest(name, "claim_month") == "2025-04"  # the partition's values
+    assert not seen.data()
+    assert lake.greatest(name, "spec_id") == "z" * 80  # scanned: the log's is cut short
+    assert lake.greatest(name, "ykiho") is None  # every value null

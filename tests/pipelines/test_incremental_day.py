@@ -36,6 +36,7 @@ from lakehouse.catalog import TABLES
 from pipelines.build import build
 from synth.city import generate
 from synth.config import CityConfig
+from tests.lakehouse.opened import opened
 from tests.pipelines.conftest import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -103,6 +104,7 @@ class NewDay:
     jobs: list[str]
     instance: dg.DagsterInstance
     citizens: int
+    silver_read: set[str]  # the silver data files the day's runs opened
 
 
 def _defs(lake: Lake) -> dg.Definitions:
@@ -148,9 +150,10 @@ def new_day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NewDay]:
         assert "OPTIMIZE" in {c["operation"] for c in timeline}, "the upkeep compacted nothing"
         before = snapshot(lake.root)
         move(held, home / "held", home / "sources")
-        ran = run_day(defs, instance, lake.sources)
+        with opened(lake.root / "silver") as seen:
+            ran = run_day(defs, instance, lake.sources)
         after = snapshot(lake.root)
-    yield NewDay(lake, day, before, after, ran.jobs, instance, cfg.citizens)
+    yield NewDay(lake, day, before, after, ran.jobs, instance, cfg.citizens, seen.data())
 
 
 def _changes(new_day: NewDay, name: str) -> tuple[set[str], set[str]]:
@@ -247,6 +250,19 @@ def test_the_nightly_jobs_recompute_only_the_citizens_the_day_touched(new_day: N
     )
     assert event is not None and event.asset_materialization is not None
     assert event.asset_materialization.metadata["days"].value == 1
+
+
+def test_a_day_without_claims_reads_none_of_the_years_claims(new_day: NewDay) -> None:
+    """The claims arrive monthly: a day's runs keep the touched citizens' stored claims rows in
+    the timeline and the CDM instead of reading the claims family's silver tables again (the
+    largest of the lake), and open none of their data files."""
+    for name in ("gold.citizen_timeline", "omop.visit_occurrence", "omop.measurement"):
+        event = new_day.instance.get_latest_materialization_event(dg.AssetKey(name.split(".")))
+        assert event is not None and event.asset_materialization is not None, name
+        assert event.asset_materialization.metadata["claims_read"].value is False, name
+    family = ("claims", "claim_lines", "diagnoses", "prescriptions", "dispensings")
+    assert not {f for f in new_day.silver_read if f.split("/", 1)[0] in family}
+    assert {f for f in new_day.silver_read if f.startswith("centre_measurements/")}
 
 
 def test_incremental_omop_equals_a_rebuild(new_day: NewDay, tmp_path: Path) -> None:
