@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-from collections.abc import Callable, Iterable, Sequence
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import cache, partial
@@ -383,13 +385,16 @@ def generate(shipped: frozenset[int] | None = None) -> list[DqCheck]:
 
 @dataclass(frozen=True)
 class _Plan:
-    """A check as SQL for ``quality.tally``; ``needs``: tables it reads besides its own."""
+    """A check as SQL for ``quality.tally``; ``needs``: tables it reads besides its own;
+    ``rising``: the literal of a bound that only rises with the day (``today+1``,
+    ``this_year+1``) in ``violates`` = value above it, so its failing rows can only fall."""
 
     source: str
     eligible: str
     violates: str
     setup: tuple[str, ...] = ()
     needs: tuple[str, ...] = field(default=())
+    rising: str | None = None
 
 
 @dataclass(frozen=True)
@@ -513,7 +518,9 @@ def _low(x: _Ctx) -> _Plan:
 
 
 def _high(x: _Ctx) -> _Plan:
-    return _Plan(x.base, x.not_null, f"{_compared(x)} > {_bound(x)}")
+    bound = _bound(x)
+    rising = bound if x.check.argument in ("today+1", "this_year+1") else None
+    return _Plan(x.base, x.not_null, f"{_compared(x)} > {bound}", rising=rising)
 
 
 def _start_before_end(x: _Ctx) -> _Plan:
@@ -720,6 +727,50 @@ def shipped_concepts() -> frozenset[int] | None:
     return frozenset(int(i) for i in ids.drop_nulls())
 
 
+# --- counts kept between runs ----------------------------------------------------------------
+# A check's counts change only when a table it reads changes. The nightly report keeps, in the
+# results table's state (``lakehouse.delta.record_state``), each plan's counts and the Delta
+# version of every table it read, and counts again only the plans whose tables changed since:
+# a day without claims leaves the visits, conditions and drug exposures (most of the CDM's rows)
+# as they were. A plan is known by its SQL, so a changed check is a new plan; a bound that rises
+# with the day (``_Plan.rising``) is left out of that and kept beside the counts: with the same
+# tables, a plan that failed no row under an earlier bound fails none under a later one.
+COUNTED: Final = "counted"
+
+
+def _stamp(name: str) -> str:
+    """A table's identity and version: its rows are the same while this is."""
+    table = delta.open_table(name)
+    return f"{table.metadata().id}@{table.version()}"
+
+
+def _key(plan: _Plan) -> str:
+    """A plan's SQL, its rising bound left out, as a short hash."""
+    text = [plan.source, plan.eligible, plan.violates, *plan.setup]
+    if plan.rising is not None:
+        text = [t.replace(plan.rising, "{rising}") for t in text]
+    return hashlib.sha256(json.dumps(text).encode()).hexdigest()[:24]
+
+
+def _read(plan: _Plan, stamps: Mapping[str, str]) -> str:
+    """The identities and versions of the tables a plan's SQL names."""
+    text = " ".join((plan.source, plan.eligible, plan.violates, *plan.setup))
+    return ",".join(stamps[n] for n in sorted(stamps) if relation(n) in text)
+
+
+def _kept(plan: _Plan, read: str, kept: Mapping[str, object]) -> tuple[int, int] | None:
+    """A plan's counts from the last run, if they still hold."""
+    found = kept.get(_key(plan))
+    if not isinstance(found, list) or len(found) != 4 or found[0] != read:
+        return None
+    _, rows, failing, rising = found
+    if rising != plan.rising and not (
+        failing == 0 and rising is not None and plan.rising is not None and rising <= plan.rising
+    ):
+        return None
+    return int(rows), int(failing)
+
+
 def evaluate(today: date | None = None) -> list[DqResult]:
     """Run every check of the report on the omop tables' current Delta versions.
 
@@ -730,20 +781,37 @@ def evaluate(today: date | None = None) -> list[DqResult]:
     Returns:
         One result per generated check (``generate``), in its order.
     """
+    return evaluate_kept(today, {})[0]
+
+
+def evaluate_kept(
+    today: date | None, kept: Mapping[str, object]
+) -> tuple[list[DqResult], dict[str, list[object]]]:
+    """``evaluate``, keeping the counts in ``kept`` (the last run's) of every plan whose tables
+    did not change since; returns the results and the counts to keep for the next run."""
     checks = generate(shipped_concepts())
     present = {f"omop.{t}" for t in HELD if delta.exists(f"omop.{t}")}
     run = _Run(present, today or quality.today_in_korea())
     for i, check in enumerate(checks):
         run.decide(i, check)
-    con = connect(sorted(present))
-    try:
-        order = sorted(run.plans)
-        counted = quality.tally(con, [run.plans[i] for i in order])
-    finally:
-        con.close()
-    for i, (rows, failing) in zip(order, counted, strict=True):
+    # The versions are taken before counting: a write meanwhile is counted again next run.
+    stamps = {name: _stamp(name) for name in sorted(present)}
+    order = sorted(run.plans)
+    reads = {i: _read(run.plans[i], stamps) for i in order}
+    counts = {i: found for i in order if (found := _kept(run.plans[i], reads[i], kept))}
+    todo = [i for i in order if i not in counts]
+    if todo:
+        con = connect(sorted(present))
+        try:
+            counts |= dict(zip(todo, quality.tally(con, [run.plans[i] for i in todo]), strict=True))
+        finally:
+            con.close()
+    memo: dict[str, list[object]] = {}
+    for i in order:
+        rows, failing = counts[i]
         run.results[i] = DqResult(checks[i], rows, failing)
-    return _explained(_statuses([run.results[i] for i in range(len(checks))]))
+        memo[_key(run.plans[i])] = [reads[i], rows, failing, run.plans[i].rising]
+    return _explained(_statuses([run.results[i] for i in range(len(checks))])), memo
 
 
 # --- the results table ---------------------------------------------------------------------
@@ -806,11 +874,16 @@ def record(rows: pl.DataFrame) -> delta.WriteResult:
 def run(
     today: date | None = None, now: datetime | None = None
 ) -> tuple[pl.DataFrame, delta.WriteResult]:
-    """Evaluate every check now and record the run (what ``gjh dq`` and the Dagster asset do);
+    """Evaluate every check now and record the run (what ``gjh dq`` and the Dagster asset do),
+    counting again only the checks whose tables changed since the last run (``COUNTED``);
     returns the run's rows as recorded."""
     started = now or datetime.now(UTC)
-    rows = frame(evaluate(today), started)
-    return rows, record(rows)
+    before = delta.read_state(RESULTS).get(COUNTED)
+    results, memo = evaluate_kept(today, before if isinstance(before, dict) else {})
+    rows = frame(results, started)
+    written = record(rows)
+    delta.record_state(RESULTS, {COUNTED: memo})
+    return rows, written
 
 
 SUMMARY_SCHEMA: Final[dict[str, pl.DataType]] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from deltalake import write_deltalake
 
-from lakehouse import delta
+from lakehouse import delta, quality
 from lakehouse import read as lake
 from lakehouse.catalog import TABLES
 from lakehouse.catalog.dq import RESULTS
@@ -615,4 +615,57 @@ def test_the_results_table_is_written_and_read_back() -> None:
     back = lake.frame(RESULTS)
     assert back["run_id"].unique().to_list() == ["2025-07-01T00:00:00+00:00"]
     assert back.height == found.height
-    assert delta.open_table(RESULTS).version() == written.version + 1
+    # Each run: its rows in one commit, then the counts kept for the next run (no row changed).
+    assert delta.open_table(RESULTS).version() == written.version + 3
+
+
+def _counts(rows: pl.DataFrame) -> dict[str, tuple[object, ...]]:
+    columns = ("rows_checked", "rows_failing", "passed", "not_applicable_reason")
+    return {r["check_id"]: tuple(r[c] for c in columns) for r in rows.iter_rows(named=True)}
+
+
+def _fresh(today: date) -> dict[str, tuple[object, ...]]:
+    return _counts(dq.frame(dq.evaluate(today), datetime.now(UTC)))
+
+
+@pytest.mark.usefixtures("lakehouse")
+def test_a_run_counts_again_only_the_checks_whose_tables_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The nightly report keeps the counts of the checks whose tables did not change since the
+    last run, and its results are those of a run that counts everything, every night: with no
+    change, on a later day (the bounds at today+1 rose; a check failing under them is counted
+    again), and after one table changed (only the checks reading it are counted)."""
+    rows = clean()
+    _add("measurement", measurement_id=52, measurement_date=TODAY + timedelta(days=5))(rows)
+    write(rows)
+    counted: list[int] = []
+    tally = quality.tally
+
+    def spy(con: Any, plans: Any) -> list[tuple[int, int]]:
+        counted.append(len(plans))
+        return tally(con, plans)
+
+    monkeypatch.setattr(quality, "tally", spy)
+
+    def run(day: date) -> tuple[dict[str, tuple[object, ...]], int]:
+        before = sum(counted)
+        found, _ = dq.run(day)
+        return _counts(found), sum(counted) - before
+
+    first, everything = run(TODAY)
+    assert first == _fresh(TODAY) and everything > 100
+    assert run(TODAY) == (first, 0)  # nothing changed: nothing counted
+    later = TODAY + timedelta(days=5)  # the bound, today+1, is past the measurement now
+    moved, recounted = run(later)
+    # Only the future measurement's rising bound is counted again (it failed), and it passes now.
+    assert recounted == 1 and moved == _fresh(later) and moved != first
+    extra = _rows_of("measurement", clean()["measurement"][0] | {"measurement_id": 53})
+    delta.append("omop.measurement", extra)
+    changed, recounted = run(later)
+    assert 0 < recounted < everything and changed == _fresh(later)
+
+
+def _rows_of(name: str, row: dict[str, Any]) -> pl.DataFrame:
+    schema = TABLES[f"omop.{name}"].polars_schema()
+    return pl.DataFrame([{c: row.get(c) for c in schema}], schema=schema)
