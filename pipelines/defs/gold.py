@@ -341,11 +341,13 @@ def gold_citizen_timeline(
             else pl.DataFrame(schema=table.polars_schema())
         )
         frame = stored.clear()
+        recomputed = 0
         if keys:
             sources = _citizens_sources(keys)
             frame = timeline(sources if claims else without_claims(sources)).collect(
                 engine="streaming"
             )
+            recomputed = frame.height
             if not claims:
                 kept = table.conform(stored.filter(from_claims()))
                 frame = in_order(pl.concat([table.conform(frame), kept]).lazy()).collect()
@@ -362,7 +364,7 @@ def gold_citizen_timeline(
             metadata={
                 "dagster/row_count": delta.state(TIMELINE).rows or 0,
                 "citizens_recomputed": len(keys),
-                "rows_recomputed": frame.height,
+                "rows_recomputed": recomputed,
                 "claims_read": claims,
             },
         )

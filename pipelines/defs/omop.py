@@ -38,7 +38,7 @@ from pipelines.defs.specs import spec
 from pipelines.transform.gold import bucket_groups, pass_size
 from pipelines.transform.omop import (
     CLAIMS_SOURCES,
-    SHARED,
+    CLAIMS_TABLES,
     Sources,
     person_level,
     shared,
@@ -292,15 +292,16 @@ def _incremental(
         "person_id"
     ].to_list()
     claims = any(found.changed(SOURCES[name]) is not None for name in (*CLAIMS_SOURCES, "citizens"))
-    # The touched persons' stored rows of each table read by person (not the periods, read
-    # whole below): what is written is compared with them, and the claims family's kept.
-    stored_rows = {
-        t.name: lake.frame(t.name, pl.col("person_id").is_in(ids))
-        if ids
-        else pl.DataFrame(schema=t.polars_schema())
-        for t in OMOP
-        if t.name not in (*SHARED, PERIODS)
-    }
+
+    def stored_of(name: str) -> pl.DataFrame:
+        """The touched persons' stored rows of a table read by person."""
+        if not ids:
+            return pl.DataFrame(schema=delta.spec(name).polars_schema())
+        return lake.frame(name, pl.col("person_id").is_in(ids))
+
+    # The claims family's stored rows are read first when they are kept; the other tables' one
+    # at a time as they are written, so no more than one is held beside what was built.
+    stored_rows = {name: stored_of(name) for name in CLAIMS_TABLES} if not claims else {}
     built = {t.name: pl.DataFrame(schema=t.polars_schema()) for t in OMOP}
     if keys:
         src = citizen_sources(keys, institutions, claims)
@@ -338,7 +339,12 @@ def _incremental(
         else:
             frame = built[name]
             written = write_changes(
-                name, frame, stored_rows[name], "person_id", _of_persons, append_new=True
+                name,
+                frame,
+                stored_rows.pop(name) if name in stored_rows else stored_of(name),
+                "person_id",
+                _of_persons,
+                append_new=True,
             )
             rows = delta.state(name).rows or 0
         context.log.info(f"{name}: {written}")
