@@ -77,37 +77,66 @@ class Consent:
 CONSENT_FIELDS: Final = tuple(f.name for f in fields(Consent))
 
 
-def consent(events: pl.DataFrame, start: Consent | None = None) -> Consent:
-    """What one citizen has agreed to, from their ``silver.programme_events`` (``event_type``,
-    ``occurred_at``, ``event_id``, ``details`` as JSON), in time order.
+def step(now: Consent, kind: str, at: datetime | None, details: str | None) -> Consent:
+    """The state after one event on top of ``now``: the consent rule, one event at a time.
 
     Sign-up opens an account (a new one after a deletion starts over); the record-link consent
     starts a fresh agreement, so a link counts only when it completed after the consent now in
     force; withdrawing that consent, or deleting the account, ends the link. A failed link, a
-    request still waiting and any other consent change nothing here.
+    request still waiting and any other event change nothing here. ``consent`` folds one
+    citizen's events with it; the gold job folds the whole city's in one pass
+    (``pipelines.transform.consent``) with the same step, so there is one rule.
+
+    Args:
+        now: The state before the event.
+        kind: Its ``event_type``.
+        at: When it happened (``occurred_at``).
+        details: Its ``details`` (JSON text, or null).
+    """
+    if kind not in CONSENT_EVENTS:
+        return now
+    found = json.loads(details or "{}")
+    record_link = found.get("consent_type") == RECORD_LINK
+    after = now
+    if kind == "signup":
+        after = Consent(signed_up=True, signed_up_at=at)
+    elif kind == "consent" and record_link and now.signed_up:
+        after = Consent(True, True, signed_up_at=now.signed_up_at, consented_at=at)
+    elif kind == "record_link_completed" and found.get("status") == "completed":
+        after = replace(now, linked=now.consented, linked_at=at if now.consented else None)
+    elif kind == "consent_withdrawn" and record_link and now.consented:
+        after = Consent(True, withdrawn=True, signed_up_at=now.signed_up_at, withdrawn_at=at)
+    elif kind == "account_deleted":
+        after = Consent(deleted=True)
+    return after
+
+
+def in_order(events: pl.DataFrame, *first: str) -> pl.DataFrame:
+    """The events that decide consent, in the order the rule folds them: by time, then by the
+    events' order in ``CONSENT_EVENTS`` (a sign-up before a consent of the same instant), then
+    by id; within ``first`` columns (the citizen) when given."""
+    order = pl.col("event_type").replace_strict(CONSENT_EVENTS, default=None, return_dtype=pl.Int8)
+    return events.filter(order.is_not_null()).sort(
+        *(pl.col(c) for c in first), pl.col("occurred_at"), order, pl.col("event_id")
+    )
+
+
+def consent(events: pl.DataFrame, start: Consent | None = None) -> Consent:
+    """What one citizen has agreed to, from their ``silver.programme_events`` (``event_type``,
+    ``occurred_at``, ``event_id``, ``details`` as JSON): ``step`` over them in order.
 
     Args:
         events: The citizen's events (any types; only ``CONSENT_EVENTS`` count).
         start: The state before ``events`` (all of them later than what decided it): the
             pipeline's fold of the older events (``gold.citizen_consent``); nothing by default.
     """
-    order = pl.col("event_type").replace_strict(CONSENT_EVENTS, default=None, return_dtype=pl.Int8)
     now = start or Consent()
-    for e in (
-        events.filter(order.is_not_null())
-        .sort(pl.col("occurred_at"), order, pl.col("event_id"))
-        .iter_rows(named=True)
+    ordered = in_order(events)
+    for kind, at, details in zip(
+        ordered["event_type"].to_list(),
+        ordered["occurred_at"].to_list(),
+        ordered["details"].to_list(),
+        strict=True,
     ):
-        kind, at, details = e["event_type"], e["occurred_at"], json.loads(e["details"] or "{}")
-        record_link = details.get("consent_type") == RECORD_LINK
-        if kind == "signup":
-            now = Consent(signed_up=True, signed_up_at=at)
-        elif kind == "consent" and record_link and now.signed_up:
-            now = Consent(True, True, signed_up_at=now.signed_up_at, consented_at=at)
-        elif kind == "record_link_completed" and details.get("status") == "completed":
-            now = replace(now, linked=now.consented, linked_at=at if now.consented else None)
-        elif kind == "consent_withdrawn" and record_link and now.consented:
-            now = Consent(True, withdrawn=True, signed_up_at=now.signed_up_at, withdrawn_at=at)
-        elif kind == "account_deleted":
-            now = Consent(deleted=True)
+        now = step(now, kind, at, details)
     return now
