@@ -31,7 +31,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, TypeVar
@@ -419,9 +419,11 @@ def optimize(name: str | Table, row_group_rows: int | None = None) -> dict[str, 
     return {"numFilesRemoved": removed, "numFilesAdded": added, "partitions": len(crowded)}
 
 
-# The table property where a derived table keeps what it was last computed from
-# (``read_state``, ``record_state``).
+# The table properties where a derived table keeps what it was last computed from
+# (``read_state``, ``record_state``), and where a table keeps its quality checks' last counts
+# (``lakehouse.quality``: what the next evaluation adds the appended rows' counts to).
 STATE_PROPERTY: Final = "gjh.computed_from"
+CHECKED_PROPERTY: Final = "gjh.checked"
 
 
 def version(name: str | Table) -> int:
@@ -430,29 +432,31 @@ def version(name: str | Table) -> int:
     return open_table(table).version() if exists(table) else -1
 
 
-def read_state(name: str | Table) -> dict[str, object]:
-    """What a derived table recorded of its last computation (``record_state``), {} when the
-    table does not exist or recorded nothing."""
+def read_state(name: str | Table, key: str = STATE_PROPERTY) -> dict[str, object]:
+    """What a table recorded under property ``key`` (``record_state``; by default a derived
+    table's last computation), {} when the table does not exist or recorded nothing."""
     table = spec(name)
     if not exists(table):
         return {}
-    raw = open_table(table).metadata().configuration.get(STATE_PROPERTY)
+    raw = open_table(table).metadata().configuration.get(key)
     found = json.loads(raw) if raw else {}
     return found if isinstance(found, dict) else {}
 
 
-def record_state(name: str | Table, state: dict[str, object]) -> None:
-    """Record in a derived table's properties, in one commit of its own, what it was computed
-    from (the versions of its sources it read): its next refresh reads only what changed since.
+def record_state(name: str | Table, state: dict[str, object], key: str = STATE_PROPERTY) -> None:
+    """Record in a table's properties, in one commit of its own, under ``key``: by default what
+    a derived table was computed from (the versions of its sources it read), so its next
+    refresh reads only what changed since.
 
     Recorded after the table's data commits, so a failure between them leaves the older state:
-    the next refresh then recomputes a little more than needed, never less.
+    the next refresh then recomputes a little more than needed, never less. The commit changes
+    no row (``ROWLESS``): no reader keyed on rows looks at it.
     """
     table = spec(name)
     text = json.dumps(state, sort_keys=True, default=str)
     _retry(
         lambda: open_table(table).alter.set_table_properties(
-            {STATE_PROPERTY: text}, raise_if_not_exists=False
+            {key: text}, raise_if_not_exists=False
         ),
         table.name,
     )
@@ -496,15 +500,75 @@ def _added(table: Table, at: int) -> pl.DataFrame:
     )
 
 
-def _between(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
-    """The files one of two versions has and the other has not."""
-    return pl.concat(
-        [
-            after.join(before.select("path"), on="path", how="anti"),
-            before.join(after.select("path"), on="path", how="anti"),
-        ],
-        how="diagonal_relaxed",
-    )
+def _changed_files(
+    table: Table, now: DeltaTable, since: int
+) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """The add actions of the files version ``now`` has that ``since`` had not, and of those
+    ``since`` had that ``now`` has not; None when an old version can no longer be read.
+
+    The upkeep's ``optimize`` rewrites files without changing a row; its commits are stepped
+    over (the files on each side of one are compared, never across it), so the night after the
+    upkeep reads only that day's changes, not every compacted file.
+    """
+    last = now.version()
+    after = pl.DataFrame(now.get_add_actions(flatten=True))
+    if since < 0:
+        return after, after.clear()
+    rewrites = [v for v, op in _operations(table, since, last).items() if op == "OPTIMIZE"]
+    # Compare the versions around each rewrite, never across one: [since, r1 - 1],
+    # [r1, r2 - 1], ..., [rk, last].
+    starts, ends = [since, *sorted(rewrites)], [r - 1 for r in sorted(rewrites)] + [last]
+    added: list[pl.DataFrame] = []
+    removed: list[pl.DataFrame] = []
+    try:
+        for start, end in zip(starts, ends, strict=True):
+            if start >= end:
+                continue
+            before = _added(table, start)
+            later = after if end == last else _added(table, end)
+            added.append(later.join(before.select("path"), on="path", how="anti"))
+            removed.append(before.join(later.select("path"), on="path", how="anti"))
+    except Exception:  # any unreadable old version: the caller reads the table whole
+        return None
+
+    def files(pieces: list[pl.DataFrame]) -> pl.DataFrame:
+        found = pl.concat(pieces, how="diagonal_relaxed") if pieces else after.clear()
+        return found.unique("path", keep="first", maintain_order=True)
+
+    return files(added), files(removed)
+
+
+def _rows_of(table: Table, files: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame | None:
+    """The rows of these files (add actions) in ``columns`` and the catalogue's types, the
+    partition columns from the log; None when a file can no longer be read."""
+    schema = table.polars_schema()
+    wanted = {c: schema[c] for c in columns}
+    if files.is_empty():
+        return pl.DataFrame(schema=wanted)
+    parts = [c for c in columns if c in table.partition_by]
+    in_files = [c for c in columns if c not in table.partition_by]
+    scans = [
+        pl.scan_parquet(
+            unquote(f"{uri(table.name)}/{row['path']}"),
+            missing_columns="insert",
+            storage_options=storage_options(),
+        )
+        .select(in_files)
+        .with_columns(pl.lit(row[f"partition.{c}"]).alias(c) for c in parts)
+        for row in files.iter_rows(named=True)
+    ]
+    try:
+        rows = pl.concat(scans, how="diagonal_relaxed").collect()
+    except (OSError, pl.exceptions.ComputeError):
+        return None
+    return rows.select(pl.col(c).cast(dtype) for c, dtype in wanted.items())
+
+
+def _at(table: Table, until: int | None) -> DeltaTable:
+    now = open_table(table)
+    if until is not None:
+        now.load_as_version(until)
+    return now
 
 
 def changed_rows(
@@ -513,11 +577,8 @@ def changed_rows(
     """The rows of the files a table added or removed between version ``since`` and ``until``
     (the latest by default): every row that appeared, vanished or changed is among them (a
     rewritten file brings its unchanged rows along, so this is a superset), read from the
-    files themselves, the removed ones still on storage until vacuumed.
-
-    The upkeep's ``optimize`` rewrites files without changing a row; its commits are stepped
-    over (the files on each side of one are compared, never across it), so the night after the
-    upkeep reads only that day's changes, not every compacted file.
+    files themselves, the removed ones still on storage until vacuumed. The upkeep's
+    ``optimize`` commits are stepped over (``_changed_files``).
 
     Args:
         name: The table.
@@ -530,55 +591,38 @@ def changed_rows(
         no longer be read (vacuumed, or the table was recreated): the caller recomputes whole.
     """
     table = spec(name)
-    options = storage_options()
-    now = open_table(table)
-    if until is not None:
-        now.load_as_version(until)
-    last = now.version()
-    if since > last:
+    now = _at(table, until)
+    if since > now.version():
         return None
-    after = pl.DataFrame(now.get_add_actions(flatten=True))
-    if since < 0:
-        files = after
-    else:
-        rewrites = [v for v, op in _operations(table, since, last).items() if op == "OPTIMIZE"]
-        # Compare the versions around each rewrite, never across one: [since, r1 - 1],
-        # [r1, r2 - 1], ..., [rk, last].
-        starts, ends = [since, *sorted(rewrites)], [r - 1 for r in sorted(rewrites)] + [last]
-        try:
-            pieces = [
-                _between(_added(table, start), after if end == last else _added(table, end))
-                for start, end in zip(starts, ends, strict=True)
-                if start < end
-            ]
-        except Exception:  # any unreadable old version: the caller recomputes whole
-            return None
-        files = (
-            pl.concat(pieces, how="diagonal_relaxed").unique("path", keep="first")
-            if pieces
-            else after.clear()
-        )
-    schema = table.polars_schema()
-    wanted = {c: schema[c] for c in columns}
-    if files.is_empty():
-        return pl.DataFrame(schema=wanted)
-    parts = [c for c in columns if c in table.partition_by]
-    in_files = [c for c in columns if c not in table.partition_by]
-    scans = [
-        pl.scan_parquet(
-            unquote(f"{uri(table.name)}/{row['path']}"),
-            missing_columns="insert",
-            storage_options=options,
-        )
-        .select(in_files)
-        .with_columns(pl.lit(row[f"partition.{c}"]).alias(c) for c in parts)
-        for row in files.iter_rows(named=True)
-    ]
-    try:
-        rows = pl.concat(scans, how="diagonal_relaxed").collect()
-    except (OSError, pl.exceptions.ComputeError):
+    found = _changed_files(table, now, since)
+    if found is None:
         return None
-    return rows.select(pl.col(c).cast(dtype) for c, dtype in wanted.items())
+    added, removed = found
+    files = pl.concat([added, removed], how="diagonal_relaxed").unique("path", keep="first")
+    return _rows_of(table, files, columns)
+
+
+def appended_rows(
+    name: str | Table, since: int, until: int | None = None, most: int | None = None
+) -> pl.DataFrame | None:
+    """The rows a table gained between version ``since`` and ``until`` (the latest by default)
+    when it only gained rows: every column, read from the files added. None when a commit in
+    between removed a file (a row may have changed or vanished: the caller reads the table
+    whole), when an old version or file can no longer be read, or when the files added hold
+    more than ``most`` rows (by the log's counts, before any is read). The upkeep's
+    ``optimize`` commits are stepped over (``_changed_files``): compacting removes files but
+    no row."""
+    table = spec(name)
+    now = _at(table, until)
+    if since > now.version():
+        return None
+    found = _changed_files(table, now, since)
+    if found is None or not found[1].is_empty():
+        return None
+    added = found[0]
+    if most is not None and added.height and int(added["num_records"].sum()) > most:
+        return None
+    return _rows_of(table, added, table.names)
 
 
 def vacuum(name: str | Table, retention_hours: int = 168) -> list[str]:

@@ -214,6 +214,8 @@ class CheckResult:
         violations: Rows breaking the rule.
         samples: Up to ``SAMPLES`` keys of violating rows (key columns joined by `` / ``).
         note: Why the result is vacuous or partial (a table not written yet), if it is.
+        kept_since: The table version whose kept count this result adds the rows appended
+            since to (``lakehouse.quality_kept``); None when the whole table was counted.
     """
 
     check: Check
@@ -221,6 +223,7 @@ class CheckResult:
     violations: int
     samples: tuple[str, ...] = ()
     note: str | None = None
+    kept_since: int | None = None
 
     @property
     def share(self) -> float:
@@ -501,7 +504,7 @@ def tally(con: duckdb.DuckDBPyConnection, plans: Sequence[Counted]) -> list[tupl
     return [counts[i] for i in range(len(plans))]
 
 
-def _run(con: duckdb.DuckDBPyConnection, table: Table, plans: list[Plan]) -> list[CheckResult]:
+def count(con: duckdb.DuckDBPyConnection, table: Table, plans: list[Plan]) -> list[CheckResult]:
     """Count every plan (``tally``), then sample the failing ones."""
     shown = _sample_columns(table)
     key = " || ' / ' || ".join(f"coalesce(CAST(t.{ident(c)} AS VARCHAR), 'null')" for c in shown)
@@ -562,7 +565,7 @@ def evaluate(
     day = today or today_in_korea()
     con = connect(sorted(present))
     try:
-        return _run(con, t, [plan(c, t, present, day) for c in todo])
+        return count(con, t, [plan(c, t, present, day) for c in todo])
     finally:
         con.close()
 

@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import dagster as dg
 
-from lakehouse import quality
+from lakehouse import quality, quality_kept
 from lakehouse.catalog import TABLES
 from pipelines.defs.resources import Lakehouse
 
@@ -83,6 +83,13 @@ def _result(result: quality.CheckResult) -> dg.AssetCheckResult:
     }
     if result.note:
         metadata["note"] = dg.MetadataValue.text(result.note)
+    # How it was counted: the whole table, or the rows appended since the version whose
+    # counts the table keeps (``lakehouse.quality_kept``).
+    metadata["counted"] = dg.MetadataValue.text(
+        "whole table"
+        if result.kept_since is None
+        else f"rows appended since version {result.kept_since}"
+    )
     return dg.AssetCheckResult(
         passed=result.passed,
         asset_key=asset_key(check.table),
@@ -102,7 +109,7 @@ def evaluate(
         selected.setdefault(table_name(check_key.asset_key), set()).add(check_key.name)
     for table, names in sorted(selected.items()):
         todo = [c for c in quality.checks(table) if c.dagster_name in names]
-        results = quality.evaluate(table, only=todo)
+        results = quality_kept.evaluate(table, only=todo)
         failed = [r.check.dagster_name for r in results if not r.passed]
         context.log.info(f"{table}: {len(results)} checks, failed: {failed or 'none'}")
         for result in results:

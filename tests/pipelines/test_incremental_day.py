@@ -32,6 +32,7 @@ import pytest
 from deltalake import DeltaTable
 
 from gjh.bench.newday import day_deliveries, last_day, move, run_day
+from lakehouse import quality
 from lakehouse.catalog import TABLES
 from pipelines.build import build
 from synth.city import generate
@@ -268,6 +269,26 @@ def test_a_day_without_claims_reads_none_of_the_years_claims(new_day: NewDay) ->
     family = ("claims", "claim_lines", "diagnoses", "prescriptions", "dispensings")
     assert not {f for f in new_day.silver_read if f.split("/", 1)[0] in family}
     assert {f for f in new_day.silver_read if f.startswith("centre_measurements/")}
+
+
+def test_the_timelines_checks_count_only_the_rows_the_day_appended(new_day: NewDay) -> None:
+    """The day appends to the timeline: its checks add the appended rows' counts to those the
+    table kept from the night before (``lakehouse.quality_kept``), across the upkeep's
+    compaction in between, instead of counting the whole city's timeline again."""
+    keys = [
+        dg.AssetCheckKey(dg.AssetKey(["gold", "citizen_timeline"]), c.dagster_name)
+        for c in quality.checks("gold.citizen_timeline")
+    ]
+    records = new_day.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    assert set(records) == set(keys)
+    counted = set()
+    for record in records.values():
+        assert record.event is not None
+        evaluation = record.event.dagster_event.event_specific_data  # type: ignore[union-attr]
+        assert isinstance(evaluation, dg.AssetCheckEvaluation)
+        assert evaluation.passed
+        counted.add(evaluation.metadata["counted"].value)
+    assert len(counted) == 1 and str(counted.pop()).startswith("rows appended since version")
 
 
 def test_incremental_omop_equals_a_rebuild(new_day: NewDay, tmp_path: Path) -> None:
