@@ -80,12 +80,16 @@ APP_TITLES: Final = {
 }
 
 
+def script(name: str) -> Path:
+    """What serves the app ``name`` (a key of ``APPS``): its ``apps/<name>/serve.py``, which
+    serves its router (``streamlit_app.py``) with the route that sets the session cookie."""
+    return Path(__file__).resolve().parents[1] / "apps" / name / "serve.py"
+
+
 def app(name: str, host: str, port: int) -> Service:
-    """One Streamlit app, headless, without usage stats. ``apps/<name>/serve.py`` serves its
-    router (``streamlit_app.py``) with the route that sets the session cookie."""
-    script = Path(__file__).resolve().parents[1] / "apps" / name / "serve.py"
+    """One Streamlit app, headless, without usage stats, served by its ``script``."""
     command = (
-        sys.executable, "-m", "streamlit", "run", str(script),
+        sys.executable, "-m", "streamlit", "run", str(script(name)),
         "--server.headless", "true", "--server.address", host, "--server.port", str(port),
         "--browser.gatherUsageStats", "false",
     )  # fmt: skip

@@ -10,7 +10,7 @@ Measured, against one person alone on the same servers in the same run (the base
   timeline's chart (citizens), and from the open button to the study's images;
 * each server's CPU seconds and peak resident memory while the crowd is served (and while the
   baseline was);
-* errors: content that never showed or a page showing an exception (``crowd.reach``), and the
+* errors: content that never showed or a page showing an exception (``visitors.reach``), and the
   health requests the servers left unanswered while the crowd was served.
 
 Before the baseline one clinician and one citizen sign in unmeasured, so neither the baseline nor
@@ -18,8 +18,9 @@ the crowd pays the servers' first imports. The browser shares the machine's core
 servers: on two cores the crowd's figures include Chromium drawing forty pages. Everything stays
 on 127.0.0.1, bounded in people (the count) and in time (``timeout_s`` per step).
 
-The browser harness is the browser tests' (``tests.apps.browser``, ``tests.apps.crowd``): the
-benchmark runs from the repository's checkout with the development dependencies (Playwright).
+The browser harness is the package's, shared with the browser tests: the apps served
+(``app_server``), Chromium (``browser``), the people (``visitors``) and who they are (``roster``).
+Playwright comes with the development dependencies (``make env``).
 """
 
 from __future__ import annotations
@@ -38,14 +39,14 @@ from typing import Any, Final
 from playwright.sync_api import Browser, Locator
 
 from apps.common.i18n import t
-from gjh.bench import stages
+from gjh import serve
+from gjh.bench import stages, visitors
+from gjh.bench.app_server import AppServer, run_app, signing_in
+from gjh.bench.browser import chromium
 from gjh.bench.measure import Usage, run_measured
 from gjh.bench.report import CROWD_STAGES, Floor, Measured
+from gjh.bench.roster import crowd_roster
 from lakehouse import accounts
-from tests.apps import crowd
-from tests.apps.browser import AppServer, chromium, run_app
-from tests.apps.served import app_script
-from tests.pipelines.conftest import Lake
 
 PASSWORD: Final = "crowd-password-1"
 PEOPLE: Final = 20  # of each kind: clinicians and citizens
@@ -57,10 +58,11 @@ START_S: Final = 180.0  # for a server to answer its health check (the tests' 60
 STEPS: Final = dict(zip(("worklist", "timeline", "images"), CROWD_STAGES, strict=True))
 
 
-def roster(lake: Lake, people: int, password: str = PASSWORD) -> list[accounts.Account]:
+def roster(people: int, password: str = PASSWORD) -> list[accounts.Account]:
     """The accounts a crowd of ``people`` of each kind signs in with, after the ``ALONE``
-    warm-up and baseline accounts (``clinic.<n>``, ``citizen.<n>``: ``crowd.crowd_roster``)."""
-    return crowd.crowd_roster(lake, ALONE + people, ALONE + people, password)
+    warm-up and baseline accounts (``clinic.<n>``, ``citizen.<n>``: ``roster.crowd_roster``, on
+    the lakehouse the environment names)."""
+    return crowd_roster(ALONE + people, ALONE + people, password)
 
 
 @contextlib.contextmanager
@@ -70,16 +72,15 @@ def served(
     """The clinician app and the citizen app served on 127.0.0.1 with ``env`` (the lake's),
     signing in the accounts of ``roster_`` (saved in ``folder``), until the block exits; their
     logs go to ``folder``."""
-    saved = accounts.save({a.name: a for a in roster_}, folder / "accounts.json")
-    env = dict(env) | {"GJH_ACCOUNTS": str(saved), "GJH_SESSION_KEY": "c1" * 32}
+    env = dict(env) | signing_in(roster_, folder, "c1" * 32)
     with (
-        run_app(app_script("clinician"), env, log_dir=folder, timeout=START_S) as clinician,
-        run_app(app_script("citizen"), env, log_dir=folder, timeout=START_S) as citizen,
+        run_app(serve.script("clinician"), env, log_dir=folder, timeout=START_S) as clinician,
+        run_app(serve.script("citizen"), env, log_dir=folder, timeout=START_S) as citizen,
     ):
         yield {"clinician": clinician, "citizen": citizen}
 
 
-def _open_button(visitor: crowd.Visitor) -> Locator:
+def _open_button(visitor: visitors.Visitor) -> Locator:
     return visitor.page.get_by_role("button", name=t("triage.worklist.open", "ko"))
 
 
@@ -92,23 +93,25 @@ def visit(
 ) -> dict[str, list[float]]:
     """Sign these people in at once, then the clinicians open their worklist's top study at
     once; the seconds each took to reach the worklist, the images or the timeline."""
-    doctors, doctor_buttons = crowd.arrive(browser, apps["clinician"], clinicians, PASSWORD)
-    people, people_buttons = crowd.arrive(browser, apps["citizen"], citizens, PASSWORD, "timeline")
+    doctors, doctor_buttons = visitors.arrive(browser, apps["clinician"], clinicians, PASSWORD)
+    people, people_buttons = visitors.arrive(
+        browser, apps["citizen"], citizens, PASSWORD, "timeline"
+    )
     times: dict[str, list[float]] = {}
     try:
-        shows = [crowd.TABLE] * len(doctors) + [crowd.CHART] * len(people)
-        at = crowd.act_together([*doctor_buttons, *people_buttons], shows)
+        shows = [visitors.TABLE] * len(doctors) + [visitors.CHART] * len(people)
+        at = visitors.act_together([*doctor_buttons, *people_buttons], shows)
         if doctors:
-            times["worklist"] = crowd.reach(doctors, at, timeout_s)
+            times["worklist"] = visitors.reach(doctors, at, timeout_s)
         if people:
-            times["timeline"] = crowd.reach(people, at, timeout_s)
+            times["timeline"] = visitors.reach(people, at, timeout_s)
         if doctors:
-            at = crowd.act_together(
-                [_open_button(d) for d in doctors], [crowd.CHART] * len(doctors)
+            at = visitors.act_together(
+                [_open_button(d) for d in doctors], [visitors.CHART] * len(doctors)
             )
-            times["images"] = crowd.reach(doctors, at, timeout_s)
+            times["images"] = visitors.reach(doctors, at, timeout_s)
     finally:
-        crowd.leave([*doctors, *people])
+        visitors.leave([*doctors, *people])
     return times
 
 
@@ -122,7 +125,7 @@ def _usage(
     with (
         Usage(apps["clinician"].process.pid) as clinician,
         Usage(apps["citizen"].process.pid) as citizen,
-        crowd.HealthWatch(list(apps.values())) as health,
+        visitors.HealthWatch(list(apps.values())) as health,
     ):
         try:
             times = visit_()
@@ -194,10 +197,9 @@ def main(people: int, timeout_s: float) -> None:
     """The stage process: the crowd on ``LAKEHOUSE_URI``'s lake (its accounts made here),
     printing its figures as one JSON line; what failed is reported in ``errors`` (``_usage``),
     as is a failure of the unmeasured warm-up."""
-    lake = Lake(Path(os.environ["LAKEHOUSE_URI"]), Path(os.environ["GJH_SOURCES"]))
     with (
         tempfile.TemporaryDirectory(prefix="gjh-crowd-") as folder,
-        served(os.environ, roster(lake, people), Path(folder)) as apps,
+        served(os.environ, roster(people), Path(folder)) as apps,
         chromium() as browser,
     ):
         try:

@@ -1,4 +1,5 @@
-"""Fixtures for the apps' real-browser tests (helpers in tests/apps/browser.py).
+"""Fixtures for the apps' real-browser tests (helpers in gjh/bench/app_server.py and
+gjh/bench/browser.py, shared with ``gjh bench``; screenshots in tests/apps/screenshots.py).
 
 - `browser` (session): Debian's Chromium (/usr/bin/chromium) launched by Playwright; fails, never
   skips, when Chromium is missing (`make browser` installs it).
@@ -19,14 +20,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.apps.browser import (
-    CHROMIUM,
-    LIVE_SERVERS,
-    AppServer,
-    chromium,
-    run_app,
-    save_failure_artifacts,
-)
+from gjh.bench.app_server import LIVE_SERVERS, AppServer, run_app
+from gjh.bench.browser import CHROMIUM, chromium, save_failure_artifacts
 from tests.pipelines.conftest import Lake
 
 # Streamlit's first render of a page with charts can take a few seconds on a loaded CI machine.
@@ -85,7 +80,7 @@ def page(
 @pytest.fixture
 def start_app(tmp_path: Path) -> Iterator[Callable[..., AppServer]]:
     """`start_app(script, env=None)`: serve `script` until the test ends. For one server shared
-    by a module's tests, use `tests.apps.browser.run_app` in a module-scoped fixture."""
+    by a module's tests, use `gjh.bench.app_server.run_app` in a module-scoped fixture."""
     with ExitStack() as stack:
 
         def start(script: Path, env: Mapping[str, str] | None = None) -> AppServer:

@@ -7,13 +7,14 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import Page
 
+from gjh import serve
+from gjh.bench.app_server import AppServer, run_app, signing_in
+from gjh.bench.browser import exception_texts, fill_sign_in, rerun
 from lakehouse import accounts
-from tests.apps.browser import AppServer, exception_texts, open_app, rerun, run_app
 from tests.pipelines.conftest import Lake
 
-ROOT = Path(__file__).resolve().parents[2]
 # Each app's server by the role it serves: the public-health app is the officials'.
 APPS = {
     "citizen": "citizen",
@@ -28,19 +29,16 @@ def app_env(
 ) -> dict[str, str]:
     """The environment of an app served on ``lake``, signing in the accounts of ``roster``
     (saved in ``folder``), with its own session key."""
-    saved = accounts.save({a.name: a for a in roster}, folder / "accounts.json")
     return {
         "LAKEHOUSE_URI": str(lake.root),
         "GJH_SECRETS_DIR": str(lake.root.parent / "secrets"),
-        "GJH_ACCOUNTS": str(saved),
-        "GJH_SESSION_KEY": session_key,
-    }
+    } | signing_in(roster, folder, session_key)
 
 
 def app_script(role: str) -> Path:
     """What serves the app of ``role``, as ``gjh serve`` runs it: its ``serve.py`` (the router
     with the route that sets the session cookie)."""
-    return ROOT / "apps" / APPS[role] / "serve.py"
+    return serve.script(APPS[role])
 
 
 @contextlib.contextmanager
@@ -52,17 +50,6 @@ def every_app(env: dict[str, str], log_dir: Path | None = None) -> Iterator[dict
             role: stack.enter_context(run_app(app_script(role), env, log_dir=log_dir))
             for role in APPS
         }
-
-
-def fill_sign_in(
-    page: Page, server: AppServer, account: str, password: str, path: str = ""
-) -> Locator:
-    """Open the app (at ``path``, a page and its query) and fill its sign-in form with a local
-    account; returns the sign-in button, not yet clicked (many people can then click at once)."""
-    open_app(page, server.url, path)
-    page.get_by_label("아이디").fill(account)
-    page.get_by_label("비밀번호").fill(password)
-    return page.get_by_role("button", name="로그인")
 
 
 def sign_in(page: Page, server: AppServer, account: str, password: str, path: str = "") -> None:

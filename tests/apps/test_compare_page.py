@@ -18,9 +18,9 @@ from streamlit.testing.v1 import AppTest
 
 from apps.common.i18n import t
 from apps.public_health import charts
+from gjh.bench.app_server import AppServer
 from lakehouse import accounts
 from lakehouse.access.exports import small_counts
-from tests.apps.browser import AppServer
 from tests.apps.served import app_env, app_script, sign_in
 from tests.pipelines.conftest import Lake
 

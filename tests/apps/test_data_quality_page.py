@@ -19,12 +19,14 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from apps.common.i18n import Lang, t
+from gjh.bench.app_server import AppServer
+from gjh.bench.browser import rerun, wait_idle
 from lakehouse import accounts
 from lakehouse.access import Access, AccessDeniedError, Principal
 from lakehouse.access.health import FAILURE_COLUMNS
 from lakehouse.config import environment
 from lakehouse.omop import dq
-from tests.apps.browser import AppServer, rerun, shot, wait_idle
+from tests.apps.screenshots import shot
 from tests.apps.served import app_env, app_script, sign_in
 from tests.apps.signed import signed_in
 from tests.apps.test_phone import phone  # noqa: F401 (the phone's browser context, 390 px)

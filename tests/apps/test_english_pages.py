@@ -37,9 +37,11 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from apps.common.i18n import Lang, t
+from gjh.bench.app_server import AppServer
+from gjh.bench.browser import exception_texts, rerun, wait_idle
 from lakehouse import accounts, identity
 from lakehouse.access import Access, Principal
-from tests.apps.browser import AppServer, exception_texts, rerun, shot, wait_idle
+from tests.apps.screenshots import shot
 from tests.apps.served import app_env, every_app, sign_in
 from tests.pipelines.conftest import Lake
 

@@ -11,8 +11,10 @@ import polars as pl
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
+from gjh.bench.app_server import AppServer
+from gjh.bench.browser import exception_texts, open_app, rerun
 from lakehouse import accounts
-from tests.apps.browser import AppServer, exception_texts, open_app, rerun, shot
+from tests.apps.screenshots import shot
 from tests.apps.served import app_env, every_app
 from tests.lakehouse.test_access import linked_by_rows
 from tests.pipelines.conftest import Lake

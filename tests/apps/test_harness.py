@@ -5,6 +5,7 @@ offline Plotly bundle, the screenshots or the cleanup break."""
 from __future__ import annotations
 
 import os
+import socket
 import textwrap
 import time
 from pathlib import Path
@@ -14,15 +15,9 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from tests.apps.browser import (
-    AppStartError,
-    exception_texts,
-    open_app,
-    port_is_open,
-    rerun,
-    run_app,
-    shot,
-)
+from gjh.bench.app_server import AppStartError, run_app
+from gjh.bench.browser import exception_texts, open_app, rerun
+from tests.apps.screenshots import shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -61,6 +56,13 @@ APP = textwrap.dedent(
         st.write(f"{i + 1}번째 줄")
     """
 )
+
+
+def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts connections on ``port`` (the server, or nothing once gone)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, port)) == 0
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ import pytest
 from playwright.sync_api import Browser, Locator
 
 from apps.common.i18n import t
-from tests.apps.browser import AppServer, healthy, run_app
-from tests.apps.crowd import (
+from gjh.bench.app_server import AppServer, healthy, run_app
+from gjh.bench.roster import crowd_roster
+from gjh.bench.visitors import (
     CHART,
     OPEN_BUTTON,
     TABLE,
@@ -29,7 +30,6 @@ from tests.apps.crowd import (
     Visitor,
     act_together,
     arrive,
-    crowd_roster,
     leave,
     reach,
 )
@@ -51,7 +51,8 @@ def apps(
     platform_lake: Lake, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, AppServer]]:
     """One served clinician app and one served citizen app on the demo city."""
-    roster = crowd_roster(platform_lake, CLINICIANS, CITIZENS, PASSWORD)
+    with platform_lake.active():
+        roster = crowd_roster(CLINICIANS, CITIZENS, PASSWORD)
     env = app_env(platform_lake, roster, tmp_path_factory.mktemp("load_accounts"), "1a" * 32)
     with (
         run_app(app_script("clinician"), env) as clinician,

@@ -16,11 +16,13 @@ from playwright.sync_api import Browser, expect
 from streamlit.testing.v1 import AppTest
 
 from apps.common.i18n import t
+from gjh.bench.app_server import AppServer
+from gjh.bench.browser import exception_texts, open_app, rerun
 from lakehouse import accounts, delta
 from lakehouse import read as lake
 from lakehouse.access import Access, AccessDeniedError, Principal
 from lakehouse.pseudonym import citizen_key
-from tests.apps.browser import AppServer, exception_texts, open_app, rerun, shot
+from tests.apps.screenshots import shot
 from tests.apps.served import app_env, app_script
 from tests.apps.test_platform import PASSWORD, sign_in, texts
 from tests.pipelines.conftest import Lake

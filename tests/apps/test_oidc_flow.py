@@ -20,10 +20,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from apps.common.i18n import t
+from gjh.bench.app_server import AppServer, run_app
+from gjh.bench.browser import exception_texts, wait_idle
 from lakehouse import accounts
 from lakehouse.accounts import SIGN_IN_LOG
-from tests.apps.browser import AppServer, exception_texts, run_app, shot, wait_idle
 from tests.apps.oidc_provider import PASSWORD, OidcProvider, User
+from tests.apps.screenshots import shot
 from tests.apps.served import app_script
 from tests.pipelines.conftest import Lake
 

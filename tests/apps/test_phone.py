@@ -23,8 +23,10 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect
 from apps.citizen.flows import FLOWS
 from apps.common.i18n import t
 from apps.common.theme import CHART_PX
+from gjh.bench.app_server import AppServer, run_app
+from gjh.bench.browser import rerun
 from lakehouse import accounts
-from tests.apps.browser import AppServer, rerun, run_app, shot
+from tests.apps.screenshots import shot
 from tests.apps.served import app_env, app_script, sign_in
 from tests.pipelines.conftest import Lake
 

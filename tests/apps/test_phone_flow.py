@@ -25,10 +25,12 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize, expect
 
 from apps.common.i18n import t
+from gjh.bench.app_server import AppServer
+from gjh.bench.browser import exception_texts, open_app, rerun
 from lakehouse import accounts
 from lakehouse.access import Access, Principal
 from lakehouse.accounts import SIGN_IN_LOG
-from tests.apps.browser import AppServer, exception_texts, open_app, rerun, shot
+from tests.apps.screenshots import shot
 from tests.apps.served import app_env, every_app, sign_in
 from tests.lakehouse.test_access import consent_states
 from tests.pipelines.conftest import Lake

@@ -21,10 +21,11 @@ import polars as pl
 import pytest
 from playwright.sync_api import Page, WebSocket, expect
 
+from gjh.bench.app_server import AppServer
+from gjh.bench.browser import exception_texts, rerun
 from lakehouse import accounts
 from lakehouse.access import Access, Principal
 from tests.apps import served
-from tests.apps.browser import AppServer, exception_texts, rerun
 from tests.apps.served import app_env, every_app
 from tests.apps.triage_cast import triage_cast
 from tests.pipelines.conftest import Lake

@@ -17,9 +17,10 @@ from playwright.sync_api import Browser, BrowserContext, Cookie, Page, expect
 
 from apps.common.i18n import t
 from apps.common.session_cookie import cookie_name
+from gjh.bench.app_server import AppServer, run_app
+from gjh.bench.browser import open_app, rerun, wait_idle
 from lakehouse import accounts
 from lakehouse.accounts import SIGN_IN_LOG
-from tests.apps.browser import AppServer, open_app, rerun, run_app, wait_idle
 from tests.apps.served import app_script, sign_in
 from tests.pipelines.conftest import Lake
 

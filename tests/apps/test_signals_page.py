@@ -15,11 +15,12 @@ from playwright.sync_api import Browser, expect
 from streamlit.testing.v1 import AppTest
 
 from apps.common.i18n import t
+from gjh.bench.app_server import AppServer, run_app
 from lakehouse import accounts, delta
 from lakehouse.access import Access, AccessDeniedError, Principal
 from lakehouse.omop.signals import signals
 from pipelines.transform.signals import TABLE, prespecified, publish
-from tests.apps.browser import AppServer, run_app, shot
+from tests.apps.screenshots import shot
 from tests.apps.served import app_env, app_script, sign_in
 from tests.apps.signed import signed_in
 from tests.lakehouse.omop.signal_frames import SETTINGS, Omop

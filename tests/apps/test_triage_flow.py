@@ -15,10 +15,12 @@ import polars as pl
 import pytest
 from playwright.sync_api import Page, expect
 
+from gjh.bench.app_server import AppServer, run_app
+from gjh.bench.browser import open_app, rerun
 from lakehouse import accounts
 from lakehouse.access import Access, Principal
 from tests.apps import served
-from tests.apps.browser import AppServer, open_app, rerun, run_app, shot
+from tests.apps.screenshots import shot
 from tests.apps.served import app_env, app_script
 from tests.apps.triage_cast import triage_cast
 from tests.pipelines.conftest import Lake

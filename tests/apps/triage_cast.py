@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from gjh.bench.roster import busiest_clinic
 from tests.pipelines.conftest import Lake
-
-
-def busiest_clinic(findings: pl.DataFrame) -> str:
-    """The institution that sent the most AI-scored studies (of ``ai.findings``' rows)."""
-    counts = findings.group_by("institution").len().sort("len", "institution", descending=True)
-    return str(counts["institution"][0])
 
 
 def triage_cast(lake: Lake) -> dict[str, str]:

@@ -11,7 +11,8 @@ import pytest
 from playwright.sync_api import Browser
 
 from gjh.bench import crowd
-from tests.apps.browser import AppServer, chromium
+from gjh.bench.app_server import AppServer
+from gjh.bench.browser import chromium
 from tests.benchmarks.conftest import record
 from tests.pipelines.conftest import Lake
 
@@ -27,7 +28,8 @@ def apps(
         "LAKEHOUSE_URI": str(platform_lake.root),
         "GJH_SECRETS_DIR": str(platform_lake.root.parent / "secrets"),
     }
-    roster = crowd.roster(platform_lake, crowd.PEOPLE)
+    with platform_lake.active():
+        roster = crowd.roster(crowd.PEOPLE)
     with crowd.served(env, roster, tmp_path_factory.mktemp("crowd")) as served:
         yield served
 

@@ -5,7 +5,7 @@ over 2025, its published uptake table), against a bare Streamlit floor measured 
 The officials' app (``serve.py``) is served on that lake; an official signs in once (the
 overview), then moves through the pages by the sidebar's links in their order, ``RUNS`` rounds
 after one unmeasured warm-up round (the server's first imports and the published table's first
-read). Each page is timed by the page itself (``tests.apps.crowd``), from the click on its link
+read). Each page is timed by the page itself (``gjh.bench.visitors``), from the click on its link
 to the moment its content is drawn (``PAGES``: the last chart's traces, the report's button
 after the cards, or its table), at a desktop's viewport (1280 x 900, ko-KR). Streamlit sends
 each element as the script makes it, so a page's audit commit, at the end of its view, comes
@@ -33,11 +33,12 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from apps.common.i18n import t
+from gjh.bench import visitors
+from gjh.bench.app_server import AppServer, run_app
+from gjh.bench.browser import chromium, open_app
 from lakehouse import accounts
 from lakehouse.access import Access, Principal
 from lakehouse.config import environment
-from tests.apps import crowd
-from tests.apps.browser import AppServer, chromium, open_app, run_app
 from tests.apps.served import app_env, app_script, sign_in
 from tests.benchmarks.conftest import record
 from tests.benchmarks.test_officials import RESIDENTS, _build
@@ -98,8 +99,10 @@ def _round(page: Page, app: AppServer) -> dict[str, float]:
     times = {}
     for title, content in PAGES.items():
         link = page.get_by_role("link", name=t(title, "ko"))
-        at = crowd.act_together([link], [content])
-        times[title] = crowd.reach([crowd.Visitor("bench.official", app, page)], at, TIMEOUT_S)[0]
+        at = visitors.act_together([link], [content])
+        times[title] = visitors.reach(
+            [visitors.Visitor("bench.official", app, page)], at, TIMEOUT_S
+        )[0]
     return times
 
 
@@ -108,8 +111,8 @@ def _floor(page: Page, floor: AppServer) -> float:
     taken the charts away (the page open, as the app's is between pages)."""
     page.get_by_role("button", name="clear").click()
     page.locator(FLOOR_DRAWN).first.wait_for(state="detached", timeout=TIMEOUT_S * 1000)
-    at = crowd.act_together([page.get_by_role("button", name="drawn")], [FLOOR_DRAWN])
-    return crowd.reach([crowd.Visitor("floor", floor, page)], at, TIMEOUT_S)[0]
+    at = visitors.act_together([page.get_by_role("button", name="drawn")], [FLOOR_DRAWN])
+    return visitors.reach([visitors.Visitor("floor", floor, page)], at, TIMEOUT_S)[0]
 
 
 def _summary(times: list[float]) -> dict[str, float]:

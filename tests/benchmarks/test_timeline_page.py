@@ -4,7 +4,7 @@ measured in the same run.
 
 Measured, ``RUNS`` times each after one unmeasured warm-up (the servers' first imports), each
 time in a fresh browser context (390 x 844, device scale 3, ko-KR), from the click to the moment
-the chart's traces are in the page (``DRAWN``), timed by the page itself (``tests.apps.crowd``),
+the chart's traces are in the page (``DRAWN``), timed by the page itself (``gjh.bench.visitors``),
 one of each in turn so that all meet the same load:
 
 * the app: the citizen app (``serve.py``) opened at its timeline page (``/timeline``), the
@@ -44,12 +44,13 @@ from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
 from apps.common.layout import WARM_KEY
 from apps.common.timeline import describe, figure
+from gjh.bench import visitors
+from gjh.bench.app_server import AppServer, run_app
+from gjh.bench.browser import chromium, fill_sign_in, open_app
 from lakehouse import accounts
 from lakehouse.access import Access, Principal
 from lakehouse.config import environment
-from tests.apps import crowd
-from tests.apps.browser import AppServer, chromium, open_app, run_app
-from tests.apps.served import app_env, app_script, fill_sign_in
+from tests.apps.served import app_env, app_script
 from tests.benchmarks.conftest import record
 from tests.lakehouse.test_access import linked_by_rows
 from tests.pipelines.conftest import Lake
@@ -134,8 +135,8 @@ def _signed_in(browser: Browser, app: AppServer, account: str) -> float:
         page = context.new_page()
         button = fill_sign_in(page, app, account, PASSWORD, "timeline")
         _warmed(page)
-        at = crowd.act_together([button], [DRAWN])
-        return crowd.reach([crowd.Visitor(account, app, page)], at, TIMEOUT_S)[0]
+        at = visitors.act_together([button], [DRAWN])
+        return visitors.reach([visitors.Visitor(account, app, page)], at, TIMEOUT_S)[0]
     finally:
         context.close()
 
@@ -152,8 +153,8 @@ def _floor(browser: Browser, floor: AppServer, which: str) -> tuple[float, float
         opened = time.perf_counter() - began
         if query:
             _warmed(page)
-        at = crowd.act_together([page.get_by_role("button", name=button)], [DRAWN])
-        return opened, crowd.reach([crowd.Visitor(which, floor, page)], at, TIMEOUT_S)[0]
+        at = visitors.act_together([page.get_by_role("button", name=button)], [DRAWN])
+        return opened, visitors.reach([visitors.Visitor(which, floor, page)], at, TIMEOUT_S)[0]
     finally:
         context.close()
 

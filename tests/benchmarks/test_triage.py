@@ -432,14 +432,8 @@ def _browser(folder: Path) -> dict[str, Any]:
         return {"measured": False, "why": f"{CHROMIUM} is missing"}
     from playwright.sync_api import Page, sync_playwright
 
-    from tests.apps.browser import (
-        CHROMIUM_ARGS,
-        exception_texts,
-        open_app,
-        rerun,
-        run_app,
-        wait_idle,
-    )
+    from gjh.bench.app_server import run_app
+    from gjh.bench.browser import CHROMIUM_ARGS, exception_texts, open_app, rerun, wait_idle
 
     def until(page: Page, action: Callable[[], None], selector: str) -> float:
         began = time.perf_counter()

@@ -21,10 +21,10 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
+from gjh.bench.app_server import run_app
 from lakehouse import audit, delta, ledger
 from lakehouse import read as lake
 from lakehouse.access import Access, AccessDeniedError, Principal
-from tests.apps.browser import run_app
 
 ROOT = Path(__file__).resolve().parents[2]
 ME = "C" + "a" * 32  # a citizen key's shape

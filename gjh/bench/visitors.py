@@ -1,8 +1,7 @@
-"""Many people using the apps at once from one Chromium, as the load test
-(``tests/apps/test_load.py``) and the crowd benchmark (``tests/benchmarks/test_crowd.py``) drive
-them: everyone arrives and fills the sign-in form, everyone clicks at once, then each one's
-content is awaited by polling the pages in turn, while a thread asks every server's health
-endpoint.
+"""Many people using the apps at once from one Chromium, as ``gjh bench``'s crowd stage
+(``gjh.bench.crowd``) and the load test (``tests/apps/test_load.py``) drive them: everyone arrives
+and fills the sign-in form, everyone clicks at once, then each one's content is awaited by polling
+the pages in turn, while a thread asks every server's health endpoint.
 
 Playwright's sync API belongs to the thread that started it, so the people are not threads: they
 are browser contexts driven in turn from one thread. What runs concurrently is what matters, the
@@ -16,15 +15,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import polars as pl
 from playwright.sync_api import Browser, Locator, Page
 
-from lakehouse import accounts
-from lakehouse import read as lake_read
-from tests.apps.browser import AppServer, exception_texts, healthy, save_failure_artifacts
-from tests.apps.served import fill_sign_in
-from tests.apps.triage_cast import busiest_clinic
-from tests.pipelines.conftest import Lake
+from gjh.bench.app_server import AppServer, healthy
+from gjh.bench.browser import exception_texts, fill_sign_in, save_failure_artifacts
 
 # What each person waits for (CSS, looked for in the page): the worklist's table, a chart (the
 # viewer's images, the timeline), the worklist's open button (back on the worklist).
@@ -35,49 +29,6 @@ HEALTH_TIMEOUT_S = 15.0  # one health request; a hung server never answers
 HEALTH_EVERY_S = 0.5
 POLL_S = 0.1
 ARM_S, ARM_EACH_S = 1.0, 0.2  # time to set every page's timer before the shared click
-
-
-def crowd_roster(
-    lake: Lake, clinicians: int, citizens: int, password: str
-) -> list[accounts.Account]:
-    """Accounts for a crowd: ``clinic.<n>``, clinicians of the clinic that sent the most
-    AI-scored studies, and ``citizen.<n>``, the citizens with the longest timelines (longest
-    first) among those whose record link stands, all signing in with ``password``; when fewer
-    such citizens exist than asked for (a small city links a handful), the accounts take them
-    in turn, several sessions on one record. A citizen sees the national extracts' records
-    (most of a timeline) only once their record link stands (consent given, link completed,
-    not withdrawn: ``Gate._national_visible``); one without it may see an empty timeline, whose
-    page has no chart for a visitor to reach."""
-    clinic = busiest_clinic(lake.frame("ai.findings"))
-    linked = lake.frame(
-        "gold.citizen_consent",
-        pl.col("consented") & pl.col("linked") & ~pl.col("withdrawn") & ~pl.col("deleted"),
-    )["citizen_key"]
-    # Counted while scanned, one column: the city's whole timeline read as a frame is 22 GiB.
-    with lake.active():
-        longest = (
-            lake_read.scan("gold.citizen_timeline")
-            .select("citizen_key")
-            .filter(pl.col("citizen_key").is_in(linked.implode()))
-            .group_by("citizen_key")
-            .len()
-            .sort("len", "citizen_key", descending=True)
-            .head(citizens)
-            .collect(engine="streaming")["citizen_key"]
-            .to_list()
-        )
-    longest = [longest[n % len(longest)] for n in range(citizens)] if longest else []
-    hashed = accounts.hash_password(password)
-    return [
-        *(
-            accounts.Account(f"clinic.{n}", "clinician", institution=clinic, password_hash=hashed)
-            for n in range(clinicians)
-        ),
-        *(
-            accounts.Account(f"citizen.{n}", "citizen", citizen_key=key, password_hash=hashed)
-            for n, key in enumerate(longest)
-        ),
-    ]
 
 
 @dataclass
