@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
+from lakehouse import consent as lakehouse_consent
 from lakehouse.consent import CONSENT_FIELDS, RECORD_LINK, consent
 from pipelines.transform import consent as fold
 
@@ -116,7 +117,7 @@ def test_the_city_is_folded_in_one_sorted_pass(monkeypatch: pytest.MonkeyPatch) 
     sort per citizen (90 s of a night at the city's accounts)."""
     users, events = _city(4, 300)
     calls: list[int] = []
-    ordered = fold.in_order
+    ordered = lakehouse_consent.in_order
 
     def counted(frame: pl.DataFrame, *first: str) -> pl.DataFrame:
         calls.append(frame.height)
