@@ -580,8 +580,11 @@ Generated from the table catalogue (`lakehouse/catalog/`) by
 a test fails when it is out of date).
 
 Every check below runs as a Dagster asset check after its table's asset is materialised, and
-on demand through `lakehouse.quality.evaluate`. The check types are those of the OHDSI Data
-Quality Dashboard (DQD v5.4), in the Kahn framework's categories; two are local additions.
+on demand through `lakehouse.quality.evaluate`. A derived table (gold, OMOP) that only gained
+rows since its last evaluation has them counted on their own and added to the counts it keeps
+(`lakehouse.quality_kept`); the result is the whole count's. The check types are those of
+the OHDSI Data Quality Dashboard (DQD v5.4), in the Kahn framework's categories; two are local
+additions.
 A check **passes** when the share of violating rows is at most its threshold. **Fatal** checks
 (threshold 0 %) are blocking: when one fails, no asset downstream of the table runs.
 **Warnings** are reported in the UI and never stop a run.
