@@ -113,9 +113,12 @@ def _how(
     return "added"
 
 
-def _appended(table: Table, added: pl.DataFrame, present: set[str]) -> duckdb.DuckDBPyConnection:
-    """A connection where ``table``'s view holds only the appended rows; the tables its checks
-    reference are the stored ones."""
+def appended_view(
+    table: Table, added: pl.DataFrame, present: set[str]
+) -> duckdb.DuckDBPyConnection:
+    """A connection where ``table``'s view holds only the appended rows (``added``); the other
+    tables of ``present``, which its checks may read, are the stored ones. The OMOP report
+    (``lakehouse.omop.dq``) counts its appended rows here too."""
     con = connect(sorted(present - {table.name}))
     con.register("_appended", added.to_arrow())
     con.execute(f"CREATE OR REPLACE VIEW {relation(table.name)} AS SELECT * FROM _appended")
@@ -224,7 +227,7 @@ def _added(
     if added.is_empty():
         new = [CheckResult(todo[i], 0, 0, (), plans[i].note) for i in adding]
     else:
-        appended = _appended(table, added, present)
+        appended = appended_view(table, added, present)
         try:
             new = count(appended, table, [plans[i] for i in adding])
         finally:

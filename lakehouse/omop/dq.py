@@ -49,7 +49,7 @@ from typing import Final, Literal
 import polars as pl
 from deltalake import DeltaTable
 
-from lakehouse import delta, quality
+from lakehouse import delta, quality, quality_kept
 from lakehouse.catalog import table as catalog_table
 from lakehouse.catalog.dq import RESULTS
 from lakehouse.catalog.omop import TABLES as HELD
@@ -735,6 +735,12 @@ def shipped_concepts() -> frozenset[int] | None:
 # as they were. A plan is known by its SQL, so a changed check is a new plan; a bound that rises
 # with the day (``_Plan.rising``) is left out of that and kept beside the counts: with the same
 # tables, a plan that failed no row under an earlier bound fails none under a later one.
+#
+# A day appends to the tables it changes (the centre's measurements, the day's images): a plan
+# that judges each row of its own table on its own (the table named once, as ``t``: values,
+# concepts, foreign keys into tables that did not change) is then counted on the appended rows
+# alone and added to its kept counts (``lakehouse.quality_kept.appended_view``), as the
+# catalogue's checks of a derived table are.
 COUNTED: Final = "counted"
 
 
@@ -752,10 +758,26 @@ def _key(plan: _Plan) -> str:
     return hashlib.sha256(json.dumps(text).encode()).hexdigest()[:24]
 
 
+def _named(plan: _Plan, stamps: Mapping[str, str]) -> list[str]:
+    """The tables a plan's SQL names, in order."""
+    text = " ".join((plan.source, plan.eligible, plan.violates, *plan.setup))
+    return [n for n in sorted(stamps) if relation(n) in text]
+
+
 def _read(plan: _Plan, stamps: Mapping[str, str]) -> str:
     """The identities and versions of the tables a plan's SQL names."""
-    text = " ".join((plan.source, plan.eligible, plan.violates, *plan.setup))
-    return ",".join(stamps[n] for n in sorted(stamps) if relation(n) in text)
+    return ",".join(stamps[n] for n in _named(plan, stamps))
+
+
+def _rising_holds(plan: _Plan, rising: object, failing: int) -> bool:
+    """Whether counts taken under the bound ``rising`` hold under the plan's: the same bound,
+    or an earlier one under which no row failed."""
+    return rising == plan.rising or (
+        failing == 0
+        and isinstance(rising, str)
+        and plan.rising is not None
+        and rising <= plan.rising
+    )
 
 
 def _kept(plan: _Plan, read: str, kept: Mapping[str, object]) -> tuple[int, int] | None:
@@ -764,11 +786,73 @@ def _kept(plan: _Plan, read: str, kept: Mapping[str, object]) -> tuple[int, int]
     if not isinstance(found, list) or len(found) != 4 or found[0] != read:
         return None
     _, rows, failing, rising = found
-    if rising != plan.rising and not (
-        failing == 0 and rising is not None and plan.rising is not None and rising <= plan.rising
-    ):
+    if not _rising_holds(plan, rising, int(failing)):
         return None
     return int(rows), int(failing)
+
+
+def _own(plan: _Plan, check: DqCheck) -> str | None:
+    """The plan's own table when it judges each of its rows on its own (the table named once,
+    as ``t``, at the start of the plan's rows), so its counts add up over appended rows."""
+    own = f"omop.{check.table}"
+    text = " ".join((plan.source, plan.eligible, plan.violates, *plan.setup))
+    if plan.source.startswith(f"{relation(own)} AS t") and text.count(relation(own)) == 1:
+        return own
+    return None
+
+
+def _since(
+    plan: _Plan, own: str, stamps: Mapping[str, str], kept: Mapping[str, object]
+) -> tuple[int, int, int] | None:
+    """For a plan whose own table only may have changed since its counts were kept: the version
+    of its own table they were counted at, and the counts; None when another table it reads
+    changed, its table was made anew, or the counts do not hold under today's bound."""
+    found = kept.get(_key(plan))
+    if not isinstance(found, list) or len(found) != 4 or not isinstance(found[0], str):
+        return None
+    named = _named(plan, stamps)
+    before = found[0].split(",")
+    if len(before) != len(named) or not _rising_holds(plan, found[3], int(found[2])):
+        return None
+    version = None
+    for name, old in zip(named, before, strict=True):
+        if name != own:
+            if old != stamps[name]:
+                return None
+            continue
+        old_id, _, old_version = old.rpartition("@")
+        if old_id != stamps[own].rpartition("@")[0]:
+            return None
+        version = int(old_version)
+    return None if version is None else (version, int(found[1]), int(found[2]))
+
+
+def _appended_counts(
+    plans: Mapping[int, _Plan],
+    owns: Mapping[int, tuple[str, int]],
+    present: set[str],
+    now: Mapping[str, int],
+) -> dict[int, tuple[int, int]]:
+    """The counts over the rows each plan's own table appended since its kept version (a plan
+    whose table lost or rewrote a file since is left out: counted whole)."""
+    found: dict[int, tuple[int, int]] = {}
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, at in owns.items():
+        groups.setdefault(at, []).append(i)
+    for (own, version), members in sorted(groups.items()):
+        added = delta.appended_rows(own, version, now[own], most=quality_kept.APPENDED_MOST)
+        if added is None:
+            continue
+        if added.is_empty():
+            found |= dict.fromkeys(members, (0, 0))
+            continue
+        con = quality_kept.appended_view(catalog_table(own), added, present)
+        try:
+            counted = quality.tally(con, [plans[i] for i in members])
+        finally:
+            con.close()
+        found |= dict(zip(members, counted, strict=True))
+    return found
 
 
 def evaluate(today: date | None = None) -> list[DqResult]:
@@ -799,6 +883,15 @@ def evaluate_kept(
     order = sorted(run.plans)
     reads = {i: _read(run.plans[i], stamps) for i in order}
     counts = {i: found for i in order if (found := _kept(run.plans[i], reads[i], kept))}
+    earlier: dict[int, tuple[int, int, int]] = {}
+    owns: dict[int, tuple[str, int]] = {}
+    for i in (i for i in order if i not in counts):
+        own = _own(run.plans[i], checks[i])
+        if own and (since := _since(run.plans[i], own, stamps, kept)):
+            earlier[i], owns[i] = since, (own, since[0])
+    versions = {n: int(stamps[n].rpartition("@")[2]) for n in present}
+    for i, (rows, failing) in _appended_counts(run.plans, owns, present, versions).items():
+        counts[i] = (earlier[i][1] + rows, earlier[i][2] + failing)
     todo = [i for i in order if i not in counts]
     if todo:
         con = connect(sorted(present))

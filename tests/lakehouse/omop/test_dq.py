@@ -666,6 +666,43 @@ def test_a_run_counts_again_only_the_checks_whose_tables_changed(
     assert 0 < recounted < everything and changed == _fresh(later)
 
 
+@pytest.mark.usefixtures("lakehouse")
+def test_rows_a_day_appends_are_counted_on_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A day appends measurements: the checks that judge each measurement on its own (values,
+    concepts, foreign keys into tables that did not change) count only the appended rows and
+    add them to their kept counts; the key and the person-level checks read the table whole.
+    Every night's results are those of a run that counts everything."""
+    write(clean())
+    dq.run(TODAY)
+    whole: list[int] = []
+    appended: list[int] = []
+    tally = quality.tally
+
+    def spy(con: Any, plans: Any) -> list[tuple[int, int]]:
+        views = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+        (appended if ("_appended",) in views else whole).append(len(plans))
+        return tally(con, plans)
+
+    monkeypatch.setattr(quality, "tally", spy)
+    base = clean()["measurement"][0]
+    nights = [
+        [base | {"measurement_id": 60}, base | {"measurement_id": 61, "person_id": 1}],
+        # An unmapped unit and a value above its plausible bound: failures are added too.
+        [base | {"measurement_id": 62, "unit_concept_id": 0, "value_as_number": 9_999.0}],
+        [base | {"measurement_id": 63, "measurement_date": TODAY + timedelta(days=3)}],
+    ]
+    for rows in nights:
+        whole.clear()
+        appended.clear()
+        delta.append("omop.measurement", pl.concat([_rows_of("measurement", r) for r in rows]))
+        found, _ = dq.run(TODAY)
+        assert sum(appended) > 10, appended  # the measurement's own checks, on the new rows
+        assert 0 < sum(whole) < 10, whole  # its key and person-level checks, whole
+        assert _counts(found) == _fresh(TODAY)
+    failing = found.filter((pl.col("cdm_table") == "measurement") & (pl.col("rows_failing") > 0))
+    assert failing.height >= 2  # the dirty nights' rows were found, counted on their own
+
+
 def _rows_of(name: str, row: dict[str, Any]) -> pl.DataFrame:
     schema = TABLES[f"omop.{name}"].polars_schema()
     return pl.DataFrame([{c: row.get(c) for c in schema}], schema=schema)
