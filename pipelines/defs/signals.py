@@ -60,7 +60,9 @@ def gold_ade_signals(
         # The drugs and conditions come from the claims (monthly): most nights change none of
         # the four tables, and the signals of the whole history stand as they are.
         context.log.info("ADE signals: no OMOP table they read changed since, kept")
-        return dg.MaterializeResult(metadata={"recomputed": False})
+        # The rows as they stand, from the log's counts: the UI's row count stays true.
+        rows = delta.state(TABLE).rows or 0
+        return dg.MaterializeResult(metadata={"dagster/row_count": rows, "recomputed": False})
     drugs, conditions = (_firsts(name) for name in FIRSTS)
     person, location = (
         lake.scan(name).select(SOURCES[name]).collect() for name in ("omop.person", "omop.location")

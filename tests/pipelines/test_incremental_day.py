@@ -266,6 +266,11 @@ def test_a_day_without_claims_reads_none_of_the_years_claims(new_day: NewDay) ->
         assert event.asset_materialization.metadata["claims_read"].value is False, name
     # Nor do the drug-event signals of the whole history change: their OMOP tables did not.
     assert new_day.after["gold.ade_signals"] == new_day.before["gold.ade_signals"]
+    kept = new_day.instance.get_latest_materialization_event(dg.AssetKey(["gold", "ade_signals"]))
+    assert kept is not None and kept.asset_materialization is not None
+    assert kept.asset_materialization.metadata["recomputed"].value is False
+    rows = new_day.lake.frame("gold.ade_signals").height  # a kept table still reports its rows
+    assert kept.asset_materialization.metadata["dagster/row_count"].value == rows > 0
     family = ("claims", "claim_lines", "diagnoses", "prescriptions", "dispensings")
     assert not {f for f in new_day.silver_read if f.split("/", 1)[0] in family}
     assert {f for f in new_day.silver_read if f.startswith("centre_measurements/")}
