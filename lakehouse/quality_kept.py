@@ -119,7 +119,7 @@ def appended_view(
     """A connection where ``table``'s view holds only the appended rows (``added``); the other
     tables of ``present``, which its checks may read, are the stored ones. The OMOP report
     (``lakehouse.omop.dq``) counts its appended rows here too."""
-    con = connect(sorted(present - {table.name}))
+    con = connect(sorted(present | {table.name}))  # (an empty list would mean every table)
     con.register("_appended", added.to_arrow())
     con.execute(f"CREATE OR REPLACE VIEW {relation(table.name)} AS SELECT * FROM _appended")
     return con
