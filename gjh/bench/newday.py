@@ -73,10 +73,13 @@ def move(folders: list[Path], source: Path, target: Path) -> None:
 
 @dataclass
 class DayRun:
-    """What running one day did: each job's run, in order, and the seconds each took."""
+    """What running one day did: each job's run, in order, the seconds each took, and the
+    seconds of each of their steps (``job/step``, from the runs' own step statistics: where a
+    day's time goes, without a profiler)."""
 
     jobs: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    steps: dict[str, float] = field(default_factory=dict)
 
 
 def run_day(defs: dg.Definitions, instance: dg.DagsterInstance, sources: Path) -> DayRun:
@@ -106,6 +109,9 @@ def run_day(defs: dg.Definitions, instance: dg.DagsterInstance, sources: Path) -
         name = f"{job}:{partition}" if partition else job
         done.jobs.append(name)
         done.seconds[name] = time.perf_counter() - began
+        for step in instance.get_run_step_stats(result.run_id):
+            if step.start_time is not None and step.end_time is not None:
+                done.steps[f"{name}/{step.step_key}"] = step.end_time - step.start_time
     return done
 
 
@@ -156,7 +162,8 @@ if __name__ == "__main__":
     move(folders, Path({held!r}), Path({sources!r}))
     ran = run_day(defs, dg.DagsterInstance.get(), Path({sources!r}))
     print(json.dumps({{"seconds": time.perf_counter() - began, "items": len(folders),
-        "job_seconds": {{k: round(v, 2) for k, v in ran.seconds.items()}}}}))
+        "job_seconds": {{k: round(v, 2) for k, v in ran.seconds.items()}},
+        "step_seconds": {{k: round(v, 2) for k, v in ran.steps.items()}}}}))
 """
 
 

@@ -106,6 +106,7 @@ class NewDay:
     before: dict[str, Files]
     after: dict[str, Files]
     jobs: list[str]
+    steps: dict[str, float]  # the day's runs' step durations, as the bench reports them
     instance: dg.DagsterInstance
     citizens: int
     silver_read: set[str]  # the silver data files the day's runs opened
@@ -157,7 +158,7 @@ def new_day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NewDay]:
         with opened(lake.root / "silver") as seen:
             ran = run_day(defs, instance, lake.sources)
         after = snapshot(lake.root)
-    yield NewDay(lake, day, before, after, ran.jobs, instance, cfg.citizens, seen.data())
+    yield NewDay(lake, day, before, after, ran.jobs, ran.steps, instance, cfg.citizens, seen.data())
 
 
 def _changes(new_day: NewDay, name: str) -> tuple[set[str], set[str]]:
@@ -174,6 +175,9 @@ def test_the_day_ran_as_production_runs_it(new_day: NewDay) -> None:
     assert new_day.jobs[-3:] == ["imaging_job", "gold_job", "omop_job"]
     # Nothing monthly or whole-source ran: the day delivered none of it.
     assert not [j for j in new_day.jobs if j.startswith(("claims_job", "registry_job"))]
+    # Every run's steps are timed (the bench's report of where the day's time goes).
+    assert {s.split("/")[0] for s in new_day.steps} == set(new_day.jobs)
+    assert new_day.steps["gold_job/gold__citizen_timeline"] > 0
 
 
 def test_daily_tables_change_only_the_new_days_partition(new_day: NewDay) -> None:
