@@ -7,7 +7,7 @@ the crowd benchmark (tests/benchmarks/test_crowd.py) on the built demo city.
 Measured, against one person alone on the same servers in the same run (the baseline):
 
 * time to content, p50 and p95: from the 로그인 click to the worklist's table (clinicians) or the
-  timeline's chart (citizens), and from the open button to the study's images;
+  timeline's chart (citizens), and from the open link to the study's images;
 * each server's CPU seconds and peak resident memory while the crowd is served (and while the
   baseline was);
 * errors: content that never showed or a page showing an exception (``visitors.reach``), and the
@@ -80,8 +80,8 @@ def served(
         yield {"clinician": clinician, "citizen": citizen}
 
 
-def _open_button(visitor: visitors.Visitor) -> Locator:
-    return visitor.page.get_by_role("button", name=t("triage.worklist.open", "ko"))
+def _open_link(visitor: visitors.Visitor) -> Locator:
+    return visitor.page.get_by_role("link", name=t("triage.worklist.open", "ko"))
 
 
 def visit(
@@ -107,7 +107,7 @@ def visit(
             times["timeline"] = visitors.reach(people, at, timeout_s)
         if doctors:
             at = visitors.act_together(
-                [_open_button(d) for d in doctors], [visitors.CHART] * len(doctors)
+                [_open_link(d) for d in doctors], [visitors.CHART] * len(doctors)
             )
             times["images"] = visitors.reach(doctors, at, timeout_s)
     finally:

@@ -21,10 +21,10 @@ from gjh.bench.app_server import AppServer, healthy
 from gjh.bench.browser import exception_texts, fill_sign_in, save_failure_artifacts
 
 # What each person waits for (CSS, looked for in the page): the worklist's table, a chart (the
-# viewer's images, the timeline), the worklist's open button (back on the worklist).
+# viewer's images, the timeline), the worklist's open link (back on the worklist).
 TABLE = '[data-testid="stDataFrame"]'
 CHART = ".js-plotly-plot"
-OPEN_BUTTON = ".st-key-wl_open button"
+OPEN_LINK = ".st-key-wl_open a"
 HEALTH_TIMEOUT_S = 15.0  # one health request; a hung server never answers
 HEALTH_EVERY_S = 0.5
 POLL_S = 0.1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 from streamlit.testing.v1 import AppTest
 
@@ -22,3 +23,17 @@ def signed_in(app: str, account: str, password: str, language: Lang = "ko") -> A
         at.radio[0].set_value("en").run()
     assert not at.exception, at.exception
     return at
+
+
+def follow_link(at: AppTest, label: str, page: str) -> AppTest:
+    """Follow the page link labelled ``label`` as a browser would: to ``page`` (its file, as
+    ``AppTest.switch_page`` takes it) with the link's query; run there.
+
+    Raises:
+        AssertionError: No link has that label, or it leads to another page.
+    """
+    links = [e.proto for e in at.get("page_link") if e.proto.label == label]
+    assert links, f"no link {label!r}"
+    assert links[0].page.endswith(Path(page).stem), (links[0].page, page)
+    at.query_params = dict(parse_qsl(links[0].query_string))
+    return at.switch_page(page).run()

@@ -20,6 +20,7 @@ from apps.common.i18n import Lang, t
 from lakehouse import accounts, delta, identity
 from models.runtime.registry import registry
 from models.runtime.services import lookup
+from tests.apps.signed import follow_link
 from tests.apps.triage_cast import triage_cast
 from tests.conftest import City
 from tests.models.runtime.test_registry import models_with_cards
@@ -91,10 +92,14 @@ def texts(at: AppTest) -> str:
 
 def open_top(at: AppTest) -> str:
     uid = str(at.selectbox(key="wl_pick").value)
-    at.button(key="wl_open").click()
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    open_picked(at)
     return uid
+
+
+def open_picked(at: AppTest) -> None:
+    """The worklist's open link followed: the viewer on the picked study."""
+    follow_link(at, t("triage.worklist.open"), "app_pages/viewer.py")
+    assert not at.exception, [e.value for e in at.exception]
 
 
 def test_the_worklist_lists_studies_by_priority_with_counts_per_status(
@@ -111,6 +116,33 @@ def test_the_worklist_lists_studies_by_priority_with_counts_per_status(
         == studies["study_instance_uid"].n_unique()
     )
     assert "합성 데이터" in texts(at)
+
+
+def test_the_worklist_opens_the_picked_study_by_a_link_that_the_viewer_keeps(
+    platform_lake: Lake,
+) -> None:
+    # A link, not a button whose fragment run switches page: the worklist refreshes every
+    # minute, and a refresh tick that reaches the server after the viewer's run began blanks
+    # the viewer (seen with forty people at once at the city; apps/clinician/app_pages/
+    # worklist.py). Following a link, the browser stops the ticks before it changes page.
+    at = signed_in("dr.kim")
+    label = t("triage.worklist.open")
+    assert not [b for b in at.button if b.label == label], "no button switches page"
+    at.selectbox(key="wl_pick").select_index(1).run()  # the second study, not the top one
+    uid = str(at.selectbox(key="wl_pick").value)
+    link = next(e.proto for e in at.get("page_link") if e.proto.label == label)
+    assert link.query_string == f"study={uid}"
+    open_picked(at)
+    assert at.session_state["study"] == uid
+    header = texts(at)
+    # Back on the worklist, then the viewer from the sidebar (no query): the same study.
+    at.switch_page("app_pages/worklist.py").run()
+    at.query_params.clear()
+    at.switch_page("app_pages/viewer.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["study"] == uid
+    assert t("triage.viewer.none") not in texts(at)
+    assert texts(at).splitlines()[:3] == header.splitlines()[:3]
 
 
 def test_opening_the_top_study_shows_its_findings_and_the_reference_model_label(
@@ -203,10 +235,8 @@ def test_a_remote_reading_goes_to_the_hospital_and_its_reply_comes_back(
     assert any("의뢰했습니다" in s.value for s in clinic.success)
 
     reader = signed_in("dr.reader")
-    reader.selectbox(key="wl_pick").set_value(uid)  # on the hospital's worklist
-    reader.button(key="wl_open").click()
-    reader.run()
-    assert not reader.exception, [e.value for e in reader.exception]
+    reader.selectbox(key="wl_pick").set_value(uid).run()  # on the hospital's worklist
+    open_picked(reader)
     assert not reader.error, [e.value for e in reader.error]
     assert "원격 판독 의뢰" in texts(reader)  # the basis it is seen on
     reader.text_area(key="reading_report").input("우하엽 결절, 추적 CT 권고")

@@ -24,7 +24,7 @@ from gjh.bench.app_server import AppServer, healthy, run_app
 from gjh.bench.roster import crowd_roster
 from gjh.bench.visitors import (
     CHART,
-    OPEN_BUTTON,
+    OPEN_LINK,
     TABLE,
     HealthWatch,
     Visitor,
@@ -69,10 +69,10 @@ def load(clinicians: list[Visitor], citizens: list[Visitor], buttons: list[Locat
     reach(clinicians, at, CONTENT_TIMEOUT_S)
     reach(citizens, at, CONTENT_TIMEOUT_S)
     for _ in range(ROUNDS):
-        opens = [v.page.get_by_role("button", name=OPEN, exact=True).first for v in clinicians]
+        opens = [v.page.get_by_role("link", name=OPEN, exact=True).first for v in clinicians]
         reach(clinicians, act_together(opens, [CHART] * CLINICIANS), CONTENT_TIMEOUT_S)
         back = [v.page.get_by_role("link", name=WORKLIST, exact=True).first for v in clinicians]
-        reach(clinicians, act_together(back, [OPEN_BUTTON] * CLINICIANS), CONTENT_TIMEOUT_S)
+        reach(clinicians, act_together(back, [OPEN_LINK] * CLINICIANS), CONTENT_TIMEOUT_S)
 
 
 def test_ten_people_at_once_reach_their_content_and_the_servers_stay_healthy(

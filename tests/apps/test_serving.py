@@ -106,7 +106,7 @@ def test_serving_the_table_pages_writes_no_missing_script_run_context_warning(
     sign_in(page, servers["clinician"], "dr.han")
     expect(page.get_by_role("heading", name="판독 작업 목록")).to_be_visible()
     with rerun(page):
-        page.get_by_role("button", name="검사 열기").click()
+        page.get_by_role("link", name="검사 열기").click()
     expect(page.get_by_role("heading", name="영상 판독")).to_be_visible()
     expect(page.get_by_text("진단").first).to_be_visible()  # the patient context's tables
     english(page)

@@ -79,7 +79,7 @@ def test_triage_from_worklist_to_decision_and_a_foreign_study_refused(
 
     # 3. Open the top study.
     with rerun(page):
-        page.get_by_role("button", name="검사 열기").click()
+        page.get_by_role("link", name="검사 열기").click()
     expect(page.get_by_role("heading", name="영상 판독")).to_be_visible()
     expect(page.get_by_text("참고 모델: 합성 데이터로 학습 — 진료용이 아님").first).to_be_visible()
 

@@ -29,12 +29,12 @@ Measured for the busiest clinic's clinician, median of ``RUNS``:
 * opening the worklist's top study, bare: its instance rows and finding rows with Polars, every
   original through ``dicom_store.dataset`` and its heatmaps through ``np.load``;
 * opening, ``Access.open_study(uid)``;
-* opening, the page: clicking the worklist's open button until the viewer has drawn the study
+* opening, the page: clicking the worklist's open link until the viewer has drawn the study
   (the worklist's fragment reruns first, then the viewer), a fresh read each time (the viewer
   keeps a study in the session for five minutes, so the kept copy is dropped first) (**target:
   median < 1 s**); the viewer's run alone, fresh, kept and with the cache cleared, beside it;
 * optionally, with Chromium and Playwright, the real browser (``_browser``): clicking 로그인 until
-  the worklist table shows, and clicking the open button until the image shows.
+  the worklist table shows, and clicking the open link until the image shows.
 
 The pages run with one script cache, as a Streamlit server keeps (AppTest as shipped compiles the
 router and the page on every run; that compiling is reported apart). The ratios are each stage's
@@ -55,6 +55,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import parse_qsl
 
 import numpy as np
 import polars as pl
@@ -81,6 +82,7 @@ ROOT: Final = Path(__file__).resolve().parents[2]
 APP: Final = ROOT / "apps" / "clinician" / "streamlit_app.py"
 WORKLIST_PAGE: Final = "app_pages/worklist.py"
 VIEWER_PAGE: Final = "app_pages/viewer.py"
+OPEN_LABEL: Final = t("triage.worklist.open")
 KEPT: Final = "viewer_study"  # the viewer's session key for the study it read
 ACCOUNT: Final = "dr.bench"
 PASSWORD: Final = "bench-password-1"
@@ -361,7 +363,7 @@ def _compile_seconds() -> dict[str, float]:
 
 def _pages(clinic: str, top: str) -> dict[str, Any]:
     """The clinician app in AppTest: sign-in, the worklist cold and warm, opening its top study
-    from the open button (a fresh read each time), the viewer alone, fresh and kept."""
+    from the open link (a fresh read each time), the viewer alone, fresh and kept."""
     cache.clear()
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.run()
@@ -384,7 +386,9 @@ def _pages(clinic: str, top: str) -> dict[str, Any]:
             at.switch_page(WORKLIST_PAGE)
             at.run()
             del at.session_state[KEPT]
-        at.button(key="wl_open").click()
+        link = next(e.proto for e in at.get("page_link") if e.proto.label == OPEN_LABEL)
+        at.query_params = dict(parse_qsl(link.query_string))  # the open link, followed
+        at.switch_page(VIEWER_PAGE)
         open_runs.append(_timed(at.run))
         _clean(at, "open")
         assert at.session_state["study"] == top
@@ -425,7 +429,7 @@ def _browser(folder: Path) -> dict[str, Any]:
     """Debian's Chromium against ``streamlit run`` on this machine (server and browser share its
     cores). Sign-in: from the 로그인 click to the worklist table shown, in ``BROWSER_SESSIONS``
     tabs of one browser (the first pays the server's imports and empty caches). Opening: in the
-    last tab, from the open button to the study's image shown; the first open also loads
+    last tab, from the open link to the study's image shown; the first open also loads
     plotly.js into the tab, the next ones open the worklist's next studies (picked in its list),
     each a fresh read. Not measured, with the reason, when the browser cannot run."""
     if not CHROMIUM.exists():
@@ -460,7 +464,7 @@ def _browser(folder: Path) -> dict[str, Any]:
                 signed.append(until(page, sign_in.click, '[data-testid="stDataFrame"]'))
                 if tab < BROWSER_SESSIONS - 1:
                     page.close()
-            open_study = page.get_by_role("button", name=t("triage.worklist.open", "ko"))
+            open_study = page.get_by_role("link", name=t("triage.worklist.open", "ko"))
             for rank in range(RUNS + 1):
                 if rank:
                     with rerun(page):

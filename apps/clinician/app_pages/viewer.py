@@ -21,11 +21,13 @@ OPENED = "study"
 
 layer = access()
 st.title(t("triage.viewer.title"))
-# A link (``?study=<uid>``) names the study; otherwise the one opened from the worklist.
+# A link (``?study=<uid>``: the worklist's, a shared one) names the study; otherwise the one
+# opened last, kept for a return to the viewer from the sidebar (which drops the link's query).
 uid = st.query_params.get("study") or st.session_state.get(OPENED)
 if not isinstance(uid, str) or not uid:
     st.info(t("triage.viewer.none"))
     st.stop()
+st.session_state[OPENED] = uid
 
 try:
     opened = opened_study(layer, uid)

@@ -1,6 +1,14 @@
 """The worklist: the AI-scored studies this clinician may triage, most pressing first
 (``lakehouse.triage``), with filters and counts per status. It refreshes every minute as a
-fragment, so the filters, the chosen study and the scroll of the page stay where they were."""
+fragment, so the filters, the chosen study and the scroll of the page stay where they were.
+
+The chosen study opens through a link to the viewer (``?study=<uid>``), not a button whose run
+switches page: a refreshing fragment that switches page from its own run can leave the viewer
+blank. The browser keeps sending the fragment's minute ticks until it has taken in the page
+change, and a tick that reaches the server after the viewer's run began is run after it, with
+the worklist as its page. A slow browser (a busy phone, or forty people at once on the city's
+two cores) was seen to end on a viewer that showed nothing (docs/performance.md). Following a
+link, the browser stops the ticks before it asks for the new page."""
 
 from datetime import datetime, timedelta
 from functools import partial
@@ -15,7 +23,7 @@ from lakehouse.triage import OPEN, STATUSES, status_counts
 
 SHOWN = 500  # rows in the table; the counts cover every study
 REFRESH = timedelta(minutes=1)
-OPENED = "study"
+VIEWER = "app_pages/viewer.py"
 STATUS_MARK = {"new": "●", "in_review": "◐", "accepted": "✓", "rejected": "✗", "amended": "✎"}
 
 st.title(t("triage.worklist.title"))
@@ -53,10 +61,6 @@ with st.expander(t("triage.worklist.filters"), expanded=False):
 
 @st.fragment(run_every=REFRESH)
 def worklist() -> None:
-    if st.session_state.get("wl_open") and st.session_state.get("wl_pick"):
-        # "Open" was clicked: go straight to the study, without listing everything again.
-        st.session_state[OPENED] = st.session_state["wl_pick"]
-        st.switch_page("app_pages/viewer.py")
     since, until = (*tuple(period), None, None)[:2] if period else (None, None)
     rows = layer.worklist(
         services=services,
@@ -135,8 +139,16 @@ def worklist() -> None:
     if rows_picked:
         st.session_state["wl_pick"] = uids[rows_picked[0]]
     left, right = st.columns([4, 1])
-    left.selectbox(t("triage.worklist.pick"), uids, format_func=choices.__getitem__, key="wl_pick")
-    right.button(t("triage.worklist.open"), type="primary", key="wl_open")  # handled above
+    pick = left.selectbox(
+        t("triage.worklist.pick"), uids, format_func=choices.__getitem__, key="wl_pick"
+    )
+    with right.container(key="wl_open"):
+        st.page_link(
+            VIEWER,
+            label=t("triage.worklist.open"),
+            icon=":material/open_in_new:",
+            query_params={"study": pick},
+        )
 
 
 worklist()
