@@ -27,7 +27,7 @@ def _options(*names: str) -> dict[str, object]:
         capture_output=True,
         text=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def test_no_full_garbage_collection_follows_every_script_run() -> None:

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 import pytest
 
 from lakehouse import delta, quality, quality_kept
+from lakehouse.catalog import TABLES
 from tests.lakehouse.test_quality import citizens, claims, key, write, write_all
 
 CLAIMS = "silver.claims"
@@ -122,7 +124,7 @@ def test_the_kept_counts_are_the_whole_counts_night_after_night(
     counted.clear()
     kept = delta.open_table(CLAIMS).to_pyarrow_table().to_pylist()
     fixed = [r for r in kept if r["spec_id"] != "N01-007" or r["citizen_key"] == key(2)]
-    delta.replace(CLAIMS, quality_kept_frame(fixed), "spec_id IS NOT NULL")
+    delta.replace(CLAIMS, as_claims(fixed), "spec_id IS NOT NULL")
     _same(day)
     assert len(counted.whole) == len(quality.checks(CLAIMS))
     night(_rows(30, 4))
@@ -133,12 +135,8 @@ def test_the_kept_counts_are_the_whole_counts_night_after_night(
     assert len(counted.whole) == len(quality.checks(CLAIMS))
 
 
-def quality_kept_frame(rows: list[dict[str, Any]]) -> Any:
-    """Rows read back from the table, as the catalogue's frame."""
-    import polars as pl
-
-    from lakehouse.catalog import TABLES
-
+def as_claims(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Rows read back from the claims table as a frame of its catalogue schema (to write back)."""
     schema = TABLES[CLAIMS].polars_schema()
     return pl.DataFrame([{c: r.get(c) for c in schema} for r in rows], schema=schema)
 
