@@ -83,7 +83,9 @@ def worklist() -> None:
         return
     top = shown.head(SHOWN)
     names = {s: views.service_name(s) for s in set(top["service"].to_list())}
-    findings = [views.finding_name(s, c) for s, c in top.select("service", "finding_code").rows()]
+    pairs = top.select("service", "finding_code").rows()
+    named = {pair: views.finding_name(*pair) for pair in set(pairs)}  # a dozen, not 500
+    findings = [named[pair] for pair in pairs]
     table = top.select(
         pl.col("priority").alias(t("triage.column.priority")),
         pl.col("status")

@@ -148,3 +148,21 @@ def test_the_list_stands_below_the_lakehouse() -> None:
         for p in (ROOT / "lakehouse").rglob("*.py")
     }
     assert {file: found for file, found in lakehouse.items() if found} == {}
+
+
+def test_the_models_folder_follows_the_environment_and_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # models_dir() is resolved once per setting (the apps ask for it on every table row); a
+    # relative setting still means the folder under the working directory of the moment.
+    monkeypatch.delenv(services.MODELS_ENV, raising=False)
+    assert services.models_dir() == MODELS
+    (tmp_path / "a" / "models").mkdir(parents=True)
+    (tmp_path / "b" / "models").mkdir(parents=True)
+    monkeypatch.setenv(services.MODELS_ENV, "models")
+    monkeypatch.chdir(tmp_path / "a")
+    assert services.models_dir() == tmp_path.resolve() / "a" / "models"
+    monkeypatch.chdir(tmp_path / "b")
+    assert services.models_dir() == tmp_path.resolve() / "b" / "models"
+    monkeypatch.setenv(services.MODELS_ENV, str(tmp_path / "a" / "models"))
+    assert services.models_dir() == tmp_path.resolve() / "a" / "models"
