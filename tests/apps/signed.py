@@ -27,7 +27,8 @@ def signed_in(app: str, account: str, password: str, language: Lang = "ko") -> A
 
 def follow_link(at: AppTest, label: str, page: str) -> AppTest:
     """Follow the page link labelled ``label`` as a browser would: to ``page`` (its file, as
-    ``AppTest.switch_page`` takes it) with the link's query; run there.
+    ``AppTest.switch_page`` takes it) with the link's query; not yet run (``.run()`` it, or time
+    the run).
 
     Raises:
         AssertionError: No link has that label, or it leads to another page.
@@ -36,4 +37,4 @@ def follow_link(at: AppTest, label: str, page: str) -> AppTest:
     assert links, f"no link {label!r}"
     assert links[0].page.endswith(Path(page).stem), (links[0].page, page)
     at.query_params = dict(parse_qsl(links[0].query_string))
-    return at.switch_page(page).run()
+    return at.switch_page(page)

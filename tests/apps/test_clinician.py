@@ -98,7 +98,7 @@ def open_top(at: AppTest) -> str:
 
 def open_picked(at: AppTest) -> None:
     """The worklist's open link followed: the viewer on the picked study."""
-    follow_link(at, t("triage.worklist.open"), "app_pages/viewer.py")
+    follow_link(at, t("triage.worklist.open"), "app_pages/viewer.py").run()
     assert not at.exception, [e.value for e in at.exception]
 
 
