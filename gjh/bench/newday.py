@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -35,6 +36,8 @@ MANIFEST: Final = "delivery.json"
 QUIET: Final = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # The nightly jobs after the day's ingestion runs (their schedules: gold at 02:00, OMOP after).
 NIGHTLY: Final = ("gold_job", "omop_job")
+# The line the day's script prints as each run starts: each run's own peak memory is measured.
+RUN_STARTS: Final = "run starts: "
 
 
 def last_day(sources: Path) -> date:
@@ -82,10 +85,15 @@ class DayRun:
     steps: dict[str, float] = field(default_factory=dict)
 
 
-def run_day(defs: dg.Definitions, instance: dg.DagsterInstance, sources: Path) -> DayRun:
+def run_day(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    sources: Path,
+    starting: Callable[[str], object] = lambda name: None,
+) -> DayRun:
     """Run what production launches for the deliveries under ``sources`` that the ingestion
     ledger lacks: the drop-folder sensor's runs (one per family and partition), an imaging pass,
-    then the nightly gold and OMOP jobs.
+    then the nightly gold and OMOP jobs. ``starting`` is told each run's name as it starts.
 
     Raises:
         RuntimeError: a run failed (its id names it in ``instance``).
@@ -100,13 +108,14 @@ def run_day(defs: dg.Definitions, instance: dg.DagsterInstance, sources: Path) -
     plan = [(r.job_name or "", r.partition_key) for r in requests]
     plan += [("imaging_job", None), *((job, None) for job in NIGHTLY)]
     for job, partition in plan:
+        name = f"{job}:{partition}" if partition else job
+        starting(name)
         began = time.perf_counter()
         result = defs.resolve_job_def(job).execute_in_process(
             run_config=QUIET, instance=instance, partition_key=partition, raise_on_error=False
         )
         if not result.success:
             raise RuntimeError(f"{job} {partition or ''} failed (run {result.run_id})")
-        name = f"{job}:{partition}" if partition else job
         done.jobs.append(name)
         done.seconds[name] = time.perf_counter() - began
         for step in instance.get_run_step_stats(result.run_id):
@@ -149,7 +158,7 @@ if __name__ == "__main__":
     import json, time
     from pathlib import Path
     import dagster as dg
-    from gjh.bench.newday import move, run_day
+    from gjh.bench.newday import RUN_STARTS, move, run_day
     from pipelines import definitions
     from pipelines.defs.resources import Imaging
     defs = dg.Definitions(
@@ -160,16 +169,25 @@ if __name__ == "__main__":
     folders = [Path(f) for f in {folders!r}]
     began = time.perf_counter()
     move(folders, Path({held!r}), Path({sources!r}))
-    ran = run_day(defs, dg.DagsterInstance.get(), Path({sources!r}))
+    ran = run_day(defs, dg.DagsterInstance.get(), Path({sources!r}),
+        starting=lambda name: print(RUN_STARTS + name, flush=True))
     print(json.dumps({{"seconds": time.perf_counter() - began, "items": len(folders),
         "job_seconds": {{k: round(v, 2) for k, v in ran.seconds.items()}},
         "step_seconds": {{k: round(v, 2) for k, v in ran.steps.items()}}}}))
 """
 
 
+def run_phase(line: str) -> str | None:
+    """The run of the day a line of its script starts (``RUN_STARTS`` and its name), if any."""
+    if not line.startswith(RUN_STARTS):
+        return None
+    return line.removeprefix(RUN_STARTS).strip() or None
+
+
 def stage(held: HeldBack, whole_build: Measured) -> Measured:
     """Deliver the held-back day into the whole build's lake and time its runs, against the
-    whole build (the floor of issue 23's table for this stage)."""
+    whole build (the floor of issue 23's table for this stage), with each run's own peak
+    (``detail.phase_peak_mib``: which of the day's runs holds its memory)."""
     env = dict(held.built.env) | {
         "LAKEHOUSE_URI": str(held.built.work / "built"),
         "DAGSTER_HOME": str(held.built.work / "dagster"),
@@ -179,6 +197,6 @@ def stage(held: HeldBack, whole_build: Measured) -> Measured:
         held=str(held.held),
         sources=str(held.built.sources),
     )
-    row = stages._measured("one new day", script, env, unit="folders")
+    row = stages._measured("one new day", script, env, unit="folders", phase=run_phase)
     floor = Floor("the whole build", whole_build.seconds, whole_build.peak_rss_mib)
     return replace(row, floor=floor, detail=row.detail | {"day": held.day.isoformat()})

@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,22 +177,37 @@ class Context:
     env: Mapping[str, str]
 
 
-def _run(cmd: list[str], env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run a stage's process; (its last JSON line, the outside measurement)."""
-    measured = run_measured(cmd, env=dict(env))
+def _run(
+    cmd: list[str], env: Mapping[str, str], phase: Callable[[str], str | None] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run a stage's process; (its last JSON line, the outside measurement, with each phase's
+    peak when ``phase`` names the phase a printed line starts)."""
+    measured = run_measured(cmd, phase=phase, env=dict(env))
     return json.loads(measured["stdout"].strip().splitlines()[-1]), measured
 
 
-def _script(script: str, env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    return _run([sys.executable, "-c", script], env)
+def _script(
+    script: str, env: Mapping[str, str], phase: Callable[[str], str | None] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    return _run([sys.executable, "-c", script], env, phase)
 
 
 def _script_file(script: Path, env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
     return _run([sys.executable, str(script)], env)
 
 
-def _measured(stage: str, script: str, env: Mapping[str, str], unit: str = "rows") -> Measured:
-    out, outside = _script(script, env)
+def _measured(
+    stage: str,
+    script: str,
+    env: Mapping[str, str],
+    unit: str = "rows",
+    phase: Callable[[str], str | None] | None = None,
+) -> Measured:
+    """The stage's row from its script's last JSON line and the outside measurement; with
+    ``phase``, each phase's own peak in the detail (``phase_peak_mib``)."""
+    out, outside = _script(script, env, phase)
+    peaks = {name: round(mib, 1) for name, mib in outside["phase_peak_mib"].items()}
+    detail = {k: v for k, v in out.items() if k not in {"seconds", "items", "p95_ms"}}
     return Measured(
         stage=stage,
         seconds=out["seconds"],
@@ -201,7 +216,7 @@ def _measured(stage: str, script: str, env: Mapping[str, str], unit: str = "rows
         unit=unit,
         peak_rss_mib=outside["peak_rss_mib"],
         p95_ms=out.get("p95_ms"),
-        detail={k: v for k, v in out.items() if k not in {"seconds", "items", "p95_ms"}},
+        detail=detail | ({"phase_peak_mib": peaks} if peaks else {}),
     )
 
 

@@ -59,6 +59,7 @@ from pipelines.transform.gold import (
     pass_size,
     scored_studies,
     timeline,
+    touched_passes,
     uptake_daily,
     without_claims,
 )
@@ -321,12 +322,46 @@ def _of_citizens(keys: list[object]) -> str:
     return f"{_buckets(_bucket_list(text))} AND {within('citizen_key', text)}"
 
 
+def _stored_rows(name: str, keys: list[str]) -> pl.DataFrame:
+    """``citizen_key`` and ``rows``: how many rows ``name`` holds of each of these citizens (0
+    for none), counted from the key column of their buckets' files."""
+    mine = _buckets_of(keys) & pl.col("citizen_key").is_in(keys)
+    counts = lake.scan(name).filter(mine).group_by("citizen_key").len("rows").collect()
+    wanted = pl.DataFrame({"citizen_key": keys}, schema={"citizen_key": pl.String})
+    return wanted.join(counts, on="citizen_key", how="left").fill_null(0)
+
+
+def _refresh_citizens(keys: list[str], claims: bool) -> tuple[str, int]:
+    """Recompute some citizens' timeline and write what changed in their stored rows; (what
+    was written, in words; the rows recomputed). Without ``claims``, their stored claims rows
+    are kept rather than recomputed."""
+    table = catalog_table(TIMELINE)
+    stored = (
+        lake.frame(TIMELINE, _buckets_of(keys) & pl.col("citizen_key").is_in(keys))
+        if keys
+        else pl.DataFrame(schema=table.polars_schema())
+    )
+    frame = stored.clear()
+    recomputed = 0
+    if keys:
+        sources = _citizens_sources(keys)
+        frame = timeline(sources if claims else without_claims(sources)).collect(engine="streaming")
+        recomputed = frame.height
+        if not claims:
+            kept = table.conform(stored.filter(from_claims()))
+            frame = in_order(pl.concat([table.conform(frame), kept]).lazy()).collect()
+        frame = frame.rechunk()
+    written = write_changes(TIMELINE, frame, stored, "citizen_key", _of_citizens, append_new=True)
+    return written, recomputed
+
+
 @_asset(TIMELINE, TIMELINE_SOURCES)
 def gold_citizen_timeline(
     context: dg.AssetExecutionContext, lakehouse: Lakehouse
 ) -> dg.MaterializeResult[None]:
     """Every citizen's timeline from silver: only the citizens whose sources changed since the
-    last refresh, or everyone in passes of key buckets, one commit per pass."""
+    last refresh (in passes of a bounded number of their rows), or everyone in passes of key
+    buckets; one commit per pass."""
     del lakehouse  # its setup points the lakehouse modules at this deployment's storage
     found = since(TIMELINE, TIMELINE_CHANGES)
     keys = sorted(touched_citizens(found)) if not found.whole else []
@@ -334,37 +369,24 @@ def gold_citizen_timeline(
         # A night whose deliveries left the claims family alone (every night but the monthly
         # claims') keeps the touched citizens' stored claims rows: the year's claims unread.
         claims = any(found.changed(name) is not None for name in CLAIMS_FAMILY)
-        table = catalog_table(TIMELINE)
-        stored = (
-            lake.frame(TIMELINE, _buckets_of(keys) & pl.col("citizen_key").is_in(keys))
-            if keys
-            else pl.DataFrame(schema=table.polars_schema())
-        )
-        frame = stored.clear()
-        recomputed = 0
-        if keys:
-            sources = _citizens_sources(keys)
-            frame = timeline(sources if claims else without_claims(sources)).collect(
-                engine="streaming"
-            )
-            recomputed = frame.height
-            if not claims:
-                kept = table.conform(stored.filter(from_claims()))
-                frame = in_order(pl.concat([table.conform(frame), kept]).lazy()).collect()
-            frame = frame.rechunk()
-        written = write_changes(
-            TIMELINE, frame, stored, "citizen_key", _of_citizens, append_new=True
-        )
+        passes = touched_passes(_stored_rows(TIMELINE, keys)) if keys else [[]]
+        each, recomputed = [], 0
+        for part in passes:
+            done, rows = _refresh_citizens(part, claims)
+            each.append(done)
+            recomputed += rows
         found.record(TIMELINE)
         context.log.info(
             f"timeline: {len(keys)} citizens touched since the last refresh"
-            f"{'' if claims else ' (their claims rows kept: no claims since)'}, {written}"
+            f"{'' if claims else ' (their claims rows kept: no claims since)'}, in"
+            f" {len(passes)} passes: {'; '.join(each)}"
         )
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": delta.state(TIMELINE).rows or 0,
                 "citizens_recomputed": len(keys),
                 "rows_recomputed": recomputed,
+                "passes": len(passes),
                 "claims_read": claims,
             },
         )

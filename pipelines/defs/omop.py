@@ -35,10 +35,11 @@ from pipelines.defs.gold import TIMEZONE, write_changes
 from pipelines.defs.resources import Lakehouse
 from pipelines.defs.since import Since, since, values
 from pipelines.defs.specs import spec
-from pipelines.transform.gold import bucket_groups, pass_size
+from pipelines.transform.gold import bucket_groups, pass_size, touched_passes
 from pipelines.transform.omop import (
     CLAIMS_SOURCES,
     CLAIMS_TABLES,
+    SHARED,
     Sources,
     person_level,
     shared,
@@ -82,6 +83,9 @@ CHANGES: Final = {
 # The table that records what the CDM was last built from (lakehouse.delta.record_state).
 STATE: Final = "omop.person"
 PERIODS: Final = "omop.observation_period"
+# The tables of persons written by difference, pass by pass, on a night (the periods wait for
+# every pass: their ends move for everyone).
+PERSON_TABLES: Final = tuple(n for n in TABLES if n not in SHARED and n != PERIODS)
 # Past this many citizens touched, the CDM is rebuilt in its passes over everyone.
 MOST_TOUCHED: Final = 200_000
 # Runs after gold (the nightly refresh at 02:00 KST takes minutes): at 03:00 KST.
@@ -273,6 +277,61 @@ def _changed(name: str, frame: pl.DataFrame) -> bool:
     return stored.height != frame.height or not stored.sort(pl.all()).equals(frame.sort(pl.all()))
 
 
+def _persons(keys: list[str]) -> pl.DataFrame:
+    """``citizen_key`` and ``person_id`` of some citizens."""
+    return with_person_id(pl.DataFrame({"citizen_key": keys}, schema={"citizen_key": pl.String}))
+
+
+def _stored_rows(persons: pl.DataFrame) -> pl.DataFrame:
+    """``citizen_key`` and ``rows``: each person's rows in the person-level tables (0 for a
+    person not stored yet), counted from their ``person_id`` columns."""
+    ids = persons["person_id"].to_list()
+    counts = [
+        lake.scan(name).filter(pl.col("person_id").is_in(ids)).group_by("person_id").len("rows")
+        for name in (*PERSON_TABLES, PERIODS)
+    ]
+    total = pl.concat(pl.collect_all(counts)).group_by("person_id").agg(pl.col("rows").sum())
+    joined = persons.join(total, on="person_id", how="left").fill_null(0)
+    return joined.select("citizen_key", "rows")
+
+
+def _refresh_persons(
+    keys: list[str],
+    ids: list[object],
+    claims: bool,
+    day: date,
+    institutions: pl.DataFrame,
+    written: dict[str, list[str]],
+) -> pl.DataFrame:
+    """Recompute some citizens' person-level tables and write what changed in their stored
+    rows (appends when they only gained rows), adding what each write did to ``written``;
+    returns their observation periods, written by the caller with everyone's. Without
+    ``claims``, their stored rows of the claims family are kept rather than recomputed."""
+
+    def stored_of(name: str) -> pl.DataFrame:
+        """The persons' stored rows of a table read by person."""
+        if not ids:
+            return pl.DataFrame(schema=delta.spec(name).polars_schema())
+        return lake.frame(name, pl.col("person_id").is_in(ids))
+
+    # The claims family's stored rows are read first when they are kept; the other tables' one
+    # at a time as they are written, so no more than one is held beside what was built.
+    stored_rows = {name: stored_of(name) for name in CLAIMS_TABLES} if not claims else {}
+    built = {t.name: pl.DataFrame(schema=t.polars_schema()) for t in OMOP}
+    if keys:
+        src = citizen_sources(keys, institutions, claims)
+        built = person_level(src, day).tables
+        if not claims:
+            built = with_claims_kept(built, stored_rows, src.citizens, day)
+    for name in PERSON_TABLES:
+        stored = stored_rows.pop(name) if name in stored_rows else stored_of(name)
+        frame = built.pop(name)
+        written[name].append(
+            write_changes(name, frame, stored, "person_id", _of_persons, append_new=True)
+        )
+    return delta.spec(PERIODS).conform(built[PERIODS])
+
+
 def _incremental(
     context: dg.AssetExecutionContext,
     found: Since,
@@ -287,29 +346,22 @@ def _incremental(
     observation periods' ends moved to the new last day, the small shared tables rewritten
     when they differ. A night that changed neither the claims family nor the register
     (``CLAIMS_SOURCES``; every night but the monthly claims' and the register's) keeps the
-    touched persons' stored rows of that family rather than reading the year's claims again."""
-    ids = with_person_id(pl.DataFrame({"citizen_key": keys}, schema={"citizen_key": pl.String}))[
-        "person_id"
-    ].to_list()
+    touched persons' stored rows of that family rather than reading the year's claims again.
+    The touched citizens are taken in passes of a bounded number of their stored rows
+    (``touched_passes``): a night holds one pass's rows at a time, whatever the day touched."""
     claims = any(found.changed(SOURCES[name]) is not None for name in (*CLAIMS_SOURCES, "citizens"))
-
-    def stored_of(name: str) -> pl.DataFrame:
-        """The touched persons' stored rows of a table read by person."""
-        if not ids:
-            return pl.DataFrame(schema=delta.spec(name).polars_schema())
-        return lake.frame(name, pl.col("person_id").is_in(ids))
-
-    # The claims family's stored rows are read first when they are kept; the other tables' one
-    # at a time as they are written, so no more than one is held beside what was built.
-    stored_rows = {name: stored_of(name) for name in CLAIMS_TABLES} if not claims else {}
-    built = {t.name: pl.DataFrame(schema=t.polars_schema()) for t in OMOP}
-    if keys:
-        src = citizen_sources(keys, institutions, claims)
-        built = person_level(src, day).tables
-        if not claims:
-            built = with_claims_kept(built, stored_rows, src.citizens, day)
+    persons = _persons(keys)
+    ids = persons["person_id"].to_list()
+    passes = touched_passes(_stored_rows(persons)) if keys else [[]]
+    # The person-level tables, pass by pass: each pass's rows built, compared with its persons'
+    # stored rows and written; only the observation periods (a row per person) wait for all.
+    each: dict[str, list[str]] = {name: [] for name in PERSON_TABLES}
+    periods = []
+    for part in passes:
+        part_ids = persons.filter(pl.col("citizen_key").is_in(part))["person_id"].to_list()
+        periods.append(_refresh_persons(part, part_ids, claims, day, institutions, each))
     context.log.info(
-        f"omop: {len(keys)} citizens recomputed"
+        f"omop: {len(keys)} citizens recomputed in {len(passes)} passes"
         f"{'' if claims else ', their claims rows kept (no claims or register change since)'}"
     )
     tables = shared(districts, institutions, day, datetime.now(KOREA).date())
@@ -330,22 +382,14 @@ def _incremental(
                     moved_periods(stored, keys, day, before).filter(
                         ~pl.col("person_id").is_in(ids)
                     ),
-                    delta.spec(name).conform(built[name]),
+                    *periods,
                 ]
             )
             kind = "period_type_concept_id"
             written = write_changes(name, frame, stored, kind, lambda _: whole(PERIODS))
             rows = frame.height
         else:
-            frame = built[name]
-            written = write_changes(
-                name,
-                frame,
-                stored_rows.pop(name) if name in stored_rows else stored_of(name),
-                "person_id",
-                _of_persons,
-                append_new=True,
-            )
+            written = "; ".join(each[name])
             rows = delta.state(name).rows or 0
         context.log.info(f"{name}: {written}")
         yield dg.MaterializeResult(
@@ -353,6 +397,7 @@ def _incremental(
             metadata={
                 "dagster/row_count": rows,
                 "citizens_recomputed": len(keys),
+                "passes": len(passes),
                 "claims_read": claims,
             },
         )

@@ -441,6 +441,39 @@ def bucket_groups(size: int) -> list[range]:
     return [range(lo, lo + size) for lo in range(0, BUCKETS, size)]
 
 
+# A night's touched citizens are recomputed in passes of at most about this many of their
+# stored rows. A centre member's year holds some 1,900 device values; the city's 3,664 citizens
+# touched by one day (nearly all members) were some 7 M rows, recomputed and compared in one
+# frame, and that night peaked at 18.5 GiB (docs/performance.md, "The new day's memory").
+TOUCHED_PASS_ROWS: Final = 1_000_000
+
+
+def touched_passes(
+    rows: pl.DataFrame, most_rows: int | None = None, most_citizens: int = PASS_CITIZENS
+) -> list[list[str]]:
+    """Touched citizens in passes that bound what a night's refresh holds at once: in order of
+    key bucket then key (a pass reads few buckets' files), cut before a pass would pass
+    ``most_rows`` stored rows (``TOUCHED_PASS_ROWS``) or ``most_citizens`` citizens; a citizen
+    with more rows than that is a pass alone.
+
+    Args:
+        rows: ``citizen_key`` and ``rows``: each touched citizen's stored rows (0 if none yet).
+        most_rows: The rows a pass may hold.
+        most_citizens: The citizens a pass may hold.
+    """
+    most = TOUCHED_PASS_ROWS if most_rows is None else most_rows
+    ordered = rows.with_columns(key_bucket_expr().alias("_bucket")).sort("_bucket", "citizen_key")
+    passes: list[list[str]] = []
+    held = most + 1  # the first citizen opens a pass
+    for key, n in ordered.select("citizen_key", "rows").iter_rows():
+        if held + n > most or len(passes[-1]) >= most_citizens:
+            passes.append([])
+            held = 0
+        passes[-1].append(key)
+        held += n
+    return passes
+
+
 def timeline(src: TimelineSources) -> pl.LazyFrame:
     """``gold.citizen_timeline`` rows from the silver tables, sorted by citizen and date so a
     citizen's rows sit together in the partition's files (row-group statistics on

@@ -15,6 +15,7 @@ from PIL import Image
 
 from gjh.bench import growth, report
 from gjh.bench.measure import run_measured
+from gjh.bench.newday import RUN_STARTS, run_phase
 from gjh.bench.report import Floor, Measured
 from gjh.bench.run import CITY, STAGES, chosen, size
 from gjh.bench.stages import build_phase, build_stages
@@ -171,6 +172,25 @@ def test_each_phase_of_a_run_has_its_own_peak() -> None:
     assert build_phase("      done in 1.0 s: 1 rows written") is None
 
 
+def test_each_run_of_a_new_day_has_its_own_peak() -> None:
+    """Which of a day's runs held its memory: the day's script names each run as it starts
+    (``RUN_STARTS``), and the run that holds 300 MiB peaks there, not the one after it."""
+    script = (
+        "import time\n"
+        f"print({RUN_STARTS!r} + 'gold_job', flush=True)\n"
+        "block = bytearray(300 * 2**20)\n"
+        "time.sleep(1.0)\n"
+        "del block\n"
+        "print('a line of the run', flush=True)\n"
+        f"print({RUN_STARTS!r} + 'omop_job', flush=True)\n"
+        "time.sleep(1.0)\n"
+    )
+    peaks = run_measured([sys.executable, "-c", script], phase=run_phase)["phase_peak_mib"]
+    assert set(peaks) == {"gold_job", "omop_job"}
+    assert peaks["gold_job"] >= 300 > peaks["omop_job"] + 200
+    assert run_phase("centre_job:2025-12-31 failed") is None
+
+
 def test_build_stages_parsed_from_gjh_build_output() -> None:
     out = (
         "gjh build: a -> b\n[1/2] sources delivered whole: 34 tables ...\n"
@@ -222,6 +242,8 @@ def test_gjh_bench_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
         assert stages[name]["items"] == stages[name]["detail"]["floor_items"], name
     built = stages["whole build"]["detail"]  # each build stage's time and its own peak
     assert set(built["stage_peak_mib"]) == set(built["stage_seconds"]) and built["stage_seconds"]
+    day = stages["one new day"]["detail"]  # each of the day's runs: its time and its own peak
+    assert set(day["phase_peak_mib"]) == set(day["job_seconds"]) and day["job_seconds"]
     rounds = stages["AI scoring"]["detail"]["rounds"]  # scoring: 3 runs of 3, each reported
     assert len(rounds) == 3 and all(r["ratio"] > 0 for r in rounds)
     assert stages["AI scoring"]["ratio"] == pytest.approx(min(r["ratio"] for r in rounds), 1e-3)

@@ -38,6 +38,7 @@ from pipelines.transform.gold import (
     inpatient_forms,
     pass_size,
     residence_segments,
+    touched_passes,
 )
 from tests.conftest import City
 from tests.pipelines.conftest import Lake
@@ -317,6 +318,25 @@ def test_passes_shrink_as_the_city_grows() -> None:
         size = pass_size(citizens, 8)
         assert bucket_groups(size)  # divides the buckets
         assert size == 1 or citizens * size / BUCKETS <= PASS_CITIZENS
+
+
+def test_touched_citizens_pass_in_bounded_rows_and_in_bucket_order() -> None:
+    """A night's touched citizens are recomputed in passes that hold at most ``most_rows`` of
+    their stored rows (a citizen with more is a pass alone) and ``most_citizens`` citizens,
+    every citizen in exactly one pass, in key-bucket order (a pass reads few buckets' files)."""
+    keys = [f"C{b:02x}{i:030x}" for b in (0xC1, 0x05, 0x42, 0x7F) for i in range(3)]
+    rows = pl.DataFrame({"citizen_key": keys, "rows": [400, 10, 0] * 4})
+    passes = touched_passes(rows, most_rows=500, most_citizens=4)
+    weight = dict(zip(keys, [400, 10, 0] * 4, strict=True))
+    assert sorted(k for p in passes for k in p) == sorted(keys)
+    assert all(len(p) <= 4 and (sum(weight[k] for k in p) <= 500 or len(p) == 1) for p in passes)
+    order = [key_bucket(k) for p in passes for k in p]
+    assert order == sorted(order)
+    assert len(passes) == 4  # a bucket's 400 + 10 + 0 fill a pass: the next 400 would pass 500
+    assert [len(p) for p in touched_passes(rows, most_rows=10**6, most_citizens=5)] == [5, 5, 2]
+    heavy = pl.DataFrame({"citizen_key": [keys[0], keys[1]], "rows": [5_000, 1]})
+    assert touched_passes(heavy, most_rows=100) == [[keys[0]], [keys[1]]]
+    assert touched_passes(rows) == [sorted(keys, key=lambda k: (key_bucket(k), k))]
 
 
 def test_residence_segments_cut_at_birthdays_and_residence() -> None:

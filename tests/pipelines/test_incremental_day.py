@@ -69,6 +69,8 @@ REWRITTEN: Final = {
 # files (the day's rows appended to the citizens' buckets), the daily uptake rewrites the day's
 # own partition only (its cells existed already: the month's claims reach that day).
 INCREMENTAL_GOLD: Final = ("gold.citizen_timeline", "gold.programme_uptake_daily")
+# The stored rows a pass of the day's touched citizens may hold (pipelines.transform.gold).
+PASS_ROWS: Final = 300
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,11 @@ def new_day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NewDay]:
         assert "OPTIMIZE" in {c["operation"] for c in timeline}, "the upkeep compacted nothing"
         before = snapshot(lake.root)
         move(held, home / "held", home / "sources")
-        with opened(lake.root / "silver") as seen:
+        # The day's touched citizens in passes of a few hundred stored rows, as a city's
+        # thousands of members go in passes of a million: the passes together must write what
+        # one pass writes (the night before ran in one).
+        with opened(lake.root / "silver") as seen, pytest.MonkeyPatch.context() as patch:
+            patch.setattr("pipelines.transform.gold.TOUCHED_PASS_ROWS", PASS_ROWS)
             ran = run_day(defs, instance, lake.sources)
         after = snapshot(lake.root)
     yield NewDay(lake, day, before, after, ran.jobs, ran.steps, instance, cfg.citizens, seen.data())
@@ -241,18 +247,25 @@ def test_incremental_gold_equals_a_rebuild(new_day: NewDay, tmp_path: Path) -> N
         assert added, f"{name}: the new day added nothing"
 
 
-def _recomputed(new_day: NewDay, name: str) -> int:
-    """How many citizens the last materialisation of a table recomputed (-1: all of them)."""
+def _metadata(new_day: NewDay, name: str, entry: str) -> int:
+    """A number the last materialisation of a table reported."""
     event = new_day.instance.get_latest_materialization_event(dg.AssetKey(name.split(".")))
     assert event is not None and event.asset_materialization is not None, name
-    value = event.asset_materialization.metadata["citizens_recomputed"].value
+    value = event.asset_materialization.metadata[entry].value
     assert isinstance(value, int)
     return value
+
+
+def _recomputed(new_day: NewDay, name: str) -> int:
+    """How many citizens the last materialisation of a table recomputed (-1: all of them)."""
+    return _metadata(new_day, name, "citizens_recomputed")
 
 
 def test_the_nightly_jobs_recompute_only_the_citizens_the_day_touched(new_day: NewDay) -> None:
     for name in ("gold.citizen_timeline", "omop.measurement", "omop.person"):
         assert 0 < _recomputed(new_day, name) < new_day.citizens / 2, name
+        # in passes of a bounded number of rows (``PASS_ROWS`` here): the memory one night holds
+        assert _metadata(new_day, name, "passes") > 1, name
     event = new_day.instance.get_latest_materialization_event(
         dg.AssetKey(["gold", "programme_uptake_daily"])
     )
