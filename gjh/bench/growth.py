@@ -5,7 +5,7 @@ table for docs/performance.md. Pure functions of the reports, apart from writing
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import plotly.graph_objects as go
 from plotly.colors import qualitative
@@ -23,6 +23,9 @@ def series(reports: list[dict[str, Any]]) -> dict[str, list[tuple[int, float, fl
                 (int(report["size"]["citizens"]), float(row["seconds"]), row["peak_rss_mib"])
             )
     return found
+
+
+HEIGHT: Final = 720
 
 
 def figure(reports: list[dict[str, Any]], title: str = "") -> go.Figure:
@@ -52,7 +55,16 @@ def figure(reports: list[dict[str, Any]], title: str = "") -> go.Figure:
             )
     fig.update_xaxes(type="log", title_text="citizens")
     fig.update_yaxes(type="log")
-    fig.update_layout(width=1100, height=520, template="plotly_white", title_text=title)
+    # The legend below the panels, in rows: every stage shows however many there are (beside
+    # them, fifteen stages ran past the figure's foot).
+    fig.update_layout(
+        width=1100,
+        height=HEIGHT,
+        template="plotly_white",
+        title_text=title,
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0},
+        margin={"b": 200},
+    )
     return fig
 
 

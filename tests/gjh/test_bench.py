@@ -122,9 +122,11 @@ def test_growth_series_table_and_figure_from_given_numbers(tmp_path: Path) -> No
     # A stage keeps its colour across the two panels and has a marker of its own.
     assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color
     assert fig.data[0].marker.symbol != fig.data[2].marker.symbol
+    # The legend in rows below the panels: beside them, fifteen stages ran past the foot.
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0
     png = growth.write_png(reports, tmp_path / "growth.png")
     with Image.open(png) as image:
-        assert image.format == "PNG" and image.size == (1100, 520)
+        assert image.format == "PNG" and image.size == (1100, growth.HEIGHT)
 
 
 def test_sizes_by_name_or_number() -> None:
