@@ -12,6 +12,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 PALETTE = qualitative.Plotly
+HEIGHT: Final = 720  # the panels and, below them, the legend's rows
 
 
 def series(reports: list[dict[str, Any]]) -> dict[str, list[tuple[int, float, float]]]:
@@ -23,9 +24,6 @@ def series(reports: list[dict[str, Any]]) -> dict[str, list[tuple[int, float, fl
                 (int(report["size"]["citizens"]), float(row["seconds"]), row["peak_rss_mib"])
             )
     return found
-
-
-HEIGHT: Final = 720
 
 
 def figure(reports: list[dict[str, Any]], title: str = "") -> go.Figure:
