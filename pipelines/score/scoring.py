@@ -33,6 +33,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib import import_module
 from typing import Any, Final
 
 import numpy as np
@@ -539,7 +540,11 @@ class Scorers:
     """
 
     def __init__(self, workers: int = 1, threads: int = 0) -> None:
-        self.pool = WorkerPool(workers, name="scorer")
+        # The initializer imports this module by name as each worker starts: without it the
+        # imports waited for the first chunk, after the caller had read what is pending.
+        self.pool = WorkerPool(
+            workers, name="scorer", initializer=import_module, initargs=(__name__,)
+        )
         self.threads = threads if workers <= 1 else 1
 
     def __enter__(self) -> Scorers:

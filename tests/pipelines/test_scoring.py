@@ -23,6 +23,7 @@ from pipelines.defs.resources import Imaging, Scoring
 from pipelines.defs.scoring import ai_findings
 from pipelines.score import scoring
 from tests.conftest import City
+from tests.lakehouse.test_pool import loaded
 from tests.pipelines.conftest import Lake
 from tests.pipelines.ecg import stored_ecg_job
 
@@ -189,3 +190,10 @@ def test_the_ecg_from_pydicoms_test_files_scores(
     assert json.loads(out["location"])["type"] == "segments"
     report = pydicom.dcmread(io.BytesIO(dicom_store.get(out["sr_uri"])))
     assert len(sr.read_findings(report)) == 1
+
+
+def test_the_scorers_import_scoring_as_they_start_not_at_their_first_chunk() -> None:
+    """So that their imports (onnxruntime, pydicom, highdicom: about a second) overlap the
+    caller's reading of what is pending, as ``run_scoring`` intends."""
+    with scoring.Scorers(2) as scorers:
+        assert list(scorers.pool.map(loaded, [scoring.__name__] * 2)) == [True, True]
