@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -148,6 +147,8 @@ if __name__ == "__main__":
     studies = read.frame("ai.findings").height
     print(json.dumps({{"scoring_seconds": seconds, "seconds": seconds, "items": studies}}))
 """
+# Before each scoring round: the findings of the round before, and their objects, removed.
+UNSCORE = "from gjh.bench.scoring_floor import unscore; unscore()"
 # Indexing and routing the city's uploads into the scoring lake, before scoring (not timed).
 ROUTED = """
 if __name__ == "__main__":
@@ -270,9 +271,10 @@ def headers(ctx: Context) -> Measured:
 
 def scoring(ctx: Context, rounds: int = ROUNDS) -> Measured:
     """AI scoring of the city's routed studies against the bare read, prepare and infer loop,
-    ``rounds`` times (the floor, then the stage, each round; ``ai.findings`` removed before a
-    round so that every round scores every study). Issue 23 asks for the target in every
-    round: the row is the round with the lowest ratio, and every round is in its detail."""
+    ``rounds`` times (the floor, then the stage, each round; ``ai.findings`` and its objects
+    removed before a round, so that every round scores every study into free names). Issue 23
+    asks for the target in every round: the row is the round with the lowest ratio, and every
+    round is in its detail."""
     lake = ctx.work / "scoring"
     env = dict(ctx.env) | {"LAKEHOUSE_URI": str(lake)}
     args = {"lake": str(lake), "sources": str(ctx.sources), "workers": WORKERS, "quiet": QUIET}
@@ -283,7 +285,7 @@ def scoring(ctx: Context, rounds: int = ROUNDS) -> Measured:
     measured: list[Measured] = []
     each: list[dict[str, float]] = []
     for _ in range(rounds):
-        shutil.rmtree(lake / "ai" / "findings", ignore_errors=True)
+        subprocess.run([sys.executable, "-c", UNSCORE], env=env, check=True, capture_output=True)
         floor, items = _floor("pixel read + preprocess + session.run", BARE_SCORING, env)
         out, outside = _script_file(script, env)
         row = Measured(
