@@ -213,7 +213,7 @@ class WorkerPool:
 
     The workers start on entry (so their imports overlap whatever the caller does before it
     maps) and are gone when the block ends. With ``workers`` <= 1 nothing is spawned: the
-    initializer and every chunk run in this process.
+    initializer and every chunk run in this process (unless ``spawn_one``).
 
     Args:
         workers: Worker processes to spawn.
@@ -224,6 +224,8 @@ class WorkerPool:
             deemed hung, killed and reported; None waits as long as the worker lives.
         grace: Seconds idle workers get to exit on their sentinel before they are killed.
         name: Names the workers (``<name>-1``...) in process listings and errors.
+        spawn_one: Spawn one worker when ``workers`` is 1, for a caller that works beside it
+            (``pipelines.score.scoring.Scorers``); otherwise one worker is this process.
     """
 
     def __init__(
@@ -235,8 +237,10 @@ class WorkerPool:
         timeout: float | None = TIMEOUT_S,
         grace: float = GRACE_S,
         name: str = "worker",
+        spawn_one: bool = False,
     ) -> None:
         self.workers = workers
+        self.spawn_one = spawn_one
         self.initializer = initializer
         self.initargs = initargs
         self.timeout = timeout
@@ -247,7 +251,7 @@ class WorkerPool:
         self._closed = False
 
     def __enter__(self) -> WorkerPool:
-        if self.workers <= 1:
+        if self.workers < 1 or (self.workers == 1 and not self.spawn_one):
             if self.initializer is not None:
                 self.initializer(*self.initargs)
             return self

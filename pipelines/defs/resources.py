@@ -68,8 +68,9 @@ class Scoring(dg.ConfigurableResource):  # type: ignore[type-arg]
         batch: Model inputs per ONNX run (images or waveforms): bounds memory, keeps the
             runtime's matrix kernels busy.
         threads: onnxruntime threads in a single process (0: one per CPU).
-        workers: Processes that decode, prepare and infer (0: one per CPU); each then runs a
-            one-thread session.
+        workers: Processes that decode, prepare and infer (0: one per CPU), the step's own
+            among them (it scores in a thread beside the others); each then runs a one-thread
+            session.
         engine: Where they run (``pipelines.defs.engine``); None: this machine's processes.
     """
 

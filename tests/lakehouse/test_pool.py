@@ -152,6 +152,14 @@ def test_one_worker_maps_in_this_process(no_leftovers: None) -> None:
         assert list(pool.map(add_offset, range(3))) == [100, 101, 102]
 
 
+def test_one_worker_is_spawned_when_the_caller_works_beside_it(no_leftovers: None) -> None:
+    _STATE.clear()
+    with WorkerPool(1, initializer=remember, initargs=(7,), spawn_one=True, name="one") as pool:
+        assert [p.name for p in multiprocessing.active_children()] == ["one-1"]
+        assert list(pool.map(add_offset, range(3))) == [7, 8, 9]
+    assert _STATE == {}  # the initializer ran in the worker only
+
+
 def test_the_initializer_runs_in_every_worker(no_leftovers: None) -> None:
     with WorkerPool(2, initializer=remember, initargs=(10,), name="test-init") as pool:
         assert list(pool.map(add_offset, range(50), chunksize=3)) == list(range(10, 60))

@@ -3,8 +3,11 @@ encrypted object store, DICOM SRs read back with pydicom and highdicom."""
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import io
 import json
+import multiprocessing
 import shutil
 import tomllib
 from datetime import UTC, datetime
@@ -16,7 +19,9 @@ import polars as pl
 import pydicom
 import pytest
 
+from gjh.bench.scoring_floor import routed_jobs
 from lakehouse import dicom_store, sr
+from lakehouse.pool import RemoteError
 from models.runtime.registry import active, registry
 from pipelines.defs.imaging import imaging_index, imaging_routing
 from pipelines.defs.resources import Imaging, Scoring
@@ -197,3 +202,38 @@ def test_the_scorers_import_scoring_as_they_start_not_at_their_first_chunk() -> 
     caller's reading of what is pending, as ``run_scoring`` intends."""
     with scoring.Scorers(2) as scorers:
         assert list(scorers.pool.map(loaded, [scoring.__name__] * 2)) == [True, True]
+
+
+def test_two_scorers_are_one_process_and_this_one_and_score_as_one_alone(
+    scored: Lake, tmp_path: Path
+) -> None:
+    """``Scorers(2)`` spawns one process and scores in a thread of this one beside it (which
+    has imported everything already); the rows are those one scorer makes alone, this
+    process's garbage collector is as it was, and an error in this process's chunk is raised
+    here, not from a worker."""
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+
+    def by_key(rows: list[dict]) -> list[dict]:
+        return sorted(rows, key=lambda r: (r["study_instance_uid"], r["service"]))
+
+    with scored.active():
+        work = routed_jobs()
+        with scoring.Scorers(1, threads=1) as one:
+            alone = list(one.score(work, now, batch=16))
+        with scoring.Scorers(2) as two:
+            spawned = [p.name for p in multiprocessing.active_children()]
+            beside = list(two.score(work, now, batch=16))
+        assert [name for name in spawned if name.startswith("scorer")] == ["scorer-1"]
+        assert len(beside) == len(alone) > 20
+        assert by_key(beside) == by_key(alone)
+        assert gc.get_freeze_count() == 0
+
+        # The first chunk is this process's: its worker is still importing when it is taken.
+        broken = dataclasses.replace(work[0][0], folder=tmp_path / "no-such-model", version="9")
+        with (
+            scoring.Scorers(2) as two,
+            pytest.raises(Exception, match="no-such-model") as caught,
+        ):
+            list(two.score([(broken, work[0][1]), *work[1:]], now, batch=16))
+        assert not isinstance(caught.value.__cause__, RemoteError)
+        assert gc.get_freeze_count() == 0
