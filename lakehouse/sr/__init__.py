@@ -12,7 +12,7 @@ from lakehouse.sr.findings import Algorithm, SrFinding
 from lakehouse.sr.read import read_findings
 from lakehouse.sr.verdicts import Verdict, Verifier
 from lakehouse.sr.verify import read_verdicts, verified_report
-from lakehouse.sr.write import finding_report
+from lakehouse.sr.write import finding_report, report_file
 
 __all__ = [
     "Algorithm",
@@ -22,5 +22,6 @@ __all__ = [
     "finding_report",
     "read_findings",
     "read_verdicts",
+    "report_file",
     "verified_report",
 ]

@@ -1,4 +1,5 @@
-"""The SR's header as highdicom's ``SOPClass`` and ``_SR`` write it, but for the equipment.
+"""The SR's header as highdicom's ``SOPClass`` and ``_SR`` write it, but for the equipment,
+encoded as elements (``lakehouse.sr.encode``).
 
 The patient and study are the first source's, copied as highdicom copies them; the first
 source's acquisition equipment is a contributing equipment, as in highdicom; the platform, not
@@ -8,16 +9,15 @@ highdicom, is the processing equipment (docs/sr.md, "Where the document differs"
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Sequence
+import struct
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from functools import lru_cache
 from typing import Any, Final
 
 import pydicom
 from pydicom.dataset import FileMetaDataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_file_meta_info
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
 from pydicom.valuerep import DA, DT, TM
 
 from lakehouse.sr.codes import (
@@ -35,13 +35,19 @@ from lakehouse.sr.codes import (
     SCHEME,
 )
 from lakehouse.sr.encode import (
-    Raw,
     code_key,
     code_sequence,
     content_head,
-    new_item,
-    raw_elements,
+    dataset_encoded,
+    dataset_of,
+    element,
+    encoded,
+    item,
+    pydicom_encoded,
+    sq,
+    tag_of,
     template_sequence,
+    text,
 )
 from lakehouse.sr.findings import Algorithm, check_string, is_image_iod, patient_and_study_tags
 
@@ -55,34 +61,50 @@ EQUIPMENT_STRINGS: Final = {
     "DeviceSerialNumber": MAX_LO,
     "SoftwareVersions": MAX_LO,
 }
+# The patient and study attributes highdicom's ``SOPClass`` sets from the first source before it
+# copies the IOD's modules (which, for every standard IOD, hold them all again).
+PATIENT_AND_STUDY: Final = (
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+)
+PREAMBLE: Final = b"\x00" * 128 + b"DICM"
 
 
-def evidence(sources: Sequence[pydicom.Dataset]) -> list[pydicom.Dataset]:
+def evidence(sources: Sequence[pydicom.Dataset]) -> bytes:
     """The Current Requested Procedure Evidence Sequence: every source (one study), by series,
     in order of appearance, duplicates once, as highdicom's ``collect_evidence``."""
-    by_series: dict[str, list[pydicom.Dataset]] = {}
+    by_series: dict[str, list[bytes]] = {}
     seen: set[str] = set()
     for source in sources:
-        if source.SOPInstanceUID in seen:
+        instance = str(source.SOPInstanceUID)
+        if instance in seen:
             continue
-        seen.add(source.SOPInstanceUID)
-        reference = new_item()
-        reference.ReferencedSOPClassUID = source.SOPClassUID
-        reference.ReferencedSOPInstanceUID = source.SOPInstanceUID
-        by_series.setdefault(source.SeriesInstanceUID, []).append(reference)
-    series = []
-    for series_uid, references in by_series.items():
-        item = new_item()
-        item.SeriesInstanceUID = series_uid
-        item.ReferencedSOPSequence = references
-        series.append(item)
-    study = new_item()
-    study.StudyInstanceUID = sources[0].StudyInstanceUID
-    study.ReferencedSeriesSequence = series
-    return [study]
+        seen.add(instance)
+        reference = item(
+            text("ReferencedSOPClassUID", str(source.SOPClassUID)),
+            text("ReferencedSOPInstanceUID", instance),
+        )
+        by_series.setdefault(str(source.SeriesInstanceUID), []).append(reference)
+    series = [
+        item(text("SeriesInstanceUID", uid), sq("ReferencedSOPSequence", *references))
+        for uid, references in by_series.items()
+    ]
+    study = item(
+        text("StudyInstanceUID", str(sources[0].StudyInstanceUID)),
+        sq("ReferencedSeriesSequence", *series),
+    )
+    return sq("CurrentRequestedProcedureEvidenceSequence", study)
 
 
-def _acquisition_equipment(source: pydicom.Dataset) -> pydicom.Dataset | None:
+def _acquisition_equipment(source: pydicom.Dataset) -> bytes | None:
     """highdicom's ``ContributingEquipment.for_image_acquisition`` of the first source, or
     nothing where highdicom gives up silently (no image, no manufacturer, a value it refuses)."""
     if not is_image_iod(str(source.SOPClassUID)):
@@ -90,27 +112,27 @@ def _acquisition_equipment(source: pydicom.Dataset) -> pydicom.Dataset | None:
     manufacturer = source.get("Manufacturer")
     if manufacturer is None or manufacturer == "":
         return None
-    item = new_item(code_sequence("PurposeOfReferenceCodeSequence", ACQUISITION_EQUIPMENT))
+    parts = [code_sequence("PurposeOfReferenceCodeSequence", ACQUISITION_EQUIPMENT)]
     try:
-        item.Manufacturer = _equipment_value("Manufacturer", manufacturer)
+        parts.append(_equipment("Manufacturer", manufacturer))
         for keyword in EQUIPMENT_STRINGS:
             value = source.get(keyword)
             if value is not None:
-                setattr(item, keyword, _equipment_value(keyword, value))
+                parts.append(_equipment(keyword, value))
         acquired = source.get("AcquisitionDateTime")
         if acquired is None:
             day, clock = source.get("AcquisitionDate"), source.get("AcquisitionTime")
             if isinstance(day, date) and isinstance(clock, time):  # only with datetime_conversion
                 acquired = datetime.combine(day, clock)
         if acquired is not None:
-            item.ContributionDateTime = DT(acquired)
+            parts.append(pydicom_encoded("ContributionDateTime", DT(acquired)))
     except (TypeError, ValueError):  # highdicom drops the entry on any error
         return None
-    item.ContributionDescription = "Acquisition equipment of the source image(s)"
-    return item
+    parts.append(text("ContributionDescription", "Acquisition equipment of the source image(s)"))
+    return item(*parts)
 
 
-def _equipment_value(keyword: str, value: Any) -> Any:
+def _equipment(keyword: str, value: Any) -> bytes:
     """A source's equipment attribute, checked as highdicom's ``ContributingEquipment`` does."""
     if keyword == "SoftwareVersions" and not isinstance(value, str):
         versions = list(value)
@@ -118,9 +140,9 @@ def _equipment_value(keyword: str, value: Any) -> Any:
             raise ValueError("no software version")
         for version in versions:
             check_string(version, MAX_LO, keyword)
-        return versions
+        return pydicom_encoded(keyword, versions)
     check_string(value, EQUIPMENT_STRINGS.get(keyword, MAX_LO), keyword)
-    return value
+    return text(keyword, value) if isinstance(value, str) else pydicom_encoded(keyword, value)
 
 
 @lru_cache(maxsize=1)
@@ -131,93 +153,126 @@ def _platform_version() -> str | None:
         return None
 
 
-def platform_equipment(moment: datetime, description: str = CREATED) -> pydicom.Dataset:
-    """The platform as the processing equipment, where highdicom names itself."""
-    item = new_item(code_sequence("PurposeOfReferenceCodeSequence", PROCESSING_EQUIPMENT))
-    item.Manufacturer = PLATFORM_MANUFACTURER
-    item.ManufacturerModelName = PLATFORM
+@lru_cache(maxsize=4)
+def _platform(description: str) -> tuple[bytes, ...]:
+    parts = [
+        code_sequence("PurposeOfReferenceCodeSequence", PROCESSING_EQUIPMENT),
+        text("Manufacturer", PLATFORM_MANUFACTURER),
+        text("ManufacturerModelName", PLATFORM),
+        text("ContributionDescription", description),
+    ]
     version = _platform_version()
     if version is not None:
-        item.SoftwareVersions = version
-    item.ContributionDateTime = DT(moment)
-    item.ContributionDescription = description
-    return item
+        parts.append(text("SoftwareVersions", version))
+    return tuple(parts)
+
+
+def platform_item(moment: datetime, description: str = CREATED) -> bytes:
+    """The platform as the processing equipment, where highdicom names itself."""
+    return item(*_platform(description), pydicom_encoded("ContributionDateTime", DT(moment)))
+
+
+def platform_equipment(moment: datetime, description: str = CREATED) -> pydicom.Dataset:
+    """``platform_item`` as a dataset, for a document pydicom saves (a verification's)."""
+    return dataset_of(platform_item(moment, description))
+
+
+def file_meta_group(sop_instance_uid: str) -> bytes:
+    """The file meta group, pydicom named as the implementation that writes the file."""
+    rest = b"".join(
+        (
+            element(0x00020001, "OB", b"\x00\x01"),
+            text("MediaStorageSOPClassUID", COMPREHENSIVE_3D_SR),
+            text("MediaStorageSOPInstanceUID", sop_instance_uid),
+            text("TransferSyntaxUID", ExplicitVRLittleEndian),
+            text("ImplementationClassUID", PYDICOM_IMPLEMENTATION_UID),
+            text("ImplementationVersionName", f"PYDICOM {'.'.join(pydicom.__version_info__)}"),
+        )
+    )
+    return element(0x00020000, "UL", struct.pack("<I", len(rest))) + rest
 
 
 def file_meta(sop_instance_uid: str) -> FileMetaDataset:
-    """The file meta group, pydicom named as the implementation that writes the file."""
-    meta = FileMetaDataset()
-    meta.FileMetaInformationVersion = b"\x00\x01"
-    meta.MediaStorageSOPClassUID = UID(COMPREHENSIVE_3D_SR)
-    meta.MediaStorageSOPInstanceUID = UID(sop_instance_uid)
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    meta.ImplementationVersionName = f"PYDICOM {'.'.join(pydicom.__version_info__)}"
-    if sop_instance_uid:
-        padded = len(sop_instance_uid) + len(sop_instance_uid) % 2
-        meta.FileMetaInformationGroupLength = _file_meta_length() + padded
-    return meta
-
-
-@lru_cache(maxsize=1)
-def _file_meta_length() -> int:
-    """The encoded length of the file meta group but the group length and the instance UID's
-    value, which is all that varies (highdicom encodes the group for every document: 1 ms)."""
-    buffer = DicomBytesIO()
-    write_file_meta_info(buffer, file_meta(""), enforce_standard=False)
-    return len(buffer.getvalue())
+    """``file_meta_group`` as a dataset, for a document pydicom saves (a verification's)."""
+    group = file_meta_group(sop_instance_uid)
+    return FileMetaDataset(dataset_of(item(group)[:8] + group))
 
 
 @lru_cache(maxsize=64)
-def constant_header(algorithm: Algorithm) -> Raw:
+def constant_header(algorithm: Algorithm) -> tuple[bytes, ...]:
     """The header elements every report of the algorithm shares, and the root content item's
     (TID 1500: its elements are the document's), encoded once."""
-    header = new_item(
-        *content_head("CONTAINER", code_key(REPORT_TITLE), None), template_sequence("1500")
+    scheme = item(
+        text("CodingSchemeDesignator", SCHEME),
+        text("CodingSchemeName", "Gwangju AI public medical service platform codes"),
+        text("CodingSchemeResponsibleOrganization", "Gwangju AI public medical service"),
     )
-    header.Modality = "SR"
-    header.SeriesDescription = series_description(algorithm.service)
-    header.Manufacturer = MANUFACTURER
-    header.ManufacturerModelName = algorithm.name
-    header.SoftwareVersions = algorithm.version
-    header.SOPClassUID = COMPREHENSIVE_3D_SR
-    scheme = new_item()
-    scheme.CodingSchemeDesignator = SCHEME
-    scheme.CodingSchemeName = "Gwangju AI public medical service platform codes"
-    scheme.CodingSchemeResponsibleOrganization = "Gwangju AI public medical service"
-    header.CodingSchemeIdentificationSequence = [scheme]
-    header.CompletionFlag = "COMPLETE"
-    header.VerificationFlag = "UNVERIFIED"
-    header.PreliminaryFlag = "PRELIMINARY"
-    header.PerformedProcedureCodeSequence = []
-    header.ReferencedPerformedProcedureStepSequence = []
-    return raw_elements(header)
+    return (
+        *content_head("CONTAINER", code_key(REPORT_TITLE), None),
+        template_sequence("1500"),
+        text("Modality", "SR"),
+        text("SeriesDescription", series_description(algorithm.service)),
+        text("Manufacturer", MANUFACTURER),
+        text("ManufacturerModelName", algorithm.name),
+        text("SoftwareVersions", algorithm.version),
+        text("SOPClassUID", COMPREHENSIVE_3D_SR),
+        sq("CodingSchemeIdentificationSequence", scheme),
+        text("CompletionFlag", "COMPLETE"),
+        text("VerificationFlag", "UNVERIFIED"),
+        text("PreliminaryFlag", "PRELIMINARY"),
+        sq("PerformedProcedureCodeSequence"),
+        sq("ReferencedPerformedProcedureStepSequence"),
+    )
 
 
-def copy_header(document: pydicom.Dataset, first: pydicom.Dataset, moment: datetime) -> None:
-    """highdicom's ``SOPClass`` and ``_SR`` header attributes that vary, and the equipment."""
-    document.PatientID = first.PatientID
-    document.PatientName = first.PatientName
-    document.PatientBirthDate = DA(first.PatientBirthDate)
-    document.PatientSex = first.PatientSex
-    document.StudyInstanceUID = str(first.StudyInstanceUID)
-    document.AccessionNumber = first.AccessionNumber
-    document.StudyID = first.StudyID
-    document.StudyDate = None if first.StudyDate is None else DA(first.StudyDate)
-    document.StudyTime = None if first.StudyTime is None else TM(first.StudyTime)
-    document.ReferringPhysicianName = first.get("ReferringPhysicianName")
-    day, clock = DA(moment.date()), TM(moment.time().replace(tzinfo=None))
-    document.InstanceCreationDate, document.InstanceCreationTime = day, clock
-    document.ContentDate, document.ContentTime = day, clock
-    document.SeriesDate, document.SeriesTime = day, clock
+def copied_header(first: pydicom.Dataset, moment: datetime) -> list[bytes]:
+    """highdicom's ``SOPClass`` and ``_SR`` header attributes that vary, and the equipment.
+
+    The first source's own elements of its IOD's Patient and Study modules, as highdicom copies
+    them (encoded by pydicom: any VR, any character set); the patient and study attributes
+    highdicom sets before that copy, for the few a source lacks; the times of ``moment``.
+    """
+    copied = [tag for tag in patient_and_study_tags(str(first.SOPClassUID)) if tag in first]
+    out = list(encoded(first[tag] for tag in copied))
+    missing = set(PATIENT_AND_STUDY) - {k for k in map(_keyword, copied) if k}
+    if missing:
+        out.extend(_set_before_the_copy(first, missing))
+    day = pydicom_encoded("InstanceCreationDate", DA(moment.date()))[8:]
+    clock = pydicom_encoded("InstanceCreationTime", TM(moment.time().replace(tzinfo=None)))[8:]
+    for keyword, value in (("InstanceCreation", day), ("Content", day), ("Series", day)):
+        out.append(element(tag_of(f"{keyword}Date"), "DA", value))
+    for keyword in ("InstanceCreation", "Content", "Series"):
+        out.append(element(tag_of(f"{keyword}Time"), "TM", clock))
     if moment.utcoffset() is not None:  # dates and times above are local to this offset
-        document.TimezoneOffsetFromUTC = moment.strftime("%z")
-    for tag in patient_and_study_tags(str(first.SOPClassUID)):
-        if tag in first:
-            document.add(first[tag])  # the source's own element, as highdicom copies it
+        out.append(text("TimezoneOffsetFromUTC", moment.strftime("%z")))
     acquisition = _acquisition_equipment(first)
     equipment = [] if acquisition is None else [acquisition]
-    document.ContributingEquipmentSequence = [*equipment, platform_equipment(moment)]
+    out.append(sq("ContributingEquipmentSequence", *equipment, platform_item(moment)))
+    return out
+
+
+def _keyword(tag: int) -> str | None:
+    return pydicom.datadict.keyword_for_tag(tag) or None
+
+
+def _set_before_the_copy(first: pydicom.Dataset, keywords: set[str]) -> tuple[bytes, ...]:
+    """The patient and study attributes the copy did not bring, as highdicom sets them."""
+    values: dict[str, Callable[[], object]] = {
+        "PatientID": lambda: first.PatientID,
+        "PatientName": lambda: first.PatientName,
+        "PatientBirthDate": lambda: DA(first.PatientBirthDate),
+        "PatientSex": lambda: first.PatientSex,
+        "StudyInstanceUID": lambda: str(first.StudyInstanceUID),
+        "AccessionNumber": lambda: first.AccessionNumber,
+        "StudyID": lambda: first.StudyID,
+        "StudyDate": lambda: None if first.StudyDate is None else DA(first.StudyDate),
+        "StudyTime": lambda: None if first.StudyTime is None else TM(first.StudyTime),
+        "ReferringPhysicianName": lambda: first.get("ReferringPhysicianName"),
+    }
+    holder = pydicom.Dataset()
+    for keyword in keywords:
+        setattr(holder, keyword, values[keyword]())
+    return dataset_encoded(holder)
 
 
 def series_description(service: str) -> str:

@@ -54,7 +54,9 @@ from lakehouse.sr.encode import (
     new_item,
     num_item,
     pname_item,
+    pydicom_encoded,
     sequence,
+    sq,
     text_item,
 )
 from lakehouse.sr.findings import check_uid
@@ -123,7 +125,7 @@ def _tracking_uid(group: pydicom.Dataset) -> str | None:
 
 def _assessment(
     verdict: Verdict, verifier: Verifier, finding: dict[str, Any], moment: datetime
-) -> pydicom.Dataset:
+) -> bytes:
     """The clinician's assessment of a finding: the decision, observed by the clinician (TID
     1002/1003 as highdicom's ``ObserverContext`` writes a person), at the verification time,
     with the reason, the note and the amended value as its properties."""
@@ -142,10 +144,13 @@ def _assessment(
         concept = Code(finding["finding_code"], SCHEME, finding["finding_meaning"])
         unit = UNITS[finding["unit"]]
         children.append(num_item(concept, verdict.amended_value, unit, HAS_PROPERTIES))
-    item = code_item(ASSESSMENT, DECISIONS[verdict.decision], CONTAINS)
-    item.ObservationDateTime = DT(moment)
-    item[CONTENT_SEQUENCE] = sequence(CONTENT_SEQUENCE, *children)
-    return item
+    return code_item(
+        ASSESSMENT,
+        DECISIONS[verdict.decision],
+        CONTAINS,
+        pydicom_encoded("ObservationDateTime", DT(moment)),
+        sq(CONTENT_SEQUENCE, *children),
+    )
 
 
 def _verifying_observer(verifier: Verifier, moment: datetime) -> pydicom.Dataset:

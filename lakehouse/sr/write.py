@@ -3,15 +3,17 @@
 One measurement group per finding: TID 1410 (a box on an image, as an image region; on a
 multi-frame image its source reference names the frame) or TID 1501 (whole image, waveform, no
 location), each with its tracking identifier, the finding, the algorithm and its measurements.
-Written with pydicom, content item by content item as highdicom's templates build them, because
-highdicom's construction costs several times the study's own scoring; the oracle tests hold it
-to highdicom's document (docs/sr.md).
+Encoded straight to the file's bytes (``lakehouse.sr.encode``), content item by content item as
+highdicom's templates build them, because highdicom's construction costs several times the
+study's own scoring, and pydicom's datasets as much as it; the oracle tests hold it to
+highdicom's document, and its bytes to the file pydicom writes of it (docs/sr.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from io import BytesIO
 
 import pydicom
 from pydicom.sr.coding import Code
@@ -61,16 +63,19 @@ from lakehouse.sr.codes import (
 )
 from lakehouse.sr.encode import (
     CONTENT_SEQUENCE,
-    ENCODINGS,
     CodeKey,
     code_item,
     code_key,
     content_item,
     encoded_once,
+    floats,
     num_item,
+    number,
     reference_item,
-    sequence,
+    sq,
+    tag_key,
     template_sequence,
+    text,
     text_item,
     uid_item,
 )
@@ -81,17 +86,23 @@ from lakehouse.sr.findings import (
     is_image,
     procedure,
 )
-from lakehouse.sr.header import constant_header, copy_header, evidence, file_meta
+from lakehouse.sr.header import (
+    PREAMBLE,
+    constant_header,
+    copied_header,
+    evidence,
+    file_meta_group,
+)
 
 
 @encoded_once
-def _language(language: CodeKey) -> list[pydicom.Dataset]:
+def _language(language: CodeKey) -> list[bytes]:
     """TID 1204."""
     return [code_item(LANGUAGE, Code(*language), HAS_CONCEPT_MOD)]
 
 
 @encoded_once
-def _observer(algorithm: Algorithm) -> list[pydicom.Dataset]:
+def _observer(algorithm: Algorithm) -> list[bytes]:
     """TID 1002 and 1004: the algorithm as the device observer."""
     return [
         code_item(OBSERVER_TYPE, DEVICE, HAS_OBS_CONTEXT),
@@ -103,23 +114,22 @@ def _observer(algorithm: Algorithm) -> list[pydicom.Dataset]:
 
 
 @encoded_once
-def _procedure(reported: CodeKey) -> list[pydicom.Dataset]:
+def _procedure(reported: CodeKey) -> list[bytes]:
     return [code_item(PROCEDURE_REPORTED, Code(*reported), HAS_CONCEPT_MOD)]
 
 
 @encoded_once
-def _statement() -> list[pydicom.Dataset]:
+def _statement() -> list[bytes]:
     """TID 1500 row 12: the reference-model statement, English and Korean."""
-    korean = text_item(COMMENT, DISCLAIMER_KO, CONTAINS)
-    korean[CONTENT_SEQUENCE] = sequence(CONTENT_SEQUENCE, _language(code_key(KOREAN)))
-    container = content_item("CONTAINER", QUALITATIVE, CONTAINS)
+    korean = text_item(
+        COMMENT, DISCLAIMER_KO, CONTAINS, sq(CONTENT_SEQUENCE, _language(code_key(KOREAN)))
+    )
     english = text_item(COMMENT, DISCLAIMER_EN, CONTAINS)
-    container[CONTENT_SEQUENCE] = sequence(CONTENT_SEQUENCE, english, korean)
-    return [container]
+    return [content_item("CONTAINER", QUALITATIVE, CONTAINS, sq(CONTENT_SEQUENCE, english, korean))]
 
 
 @encoded_once
-def _algorithm_identification(algorithm: Algorithm) -> list[pydicom.Dataset]:
+def _algorithm_identification(algorithm: Algorithm) -> list[bytes]:
     """TID 4019."""
     return [
         text_item(ALGORITHM_NAME, algorithm.name, HAS_CONCEPT_MOD),
@@ -129,18 +139,18 @@ def _algorithm_identification(algorithm: Algorithm) -> list[pydicom.Dataset]:
 
 
 @encoded_once
-def _finding_type(concept: CodeKey) -> list[pydicom.Dataset]:
+def _finding_type(concept: CodeKey) -> list[bytes]:
     return [code_item(FINDING, Code(*concept), CONTAINS)]
 
 
 @encoded_once
-def _evaluation(concept: CodeKey, positive: bool) -> list[pydicom.Dataset]:
+def _evaluation(concept: CodeKey, positive: bool) -> list[bytes]:
     """The qualitative evaluation: the finding present or absent."""
     return [code_item(Code(*concept), PRESENT if positive else ABSENT, CONTAINS)]
 
 
-def _measurements(finding: SrFinding) -> list[pydicom.Dataset]:
-    out: list[pydicom.Dataset] = []
+def _measurements(finding: SrFinding) -> list[bytes]:
+    out: list[bytes] = []
     threshold_unit = NO_UNITS  # the score's; a regression's threshold is in its value's unit
     if finding.score is not None:
         out.append(num_item(PROBABILITY, float(finding.score), NO_UNITS))
@@ -158,22 +168,22 @@ def _measurements(finding: SrFinding) -> list[pydicom.Dataset]:
 
 def _region(
     box: tuple[float, float, float, float], source: pydicom.Dataset, frame: int | None
-) -> pydicom.Dataset:
+) -> bytes:
     """highdicom's ``ImageRegion``: a closed rectangle on the source, in its pixels, on
     ``frame`` of a multi-frame source (its source image reference names the frame, as
     TID 1410's SCOORD allows)."""
     x0, y0, x1, y1 = (float(v) for v in box)
-    region = content_item("SCOORD", IMAGE_REGION, CONTAINS)
-    region.GraphicType = "POLYLINE"
-    region.GraphicData = [x0, y0, x1, y0, x1, y1, x0, y1, x0, y0]
+    parts = [
+        text("GraphicType", "POLYLINE"),
+        floats("GraphicData", [x0, y0, x1, y0, x1, y1, x0, y1, x0, y0]),
+    ]
     if str(source.SOPClassUID) == VLWholeSlideMicroscopyImageStorage:
-        region.PixelOriginInterpretation = "VOLUME"  # highdicom's default for slides
+        parts.append(text("PixelOriginInterpretation", "VOLUME"))  # highdicom's for slides
     image = reference_item("IMAGE", REGION_SOURCE, source, SELECTED_FROM, frame)
-    region[CONTENT_SEQUENCE] = sequence(CONTENT_SEQUENCE, image)
-    return region
+    return content_item("SCOORD", IMAGE_REGION, CONTAINS, *parts, sq(CONTENT_SEQUENCE, image))
 
 
-def _group(finding: SrFinding, source: pydicom.Dataset, algorithm: Algorithm) -> pydicom.Dataset:
+def _group(finding: SrFinding, source: pydicom.Dataset, algorithm: Algorithm) -> bytes:
     """TID 1410 (a box on an image) or TID 1501 (whole image, waveform)."""
     concept = code_key(finding.concept)
     if finding.box is not None:
@@ -182,7 +192,7 @@ def _group(finding: SrFinding, source: pydicom.Dataset, algorithm: Algorithm) ->
         location = reference_item("IMAGE", SOURCE, source, CONTAINS, finding.frame_number)
     else:  # a waveform, referenced as COMPOSITE: see docs/sr.md, "ECG"
         location = reference_item("COMPOSITE", SOURCE, source, CONTAINS)
-    content = sequence(
+    content = sq(
         CONTENT_SEQUENCE,
         text_item(TRACKING_IDENTIFIER, finding.tracking_id, HAS_OBS_CONTEXT),
         uid_item(TRACKING_UID, finding.tracking_uid, HAS_OBS_CONTEXT),
@@ -192,10 +202,66 @@ def _group(finding: SrFinding, source: pydicom.Dataset, algorithm: Algorithm) ->
         _evaluation(concept, finding.positive),
         location,
     )
-    group = content_item("CONTAINER", MEASUREMENT_GROUP, CONTAINS)
     template = template_sequence("1410" if finding.box is not None else "1501")
-    group[template.tag], group[content.tag] = template, content
-    return group
+    return content_item("CONTAINER", MEASUREMENT_GROUP, CONTAINS, template, content)
+
+
+def report_file(
+    sources: Sequence[pydicom.Dataset],
+    findings: Sequence[SrFinding],
+    algorithm: Algorithm,
+    series_instance_uid: str,
+    sop_instance_uid: str,
+    series_number: int = 9001,
+    instance_number: int = 1,
+    when: datetime | None = None,
+) -> bytes:
+    """The study's findings as a Comprehensive 3D SR (TID 1500): the bytes of its file.
+
+    ``sources`` are the study's original instances (headers suffice); every one goes into the
+    evidence, and the SR takes its patient and study from the first. Raises ``ValueError`` when
+    there is no finding (a scored study always has one; failures get no SR), when a finding
+    references an instance that is not a source, when a finding is malformed, or when the first
+    source lacks what the header copies.
+    """
+    by_uid = check_report(
+        sources,
+        findings,
+        algorithm,
+        series_instance_uid,
+        sop_instance_uid,
+        series_number,
+        instance_number,
+    )
+    moment = when or datetime.now()
+    groups = [_group(f, by_uid[f.sop_instance_uid], algorithm) for f in findings]
+    measurements = content_item(
+        "CONTAINER", IMAGING_MEASUREMENTS, CONTAINS, sq(CONTENT_SEQUENCE, *groups)
+    )
+    content = sq(
+        CONTENT_SEQUENCE,
+        _language(code_key(ENGLISH)),
+        _observer(algorithm),
+        _procedure(code_key(procedure(sources))),
+        measurements,
+        _statement(),
+    )
+    elements = {
+        tag_key(e): e
+        for e in (
+            text("SpecificCharacterSet", CHARACTER_SET),
+            *constant_header(algorithm),
+            text("SeriesInstanceUID", series_instance_uid),
+            number("SeriesNumber", series_number),
+            text("SOPInstanceUID", sop_instance_uid),
+            number("InstanceNumber", instance_number),
+            *copied_header(sources[0], moment),
+            evidence(sources),
+            content,
+        )
+    }
+    body = b"".join(elements[tag] for tag in sorted(elements))
+    return PREAMBLE + file_meta_group(sop_instance_uid) + body
 
 
 def finding_report(
@@ -208,15 +274,9 @@ def finding_report(
     instance_number: int = 1,
     when: datetime | None = None,
 ) -> pydicom.Dataset:
-    """The study's findings as a Comprehensive 3D SR (TID 1500), ready to save.
-
-    ``sources`` are the study's original instances (headers suffice); every one goes into the
-    evidence, and the SR takes its patient and study from the first. Raises ``ValueError`` when
-    there is no finding (a scored study always has one; failures get no SR), when a finding
-    references an instance that is not a source, when a finding is malformed, or when the first
-    source lacks what the header copies. Save it with ``save_as(..., enforce_file_format=True)``.
-    """
-    by_uid = check_report(
+    """``report_file``'s document read back with pydicom: ready to save with
+    ``save_as(..., enforce_file_format=True)``, or to read."""
+    data = report_file(
         sources,
         findings,
         algorithm,
@@ -224,32 +284,6 @@ def finding_report(
         sop_instance_uid,
         series_number,
         instance_number,
+        when,
     )
-    moment = when or datetime.now()
-
-    document = pydicom.Dataset()
-    document.SpecificCharacterSet = CHARACTER_SET
-    document.set_original_encoding(False, True, ENCODINGS)  # see lakehouse.sr.encode
-    document.file_meta = file_meta(sop_instance_uid)
-    document.preamble = b"\x00" * 128
-    for element in constant_header(algorithm):
-        document[element.tag] = element
-    document.SeriesInstanceUID = series_instance_uid
-    document.SeriesNumber = series_number
-    document.SOPInstanceUID = sop_instance_uid
-    document.InstanceNumber = instance_number
-    copy_header(document, sources[0], moment)
-    document.CurrentRequestedProcedureEvidenceSequence = evidence(sources)
-
-    measurements = content_item("CONTAINER", IMAGING_MEASUREMENTS, CONTAINS)
-    groups = [_group(f, by_uid[f.sop_instance_uid], algorithm) for f in findings]
-    measurements[CONTENT_SEQUENCE] = sequence(CONTENT_SEQUENCE, *groups)
-    document[CONTENT_SEQUENCE] = sequence(
-        CONTENT_SEQUENCE,
-        _language(code_key(ENGLISH)),
-        _observer(algorithm),
-        _procedure(code_key(procedure(sources))),
-        measurements,
-        _statement(),
-    )
-    return document
+    return pydicom.dcmread(BytesIO(data))

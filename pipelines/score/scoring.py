@@ -474,14 +474,12 @@ def _report(
     algorithm = sr.Algorithm(
         service.algorithm_name, service.version, service.device_uid, service.service
     )
-    report = sr.finding_report(
+    report = sr.report_file(
         prepared.headers, [finding], algorithm, series_uid, sop_uid, SR_SERIES_NUMBER, 1, now
     )
-    buffer = io.BytesIO()
-    report.save_as(buffer, enforce_file_format=True)
     key = dicom_store.object_key(job.study_uid, series_uid, sop_uid)
     row["sr_uri"] = key
-    return key, buffer.getvalue()
+    return key, report
 
 
 def chunks(jobs: Sequence[Job], batch: int) -> list[list[Job]]:

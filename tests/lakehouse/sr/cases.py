@@ -142,14 +142,16 @@ def ecg_sources() -> list[tuple[pydicom.Dataset, tuple[tuple[float, float], ...]
 
 def _comparable(value: Any, vr: str) -> Any:
     """A value as written: pydicom's value types (DA, TM, PersonName, UID, DSfloat) by their
-    text, numbers as numbers (FL ones as 32-bit floats), multiple values as lists."""
+    text, numbers as numbers (FL ones as 32-bit floats), multiple values as lists, None as the
+    empty text it is written as (highdicom's dataset holds None where a document read back
+    holds '')."""
     if isinstance(value, list | MultiValue):
         return [_comparable(v, vr) for v in value]
     if vr == "FL":
         return np.float32(value)
     if isinstance(value, bool | int | float | bytes) and not hasattr(value, "original_string"):
         return value
-    return None if value is None else str(value)
+    return "" if value is None else str(value)
 
 
 def differences(ours: pydicom.Dataset, theirs: pydicom.Dataset, path: str = "") -> list[str]:

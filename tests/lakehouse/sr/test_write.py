@@ -1,5 +1,6 @@
 """The document against highdicom's own construction (``oracle``): element by element, in memory
-and as written, for every kind of finding.
+and as written, for every kind of finding; and the file ``report_file`` encodes directly against
+the file pydicom's writer makes of the same document, byte for byte.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pydicom
 import pytest
 from pydicom.valuerep import DT
 
-from lakehouse.sr import SrFinding, codes, finding_report, read_findings
+from lakehouse.sr import SrFinding, codes, finding_report, read_findings, report_file
 from tests.lakehouse.sr.cases import (
     ALGORITHM,
     SERIES_UID,
@@ -54,14 +55,18 @@ def _assert_as_highdicom_builds_it(
     sources: Any, findings: list[SrFinding], when: datetime = WHEN
 ) -> pydicom.Dataset:
     """Our document equals highdicom's, in memory and as written, but for the equipment that
-    created it; returns ours as read back."""
+    created it, and the file ``report_file`` encodes is the file pydicom writes of it (the
+    element layout, lengths, padding and number formats are pydicom's); returns ours as read
+    back."""
     args = (list(sources), findings, ALGORITHM, SERIES_UID, SOP_UID, 9001, 1, when)
     ours, theirs = finding_report(*args), oracle_report(*args)
-    written = []
+    written, files = [], []
     for document in (ours, theirs):
         buffer = io.BytesIO()
         document.save_as(buffer, enforce_file_format=True)
+        files.append(buffer.getvalue())
         written.append(pydicom.dcmread(io.BytesIO(buffer.getvalue())))
+    assert report_file(*args) == files[0]
     for pair in ((ours, theirs), tuple(written)):
         (mine, (platform,)), (other, (library,)) = (_without_platform(ds) for ds in pair)
         assert differences(mine, other) == []
