@@ -7,20 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Final
 
-import highdicom as hd
 import numpy as np
 import pydicom
-from pydicom.datadict import dictionary_VR, keyword_dict
-from pydicom.dataelem import RawDataElement
 from pydicom.sr.coding import Code
 from pydicom.tag import BaseTag
 from pydicom.uid import RE_VALID_UID, UID, TwelveLeadECGWaveformStorage
 
 from lakehouse.sr.codes import (
-    COMPREHENSIVE_3D_SR,
     ECG_PROCEDURE,
     ECG_RECORDING,
     IMAGING_PROCEDURE,
@@ -29,6 +24,7 @@ from lakehouse.sr.codes import (
     SCHEME,
     UNITS,
 )
+from lakehouse.sr.iods import iod
 
 # Source attributes highdicom reads to build the header (``_SR.__init__``): without them it fails.
 COPIED_TYPE_2: Final = (
@@ -99,82 +95,30 @@ def procedure(sources: Sequence[pydicom.Dataset]) -> Code:
     return ECG_RECORDING
 
 
-# -- What highdicom knows of a SOP class's IOD -------------------------------------------------
-#
-# The standard's IOD and module tables ship with highdicom, behind a private module; its public
-# API answers the two questions the writer asks, once per SOP class (each answer walks the
-# tables: milliseconds).
+# -- What highdicom knows of a SOP class's IOD (kept in ``lakehouse.sr.iods``) ------------------
 
 
-@lru_cache(maxsize=64)
 def patient_and_study_tags(sop_class_uid: str) -> tuple[BaseTag, ...]:
     """The root attributes of the IOD's Patient and Study modules, which highdicom's
-    ``SOPClass.copy_patient_and_study_information`` copies from a source of this class.
-
-    That method copies those of the modules' attributes the source has: given a source with
-    every attribute pydicom knows, it copies exactly the modules' ones. Raises ``ValueError``
-    when highdicom knows no IOD for the class (it raises ``KeyError`` then).
-    """
-    probe = pydicom.Dataset()
-    for key in keyword_dict.values():
-        tag, vr = BaseTag(key), dictionary_VR(key)  # raw and empty: only copied ones are decoded
-        probe[tag] = RawDataElement(tag, "UN" if " or " in vr else vr, 0, b"", 0, False, True)
-    probe.SOPClassUID = sop_class_uid
-    probe.SOPInstanceUID = "2.25.1"
-    target = _blank_sop_instance()
-    try:
-        target.copy_patient_and_study_information(probe)
-    except (KeyError, ValueError) as error:
-        raise ValueError(f"SOP class {sop_class_uid} is not a standard IOD") from error
-    return tuple(sorted(element.tag for element in target))
+    ``SOPClass.copy_patient_and_study_information`` copies from a source of this class. Raises
+    ``ValueError`` when highdicom knows no IOD for the class."""
+    tags = iod(sop_class_uid).patient_and_study
+    if tags is None:
+        raise ValueError(f"SOP class {sop_class_uid} is not a standard IOD")
+    return tags
 
 
-def _blank_sop_instance() -> hd.SOPClass:
-    """A highdicom instance (of the SR's class) emptied of its own attributes."""
-    instance = hd.SOPClass(
-        study_instance_uid="2.25.1",
-        series_instance_uid="2.25.2",
-        series_number=1,
-        sop_instance_uid="2.25.3",
-        sop_class_uid=COMPREHENSIVE_3D_SR,
-        instance_number=1,
-        modality="SR",
-    )
-    for tag in list(instance.keys()):
-        del instance[tag]
-    return instance
-
-
-@lru_cache(maxsize=64)
 def is_image_iod(sop_class_uid: str) -> bool:
-    """Whether the IOD has pixel data, highdicom's test for an image: its
-    ``ContributingEquipment.for_image_acquisition`` refuses a source of any other class with
-    ``ValueError``, of a class it does not know with ``KeyError``."""
-    probe = pydicom.Dataset()
-    probe.SOPClassUID = sop_class_uid
-    probe.Manufacturer = "probe"  # the one attribute it requires
-    try:
-        hd.ContributingEquipment.for_image_acquisition(probe)
-    except (KeyError, ValueError):
-        return False
-    return True
+    """Whether the IOD has pixel data, highdicom's test for an image (its
+    ``ContributingEquipment.for_image_acquisition`` refuses any other source)."""
+    return iod(sop_class_uid).image
 
 
-@lru_cache(maxsize=64)
 def is_multiframe_iod(sop_class_uid: str) -> bool:
     """Whether the IOD is a multi-frame image (it has Number of Frames), highdicom's test for
-    referencing a frame: its ``SourceImageForRegion.from_source_image`` refuses a frame number
-    for an image of any other class with ``TypeError`` (whatever the instance's frame count)."""
-    probe = pydicom.Dataset()
-    probe.SOPClassUID = sop_class_uid
-    probe.SOPInstanceUID = "2.25.1"
-    probe.Modality = "OT"
-    probe.Rows = probe.Columns = probe.NumberOfFrames = 1  # an image of one frame
-    try:
-        hd.sr.SourceImageForRegion.from_source_image(probe, referenced_frame_numbers=[1])
-    except (KeyError, TypeError):
-        return False
-    return True
+    referencing a frame (its ``SourceImageForRegion.from_source_image`` refuses a frame number
+    for an image of any other class, whatever the instance's frame count)."""
+    return iod(sop_class_uid).multiframe
 
 
 def _check_standard(sop_class_uid: str, what: str) -> None:
