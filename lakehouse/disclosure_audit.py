@@ -143,34 +143,39 @@ def publish_together(sets: Sequence[Linked], relations: Sequence[Relation] = ())
     while True:
         for linked, (cube_forced, kids_forced) in zip(sets, forced, strict=True):
             _settle(linked, cube_forced, kids_forced)
-        hidden = system.flags(sets)
-        todo = np.flatnonzero(hidden & ~passed & ~skipped)
-        if any(system.spread(int(row)) < system.width[row] for row in todo):
-            system.explore(hidden)
-        release = None
-        for row in todo:
-            if system.spread(int(row)) >= system.width[row]:
-                passed[row] = True  # two solutions already this far apart: no program needed
-                continue
-            lo, hi, binding = system.interval(int(row), hidden)
-            # A run of months is an answer, not a cell: it may be worked out when it cannot
-            # be small (at least high + 1, a count the app could show).
-            if hi - lo >= system.width[row] or (
-                system.run[row] and lo > system.high[row] + TOLERANCE
-            ):
-                passed[row] = True
-                continue
-            shown = [b for b in binding if not hidden[b] and system.values[b] > 0]
-            if not shown:
-                skipped[row] = True  # nothing shown constrains it: no suppression can help
-                continue
-            release = min(shown, key=lambda b: (system.values[b], b))
-            break
+        release = _audit_pass(system, system.flags(sets), passed, skipped)
         if release is None:
             for i, linked in enumerate(sets):
                 linked.unresolved = int(skipped[system.owner == i].sum())
             return list(sets)
         system.force(release, forced)
+
+
+def _audit_pass(system: _System, hidden: Flags, passed: Flags, skipped: Flags) -> int | None:
+    """Audit the hidden rows not yet passed or skipped (marking them in ``passed`` and
+    ``skipped``) until one fails; the shown row to hide for it, or None when none fails."""
+    todo = [int(row) for row in np.flatnonzero(hidden & ~passed & ~skipped)]
+    if all(system.spread(row) >= system.width[row] for row in todo):
+        passed[todo] = True  # each already seen this far apart: no program needed
+        return None
+    program = system.reduced(hidden)  # the pass's constraints, built once for all its rows
+    system.explore(program)
+    for row in todo:
+        if system.spread(row) >= system.width[row]:
+            passed[row] = True  # two solutions already this far apart: no program needed
+            continue
+        lo, hi, binding = system.interval(row, program)
+        # A run of months is an answer, not a cell: it may be worked out when it cannot be
+        # small (at least high + 1, a count the app could show).
+        if hi - lo >= system.width[row] or (system.run[row] and lo > system.high[row] + TOLERANCE):
+            passed[row] = True
+            continue
+        shown = [b for b in binding if not hidden[b] and system.values[b] > 0]
+        if not shown:
+            skipped[row] = True  # nothing shown constrains it: no suppression can help
+            continue
+        return min(shown, key=lambda b: (system.values[b], b))
+    return None
 
 
 def _settle(linked: Linked, cube_forced: Flags, kids_forced: list[Flags]) -> None:
@@ -362,15 +367,10 @@ class _System:
         at = int(self.owner[row])
         self.parts[at].force(row - self.starts[at], *forced[at])
 
-    def interval(self, row: int, hidden: Flags) -> tuple[float, float, list[int]]:
-        """The least and greatest value of one row given the shown rows, the hidden ones (at
-        least 1) and the relations, and the shown rows whose constraints bind either optimum.
-
-        An unknown whose own cell is shown is that value; only the hidden finest cells stay
-        unknowns, each at least 1 (which implies every hidden margin is at least 1 too), and
-        the shown cells' equations and the relations are over them (a constraint with none of
-        them in it says nothing new and is left out)."""
-        program = self._reduced(hidden)
+    def interval(self, row: int, program: _Program) -> tuple[float, float, list[int]]:
+        """The least and greatest value of one row under ``program`` (``reduced``: the shown
+        rows, the hidden ones at least 1, the relations), and the shown rows whose constraints
+        bind either optimum."""
         objective = self.cells[row]
         offset = float((objective @ program.known)[0])
         c = objective[:, program.free].toarray().ravel()
@@ -388,10 +388,16 @@ class _System:
             binding.update(program.binding(result))
         return ends[0], ends[1], self._releasable(program, binding)
 
-    def _reduced(self, hidden: Flags) -> _Program:
-        """The programs' common constraints: which unknowns are free (their own cell hidden),
-        the known values of the others, the shown cells' equations and the relations over the
-        free ones, and the full row each constraint comes from."""
+    def reduced(self, hidden: Flags) -> _Program:
+        """The programs' common constraints under ``hidden``, built once per audit pass: which
+        unknowns are free (their own cell hidden), the known values of the others, the shown
+        cells' equations and the relations over the free ones, and the full row each constraint
+        comes from.
+
+        An unknown whose own cell is shown is that value; only the hidden finest cells stay
+        unknowns, each at least 1 (which implies every hidden margin is at least 1 too), and
+        the shown cells' equations and the relations are over them (a constraint with none of
+        them in it says nothing new and is left out)."""
         free = hidden[self.own]
         known = np.where(free, 0.0, self.values[self.own])
         shown = np.flatnonzero(~hidden & ~self.run)
@@ -414,12 +420,11 @@ class _System:
             np.concatenate([cell_of, np.full(ub_rows.shape[0], -1)]).astype(np.int64),
         )
 
-    def explore(self, hidden: Flags, tries: int = EXPLORE) -> None:
+    def explore(self, program: _Program, tries: int = EXPLORE) -> None:
         """A few feasible solutions pushed in random directions (seeded, so a build is
         repeatable): each hidden cell goes up in some and down in others, so most cells'
         spreads reach the range before any program of their own is solved. The unknowns are
         capped here (each a restriction of the feasible set, so the solutions stay feasible)."""
-        program = self._reduced(hidden)
         if not program.free.any():
             return
         cap = 2 * float(self.values.max()) + 2 * TOLERANCE + 20
@@ -444,7 +449,7 @@ class _System:
 
 @dataclass
 class _Program:
-    """The constraints of the programs on the hidden finest unknowns (``_System._reduced``):
+    """The constraints of the programs on the hidden finest unknowns (``_System.reduced``):
     the equations ``a_eq @ z = b_eq``, the relations ``a_ub @ z <= b_ub``, and per constraint
     (equations first) its full row and the shown cell it is (-1: a link or a relation)."""
 
