@@ -602,6 +602,34 @@ def changed_rows(
     return _rows_of(table, files, columns)
 
 
+def keys_kept(name: str | Table, column: str, since: int) -> bool:
+    """Whether the table still holds every value of ``column`` it held at version ``since``:
+    rows rewritten since (a night's merge of the persons it touched) kept their keys, so a
+    foreign key into it that every row met then is met by those rows still.
+
+    Only the files removed since (the upkeep's compactions stepped over) can have held a key
+    that is gone: their values are looked for in the table's column. False when a version in
+    between can no longer be read.
+    """
+    table = spec(name)
+    now = open_table(table)
+    if now.version() == since:
+        return True
+    changed = _changed_files(table, now, since)
+    if changed is None:
+        return False
+    removed = changed[1]
+    if removed.is_empty():
+        return True
+    held = _rows_of(table, removed, [column])
+    if held is None:
+        return False
+    current = pl.from_arrow(now.to_pyarrow_dataset().to_table(columns=[column]))
+    assert isinstance(current, pl.DataFrame)
+    lost = held.drop_nulls().unique().join(current.unique(), on=column, how="anti")
+    return lost.is_empty()
+
+
 def appended_rows(
     name: str | Table, since: int, until: int | None = None, most: int | None = None
 ) -> pl.DataFrame | None:

@@ -10,7 +10,9 @@ over the rows appended, as long as the old rows' verdicts cannot have changed:
 * **Not in the future**: today only moves forward, so an old row that was not in the future is
   still not; the count is kept while it was 0 (a row that was in the future may no longer be:
   that count is taken again whole), and taken whole if the clock went back.
-* **Foreign keys and life checks** read another table: kept while that table changed no row.
+* **Foreign keys and life checks** read another table: kept while that table changed no row; a
+  foreign key that no row broke is kept too while that table lost no key (``delta.keys_kept``:
+  rows rewritten with their keys, as a night's merge of the persons it touched does).
 * **Primary keys**: while there was no duplicate, a duplicate now has a key among the appended
   rows; the table is probed for those keys only (one semi-join on the key columns instead of
   grouping every key of the table).
@@ -98,12 +100,27 @@ def _references_unchanged(check: Check, before: Kept, now: dict[str, int]) -> bo
     return True
 
 
+def _keys_kept(check: Check, before: Kept, now: dict[str, int]) -> bool:
+    """Whether a foreign key's table, though it changed rows since ``before``, lost no key:
+    the old rows that met the key then meet it still."""
+    if check.type != "isForeignKey":
+        return False
+    ref, column = str(check.argument).rsplit(".", 1)
+    old, new = before.references.get(ref, -1), now.get(ref, -1)
+    return 0 <= old <= new and delta.keys_kept(ref, column, old)
+
+
 def _how(
     check: Check, kept: tuple[int, int, tuple[str, ...]] | None, before: Kept, refs: dict[str, int]
 ) -> str:
     """How to count one check now: ``added`` (the kept count plus the appended rows'), ``probe``
-    (a key check without duplicates: the appended keys probed), or ``whole``."""
-    if kept is None or not _references_unchanged(check, before, refs):
+    (a key check without duplicates: the appended keys probed), or ``whole``. A foreign key
+    with no violation stays ``added`` when its table changed rows but lost no key."""
+    if kept is None:
+        return "whole"
+    if not _references_unchanged(check, before, refs) and not (
+        kept[1] == 0 and _keys_kept(check, before, refs)
+    ):
         return "whole"
     violations = kept[1]
     if check.type == "isPrimaryKey":

@@ -395,6 +395,7 @@ class _Plan:
     setup: tuple[str, ...] = ()
     needs: tuple[str, ...] = field(default=())
     rising: str | None = None
+    keyed: tuple[str, str] | None = None  # a foreign key's table and column
 
 
 @dataclass(frozen=True)
@@ -433,7 +434,9 @@ def _quality(kind: quality.DQDCheck, argument: str | None = None) -> Callable[[_
 
 
 def _foreign_key(x: _Ctx) -> _Plan:
-    return _quality("isForeignKey", x.table.column(x.check.field or "").references)(x)
+    references = x.table.column(x.check.field or "").references or ""
+    table, column = references.rsplit(".", 1)
+    return replace(_quality("isForeignKey", references)(x), keyed=(table, column))
 
 
 def _datatype(x: _Ctx) -> _Plan:
@@ -738,9 +741,9 @@ def shipped_concepts() -> frozenset[int] | None:
 #
 # A day appends to the tables it changes (the centre's measurements, the day's images): a plan
 # that judges each row of its own table on its own (the table named once, as ``t``: values,
-# concepts, foreign keys into tables that did not change) is then counted on the appended rows
-# alone and added to its kept counts (``lakehouse.quality_kept.appended_view``), as the
-# catalogue's checks of a derived table are.
+# concepts, foreign keys into tables that did not change, or that no row broke and whose table
+# lost no key) is then counted on the appended rows alone and added to its kept counts
+# (``lakehouse.quality_kept.appended_view``), as the catalogue's checks of a derived table are.
 COUNTED: Final = "counted"
 
 
@@ -817,7 +820,7 @@ def _since(
     version = None
     for name, old in zip(named, before, strict=True):
         if name != own:
-            if old != stamps[name]:
+            if old != stamps[name] and not _keys_kept(plan, name, old, stamps[name], found[2]):
                 return None
             continue
         old_id, _, old_version = old.rpartition("@")
@@ -825,6 +828,18 @@ def _since(
             return None
         version = int(old_version)
     return None if version is None else (version, int(found[1]), int(found[2]))
+
+
+def _keys_kept(plan: _Plan, name: str, old: str, now: str, failing: object) -> bool:
+    """Whether a foreign key's counts over the old rows hold although the table it references
+    changed (``old`` and ``now``, that table's stamps): no row failed, and the same table lost no
+    key since (a night rewrites ``omop.person`` for the persons it touched, keys and all)."""
+    if plan.keyed is None or plan.keyed[0] != name or failing != 0:
+        return False
+    old_id, _, old_version = old.rpartition("@")
+    return old_id == now.rpartition("@")[0] and delta.keys_kept(
+        name, plan.keyed[1], int(old_version)
+    )
 
 
 def _appended_counts(

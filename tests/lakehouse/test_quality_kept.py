@@ -135,6 +135,40 @@ def test_the_kept_counts_are_the_whole_counts_night_after_night(
     assert len(counted.whole) == len(quality.checks(CLAIMS))
 
 
+def test_a_foreign_key_is_kept_while_its_table_keeps_its_keys(
+    lakehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table a foreign key reads rewrote its rows (a night's merge of the citizens it
+    touched) but lost no key: the key check that no row broke is counted on the appended rows
+    alone. Once that table loses a key, the check is counted whole and finds the rows that
+    lost theirs. Every night agrees with the whole count."""
+    write_all()
+    delta.record_state(CLAIMS, {"derived": True})
+    counted = Counted(monkeypatch)
+    _same(FIRST)
+    people = TABLES["silver.citizens"].polars_schema()
+
+    def rewrite(rows: list[dict[str, Any]]) -> None:
+        frame = pl.DataFrame([{c: r.get(c) for c in people} for r in rows], schema=people)
+        delta.replace("silver.citizens", frame, "citizen_key IS NOT NULL")
+
+    held = delta.open_table("silver.citizens").to_pyarrow_table().to_pylist()
+    rewrite([{**p, "dong_code": "2401002"} for p in held])  # every row rewritten, keys kept
+    counted.clear()
+    write(CLAIMS, _rows(1, 6))
+    (citizen,) = (r for r in _same(FIRST) if r.check.argument == "silver.citizens.citizen_key")
+    assert "isForeignKey" in counted.appended and "isForeignKey" not in counted.whole
+    assert citizen.violations == 0 and citizen.kept_since is not None
+    assert {"plausibleAfterBirth", "plausibleBeforeDeath"} <= set(counted.whole)  # values read
+
+    rewrite([p for p in held if p["citizen_key"] != key(2)])  # a citizen's key is gone
+    counted.clear()
+    write(CLAIMS, _rows(2, 3))
+    (citizen,) = (r for r in _same(FIRST) if r.check.argument == "silver.citizens.citizen_key")
+    assert "isForeignKey" in counted.whole
+    assert citizen.violations > 0 and citizen.kept_since is None  # that citizen's rows, whole
+
+
 def as_claims(rows: list[dict[str, Any]]) -> pl.DataFrame:
     """Rows read back from the claims table as a frame of its catalogue schema (to write back)."""
     schema = TABLES[CLAIMS].polars_schema()

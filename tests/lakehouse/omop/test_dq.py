@@ -703,6 +703,49 @@ def test_rows_a_day_appends_are_counted_on_their_own(monkeypatch: pytest.MonkeyP
     assert failing.height >= 2  # the dirty nights' rows were found, counted on their own
 
 
+@pytest.mark.usefixtures("lakehouse")
+def test_a_foreign_key_into_persons_rewritten_with_their_keys_counts_the_appended_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A night rewrites ``omop.person`` for the persons it touched, keys and all: a foreign key
+    into it that no row broke still holds for the old rows, so the measurements' key check is
+    counted on the day's appended measurements alone. A night that loses a person counts it
+    whole again. Every night's results are those of a run that counts everything."""
+    write(clean())
+    dq.run(TODAY)
+    whole: list[Any] = []
+    appended: list[Any] = []
+    tally = quality.tally
+
+    def spy(con: Any, plans: Any) -> list[tuple[int, int]]:
+        views = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+        (appended if ("_appended",) in views else whole).extend(plans)
+        return tally(con, plans)
+
+    def into_persons(plans: list[Any]) -> list[Any]:
+        own = quality.relation("omop.measurement")
+        return [p for p in plans if p.keyed == ("omop.person", "person_id") and own in p.source]
+
+    monkeypatch.setattr(quality, "tally", spy)
+    persons = lake.frame("omop.person")
+    base = clean()["measurement"][0]
+    for n, kept in enumerate((persons, persons.filter(pl.col("person_id") != 2))):
+        whole.clear()
+        appended.clear()
+        delta.replace("omop.person", kept.with_columns(location_id=pl.lit(2)), "person_id > 0")
+        delta.append("omop.measurement", _rows_of("measurement", base | {"measurement_id": 70 + n}))
+        found, _ = dq.run(TODAY)
+        lost = n == 1  # the second night lost person 2, whose measurement now breaks the key
+        assert bool(into_persons(whole)) == lost and bool(into_persons(appended)) != lost
+        key = found.filter(
+            (pl.col("check_name") == "isForeignKey")
+            & (pl.col("cdm_table") == "measurement")
+            & (pl.col("cdm_field") == "person_id")
+        )
+        assert key["rows_failing"].to_list() == ([3] if lost else [0])  # 51, 70 and 71
+        assert _counts(found) == _fresh(TODAY)
+
+
 def _rows_of(name: str, row: dict[str, Any]) -> pl.DataFrame:
     schema = TABLES[f"omop.{name}"].polars_schema()
     return pl.DataFrame([{c: row.get(c) for c in schema}], schema=schema)
