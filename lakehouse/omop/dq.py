@@ -43,7 +43,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from typing import Final, Literal
 
 import polars as pl
@@ -783,10 +783,34 @@ def _rising_holds(plan: _Plan, rising: object, failing: int) -> bool:
     )
 
 
-def _kept(plan: _Plan, read: str, kept: Mapping[str, object]) -> tuple[int, int] | None:
-    """A plan's counts from the last run, if they still hold."""
+@lru_cache(maxsize=1024)
+def _same_rows(name: str, old: str, now: str) -> bool:
+    """Whether a table holds the rows it held at an earlier stamp: the same stamp, or the same
+    table with only commits since that change no row (the properties a night records on a
+    table it wrote nothing to, the upkeep's compactions)."""
+    if old == now:
+        return True
+    old_id, _, old_version = old.rpartition("@")
+    new_id, _, new_version = now.rpartition("@")
+    return (
+        old_id == new_id
+        and int(old_version) <= int(new_version)
+        and not delta.row_commits(name, int(old_version), int(new_version))
+    )
+
+
+def _kept(
+    plan: _Plan, stamps: Mapping[str, str], kept: Mapping[str, object]
+) -> tuple[int, int] | None:
+    """A plan's counts from the last run, if they still hold: every table it reads holds the
+    rows it held then."""
     found = kept.get(_key(plan))
-    if not isinstance(found, list) or len(found) != 4 or found[0] != read:
+    if not isinstance(found, list) or len(found) != 4 or not isinstance(found[0], str):
+        return None
+    named, before = _named(plan, stamps), (found[0].split(",") if found[0] else [])
+    if len(before) != len(named) or not all(
+        _same_rows(name, old, stamps[name]) for name, old in zip(named, before, strict=True)
+    ):
         return None
     _, rows, failing, rising = found
     if not _rising_holds(plan, rising, int(failing)):
@@ -820,7 +844,9 @@ def _since(
     version = None
     for name, old in zip(named, before, strict=True):
         if name != own:
-            if old != stamps[name] and not _keys_kept(plan, name, old, stamps[name], found[2]):
+            if not _same_rows(name, old, stamps[name]) and not _keys_kept(
+                plan, name, old, stamps[name], found[2]
+            ):
                 return None
             continue
         old_id, _, old_version = old.rpartition("@")
@@ -897,7 +923,7 @@ def evaluate_kept(
     stamps = {name: _stamp(name) for name in sorted(present)}
     order = sorted(run.plans)
     reads = {i: _read(run.plans[i], stamps) for i in order}
-    counts = {i: found for i in order if (found := _kept(run.plans[i], reads[i], kept))}
+    counts = {i: found for i in order if (found := _kept(run.plans[i], stamps, kept))}
     earlier: dict[int, tuple[int, int, int]] = {}
     owns: dict[int, tuple[str, int]] = {}
     for i in (i for i in order if i not in counts):

@@ -704,6 +704,30 @@ def test_rows_a_day_appends_are_counted_on_their_own(monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.usefixtures("lakehouse")
+def test_a_table_whose_commits_changed_no_row_keeps_the_counts_of_what_reads_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A night that writes nothing to ``omop.person`` still records its properties there (a new
+    version): the plans that read it keep their counts, as when it did not change at all."""
+    write(clean())
+    dq.run(TODAY)
+    counted: list[int] = []
+    tally = quality.tally
+
+    def spy(con: Any, plans: Any) -> list[tuple[int, int]]:
+        counted.append(len(plans))
+        return tally(con, plans)
+
+    monkeypatch.setattr(quality, "tally", spy)
+    before = delta.version("omop.person")
+    delta.record_state("omop.person", {"refreshed": "the persons a night touched: none"})
+    assert delta.version("omop.person") > before
+    found, _ = dq.run(TODAY)
+    assert counted == []  # nothing counted again
+    assert _counts(found) == _fresh(TODAY)
+
+
+@pytest.mark.usefixtures("lakehouse")
 def test_a_foreign_key_into_persons_rewritten_with_their_keys_counts_the_appended_rows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
