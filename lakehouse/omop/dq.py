@@ -862,10 +862,15 @@ def _keys_kept(plan: _Plan, name: str, old: str, now: str, failing: object) -> b
     key since (a night rewrites ``omop.person`` for the persons it touched, keys and all)."""
     if plan.keyed is None or plan.keyed[0] != name or failing != 0:
         return False
+    return _no_key_lost(name, plan.keyed[1], old, now)
+
+
+@lru_cache(maxsize=256)
+def _no_key_lost(name: str, column: str, old: str, now: str) -> bool:
+    """``delta.keys_kept`` between two stamps of the same table, asked once per run however
+    many tables' keys point into it (every OMOP table's ``person_id``)."""
     old_id, _, old_version = old.rpartition("@")
-    return old_id == now.rpartition("@")[0] and delta.keys_kept(
-        name, plan.keyed[1], int(old_version)
-    )
+    return old_id == now.rpartition("@")[0] and delta.keys_kept(name, column, int(old_version))
 
 
 def _appended_counts(
