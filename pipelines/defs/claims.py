@@ -16,7 +16,6 @@ import dagster as dg
 import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from lakehouse import delta
 from lakehouse import read as lake
@@ -158,38 +157,25 @@ def _stream(paths: list[Path]) -> Callable[[], pa.RecordBatchReader]:
 
 
 def _split(window: list[str], parts: int, spill: Path) -> Callable[[str, int], pl.DataFrame]:
-    """Each bronze table's rows of ``window`` read once, a batch at a time, and written to one
-    Parquet file per part in ``spill`` (a statement's rows all in the part of its id); returns
-    a reader of one table's part. Reading the window once beats reading it once per part: a
-    city's month is about ten parts."""
-    written: dict[tuple[str, int], Path] = {}
+    """Each bronze table's rows of ``window`` read once and written to one Parquet file per part
+    in ``spill`` (a statement's rows all in the part of its id); returns a reader of one table's
+    part. Reading the window once beats reading it once per part (a city's month is about ten
+    parts), and Polars' streaming sink cuts the parts in one pass on every core: 7.7 s for the
+    city's month, against 27 s for the same split batch by batch in Python with pyarrow's writer.
+    The spill is read once, so it is compressed with the fastest codec (lz4)."""
     for name in BRONZE:
-        if not delta.exists(name):
-            continue
-        rows = delta.open_table(name).to_pyarrow_dataset()
-        writers: dict[int, pq.ParquetWriter] = {}
-        try:
-            for batch in rows.to_batches(filter=ds.field("_period").isin(window)):
-                frame = pl.from_arrow(pa.Table.from_batches([batch]))
-                assert isinstance(frame, pl.DataFrame)
-                part = (pl.col("SPEC_ID_SNO").hash(seed=0) % parts).alias("_part")
-                for (k,), piece in (
-                    frame.with_columns(part)
-                    .partition_by("_part", as_dict=True, include_key=False)
-                    .items()
-                ):
-                    table = piece.to_arrow()
-                    if k not in writers:
-                        path = written[(name, int(k))] = spill / f"{name}-part{k:04d}.parquet"
-                        writers[int(k)] = pq.ParquetWriter(path, table.schema)
-                    writers[int(k)].write_table(table)
-        finally:
-            for writer in writers.values():
-                writer.close()
+        if delta.exists(name):
+            lake.scan(name).filter(pl.col("_period").is_in(window)).with_columns(
+                (pl.col("SPEC_ID_SNO").hash(seed=0) % parts).alias("_part")
+            ).sink_parquet(
+                pl.PartitionBy(spill / name, key="_part", include_key=False), compression="lz4"
+            )
 
     def read(name: str, part: int) -> pl.DataFrame:
-        path = written.get((name, part))
-        return pl.read_parquet(path) if path else lake.scan(name).clear().collect()
+        folder = spill / name / f"_part={part}"
+        if folder.is_dir():
+            return pl.read_parquet(folder / "*.parquet")
+        return lake.scan(name).clear().collect()
 
     return read
 
@@ -199,15 +185,25 @@ def _silver_pass(window: list[str], parts: int, spill: Path) -> Counter[str]:
     id: rows written per table, and the quarantine records written (``quarantine``).
 
     A statement's versions and children share its id, so each part holds everything its
-    statements need (the latest version, the children's join, the orphans). Each part's
-    statements are merged as it is done (disjoint ids); its child rows wait in Parquet files in
-    ``spill``, and each child table then replaces the window's deliveries in one commit, as
-    one part would. The part is chosen by Polars' hash, which only has to agree within this
-    call."""
+    statements need (the latest version, the children's join, the orphans). The part is chosen
+    by Polars' hash, which only has to agree within this call.
+
+    What is written waits in Parquet files in ``spill`` and goes in one commit per table:
+
+    * child rows are versioned by delivery, so each child table replaces the window's
+      deliveries exactly;
+    * statements of a claim month ``silver.claims`` does not hold yet (a new month's delivery,
+      the usual case) cannot meet a stored version, so they fill their new partitions in one
+      streamed write; merging them part by part rescanned the growing month at every part
+      (17 s of the city's month). Statements of a month already held (a correction delivered
+      later, a run again) are merged part by part, the later delivery winning.
+    """
     counts: Counter[str] = Counter()
     records: list[Quarantined] = []
     files: dict[str, list[Path]] = {}
     delivered: set[str] = set()
+    held = _claim_months()
+    fresh: set[str] = set()
     split = _split(window, parts, spill) if parts > 1 else None
     for part in range(parts):
         if split is None:
@@ -231,21 +227,37 @@ def _silver_pass(window: list[str], parts: int, spill: Path) -> Counter[str]:
         del frames
         # The latest delivered version of a statement wins, whatever order periods run in.
         current = latest(heads)
-        if current.height:
-            delta.merge("silver.claims", current, newer="delivered_at")
+        stored = pl.col("claim_month").is_in(sorted(held))
+        if (again := current.filter(stored)).height:
+            delta.merge("silver.claims", again, newer="delivered_at")
+        new = current.filter(~stored)
+        fresh |= set(new["claim_month"].unique().to_list())
         counts["silver.claims"] += current.height
-        for name, frame in result.tables.items():
+        counts.update({name: frame.height for name, frame in result.tables.items()})
+        for name, frame in {"silver.claims": new, **result.tables}.items():
             path = spill / f"{name}-{part:04d}.parquet"
-            catalog_table(name).conform(frame).write_parquet(path)
+            catalog_table(name).conform(frame).write_parquet(path, compression="lz4")
             files.setdefault(name, []).append(path)
-            counts[name] += frame.height
         records += quarantined + result.quarantined
+    if fresh:
+        months = ", ".join(f"'{m}'" for m in sorted(fresh))
+        delta.replace_streamed(
+            "silver.claims", _stream(files["silver.claims"]), f"claim_month IN ({months})"
+        )
     if delivered:
         # Child rows are versioned by delivery: this window's deliveries are replaced exactly.
         own = "delivery_id IN (" + ", ".join(f"'{d}'" for d in sorted(delivered)) + ")"
         for name, paths in files.items():
-            delta.replace_streamed(name, _stream(paths), own)
+            if name != "silver.claims":
+                delta.replace_streamed(name, _stream(paths), own)
     for source in SOURCES:
         write_quarantine("silver", source, window, [r for r in records if r.source == source])
     counts["quarantine"] = len(records)
     return counts
+
+
+def _claim_months() -> set[str]:
+    """The claim months ``silver.claims`` holds statements of (its partitions)."""
+    if not delta.exists("silver.claims"):
+        return set()
+    return {p["claim_month"] for p in delta.open_table("silver.claims").partitions()}

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from lakehouse import delta
 from pipelines.defs import claims, registry
 from pipelines.ingest import deliveries
 from pipelines.ingest.bronze import ingest_csv, write_batch
@@ -84,6 +85,26 @@ def test_a_range_run_month_by_month_and_in_parts_writes_the_tables_of_one_pass(
     for name in names:
         assert expected[name].height > 0, name
         assert_frame_equal(got[name], expected[name], check_dtypes=True)
+    # A month's statements of claim months not held yet fill them in one write, whatever the
+    # parts (merging part by part rescanned the growing month at every part).
+    assert _operations(monthly).count("WRITE") == len(MONTHS)
+
+    # The same month again, in parts: its statements are now held, so they are merged, and
+    # the tables do not change.
+    before = _operations(monthly)
+    monthly.materialise([claims.silver_claims], MONTHS[0])
+    assert taken[-1] == ([MONTHS[0]], taken[0][1])
+    assert _operations(monthly)[len(before) :].count("MERGE") == taken[0][1]
+    again = _sorted(monthly, SILVER)
+    for name in SILVER:
+        assert_frame_equal(again[name], expected[name], check_dtypes=True)
+
+
+def _operations(lake: Lake) -> list[str]:
+    """The operations of ``silver.claims``'s commits, oldest first."""
+    with lake.active():
+        history = delta.open_table("silver.claims").history()
+    return [c["operation"] for c in sorted(history, key=lambda c: c["version"])]
 
 
 @pytest.mark.slow
