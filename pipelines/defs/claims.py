@@ -25,7 +25,7 @@ from pipelines.defs.partitions import MONTHS, ONE_RUN, periods
 from pipelines.defs.resources import Lakehouse
 from pipelines.defs.specs import delivered_headers, key, spec
 from pipelines.ingest import deliveries
-from pipelines.ingest.bronze import Layout, ingest_csv, write_batch, write_quarantine
+from pipelines.ingest.bronze import BatchWriter, Layout, ingest_csv, write_quarantine
 from pipelines.ingest.deliveries import delivered_rows, passes
 from pipelines.ingest.parse import Quarantined
 from pipelines.transform.claims import children, latest, statements
@@ -74,11 +74,19 @@ def _bronze_asset(source: str) -> dg.AssetsDefinition:
         # holds one file, whatever the range (a year of the city is hundreds of millions of rows).
         delivered = delivered_rows(lakehouse.sources, [source], periods(context))
         for window in passes(delivered):
-            with tempfile.TemporaryDirectory(prefix=f"bronze-{source}-") as spill:
+            with (
+                tempfile.TemporaryDirectory(prefix=f"bronze-{source}-") as spill,
+                BatchWriter(tables) as writer,
+            ):
                 batch = ingest_csv(
-                    lakehouse.sources, source, layouts(source), window, spill=Path(spill)
+                    lakehouse.sources,
+                    source,
+                    layouts(source),
+                    window,
+                    spill=Path(spill),
+                    ready=writer.start,
                 )
-                written.update(write_batch(batch, tables))
+                written.update(writer.finish(batch))
             files += len(batch.ledger)
             context.log.info(
                 f"{source} {window[0]}..{window[-1]}: {len(batch.ledger)} files, "

@@ -14,7 +14,7 @@ from polars.testing import assert_frame_equal
 from lakehouse import delta
 from pipelines.defs import claims, registry
 from pipelines.ingest import deliveries
-from pipelines.ingest.bronze import ingest_csv, write_batch
+from pipelines.ingest.bronze import Batch, BatchWriter, ingest_csv, write_batch
 from tests.conftest import City
 from tests.pipelines.conftest import Lake
 
@@ -123,12 +123,30 @@ def test_a_batch_spilled_to_disk_writes_the_rows_it_would_hold_in_memory(
     with kept.active():
         in_memory = ingest_csv(small_city.out, "claims", layouts, ["2025-04"])
         write_batch(in_memory, tables)
-    with spilled.active():
-        on_disk = ingest_csv(small_city.out, "claims", layouts, ["2025-04"], spill=spill)
+    told: list[tuple[str, list[str]]] = []
+
+    def ready(batch: Batch, table: str) -> None:
+        """Note what was parsed when ``table`` was told ready, and start writing it."""
+        told.append((table, [row["file"] for row in batch.ledger]))
+        writer.start(batch, table)
+
+    with spilled.active(), BatchWriter(tables) as writer:
+        on_disk = ingest_csv(
+            small_city.out, "claims", layouts, ["2025-04"], spill=spill, ready=ready
+        )
         assert not on_disk.tables  # nothing held: every file's rows are in the spill folder
         assert sorted(on_disk.spilled) == sorted(tables)
         assert all(p.parent == spill and p.is_file() for ps in on_disk.spilled.values() for p in ps)
-        written = write_batch(on_disk, tables)
+        written = writer.finish(on_disk)
+    # Each table was told ready once, as soon as its last file was parsed and before any later
+    # file was, so it was written while the next ones were parsed.
+    files = [row["file"] for row in on_disk.ledger]
+    assert sorted(t for t, _ in told) == sorted(tables)
+    for table, parsed in told:
+        prefix = next(x.prefix for x in layouts if x.table == table)
+        last = max(i for i, f in enumerate(files) if Path(f).name.startswith(prefix))
+        assert parsed == files[: last + 1], table
+    assert told[0][1] != files  # the first table was ready before the last file was parsed
     assert on_disk.quarantined == in_memory.quarantined and on_disk.ledger == in_memory.ledger
     for name in tables:
         assert written[name] == in_memory.frame(name).height > 0, name
