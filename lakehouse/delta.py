@@ -289,6 +289,12 @@ def replace(
     return _write(table, frame, predicate, row_group_rows)
 
 
+def arrow_schema(name: str | Table) -> pa.Schema:
+    """The Arrow schema of a table's rows as the catalogue types them (``Table.conform``)."""
+    table = spec(name)
+    return table.conform(pl.DataFrame(schema=table.polars_schema())).to_arrow().schema
+
+
 def replace_streamed(
     name: str | Table, batches: Callable[[], pa.RecordBatchReader], predicate: str
 ) -> WriteResult:
@@ -303,7 +309,7 @@ def replace_streamed(
         predicate: As for ``replace``: what is replaced, rows outside it are never touched.
     """
     table = spec(name)
-    schema = table.conform(pl.DataFrame(schema=table.polars_schema())).to_arrow().schema
+    schema = arrow_schema(table)
     existed = exists(table)
     if existed:
         _evolved_once(table)

@@ -5,6 +5,7 @@ memory writes."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -12,6 +13,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from lakehouse import delta
+from lakehouse.catalog import table as catalog_table
 from pipelines.defs import claims, registry
 from pipelines.ingest import deliveries
 from pipelines.ingest.bronze import Batch, BatchWriter, ingest_csv, write_batch
@@ -138,17 +140,53 @@ def test_a_batch_spilled_to_disk_writes_the_rows_it_would_hold_in_memory(
         assert sorted(on_disk.spilled) == sorted(tables)
         assert all(p.parent == spill and p.is_file() for ps in on_disk.spilled.values() for p in ps)
         written = writer.finish(on_disk)
-    # Each table was told ready once, as soon as its last file was parsed and before any later
-    # file was, so it was written while the next ones were parsed.
+    # Each table was told once, as its first file was about to be parsed, so it was written
+    # while its files, and the next ones, were parsed.
     files = [row["file"] for row in on_disk.ledger]
     assert sorted(t for t, _ in told) == sorted(tables)
     for table, parsed in told:
         prefix = next(x.prefix for x in layouts if x.table == table)
-        last = max(i for i, f in enumerate(files) if Path(f).name.startswith(prefix))
-        assert parsed == files[: last + 1], table
-    assert told[0][1] != files  # the first table was ready before the last file was parsed
+        first = min(i for i, f in enumerate(files) if Path(f).name.startswith(prefix))
+        assert parsed == files[:first], table
+    assert told[0][1] == []  # the first table began before any file was parsed
     assert on_disk.quarantined == in_memory.quarantined and on_disk.ledger == in_memory.ledger
     for name in tables:
         assert written[name] == in_memory.frame(name).height > 0, name
     for name in [*tables, "bronze.deliveries", "quarantine.records"]:
         assert_frame_equal(spilled.frame(name).sort(pl.all()), kept.frame(name).sort(pl.all()))
+
+
+def test_a_spilled_table_streams_its_pieces_as_they_come_and_fails_with_its_parse(
+    tmp_path: Path,
+) -> None:
+    """``Batch.rows`` gives each piece as soon as it is spilled, ends when the table is closed,
+    and a reader still waiting for rows fails when the parse does, instead of waiting."""
+    name = "bronze.claims_t200"
+    schema = {c: t for c, t in catalog_table(name).polars_schema().items() if c != "_line"}
+    piece = pl.DataFrame({c: [None] for c in schema}, schema=schema)
+    batch = Batch("claims", ["2025-04"], spill=tmp_path)
+    batch.add(name, piece.with_columns(pl.lit(1).alias("_line")))
+    rows = batch.rows(name)
+    first = next(rows)  # the first piece, while the table is still open
+    assert first.num_rows == 1 and first.schema == delta.arrow_schema(name)
+    batch.add(name, piece.with_columns(pl.lit(2).alias("_line")))
+    assert next(rows).column("_line").to_pylist() == [2]
+    batch.close(name)
+    assert list(rows) == []
+
+    waiting = Batch("claims", ["2025-04"], spill=tmp_path / "other")
+    (tmp_path / "other").mkdir()
+    failed: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            list(waiting.rows(name))
+        except RuntimeError as error:
+            failed.append(error)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    waiting.abort(ValueError("a damaged file"))
+    reader.join(timeout=30)
+    assert not reader.is_alive()
+    assert len(failed) == 1 and isinstance(failed[0].__cause__, ValueError)
