@@ -394,6 +394,11 @@ def _foreign_key(x: _Ctx) -> Plan:
     if ref_table not in x.present:
         note = f"{ref_table} has not been written: no value can exist in it"
         return Plan(x.check, x.base, x.not_null, x.not_null, note=note)
+    if (ref_table, ref_col) == (CITIZENS, "citizen_key"):
+        # The life checks' join, so that one query counts the key and the life checks.
+        return Plan(
+            x.check, _with_lives(x, x.check.columns[0]), x.not_null, "c.citizen_key IS NULL"
+        )
     ref = f"(SELECT DISTINCT {ident(ref_col)} AS _ref FROM {relation(ref_table)}) AS r"
     return Plan(
         x.check,
@@ -424,17 +429,25 @@ def _high(x: _Ctx) -> Plan:
     return Plan(x.check, x.base, x.not_null, f"{x.value} > {x.check.argument}")
 
 
-def _life(x: _Ctx) -> Plan:
-    """Birth and death from silver.citizens, one row per key (duplicates, which the key check
-    reports, must not multiply the event rows here)."""
-    if CITIZENS not in x.present:
-        note = f"{CITIZENS} has not been written: no life to compare with"
-        return Plan(x.check, x.base, "FALSE", "FALSE", note=note)
+def _with_lives(x: _Ctx, column: str) -> str:
+    """The table's rows, each with its citizen's birth and death from silver.citizens (``c``):
+    one row per key (duplicates, which the key check reports, must not multiply the table's
+    rows), joined LEFT so that the citizen-key check (no ``c.citizen_key``) and the life checks
+    (``c.born``, ``c.died``) read the same source and are counted in one query (``tally``)."""
     lives = (
         "(SELECT citizen_key, min(make_date(birth_year, birth_month, 1)) AS born, "
         f"max(died_on) AS died FROM {relation(CITIZENS)} GROUP BY citizen_key) AS c"
     )
-    source = f"{x.base} JOIN {lives} ON t.{ident(x.argument)} = c.citizen_key"
+    return f"{x.base} LEFT JOIN {lives} ON t.{ident(column)} = c.citizen_key"
+
+
+def _life(x: _Ctx) -> Plan:
+    """Birth and death from silver.citizens; a row whose citizen is not there (which the key
+    check reports) has no life to compare with."""
+    if CITIZENS not in x.present:
+        note = f"{CITIZENS} has not been written: no life to compare with"
+        return Plan(x.check, x.base, "FALSE", "FALSE", note=note)
+    source = _with_lives(x, x.argument)
     day = f"CAST({x.value} AS DATE)"
     if x.check.type == "plausibleAfterBirth":
         return Plan(x.check, source, f"{x.not_null} AND c.born IS NOT NULL", f"{day} < c.born")

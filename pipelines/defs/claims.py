@@ -9,6 +9,7 @@ import math
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final
 
@@ -247,17 +248,23 @@ def _silver_pass(window: list[str], parts: int, spill: Path) -> Counter[str]:
             catalog_table(name).conform(frame).write_parquet(path, compression="lz4")
             files.setdefault(name, []).append(path)
         records += quarantined + result.quarantined
+    writes: dict[str, str] = {}
     if fresh:
-        months = ", ".join(f"'{m}'" for m in sorted(fresh))
-        delta.replace_streamed(
-            "silver.claims", _stream(files["silver.claims"]), f"claim_month IN ({months})"
+        writes["silver.claims"] = (
+            "claim_month IN (" + ", ".join(f"'{m}'" for m in sorted(fresh)) + ")"
         )
     if delivered:
         # Child rows are versioned by delivery: this window's deliveries are replaced exactly.
         own = "delivery_id IN (" + ", ".join(f"'{d}'" for d in sorted(delivered)) + ")"
-        for name, paths in files.items():
-            if name != "silver.claims":
-                delta.replace_streamed(name, _stream(paths), own)
+        writes |= {name: own for name in files if name != "silver.claims"}
+    # Two tables at a time: one table's Parquet encoding keeps about one core busy, and each
+    # streams from its files, so a second costs only its write buffers.
+    with ThreadPoolExecutor(2, thread_name_prefix="silver-write") as pool:
+        for done in [
+            pool.submit(delta.replace_streamed, name, _stream(files[name]), predicate)
+            for name, predicate in writes.items()
+        ]:
+            done.result()
     for source in SOURCES:
         write_quarantine("silver", source, window, [r for r in records if r.source == source])
     counts["quarantine"] = len(records)

@@ -197,6 +197,34 @@ def test_birth_month_is_the_earliest_plausible_day(lakehouse: Path) -> None:
     assert failures() == {}
 
 
+def test_the_citizen_key_and_life_checks_are_counted_in_one_query(lakehouse: Path) -> None:
+    """One join with the citizens serves the key check and both life checks (a month of the
+    city's claims joined the citizens twice per table), and a row whose citizen is unknown
+    breaks the key check only: it has no life to compare with."""
+    rows = claims()
+    rows[1]["citizen_key"] = key(99)
+    rows[0].update(start_date=date(1950, 5, 31))  # before S1's citizen was born
+    write_all(rows)
+    table = TABLES["silver.claims"]
+    present = {"silver.claims", "silver.citizens", "silver.institutions"}
+    names = (
+        "isForeignKey_citizen_key",
+        "plausibleAfterBirth_start_date",
+        "plausibleBeforeDeath_start_date",
+    )
+    plans = [
+        quality.plan(c, table, present, TODAY)
+        for c in quality.checks(table)
+        if c.dagster_name in names
+    ]
+    assert len(plans) == 3 and len({p.source for p in plans}) == 1
+    results = {r.check.dagster_name: r for r in quality.evaluate(table, today=TODAY)}
+    key_check, born, died = (results[n] for n in names)
+    assert (key_check.rows, key_check.violations, key_check.samples) == (4, 1, ("S2",))
+    assert (born.rows, born.violations, born.samples) == (3, 1, ("S1",))
+    assert (died.rows, died.violations) == (1, 0)  # only S3's citizen has died
+
+
 def test_citizens_checks_catch_their_own_violations(lakehouse: Path) -> None:
     rows = citizens()
     rows[0].update(birth_month=13, dong_code="9999")
