@@ -172,17 +172,24 @@ def _split(window: list[str], parts: int, spill: Path) -> Callable[[str, int], p
     parts), and Polars' streaming sink cuts the parts in one pass on every core: 7.7 s for the
     city's month, against 27 s for the same split batch by batch in Python with pyarrow's writer.
     The spill is read once, so it is compressed with the fastest codec (lz4)."""
+    written: dict[tuple[str, int], Path] = {}
     for name in BRONZE:
-        if delta.exists(name):
-            lake.scan(name).filter(pl.col("_period").is_in(window)).with_columns(
-                (pl.col("SPEC_ID_SNO").hash(seed=0) % parts).alias("_part")
-            ).sink_parquet(
-                pl.PartitionBy(spill / name, key="_part", include_key=False), compression="lz4"
-            )
+        if not delta.exists(name):
+            continue
+        lake.scan(name).filter(pl.col("_period").is_in(window)).with_columns(
+            (pl.col("SPEC_ID_SNO").hash(seed=0) % parts).alias("_part")
+        ).sink_parquet(
+            pl.PartitionBy(spill / name, key="_part", include_key=False), compression="lz4"
+        )
+        # One folder per part that has rows, named as Hive names it (``_part=3``); a folder
+        # named otherwise fails here rather than leaving its rows unread.
+        folders = (spill / name).iterdir() if (spill / name).is_dir() else iter(())
+        for folder in folders:
+            written[(name, int(folder.name.removeprefix("_part=")))] = folder
 
     def read(name: str, part: int) -> pl.DataFrame:
-        folder = spill / name / f"_part={part}"
-        if folder.is_dir():
+        folder = written.get((name, part))
+        if folder is not None:
             return pl.read_parquet(folder / "*.parquet")
         return lake.scan(name).clear().collect()
 
@@ -204,8 +211,10 @@ def _silver_pass(window: list[str], parts: int, spill: Path) -> Counter[str]:
     * statements of a claim month ``silver.claims`` does not hold yet (a new month's delivery,
       the usual case) cannot meet a stored version, so they fill their new partitions in one
       streamed write; merging them part by part rescanned the growing month at every part
-      (17 s of the city's month). Statements of a month already held (a correction delivered
-      later, a run again) are merged part by part, the later delivery winning.
+      (17 s of the city's month). No other run writes such a month meanwhile: the pool
+      "lakehouse" runs one writing step at a time (dagster.yaml). Statements of a month
+      already held (a correction delivered later, a run again) are merged part by part, the
+      later delivery winning.
     """
     counts: Counter[str] = Counter()
     records: list[Quarantined] = []
