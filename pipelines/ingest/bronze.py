@@ -368,7 +368,10 @@ class BatchWriter:
 
     def start(self, batch: Batch, name: str) -> None:
         """Begin writing table ``name`` of ``batch``: at once from its rows as they are
-        spilled (a spilled batch), or as it stands (a batch already parsed)."""
+        spilled (a spilled batch), or once the table is closed (a batch held in memory is
+        written as it stands, so not before: ``finish`` starts it)."""
+        if batch.spill is None and name not in batch.closed:
+            return
         if name in self.tables and name not in self._started:
             self._batches.append(batch)
             self._started[name] = self._pool.submit(write_table, batch, name)

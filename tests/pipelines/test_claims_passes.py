@@ -190,3 +190,25 @@ def test_a_spilled_table_streams_its_pieces_as_they_come_and_fails_with_its_pars
     reader.join(timeout=30)
     assert not reader.is_alive()
     assert len(failed) == 1 and isinstance(failed[0].__cause__, ValueError)
+
+
+def test_a_batch_held_in_memory_is_written_only_once_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Told to start a table of a batch held in memory before its rows are in, the writer
+    waits for ``finish``: a batch in memory is written as it stands, and it stands whole only
+    then (a spilled table streams its rows instead, above)."""
+    monkeypatch.setenv("LAKEHOUSE_URI", str(tmp_path / "lakehouse"))
+    name = "bronze.claims_t200"
+    schema = {c: t for c, t in catalog_table(name).polars_schema().items() if c != "_line"}
+    piece = pl.DataFrame({c: [None] for c in schema}, schema=schema).with_columns(
+        pl.col("_period").fill_null("2025-04"), pl.lit(1).alias("_line")
+    )
+    batch = Batch("claims", ["2025-04"])
+    with BatchWriter([name]) as writer:
+        writer.start(batch, name)  # as ``ingest_csv`` tells it, before the first file
+        batch.add(name, piece)
+        batch.add(name, piece.with_columns(pl.lit(2).alias("_line")))
+        written = writer.finish(batch)
+    assert written[name] == 2
+    assert sorted(delta.open_table(name).to_pyarrow_table()["_line"].to_pylist()) == [1, 2]
