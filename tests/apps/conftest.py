@@ -13,6 +13,7 @@ gjh/bench/browser.py, shared with ``gjh bench``; screenshots in tests/apps/scree
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -28,6 +29,17 @@ from tests.pipelines.conftest import Lake
 expect.set_options(timeout=15_000)
 
 _failed = pytest.StashKey[bool]()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _earlier_garbage_collected() -> None:
+    """Collect what earlier test modules left (Dagster's SQLite connections) before an app
+    script runs in its own thread. Otherwise the collector may run inside the script's
+    compile (Streamlit's ``ast.parse``), where a finaliser that fails in the wrong thread
+    prints a traceback, which parses its line again: CPython 3.11.7 then raises "AST
+    constructor recursion depth mismatch" (fixed in 3.11.8), and the page fails (seen twice in
+    ``test_measurements_page.py``)."""
+    gc.collect()
 
 
 @pytest.hookimpl(hookwrapper=True)
