@@ -346,7 +346,7 @@ class BatchWriter:
     (about one core for one table's Parquet encoding), while the parse holds the other decoding
     and checking the text, so a table's write costs little beyond its parse. The claims and
     pharmacy bronze of the city's month, against its floor in the same rounds: 2.1x with the
-    tables written after the parse, 1.9-2.2x with each begun after its last file, 1.6-1.9x
+    tables written after the parse, 1.8-2.2x with each begun after its last file, 1.7-1.9x
     streamed (docs/performance.md). The ledger waits for the tables: a file is recorded as
     ingested only once its rows are committed.
     """
